@@ -1,0 +1,1 @@
+"""The running service: configuration, wiring, channels, sender, command line."""

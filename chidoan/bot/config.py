@@ -1,0 +1,78 @@
+"""Settings from environment variables and `.env` (pydantic-settings).
+
+Secrets are `SecretStr`, so `repr()` and logs show `**********`, never the value.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DB_PATH = Path("data") / "chidoan.sqlite3"
+
+
+def normalise_database_url(url: str) -> str:
+    """Pick the drivers we ship: psycopg 3 for PostgreSQL, the stdlib for SQLite."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = Field(
+        default=f"sqlite:///{DEFAULT_DB_PATH}", validation_alias="CHIDOAN_DATABASE_URL"
+    )
+    telegram_bot_token: SecretStr | None = Field(default=None, validation_alias="TELEGRAM_BOT_TOKEN")
+    telegram_api_url: str = Field(
+        default="https://api.telegram.org", validation_alias="TELEGRAM_API_URL"
+    )
+    telegram_bot_username: str | None = Field(default=None, validation_alias="TELEGRAM_BOT_USERNAME")
+    telegram_webhook_url: str | None = Field(default=None, validation_alias="TELEGRAM_WEBHOOK_URL")
+    telegram_webhook_secret: SecretStr | None = Field(
+        default=None, validation_alias="TELEGRAM_WEBHOOK_SECRET"
+    )
+    telegram_webhook_path: str = Field(
+        default="/telegram/webhook", validation_alias="TELEGRAM_WEBHOOK_PATH"
+    )
+    web_enabled: bool = Field(default=True, validation_alias="CHIDOAN_WEB_ENABLED")
+    web_host: str = Field(default="127.0.0.1", validation_alias="CHIDOAN_WEB_HOST")
+    web_port: int = Field(default=8080, validation_alias="CHIDOAN_WEB_PORT")
+    timezone: str = Field(default="Asia/Ho_Chi_Minh", validation_alias="CHIDOAN_TIMEZONE")
+    default_locale: str = Field(default="vi", validation_alias="CHIDOAN_DEFAULT_LOCALE")
+    invite_days: int = Field(default=14, ge=1, validation_alias="CHIDOAN_INVITE_DAYS")
+    demo: bool = Field(
+        default=False,
+        validation_alias=AliasChoices("CHIDOAN_DEMO"),
+        description="load the demo data on first start",
+    )
+    log_level: str = Field(default="INFO", validation_alias="CHIDOAN_LOG_LEVEL")
+
+    @field_validator("database_url")
+    @classmethod
+    def _driver(cls, value: str) -> str:
+        return normalise_database_url(value)
+
+    @field_validator("default_locale")
+    @classmethod
+    def _locale(cls, value: str) -> str:
+        from chidoan.i18n import LOCALES
+
+        if value not in LOCALES:
+            raise ValueError(f"unsupported locale {value!r}; one of {', '.join(LOCALES)}")
+        return value
+
+    @cached_property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,37 @@
+"""Commands: a Vietnamese name, English aliases, who may use them, and what they do."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from chidoan.engine.context import Ctx
+from chidoan.storage.models import Role
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str  # Vietnamese, without accents (Telegram allows a-z, 0-9 and _)
+    aliases: tuple[str, ...]
+    description: str  # msgid
+    run: Callable[[Ctx, str], None]  # (ctx, the text after the command)
+    roles: frozenset[Role] | None = None  # None: anyone, even someone not registered yet
+    menu: bool = True  # listed in /help and in the platform's command menu
+    resumes: bool = True  # afterwards, ask the open conversation's question again
+
+    def allowed(self, ctx: Ctx) -> bool:
+        return self.roles is None or ctx.has_role(*self.roles)
+
+
+ANY_ROLE = frozenset(Role)
+STAFF = frozenset({Role.district_staff})
+
+
+def parse_command(text: str) -> tuple[str, str] | None:
+    """'/start@chidoan_bot ABC' -> ('start', 'ABC'); None when the text is no command."""
+    stripped = text.strip()
+    if not stripped.startswith("/") or len(stripped) < 2:
+        return None
+    head, _, rest = stripped[1:].partition(" ")
+    name = head.split("@", 1)[0].lower()
+    return name, rest.strip()

@@ -1,0 +1,77 @@
+"""What a handler sees while one incoming event is processed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import cached_property
+
+from sqlalchemy import Row
+
+from chidoan.engine.messages import Button, Incoming, Outgoing
+from chidoan.i18n import gettext
+from chidoan.storage.models import Role
+from chidoan.storage.uow import UnitOfWork
+
+
+@dataclass
+class Ctx:
+    uow: UnitOfWork
+    incoming: Incoming
+    sender: Row  # identity and account columns, see storage/accounts.py
+    now: datetime  # UTC
+    tz: object  # ZoneInfo of the service
+    settings: object
+    engine: object = None  # the Engine, for handlers that start journeys or list commands
+    replies: list[Outgoing] = field(default_factory=list)
+    # (account id, message) for other people: hand-over notices, district notices
+    notices: list[tuple[int, str, dict]] = field(default_factory=list)
+
+    @property
+    def account_id(self) -> int:
+        return self.sender.account_id
+
+    @property
+    def locale(self) -> str:
+        return self._locale_override or self.sender.locale
+
+    _locale_override: str | None = None
+
+    def switch_locale(self, locale: str) -> None:
+        self._locale_override = locale
+
+    @property
+    def today(self) -> date:
+        return self.now.astimezone(self.tz).date()
+
+    def t(self, msgid: str, **params: object) -> str:
+        return gettext(self.locale, msgid, **params)
+
+    def say(self, msgid: str, *, buttons: list[list[Button]] | None = None, **params: object) -> None:
+        self.replies.append(Outgoing(self.t(msgid, **params), buttons or []))
+
+    def say_text(self, text: str, *, buttons: list[list[Button]] | None = None) -> None:
+        self.replies.append(Outgoing(text, buttons or []))
+
+    def notify(self, account_id: int, msgid: str, **params: object) -> None:
+        """A message for another account, rendered in their language."""
+        self.notices.append((account_id, msgid, params))
+
+    @cached_property
+    def roles(self) -> list[Row]:
+        return self.uow.roles.active_of(self.account_id)
+
+    def forget_roles(self) -> None:
+        self.__dict__.pop("roles", None)
+
+    @property
+    def role_names(self) -> set[str]:
+        return {r.role for r in self.roles}
+
+    @property
+    def registered(self) -> bool:
+        return bool(self.roles)
+
+    def has_role(self, *roles: Role) -> bool:
+        names = self.role_names
+        return Role.admin in names or any(r in names for r in roles)

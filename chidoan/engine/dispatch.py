@@ -1,0 +1,161 @@
+"""One incoming event in, its effects stored: de-duplicate, identify, route, queue replies.
+
+`Engine.process` is synchronous and runs inside the caller's unit of work, so the event, the
+conversation state and the outbox rows commit together (see bot/processor.py for batching).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from chidoan.engine.context import Ctx
+from chidoan.engine.journey import Journey
+from chidoan.engine.messages import Incoming, Outgoing, clean_text
+from chidoan.engine.runner import Runner
+from chidoan.engine.commands import Command, parse_command
+from chidoan.i18n import N_, gettext, pick_locale
+from chidoan.storage.invites import looks_like_code
+from chidoan.storage.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+Action = Callable[[Ctx, str], None]
+
+
+class Engine:
+    def __init__(
+        self,
+        settings,
+        *,
+        commands: list[Command],
+        journeys: list[Journey],
+        actions: dict[str, Action],
+        on_code: Action,
+    ):
+        self.settings = settings
+        self.runner = Runner(journeys)
+        self.commands = commands
+        self._by_name = {name: c for c in commands for name in (c.name, *c.aliases)}
+        self.actions = actions
+        self.on_code = on_code
+
+    def command(self, name: str) -> Command | None:
+        return self._by_name.get(name)
+
+    def process(self, uow: UnitOfWork, incoming: Incoming, now: datetime) -> bool:
+        """Handle one event; False when it was a duplicate and nothing was done."""
+        text = clean_text(incoming.text)
+        sender = uow.accounts.sender(incoming.channel, incoming.user_id)
+        if sender is None:
+            sender = uow.accounts.create_with_identity(
+                channel=incoming.channel,
+                external_id=incoming.user_id,
+                chat_id=incoming.chat_id,
+                display_name=clean_text(incoming.display_name),
+                locale=pick_locale(incoming.language_code, self.settings.default_locale),
+                now=now,
+            )
+        elif (
+            sender.chat_id != incoming.chat_id
+            or not sender.reachable
+            or (incoming.display_name is not None and sender.display_name != clean_text(incoming.display_name))
+        ):
+            uow.accounts.touch_identity(sender.identity_id, chat_id=incoming.chat_id, display_name=clean_text(incoming.display_name))
+        event = uow.events.record(
+            channel=incoming.channel,
+            event_id=incoming.event_id,
+            account_id=sender.account_id,
+            kind=incoming.kind,
+            text=text,
+            payload=incoming.payload,
+            now=now,
+        )
+        if event is None:
+            return False
+        ctx = Ctx(uow=uow, incoming=incoming, sender=sender, now=now, tz=self.settings.tz, settings=self.settings, engine=self)
+        try:
+            with uow.savepoint():
+                self._route(ctx, text)
+                self._queue(ctx)
+        except Exception:
+            # The event row stays (nothing the user sent is lost); its effects are undone.
+            log.exception("handler failed on %s event %s", incoming.channel, incoming.event_id)
+            ctx.replies = [Outgoing(gettext(ctx.locale, N_("Sorry, something went wrong on our side. Your message was saved; please try again in a moment.")))]
+            ctx.notices = []
+            self._queue(ctx)
+        return True
+
+    def _route(self, ctx: Ctx, text: str | None) -> None:
+        state = ctx.uow.conversations.active(ctx.account_id)
+        payload = ctx.incoming.payload
+        if payload is not None:
+            prefix, _, arg = payload.partition(":")
+            if prefix == "j":
+                return self.runner.on_button(ctx, state, payload)
+            action = self.actions.get(prefix)
+            if action is None:
+                ctx.say(N_("That button is no longer valid."))
+                return
+            return action(ctx, arg)
+        if text is None:
+            if state is not None:
+                return self.runner.on_media(ctx, state, ctx.incoming.media or "")
+            ctx.say(N_("I can only read text messages. Type /help to see what you can do."))
+            return
+        command = parse_command(text)
+        if command is not None:
+            return self._run_command(ctx, state, *command)
+        if state is not None:
+            return self.runner.on_text(ctx, state, text)
+        if looks_like_code(text):
+            return self.on_code(ctx, text)
+        if not ctx.registered:
+            ctx.say(N_("You are not registered yet. Please send the invite code your district gave you (8 letters and digits), or ask them for one."))
+            return
+        ctx.say(N_("I did not understand that. Type /help to see what you can do."))
+
+    def _run_command(self, ctx: Ctx, state, name: str, args: str) -> None:
+        command = self._by_name.get(name)
+        if command is None:
+            ctx.say(N_("There is no command /{name}. Type /help to see the commands you can use."), name=name[:32])
+        elif not command.allowed(ctx):
+            if ctx.registered:
+                ctx.say(N_("Your role does not allow /{name}. Type /help to see the commands you can use."), name=name)
+            else:
+                ctx.say(N_("You are not registered yet. Please send the invite code your district gave you (8 letters and digits), or ask them for one."))
+        else:
+            command.run(ctx, args)
+            if not command.resumes:
+                return
+            state = ctx.uow.conversations.active(ctx.account_id)
+        if state is not None:  # remind where the open conversation stands
+            self.runner.ask(ctx, state)
+
+    def _queue(self, ctx: Ctx) -> None:
+        inc = ctx.incoming
+        rows = [_row(inc.channel, inc.chat_id, ctx.account_id, reply, ctx.now) for reply in ctx.replies]
+        for account_id, msgid, params in ctx.notices:
+            account = ctx.uow.accounts.get(account_id)
+            text = gettext(account.locale, msgid, **params)
+            for identity in ctx.uow.accounts.identities(account_id):
+                if identity.reachable:
+                    rows.append(_row(identity.channel, identity.chat_id, account_id, Outgoing(text), ctx.now))
+        ctx.uow.outbox.add_many(rows)
+
+
+def _row(channel: str, chat_id: str, account_id: int, message: Outgoing, now: datetime) -> dict:
+    return {
+        "channel": channel,
+        "chat_id": chat_id,
+        "account_id": account_id,
+        "body": message.to_body(),
+        "status": "pending",
+        "attempts": 0,
+        "not_before": now,
+        "created_at": now,
+        "dedupe_key": None,
+        "sent_at": None,
+        "error": None,
+    }

@@ -1,0 +1,146 @@
+"""Turning what a person typed into a value, or into the reason it cannot be one.
+
+Each parser returns `Parsed(value)` or `Parsed(error=msgid, params)`: the engine shows the error
+in the user's language and asks again; nothing is stored until the value is right.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from babel.numbers import NumberFormatError, parse_decimal
+
+from chidoan.i18n import N_, fold
+
+MAX_TEXT = 4000  # a Telegram message holds 4,096 characters; longer text arrives in pieces
+
+
+@dataclass(frozen=True)
+class Parsed:
+    value: object = None
+    error: str | None = None
+    params: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def has_words(text: str) -> bool:
+    """True when the text has a letter or digit: emoji or punctuation alone is no answer."""
+    return any(ch.isalnum() for ch in text)
+
+
+def parse_text(text: str, *, min_len: int = 1, max_len: int = MAX_TEXT) -> Parsed:
+    value = text.strip()
+    if not value:
+        return Parsed(error=N_("The answer is empty. Please type a few words."))
+    if not has_words(value):
+        return Parsed(error=N_("Please answer in words; emoji or symbols alone cannot be stored."))
+    if len(value) < min_len:
+        return Parsed(error=N_("That is too short: at least {min} characters, please."), params={"min": min_len})
+    if len(value) > max_len:
+        return Parsed(
+            error=N_("That is too long: {count} characters, at most {max}. Please shorten it."),
+            params={"count": len(value), "max": max_len},
+        )
+    return Parsed(value)
+
+
+_SPACES_IN_NUMBER = re.compile(r"(?<=\d)[\s\u00a0\u202f](?=\d)")
+
+
+def parse_number(
+    text: str, *, locale: str, integer: bool = True, minimum: float | None = 0, maximum: float | None = None
+) -> Parsed:
+    """Vietnamese writes 1.200 for a thousand two hundred and 1,5 for one and a half."""
+    raw = _SPACES_IN_NUMBER.sub("", text.strip())
+    if not raw:
+        return Parsed(error=N_("Please type a number, for example 25."))
+    try:
+        number = parse_decimal(raw, locale=locale, strict=True)
+    except NumberFormatError as exc:
+        if exc.suggestions:
+            return Parsed(error=N_("“{text}” is ambiguous. Did you mean {options}?"), params={"text": text.strip(), "options": " / ".join(exc.suggestions)})
+        return Parsed(error=N_("“{text}” is not a number. Please type digits, for example 25."), params={"text": text.strip()[:40]})
+    if integer and number != number.to_integral_value():
+        return Parsed(error=N_("Please type a whole number (no decimals)."))
+    if minimum is not None and number < Decimal(str(minimum)):
+        return Parsed(error=N_("The number must be at least {min}."), params={"min": _plain(minimum)})
+    if maximum is not None and number > Decimal(str(maximum)):
+        return Parsed(error=N_("The number must be at most {max}."), params={"max": _plain(maximum)})
+    return Parsed(int(number) if integer else float(number))
+
+
+def _plain(n: float) -> str:
+    return str(int(n)) if float(n).is_integer() else str(n)
+
+
+_DATE = re.compile(r"^\s*(\d{1,2})\s*[/.\-]\s*(\d{1,2})(?:\s*[/.\-]\s*(\d{2,4}))?\s*$")
+_TODAY = {"hom nay", "today"}
+_YESTERDAY = {"hom qua", "yesterday"}
+
+
+def parse_date(text: str, *, today: date, not_after: date | None = None, not_before: date | None = None) -> Parsed:
+    folded = fold(text)
+    if folded in _TODAY:
+        value = today
+    elif folded in _YESTERDAY:
+        value = today - timedelta(days=1)
+    else:
+        match = _DATE.match(text)
+        if not match:
+            return Parsed(error=N_("Please type a date as day/month/year, for example {example}."), params={"example": f"15/10/{today.year}"})
+        day, month, year = match.groups()
+        if year is None:
+            return Parsed(
+                error=N_("Please add the year, for example {example}."),
+                params={"example": f"{int(day):02d}/{int(month):02d}/{today.year}"},
+            )
+        if len(year) != 4:
+            return Parsed(error=N_("Please write the year with four digits, for example {example}."), params={"example": f"15/10/{today.year}"})
+        try:
+            value = date(int(year), int(month), int(day))
+        except ValueError:
+            return Parsed(
+                error=N_("{text} is not a date on the calendar. Please check the day and month."),
+                params={"text": f"{int(day):02d}/{int(month):02d}/{year}"},
+            )
+    if not_after is not None and value > not_after:
+        return Parsed(error=N_("The date cannot be after {limit}."), params={"limit": not_after.strftime("%d/%m/%Y")})
+    if not_before is not None and value < not_before:
+        return Parsed(error=N_("The date cannot be before {limit}."), params={"limit": not_before.strftime("%d/%m/%Y")})
+    return Parsed(value.isoformat())
+
+
+YES_WORDS = {"co", "c", "yes", "y", "dong y", "ok", "u", "uh", "vang", "da", "co a"}
+NO_WORDS = {"khong", "k", "ko", "no", "n", "thoi", "khong a", "kh"}
+
+
+def parse_yes_no(text: str) -> Parsed:
+    folded = fold(text).strip(" .!")
+    if folded in YES_WORDS:
+        return Parsed(True)
+    if folded in NO_WORDS:
+        return Parsed(False)
+    return Parsed(error=N_("Please answer yes or no (or press a button)."))
+
+
+def parse_choice(text: str, options: list[tuple[str, str]]) -> Parsed:
+    """Options are (value, label already in the user's language). Accepts the number shown, the
+    label, or the label typed without accents."""
+    typed = text.strip()
+    if typed.isdigit() and 1 <= int(typed) <= len(options):
+        return Parsed(options[int(typed) - 1][0])
+    folded = fold(typed)
+    if folded:
+        exact = [value for value, label in options if fold(label) == folded]
+        if exact:
+            return Parsed(exact[0])
+        partial = [value for value, label in options if folded in fold(label)]
+        if len(partial) == 1:
+            return Parsed(partial[0])
+    return Parsed(error=N_("Please choose one of the options: press a button or type its number."))

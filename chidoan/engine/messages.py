@@ -1,0 +1,56 @@
+"""What channels hand to the engine, and what the engine hands back to them."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def clean_text(text: str | None) -> str | None:
+    """NFC-normalise: the same Vietnamese word typed on two keyboards is stored the same way."""
+    return unicodedata.normalize("NFC", text) if text is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    channel: str  # "telegram", "web"; later "zalo"
+    event_id: str  # the platform's id of this event: duplicates are dropped by it
+    user_id: str  # the platform's id of the person
+    chat_id: str  # where replies go
+    text: str | None = None
+    payload: str | None = None  # a pressed button
+    media: str | None = None  # "photo", "sticker", "voice", ... when the message is not text
+    display_name: str | None = None
+    language_code: str | None = None
+
+    @property
+    def kind(self) -> str:
+        if self.payload is not None:
+            return "button"
+        if self.text is not None:
+            return "text"
+        return self.media or "other"
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    label: str
+    payload: str
+
+
+@dataclass(slots=True)
+class Outgoing:
+    text: str
+    buttons: list[list[Button]] = field(default_factory=list)
+
+    def to_body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"text": self.text}
+        if self.buttons:
+            body["buttons"] = [[{"label": b.label, "payload": b.payload} for b in row] for row in self.buttons]
+        return body
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> Outgoing:
+        rows = [[Button(b["label"], b["payload"]) for b in row] for row in body.get("buttons", [])]
+        return cls(text=body["text"], buttons=rows)

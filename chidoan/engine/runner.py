@@ -1,0 +1,447 @@
+"""Walks a journey: asks, checks, stores, moves on; summary, edit, back, cancel.
+
+Where the user is lives in `conversation.step` as a position:
+  "name"                    a top-level step
+  "tasks.2.when"            sub-step "when" of item 2 (from 0) of the repeat step "tasks"
+  "tasks.more"              "add another?" after an item of "tasks"
+  "@summary", "@edit"       the summary, and the choice of what to edit
+  "tasks.@items"            the choice of which item of "tasks" to edit, add or remove
+`conversation.data` holds {"a": answers, "trail": positions visited (for back),
+"ret": "summary" while editing, "ctx": what the journey was started with}.
+
+Buttons carry "j:<conversation id>.<version>.<action>": a button from an earlier question
+(an older version) is recognised as stale and the current question is asked again.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from babel.numbers import format_decimal
+
+from chidoan.engine.context import Ctx
+from chidoan.engine.inputs import (
+    Parsed,
+    parse_choice,
+    parse_date,
+    parse_number,
+    parse_text,
+    parse_yes_no,
+)
+from chidoan.engine.journey import Answers, Journey, Kind, Step
+from chidoan.engine.messages import Button
+from chidoan.i18n import N_, fold, format_date
+from chidoan.storage.conversations import ConversationState
+from chidoan.storage.models import ConversationStatus
+
+SUMMARY = "@summary"
+EDIT = "@edit"
+SKIP_WORDS = {"bo qua", "skip", "-"}
+SUBMIT_WORDS = {"gui", "xac nhan", "dong y", "send", "submit", "confirm"}
+EDIT_WORDS = {"sua", "chinh sua", "edit"}
+BACK_WORDS = {"quay lai", "tro lai", "back"}
+
+
+class Runner:
+    def __init__(self, journeys: list[Journey]):
+        self.journeys = {j.name: j for j in journeys}
+
+    # ---- entry points -------------------------------------------------------------------
+
+    def start(self, ctx: Ctx, name: str, context: dict | None = None, answers: Answers | None = None) -> ConversationState:
+        """Begin a journey (setting aside any unfinished one, which stays in history)."""
+        journey = self.journeys[name]
+        current = ctx.uow.conversations.active(ctx.account_id)
+        if current is not None:
+            self.close(ctx, current, ConversationStatus.cancelled)
+        data = {"a": dict(answers or {}), "trail": [], "ctx": dict(context or {})}
+        first = self._first_open(journey, data["a"], 0) or SUMMARY
+        state = ctx.uow.conversations.start(ctx.account_id, name, first, data, ctx.now)
+        if journey.intro:
+            ctx.say(journey.intro)
+        self.ask(ctx, state)
+        return state
+
+    def on_text(self, ctx: Ctx, state: ConversationState, text: str) -> None:
+        journey = self.journeys[state.journey]
+        folded = fold(text)
+        if folded in BACK_WORDS:
+            return self.back(ctx, state)
+        if state.step == SUMMARY:
+            if folded in SUBMIT_WORDS:
+                return self.submit(ctx, state)
+            if folded in EDIT_WORDS:
+                return self._move(ctx, state, EDIT)
+            ctx.say(N_("Please press “{send}” to submit, or “Edit” to change an answer."), send=ctx.t(journey.submit_label or N_("✅ Send")).lstrip("✅ "))
+            return self.ask(ctx, state)
+        if state.step == EDIT or state.step.endswith(".@items"):
+            options = self._menu_options(ctx, journey, state)
+            parsed = parse_choice(text, [(action, label) for action, label in options])
+            if not parsed.ok:
+                return self._reject(ctx, state, parsed)
+            return self.on_action(ctx, state, str(parsed.value))
+        if state.step.endswith(".more"):
+            return self._answer_more(ctx, state, parse_yes_no(text))
+        step = self._step_at(journey, state.step)
+        if not step.required and folded in SKIP_WORDS:
+            return self._store(ctx, state, step, None)
+        self._store_parsed(ctx, state, step, self._parse(ctx, state, step, text))
+
+    def on_media(self, ctx: Ctx, state: ConversationState, media: str) -> None:
+        ctx.say(N_("I can only read text here, not a {media}. Please type your answer."), media=ctx.t(_MEDIA.get(media, N_("file"))))
+        self.ask(ctx, state)
+
+    def on_button(self, ctx: Ctx, state: ConversationState | None, payload: str) -> None:
+        try:
+            conv_part, version_part, action = payload[2:].split(".", 2)
+            conv_id, version = int(conv_part), int(version_part)
+        except ValueError:
+            ctx.say(N_("That button is no longer valid."))
+            return
+        if state is None or state.id != conv_id:
+            ctx.say(N_("That button belongs to a conversation that has ended. Type /help to see what you can do."))
+            return
+        if version != state.version:
+            ctx.say(N_("That button is from an earlier question. Here is where we are now:"))
+            return self.ask(ctx, state)
+        self.on_action(ctx, state, action)
+
+    def on_action(self, ctx: Ctx, state: ConversationState, action: str) -> None:
+        journey = self.journeys[state.journey]
+        answers = state.data["a"]
+        if action == "back":
+            return self.back(ctx, state)
+        if action == "x":
+            return self.cancel(ctx, state)
+        if state.step == SUMMARY:
+            if action == "ok":
+                return self.submit(ctx, state)
+            if action == "edit":
+                return self._move(ctx, state, EDIT)
+        elif state.step == EDIT and action.startswith("e:"):
+            key = action[2:]
+            step = journey.step(key)
+            state.data["ret"] = "summary"
+            if step.kind is Kind.repeat:
+                return self._move(ctx, state, f"{key}.@items")
+            return self._move(ctx, state, key)
+        elif state.step == EDIT and action == "sum":
+            state.data.pop("ret", None)
+            return self._move(ctx, state, SUMMARY)
+        elif state.step.endswith(".@items"):
+            key = state.step.split(".")[0]
+            step = journey.step(key)
+            items = answers.get(key) or []
+            if action.startswith("i:"):
+                return self._move(ctx, state, f"{key}.{int(action[2:])}.{step.steps[0].key}")
+            if action == "add":
+                items.append({})
+                answers[key] = items
+                return self._move(ctx, state, f"{key}.{len(items) - 1}.{step.steps[0].key}")
+            if action.startswith("d:"):
+                if len(items) <= step.min_items:
+                    ctx.say(N_("At least {n} item(s) are needed here, so this one cannot be removed."), n=step.min_items)
+                    return self.ask(ctx, state)
+                del items[int(action[2:])]
+                return self._move(ctx, state, SUMMARY)
+        elif state.step.endswith(".more") and action in ("y", "n"):
+            return self._answer_more(ctx, state, Parsed(action == "y"))
+        else:
+            step = self._step_at(journey, state.step)
+            if action == "skip" and not step.required:
+                return self._store(ctx, state, step, None)
+            if action.startswith("v:") and step.kind is Kind.choice:
+                value = action[2:]
+                if value in {c.value for c in step.choices}:
+                    return self._store_parsed(ctx, state, step, Parsed(value))
+            if action in ("y", "n") and step.kind is Kind.yes_no:
+                return self._store_parsed(ctx, state, step, Parsed(action == "y"))
+            if action.startswith("s:") and step.suggest:
+                options = step.suggest(ctx, answers)
+                index = int(action[2:])
+                if index < len(options):
+                    return self._store_parsed(ctx, state, step, self._parse(ctx, state, step, options[index]))
+        ctx.say(N_("That button is no longer valid."))
+        self.ask(ctx, state)
+
+    def back(self, ctx: Ctx, state: ConversationState) -> None:
+        trail = state.data["trail"]
+        if not trail:
+            ctx.say(N_("This is the first question; there is nothing before it."))
+            return self.ask(ctx, state)
+        state.step = trail.pop()
+        self._save_and_ask(ctx, state)
+
+    def cancel(self, ctx: Ctx, state: ConversationState) -> None:
+        self.close(ctx, state, ConversationStatus.cancelled)
+        ctx.say(N_("Cancelled. Nothing was submitted. Type /help to see what you can do."))
+
+    def close(self, ctx: Ctx, state: ConversationState, status: ConversationStatus) -> None:
+        state.status = status
+        ctx.uow.conversations.save(state, ctx.now)
+
+    def submit(self, ctx: Ctx, state: ConversationState) -> None:
+        journey = self.journeys[state.journey]
+        answers = self._applicable(journey, state.data["a"])
+        missing = self._first_open(journey, answers, 0)
+        if missing is not None:  # a branch changed under an edit: ask what is still open
+            return self._move(ctx, state, missing)
+        journey.complete(ctx, {**answers, "_ctx": state.data.get("ctx", {})})
+        if ctx.uow.conversations.active(ctx.account_id) is None:
+            return  # `complete` closed it itself (e.g. it started another journey)
+        self.close(ctx, state, ConversationStatus.completed)
+
+    # ---- asking ---------------------------------------------------------------------------
+
+    def ask(self, ctx: Ctx, state: ConversationState) -> None:
+        journey = self.journeys[state.journey]
+        answers = state.data["a"]
+
+        def btn(label: str, action: str) -> Button:
+            return Button(label, f"j:{state.id}.{state.version}.{action}")
+
+        nav = [btn(ctx.t(N_("« Back")), "back")] if state.data["trail"] else []
+        if state.step == SUMMARY:
+            ctx.say_text(
+                self.summary(ctx, journey, answers),
+                buttons=[
+                    [btn(ctx.t(journey.submit_label or N_("✅ Send")), "ok"), btn(ctx.t(N_("✏️ Edit")), "edit")],
+                    nav + [btn(ctx.t(N_("Cancel")), "x")],
+                ],
+            )
+            return
+        if state.step == EDIT or state.step.endswith(".@items"):
+            question = N_("What would you like to change?") if state.step == EDIT else N_("Which item?")
+            rows = [[btn(label, action)] for action, label in self._menu_options(ctx, journey, state)]
+            ctx.say(question, buttons=rows + ([nav] if nav else []))
+            return
+        if state.step.endswith(".more"):
+            step = journey.step(state.step.split(".")[0])
+            count = len(answers.get(step.key) or [])
+            ctx.say(
+                step.more_prompt or N_("Add another?"),
+                buttons=[[btn(ctx.t(N_("Yes, add another")), "y"), btn(ctx.t(N_("No, continue")), "n")]] + ([nav] if nav else []),
+                n=count,
+            )
+            return
+        step = self._step_at(journey, state.step)
+        rows: list[list[Button]] = []
+        if step.kind is Kind.choice:
+            rows = [[btn(f"{i}. {ctx.t(c.label)}", f"v:{c.value}")] for i, c in enumerate(step.choices, 1)]
+        elif step.kind is Kind.yes_no:
+            rows = [[btn(ctx.t(N_("Yes")), "y"), btn(ctx.t(N_("No")), "n")]]
+        elif step.suggest:
+            rows = [[btn(text[:60], f"s:{i}")] for i, text in enumerate(step.suggest(ctx, answers)[:5])]
+        extra = list(nav)
+        if not step.required:
+            extra.append(btn(ctx.t(N_("Skip")), "skip"))
+        if extra:
+            rows.append(extra)
+        params = step.params(ctx, answers) if step.params else {}
+        prompt = ctx.t(step.prompt, **params)
+        current = self._current_value(state, step)
+        if current is not None and state.data.get("ret"):
+            prompt += "\n" + ctx.t(N_("(now: {value})"), value=self._show(ctx, step, current))
+        ctx.say_text(prompt, buttons=rows)
+
+    def summary(self, ctx: Ctx, journey: Journey, answers: Answers) -> str:
+        lines = [ctx.t(N_("Please check your answers:")), ""]
+        for step in journey.steps:
+            if not step.applies(answers):
+                continue
+            label = ctx.t(step.label or step.prompt)
+            value = answers.get(step.key)
+            if step.kind is Kind.repeat:
+                lines.append(f"{label}:")
+                for i, item in enumerate(value or [], 1):
+                    parts = [self._show(ctx, sub, item.get(sub.key)) for sub in step.steps if item.get(sub.key) is not None]
+                    lines.append(f"  {i}. " + "; ".join(parts))
+            else:
+                lines.append(f"{label}: {self._show(ctx, step, value)}")
+        return "\n".join(lines)
+
+    # ---- moving -------------------------------------------------------------------------
+
+    def _store_parsed(self, ctx: Ctx, state: ConversationState, step: Step, parsed: Parsed) -> None:
+        if parsed.ok and step.validate:
+            problem = step.validate(ctx, state.data["a"], parsed.value)
+            if problem:
+                parsed = Parsed(error=problem[0], params=problem[1])
+        if not parsed.ok:
+            return self._reject(ctx, state, parsed)
+        self._store(ctx, state, step, parsed.value)
+
+    def _reject(self, ctx: Ctx, state: ConversationState, parsed: Parsed) -> None:
+        ctx.say(parsed.error, **parsed.params)
+        self.ask(ctx, state)
+
+    def _store(self, ctx: Ctx, state: ConversationState, step: Step, value: Any) -> None:
+        journey = self.journeys[state.journey]
+        answers = state.data["a"]
+        parts = state.step.split(".")
+        if len(parts) == 3:  # a sub-step of a repeat item
+            key, index, _ = parts
+            items = answers.setdefault(key, [])
+            while len(items) <= int(index):
+                items.append({})
+            items[int(index)][step.key] = value
+        else:
+            answers[step.key] = value
+        self._move(ctx, state, self._after(journey, state))
+
+    def _answer_more(self, ctx: Ctx, state: ConversationState, parsed: Parsed) -> None:
+        if not parsed.ok:
+            return self._reject(ctx, state, parsed)
+        journey = self.journeys[state.journey]
+        key = state.step.split(".")[0]
+        step = journey.step(key)
+        if parsed.value:
+            index = len(state.data["a"].get(key) or [])
+            return self._move(ctx, state, f"{key}.{index}.{step.steps[0].key}")
+        self._move(ctx, state, self._next_top(journey, state, step))
+
+    def _move(self, ctx: Ctx, state: ConversationState, position: str) -> None:
+        state.data["trail"].append(state.step)
+        del state.data["trail"][:-50]  # back goes far enough; the row stays small
+        state.step = position
+        self._save_and_ask(ctx, state)
+
+    def _save_and_ask(self, ctx: Ctx, state: ConversationState) -> None:
+        ctx.uow.conversations.save(state, ctx.now)
+        self.ask(ctx, state)
+
+    def _after(self, journey: Journey, state: ConversationState) -> str:
+        """Where to go once the current position is answered."""
+        parts = state.step.split(".")
+        if len(parts) == 3:
+            key, index, sub = parts
+            step = journey.step(key)
+            subs = [s.key for s in step.steps]
+            position = subs.index(sub) + 1
+            item = state.data["a"][key][int(index)]
+            while position < len(subs) and not step.steps[position].applies(item):
+                position += 1
+            if position < len(subs):
+                return f"{key}.{index}.{subs[position]}"
+            if state.data.get("ret"):
+                return self._resume_edit(journey, state)
+            return f"{key}.more"
+        step = journey.step(parts[0])
+        if state.data.get("ret"):
+            return self._resume_edit(journey, state)
+        return self._next_top(journey, state, step)
+
+    def _resume_edit(self, journey: Journey, state: ConversationState) -> str:
+        """After an edit go back to the summary, unless the edit opened a branch still unanswered."""
+        missing = self._first_open(journey, state.data["a"], 0)
+        if missing is None:
+            state.data.pop("ret", None)
+            return SUMMARY
+        return missing
+
+    def _next_top(self, journey: Journey, state: ConversationState, step: Step) -> str:
+        answers = state.data["a"]
+        if step.next:
+            target = step.next(answers)
+            if target is not None:
+                return target
+        index = journey.steps.index(step) + 1
+        return self._first_open(journey, answers, index, unanswered_only=False) or SUMMARY
+
+    def _first_open(self, journey: Journey, answers: Answers, start: int, unanswered_only: bool = True) -> str | None:
+        """The first applicable step from `start`; with `unanswered_only`, the first one still
+        lacking a required answer."""
+        for step in journey.steps[start:]:
+            if not step.applies(answers):
+                continue
+            if not unanswered_only:
+                return self._entry(step)
+            if step.kind is Kind.repeat:
+                if len(answers.get(step.key) or []) < step.min_items:
+                    return self._entry(step, len(answers.get(step.key) or []))
+            elif step.key not in answers:
+                return self._entry(step)
+        return None
+
+    @staticmethod
+    def _entry(step: Step, index: int = 0) -> str:
+        return f"{step.key}.{index}.{step.steps[0].key}" if step.kind is Kind.repeat else step.key
+
+    @staticmethod
+    def _applicable(journey: Journey, answers: Answers) -> Answers:
+        """Answers of steps a branch no longer reaches are left out of what is submitted."""
+        return {s.key: answers[s.key] for s in journey.steps if s.applies(answers) and s.key in answers}
+
+    def _step_at(self, journey: Journey, position: str) -> Step:
+        parts = position.split(".")
+        step = journey.step(parts[0])
+        if len(parts) == 3:
+            return next(s for s in step.steps if s.key == parts[2])
+        return step
+
+    def _current_value(self, state: ConversationState, step: Step) -> Any:
+        parts = state.step.split(".")
+        answers = state.data["a"]
+        if len(parts) == 3:
+            items = answers.get(parts[0]) or []
+            index = int(parts[1])
+            return items[index].get(step.key) if index < len(items) else None
+        return answers.get(step.key)
+
+    def _menu_options(self, ctx: Ctx, journey: Journey, state: ConversationState) -> list[tuple[str, str]]:
+        answers = state.data["a"]
+        if state.step == EDIT:
+            options = [(f"e:{s.key}", ctx.t(s.label or s.prompt)) for s in journey.steps if s.applies(answers)]
+            return options + [("sum", ctx.t(N_("Nothing, back to the summary")))]
+        key = state.step.split(".")[0]
+        step = journey.step(key)
+        options = []
+        for i, item in enumerate(answers.get(key) or []):
+            first = item.get(step.steps[0].key)
+            short = self._show(ctx, step.steps[0], first)[:40]
+            options.append((f"i:{i}", ctx.t(N_("Edit {n}: {text}"), n=i + 1, text=short)))
+            if len(answers.get(key) or []) > step.min_items:
+                options.append((f"d:{i}", ctx.t(N_("Remove {n}"), n=i + 1)))
+        return options + [("add", ctx.t(N_("Add one more")))]
+
+    # ---- values -------------------------------------------------------------------------
+
+    def _parse(self, ctx: Ctx, state: ConversationState, step: Step, text: str) -> Parsed:
+        if step.kind is Kind.text:
+            return parse_text(text, min_len=step.min_len, max_len=step.max_len)
+        if step.kind is Kind.number:
+            return parse_number(text, locale=ctx.locale, integer=step.integer, minimum=step.minimum, maximum=step.maximum)
+        if step.kind is Kind.date:
+            return parse_date(text, today=ctx.today, not_after=ctx.today if step.not_future else None)
+        if step.kind is Kind.choice:
+            return parse_choice(text, [(c.value, ctx.t(c.label)) for c in step.choices])
+        if step.kind is Kind.yes_no:
+            return parse_yes_no(text)
+        raise ValueError(f"step {step.key}: kind {step.kind} takes no typed answer")
+
+    def _show(self, ctx: Ctx, step: Step, value: Any) -> str:
+        if value is None:
+            return ctx.t(N_("(skipped)"))
+        if step.kind is Kind.choice:
+            label = next((c.label for c in step.choices if c.value == value), str(value))
+            return ctx.t(label)
+        if step.kind is Kind.yes_no:
+            return ctx.t(N_("Yes") if value else N_("No"))
+        if step.kind is Kind.date:
+            return format_date(date.fromisoformat(value))
+        if step.kind is Kind.number and isinstance(value, float):
+            return format_decimal(value, locale=ctx.locale)
+        return str(value)
+
+
+_MEDIA = {
+    "photo": N_("photo"),
+    "sticker": N_("sticker"),
+    "voice": N_("voice message"),
+    "video": N_("video"),
+    "document": N_("file"),
+    "audio": N_("audio"),
+    "location": N_("location"),
+    "contact": N_("contact"),
+}

@@ -1,0 +1,92 @@
+"""/start, /help, /huy, /ngonngu, /toi, and the language buttons."""
+
+from __future__ import annotations
+
+from chidoan.engine.context import Ctx
+from chidoan.engine.messages import Button
+from chidoan.handlers.labels import KIND_LABELS, ROLE_LABELS
+from chidoan.handlers.onboarding import start_with_code
+from chidoan.i18n import LOCALES, N_, fold
+from chidoan.storage.models import Role, UnitKind
+
+LANGUAGE_NAMES = {"vi": "Tiếng Việt", "en": "English"}
+
+
+def start(ctx: Ctx, args: str) -> None:
+    if args:
+        return start_with_code(ctx, args)
+    state = ctx.uow.conversations.active(ctx.account_id)
+    if state is not None:
+        ctx.say(N_("Welcome back! Let us continue where you left off."))
+        return ctx.engine.runner.ask(ctx, state)
+    if ctx.registered:
+        ctx.say(N_("Welcome back, {name}! Type /help to see what you can do."), name=ctx.sender.full_name or "")
+        return
+    ctx.say(N_("Hello! I am chidoan, the Youth Union's assistant for branch and base-unit reports.\nTo begin, please send the invite code your district gave you (8 letters and digits)."))
+
+
+def help_(ctx: Ctx, _args: str) -> None:
+    lines = [ctx.t(N_("Commands you can use:"))]
+    for command in ctx.engine.commands:
+        if command.menu and command.allowed(ctx):
+            aliases = ", ".join(f"/{a}" for a in command.aliases)
+            lines.append(f"/{command.name} ({aliases}) — {ctx.t(command.description)}" if aliases else f"/{command.name} — {ctx.t(command.description)}")
+    if not ctx.registered:
+        lines += ["", ctx.t(N_("Not registered yet? Send the invite code your district gave you."))]
+    ctx.say_text("\n".join(lines))
+
+
+def cancel(ctx: Ctx, _args: str) -> None:
+    state = ctx.uow.conversations.active(ctx.account_id)
+    if state is None:
+        ctx.say(N_("There is nothing to cancel."))
+        return
+    ctx.engine.runner.cancel(ctx, state)
+
+
+def language(ctx: Ctx, args: str) -> None:
+    wanted = {fold(name): code for code, name in LANGUAGE_NAMES.items()} | {code: code for code in LOCALES}
+    choice = wanted.get(fold(args)) if args else None
+    if choice:
+        return set_language(ctx, choice)
+    ctx.say(
+        N_("Choose your language:"),
+        buttons=[[Button(LANGUAGE_NAMES[code], f"lang:{code}") for code in LOCALES]],
+    )
+
+
+def set_language(ctx: Ctx, code: str) -> None:
+    if code not in LOCALES:
+        ctx.say(N_("That button is no longer valid."))
+        return
+    ctx.uow.accounts.update(ctx.account_id, locale=code)
+    ctx.switch_locale(code)
+    ctx.say(N_("Language set to English."))
+    state = ctx.uow.conversations.active(ctx.account_id)
+    if state is not None:
+        ctx.engine.runner.ask(ctx, state)
+
+
+def me(ctx: Ctx, _args: str) -> None:
+    account = ctx.uow.accounts.get(ctx.account_id)
+    lines = [
+        ctx.t(N_("Name: {name}"), name=account.full_name or ctx.t(N_("(not given yet)"))),
+        ctx.t(N_("Position: {position}"), position=account.position or ctx.t(N_("(not given yet)"))),
+        ctx.t(N_("Language: {language}"), language=LANGUAGE_NAMES[ctx.locale]),
+    ]
+    if not ctx.roles:
+        lines.append(ctx.t(N_("You are not registered with any unit yet. Send the invite code your district gave you.")))
+    for role in ctx.roles:
+        unit = ctx.uow.units.get(role.unit_id)
+        chain = " › ".join(a.name for a in reversed(ctx.uow.units.ancestors(unit)))
+        lines.append(
+            ctx.t(
+                N_("{role} of {unit} ({kind}, code {code}){within}"),
+                role=ctx.t(ROLE_LABELS[Role(role.role)]),
+                unit=unit.name,
+                kind=ctx.t(KIND_LABELS[UnitKind(unit.kind)]),
+                code=unit.code,
+                within=f" — {chain}" if chain else "",
+            )
+        )
+    ctx.say_text("\n".join(lines))

@@ -1,0 +1,19 @@
+"""How roles and unit kinds are named to users."""
+
+from chidoan.i18n import N_, Lazy
+from chidoan.storage.models import Role, UnitKind
+
+ROLE_LABELS = {
+    Role.secretary: Lazy(N_("Secretary")),
+    Role.deputy: Lazy(N_("Deputy secretary")),
+    Role.district_staff: Lazy(N_("District staff")),
+    Role.admin: Lazy(N_("Administrator")),
+}
+
+KIND_LABELS = {
+    UnitKind.province: Lazy(N_("Province union")),
+    UnitKind.district: Lazy(N_("District union")),
+    UnitKind.base_unit: Lazy(N_("Base unit")),
+    UnitKind.branch_group: Lazy(N_("Branch group")),
+    UnitKind.branch: Lazy(N_("Branch")),
+}

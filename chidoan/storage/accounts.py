@@ -1,0 +1,93 @@
+"""Accounts and the channel identities (platform + external id) that lead to them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, Row, select
+
+from chidoan.storage.models import Account, ChannelIdentity
+
+A = Account.__table__
+I = ChannelIdentity.__table__
+
+# One query gives the engine everything it needs about the sender.
+_SENDER = select(
+    I.c.id.label("identity_id"),
+    I.c.channel,
+    I.c.chat_id,
+    I.c.display_name,
+    I.c.reachable,
+    A.c.id.label("account_id"),
+    A.c.full_name,
+    A.c.position,
+    A.c.locale,
+).join(A, A.c.id == I.c.account_id)
+
+
+class Accounts:
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def sender(self, channel: str, external_id: str) -> Row | None:
+        return self.conn.execute(
+            _SENDER.where(I.c.channel == channel, I.c.external_id == external_id)
+        ).first()
+
+    def create_with_identity(
+        self,
+        *,
+        channel: str,
+        external_id: str,
+        chat_id: str,
+        display_name: str | None,
+        locale: str,
+        now: datetime,
+        full_name: str | None = None,
+    ) -> Row:
+        account_id = self.conn.execute(
+            A.insert().values(locale=locale, created_at=now, full_name=full_name)
+        ).inserted_primary_key[0]
+        self.conn.execute(
+            I.insert().values(
+                channel=channel,
+                external_id=external_id,
+                chat_id=chat_id,
+                account_id=account_id,
+                display_name=display_name,
+                reachable=True,
+                created_at=now,
+            )
+        )
+        return self.sender(channel, external_id)
+
+    def touch_identity(self, identity_id: int, *, chat_id: str, display_name: str | None) -> None:
+        """A message from the user proves they can be reached again."""
+        self.conn.execute(
+            I.update()
+            .where(I.c.id == identity_id)
+            .values(chat_id=chat_id, display_name=display_name, reachable=True, unreachable_since=None)
+        )
+
+    def get(self, account_id: int) -> Row | None:
+        return self.conn.execute(select(A).where(A.c.id == account_id)).first()
+
+    def update(self, account_id: int, **values) -> None:
+        self.conn.execute(A.update().where(A.c.id == account_id).values(**values))
+
+    def identities(self, account_id: int) -> list[Row]:
+        return list(self.conn.execute(select(I).where(I.c.account_id == account_id).order_by(I.c.id)))
+
+    def identities_of(self, channel: str) -> list[Row]:
+        return list(
+            self.conn.execute(
+                select(I, A.c.full_name).join(A, A.c.id == I.c.account_id).where(I.c.channel == channel).order_by(I.c.id)
+            )
+        )
+
+    def mark_unreachable(self, channel: str, chat_id: str, now: datetime) -> int:
+        return self.conn.execute(
+            I.update()
+            .where(I.c.channel == channel, I.c.chat_id == chat_id, I.c.reachable.is_(True))
+            .values(reachable=False, unreachable_since=now)
+        ).rowcount

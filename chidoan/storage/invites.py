@@ -1,0 +1,62 @@
+"""Single-use invite codes, issued for a unit and a role by its district (or the CLI)."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from sqlalchemy import Connection, Row, select
+
+from chidoan.storage.models import Invite
+
+V = Invite.__table__
+
+# No 0/O, 1/I/L: codes are read aloud on the phone and typed on small keyboards.
+ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 8
+
+
+def new_code() -> str:
+    return "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def normalise_code(text: str) -> str:
+    """Users type codes with spaces, dashes or lower case."""
+    return "".join(ch for ch in text.upper() if ch.isalnum())
+
+
+def looks_like_code(text: str) -> bool:
+    code = normalise_code(text)
+    return len(code) == CODE_LENGTH and all(ch in ALPHABET for ch in code) and len(text.strip()) <= CODE_LENGTH + 3
+
+
+class Invites:
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def issue(self, *, unit_id: int, role: str, issued_by: int | None, now: datetime, expires_at: datetime) -> Row:
+        while True:
+            code = new_code()
+            if self.by_code(code) is None:
+                break
+        self.conn.execute(
+            V.insert().values(code=code, unit_id=unit_id, role=role, issued_by=issued_by, created_at=now, expires_at=expires_at)
+        )
+        return self.by_code(code)
+
+    def by_code(self, code: str) -> Row | None:
+        return self.conn.execute(select(V).where(V.c.code == normalise_code(code))).first()
+
+    def get(self, invite_id: int) -> Row | None:
+        return self.conn.execute(select(V).where(V.c.id == invite_id)).first()
+
+    def consume(self, invite_id: int, account_id: int, now: datetime) -> bool:
+        """Atomically mark the invite used; False if it was used or expired meanwhile."""
+        return (
+            self.conn.execute(
+                V.update()
+                .where(V.c.id == invite_id, V.c.used_at.is_(None), V.c.expires_at > now)
+                .values(used_at=now, used_by=account_id)
+            ).rowcount
+            == 1
+        )

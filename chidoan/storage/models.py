@@ -1,0 +1,193 @@
+"""Tables, declared with SQLModel so Alembic sees one metadata.
+
+Times are aware UTC datetimes (SQLModel refuses naive ones); they are shown in the configured
+time zone.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+
+class UnitKind(StrEnum):
+    province = "province"
+    district = "district"
+    base_unit = "base_unit"
+    branch_group = "branch_group"
+    branch = "branch"
+
+
+# Which kinds sit above which: a parent must be of a strictly higher level, but levels may be
+# skipped (since the 2025 reorganisation many base units hang directly under a province).
+KIND_LEVEL = {
+    UnitKind.province: 0,
+    UnitKind.district: 1,
+    UnitKind.base_unit: 2,
+    UnitKind.branch_group: 3,
+    UnitKind.branch: 4,
+}
+
+# Kinds whose standing committee reviews the units below them, unless an import says otherwise.
+REVIEWER_KINDS = {UnitKind.province, UnitKind.district}
+
+
+class Role(StrEnum):
+    secretary = "secretary"
+    deputy = "deputy"
+    district_staff = "district_staff"
+    admin = "admin"
+
+
+class ConversationStatus(StrEnum):
+    active = "active"
+    completed = "completed"
+    cancelled = "cancelled"
+
+
+class OutboxStatus(StrEnum):
+    pending = "pending"
+    sent = "sent"
+    failed = "failed"
+    unreachable = "unreachable"
+
+
+class OrgUnit(SQLModel, table=True):
+    __tablename__ = "org_unit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=64, unique=True)
+    name: str = Field(max_length=255)
+    kind: str = Field(max_length=16)
+    parent_id: int | None = Field(default=None, foreign_key="org_unit.id", index=True)
+    # Materialised path of ids, "/1/7/42/": a subtree is one indexed prefix query.
+    path: str = Field(default="/", max_length=512, index=True)
+    reviews: bool = Field(default=False)
+    created_at: datetime
+
+
+class Account(SQLModel, table=True):
+    __tablename__ = "account"
+
+    id: int | None = Field(default=None, primary_key=True)
+    full_name: str | None = Field(default=None, max_length=255)
+    position: str | None = Field(default=None, max_length=255)
+    locale: str = Field(default="vi", max_length=8)
+    created_at: datetime
+
+
+class ChannelIdentity(SQLModel, table=True):
+    __tablename__ = "channel_identity"
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    external_id: str = Field(max_length=64)
+    chat_id: str = Field(max_length=64)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    display_name: str | None = Field(default=None, max_length=255)
+    reachable: bool = Field(default=True)
+    unreachable_since: datetime | None = None
+    created_at: datetime
+
+
+class RoleAssignment(SQLModel, table=True):
+    __tablename__ = "role_assignment"
+    __table_args__ = (Index("ix_role_assignment_unit_role", "unit_id", "role"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    unit_id: int = Field(foreign_key="org_unit.id")
+    role: str = Field(max_length=16)
+    invite_id: int | None = Field(default=None, foreign_key="invite.id")
+    granted_at: datetime
+    revoked_at: datetime | None = None
+    revoked_reason: str | None = Field(default=None, max_length=32)
+
+
+class Invite(SQLModel, table=True):
+    __tablename__ = "invite"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=32, unique=True)
+    unit_id: int = Field(foreign_key="org_unit.id")
+    role: str = Field(max_length=16)
+    issued_by: int | None = Field(default=None, foreign_key="account.id")
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+    used_by: int | None = Field(default=None, foreign_key="account.id")
+
+
+class Conversation(SQLModel, table=True):
+    __tablename__ = "conversation"
+    __table_args__ = (
+        # At most one active conversation per account; finished ones stay as history.
+        Index(
+            "ux_conversation_active",
+            "account_id",
+            unique=True,
+            sqlite_where=text("status = 'active'"),
+            postgresql_where=text("status = 'active'"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    journey: str = Field(max_length=64)
+    step: str = Field(max_length=64)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default=ConversationStatus.active, max_length=16)
+    # Bumped on every change: buttons carry it, so a stale button is recognised.
+    version: int = Field(default=1)
+    created_at: datetime
+    updated_at: datetime
+
+
+class InboundEvent(SQLModel, table=True):
+    """Every event a channel delivered, stored before it is acknowledged: de-duplication and
+    the durable record of what the user actually sent."""
+
+    __tablename__ = "inbound_event"
+    __table_args__ = (UniqueConstraint("channel", "event_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    event_id: str = Field(max_length=64)
+    account_id: int | None = Field(default=None, foreign_key="account.id", index=True)
+    kind: str = Field(max_length=16)
+    text: str | None = Field(default=None, sa_column=Column(Text))
+    payload: str | None = Field(default=None, max_length=256)
+    received_at: datetime
+
+
+class Outbox(SQLModel, table=True):
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "not_before"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    chat_id: str = Field(max_length=64)
+    account_id: int | None = Field(default=None, foreign_key="account.id")
+    body: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    status: str = Field(default=OutboxStatus.pending, max_length=16)
+    attempts: int = Field(default=0)
+    not_before: datetime
+    # Reminders later use (deadline, recipient, stage) here: a second send is a conflict.
+    dedupe_key: str | None = Field(default=None, max_length=128, unique=True)
+    created_at: datetime
+    sent_at: datetime | None = None
+    error: str | None = Field(default=None, max_length=512)
+
+
+class Setting(SQLModel, table=True):
+    """Small facts the service learns at run time (e.g. the bot's username from getMe)."""
+
+    __tablename__ = "setting"
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: str = Field(max_length=512)

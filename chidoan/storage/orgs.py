@@ -1,0 +1,69 @@
+"""Org units: a tree with a materialised path, so a subtree is one prefix query."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, Row, func, select
+
+from chidoan.storage.models import OrgUnit
+
+U = OrgUnit.__table__
+
+
+class OrgUnits:
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def by_code(self, code: str) -> Row | None:
+        return self.conn.execute(select(U).where(U.c.code == code)).first()
+
+    def get(self, unit_id: int) -> Row | None:
+        return self.conn.execute(select(U).where(U.c.id == unit_id)).first()
+
+    def codes(self) -> dict[str, Row]:
+        return {row.code: row for row in self.conn.execute(select(U))}
+
+    def count(self) -> int:
+        return self.conn.execute(select(func.count()).select_from(U)).scalar_one()
+
+    def add(self, *, code: str, name: str, kind: str, parent: Row | None, reviews: bool, now: datetime) -> Row:
+        unit_id = self.conn.execute(
+            U.insert().values(
+                code=code,
+                name=name,
+                kind=kind,
+                parent_id=parent.id if parent else None,
+                path="/",
+                reviews=reviews,
+                created_at=now,
+            )
+        ).inserted_primary_key[0]
+        path = f"{parent.path if parent else '/'}{unit_id}/"
+        self.conn.execute(U.update().where(U.c.id == unit_id).values(path=path))
+        return self.get(unit_id)
+
+    def update(self, unit_id: int, **values) -> None:
+        self.conn.execute(U.update().where(U.c.id == unit_id).values(**values))
+
+    def ancestors(self, unit: Row) -> list[Row]:
+        """From the root down to the unit's parent."""
+        ids = [int(part) for part in unit.path.strip("/").split("/")[:-1] if part]
+        if not ids:
+            return []
+        rows = {row.id: row for row in self.conn.execute(select(U).where(U.c.id.in_(ids)))}
+        return [rows[i] for i in ids if i in rows]
+
+    def reviewer(self, unit: Row) -> Row | None:
+        """'The district' of a unit: the nearest ancestor that reviews, whatever its depth."""
+        for ancestor in reversed(self.ancestors(unit)):
+            if ancestor.reviews:
+                return ancestor
+        return None
+
+    @staticmethod
+    def contains(outer: Row, inner: Row) -> bool:
+        return inner.path.startswith(outer.path)
+
+    def subtree(self, unit: Row) -> list[Row]:
+        return list(self.conn.execute(select(U).where(U.c.path.startswith(unit.path, autoescape=True)).order_by(U.c.path)))

@@ -1,0 +1,70 @@
+"""The outbox: replies are rows written in the same transaction as the state that caused them;
+the sender drains them at each platform's pace."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, Row, select
+
+from chidoan.storage.models import Outbox, OutboxStatus
+
+O = Outbox.__table__
+
+
+class OutboxRepo:
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def add_many(self, rows: list[dict]) -> None:
+        if rows:
+            self.conn.execute(O.insert(), rows)
+
+    def due(self, now: datetime, limit: int, channels: list[str]) -> list[Row]:
+        stmt = (
+            select(O)
+            .where(O.c.status == OutboxStatus.pending, O.c.not_before <= now, O.c.channel.in_(channels))
+            .order_by(O.c.id)
+            .limit(limit)
+        )
+        if self.conn.dialect.name == "postgresql":
+            # Several senders on one PostgreSQL: each takes rows nobody else holds.
+            stmt = stmt.with_for_update(skip_locked=True)
+        return list(self.conn.execute(stmt))
+
+    def postpone(self, ids: list[int], until: datetime) -> None:
+        """Claim rows for a while: a sender that dies lets them come back when the lease ends."""
+        if ids:
+            self.conn.execute(O.update().where(O.c.id.in_(ids)).values(not_before=until))
+
+    def mark_sent(self, outbox_id: int, now: datetime) -> None:
+        self.conn.execute(
+            O.update().where(O.c.id == outbox_id).values(status=OutboxStatus.sent, sent_at=now, attempts=O.c.attempts + 1)
+        )
+
+    def mark_retry(self, outbox_id: int, *, error: str, retry_at: datetime, max_attempts: int) -> None:
+        row = self.conn.execute(select(O.c.attempts).where(O.c.id == outbox_id)).first()
+        attempts = (row.attempts if row else 0) + 1
+        status = OutboxStatus.failed if attempts >= max_attempts else OutboxStatus.pending
+        self.conn.execute(
+            O.update()
+            .where(O.c.id == outbox_id)
+            .values(status=status, attempts=attempts, error=error[:500], not_before=retry_at)
+        )
+
+    def mark_unreachable(self, channel: str, chat_id: str, error: str) -> None:
+        """The user blocked the bot: this and every pending message to them stop here."""
+        self.conn.execute(
+            O.update()
+            .where(O.c.channel == channel, O.c.chat_id == chat_id, O.c.status == OutboxStatus.pending)
+            .values(status=OutboxStatus.unreachable, error=error[:500])
+        )
+
+    def for_chat(self, channel: str, chat_id: str) -> list[Row]:
+        return list(self.conn.execute(select(O).where(O.c.channel == channel, O.c.chat_id == chat_id).order_by(O.c.id)))
+
+    def pending_count(self) -> int:
+        return len(list(self.conn.execute(select(O.c.id).where(O.c.status == OutboxStatus.pending))))
+
+
+LEASE = timedelta(seconds=60)

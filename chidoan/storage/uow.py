@@ -1,0 +1,47 @@
+"""The unit of work: one connection, one transaction, the repositories over it.
+
+Repositories speak SQLAlchemy Core (the hot path of every update runs through them, and Core
+is several times cheaper than the ORM) and return plain, immutable rows.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from collections.abc import Iterator
+
+from sqlalchemy import Connection, Engine
+
+from chidoan.storage.accounts import Accounts
+from chidoan.storage.conversations import Conversations
+from chidoan.storage.events import Events
+from chidoan.storage.invites import Invites
+from chidoan.storage.orgs import OrgUnits
+from chidoan.storage.outbox import OutboxRepo
+from chidoan.storage.roles import Roles
+from chidoan.storage.settings_kv import KeyValues
+
+
+class UnitOfWork:
+    def __init__(self, conn: Connection):
+        self.conn = conn
+        self.accounts = Accounts(conn)
+        self.conversations = Conversations(conn)
+        self.events = Events(conn)
+        self.invites = Invites(conn)
+        self.units = OrgUnits(conn)
+        self.outbox = OutboxRepo(conn)
+        self.roles = Roles(conn)
+        self.kv = KeyValues(conn)
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Undo one update's writes without losing the rest of a batch."""
+        with self.conn.begin_nested():
+            yield
+
+
+@contextmanager
+def unit_of_work(engine: Engine) -> Iterator[UnitOfWork]:
+    """Everything inside commits together, or not at all."""
+    with engine.begin() as conn:
+        yield UnitOfWork(conn)
