@@ -10,12 +10,15 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
+from sqlalchemy.exc import DBAPIError
+
 from chidoan.engine.context import Ctx
 from chidoan.engine.journey import Journey
 from chidoan.engine.messages import Incoming, Outgoing, clean_text
 from chidoan.engine.runner import Runner
 from chidoan.engine.commands import Command, parse_command
 from chidoan.i18n import N_, gettext, pick_locale
+from chidoan.storage.conversations import ConcurrentUpdate
 from chidoan.storage.invites import looks_like_code
 from chidoan.storage.uow import UnitOfWork
 
@@ -79,6 +82,8 @@ class Engine:
             with uow.savepoint():
                 self._route(ctx, text)
                 self._queue(ctx)
+        except (ConcurrentUpdate, DBAPIError):
+            raise  # the transaction itself is in question: the processor retries the event
         except Exception:
             # The event row stays (nothing the user sent is lost); its effects are undone.
             log.exception("handler failed on %s event %s", incoming.channel, incoming.event_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Connection, Row, func, select
 
 from chidoan.storage.models import Outbox, OutboxStatus
 
@@ -42,9 +42,9 @@ class OutboxRepo:
             O.update().where(O.c.id == outbox_id).values(status=OutboxStatus.sent, sent_at=now, attempts=O.c.attempts + 1)
         )
 
-    def mark_retry(self, outbox_id: int, *, error: str, retry_at: datetime, max_attempts: int) -> None:
+    def mark_retry(self, outbox_id: int, *, error: str, retry_at: datetime, counts: bool, max_attempts: int) -> None:
         row = self.conn.execute(select(O.c.attempts).where(O.c.id == outbox_id)).first()
-        attempts = (row.attempts if row else 0) + 1
+        attempts = (row.attempts if row else 0) + (1 if counts else 0)
         status = OutboxStatus.failed if attempts >= max_attempts else OutboxStatus.pending
         self.conn.execute(
             O.update()
@@ -63,8 +63,8 @@ class OutboxRepo:
     def for_chat(self, channel: str, chat_id: str) -> list[Row]:
         return list(self.conn.execute(select(O).where(O.c.channel == channel, O.c.chat_id == chat_id).order_by(O.c.id)))
 
-    def pending_count(self) -> int:
-        return len(list(self.conn.execute(select(O.c.id).where(O.c.status == OutboxStatus.pending))))
+    def count(self, status: OutboxStatus) -> int:
+        return self.conn.execute(select(func.count()).select_from(O).where(O.c.status == status)).scalar_one()
 
 
 LEASE = timedelta(seconds=60)

@@ -1,0 +1,104 @@
+"""Wiring: database, engine, processor, sender, channels, one aiohttp server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from aiohttp import web
+
+from chidoan.bot.channels.web import WebChannel
+from chidoan.bot.processor import Processor
+from chidoan.bot.sender import Sender
+from chidoan.handlers import build_engine
+from chidoan.handlers.labels import ROLE_LABELS
+from chidoan.i18n import gettext
+from chidoan.storage.db import make_engine, upgrade
+from chidoan.storage.models import Role
+from chidoan.storage.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+class App:
+    def __init__(self, settings, *, descriptions: dict[str, str] | None = None):
+        self.settings = settings
+        self.db = make_engine(settings.database_url)
+        upgrade(self.db)
+        self.engine = build_engine(settings)
+        self.processor = Processor(self.db, self.engine)
+        self.descriptions = descriptions or {}  # demo hints shown in the web chat's picker
+        self.channels: dict = {}
+        self.web: WebChannel | None = None
+        self.telegram = None
+        if settings.web_enabled:
+            self.web = self.channels["web"] = WebChannel(self.processor, self.web_identities)
+        if settings.telegram_bot_token:
+            from chidoan.bot.channels.telegram import TelegramChannel
+
+            self.telegram = self.channels["telegram"] = TelegramChannel(settings, self.processor, self.engine.commands)
+        self.sender = Sender(self.processor, self.channels)
+        self._runner: web.AppRunner | None = None
+
+    def http_app(self) -> web.Application:
+        app = web.Application(client_max_size=256 * 1024)
+        app.router.add_get("/healthz", lambda _r: web.json_response({"ok": True}))
+        if self.web:
+            self.web.register(app)
+        if self.telegram and self.settings.telegram_webhook_url:
+            self.telegram.register_webhook(app)
+        return app
+
+    async def start(self) -> None:
+        await self.processor.start()
+        await self.sender.start()
+        self._runner = web.AppRunner(self.http_app(), access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.settings.web_host, self.settings.web_port).start()
+        log.info("listening on http://%s:%s", self.settings.web_host, self.settings.web_port)
+        if self.telegram:
+            await self.telegram.start()
+
+    async def stop(self) -> None:
+        if self.telegram:
+            await self.telegram.stop()
+        if self._runner:
+            await self._runner.cleanup()
+        await self.processor_drain()
+        await self.sender.stop()
+        await self.processor.stop()
+        self.db.dispose()
+
+    async def processor_drain(self) -> None:
+        """Let the sender push out what the last updates queued (bounded: shutdown must end)."""
+        for _ in range(20):
+            if await self.sender.drain_once() == 0:
+                return
+
+    async def run_forever(self) -> None:
+        await self.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        log.info("stopping")
+        await self.stop()
+
+    async def web_identities(self) -> list[dict]:
+        def read(uow: UnitOfWork) -> list[dict]:
+            people = []
+            for identity in uow.accounts.identities_of("web"):
+                roles = uow.roles.active_of(identity.account_id)
+                described = "; ".join(f"{gettext('vi', ROLE_LABELS[Role(r.role)])} — {r.name}" for r in roles)
+                people.append(
+                    {
+                        "id": identity.external_id,
+                        "name": identity.full_name or identity.display_name or "",
+                        "description": self.descriptions.get(identity.external_id) or described or "Chưa đăng ký",
+                    }
+                )
+            return people
+
+        return await self.processor.run(read)

@@ -1,0 +1,204 @@
+"""Telegram through aiogram 3: updates in as `Incoming`, `Outgoing` out as messages.
+
+aiogram acknowledges an update before its handler runs unless told otherwise, so:
+- webhook: `handle_in_background=False`, the 200 goes back only after `Processor.submit`
+  has committed the update (a failure gives a 500 and Telegram delivers it again);
+- polling: `handle_as_tasks=False`, the next getUpdates (which confirms the batch) is sent only
+  after every update of the batch has been committed.
+Texts go out without a parse mode: what users typed is never rendered as markup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+
+from aiogram import Bot, Dispatcher, F, Router
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramNotFound, TelegramRetryAfter
+from aiogram.types import (
+    BotCommand,
+    CallbackQuery,
+    ChatMemberUpdated,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler
+from aiohttp import web
+
+from chidoan.bot.channels.base import Limits, RetryLater, Unreachable
+from chidoan.bot.processor import Processor
+from chidoan.engine.commands import Command
+from chidoan.engine.messages import Incoming, Outgoing
+from chidoan.handlers.invites import BOT_USERNAME_KEY
+from chidoan.i18n import LOCALES, gettext
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT = 4096
+ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
+MEDIA_TYPES = ("photo", "sticker", "voice", "video", "video_note", "document", "audio", "animation", "location", "contact")
+
+
+def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """Cut a long text at line breaks where possible (Telegram takes 4,096 characters)."""
+    parts: list[str] = []
+    while len(text) > limit:
+        cut = text.rfind("\n", 0, limit)
+        if cut <= 0:
+            cut = limit
+        parts.append(text[:cut])
+        text = text[cut:].lstrip("\n")
+    parts.append(text)
+    return parts
+
+
+def keyboard(message: Outgoing) -> InlineKeyboardMarkup | None:
+    if not message.buttons:
+        return None
+    return InlineKeyboardMarkup(
+        inline_keyboard=[[InlineKeyboardButton(text=b.label, callback_data=b.payload) for b in row] for row in message.buttons]
+    )
+
+
+def _name(user) -> str | None:
+    if user is None:
+        return None
+    return " ".join(p for p in (user.first_name, user.last_name) if p) or user.username
+
+
+class TelegramChannel:
+    name = "telegram"
+    # Telegram: about 30 messages a second per bot, and about one a second per chat (short bursts pass).
+    limits = Limits(per_second=25, burst=25, per_chat_per_second=1, per_chat_burst=3)
+
+    def __init__(self, settings, processor: Processor, commands: list[Command]):
+        self.settings = settings
+        self.processor = processor
+        self.commands = commands
+        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+        self.bot = Bot(settings.telegram_bot_token.get_secret_value(), session=session)
+        self.dispatcher = Dispatcher()
+        self.dispatcher.include_router(self._router())
+        self._polling = None
+        self.webhook_secret = (
+            settings.telegram_webhook_secret.get_secret_value() if settings.telegram_webhook_secret else secrets.token_urlsafe(32)
+        )
+
+    # ---- in -----------------------------------------------------------------------------
+
+    def _router(self) -> Router:
+        router = Router(name="chidoan")
+        router.message.filter(F.chat.type == "private")
+        router.message.register(self._on_message)
+        router.callback_query.register(self._on_callback)
+        router.my_chat_member.register(self._on_member)
+        return router
+
+    async def _on_message(self, message: Message, event_update: Update) -> None:
+        media = None
+        if message.text is None:
+            media = next((kind for kind in MEDIA_TYPES if getattr(message, kind, None) is not None), "other")
+        await self.processor.submit(
+            Incoming(
+                channel=self.name,
+                event_id=str(event_update.update_id),
+                user_id=str(message.from_user.id),
+                chat_id=str(message.chat.id),
+                text=message.text,
+                media=media,
+                display_name=_name(message.from_user),
+                language_code=message.from_user.language_code,
+            )
+        )
+
+    async def _on_callback(self, callback: CallbackQuery, event_update: Update):
+        chat_id = callback.message.chat.id if callback.message else callback.from_user.id
+        await self.processor.submit(
+            Incoming(
+                channel=self.name,
+                event_id=str(event_update.update_id),
+                user_id=str(callback.from_user.id),
+                chat_id=str(chat_id),
+                payload=callback.data or "",
+                display_name=_name(callback.from_user),
+                language_code=callback.from_user.language_code,
+            )
+        )
+        # Returned, not awaited: in webhook mode it rides on the HTTP answer (no extra request).
+        return callback.answer()
+
+    async def _on_member(self, update: ChatMemberUpdated) -> None:
+        if update.chat.type != "private":
+            return
+        chat_id = str(update.chat.id)
+        if update.new_chat_member.status == "kicked":
+            now = self.processor.clock()
+            await self.processor.run(lambda uow: uow.accounts.mark_unreachable(self.name, chat_id, now))
+
+    # ---- out ----------------------------------------------------------------------------
+
+    async def send(self, chat_id: str, message: Outgoing) -> None:
+        parts = split_text(message.text)
+        try:
+            for i, part in enumerate(parts):
+                last = i == len(parts) - 1
+                await self.bot.send_message(chat_id=int(chat_id), text=part, reply_markup=keyboard(message) if last else None)
+        except TelegramForbiddenError as exc:
+            raise Unreachable(exc.message) from exc
+        except TelegramRetryAfter as exc:
+            raise RetryLater(exc.retry_after, exc.message) from exc
+        except (TelegramBadRequest, TelegramNotFound) as exc:
+            if "chat not found" in exc.message.lower() or "user is deactivated" in exc.message.lower():
+                raise Unreachable(exc.message) from exc
+            raise
+
+    # ---- life ---------------------------------------------------------------------------
+
+    async def prepare(self) -> None:
+        """Learn the bot's username (for invite links) and publish the command menu per language."""
+        me = await self.bot.get_me()
+        await self.processor.run(lambda uow: uow.kv.put(BOT_USERNAME_KEY, me.username or ""))
+        for locale in LOCALES:
+            await self.bot.set_my_commands(self.menu(locale), language_code=locale)
+        await self.bot.set_my_commands(self.menu(self.settings.default_locale))
+
+    def menu(self, locale: str) -> list[BotCommand]:
+        # Telegram shows every listed command to everyone; /help then says what a role may use.
+        return [BotCommand(command=c.name, description=gettext(locale, c.description)[:256]) for c in self.commands if c.menu]
+
+    def register_webhook(self, app: web.Application) -> None:
+        SimpleRequestHandler(
+            self.dispatcher, self.bot, secret_token=self.webhook_secret, handle_in_background=False
+        ).register(app, path=self.settings.telegram_webhook_path)
+
+    async def start(self) -> None:
+        await self.prepare()
+        if self.settings.telegram_webhook_url:
+            await self.bot.set_webhook(
+                self.settings.telegram_webhook_url, secret_token=self.webhook_secret, allowed_updates=ALLOWED_UPDATES
+            )
+            log.info("telegram: webhook mode")
+        else:
+            await self.bot.delete_webhook(drop_pending_updates=False)
+            self._polling = asyncio.create_task(
+                self.dispatcher.start_polling(
+                    self.bot, handle_as_tasks=False, handle_signals=False, close_bot_session=False, allowed_updates=ALLOWED_UPDATES, polling_timeout=20
+                ),
+                name="chidoan-telegram-polling",
+            )
+            log.info("telegram: long polling")
+
+    async def stop(self) -> None:
+        if self._polling is not None:
+            try:
+                await self.dispatcher.stop_polling()
+            except RuntimeError:  # polling ended or never got going
+                pass
+            await asyncio.gather(self._polling, return_exceptions=True)
+            self._polling = None
+        await self.bot.session.close()

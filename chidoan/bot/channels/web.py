@@ -1,0 +1,100 @@
+"""The local web chat: one page, a WebSocket per open tab, the same journeys as Telegram.
+
+It is a local tool for trying the bot and for demos: it has no login (pick an identity), so it
+binds to 127.0.0.1 by default. Keep it off a public interface (CHIDOAN_WEB_ENABLED=false).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+from aiohttp import WSMsgType, web
+
+from chidoan.bot.channels.base import Limits, RetryLater
+from chidoan.bot.processor import Processor
+from chidoan.engine.messages import Incoming, Outgoing
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).resolve().parent.parent.parent / "web" / "static"
+USER_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+MAX_FRAME = 64 * 1024  # a message far longer than any answer is refused by the socket itself
+
+
+class WebChannel:
+    name = "web"
+    limits = Limits()  # local: no platform limits
+
+    def __init__(self, processor: Processor, identities):
+        self.processor = processor
+        self.identities = identities  # async () -> list of {"id", "name", "description"}
+        self._sockets: dict[str, set[web.WebSocketResponse]] = defaultdict(set)
+
+    def register(self, app: web.Application) -> None:
+        app.router.add_get("/", self._page)
+        app.router.add_get("/api/identities", self._list_identities)
+        app.router.add_get("/ws", self._socket)
+        app.router.add_static("/static", STATIC)
+
+    async def _page(self, _request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC / "index.html")
+
+    async def _list_identities(self, _request: web.Request) -> web.Response:
+        return web.json_response(await self.identities())
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        user = request.query.get("user", "")
+        if not USER_ID.match(user):
+            raise web.HTTPBadRequest(text="user must be 1-64 letters, digits, - or _")
+        name = request.query.get("name") or None
+        ws = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_FRAME)
+        await ws.prepare(request)
+        self._sockets[user].add(ws)
+        try:
+            async for frame in ws:
+                if frame.type != WSMsgType.TEXT:
+                    continue
+                await self._receive(ws, user, name, frame.data)
+        finally:
+            self._sockets[user].discard(ws)
+            if not self._sockets[user]:
+                del self._sockets[user]
+        return ws
+
+    async def _receive(self, ws: web.WebSocketResponse, user: str, name: str | None, raw: str) -> None:
+        try:
+            data = json.loads(raw)
+            event_id = str(data.get("id") or uuid.uuid4())[:64]
+            text = data.get("text") if data.get("type") == "text" else None
+            payload = data.get("payload") if data.get("type") == "button" else None
+            if (text is None) == (payload is None) or not isinstance(text or payload or "", str):
+                raise ValueError("need a text or a button payload")
+        except (ValueError, AttributeError) as exc:
+            await ws.send_json({"type": "error", "error": str(exc)})
+            return
+        incoming = Incoming(
+            channel=self.name,
+            event_id=event_id,
+            user_id=user,
+            chat_id=user,
+            text=text,
+            payload=payload,
+            display_name=name,
+            language_code=data.get("language"),
+        )
+        await self.processor.submit(incoming)
+        await ws.send_json({"type": "ack", "id": event_id})
+
+    async def send(self, chat_id: str, message: Outgoing) -> None:
+        sockets = list(self._sockets.get(chat_id, ()))
+        if not sockets:
+            # Kept in the outbox until the person opens the chat again.
+            raise RetryLater(2.0, "web chat not open", counts=False)
+        body = {"type": "message", **message.to_body()}
+        for ws in sockets:
+            await ws.send_json(body)

@@ -1,0 +1,370 @@
+"""Import the org tree from a CSV or XLSX file that a province or district office keeps.
+
+Columns: code, name, kind, parent_code and an optional reviews. The whole file is checked
+before anything is written, and written in one transaction: a half-imported tree would leave
+units without their parents and is worse than no import at all.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+import unicodedata
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine, Row
+from tqdm import tqdm
+
+from chidoan.i18n import fold
+from chidoan.storage.clock import utcnow
+from chidoan.storage.models import KIND_LEVEL, REVIEWER_KINDS, OrgUnit, UnitKind
+from chidoan.storage.uow import unit_of_work
+
+REQUIRED_COLUMNS = ("code", "name", "kind", "parent_code")
+COLUMNS = (*REQUIRED_COLUMNS, "reviews")
+
+_TABLE = OrgUnit.__table__
+MAX_CODE = _TABLE.c.code.type.length
+MAX_NAME = _TABLE.c.name.type.length
+
+# Keys are folded (lower case, no accents, "_" read as a space), so "Chi Đoàn", "chi doan" and
+# "branch" all land here.
+KIND_WORDS = {
+    "province": UnitKind.province,
+    "tinh": UnitKind.province,
+    "tinh doan": UnitKind.province,
+    "thanh doan": UnitKind.province,
+    "district": UnitKind.district,
+    "huyen": UnitKind.district,
+    "huyen doan": UnitKind.district,
+    "quan doan": UnitKind.district,
+    "base unit": UnitKind.base_unit,
+    "co so": UnitKind.base_unit,
+    "doan co so": UnitKind.base_unit,
+    "branch group": UnitKind.branch_group,
+    "lien chi": UnitKind.branch_group,
+    "lien chi doan": UnitKind.branch_group,
+    "branch": UnitKind.branch,
+    "chi doan": UnitKind.branch,
+}
+KIND_HINT = "tỉnh, huyện, cơ sở, liên chi, chi đoàn"
+
+TRUE_WORDS = {"1", "x", "yes", "co", "true"}
+# Anything else is a typo we would rather report than silently read as "no".
+FALSE_WORDS = {"0", "no", "khong", "false"}
+
+# "<child> không thể trực thuộc <parent>": how each kind reads as subject and as object.
+KIND_AS_CHILD = {
+    UnitKind.province: "đơn vị cấp tỉnh",
+    UnitKind.district: "đơn vị cấp huyện",
+    UnitKind.base_unit: "đoàn cơ sở",
+    UnitKind.branch_group: "liên chi đoàn",
+    UnitKind.branch: "chi đoàn",
+}
+KIND_AS_PARENT = {
+    UnitKind.province: "tỉnh đoàn",
+    UnitKind.district: "huyện đoàn",
+    UnitKind.base_unit: "đoàn cơ sở",
+    UnitKind.branch_group: "liên chi đoàn",
+    UnitKind.branch: "chi đoàn",
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    row: int | None  # as the user sees it: the header is row 1
+    message: str
+
+    def __str__(self) -> str:
+        return f"Dòng {self.row}: {self.message}" if self.row is not None else self.message
+
+
+@dataclass
+class ImportResult:
+    created: int
+    updated: int  # only units whose name or reviews actually changed
+    problems: list[Problem]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class OrgFileError(Exception):
+    """The file as a whole cannot be used; the message is for the user (Vietnamese)."""
+
+
+@dataclass(frozen=True)
+class Line:
+    """One data row as read: normalised text, not yet checked."""
+
+    row: int
+    code: str
+    name: str
+    kind: str
+    parent_code: str
+    reviews: str
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One checked row, ready to write; `existing` is the unit it updates, if any."""
+
+    row: int
+    code: str
+    name: str
+    kind: UnitKind
+    parent_code: str | None
+    reviews: bool
+    existing: Row | None
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def read_rows(path: Path) -> list[Line]:
+    """The data rows of a CSV or XLSX file; raises OrgFileError when the file cannot be used."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise OrgFileError(f"Không mở được tệp {path.name}: {exc.strerror or exc}") from exc
+    if data.startswith(b"PK\x03\x04"):
+        table = _xlsx_table(data)
+    elif data.startswith(b"\xd0\xcf\x11\xe0"):
+        raise OrgFileError("Tệp Excel cũ (.xls) chưa được hỗ trợ: hãy lưu lại dưới dạng .xlsx hoặc CSV UTF-8.")
+    else:
+        table = _csv_table(data)
+    return _lines(table)
+
+
+def _csv_table(data: bytes) -> list[list[str]]:
+    if b"\x00" in data:
+        raise OrgFileError("Tệp không phải CSV hay XLSX: hãy dùng tệp .xlsx hoặc CSV UTF-8.")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise OrgFileError(
+            "Tệp CSV không dùng bảng mã UTF-8: trong Excel chọn Lưu thành → “CSV UTF-8”, hoặc dùng tệp .xlsx."
+        ) from exc
+    # Excel in a Vietnamese locale writes ";" between columns; the header line tells which it is.
+    header = next((line for line in text.splitlines() if line.strip()), "")
+    delimiter = max((",", ";", "\t"), key=header.count)
+    try:
+        return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    except csv.Error as exc:
+        raise OrgFileError(f"Tệp CSV bị lỗi định dạng: {exc}") from exc
+
+
+def _xlsx_table(data: bytes) -> list[list[str]]:
+    from openpyxl import load_workbook  # only paid for by those who upload spreadsheets
+
+    try:
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise OrgFileError("Không đọc được tệp Excel: hãy kiểm tra tệp có đúng định dạng .xlsx.") from exc
+    try:
+        if not workbook.worksheets:
+            return []
+        return [[_cell_text(v) for v in values] for values in workbook.worksheets[0].iter_rows(values_only=True)]
+    finally:
+        workbook.close()
+
+
+def _cell_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    # Codes typed as numbers come back as 101 or 101.0; the user meant "101".
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _clean(text: str) -> str:
+    return unicodedata.normalize("NFC", text).strip()
+
+
+def _lines(table: list[list[str]]) -> list[Line]:
+    numbered = [(number, [_clean(cell) for cell in cells]) for number, cells in enumerate(table, start=1)]
+    numbered = [(number, cells) for number, cells in numbered if any(cells)]
+    if not numbered:
+        raise OrgFileError("Tệp trống: cần một dòng tiêu đề (code, name, kind, parent_code) và các dòng đơn vị.")
+    _, header = numbered[0]
+    index: dict[str, int] = {}
+    for position, title in enumerate(header):
+        index.setdefault(title.lower(), position)
+    missing = [column for column in REQUIRED_COLUMNS if column not in index]
+    if missing:
+        raise OrgFileError(
+            f"Thiếu cột {', '.join(missing)} ở dòng tiêu đề (cần: {', '.join(REQUIRED_COLUMNS)}; tuỳ chọn: reviews)."
+        )
+
+    def cell(cells: list[str], column: str) -> str:
+        position = index.get(column)
+        return cells[position] if position is not None and position < len(cells) else ""
+
+    return [Line(number, *(cell(cells, column) for column in COLUMNS)) for number, cells in numbered[1:]]
+
+
+# --- checking ----------------------------------------------------------------------------------
+
+
+def parse_kind(text: str) -> UnitKind | None:
+    return KIND_WORDS.get(fold(text).replace("_", " "))
+
+
+def plan(lines: list[Line], existing: dict[str, Row]) -> tuple[list[Planned], list[Problem]]:
+    """Check every row against the others and against the units already stored.
+
+    Returns either the rows to write, parents before their children, or the problems (and
+    no rows): one bad row stops the whole file.
+    """
+    problems: list[Problem] = []
+    if not lines:
+        return [], [Problem(None, "Tệp không có dòng đơn vị nào dưới dòng tiêu đề.")]
+
+    first_row: dict[str, int] = {}
+    parents: dict[str, str] = {}  # code → parent code, for the rows of the file
+    kinds: dict[str, UnitKind] = {}  # code → kind, for the rows whose kind could be read
+    firsts: list[Line] = []  # the first row of every code; later ones are duplicates
+    for line in lines:
+        problems.extend(_check_line(line, first_row))
+        if line.code and line.code not in first_row:
+            first_row[line.code] = line.row
+            firsts.append(line)
+            if line.parent_code:
+                parents[line.code] = line.parent_code
+            if (kind := parse_kind(line.kind)) is not None:
+                kinds[line.code] = kind
+    in_cycle = _cycles(parents, first_row, problems)
+
+    code_of_id = {unit.id: code for code, unit in existing.items()}
+    for line in firsts:
+        kind = kinds.get(line.code)
+        parent_code = line.parent_code or None
+        # A root need not be a province: a deployment may serve a single district or school.
+        if parent_code and line.code not in in_cycle:
+            if parent_code in first_row:
+                parent_kind = kinds.get(parent_code)
+            elif parent_code in existing:
+                parent_kind = UnitKind(existing[parent_code].kind)
+            else:
+                problems.append(Problem(line.row, f"không tìm thấy đơn vị cấp trên '{parent_code}'"))
+                parent_kind = None
+            if kind and parent_kind and KIND_LEVEL[parent_kind] >= KIND_LEVEL[kind]:
+                problems.append(
+                    Problem(line.row, f"{KIND_AS_CHILD[kind]} không thể trực thuộc {KIND_AS_PARENT[parent_kind]}")
+                )
+        stored = existing.get(line.code)
+        if stored is not None and kind is not None:
+            if stored.kind != kind:
+                old = KIND_AS_CHILD[UnitKind(stored.kind)]
+                problems.append(Problem(line.row, f"mã '{line.code}' đã có trong hệ thống với loại đơn vị khác ({old})"))
+            elif code_of_id.get(stored.parent_id) != parent_code:
+                problems.append(Problem(line.row, f"mã '{line.code}' đã có trong hệ thống với đơn vị cấp trên khác"))
+
+    if problems:
+        problems.sort(key=lambda p: p.row or 0)
+        return [], problems
+    planned = [
+        Planned(
+            line.row,
+            line.code,
+            line.name,
+            kinds[line.code],
+            line.parent_code or None,
+            _reviews(line.reviews, kinds[line.code]),
+            existing.get(line.code),
+        )
+        for line in firsts
+    ]
+    # A parent is always of a higher level than its children, so level order is parent order.
+    planned.sort(key=lambda p: (KIND_LEVEL[p.kind], p.row))
+    return planned, []
+
+
+
+def _check_line(line: Line, first_row: dict[str, int]) -> list[Problem]:
+    found = []
+    if not line.code:
+        found.append(Problem(line.row, "thiếu mã đơn vị"))
+    elif len(line.code) > MAX_CODE:
+        found.append(Problem(line.row, f"mã đơn vị dài quá {MAX_CODE} ký tự"))
+    elif line.code in first_row:
+        found.append(Problem(line.row, f"mã '{line.code}' bị trùng với dòng {first_row[line.code]}"))
+    if not line.name:
+        found.append(Problem(line.row, "thiếu tên đơn vị"))
+    elif len(line.name) > MAX_NAME:
+        found.append(Problem(line.row, f"tên đơn vị dài quá {MAX_NAME} ký tự"))
+    if not line.kind:
+        found.append(Problem(line.row, f"thiếu loại đơn vị (dùng: {KIND_HINT})"))
+    elif parse_kind(line.kind) is None:
+        found.append(Problem(line.row, f"loại đơn vị '{line.kind}' không hợp lệ (dùng: {KIND_HINT})"))
+    if line.reviews and fold(line.reviews) not in TRUE_WORDS | FALSE_WORDS:
+        found.append(Problem(line.row, f"giá trị cột reviews '{line.reviews}' không hợp lệ (dùng: có / không)"))
+    return found
+
+
+def _reviews(text: str, kind: UnitKind) -> bool:
+    return fold(text) in TRUE_WORDS if text else kind in REVIEWER_KINDS
+
+
+def _cycles(parents: dict[str, str], first_row: dict[str, int], problems: list[Problem]) -> set[str]:
+    """Codes whose chain of parents inside the file loops back; one problem per loop."""
+    in_cycle: set[str] = set()
+    settled: set[str] = set()  # chains already followed to their end
+    for start in parents:
+        path: list[str] = []
+        on_path: set[str] = set()
+        code: str | None = start
+        while code is not None and code not in settled and code not in on_path:
+            path.append(code)
+            on_path.add(code)
+            code = parents.get(code)
+        if code is not None and code in on_path:
+            loop = path[path.index(code):]
+            in_cycle.update(loop)
+            first = min(loop, key=first_row.__getitem__)
+            if len(loop) == 1:
+                problems.append(Problem(first_row[first], "đơn vị không thể trực thuộc chính nó"))
+            else:
+                at = loop.index(first)
+                names = " → ".join([*loop[at:], *loop[:at], first])
+                problems.append(Problem(first_row[first], f"đơn vị cấp trên tạo thành vòng lặp: {names}"))
+        settled.update(path)
+    return in_cycle
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+
+def import_org(engine: Engine, path: Path, *, progress: bool = False) -> ImportResult:
+    """Check the whole file, then write it in one transaction, or write nothing."""
+    try:
+        lines = read_rows(path)
+    except OrgFileError as exc:
+        return ImportResult(0, 0, [Problem(None, str(exc))])
+
+    created = updated = 0
+    now = utcnow()
+    with unit_of_work(engine) as uow:
+        units = uow.units.codes()
+        planned, problems = plan(lines, units)
+        if problems:
+            return ImportResult(0, 0, problems)
+        for item in tqdm(planned, desc="Nhập đơn vị", unit=" đơn vị", file=sys.stderr, disable=not progress):
+            if item.existing is None:
+                parent = units[item.parent_code] if item.parent_code else None
+                units[item.code] = uow.units.add(
+                    code=item.code, name=item.name, kind=item.kind, parent=parent, reviews=item.reviews, now=now
+                )
+                created += 1
+            elif (item.existing.name, item.existing.reviews) != (item.name, item.reviews):
+                uow.units.update(item.existing.id, name=item.name, reviews=item.reviews)
+                updated += 1
+    return ImportResult(created, updated, [])

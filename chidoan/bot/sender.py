@@ -1,0 +1,141 @@
+"""Drains the outbox: claims due rows, sends them through their channel at the platform's
+pace, and records the outcome (sent, retry later, recipient unreachable, failed).
+
+Rows are claimed with a lease (their `not_before` moves a minute ahead), so a second sender
+on PostgreSQL skips them and a crashed sender's rows come back. Messages to one chat go out
+in order; different chats go out concurrently within the channel's limits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Row
+
+from chidoan.bot.channels.base import Channel, RetryLater, Unreachable
+from chidoan.bot.processor import Processor
+from chidoan.bot.ratelimit import TokenBucket
+from chidoan.engine.messages import Outgoing
+from chidoan.storage.clock import utcnow
+from chidoan.storage.outbox import LEASE
+from chidoan.storage.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+
+
+@dataclass
+class Outcome:
+    row: Row
+    status: str  # "sent", "retry", "unreachable"
+    error: str = ""
+    after: float = 0.0
+    counts: bool = True
+
+
+class Sender:
+    def __init__(self, processor: Processor, channels: dict[str, Channel], *, clock: Callable[[], datetime] = utcnow, batch: int = 100, idle: float = 1.0):
+        self.processor = processor
+        self.channels = channels
+        self.clock = clock
+        self.batch = batch
+        self.idle = idle
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._channel_buckets = {name: TokenBucket(c.limits.per_second, c.limits.burst) for name, c in channels.items()}
+        self._chat_buckets: dict[tuple[str, str], TokenBucket] = {}
+        processor.committed.append(self.wake)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="chidoan-sender")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                sent = await self.drain_once()
+            except Exception:
+                log.exception("sender round failed")
+                sent = 0
+            if sent == 0:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.idle)
+                except TimeoutError:
+                    pass
+                self._wake.clear()
+
+    async def drain_once(self) -> int:
+        """One round: claim, deliver, record. Returns how many rows were handled."""
+        rows = await self.processor.run(self._claim)
+        if not rows:
+            return 0
+        by_chat: dict[tuple[str, str], list[Row]] = defaultdict(list)
+        for row in rows:
+            by_chat[(row.channel, row.chat_id)].append(row)
+        outcomes = await asyncio.gather(*(self._deliver_chat(key, chat_rows) for key, chat_rows in by_chat.items()))
+        await self.processor.run(lambda uow: self._record(uow, [o for chat in outcomes for o in chat]))
+        return len(rows)
+
+    def _claim(self, uow: UnitOfWork) -> list[Row]:
+        now = self.clock()
+        rows = uow.outbox.due(now, self.batch, list(self.channels))
+        uow.outbox.postpone([r.id for r in rows], now + LEASE)
+        return rows
+
+    async def _deliver_chat(self, key: tuple[str, str], rows: list[Row]) -> list[Outcome]:
+        channel = self.channels[key[0]]
+        chat_bucket = self._chat_buckets.get(key)
+        if chat_bucket is None:
+            chat_bucket = self._chat_buckets[key] = TokenBucket(channel.limits.per_chat_per_second, channel.limits.per_chat_burst)
+        outcomes: list[Outcome] = []
+        for index, row in enumerate(rows):
+            await chat_bucket.acquire()
+            await self._channel_buckets[key[0]].acquire()
+            outcome = await self._send(channel, row)
+            outcomes.append(outcome)
+            if outcome.status != "sent":
+                # Keep the chat's order: what follows waits for the one that could not go.
+                after = outcome.after if outcome.status == "retry" else 0
+                outcomes += [Outcome(r, outcome.status, outcome.error, after, counts=False) for r in rows[index + 1:]]
+                break
+        return outcomes
+
+    async def _send(self, channel: Channel, row: Row) -> Outcome:
+        try:
+            await channel.send(row.chat_id, Outgoing.from_body(row.body))
+        except Unreachable as exc:
+            return Outcome(row, "unreachable", str(exc))
+        except RetryLater as exc:
+            return Outcome(row, "retry", str(exc), exc.after, exc.counts)
+        except Exception as exc:  # network trouble, platform error: back off and try again
+            log.warning("sending outbox row %s failed: %s", row.id, exc)
+            return Outcome(row, "retry", f"{type(exc).__name__}: {exc}", min(300.0, 2.0 ** (row.attempts + 1)))
+        return Outcome(row, "sent")
+
+    def _record(self, uow: UnitOfWork, outcomes: list[Outcome]) -> None:
+        now = self.clock()
+        for o in outcomes:
+            if o.status == "sent":
+                uow.outbox.mark_sent(o.row.id, now)
+            elif o.status == "unreachable":
+                uow.outbox.mark_unreachable(o.row.channel, o.row.chat_id, o.error)
+                uow.accounts.mark_unreachable(o.row.channel, o.row.chat_id, now)
+            else:
+                uow.outbox.mark_retry(o.row.id, error=o.error, retry_at=now + timedelta(seconds=o.after), counts=o.counts, max_attempts=MAX_ATTEMPTS)
