@@ -11,9 +11,11 @@ from aiohttp import web
 from chidoan.bot.channels.web import WebChannel
 from chidoan.bot.processor import Processor
 from chidoan.bot.sender import Sender
+from chidoan.engine.dispatch import Engine
 from chidoan.handlers import build_engine
 from chidoan.handlers.labels import ROLE_LABELS
 from chidoan.i18n import gettext
+from chidoan.storage.clock import utcnow
 from chidoan.storage.db import make_engine, upgrade
 from chidoan.storage.models import Role
 from chidoan.storage.uow import UnitOfWork
@@ -22,12 +24,12 @@ log = logging.getLogger(__name__)
 
 
 class App:
-    def __init__(self, settings, *, descriptions: dict[str, str] | None = None):
+    def __init__(self, settings, *, descriptions: dict[str, str] | None = None, engine: Engine | None = None, clock=utcnow):
         self.settings = settings
         self.db = make_engine(settings.database_url)
         upgrade(self.db)
-        self.engine = build_engine(settings)
-        self.processor = Processor(self.db, self.engine)
+        self.engine = engine or build_engine(settings)
+        self.processor = Processor(self.db, self.engine, clock=clock)
         self.descriptions = descriptions or {}  # demo hints shown in the web chat's picker
         self.channels: dict = {}
         self.web: WebChannel | None = None
@@ -38,12 +40,12 @@ class App:
             from chidoan.bot.channels.telegram import TelegramChannel
 
             self.telegram = self.channels["telegram"] = TelegramChannel(settings, self.processor, self.engine.commands)
-        self.sender = Sender(self.processor, self.channels)
+        self.sender = Sender(self.processor, self.channels, clock=clock)
         self._runner: web.AppRunner | None = None
 
     def http_app(self) -> web.Application:
         app = web.Application(client_max_size=256 * 1024)
-        app.router.add_get("/healthz", lambda _r: web.json_response({"ok": True}))
+        app.router.add_get("/healthz", _healthz)
         if self.web:
             self.web.register(app)
         if self.telegram and self.settings.telegram_webhook_url:
@@ -102,3 +104,7 @@ class App:
             return people
 
         return await self.processor.run(read)
+
+
+async def _healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})

@@ -41,6 +41,7 @@ KIND_WORDS = {
     "huyen": UnitKind.district,
     "huyen doan": UnitKind.district,
     "quan doan": UnitKind.district,
+    "thi doan": UnitKind.district,
     "base unit": UnitKind.base_unit,
     "co so": UnitKind.base_unit,
     "doan co so": UnitKind.base_unit,
@@ -286,7 +287,6 @@ def plan(lines: list[Line], existing: dict[str, Row]) -> tuple[list[Planned], li
     # A parent is always of a higher level than its children, so level order is parent order.
     planned.sort(key=lambda p: (KIND_LEVEL[p.kind], p.row))
     return planned, []
-
 
 
 def _check_line(line: Line, first_row: dict[str, int]) -> list[Problem]:

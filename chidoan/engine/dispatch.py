@@ -131,10 +131,11 @@ class Engine:
             else:
                 ctx.say(N_("You are not registered yet. Please send the invite code your district gave you (8 letters and digits), or ask them for one."))
         else:
+            before = (state.id, state.version) if state else None
             command.run(ctx, args)
-            if not command.resumes:
-                return
-            state = ctx.uow.conversations.active(ctx.account_id)
+            after = ctx.uow.conversations.active(ctx.account_id)
+            if not command.resumes or after is None or (after.id, after.version) != before:
+                return  # the command moved the conversation on and asked what comes next
         if state is not None:  # remind where the open conversation stands
             self.runner.ask(ctx, state)
 

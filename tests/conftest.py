@@ -1,0 +1,175 @@
+"""Shared fixtures: a fresh database per test, a small org tree, the app with its channels,
+and `WebUser`, a person chatting through the real web channel."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import aiohttp
+import pytest
+from sqlalchemy import select
+
+from chidoan.bot.app import App
+from chidoan.bot.config import Settings
+from chidoan.handlers.invites import issue
+from chidoan.storage.db import make_engine, upgrade
+from chidoan.storage.models import Outbox, OutboxStatus, Role
+from chidoan.storage.uow import unit_of_work
+
+PG_ADMIN_URL = os.environ.get("CHIDOAN_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_settings(database_url: str, **extra) -> Settings:
+    values = {
+        "CHIDOAN_DATABASE_URL": database_url,
+        "CHIDOAN_WEB_PORT": free_port(),
+        "TELEGRAM_BOT_TOKEN": None,
+        "CHIDOAN_TIMEZONE": "Asia/Ho_Chi_Minh",
+        "CHIDOAN_DEFAULT_LOCALE": "vi",
+    } | extra
+    return Settings(_env_file=None, **values)
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return make_settings(f"sqlite:///{tmp_path}/chidoan.sqlite3")
+
+
+@pytest.fixture
+def db(settings):
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def seed_org(engine) -> dict:
+    """Province › district › base unit › branch, another district, and a base unit directly
+    under the province (levels skipped, as since the 2025 reorganisation)."""
+    now = datetime.now(UTC)
+    with unit_of_work(engine) as uow:
+        kg = uow.units.add(code="KG", name="Tỉnh đoàn Kiên Giang", kind="province", parent=None, reviews=True, now=now)
+        rg = uow.units.add(code="RG", name="Thành đoàn Rạch Giá", kind="district", parent=kg, reviews=True, now=now)
+        vb = uow.units.add(code="RG-VB", name="Đoàn phường Vĩnh Bảo", kind="base_unit", parent=rg, reviews=False, now=now)
+        kp1 = uow.units.add(code="RG-VB-KP1", name="Chi đoàn Khu phố 1", kind="branch", parent=vb, reviews=False, now=now)
+        ct = uow.units.add(code="CT", name="Huyện đoàn Châu Thành", kind="district", parent=kg, reviews=True, now=now)
+        ml = uow.units.add(code="CT-ML", name="Đoàn xã Minh Lương", kind="base_unit", parent=ct, reviews=False, now=now)
+        cd = uow.units.add(code="KG-CD", name="Đoàn Trường Cao đẳng Kiên Giang", kind="base_unit", parent=kg, reviews=False, now=now)
+    return {"KG": kg, "RG": rg, "RG-VB": vb, "RG-VB-KP1": kp1, "CT": ct, "CT-ML": ml, "KG-CD": cd}
+
+
+@pytest.fixture
+def org(db) -> dict:
+    return seed_org(db)
+
+
+def new_invite(engine, unit_code: str, role: Role = Role.secretary, days: int = 14) -> str:
+    with unit_of_work(engine) as uow:
+        unit = uow.units.by_code(unit_code)
+        return issue(uow, unit=unit, role=role, issued_by=None, now=datetime.now(UTC), days=days).code
+
+
+def add_member(engine, user_id: str, name: str, unit_code: str, role: Role, channel: str = "web") -> int:
+    """An account that already holds a role, with an identity on a channel."""
+    now = datetime.now(UTC)
+    with unit_of_work(engine) as uow:
+        sender = uow.accounts.create_with_identity(
+            channel=channel, external_id=user_id, chat_id=user_id, display_name=name, locale="vi", now=now, full_name=name
+        )
+        uow.roles.grant(account_id=sender.account_id, unit_id=uow.units.by_code(unit_code).id, role=role, invite_id=None, now=now)
+        return sender.account_id
+
+
+@pytest.fixture
+async def app(settings, org):
+    application = App(settings)
+    await application.start()
+    yield application
+    await application.stop()
+
+
+class WebUser:
+    """A person in the web chat. `say`/`press` return the bot's replies to that action, read
+    once the outbox shows every reply to this chat as delivered."""
+
+    def __init__(self, app: App, user_id: str, name: str = "", language: str = "vi"):
+        self.app = app
+        self.user_id = user_id
+        self.name = name
+        self.language = language
+        self.last: list[dict] = []
+        self._seen = 0
+
+    async def __aenter__(self) -> WebUser:
+        self._session = aiohttp.ClientSession()
+        url = f"http://127.0.0.1:{self.app.settings.web_port}/ws"
+        self.ws = await self._session.ws_connect(url, params={"user": self.user_id, "name": self.name})
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.ws.close()
+        await self._session.close()
+
+    async def send_frame(self, frame: dict) -> list[dict]:
+        frame = {"id": uuid.uuid4().hex, "language": self.language} | frame
+        await self.ws.send_json(frame)
+        while True:
+            data = await asyncio.wait_for(self.ws.receive_json(), 5)
+            if data["type"] == "ack" and data["id"] == frame["id"]:
+                break
+        return await self.replies()
+
+    async def replies(self) -> list[dict]:
+        rows = await self._delivered()
+        new, self._seen = rows[self._seen:], len(rows)
+        messages = [await asyncio.wait_for(self.ws.receive_json(), 5) for _ in new]
+        self.last = messages
+        return messages
+
+    async def _delivered(self) -> list:
+        table = Outbox.__table__
+        deadline = asyncio.get_running_loop().time() + 5
+        while True:
+            with self.app.db.connect() as conn:
+                rows = list(conn.execute(select(table).where(table.c.channel == "web", table.c.chat_id == self.user_id).order_by(table.c.id)))
+            if all(r.status != OutboxStatus.pending for r in rows):
+                return rows
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"replies to {self.user_id} still pending")
+            await asyncio.sleep(0.01)
+
+    async def say(self, text: str, **extra) -> list[dict]:
+        return await self.send_frame({"type": "text", "text": text} | extra)
+
+    async def press(self, label_part: str) -> list[dict]:
+        """Press the button whose label contains `label_part`, on the newest message that has one."""
+        return await self.send_frame({"type": "button", "payload": self.button(label_part)})
+
+    def button(self, label_part: str) -> str:
+        for message in reversed(self.last):
+            for row in message.get("buttons", []):
+                for b in row:
+                    if label_part.casefold() in b["label"].casefold():
+                        return b["payload"]
+        raise AssertionError(f"no button {label_part!r} in {self.last}")
+
+    @property
+    def text(self) -> str:
+        return "\n".join(m["text"] for m in self.last)
+
+
+def expire(engine, code: str) -> None:
+    from chidoan.storage.models import Invite
+
+    with unit_of_work(engine) as uow:
+        uow.conn.execute(Invite.__table__.update().where(Invite.__table__.c.code == code).values(expires_at=datetime.now(UTC) - timedelta(days=1)))
