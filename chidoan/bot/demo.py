@@ -6,6 +6,7 @@ Loading is idempotent, so a demo deployment can call it on every start.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from importlib.resources import as_file, files
 
 from sqlalchemy import Engine, Row
@@ -55,6 +56,11 @@ class DemoInfo:
     identities: tuple[DemoIdentity, ...]
     invite_code: str  # for the one person who is not registered yet
 
+    @property
+    def descriptions(self) -> dict[str, str]:
+        """external_id → description, as the web chat's picker wants them."""
+        return {identity.external_id: identity.description for identity in self.identities}
+
 
 def external_id(slug: str) -> str:
     return f"demo-{slug}"
@@ -89,7 +95,7 @@ def load_demo(engine: Engine, settings) -> DemoInfo:
             accounts[person.slug] = sender.account_id
 
         waiting = next(person for person in DEMO_PEOPLE if not person.registered)
-        code = _open_invite(uow, waiting, units[waiting.slug], issued_by=accounts[INVITER], days=settings.invite_days)
+        code = _open_invite(uow, waiting, units[waiting.slug], issued_by=accounts[INVITER], now=now, days=settings.invite_days)
         identities = [
             DemoIdentity(
                 external_id(person.slug),
@@ -104,9 +110,8 @@ def load_demo(engine: Engine, settings) -> DemoInfo:
     return DemoInfo(tuple(identities), code)
 
 
-def _open_invite(uow: UnitOfWork, person: DemoPerson, unit: Row, *, issued_by: int, days: int) -> str:
+def _open_invite(uow: UnitOfWork, person: DemoPerson, unit: Row, *, issued_by: int, now: datetime, days: int) -> str:
     """The code handed out last time while it can still be used, otherwise a fresh one."""
-    now = utcnow()
     code = uow.kv.get(INVITE_KEY)
     invite = uow.invites.by_code(code) if code else None
     if invite is None or invite.used_at is not None or invite.expires_at <= now:

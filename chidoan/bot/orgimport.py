@@ -11,7 +11,6 @@ import csv
 import io
 import sys
 import unicodedata
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,8 +130,10 @@ def read_rows(path: Path) -> list[Line]:
     path = Path(path)
     try:
         data = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise OrgFileError(f"Không tìm thấy tệp {path}.") from exc
     except OSError as exc:
-        raise OrgFileError(f"Không mở được tệp {path.name}: {exc.strerror or exc}") from exc
+        raise OrgFileError(f"Không mở được tệp {path}.") from exc
     if data.startswith(b"PK\x03\x04"):
         table = _xlsx_table(data)
     elif data.startswith(b"\xd0\xcf\x11\xe0"):
@@ -163,14 +164,18 @@ def _csv_table(data: bytes) -> list[list[str]]:
 def _xlsx_table(data: bytes) -> list[list[str]]:
     from openpyxl import load_workbook  # only paid for by those who upload spreadsheets
 
+    unreadable = "Không đọc được tệp Excel: hãy kiểm tra tệp có đúng định dạng .xlsx."
+    # openpyxl fails in many ways on a damaged file, some only while reading rows lazily.
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise OrgFileError("Không đọc được tệp Excel: hãy kiểm tra tệp có đúng định dạng .xlsx.") from exc
+    except Exception as exc:  # noqa: BLE001
+        raise OrgFileError(unreadable) from exc
     try:
         if not workbook.worksheets:
             return []
         return [[_cell_text(v) for v in values] for values in workbook.worksheets[0].iter_rows(values_only=True)]
+    except Exception as exc:  # noqa: BLE001
+        raise OrgFileError(unreadable) from exc
     finally:
         workbook.close()
 

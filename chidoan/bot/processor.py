@@ -97,23 +97,21 @@ class Processor:
                     callback()
 
     def _write(self, batch: list[Incoming]) -> list[bool]:
-        """One transaction for the batch; if it fails (a race lost on PostgreSQL), one
-        transaction per event so a single conflict does not hold back the others."""
+        """One transaction for the batch; if it fails (a handler raised, or a race was lost on
+        PostgreSQL), one transaction per event, each isolated, so one bad event holds back none."""
         now = self.clock()
         try:
             with unit_of_work(self.db) as uow:
                 return [self.engine.process(uow, incoming, now) for incoming in batch]
         except Exception:
-            if len(batch) == 1:
-                return [self._write_one(batch[0])]
-            log.warning("batch of %d failed; writing its events one by one", len(batch), exc_info=True)
+            log.info("batch of %d failed; writing its events one by one", len(batch), exc_info=True)
             return [self._write_one(incoming) for incoming in batch]
 
     def _write_one(self, incoming: Incoming) -> bool:
         for attempt in range(RETRIES):
             try:
                 with unit_of_work(self.db) as uow:
-                    return self.engine.process(uow, incoming, self.clock())
+                    return self.engine.process(uow, incoming, self.clock(), isolate=True)
             except ConcurrentUpdate:
                 log.info("conversation changed under %s, retry %d", incoming.event_id, attempt + 1)
         raise ConcurrentUpdate(incoming.event_id)

@@ -47,8 +47,11 @@ class Engine:
     def command(self, name: str) -> Command | None:
         return self._by_name.get(name)
 
-    def process(self, uow: UnitOfWork, incoming: Incoming, now: datetime) -> bool:
-        """Handle one event; False when it was a duplicate and nothing was done."""
+    def process(self, uow: UnitOfWork, incoming: Incoming, now: datetime, *, isolate: bool = False) -> bool:
+        """Handle one event; False when it was a duplicate and nothing was done.
+
+        With `isolate`, a failing handler is undone alone (savepoint) and the user is told; without
+        it (the batch fast path) the failure propagates and the caller retries with `isolate`."""
         text = clean_text(incoming.text)
         sender = uow.accounts.sender(incoming.channel, incoming.user_id)
         if sender is None:
@@ -78,10 +81,16 @@ class Engine:
         if event is None:
             return False
         ctx = Ctx(uow=uow, incoming=incoming, sender=sender, now=now, tz=self.settings.tz, settings=self.settings, engine=self)
+        state = uow.conversations.from_sender(sender)
+        if not isolate:
+            self._route(ctx, state, text)
+            self._queue(ctx)
+            return True
         try:
             with uow.savepoint():
-                self._route(ctx, text)
+                self._route(ctx, state, text)
                 self._queue(ctx)
+                uow.outbox.flush()  # inside the savepoint: undone with the handler's other writes
         except (ConcurrentUpdate, DBAPIError):
             raise  # the transaction itself is in question: the processor retries the event
         except Exception:
@@ -90,10 +99,10 @@ class Engine:
             ctx.replies = [Outgoing(gettext(ctx.locale, N_("Sorry, something went wrong on our side. Your message was saved; please try again in a moment.")))]
             ctx.notices = []
             self._queue(ctx)
+            uow.outbox.flush()
         return True
 
-    def _route(self, ctx: Ctx, text: str | None) -> None:
-        state = ctx.uow.conversations.active(ctx.account_id)
+    def _route(self, ctx: Ctx, state, text: str | None) -> None:
         payload = ctx.incoming.payload
         if payload is not None:
             prefix, _, arg = payload.partition(":")
@@ -148,7 +157,7 @@ class Engine:
             for identity in ctx.uow.accounts.identities(account_id):
                 if identity.reachable:
                     rows.append(_row(identity.channel, identity.chat_id, account_id, Outgoing(text), ctx.now))
-        ctx.uow.outbox.add_many(rows)
+        ctx.uow.outbox.queue(rows)
 
 
 def _row(channel: str, chat_id: str, account_id: int, message: Outgoing, now: datetime) -> dict:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Connection, Row, bindparam, select
 
-from chidoan.storage.models import Account, ChannelIdentity
+from chidoan.storage.models import Account, ChannelIdentity, Conversation, ConversationStatus
 
 A = Account.__table__
 I = ChannelIdentity.__table__
+C = Conversation.__table__
 
-# One query gives the engine everything it needs about the sender.
+# One query gives the engine everything it needs about the sender, open conversation included.
 _SENDER = select(
     I.c.id.label("identity_id"),
     I.c.channel,
@@ -22,7 +23,14 @@ _SENDER = select(
     A.c.full_name,
     A.c.position,
     A.c.locale,
-).join(A, A.c.id == I.c.account_id)
+    C.c.id.label("conversation_id"),
+    C.c.journey,
+    C.c.step,
+    C.c.data,
+    C.c.version,
+).join(A, A.c.id == I.c.account_id).outerjoin(C, (C.c.account_id == A.c.id) & (C.c.status == ConversationStatus.active))
+# Built once: constructing a statement per call costs more than running it on SQLite.
+_SENDER_BY_KEY = _SENDER.where(I.c.channel == bindparam("channel"), I.c.external_id == bindparam("external_id"))
 
 
 class Accounts:
@@ -30,9 +38,7 @@ class Accounts:
         self.conn = conn
 
     def sender(self, channel: str, external_id: str) -> Row | None:
-        return self.conn.execute(
-            _SENDER.where(I.c.channel == channel, I.c.external_id == external_id)
-        ).first()
+        return self.conn.execute(_SENDER_BY_KEY, {"channel": channel, "external_id": external_id}).first()
 
     def create_with_identity(
         self,

@@ -6,11 +6,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from chidoan.storage.models import Conversation, ConversationStatus
 
 C = Conversation.__table__
+
+# Built once: every update loads and saves its conversation.
+_ACTIVE = select(C.c.id, C.c.journey, C.c.step, C.c.data, C.c.version).where(
+    C.c.account_id == bindparam("account_id"), C.c.status == ConversationStatus.active
+)
+_SAVE = (
+    C.update()
+    .where(C.c.id == bindparam("cid"), C.c.version == bindparam("expected"))
+    .values(step=bindparam("new_step"), data=bindparam("new_data"), status=bindparam("new_status"),
+            version=bindparam("new_version"), updated_at=bindparam("now"))
+)
 
 
 class ConcurrentUpdate(Exception):
@@ -32,12 +43,15 @@ class Conversations:
     def __init__(self, conn: Connection):
         self.conn = conn
 
+    @staticmethod
+    def from_sender(sender) -> ConversationState | None:
+        """The open conversation that came with the sender's row (see Accounts.sender)."""
+        if sender.conversation_id is None:
+            return None
+        return ConversationState(sender.conversation_id, sender.account_id, sender.journey, sender.step, sender.data, sender.version)
+
     def active(self, account_id: int) -> ConversationState | None:
-        row = self.conn.execute(
-            select(C.c.id, C.c.journey, C.c.step, C.c.data, C.c.version).where(
-                C.c.account_id == account_id, C.c.status == ConversationStatus.active
-            )
-        ).first()
+        row = self.conn.execute(_ACTIVE, {"account_id": account_id}).first()
         if row is None:
             return None
         return ConversationState(row.id, account_id, row.journey, row.step, row.data, row.version)
@@ -59,11 +73,9 @@ class Conversations:
 
     def save(self, state: ConversationState, now: datetime) -> None:
         """Write the new step and data; the version check refuses a lost update."""
-        done = self.conn.execute(
-            C.update()
-            .where(C.c.id == state.id, C.c.version == state.version)
-            .values(step=state.step, data=state.data, status=state.status, version=state.version + 1, updated_at=now)
-        ).rowcount
+        params = {"cid": state.id, "expected": state.version, "new_step": state.step, "new_data": state.data,
+                  "new_status": state.status, "new_version": state.version + 1, "now": now}
+        done = self.conn.execute(_SAVE, params).rowcount
         if done != 1:
             raise ConcurrentUpdate(state.id)
         state.version += 1

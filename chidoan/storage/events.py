@@ -11,6 +11,12 @@ from chidoan.storage.models import InboundEvent
 
 E = InboundEvent.__table__
 
+# INSERT … ON CONFLICT DO NOTHING RETURNING id: one statement stores and de-duplicates.
+_RECORD = {
+    name: dialect.insert(E).on_conflict_do_nothing(index_elements=["channel", "event_id"]).returning(E.c.id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+
 
 class Events:
     def __init__(self, conn: Connection):
@@ -28,14 +34,8 @@ class Events:
         now: datetime,
     ) -> int | None:
         """Store the event; None when this (channel, event id) was seen before."""
-        dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
-        stmt = (
-            dialect.insert(E)
-            .values(channel=channel, event_id=event_id, account_id=account_id, kind=kind, text=text, payload=payload, received_at=now)
-            .on_conflict_do_nothing(index_elements=["channel", "event_id"])
-            .returning(E.c.id)
-        )
-        return self.conn.execute(stmt).scalar()
+        params = {"channel": channel, "event_id": event_id, "account_id": account_id, "kind": kind, "text": text, "payload": payload, "received_at": now}
+        return self.conn.execute(_RECORD[self.conn.dialect.name], params).scalar()
 
     def of_account(self, account_id: int) -> list:
         return list(self.conn.execute(select(E).where(E.c.account_id == account_id).order_by(E.c.id)))

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, Row, func, select
+from sqlalchemy import Connection, Row, bindparam, func, select
 
 from chidoan.storage.models import OrgUnit
 
 U = OrgUnit.__table__
+
+# Built once: an import adds thousands of units, and building statements costs more than running them.
+_INSERT = U.insert()
+_SET_PATH = U.update().where(U.c.id == bindparam("unit_id")).values(path=bindparam("new_path"))
+_GET = select(U).where(U.c.id == bindparam("unit_id"))
 
 
 class OrgUnits:
@@ -19,7 +24,7 @@ class OrgUnits:
         return self.conn.execute(select(U).where(U.c.code == code)).first()
 
     def get(self, unit_id: int) -> Row | None:
-        return self.conn.execute(select(U).where(U.c.id == unit_id)).first()
+        return self.conn.execute(_GET, {"unit_id": unit_id}).first()
 
     def codes(self) -> dict[str, Row]:
         return {row.code: row for row in self.conn.execute(select(U))}
@@ -28,19 +33,11 @@ class OrgUnits:
         return self.conn.execute(select(func.count()).select_from(U)).scalar_one()
 
     def add(self, *, code: str, name: str, kind: str, parent: Row | None, reviews: bool, now: datetime) -> Row:
-        unit_id = self.conn.execute(
-            U.insert().values(
-                code=code,
-                name=name,
-                kind=kind,
-                parent_id=parent.id if parent else None,
-                path="/",
-                reviews=reviews,
-                created_at=now,
-            )
-        ).inserted_primary_key[0]
+        values = {"code": code, "name": name, "kind": kind, "parent_id": parent.id if parent else None,
+                  "path": "/", "reviews": reviews, "created_at": now}
+        unit_id = self.conn.execute(_INSERT, values).inserted_primary_key[0]
         path = f"{parent.path if parent else '/'}{unit_id}/"
-        self.conn.execute(U.update().where(U.c.id == unit_id).values(path=path))
+        self.conn.execute(_SET_PATH, {"unit_id": unit_id, "new_path": path})
         return self.get(unit_id)
 
     def update(self, unit_id: int, **values) -> None:

@@ -10,15 +10,25 @@ from sqlalchemy import Connection, Row, func, select
 from chidoan.storage.models import Outbox, OutboxStatus
 
 O = Outbox.__table__
+_INSERT = O.insert()
 
 
 class OutboxRepo:
     def __init__(self, conn: Connection):
         self.conn = conn
+        self._queued: list[dict] = []
 
     def add_many(self, rows: list[dict]) -> None:
         if rows:
-            self.conn.execute(O.insert(), rows)
+            self.conn.execute(_INSERT, rows)
+
+    def queue(self, rows: list[dict]) -> None:
+        """Insert at `flush` (one executemany for a whole batch of updates)."""
+        self._queued += rows
+
+    def flush(self) -> None:
+        rows, self._queued = self._queued, []
+        self.add_many(rows)
 
     def due(self, now: datetime, limit: int, channels: list[str]) -> list[Row]:
         stmt = (

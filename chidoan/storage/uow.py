@@ -44,4 +44,6 @@ class UnitOfWork:
 def unit_of_work(engine: Engine) -> Iterator[UnitOfWork]:
     """Everything inside commits together, or not at all."""
     with engine.begin() as conn:
-        yield UnitOfWork(conn)
+        uow = UnitOfWork(conn)
+        yield uow
+        uow.outbox.flush()
