@@ -79,12 +79,12 @@ def new_invite(engine, unit_code: str, role: Role = Role.secretary, days: int = 
         return issue(uow, unit=unit, role=role, issued_by=None, now=datetime.now(UTC), days=days).code
 
 
-def add_member(engine, user_id: str, name: str, unit_code: str, role: Role, channel: str = "web") -> int:
+def add_member(engine, user_id: str, name: str, unit_code: str, role: Role, channel: str = "web", locale: str = "vi") -> int:
     """An account that already holds a role, with an identity on a channel."""
     now = datetime.now(UTC)
     with unit_of_work(engine) as uow:
         sender = uow.accounts.create_with_identity(
-            channel=channel, external_id=user_id, chat_id=user_id, display_name=name, locale="vi", now=now, full_name=name
+            channel=channel, external_id=user_id, chat_id=user_id, display_name=name, locale=locale, now=now, full_name=name
         )
         uow.roles.grant(account_id=sender.account_id, unit_id=uow.units.by_code(unit_code).id, role=role, invite_id=None, now=now)
         return sender.account_id
@@ -111,6 +111,8 @@ class WebUser:
         self._seen = 0
 
     async def __aenter__(self) -> WebUser:
+        # Our own connection: the app's single SQLite connection belongs to its database thread.
+        self._db = make_engine(self.app.settings.database_url)
         self._session = aiohttp.ClientSession()
         url = f"http://127.0.0.1:{self.app.settings.web_port}/ws"
         self.ws = await self._session.ws_connect(url, params={"user": self.user_id, "name": self.name})
@@ -119,6 +121,7 @@ class WebUser:
     async def __aexit__(self, *exc) -> None:
         await self.ws.close()
         await self._session.close()
+        self._db.dispose()
 
     async def send_frame(self, frame: dict) -> list[dict]:
         frame = {"id": uuid.uuid4().hex, "language": self.language} | frame
@@ -140,7 +143,7 @@ class WebUser:
         table = Outbox.__table__
         deadline = asyncio.get_running_loop().time() + 5
         while True:
-            with self.app.db.connect() as conn:
+            with self._db.connect() as conn:
                 rows = list(conn.execute(select(table).where(table.c.channel == "web", table.c.chat_id == self.user_id).order_by(table.c.id)))
             if all(r.status != OutboxStatus.pending for r in rows):
                 return rows

@@ -3,6 +3,7 @@
 from sqlalchemy import select
 
 from chidoan.bot.app import App
+from chidoan.i18n import gettext
 from chidoan.storage.models import ConversationStatus, Invite, RoleAssignment
 from chidoan.storage.uow import unit_of_work
 from tests.conftest import WebUser, add_member, expire, new_invite
@@ -25,9 +26,9 @@ async def test_secretary_onboards_and_district_is_told(app, db):
         assert "You are now Secretary of Đoàn phường Vĩnh Bảo" in an.text
         await an.say("/me")
         assert "Secretary of Đoàn phường Vĩnh Bảo" in an.text and "Thành đoàn Rạch Giá" in an.text
-        await staff.replies()
-        assert "Nguyễn Văn An joined as Thư ký" not in staff.text  # rendered in the staff's own language
-        assert "Nguyễn Văn An" in staff.text and "Đoàn phường Vĩnh Bảo" in staff.text
+        await staff.replies()  # rendered in the staff's own language, role label included
+        role = gettext("vi", "Secretary")
+        assert staff.text == gettext("vi", "{name} joined as {role} of {unit}.", name="Nguyễn Văn An", role=role, unit="Đoàn phường Vĩnh Bảo")
 
     with unit_of_work(db) as uow:
         sender = uow.accounts.sender("web", "u-an")
@@ -53,10 +54,11 @@ async def test_new_secretary_replaces_the_old_one(app, db):
         await new.say("Phạm Thị Hoa")
         await new.say("Bí thư")
         await new.press("Confirm")
-        notice = await old.replies()
-        assert any("Phạm Thị Hoa is now the secretary of Đoàn phường Vĩnh Bảo" in m["text"] for m in notice)
+        notice = await old.replies()  # in the old secretary's own language (vi)
+        expected = gettext("vi", "{name} is now the secretary of {unit}. Your secretary access to this unit has ended. Thank you for your work!", name="Phạm Thị Hoa", unit="Đoàn phường Vĩnh Bảo")
+        assert [m["text"] for m in notice] == [expected]
         await old.say("/toi")
-        assert "not registered with any unit" in old.text or "chưa" in old.text.lower()
+        assert gettext("vi", "You are not registered with any unit yet. Send the invite code your district gave you.") in old.text
     with unit_of_work(db) as uow:
         history = uow.roles.history(uow.units.by_code("RG-VB").id)
         old_row = next(r for r in history if r.account_id == old_id)
@@ -135,8 +137,8 @@ def await_rows(db, chat_id):
 
 
 async def test_district_staff_issue_invites_only_inside_their_district(app, db):
-    add_member(db, "staff", "Trần Thị Bình", "RG", "district_staff")
-    add_member(db, "sec", "Lê Văn Cường", "RG-VB", "secretary")
+    add_member(db, "staff", "Trần Thị Bình", "RG", "district_staff", locale="en")
+    add_member(db, "sec", "Lê Văn Cường", "RG-VB", "secretary", locale="en")
     async with WebUser(app, "staff", language="en") as staff, WebUser(app, "sec", language="en") as sec:
         await staff.say("/moi RG-VB-KP1 bithu")
         assert "Invite code for Secretary of Chi đoàn Khu phố 1" in staff.text

@@ -6,7 +6,8 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Row, bindparam, select
 
-from chidoan.storage.models import Account, ChannelIdentity, Conversation, ConversationStatus
+from chidoan.storage.prepared import Prepared
+from chidoan.storage.models import ACTIVE_ONLY, Account, ChannelIdentity, Conversation
 
 A = Account.__table__
 I = ChannelIdentity.__table__
@@ -28,9 +29,8 @@ _SENDER = select(
     C.c.step,
     C.c.data,
     C.c.version,
-).join(A, A.c.id == I.c.account_id).outerjoin(C, (C.c.account_id == A.c.id) & (C.c.status == ConversationStatus.active))
-# Built once: constructing a statement per call costs more than running it on SQLite.
-_SENDER_BY_KEY = _SENDER.where(I.c.channel == bindparam("channel"), I.c.external_id == bindparam("external_id"))
+).join(A, A.c.id == I.c.account_id).outerjoin(C, (C.c.account_id == A.c.id) & ACTIVE_ONLY)
+_SENDER_BY_KEY = Prepared(_SENDER.where(I.c.channel == bindparam("channel"), I.c.external_id == bindparam("external_id")))
 
 
 class Accounts:
@@ -38,7 +38,7 @@ class Accounts:
         self.conn = conn
 
     def sender(self, channel: str, external_id: str) -> Row | None:
-        return self.conn.execute(_SENDER_BY_KEY, {"channel": channel, "external_id": external_id}).first()
+        return _SENDER_BY_KEY.first(self.conn, {"channel": channel, "external_id": external_id})
 
     def create_with_identity(
         self,

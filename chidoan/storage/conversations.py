@@ -8,15 +8,16 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
 
-from chidoan.storage.models import Conversation, ConversationStatus
+from chidoan.storage.models import ACTIVE_ONLY, Conversation, ConversationStatus
+from chidoan.storage.prepared import Prepared
 
 C = Conversation.__table__
 
 # Built once: every update loads and saves its conversation.
 _ACTIVE = select(C.c.id, C.c.journey, C.c.step, C.c.data, C.c.version).where(
-    C.c.account_id == bindparam("account_id"), C.c.status == ConversationStatus.active
+    C.c.account_id == bindparam("account_id"), ACTIVE_ONLY
 )
-_SAVE = (
+_SAVE = Prepared(
     C.update()
     .where(C.c.id == bindparam("cid"), C.c.version == bindparam("expected"))
     .values(step=bindparam("new_step"), data=bindparam("new_data"), status=bindparam("new_status"),
@@ -75,7 +76,7 @@ class Conversations:
         """Write the new step and data; the version check refuses a lost update."""
         params = {"cid": state.id, "expected": state.version, "new_step": state.step, "new_data": state.data,
                   "new_status": state.status, "new_version": state.version + 1, "now": now}
-        done = self.conn.execute(_SAVE, params).rowcount
+        done = _SAVE.rowcount(self.conn, params)
         if done != 1:
             raise ConcurrentUpdate(state.id)
         state.version += 1

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from chidoan.storage.models import InboundEvent
+from chidoan.storage.prepared import Prepared
 
 E = InboundEvent.__table__
 
 # INSERT … ON CONFLICT DO NOTHING RETURNING id: one statement stores and de-duplicates.
+_COLUMNS = ("channel", "event_id", "account_id", "kind", "text", "payload", "received_at")
 _RECORD = {
-    name: dialect.insert(E).on_conflict_do_nothing(index_elements=["channel", "event_id"]).returning(E.c.id)
+    name: Prepared(
+        dialect.insert(E)
+        .values({c: bindparam(c) for c in _COLUMNS})
+        .on_conflict_do_nothing(index_elements=["channel", "event_id"])
+        .returning(E.c.id)
+    )
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
 
@@ -35,7 +42,8 @@ class Events:
     ) -> int | None:
         """Store the event; None when this (channel, event id) was seen before."""
         params = {"channel": channel, "event_id": event_id, "account_id": account_id, "kind": kind, "text": text, "payload": payload, "received_at": now}
-        return self.conn.execute(_RECORD[self.conn.dialect.name], params).scalar()
+        row = _RECORD[self.conn.dialect.name].first(self.conn, params)
+        return row.id if row else None
 
     def of_account(self, account_id: int) -> list:
         return list(self.conn.execute(select(E).where(E.c.account_id == account_id).order_by(E.c.id)))

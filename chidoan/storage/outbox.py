@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Row, func, select
+from sqlalchemy import Connection, Row, bindparam, func, select
 
 from chidoan.storage.models import Outbox, OutboxStatus
+from chidoan.storage.prepared import Prepared
 
 O = Outbox.__table__
-_INSERT = O.insert()
+_COLUMNS = ("channel", "chat_id", "account_id", "body", "status", "attempts", "not_before", "dedupe_key", "created_at", "sent_at", "error")
+_INSERT = Prepared(O.insert().values({c: bindparam(c) for c in _COLUMNS}))
 
 
 class OutboxRepo:
@@ -20,7 +22,7 @@ class OutboxRepo:
 
     def add_many(self, rows: list[dict]) -> None:
         if rows:
-            self.conn.execute(_INSERT, rows)
+            _INSERT.many(self.conn, rows)
 
     def queue(self, rows: list[dict]) -> None:
         """Insert at `flush` (one executemany for a whole batch of updates)."""
