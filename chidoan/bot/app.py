@@ -17,7 +17,7 @@ from chidoan.handlers.labels import ROLE_LABELS
 from chidoan.i18n import gettext
 from chidoan.storage.clock import utcnow
 from chidoan.storage.db import make_engine, upgrade
-from chidoan.storage.models import Role
+from chidoan.storage.models import OutboxStatus, Role
 from chidoan.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ class App:
         self.web: WebChannel | None = None
         self.telegram = None
         if settings.web_enabled:
-            self.web = self.channels["web"] = WebChannel(self.processor, self.web_identities)
+            self.web = self.channels["web"] = WebChannel(self.processor, self.web_identities, self.web_history)
         if settings.telegram_bot_token:
             from chidoan.bot.channels.telegram import TelegramChannel
 
@@ -87,6 +87,19 @@ class App:
         await stop.wait()
         log.info("stopping")
         await self.stop()
+
+    async def web_history(self, user: str, limit: int = 40) -> list[dict]:
+        """What was said in a web chat, oldest first: texts the person typed and messages sent."""
+
+        def read(uow: UnitOfWork) -> list[dict]:
+            sender = uow.accounts.sender("web", user)
+            if sender is None:
+                return []
+            said = [(e.received_at, e.id, {"type": "mine", "text": e.text}) for e in uow.events.of_account(sender.account_id)[-limit:] if e.text is not None]
+            sent = [(o.created_at, o.id, {"type": "message", **o.body}) for o in uow.outbox.for_chat("web", user)[-limit:] if o.status == OutboxStatus.sent]
+            return [item for _at, _id, item in sorted(said + sent, key=lambda x: (x[0], x[2]["type"] == "message", x[1]))][-limit:]
+
+        return await self.processor.run(read)
 
     async def web_identities(self) -> list[dict]:
         def read(uow: UnitOfWork) -> list[dict]:

@@ -25,10 +25,10 @@ class _Compiled:
         self.sql = str(compiled)
         self.names: Sequence[str] | None = compiled.positiontup  # None for named paramstyles
         self.binds: dict[str, Callable | None] = {
-            name: bind.type.bind_processor(dialect) for name, bind in compiled.binds.items()
+            name: bind.type.dialect_impl(dialect).bind_processor(dialect) for name, bind in compiled.binds.items()
         }
         columns = compiled._result_columns
-        self.results: list[Callable | None] = [c.type.result_processor(dialect, None) for c in columns]
+        self.results: list[Callable | None] = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
         self.row = namedtuple("Row", [c.keyname for c in columns]) if columns else None  # noqa: PYI024
         # Values fixed in the statement itself (e.g. a literal in a WHERE clause).
         self.defaults = {name: b.effective_value for name, b in compiled.binds.items() if not b.required}

@@ -40,6 +40,8 @@ from chidoan.i18n import LOCALES, gettext
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 4096
+PART_WAITS = 3  # flood-control waits for the rest of a split message (its first parts are out)
+SUBMIT_BACKOFF = (0.5, 30.0)  # polling: first and longest wait before storing an update again
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
 MEDIA_TYPES = ("photo", "sticker", "voice", "video", "video_note", "document", "audio", "animation", "location", "contact")
 
@@ -54,7 +56,8 @@ def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
         parts.append(text[:cut])
         text = text[cut:].lstrip("\n")
     parts.append(text)
-    return parts
+    # Telegram refuses a blank message, and the refusal would make the sender resend every part.
+    return [p for p in parts if p.strip()] or parts[:1]
 
 
 def keyboard(message: Outgoing) -> InlineKeyboardMarkup | None:
@@ -103,7 +106,7 @@ class TelegramChannel:
         media = None
         if message.text is None:
             media = next((kind for kind in MEDIA_TYPES if getattr(message, kind, None) is not None), "other")
-        await self.processor.submit(
+        await self._submit(
             Incoming(
                 channel=self.name,
                 event_id=str(event_update.update_id),
@@ -118,7 +121,7 @@ class TelegramChannel:
 
     async def _on_callback(self, callback: CallbackQuery, event_update: Update):
         chat_id = callback.message.chat.id if callback.message else callback.from_user.id
-        await self.processor.submit(
+        await self._submit(
             Incoming(
                 channel=self.name,
                 event_id=str(event_update.update_id),
@@ -131,6 +134,22 @@ class TelegramChannel:
         )
         # Returned, not awaited: in webhook mode it rides on the HTTP answer (no extra request).
         return callback.answer()
+
+    async def _submit(self, incoming: Incoming) -> None:
+        """Webhook: a failure propagates (a 500: Telegram delivers the update again). Polling:
+        aiogram would log it and confirm the update with the next getUpdates, losing it, so the
+        update is stored again until it is (later updates wait, as they would for Telegram)."""
+        delay = SUBMIT_BACKOFF[0]
+        while True:
+            try:
+                await self.processor.submit(incoming)
+                return
+            except Exception:
+                if self.settings.telegram_webhook_url:
+                    raise
+                log.exception("could not store telegram update %s; trying again in %.1fs", incoming.event_id, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, SUBMIT_BACKOFF[1])
 
     async def _on_member(self, update: ChatMemberUpdated) -> None:
         if update.chat.type != "private":
@@ -147,7 +166,15 @@ class TelegramChannel:
         try:
             for i, part in enumerate(parts):
                 last = i == len(parts) - 1
-                await self.bot.send_message(chat_id=int(chat_id), text=part, reply_markup=keyboard(message) if last else None)
+                for wait in range(PART_WAITS + 1):
+                    try:
+                        await self.bot.send_message(chat_id=int(chat_id), text=part, reply_markup=keyboard(message) if last else None)
+                        break
+                    except TelegramRetryAfter as exc:
+                        if i == 0 or wait == PART_WAITS:
+                            raise
+                        # Earlier parts are delivered: retrying the whole row would send them twice.
+                        await asyncio.sleep(exc.retry_after)
         except TelegramForbiddenError as exc:
             raise Unreachable(exc.message) from exc
         except TelegramRetryAfter as exc:

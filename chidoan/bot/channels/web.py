@@ -30,9 +30,10 @@ class WebChannel:
     name = "web"
     limits = Limits()  # local: no platform limits
 
-    def __init__(self, processor: Processor, identities):
+    def __init__(self, processor: Processor, identities, history):
         self.processor = processor
         self.identities = identities  # async () -> list of {"id", "name", "description"}
+        self.history = history  # async (user id) -> recent {"type": "message"|"mine", "text", ...}
         self._sockets: dict[str, set[web.WebSocketResponse]] = defaultdict(set)
 
     def register(self, app: web.Application) -> None:
@@ -54,6 +55,9 @@ class WebChannel:
         name = request.query.get("name") or None
         ws = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_FRAME)
         await ws.prepare(request)
+        if request.query.get("history"):  # the page shows where the conversation stands
+            for item in await self.history(user):
+                await ws.send_json(item)
         self._sockets[user].add(ws)
         try:
             async for frame in ws:
