@@ -58,7 +58,7 @@ async def test_new_secretary_replaces_the_old_one(app, db):
         expected = gettext("vi", "{name} is now the secretary of {unit}. Your secretary access to this unit has ended. Thank you for your work!", name="Phạm Thị Hoa", unit="Đoàn phường Vĩnh Bảo")
         assert [m["text"] for m in notice] == [expected]
         await old.say("/toi")
-        assert gettext("vi", "You are not registered with any unit yet. Send the invite code your district gave you.") in old.text
+        assert gettext("vi", "You are not registered with any unit yet. Send the invite code you were given.") in old.text
     with unit_of_work(db) as uow:
         history = uow.roles.history(uow.units.by_code("RG-VB").id)
         old_row = next(r for r in history if r.account_id == old_id)
@@ -143,7 +143,7 @@ async def test_district_staff_issue_invites_only_inside_their_district(app, db):
         await staff.say("/moi RG-VB-KP1 bithu")
         assert "Invite code for Secretary of Chi đoàn Khu phố 1" in staff.text
         await staff.say("/invite CT-ML")
-        assert "There is no unit with code CT-ML in your district" in staff.text
+        assert "There is no unit with code CT-ML among the units you manage" in staff.text
         await staff.say("/invite KG-CD")  # under the province, not under this district
         assert "no unit with code KG-CD" in staff.text
         await sec.say("/moi RG-VB-KP1")

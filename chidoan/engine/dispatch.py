@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 Action = Callable[[Ctx, str], None]
 
+NOT_REGISTERED = N_("You are not registered yet. Please send the invite code you were given (8 letters and digits), or ask the union above you for one.")
+
 
 class Engine:
     def __init__(
@@ -126,7 +128,7 @@ class Engine:
         if looks_like_code(text):
             return self.on_code(ctx, text)
         if not ctx.registered:
-            ctx.say(N_("You are not registered yet. Please send the invite code your district gave you (8 letters and digits), or ask them for one."))
+            ctx.say(NOT_REGISTERED)
             return
         ctx.say(N_("I did not understand that. Type /help to see what you can do."))
 
@@ -138,7 +140,7 @@ class Engine:
             if ctx.registered:
                 ctx.say(N_("Your role does not allow /{name}. Type /help to see the commands you can use."), name=name)
             else:
-                ctx.say(N_("You are not registered yet. Please send the invite code your district gave you (8 letters and digits), or ask them for one."))
+                ctx.say(NOT_REGISTERED)
         else:
             before = (state.id, state.version) if state else None
             command.run(ctx, args)

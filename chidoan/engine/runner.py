@@ -141,7 +141,7 @@ class Runner:
                 return self._move(ctx, state, f"{key}.{len(items) - 1}.{step.steps[0].key}")
             if action.startswith("d:"):
                 if len(items) <= step.min_items:
-                    ctx.say(N_("At least {n} item(s) are needed here, so this one cannot be removed."), n=step.min_items)
+                    ctx.say(N_("This list needs at least {n}, so this one cannot be removed."), n=step.min_items)
                     return self.ask(ctx, state)
                 del items[int(action[2:])]
                 return self._move(ctx, state, SUMMARY)
@@ -441,7 +441,7 @@ _MEDIA = {
     "voice": N_("voice message"),
     "video": N_("video"),
     "document": N_("file"),
-    "audio": N_("audio"),
+    "audio": N_("audio file"),
     "location": N_("location"),
     "contact": N_("contact"),
 }

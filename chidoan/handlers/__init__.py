@@ -12,8 +12,8 @@ from chidoan.i18n import N_
 COMMANDS = [
     Command("start", (), N_("start, or join with an invite code"), basics.start, resumes=False),
     Command("trogiup", ("help",), N_("what I can do for you"), basics.help_),
-    Command("toi", ("me",), N_("who I am: my unit and role"), basics.me),
-    Command("moi", ("invite",), N_("issue an invite code for a unit of your district"), invite_command, roles=STAFF),
+    Command("toi", ("me",), N_("your details: unit and role"), basics.me),
+    Command("moi", ("invite",), N_("issue an invite code for a unit you manage"), invite_command, roles=STAFF),
     Command("ngonngu", ("language",), N_("change the language"), basics.language, resumes=False),
     Command("huy", ("cancel",), N_("cancel what we are doing"), basics.cancel, resumes=False),
 ]

@@ -20,9 +20,12 @@ def start(ctx: Ctx, args: str) -> None:
         ctx.say(N_("Welcome back! Let us continue where you left off."))
         return ctx.engine.runner.ask(ctx, state)
     if ctx.registered:
-        ctx.say(N_("Welcome back, {name}! Type /help to see what you can do."), name=ctx.sender.full_name or "")
+        if ctx.sender.full_name:
+            ctx.say(N_("Welcome back, {name}! Type /help to see what you can do."), name=ctx.sender.full_name)
+        else:
+            ctx.say(N_("Welcome back! Type /help to see what you can do."))
         return
-    ctx.say(N_("Hello! I am chidoan, the Youth Union's assistant for branch and base-unit reports.\nTo begin, please send the invite code your district gave you (8 letters and digits)."))
+    ctx.say(N_("Hello! I am chidoan, the Youth Union's assistant for branch and base-unit reports.\nTo begin, please send the invite code you were given (8 letters and digits)."))
 
 
 def help_(ctx: Ctx, _args: str) -> None:
@@ -32,7 +35,7 @@ def help_(ctx: Ctx, _args: str) -> None:
             aliases = ", ".join(f"/{a}" for a in command.aliases)
             lines.append(f"/{command.name} ({aliases}) — {ctx.t(command.description)}" if aliases else f"/{command.name} — {ctx.t(command.description)}")
     if not ctx.registered:
-        lines += ["", ctx.t(N_("Not registered yet? Send the invite code your district gave you."))]
+        lines += ["", ctx.t(N_("Not registered yet? Send the invite code you were given."))]
     ctx.say_text("\n".join(lines))
 
 
@@ -75,7 +78,7 @@ def me(ctx: Ctx, _args: str) -> None:
         ctx.t(N_("Language: {language}"), language=LANGUAGE_NAMES[ctx.locale]),
     ]
     if not ctx.roles:
-        lines.append(ctx.t(N_("You are not registered with any unit yet. Send the invite code your district gave you.")))
+        lines.append(ctx.t(N_("You are not registered with any unit yet. Send the invite code you were given.")))
     for role in ctx.roles:
         unit = ctx.uow.units.get(role.unit_id)
         chain = " › ".join(a.name for a in reversed(ctx.uow.units.ancestors(unit)))

@@ -62,7 +62,7 @@ def invite_command(ctx: Ctx, args: str) -> None:
     unit = ctx.uow.units.by_code(code.strip().upper()) or ctx.uow.units.by_code(code.strip())
     if unit is None or not in_scope(ctx, unit):
         # The same answer for "no such unit" and "not yours": codes outside one's district stay private.
-        ctx.say(N_("There is no unit with code {code} in your district."), code=code[:64])
+        ctx.say(N_("There is no unit with code {code} among the units you manage."), code=code[:64])
         return
     invite = issue(ctx.uow, unit=unit, role=role, issued_by=ctx.account_id, now=ctx.now, days=ctx.settings.invite_days)
     link = deep_link(bot_username(ctx.uow, ctx.settings), invite.code)

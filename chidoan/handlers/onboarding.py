@@ -23,17 +23,17 @@ POSITIONS = {
 def start_with_code(ctx: Ctx, code: str) -> None:
     invite = ctx.uow.invites.by_code(code)
     if invite is None:
-        ctx.say(N_("I do not know the code {code}. Please check it, or ask your district for a new one."), code=code.strip()[:32])
+        ctx.say(N_("I do not know the code {code}. Please check it, or ask the union above you for a new one."), code=code.strip()[:32])
         return
     unit = ctx.uow.units.get(invite.unit_id)
     if invite.used_at is not None:
         if invite.used_by == ctx.account_id:
             ctx.say(N_("You have already joined {unit} with this code. Type /toi to see your details."), unit=unit.name)
         else:
-            ctx.say(N_("This code has already been used. Please ask your district for a new one."))
+            ctx.say(N_("This code has already been used. Please ask the union above you for a new one."))
         return
     if invite.expires_at <= ctx.now:
-        ctx.say(N_("This code expired on {date}. Please ask your district for a new one."), date=invite.expires_at.astimezone(ctx.tz).strftime("%d/%m/%Y"))
+        ctx.say(N_("This code expired on {date}. Please ask the union above you for a new one."), date=invite.expires_at.astimezone(ctx.tz).strftime("%d/%m/%Y"))
         return
     parents = " › ".join(a.name for a in reversed(ctx.uow.units.ancestors(unit)))
     ctx.say(
@@ -60,7 +60,7 @@ def _complete(ctx: Ctx, answers: Answers) -> None:
     uow = ctx.uow
     invite = uow.invites.get(answers["_ctx"]["invite_id"])
     if not uow.invites.consume(invite.id, ctx.account_id, ctx.now):
-        ctx.say(N_("Sorry, this code was used or expired in the meantime. Please ask your district for a new one."))
+        ctx.say(N_("Sorry, this code was used or expired in the meantime. Please ask the union above you for a new one."))
         return
     unit = uow.units.get(invite.unit_id)
     role = Role(invite.role)
