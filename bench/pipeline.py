@@ -68,6 +68,7 @@ def serve_echo(port: int, ready) -> None:
 def serve_pipeline(port: int, db_path: str, users: int, ready) -> None:
     from aiohttp import web
 
+    from chidoan.bot.app import settle_heap
     from chidoan.bot.channels.telegram import TelegramChannel
     from chidoan.bot.config import Settings
     from chidoan.bot.processor import Processor
@@ -96,6 +97,7 @@ def serve_pipeline(port: int, db_path: str, users: int, ready) -> None:
         channel = TelegramChannel(settings, processor, engine.commands)
         app = web.Application()
         channel.register_webhook(app)
+        settle_heap()  # as App.start does
         await _serve(app, port, ready)
 
     asyncio.run(main())

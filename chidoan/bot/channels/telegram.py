@@ -221,6 +221,7 @@ class TelegramChannel:
             log.info("telegram: long polling")
 
     async def stop(self) -> None:
+        """Stop taking updates; the session stays open so queued replies can still go out."""
         if self._polling is not None:
             try:
                 await self.dispatcher.stop_polling()
@@ -228,4 +229,6 @@ class TelegramChannel:
                 pass
             await asyncio.gather(self._polling, return_exceptions=True)
             self._polling = None
+
+    async def close(self) -> None:
         await self.bot.session.close()
