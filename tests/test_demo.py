@@ -7,30 +7,17 @@ import pytest
 from sqlalchemy import func, select
 
 import chidoan.bot.demo as demo
-from chidoan.bot.config import Settings
 from chidoan.bot.demo import DEMO_PEOPLE, load_demo
 from chidoan.bot.orgimport import read_rows
 from chidoan.storage.clock import utcnow
-from chidoan.storage.db import make_engine, upgrade
 from chidoan.storage.models import Account, ChannelIdentity, Invite, Role, RoleAssignment, UnitKind
 from chidoan.storage.uow import unit_of_work
 
 
-@pytest.fixture
-def engine(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path}/t.sqlite3")
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
-@pytest.fixture
-def settings():
-    return Settings(_env_file=None)
-
-
-def counts(engine) -> dict[str, int]:
-    with unit_of_work(engine) as uow:
+def counts(db) -> dict[str, int]:
+    with unit_of_work(db) as uow:
         return {
             table.__tablename__: uow.conn.execute(select(func.count()).select_from(table.__table__)).scalar_one()
             for table in (Account, ChannelIdentity, RoleAssignment, Invite)
@@ -45,10 +32,10 @@ def test_demo_tree_is_realistic():
     assert len(codes) == len(lines)
 
 
-def test_demo_loads_with_roles(engine, settings):
-    info = load_demo(engine, settings)
+def test_demo_loads_with_roles(db, settings):
+    info = load_demo(db, settings)
 
-    with unit_of_work(engine) as uow:
+    with unit_of_work(db) as uow:
         stored = uow.units.codes()
         kinds = {row.kind for row in stored.values()}
         assert kinds == set(UnitKind)
@@ -82,9 +69,9 @@ def test_demo_loads_with_roles(engine, settings):
     assert info.descriptions["demo-dung"] == "Bí thư — Chi đoàn Khu phố 1, Đoàn phường Vĩnh Bảo"
 
 
-def test_an_invite_works(engine, settings):
-    info = load_demo(engine, settings)
-    with unit_of_work(engine) as uow:
+def test_an_invite_works(db, settings):
+    info = load_demo(db, settings)
+    with unit_of_work(db) as uow:
         invite = uow.invites.by_code(info.invite_code)
         binh = uow.accounts.sender("web", "demo-binh")
         an = uow.accounts.sender("web", "demo-an")
@@ -98,34 +85,34 @@ def test_an_invite_works(engine, settings):
         assert uow.invites.consume(invite.id, an.account_id, utcnow())
 
 
-def test_demo_loads_twice_without_duplicates(engine, settings):
-    first = load_demo(engine, settings)
-    before = counts(engine)
-    second = load_demo(engine, settings)
+def test_demo_loads_twice_without_duplicates(db, settings):
+    first = load_demo(db, settings)
+    before = counts(db)
+    second = load_demo(db, settings)
 
     assert second == first
-    assert counts(engine) == before
+    assert counts(db) == before
     assert before["account"] == before["channel_identity"] == len(DEMO_PEOPLE)
     assert before["role_assignment"] == 3 and before["invite"] == 1
 
 
-def test_used_or_expired_invite_is_replaced(engine, settings, monkeypatch):
-    first = load_demo(engine, settings)
-    with unit_of_work(engine) as uow:
+def test_used_or_expired_invite_is_replaced(db, settings, monkeypatch):
+    first = load_demo(db, settings)
+    with unit_of_work(db) as uow:
         invite = uow.invites.by_code(first.invite_code)
         an = uow.accounts.sender("web", "demo-an")
         assert uow.invites.consume(invite.id, an.account_id, utcnow())
 
-    second = load_demo(engine, settings)
+    second = load_demo(db, settings)
     assert second.invite_code != first.invite_code
-    with unit_of_work(engine) as uow:
+    with unit_of_work(db) as uow:
         fresh = uow.invites.by_code(second.invite_code)
         assert fresh.used_at is None and fresh.unit_id == invite.unit_id
 
     later = utcnow() + timedelta(days=settings.invite_days + 1)
     monkeypatch.setattr(demo, "utcnow", lambda: later)
-    third = load_demo(engine, settings)
+    third = load_demo(db, settings)
     assert third.invite_code not in (first.invite_code, second.invite_code)
-    with unit_of_work(engine) as uow:
+    with unit_of_work(db) as uow:
         assert uow.invites.by_code(third.invite_code).expires_at > later
-    assert counts(engine)["account"] == len(DEMO_PEOPLE)
+    assert counts(db)["account"] == len(DEMO_PEOPLE)

@@ -19,6 +19,7 @@ from typing import TypeVar
 
 from sqlalchemy import Engine as DbEngine
 
+from chidoan.bot.tasks import cancel
 from chidoan.engine.dispatch import Engine
 from chidoan.engine.messages import Incoming
 from chidoan.storage.clock import utcnow
@@ -51,11 +52,7 @@ class Processor:
         if self._task is not None:
             while self._pending:
                 await asyncio.sleep(0.01)
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            await cancel(self._task)
             self._task = None
         self._executor.shutdown(wait=True)
 

@@ -20,6 +20,7 @@ from sqlalchemy import Row
 from chidoan.bot.channels.base import Channel, RetryLater, Unreachable
 from chidoan.bot.processor import Processor
 from chidoan.bot.ratelimit import TokenBucket
+from chidoan.bot.tasks import cancel
 from chidoan.engine.messages import Outgoing
 from chidoan.storage.clock import utcnow
 from chidoan.storage.outbox import LEASE
@@ -59,13 +60,8 @@ class Sender:
         self._task = asyncio.create_task(self._loop(), name="chidoan-sender")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel(self._task)
+        self._task = None
 
     async def _loop(self) -> None:
         while True:

@@ -1,0 +1,16 @@
+"""Background tasks of the service."""
+
+from __future__ import annotations
+
+import asyncio
+
+
+async def cancel(task: asyncio.Task | None) -> None:
+    """Cancel a background loop and wait until it has really ended."""
+    if task is None:
+        return
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
