@@ -53,7 +53,7 @@ def serve_echo(port: int, ready) -> None:
     from aiogram.webhook.aiohttp_server import SimpleRequestHandler
     from aiohttp import web
 
-    dispatcher = Dispatcher()
+    dispatcher = Dispatcher(disable_fsm=True)  # as chidoan's channel runs it
 
     @dispatcher.message()
     async def echo(message: Message):

@@ -85,7 +85,9 @@ class TelegramChannel:
         self.commands = commands
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
         self.bot = Bot(settings.telegram_bot_token.get_secret_value(), session=session)
-        self.dispatcher = Dispatcher()
+        # Conversation state lives in chidoan's database: aiogram's FSM would only add a
+        # middleware and an in-memory lookup to every update.
+        self.dispatcher = Dispatcher(disable_fsm=True)
         self.dispatcher.include_router(self._router())
         self._polling = None
         self.webhook_secret = (
