@@ -36,7 +36,7 @@ class App:
         self.web: WebChannel | None = None
         self.telegram = None
         if settings.web_enabled:
-            self.web = self.channels["web"] = WebChannel(self.processor, self.web_identities, self.web_history)
+            self.web = self.channels["web"] = WebChannel(self.processor, self.web_identities, self.web_history, self.web_file)
         if settings.telegram_bot_token:
             from chidoan.bot.channels.telegram import TelegramChannel
 
@@ -105,6 +105,10 @@ class App:
             return [item for _at, _id, item in sorted(said + sent, key=lambda x: (x[0], x[2]["type"] == "message", x[1]))][-limit:]
 
         return await self.processor.run(read)
+
+    async def web_file(self, token: str) -> tuple[str, bytes] | None:
+        document = await self.processor.run(lambda uow: uow.documents.by_token(token))
+        return (document.filename, document.content) if document else None
 
     async def web_identities(self) -> list[dict]:
         def read(uow: UnitOfWork) -> list[dict]:

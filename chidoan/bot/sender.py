@@ -21,7 +21,7 @@ from chidoan.bot.channels.base import Channel, RetryLater, Unreachable
 from chidoan.bot.processor import Processor
 from chidoan.bot.ratelimit import TokenBucket
 from chidoan.bot.tasks import cancel
-from chidoan.engine.messages import Outgoing
+from chidoan.engine.messages import Attachment, Outgoing
 from chidoan.storage.clock import utcnow
 from chidoan.storage.outbox import LEASE
 from chidoan.storage.uow import UnitOfWork
@@ -115,7 +115,10 @@ class Sender:
 
     async def _send(self, channel: Channel, row: Row) -> Outcome:
         try:
-            await channel.send(row.chat_id, Outgoing.from_body(row.body))
+            message = Outgoing.from_body(row.body)
+            if message.attachment is not None:
+                message.attachment = await self.processor.run(lambda uow: _load(uow, message.attachment))
+            await channel.send(row.chat_id, message)
         except Unreachable as exc:
             return Outcome(row, "unreachable", str(exc))
         except RetryLater as exc:
@@ -135,3 +138,9 @@ class Sender:
                 uow.accounts.mark_unreachable(o.row.channel, o.row.chat_id, now)
             else:
                 uow.outbox.mark_retry(o.row.id, error=o.error, retry_at=now + timedelta(seconds=o.after), counts=o.counts, max_attempts=MAX_ATTEMPTS)
+
+
+def _load(uow: UnitOfWork, attachment: Attachment) -> Attachment:
+    document = uow.documents.get(attachment.document_id)
+    return Attachment(document.id, document.filename, document.content, document.token)
+

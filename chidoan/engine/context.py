@@ -8,7 +8,7 @@ from functools import cached_property
 
 from sqlalchemy import Row
 
-from chidoan.engine.messages import Button, Incoming, Outgoing
+from chidoan.engine.messages import Attachment, Button, Incoming, Outgoing
 from chidoan.i18n import gettext
 from chidoan.storage.models import Role
 from chidoan.storage.uow import UnitOfWork
@@ -52,6 +52,9 @@ class Ctx:
 
     def say_text(self, text: str, *, buttons: list[list[Button]] | None = None) -> None:
         self.replies.append(Outgoing(text, buttons or []))
+
+    def send_document(self, document_id: int, filename: str, msgid: str, **params: object) -> None:
+        self.replies.append(Outgoing(self.t(msgid, **params), attachment=Attachment(document_id, filename)))
 
     def notify(self, account_id: int, msgid: str, **params: object) -> None:
         """A message for another account, rendered in their language."""

@@ -144,3 +144,54 @@ def parse_choice(text: str, options: list[tuple[str, str]]) -> Parsed:
         if len(partial) == 1:
             return Parsed(partial[0])
     return Parsed(error=N_("Please choose one of the options: press a button or type its number."))
+
+
+_MONTH = re.compile(r"^(?:thang|t|month)\s*(\d{1,2})(?:\s*(?:-|den|toi|to)\s*(?:thang|t)?\s*(\d{1,2}))?$")
+_MONTH_YEAR = re.compile(r"^(\d{1,2})\s*/\s*(\d{4})$")
+_QUARTER = re.compile(r"^(?:quy|q|quarter)\s*([0-9]+|[ivx]+)$")
+_ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4}
+_ROMAN_OUT = {1: "I", 2: "II", 3: "III", 4: "IV"}
+# Phrases plans use for "when" besides a month, a quarter or a date (folded -> as written).
+PERIOD_PHRASES = {
+    "ca nam": "Cả năm",
+    "thuong xuyen": "Thường xuyên",
+    "hang thang": "Hằng tháng",
+    "hang quy": "Hằng quý",
+    "6 thang dau nam": "6 tháng đầu năm",
+    "6 thang cuoi nam": "6 tháng cuối năm",
+    "all year": "Cả năm",
+    "monthly": "Hằng tháng",
+}
+
+
+def parse_period(text: str, *, today: date) -> Parsed:
+    """When a task happens: a month ("tháng 3", "3/2027"), a range of months ("tháng 3-5"), a
+    quarter ("quý 2", "quý II"), a date, or a usual phrase ("cả năm", "hằng tháng")."""
+    folded = fold(text).strip(" .")
+    if folded in PERIOD_PHRASES:
+        return Parsed(PERIOD_PHRASES[folded])
+    if match := _MONTH.match(folded):
+        first, last = int(match.group(1)), int(match.group(2) or match.group(1))
+        if not (1 <= first <= 12 and 1 <= last <= 12) or last < first:
+            return Parsed(error=N_("There is no month {text}: months go from 1 to 12."), params={"text": text.strip()[:20]})
+        return Parsed(f"Tháng {first}" if first == last else f"Tháng {first} - {last}")
+    if match := _MONTH_YEAR.match(folded):
+        month = int(match.group(1))
+        if not 1 <= month <= 12:
+            return Parsed(error=N_("There is no month {text}: months go from 1 to 12."), params={"text": text.strip()[:20]})
+        return Parsed(f"Tháng {month}/{match.group(2)}")
+    if match := _QUARTER.match(folded):
+        raw = match.group(1)
+        number = int(raw) if raw.isdigit() else _ROMAN.get(raw, 0)
+        if not 1 <= number <= 4:
+            return Parsed(error=N_("There is no quarter {text}: quarters go from 1 to 4 (I to IV)."), params={"text": text.strip()[:20]})
+        return Parsed(f"Quý {_ROMAN_OUT[number]}")
+    if _DATE.match(text):
+        parsed = parse_date(text, today=today)
+        return Parsed(format_day(parsed.value)) if parsed.ok else parsed
+    return Parsed(error=N_("Please say when: a month (“tháng 3”), a quarter (“quý II”), a date (15/03/2027) or “cả năm”."))
+
+
+def format_day(iso: str) -> str:
+    return date.fromisoformat(iso).strftime("%d/%m/%Y")
+

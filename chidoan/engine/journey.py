@@ -25,6 +25,7 @@ class Kind(StrEnum):
     date = "date"
     choice = "choice"
     yes_no = "yes_no"
+    period = "period"  # a month, a quarter, a date or a usual phrase (see inputs.parse_period)
     repeat = "repeat"
 
 
@@ -44,7 +45,8 @@ class Step:
     # text
     min_len: int = 1
     max_len: int = 4000
-    suggest: Callable[[Ctx, Answers], list[str]] | None = None  # one-tap answers
+    # one-tap answers: a text, or (button label, text) when the text is too long for a button
+    suggest: Callable[[Ctx, Answers], list[str | tuple[str, str]]] | None = None
     # number
     integer: bool = True
     minimum: float | None = 0

@@ -39,18 +39,34 @@ class Button:
     payload: str
 
 
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A stored document (see storage/documents.py); its bytes are loaded just before sending,
+    so the outbox row stays small."""
+
+    document_id: int
+    filename: str
+    content: bytes | None = None
+    token: str | None = None  # the web chat's download link
+
+
 @dataclass(slots=True)
 class Outgoing:
     text: str
     buttons: list[list[Button]] = field(default_factory=list)
+    attachment: Attachment | None = None
 
     def to_body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"text": self.text}
         if self.buttons:
             body["buttons"] = [[{"label": b.label, "payload": b.payload} for b in row] for row in self.buttons]
+        if self.attachment:
+            body["document"] = {"id": self.attachment.document_id, "filename": self.attachment.filename}
         return body
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> Outgoing:
         rows = [[Button(b["label"], b["payload"]) for b in row] for row in body.get("buttons", [])]
-        return cls(text=body["text"], buttons=rows)
+        document = body.get("document")
+        attachment = Attachment(document["id"], document["filename"]) if document else None
+        return cls(text=body["text"], buttons=rows, attachment=attachment)

@@ -26,6 +26,7 @@ from chidoan.engine.inputs import (
     parse_choice,
     parse_date,
     parse_number,
+    parse_period,
     parse_text,
     parse_yes_no,
 )
@@ -53,13 +54,26 @@ class Runner:
         """Begin a journey (setting aside any unfinished one, which stays in history)."""
         journey = self.journeys[name]
         current = ctx.uow.conversations.active(ctx.account_id)
-        if current is not None:
-            self.close(ctx, current, ConversationStatus.cancelled)
+        if current is not None:  # set aside, not lost: a journey may offer to resume it
+            self.close(ctx, current, ConversationStatus.paused)
         data = {"a": dict(answers or {}), "trail": [], "ctx": dict(context or {})}
         first = self._first_open(journey, data["a"], 0) or SUMMARY
         state = ctx.uow.conversations.start(ctx.account_id, name, first, data, ctx.now)
         if journey.intro:
             ctx.say(journey.intro)
+        self.ask(ctx, state)
+        return state
+
+    def resume(self, ctx: Ctx, conversation_id: int) -> ConversationState | None:
+        """Make a paused conversation the open one again and ask its question."""
+        state = ctx.uow.conversations.paused(ctx.account_id, conversation_id)
+        if state is None:
+            return None
+        current = ctx.uow.conversations.active(ctx.account_id)
+        if current is not None:
+            self.close(ctx, current, ConversationStatus.paused)
+        state.status = ConversationStatus.active
+        ctx.uow.conversations.save(state, ctx.now)
         self.ask(ctx, state)
         return state
 
@@ -158,10 +172,10 @@ class Runner:
             if action in ("y", "n") and step.kind is Kind.yes_no:
                 return self._store_parsed(ctx, state, step, Parsed(action == "y"))
             if action.startswith("s:") and step.suggest:
-                options = step.suggest(ctx, answers)
+                options = self._suggestions(ctx, step, answers)
                 index = int(action[2:])
                 if index < len(options):
-                    return self._store_parsed(ctx, state, step, self._parse(ctx, state, step, options[index]))
+                    return self._store_parsed(ctx, state, step, self._parse(ctx, state, step, options[index][1]))
         ctx.say(N_("That button is no longer valid."))
         self.ask(ctx, state)
 
@@ -218,11 +232,11 @@ class Runner:
             return
         if state.step.endswith(".more"):
             step = journey.step(state.step.split(".")[0])
-            count = len(answers.get(step.key) or [])
+            params = (step.params(ctx, answers) if step.params else {}) | {"n": len(answers.get(step.key) or [])}
             ctx.say(
                 step.more_prompt or N_("Add another?"),
                 buttons=[[btn(ctx.t(N_("Yes, add another")), "y"), btn(ctx.t(N_("No, continue")), "n")]] + ([nav] if nav else []),
-                n=count,
+                **params,
             )
             return
         step = self._step_at(journey, state.step)
@@ -232,7 +246,7 @@ class Runner:
         elif step.kind is Kind.yes_no:
             rows = [[btn(ctx.t(N_("Yes")), "y"), btn(ctx.t(N_("No")), "n")]]
         elif step.suggest:
-            rows = [[btn(text[:60], f"s:{i}")] for i, text in enumerate(step.suggest(ctx, answers)[:5])]
+            rows = [[btn(label, f"s:{i}")] for i, (label, _text) in enumerate(self._suggestions(ctx, step, answers))]
         extra = list(nav)
         if not step.required:
             extra.append(btn(ctx.t(N_("Skip")), "skip"))
@@ -373,6 +387,11 @@ class Runner:
         """Answers of steps a branch no longer reaches are left out of what is submitted."""
         return {s.key: answers[s.key] for s in journey.steps if s.applies(answers) and s.key in answers}
 
+    @staticmethod
+    def _suggestions(ctx: Ctx, step: Step, answers: Answers) -> list[tuple[str, str]]:
+        options = step.suggest(ctx, answers)[:5]
+        return [option if isinstance(option, tuple) else (option[:60], option) for option in options]
+
     def _step_at(self, journey: Journey, position: str) -> Step:
         parts = position.split(".")
         step = journey.step(parts[0])
@@ -418,6 +437,8 @@ class Runner:
             return parse_choice(text, [(c.value, ctx.t(c.label)) for c in step.choices])
         if step.kind is Kind.yes_no:
             return parse_yes_no(text)
+        if step.kind is Kind.period:
+            return parse_period(text, today=ctx.today)
         raise ValueError(f"step {step.key}: kind {step.kind} takes no typed answer")
 
     def _show(self, ctx: Ctx, step: Step, value: Any) -> str:

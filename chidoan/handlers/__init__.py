@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 from chidoan.engine.dispatch import Engine
-from chidoan.handlers import basics
+from chidoan.engine.commands import STAFF, Command
+from chidoan.handlers import basics, registration
 from chidoan.handlers.invites import invite_command
 from chidoan.handlers.onboarding import ONBOARDING, start_with_code
-from chidoan.engine.commands import STAFF, Command
 from chidoan.i18n import N_
+from chidoan.storage.models import Role
+
+SECRETARIES = frozenset({Role.secretary, Role.deputy})
 
 COMMANDS = [
     Command("start", (), N_("start, or join with an invite code"), basics.start, resumes=False),
     Command("trogiup", ("help",), N_("what I can do for you"), basics.help_),
     Command("toi", ("me",), N_("your details: unit and role"), basics.me),
+    Command("dangky", ("register",), N_("register your base unit's yearly plan"), registration.register_command, roles=SECRETARIES, resumes=False),
+    Command("kehoach", ("plan",), N_("get your unit's registered plan document"), registration.plan_command, roles=SECRETARIES),
+    Command("trangthai", ("status",), N_("your unit's obligations, deadlines and what is done"), registration.status_command, roles=SECRETARIES),
     Command("moi", ("invite",), N_("issue an invite code for a unit you manage"), invite_command, roles=STAFF),
     Command("ngonngu", ("language",), N_("change the language"), basics.language, resumes=False),
     Command("huy", ("cancel",), N_("cancel what we are doing"), basics.cancel, resumes=False),
 ]
 
-JOURNEYS = [ONBOARDING]
+JOURNEYS = [ONBOARDING, *(registration.build_journey(p) for p in registration.programmes().values())]
 
-ACTIONS = {"lang": basics.set_language}
+ACTIONS = {"lang": basics.set_language, "reg": registration.registration_action}
 
 
 def build_engine(settings) -> Engine:

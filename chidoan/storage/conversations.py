@@ -57,6 +57,14 @@ class Conversations:
             return None
         return ConversationState(row.id, account_id, row.journey, row.step, row.data, row.version)
 
+    def paused(self, account_id: int, conversation_id: int) -> ConversationState | None:
+        row = self.conn.execute(
+            select(C).where(C.c.id == conversation_id, C.c.account_id == account_id, C.c.status == ConversationStatus.paused)
+        ).first()
+        if row is None:
+            return None
+        return ConversationState(row.id, account_id, row.journey, row.step, row.data, row.version, row.status)
+
     def start(self, account_id: int, journey: str, step: str, data: dict, now: datetime) -> ConversationState:
         conv_id = self.conn.execute(
             C.insert().values(

@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
+from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -45,8 +45,15 @@ class Role(StrEnum):
 
 class ConversationStatus(StrEnum):
     active = "active"
+    paused = "paused"  # set aside when another journey started; can be resumed
     completed = "completed"
     cancelled = "cancelled"
+
+
+class RegistrationStatus(StrEnum):
+    draft = "draft"  # being written, never submitted
+    submitted = "submitted"
+    reviewed = "reviewed"  # the district has rated it: read-only from then on
 
 
 class OutboxStatus(StrEnum):
@@ -196,3 +203,52 @@ class Setting(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=64)
     value: str = Field(max_length=512)
+
+
+class Registration(SQLModel, table=True):
+    """A unit's registered plan under a programme for one year: one row, many versions."""
+
+    __tablename__ = "registration"
+    __table_args__ = (UniqueConstraint("unit_id", "programme", "year"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    unit_id: int = Field(foreign_key="org_unit.id")
+    programme: str = Field(max_length=64)
+    year: int
+    status: str = Field(default=RegistrationStatus.draft, max_length=16)
+    version: int = Field(default=0)  # the newest submitted version; 0 while a draft
+    first_submitted_at: datetime | None = None
+    on_time: bool | None = None  # of the first submission, against the programme's deadline
+    # Who has it open in a conversation: a second editor is told, not silently overwritten.
+    editing_by: int | None = Field(default=None, foreign_key="account.id")
+    editing_since: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class RegistrationVersion(SQLModel, table=True):
+    __tablename__ = "registration_version"
+    __table_args__ = (UniqueConstraint("registration_id", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    registration_id: int = Field(foreign_key="registration.id", index=True)
+    version: int
+    data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    submitted_by: int = Field(foreign_key="account.id")
+    submitted_at: datetime
+    on_time: bool
+    document_id: int | None = Field(default=None, foreign_key="document.id")
+
+
+class Document(SQLModel, table=True):
+    """A generated file (the plan's .docx), kept so it can be fetched again as it was sent."""
+
+    __tablename__ = "document"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32)
+    filename: str = Field(max_length=128)
+    token: str = Field(max_length=64, unique=True)  # the web chat's download link
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime
+

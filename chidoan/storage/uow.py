@@ -13,10 +13,12 @@ from sqlalchemy import Connection, Engine
 
 from chidoan.storage.accounts import Accounts
 from chidoan.storage.conversations import Conversations
+from chidoan.storage.documents import Documents
 from chidoan.storage.events import Events
 from chidoan.storage.invites import Invites
 from chidoan.storage.orgs import OrgUnits
 from chidoan.storage.outbox import OutboxRepo
+from chidoan.storage.registrations import Registrations
 from chidoan.storage.roles import Roles
 from chidoan.storage.settings_kv import KeyValues
 
@@ -32,6 +34,8 @@ class UnitOfWork:
         self.outbox = OutboxRepo(conn)
         self.roles = Roles(conn)
         self.kv = KeyValues(conn)
+        self.registrations = Registrations(conn)
+        self.documents = Documents(conn)
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:

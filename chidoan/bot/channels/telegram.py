@@ -20,6 +20,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramNotFound, TelegramRetryAfter
 from aiogram.types import (
     BotCommand,
+    BufferedInputFile,
     CallbackQuery,
     ChatMemberUpdated,
     InlineKeyboardButton,
@@ -40,6 +41,7 @@ from chidoan.i18n import LOCALES, gettext
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 4096
+MAX_CAPTION = 1024
 PART_WAITS = 3  # flood-control waits for the rest of a split message (its first parts are out)
 SUBMIT_BACKOFF = (0.5, 30.0)  # polling: first and longest wait before storing an update again
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
@@ -164,6 +166,8 @@ class TelegramChannel:
     # ---- out ----------------------------------------------------------------------------
 
     async def send(self, chat_id: str, message: Outgoing) -> None:
+        if message.attachment is not None:
+            return await self._send_document(chat_id, message)
         parts = split_text(message.text)
         try:
             for i, part in enumerate(parts):
@@ -185,6 +189,19 @@ class TelegramChannel:
             if "chat not found" in exc.message.lower() or "user is deactivated" in exc.message.lower():
                 raise Unreachable(exc.message) from exc
             raise
+
+    async def _send_document(self, chat_id: str, message: Outgoing) -> None:
+        """The text rides as the caption when it fits (1,024 characters), else it goes first."""
+        caption = message.text if len(message.text) <= MAX_CAPTION else None
+        if caption is None:
+            await self.send(chat_id, Outgoing(message.text))
+        file = BufferedInputFile(message.attachment.content, filename=message.attachment.filename)
+        try:
+            await self.bot.send_document(chat_id=int(chat_id), document=file, caption=caption, reply_markup=keyboard(message))
+        except TelegramForbiddenError as exc:
+            raise Unreachable(exc.message) from exc
+        except TelegramRetryAfter as exc:
+            raise RetryLater(exc.retry_after, exc.message) from exc
 
     # ---- life ---------------------------------------------------------------------------
 

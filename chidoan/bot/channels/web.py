@@ -30,16 +30,18 @@ class WebChannel:
     name = "web"
     limits = Limits()  # local: no platform limits
 
-    def __init__(self, processor: Processor, identities, history):
+    def __init__(self, processor: Processor, identities, history, file):
         self.processor = processor
         self.identities = identities  # async () -> list of {"id", "name", "description"}
         self.history = history  # async (user id) -> recent {"type": "message"|"mine", "text", ...}
+        self.file = file  # async (token) -> (filename, bytes) or None
         self._sockets: dict[str, set[web.WebSocketResponse]] = defaultdict(set)
 
     def register(self, app: web.Application) -> None:
         app.router.add_get("/", self._page)
         app.router.add_get("/api/identities", self._list_identities)
         app.router.add_get("/ws", self._socket)
+        app.router.add_get("/files/{token}", self._download)
         app.router.add_static("/static", STATIC)
 
     async def _page(self, _request: web.Request) -> web.FileResponse:
@@ -47,6 +49,17 @@ class WebChannel:
 
     async def _list_identities(self, _request: web.Request) -> web.Response:
         return web.json_response(await self.identities())
+
+    async def _download(self, request: web.Request) -> web.Response:
+        found = await self.file(request.match_info["token"])
+        if found is None:
+            raise web.HTTPNotFound(text="no such file")
+        filename, content = found
+        return web.Response(
+            body=content,
+            content_type="application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
 
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:
         user = request.query.get("user", "")
@@ -100,5 +113,7 @@ class WebChannel:
             # Kept in the outbox until the person opens the chat again.
             raise RetryLater(2.0, "web chat not open", counts=False)
         body = {"type": "message", **message.to_body()}
+        if message.attachment is not None:
+            body["file"] = {"url": f"/files/{message.attachment.token}", "filename": message.attachment.filename}
         for ws in sockets:
             await ws.send_json(body)

@@ -1,0 +1,380 @@
+"""Registering the yearly plan of a programme ("3 chủ động"): /dangky, /kehoach, /trangthai.
+
+The journey is built from the programme file: one "add another?" list of tasks per area
+(item, what, when, who, expected result), then sections I and III of the plan with a suggested
+text, then the summary. Submitting stores a new version (the first is judged on time or late
+against the programme's deadline), makes the KẾ HOẠCH document and tells the district.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import cache
+
+from sqlalchemy import Row
+
+from chidoan.documents.plan import PlanArea, PlanDocument, PlanTask, plan_filename, render_plan
+from chidoan.engine.context import Ctx
+from chidoan.engine.journey import Answers, Choice, Journey, Kind, Step
+from chidoan.engine.messages import Button
+from chidoan.i18n import N_, fold, format_date
+from chidoan.programmes.loader import Programme, load_programmes, programme_for
+from chidoan.storage.models import ConversationStatus, RegistrationStatus, Role, UnitKind
+
+REGISTERING_ROLES = (Role.secretary, Role.deputy)
+EDIT_LOCK = timedelta(hours=12)  # after this an unfinished editor no longer holds others back
+
+
+@cache
+def programmes() -> dict[str, Programme]:
+    return load_programmes()
+
+
+def journey_name(programme: Programme) -> str:
+    return f"registration:{programme.code}"
+
+
+# ---- the journey, built from a programme ------------------------------------------------------
+
+
+def build_journey(programme: Programme) -> Journey:
+    areas = tuple(_area_step(programme, area) for area in programme.areas)
+    return Journey(
+        name=journey_name(programme),
+        title=N_("Plan registration"),
+        steps=(
+            *areas,
+            Step("purpose", N_("Section I, purpose and requirements. Suggested text:\n\n{default}\n\nPress the button to use it, or type your own."),
+                 label=N_("I. Purpose and requirements"), max_len=4000, params=lambda _c, _a: {"default": programme.defaults.purpose},
+                 suggest=lambda ctx, _a: [(ctx.t(N_("✅ Use the suggested text")), programme.defaults.purpose)]),
+            Step("implementation", N_("Section III, implementation. Suggested text:\n\n{default}\n\nPress the button to use it, or type your own."),
+                 label=N_("III. Implementation"), max_len=4000, params=lambda _c, _a: {"default": programme.defaults.implementation},
+                 suggest=lambda ctx, _a: [(ctx.t(N_("✅ Use the suggested text")), programme.defaults.implementation)]),
+        ),
+        complete=lambda ctx, answers: submit(ctx, programme, answers),
+        submit_label=N_("✅ Submit the plan"),
+    )
+
+
+def _area_step(programme: Programme, area) -> Step:
+    key = f"area{area.number}"
+
+    def intro(ctx: Ctx, answers: Answers) -> dict:
+        tasks = answers.get(key) or []
+        if tasks:  # the area was introduced with its first task
+            return {"intro": "", "number": area.number, "n": len(tasks) + 1}
+        items = "\n".join(f"{item.code} {item.short}" for item in area.items)
+        head = ctx.t(N_("Area {number} of {total}: {title}\nItems:\n{items}"), number=area.number, total=len(programme.areas), title=area.title, items=items)
+        return {"intro": head + "\n\n", "number": area.number, "n": 1}
+
+    return Step(
+        key,
+        N_("Tasks"),
+        kind=Kind.repeat,
+        label=f"{area.number}. {area.short}",
+        more_prompt=N_("Add another task to area {number}?"),
+        params=lambda _ctx, _answers: {"number": area.number},
+        steps=(
+            Step("item", N_("{intro}Task {n} of area {number}: which item does it serve?"), kind=Kind.choice, label=N_("Item"), params=intro,
+                 choices=tuple(Choice(item.code, f"{item.code} {item.short}") for item in area.items)),
+            Step("what", N_("What will be done? Be concrete (what, for whom, how many)."), label=N_("Task"), min_len=5, max_len=3000),
+            Step("when", N_("When? A month (“tháng 3”), a quarter (“quý II”), a date, or “cả năm”."), kind=Kind.period, label=N_("When")),
+            Step("who", N_("Who is in charge?"), label=N_("In charge"), max_len=300,
+                 suggest=lambda ctx, _a: [ctx.t(N_("Standing committee")), ctx.t(N_("Executive committee")), ctx.t(N_("The secretary"))]),
+            Step("result", N_("Expected result (optional)?"), label=N_("Expected result"), required=False, max_len=1000),
+        ),
+    )
+
+
+# ---- /dangky ------------------------------------------------------------------------------------
+
+
+def registering_unit(ctx: Ctx) -> Row | None:
+    """The base unit this person may register for (as its secretary or deputy)."""
+    for role in ctx.roles:
+        if role.role in REGISTERING_ROLES and role.kind == UnitKind.base_unit:
+            return ctx.uow.units.get(role.unit_id)
+    return None
+
+
+def register_command(ctx: Ctx, args: str) -> None:
+    unit = registering_unit(ctx)
+    if unit is None:
+        return _who_registers(ctx)
+    years = _years(ctx, unit)
+    if not years:
+        ctx.say(N_("No programme is open for registration now."))
+        return
+    if args.strip():
+        if not args.strip().isdigit() or int(args.strip()) not in years:
+            ctx.say(N_("Plans can be registered for {years}; {year} is not covered by the programme."), years=", ".join(map(str, years)), year=args.strip()[:8])
+            return
+        return open_plan(ctx, unit, int(args.strip()))
+    if len(years) == 1:
+        return open_plan(ctx, unit, years[0])
+    default = ctx.today.year + 1 if ctx.today.year + 1 in years else years[0]
+    ordered = [default] + [y for y in years if y != default]
+    ctx.say(N_("Register the plan for which year?"), buttons=[[Button(str(y), f"reg:open:{y}") for y in ordered]])
+
+
+def _years(ctx: Ctx, unit: Row) -> list[int]:
+    found = []
+    for programme in programmes().values():
+        if UnitKind(unit.kind) in programme.registering_kinds:
+            found += programme.plan_years(ctx.today)
+    return sorted(set(found))
+
+
+def _who_registers(ctx: Ctx) -> None:
+    for role in ctx.roles:
+        if role.role in REGISTERING_ROLES and role.kind in (UnitKind.branch, UnitKind.branch_group):
+            unit = ctx.uow.units.get(role.unit_id)
+            base = next((a for a in reversed(ctx.uow.units.ancestors(unit)) if a.kind == UnitKind.base_unit), None)
+            if base is not None:
+                ctx.say(N_("The plan is registered by the secretary of the base unit, {unit}, for all its branches. Please send your branch's proposals to them."), unit=base.name)
+                return
+    ctx.say(N_("The plan is registered by the secretary or deputy secretary of a base unit (Đoàn cơ sở)."))
+
+
+def open_plan(ctx: Ctx, unit: Row, year: int) -> None:
+    programme = programme_for(programmes(), year, UnitKind(unit.kind))
+    if programme is None:
+        ctx.say(N_("No programme covers {year}."), year=year)
+        return
+    registration = ctx.uow.registrations.open(unit.id, programme.code, year, ctx.now)
+    if registration.status == RegistrationStatus.reviewed:
+        ctx.say(N_("The district has already reviewed your plan for {year}; it can no longer be changed. Type /kehoach to get the document."), year=year)
+        return
+    name = journey_name(programme)
+    state = ctx.uow.conversations.active(ctx.account_id)
+    mine = state is not None and state.journey == name and state.data["ctx"].get("registration_id") == registration.id
+    if mine:
+        ctx.say(N_("You have an unfinished plan for {year}. Continue where you left off, or start over?"), year=year,
+                buttons=[[Button(ctx.t(N_("Continue")), f"reg:continue:{registration.id}"), Button(ctx.t(N_("Start over")), f"reg:restart:{registration.id}")]])
+        return
+    paused = _paused_draft(ctx, name, registration.id)
+    if paused is not None:
+        ctx.say(N_("You have an unfinished plan for {year}. Continue where you left off, or start over?"), year=year,
+                buttons=[[Button(ctx.t(N_("Continue")), f"reg:resume:{paused.id}"), Button(ctx.t(N_("Start over")), f"reg:restart:{registration.id}")]])
+        return
+    editor = _other_editor(ctx, registration)
+    if editor is not None:
+        ctx.say(N_("{name} started editing this plan at {time}. To avoid overwriting each other's work, please wait until they submit, or agree who finishes it."),
+                name=editor.full_name or "?", time=registration.editing_since.astimezone(ctx.tz).strftime("%H:%M %d/%m/%Y"),
+                buttons=[[Button(ctx.t(N_("Edit anyway")), f"reg:force:{registration.id}")]])
+        return
+    if registration.version > 0:
+        latest = ctx.uow.registrations.version(registration.id, registration.version)
+        submitter = ctx.uow.accounts.get(latest.submitted_by)
+        ctx.say(N_("Your unit has already registered its plan for {year} (version {version}, sent on {date} by {name}). Do you want to edit it? A new version will be kept beside the old one."),
+                year=year, version=registration.version, date=format_date(latest.submitted_at.astimezone(ctx.tz)), name=submitter.full_name or "?",
+                buttons=[[Button(ctx.t(N_("✏️ Edit the plan")), f"reg:edit:{registration.id}")]])
+        return
+    _start(ctx, programme, registration, answers=None)
+
+
+def _paused_draft(ctx: Ctx, journey: str, registration_id: int):
+    for conv in reversed(ctx.uow.conversations.history(ctx.account_id)):
+        if conv.journey == journey and conv.status == ConversationStatus.paused and conv.data["ctx"].get("registration_id") == registration_id:
+            return conv
+    return None
+
+
+def _other_editor(ctx: Ctx, registration: Row) -> Row | None:
+    """Someone else with this plan open (recently, and not cancelled since)."""
+    if registration.editing_by in (None, ctx.account_id) or registration.editing_since is None:
+        return None
+    if ctx.now - registration.editing_since > EDIT_LOCK:
+        return None
+    still_open = any(
+        conv.status in (ConversationStatus.active, ConversationStatus.paused) and conv.data.get("ctx", {}).get("registration_id") == registration.id
+        for conv in ctx.uow.conversations.history(registration.editing_by)
+    )
+    return ctx.uow.accounts.get(registration.editing_by) if still_open else None
+
+
+def _start(ctx: Ctx, programme: Programme, registration: Row, answers: Answers | None) -> None:
+    ctx.uow.registrations.set_editor(registration.id, ctx.account_id, ctx.now)
+    if answers is None:
+        due = programme.registration_due(registration.year)
+        ctx.say(N_("Registering the {programme} plan of {unit} for {year}. Deadline: before {due}. For each of the {areas} areas, add at least one concrete task. You can leave at any time and continue later with /dangky."),
+                programme=programme.short_name, unit=ctx.uow.units.get(registration.unit_id).name, year=registration.year,
+                due=format_date(due), areas=len(programme.areas))
+    ctx.engine.runner.start(
+        ctx, journey_name(programme), context={"registration_id": registration.id, "base_version": registration.version}, answers=answers
+    )
+
+
+def registration_action(ctx: Ctx, arg: str) -> None:
+    """Buttons "reg:<what>:<id or year>"."""
+    what, _, value = arg.partition(":")
+    unit = registering_unit(ctx)
+    if unit is None or not value.isdigit():
+        ctx.say(N_("That button is no longer valid."))
+        return
+    if what == "open":
+        return open_plan(ctx, unit, int(value))
+    if what == "resume":
+        state = ctx.engine.runner.resume(ctx, int(value))
+        if state is None:
+            ctx.say(N_("That button is no longer valid."))
+        return
+    registration = ctx.uow.registrations.get(int(value))
+    if registration is None or registration.unit_id != unit.id:
+        ctx.say(N_("That button is no longer valid."))
+        return
+    programme = programmes()[registration.programme]
+    if what == "continue":
+        state = ctx.uow.conversations.active(ctx.account_id)
+        return ctx.engine.runner.ask(ctx, state) if state else open_plan(ctx, unit, registration.year)
+    if what in ("restart", "force"):
+        answers = _latest_answers(ctx, registration) if registration.version else None
+        return _start(ctx, programme, registration, answers)
+    if what == "edit":
+        return _start(ctx, programme, registration, _latest_answers(ctx, registration))
+    ctx.say(N_("That button is no longer valid."))
+
+
+def _latest_answers(ctx: Ctx, registration: Row) -> Answers:
+    return dict(ctx.uow.registrations.version(registration.id, registration.version).data)
+
+
+# ---- submitting ---------------------------------------------------------------------------------
+
+
+def submit(ctx: Ctx, programme: Programme, answers: Answers) -> None:
+    uow = ctx.uow
+    context = answers.pop("_ctx")
+    registration = uow.registrations.get(context["registration_id"])
+    if registration.status == RegistrationStatus.reviewed:
+        ctx.say(N_("The district reviewed this plan in the meantime, so it can no longer be changed. Your answers are kept in the history."))
+        return
+    if registration.version != context["base_version"]:
+        latest = uow.registrations.version(registration.id, registration.version)
+        ctx.say(N_("{name} sent a newer version of this plan ({time}) while you were editing, so yours was not saved over it. Type /dangky to start from theirs."),
+                name=uow.accounts.get(latest.submitted_by).full_name or "?", time=latest.submitted_at.astimezone(ctx.tz).strftime("%H:%M %d/%m/%Y"))
+        return
+    unit = uow.units.get(registration.unit_id)
+    on_time = programme.is_on_time(registration.year, ctx.now, ctx.tz)
+    document = plan_document(ctx, programme, unit, registration.year, answers)
+    filename = plan_filename(document.unit_abbr, registration.year)
+    document_id = uow.documents.add(kind="plan", filename=filename, content=render_plan(document, programme.document.template), now=ctx.now)
+    version = uow.registrations.add_version(registration, data=answers, account_id=ctx.account_id, now=ctx.now, on_time=on_time, document_id=document_id)
+    due = format_date(programme.registration_due(registration.year))
+    timing = N_("on time (deadline: before {due})") if on_time else N_("late (the deadline was before {due})")
+    ctx.send_document(document_id, filename, N_("Your plan for {year} has been submitted (version {version}), {timing}. Here is the document to print, sign and file. /kehoach sends it again."),
+                      year=registration.year, version=version, timing=ctx.t(timing, due=due))
+    reviewer = uow.units.reviewer(unit)
+    notice = N_("{unit} submitted its {programme} plan for {year} (version {version}), on time.") if on_time else \
+        N_("{unit} submitted its {programme} plan for {year} (version {version}), late: the deadline was before {due}.")
+    for staff in uow.roles.holders(reviewer.id, Role.district_staff) if reviewer else []:
+        ctx.notify(staff.account_id, notice, unit=unit.name, programme=programme.short_name, year=registration.year, version=version, due=due)
+
+
+def plan_document(ctx: Ctx, programme: Programme, unit: Row, year: int, answers: Answers) -> PlanDocument:
+    uow = ctx.uow
+    parents = uow.units.ancestors(unit)
+    parent = parents[-1] if parents else None
+    reviewer = uow.units.reviewer(unit)
+    secretaries = uow.roles.holders(unit.id, Role.secretary)
+    signer = uow.accounts.get(secretaries[0].account_id) if secretaries else uow.accounts.get(ctx.account_id)
+    areas = [
+        PlanArea(area.number, area.title, [PlanTask(t["item"], t["what"], t["when"], t["who"], t.get("result")) for t in answers.get(f"area{area.number}", [])])
+        for area in programme.areas
+    ]
+    return PlanDocument(
+        committee_line=(parent.name if parent else "").upper(),
+        unit_line=f"BCH {unit.name.upper()}",
+        unit_name=unit.name,
+        unit_abbr=abbreviation(unit.name),
+        number="",
+        place=place_of(unit.name),
+        date=ctx.today,
+        year=year,
+        title=programme.document.title.format(year=year),
+        programme_short=programme.short_name,
+        basis=programme.source,
+        purpose=answers["purpose"],
+        areas=areas,
+        implementation=answers["implementation"],
+        secretary_name=signer.full_name or "",
+        recipients=[f"BTV {reviewer.name}"] if reviewer else [],
+    )
+
+
+_UNIT_WORDS = ("doan", "phuong", "xa", "thi", "tran", "truong", "chi", "lien", "co", "so")
+
+
+def place_of(unit_name: str) -> str:
+    """'Đoàn phường Vĩnh Bảo' -> 'Vĩnh Bảo': the place line of the document."""
+    words = unit_name.split()
+    index = 0
+    while index < len(words) - 1 and fold(words[index]) in _UNIT_WORDS:
+        index += 1
+    return " ".join(words[index:])
+
+
+def abbreviation(unit_name: str) -> str:
+    """'Đoàn phường Vĩnh Bảo' -> 'ĐPVB', as document numbers abbreviate the issuer."""
+    return "".join(word[0].upper() for word in unit_name.split() if word[0].isalpha())
+
+
+# ---- /kehoach and /trangthai ------------------------------------------------------------------
+
+
+def _unit_for_plans(ctx: Ctx) -> Row | None:
+    """The base unit whose plan this person follows: their own, or their branch's base unit."""
+    unit = registering_unit(ctx)
+    if unit is not None:
+        return unit
+    for role in ctx.roles:
+        if role.kind in (UnitKind.branch, UnitKind.branch_group):
+            found = ctx.uow.units.get(role.unit_id)
+            return next((a for a in reversed(ctx.uow.units.ancestors(found)) if a.kind == UnitKind.base_unit), None)
+    return None
+
+
+def plan_command(ctx: Ctx, args: str) -> None:
+    unit = _unit_for_plans(ctx)
+    submitted = [r for r in ctx.uow.registrations.of_unit(unit.id) if r.version > 0] if unit else []
+    if args.strip().isdigit():
+        submitted = [r for r in submitted if r.year == int(args.strip())]
+    if not submitted:
+        ctx.say(N_("No plan has been submitted yet. Type /dangky to register one."))
+        return
+    registration = submitted[0]  # the newest year
+    version = ctx.uow.registrations.version(registration.id, registration.version)
+    document = ctx.uow.documents.get(version.document_id)
+    ctx.send_document(document.id, document.filename, N_("The plan of {unit} for {year}, version {version} (sent on {date})."),
+                      unit=unit.name, year=registration.year, version=version.version, date=format_date(version.submitted_at.astimezone(ctx.tz)))
+
+
+def status_command(ctx: Ctx, _args: str) -> None:
+    unit = _unit_for_plans(ctx)
+    if unit is None:
+        ctx.say(N_("Your unit has no obligations under a programme."))
+        return
+    lines = [ctx.t(N_("Obligations of {unit}:"), unit=unit.name)]
+    for programme in programmes().values():
+        if UnitKind(unit.kind) not in programme.registering_kinds:
+            continue
+        years = [y for y in (ctx.today.year, *programme.plan_years(ctx.today)) if programme.covers(y)]
+        for year in sorted(set(years)):
+            lines.append(_status_line(ctx, programme, unit, year))
+    ctx.say_text("\n".join(lines))
+
+
+def _status_line(ctx: Ctx, programme: Programme, unit: Row, year: int) -> str:
+    due = programme.registration_due(year)
+    head = ctx.t(N_("• {programme} plan for {year}, due before {due}:"), programme=programme.short_name, year=year, due=format_date(due))
+    registration = ctx.uow.registrations.find(unit.id, programme.code, year)
+    if registration is None or registration.version == 0:
+        days = (due - ctx.today).days
+        if days > 0:
+            return head + " " + ctx.t(N_("not submitted yet, {days} days left. /dangky"), days=days)
+        return head + " " + ctx.t(N_("not submitted, overdue. Please submit it now: /dangky"))
+    when = format_date(registration.first_submitted_at.astimezone(ctx.tz))
+    state = N_("reviewed by the district") if registration.status == RegistrationStatus.reviewed else N_("waiting for the district's review")
+    timing = N_("on time") if registration.on_time else N_("late")
+    return head + " " + ctx.t(N_("submitted on {date} ({timing}), version {version}, {state}."), date=when, timing=ctx.t(timing), version=registration.version, state=ctx.t(state))
+

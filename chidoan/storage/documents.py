@@ -1,0 +1,28 @@
+"""Generated files, kept as sent."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from sqlalchemy import Connection, Row, select
+
+from chidoan.storage.models import Document
+
+D = Document.__table__
+
+
+class Documents:
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def add(self, *, kind: str, filename: str, content: bytes, now: datetime) -> int:
+        return self.conn.execute(
+            D.insert().values(kind=kind, filename=filename, content=content, token=secrets.token_urlsafe(24), created_at=now)
+        ).inserted_primary_key[0]
+
+    def get(self, document_id: int) -> Row | None:
+        return self.conn.execute(select(D).where(D.c.id == document_id)).first()
+
+    def by_token(self, token: str) -> Row | None:
+        return self.conn.execute(select(D).where(D.c.token == token)).first()

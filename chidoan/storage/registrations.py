@@ -1,0 +1,73 @@
+"""Registered plans: one row per unit, programme and year; every submission a new version."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, Row, select
+
+from chidoan.storage.models import Registration, RegistrationStatus, RegistrationVersion
+
+R = Registration.__table__
+V = RegistrationVersion.__table__
+
+
+class Registrations:
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def find(self, unit_id: int, programme: str, year: int) -> Row | None:
+        return self.conn.execute(
+            select(R).where(R.c.unit_id == unit_id, R.c.programme == programme, R.c.year == year)
+        ).first()
+
+    def get(self, registration_id: int) -> Row | None:
+        return self.conn.execute(select(R).where(R.c.id == registration_id)).first()
+
+    def open(self, unit_id: int, programme: str, year: int, now: datetime) -> Row:
+        """The unit's registration for that year, created as a draft the first time."""
+        row = self.find(unit_id, programme, year)
+        if row is None:
+            self.conn.execute(
+                R.insert().values(unit_id=unit_id, programme=programme, year=year, status=RegistrationStatus.draft,
+                                  version=0, created_at=now, updated_at=now)
+            )
+            row = self.find(unit_id, programme, year)
+        return row
+
+    def of_unit(self, unit_id: int) -> list[Row]:
+        return list(self.conn.execute(select(R).where(R.c.unit_id == unit_id).order_by(R.c.year.desc(), R.c.id)))
+
+    def set_editor(self, registration_id: int, account_id: int | None, now: datetime) -> None:
+        self.conn.execute(
+            R.update().where(R.c.id == registration_id).values(editing_by=account_id, editing_since=now if account_id else None)
+        )
+
+    def add_version(self, registration: Row, *, data: dict, account_id: int, now: datetime, on_time: bool, document_id: int) -> int:
+        """Store a submission as the next version; returns its number."""
+        number = registration.version + 1
+        self.conn.execute(
+            V.insert().values(registration_id=registration.id, version=number, data=data, submitted_by=account_id,
+                              submitted_at=now, on_time=on_time, document_id=document_id)
+        )
+        first = registration.first_submitted_at is None
+        self.conn.execute(
+            R.update()
+            .where(R.c.id == registration.id)
+            .values(
+                version=number,
+                status=RegistrationStatus.submitted,
+                first_submitted_at=now if first else registration.first_submitted_at,
+                on_time=on_time if first else registration.on_time,
+                editing_by=None,
+                editing_since=None,
+                updated_at=now,
+            )
+        )
+        return number
+
+    def version(self, registration_id: int, number: int) -> Row | None:
+        return self.conn.execute(select(V).where(V.c.registration_id == registration_id, V.c.version == number)).first()
+
+    def versions(self, registration_id: int) -> list[Row]:
+        return list(self.conn.execute(select(V).where(V.c.registration_id == registration_id).order_by(V.c.version)))
