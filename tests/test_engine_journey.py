@@ -29,7 +29,7 @@ SURVEY = Journey(
         Step("present", "How many members were present?", kind=Kind.number, maximum=100000, label="Present"),
         Step("budget", "Budget in million dong?", kind=Kind.number, integer=False, required=False, label="Budget"),
         Step("online", "Was it online?", kind=Kind.yes_no, label="Online"),
-        Step("tasks", "Tasks", kind=Kind.repeat, label="Tasks", more_prompt="Add another task? ({n} so far)",
+        Step("tasks", "Task list", kind=Kind.repeat, label="Task list", more_prompt="Add another task? ({n} so far)",
              steps=(Step("what", "What will be done?"), Step("who", "Who is in charge?", required=False))),
     ),
     complete=lambda ctx, answers: (SUBMITTED.append(answers), ctx.say_text("stored")),
@@ -108,11 +108,11 @@ async def test_every_input_kind_with_branching_lists_and_edits(survey_app, db):
         assert "Theme:" not in user.text and "Kind: Regular monthly" in user.text
         # Remove the first task, edit the second.
         await user.press(vi("✏️ Edit"))
-        await user.press("Tasks")
+        await user.press("Task list")
         await user.press(vi("Remove {n}", n=1))
         assert "1. Trồng cây xanh; Anh Tuấn" in user.text and "Sinh hoạt" not in user.text
         await user.press(vi("✏️ Edit"))
-        await user.press("Tasks")
+        await user.press("Task list")
         await user.press(vi("Edit {n}: {text}", n=1, text="Trồng"))
         await user.say("Trồng 100 cây xanh")
         await user.say("Chị Mai")

@@ -180,7 +180,7 @@ async def test_editing_after_submitting_keeps_every_version(settings, db, people
             await sec.say("/kehoach")
             assert "version 2" in sec.text and sec.last[0]["file"]["filename"].endswith(".docx")
             await sec.say("/trangthai")
-            assert "submitted on 01/10/2026 (on time), version 2" in sec.text
+            assert "first submitted on 01/10/2026 (on time); now at version 2" in sec.text
     finally:
         await app.stop()
     with unit_of_work(db) as uow:
@@ -312,3 +312,58 @@ async def test_the_journey_on_telegram_ends_with_the_docx(settings, db, people, 
 
 async def until_document(tg) -> None:
     await tg.wait_for(lambda calls: any(c.method == "sendDocument" and c.status == 200 for c in calls), timeout=10)
+
+
+async def test_a_second_programme_runs_from_its_file_alone(settings, db, people):
+    """The 2008 "4 chủ động" programme has no code of its own: in 2010 /dangky walks its four
+    areas and makes its document, exactly as for "3 chủ động"."""
+    app = await started(settings, 2010, 9, 20, 8, 0)
+    try:
+        async with WebUser(app, "sec", language="en") as sec:
+            await sec.say("/dangky")
+            if "which year" in sec.text:
+                await sec.press("2011")
+            for area in (1, 2, 3, 4):
+                assert f"Area {area} of 4" in sec.text
+                await sec.press(f"{area}.1")
+                await sec.say(f"Phần việc cụ thể của nội dung {area}")
+                await sec.say("quý III")
+                await sec.say("Ban Thường vụ")
+                await sec.press("Skip")
+                await sec.press("No, continue")
+            await sec.press("Use the suggested text")
+            await sec.press("Use the suggested text")
+            await sec.press("Submit the plan")
+            [reply] = sec.last
+            assert "plan for 2011 has been submitted (version 1), on time" in reply["text"]
+            document = await download(app, reply)
+    finally:
+        await app.stop()
+    text = "\n".join(paragraphs(document))
+    assert "“4 chủ động”" in text and "2011" in text
+    assert all(f"Phần việc cụ thể của nội dung {n}" in text for n in (1, 2, 3, 4))
+    with unit_of_work(db) as uow:
+        registration = uow.registrations.find(uow.units.by_code("RG-VB").id, "four_proactives_2008", 2011)
+        assert registration.version == 1 and sorted(uow.registrations.version(registration.id, 1).data) == [
+            "area1", "area2", "area3", "area4", "implementation", "purpose"]
+
+
+def test_a_province_can_use_its_own_programme_folder(tmp_path):
+    import shutil
+
+    from chidoan.handlers import build_engine
+    from chidoan.programmes.loader import PROGRAMMES_DIR, ProgrammeError
+    from tests.conftest import make_settings
+
+    shutil.copy(PROGRAMMES_DIR / "four_proactives_2008.yaml", tmp_path / "ours.yaml")
+    settings = make_settings(f"sqlite:///{tmp_path}/x.sqlite3", CHIDOAN_PROGRAMMES_DIR=str(tmp_path))
+    journeys = [name for name in build_engine(settings).runner.journeys if name.startswith("registration:")]
+    assert journeys == ["registration:four_proactives_2008"]
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    text = (PROGRAMMES_DIR / "three_proactives_2023_2027.yaml").read_text().replace("first_year: 2024", "first_year: sau này")
+    (broken / "ours.yaml").write_text(text)
+    with pytest.raises(ProgrammeError) as error:  # the service refuses to start, saying where
+        build_engine(make_settings(f"sqlite:///{tmp_path}/y.sqlite3", CHIDOAN_PROGRAMMES_DIR=str(broken)))
+    assert "ours.yaml, line" in str(error.value) and "first_year" in str(error.value)

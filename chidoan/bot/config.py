@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     timezone: str = Field(default="Asia/Ho_Chi_Minh", validation_alias="CHIDOAN_TIMEZONE")
     default_locale: str = Field(default="vi", validation_alias="CHIDOAN_DEFAULT_LOCALE")
     invite_days: int = Field(default=14, ge=1, validation_alias="CHIDOAN_INVITE_DAYS")
+    programmes_dir: Path | None = Field(
+        default=None,
+        validation_alias="CHIDOAN_PROGRAMMES_DIR",
+        description="a folder of programme files to use instead of the shipped ones",
+    )
     demo: bool = Field(
         default=False,
         validation_alias=AliasChoices("CHIDOAN_DEMO"),

@@ -24,13 +24,14 @@ COMMANDS = [
     Command("huy", ("cancel",), N_("cancel what we are doing"), basics.cancel, resumes=False),
 ]
 
-JOURNEYS = [ONBOARDING, *(registration.build_journey(p) for p in registration.programmes().values())]
+JOURNEYS = [ONBOARDING]  # and one registration journey per programme file, see build_engine
 
 ACTIONS = {"lang": basics.set_language, "reg": registration.registration_action}
 
 
 def build_engine(settings) -> Engine:
-    return Engine(settings, commands=COMMANDS, journeys=JOURNEYS, actions=ACTIONS, on_code=start_with_code)
+    plans = [registration.build_journey(p) for p in registration.programmes(settings).values()]
+    return Engine(settings, commands=COMMANDS, journeys=[*JOURNEYS, *plans], actions=ACTIONS, on_code=start_with_code)
 
 
 __all__ = ["COMMANDS", "JOURNEYS", "build_engine"]

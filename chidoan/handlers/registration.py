@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from functools import cache
+from pathlib import Path
 
 from sqlalchemy import Row
 
@@ -26,8 +27,13 @@ EDIT_LOCK = timedelta(hours=12)  # after this an unfinished editor no longer hol
 
 
 @cache
-def programmes() -> dict[str, Programme]:
-    return load_programmes()
+def _load(directory: Path | None) -> dict[str, Programme]:
+    return load_programmes(directory)
+
+
+def programmes(settings) -> dict[str, Programme]:
+    """The programme files in use: the shipped ones, or CHIDOAN_PROGRAMMES_DIR's."""
+    return _load(settings.programmes_dir)
 
 
 def journey_name(programme: Programme) -> str:
@@ -119,7 +125,7 @@ def register_command(ctx: Ctx, args: str) -> None:
 
 def _years(ctx: Ctx, unit: Row) -> list[int]:
     found = []
-    for programme in programmes().values():
+    for programme in programmes(ctx.settings).values():
         if UnitKind(unit.kind) in programme.registering_kinds:
             found += programme.plan_years(ctx.today)
     return sorted(set(found))
@@ -137,7 +143,7 @@ def _who_registers(ctx: Ctx) -> None:
 
 
 def open_plan(ctx: Ctx, unit: Row, year: int) -> None:
-    programme = programme_for(programmes(), year, UnitKind(unit.kind))
+    programme = programme_for(programmes(ctx.settings), year, UnitKind(unit.kind))
     if programme is None:
         ctx.say(N_("No programme covers {year}."), year=year)
         return
@@ -150,12 +156,12 @@ def open_plan(ctx: Ctx, unit: Row, year: int) -> None:
     mine = state is not None and state.journey == name and state.data["ctx"].get("registration_id") == registration.id
     if mine:
         ctx.say(N_("You have an unfinished plan for {year}. Continue where you left off, or start over?"), year=year,
-                buttons=[[Button(ctx.t(N_("Continue")), f"reg:continue:{registration.id}"), Button(ctx.t(N_("Start over")), f"reg:restart:{registration.id}")]])
+                buttons=[[Button(ctx.t(N_("Continue")), f"reg:continue:{registration.id}"), Button(ctx.t(N_("Discard the draft")), f"reg:restart:{registration.id}")]])
         return
     paused = _paused_draft(ctx, name, registration.id)
     if paused is not None:
         ctx.say(N_("You have an unfinished plan for {year}. Continue where you left off, or start over?"), year=year,
-                buttons=[[Button(ctx.t(N_("Continue")), f"reg:resume:{paused.id}"), Button(ctx.t(N_("Start over")), f"reg:restart:{registration.id}")]])
+                buttons=[[Button(ctx.t(N_("Continue")), f"reg:resume:{paused.id}"), Button(ctx.t(N_("Discard the draft")), f"reg:restart:{registration.id}")]])
         return
     editor = _other_editor(ctx, registration)
     if editor is not None:
@@ -223,7 +229,7 @@ def registration_action(ctx: Ctx, arg: str) -> None:
     if registration is None or registration.unit_id != unit.id:
         ctx.say(N_("That button is no longer valid."))
         return
-    programme = programmes()[registration.programme]
+    programme = programmes(ctx.settings)[registration.programme]
     if what == "continue":
         state = ctx.uow.conversations.active(ctx.account_id)
         return ctx.engine.runner.ask(ctx, state) if state else open_plan(ctx, unit, registration.year)
@@ -355,7 +361,7 @@ def status_command(ctx: Ctx, _args: str) -> None:
         ctx.say(N_("Your unit has no obligations under a programme."))
         return
     lines = [ctx.t(N_("Obligations of {unit}:"), unit=unit.name)]
-    for programme in programmes().values():
+    for programme in programmes(ctx.settings).values():
         if UnitKind(unit.kind) not in programme.registering_kinds:
             continue
         years = [y for y in (ctx.today.year, *programme.plan_years(ctx.today)) if programme.covers(y)]
@@ -376,5 +382,5 @@ def _status_line(ctx: Ctx, programme: Programme, unit: Row, year: int) -> str:
     when = format_date(registration.first_submitted_at.astimezone(ctx.tz))
     state = N_("reviewed by the district") if registration.status == RegistrationStatus.reviewed else N_("waiting for the district's review")
     timing = N_("on time") if registration.on_time else N_("late")
-    return head + " " + ctx.t(N_("submitted on {date} ({timing}), version {version}, {state}."), date=when, timing=ctx.t(timing), version=registration.version, state=ctx.t(state))
+    return head + " " + ctx.t(N_("first submitted on {date} ({timing}); now at version {version}, {state}."), date=when, timing=ctx.t(timing), version=registration.version, state=ctx.t(state))
 
