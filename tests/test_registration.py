@@ -367,3 +367,40 @@ def test_a_province_can_use_its_own_programme_folder(tmp_path):
     with pytest.raises(ProgrammeError) as error:  # the service refuses to start, saying where
         build_engine(make_settings(f"sqlite:///{tmp_path}/y.sqlite3", CHIDOAN_PROGRAMMES_DIR=str(broken)))
     assert "ours.yaml, line" in str(error.value) and "first_year" in str(error.value)
+
+
+async def test_an_area_can_never_be_left_empty(settings, db, people):
+    """Every area needs a task: its last task is never offered for removal (with two, either
+    can go), so a plan cannot be submitted with an area empty."""
+    app = await started(settings, 2026, 10, 5, 8, 0)
+    try:
+        async with WebUser(app, "sec", language="en") as sec:
+            await sec.say("/dangky 2027")
+            for area in (1, 2, 3):
+                item, what, when = TASKS[area][0]
+                await sec.press(item)
+                for answer in (what, when, "BCH"):
+                    await sec.say(answer)
+                await sec.press("Skip")
+                await sec.press("No, continue")
+            await sec.press("Use the suggested text")
+            await sec.press("Use the suggested text")
+            await sec.press("Edit")
+            await sec.press("2. ")
+            labels = [b["label"] for m in sec.last for row in m.get("buttons", []) for b in row]
+            assert any(label.startswith("Edit 1") for label in labels)
+            assert not any(label.startswith("Remove") for label in labels)
+            await sec.press("Add one more")
+            await sec.press("2.2")
+            for answer in ("Xây dựng kế hoạch hoạt động hè", "quý II", "BCH"):
+                await sec.say(answer)
+            await sec.press("Skip")
+            await sec.press("Edit")
+            await sec.press("2. ")
+            await sec.press("Remove 1")
+            assert "Please check your answers" in sec.text
+    finally:
+        await app.stop()
+    with unit_of_work(db) as uow:
+        [task] = uow.conversations.active(people["sec"]).data["a"]["area2"]
+        assert task["item"] == "2.2" and task["what"] == "Xây dựng kế hoạch hoạt động hè"

@@ -101,7 +101,7 @@ class App:
             if sender is None:
                 return []
             said = [(e.received_at, e.id, {"type": "mine", "text": e.text}) for e in uow.events.of_account(sender.account_id)[-limit:] if e.text is not None]
-            sent = [(o.created_at, o.id, {"type": "message", **o.body}) for o in uow.outbox.for_chat("web", user)[-limit:] if o.status == OutboxStatus.sent]
+            sent = [(o.created_at, o.id, _shown(uow, o.body)) for o in uow.outbox.for_chat("web", user)[-limit:] if o.status == OutboxStatus.sent]
             return [item for _at, _id, item in sorted(said + sent, key=lambda x: (x[0], x[2]["type"] == "message", x[1]))][-limit:]
 
         return await self.processor.run(read)
@@ -140,3 +140,13 @@ def settle_heap() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 50, 100)
+
+
+def _shown(uow: UnitOfWork, body: dict) -> dict:
+    """A sent message as the web chat shows it, with its document's download link."""
+    shown = {"type": "message", **body}
+    if "document" in body:
+        document = uow.documents.get(body["document"]["id"])
+        shown["file"] = {"url": f"/files/{document.token}", "filename": document.filename}
+    return shown
+

@@ -155,7 +155,7 @@ class Runner:
                 return self._move(ctx, state, f"{key}.{len(items) - 1}.{step.steps[0].key}")
             if action.startswith("d:"):
                 if len(items) <= step.min_items:
-                    ctx.say(N_("This list needs at least {n}, so this one cannot be removed."), n=step.min_items)
+                    ctx.say(N_("“{list}” needs at least {n}, so this one cannot be removed."), list=ctx.t(step.label or step.prompt), n=step.min_items)
                     return self.ask(ctx, state)
                 del items[int(action[2:])]
                 return self._move(ctx, state, SUMMARY)
