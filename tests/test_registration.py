@@ -75,7 +75,7 @@ async def register(user: WebUser, tasks=TASKS) -> int:
             await press(item)
             await say(what)
             await say(when)
-            await press("Standing committee")
+            await press("Ban Thường vụ")  # document content: offered in Vietnamese to everyone
             await press("Skip")
             assert f"Add another task to area {area}?" in user.text
             await press("Yes, add another" if index < len(area_tasks) - 1 else "No, continue")
@@ -129,6 +129,7 @@ async def test_a_secretary_registers_a_plan_and_gets_the_document(settings, db, 
             at = next(i for i, t in enumerate(body) if what in t)
             assert heads[area - 1] < at and (area == 3 or at < heads[area]), f"{what} not under area {area}"
     assert any("Quý II" in t for t in body) and any("Tháng 3" in t for t in body)
+    assert any("Phụ trách: Ban Thường vụ" in t for t in body)  # Vietnamese even for an English chat
 
     with unit_of_work(db) as uow:
         unit = uow.units.by_code("RG-VB")
@@ -138,7 +139,7 @@ async def test_a_secretary_registers_a_plan_and_gets_the_document(settings, db, 
         [version] = uow.registrations.versions(registration.id)
         assert version.submitted_by == people["sec"] and version.on_time
         assert [t["item"] for t in version.data["area1"]] == ["1.1", "1.4"]
-        assert version.data["area1"][1] == {"item": "1.4", "what": TASKS[1][1][1], "when": "Quý II", "who": "Standing committee", "result": None}
+        assert version.data["area1"][1] == {"item": "1.4", "what": TASKS[1][1][1], "when": "Quý II", "who": "Ban Thường vụ", "result": None}
         assert version.data["purpose"] and version.data["implementation"]
         assert uow.documents.get(version.document_id).filename == reply["file"]["filename"]
 

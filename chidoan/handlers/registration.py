@@ -18,11 +18,15 @@ from chidoan.documents.plan import PlanArea, PlanDocument, PlanTask, plan_filena
 from chidoan.engine.context import Ctx
 from chidoan.engine.journey import Answers, Choice, Journey, Kind, Step
 from chidoan.engine.messages import Button
-from chidoan.i18n import N_, fold, format_date
+from chidoan.i18n import N_, fold, format_date, gettext
 from chidoan.programmes.loader import Programme, load_programmes, programme_for
 from chidoan.storage.models import ConversationStatus, RegistrationStatus, Role, UnitKind
 
 REGISTERING_ROLES = (Role.secretary, Role.deputy)
+# The plan is a Vietnamese document whatever language the secretary chats in: one-tap answers
+# that end up in it are offered in Vietnamese.
+DOCUMENT_LOCALE = "vi"
+IN_CHARGE = (N_("Standing committee"), N_("Executive committee"), N_("The secretary"))
 EDIT_LOCK = timedelta(hours=12)  # after this an unfinished editor no longer holds others back
 
 
@@ -86,7 +90,7 @@ def _area_step(programme: Programme, area) -> Step:
             Step("what", N_("What will be done? Be concrete (what, for whom, how many)."), label=N_("Task"), min_len=5, max_len=3000),
             Step("when", N_("When? A month (“tháng 3”), a quarter (“quý II”), a date, or “cả năm”."), kind=Kind.period, label=N_("When")),
             Step("who", N_("Who is in charge?"), label=N_("In charge"), max_len=300,
-                 suggest=lambda ctx, _a: [ctx.t(N_("Standing committee")), ctx.t(N_("Executive committee")), ctx.t(N_("The secretary"))]),
+                 suggest=lambda _ctx, _a: [gettext(DOCUMENT_LOCALE, who) for who in IN_CHARGE]),
             Step("result", N_("Expected result (optional)?"), label=N_("Expected result"), required=False, max_len=1000),
         ),
     )
