@@ -213,8 +213,8 @@ async def test_a_second_editor_is_told_and_cannot_overwrite(settings, db, people
         assert version.submitted_by == people["deputy"]
 
 
-async def register_rest(user: WebUser) -> None:
-    """From the first item question to the submitted plan, one task per area."""
+async def register_rest(user: WebUser, submit: bool = True) -> None:
+    """From the first item question to the summary (and the submitted plan), one task per area."""
     for area in (1, 2, 3):
         item, what, when = TASKS[area][0]
         await user.press(item)
@@ -225,7 +225,8 @@ async def register_rest(user: WebUser) -> None:
         await user.press("No, continue")
     await user.press("Use the suggested text")
     await user.press("Use the suggested text")
-    await user.press("Submit the plan")
+    if submit:
+        await user.press("Submit the plan")
 
 
 async def test_a_draft_waits_for_its_secretary(settings, db, people):
@@ -377,15 +378,7 @@ async def test_an_area_can_never_be_left_empty(settings, db, people):
     try:
         async with WebUser(app, "sec", language="en") as sec:
             await sec.say("/dangky 2027")
-            for area in (1, 2, 3):
-                item, what, when = TASKS[area][0]
-                await sec.press(item)
-                for answer in (what, when, "BCH"):
-                    await sec.say(answer)
-                await sec.press("Skip")
-                await sec.press("No, continue")
-            await sec.press("Use the suggested text")
-            await sec.press("Use the suggested text")
+            await register_rest(sec, submit=False)
             await sec.press("Edit")
             await sec.press("2. ")
             labels = [b["label"] for m in sec.last for row in m.get("buttons", []) for b in row]

@@ -407,19 +407,3 @@ def programme_for(programmes: dict[str, Programme], year: int, kind: UnitKind | 
         if programme.covers(year) and kind in programme.registering_kinds:
             return programme
     return None
-
-
-__all__ = [
-    "PROGRAMMES_DIR",
-    "Area",
-    "Deadline",
-    "Defaults",
-    "DocumentSpec",
-    "Expectations",
-    "Item",
-    "Programme",
-    "ProgrammeError",
-    "load_programme",
-    "load_programmes",
-    "programme_for",
-]
