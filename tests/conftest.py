@@ -20,6 +20,8 @@ from chidoan.storage.db import make_engine, upgrade
 from chidoan.storage.models import Outbox, OutboxStatus, Role
 from chidoan.storage.uow import unit_of_work
 
+TOKEN = "7001002003:chidoan-test-token"  # the fake Bot API's bot
+BOT_USERNAME = "chidoan_test_bot"
 PG_ADMIN_URL = os.environ.get("CHIDOAN_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
@@ -197,3 +199,13 @@ def pg_url():
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.fixture
+async def tg():
+    """A local fake of the Telegram Bot API that the real aiogram client talks to."""
+    from tests.fake_telegram import FakeTelegram
+
+    async with FakeTelegram(token=TOKEN, username=BOT_USERNAME) as fake:
+        yield fake
+

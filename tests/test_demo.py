@@ -3,7 +3,6 @@ from __future__ import annotations
 from datetime import timedelta
 from importlib.resources import files
 
-import pytest
 from sqlalchemy import func, select
 
 import chidoan.bot.demo as demo

@@ -16,7 +16,6 @@ from chidoan.bot.app import App
 from chidoan.storage.models import Document, RegistrationStatus
 from chidoan.storage.uow import unit_of_work
 from tests.conftest import WebUser, add_member
-from tests.test_telegram import tg  # noqa: F401  (the fake Bot API fixture)
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 PROGRAMME = "three_proactives_2023_2027"
@@ -125,7 +124,7 @@ async def test_a_secretary_registers_a_plan_and_gets_the_document(settings, db, 
     body = [p.text for p in document.paragraphs]
     heads = [next(i for i, t in enumerate(body) if t.startswith(f"{n}. ")) for n in (1, 2, 3)]
     for area, tasks in TASKS.items():
-        for item, what, _when in tasks:
+        for _item, what, _when in tasks:
             at = next(i for i, t in enumerate(body) if what in t)
             assert heads[area - 1] < at and (area == 3 or at < heads[area]), f"{what} not under area {area}"
     assert any("Quý II" in t for t in body) and any("Tháng 3" in t for t in body)

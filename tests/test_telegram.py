@@ -31,11 +31,9 @@ from chidoan.storage.models import (
     Role,
 )
 from chidoan.storage.uow import unit_of_work
-from tests.conftest import add_member, free_port, make_settings, new_invite
+from tests.conftest import BOT_USERNAME, add_member, free_port, make_settings, new_invite
 from tests.fake_telegram import Call, FakeTelegram
 
-TOKEN = "7001002003:chidoan-test-token"
-BOT_USERNAME = "chidoan_test_bot"
 UNIT = "Đoàn phường Vĩnh Bảo"
 E = InboundEvent.__table__
 O = Outbox.__table__
@@ -43,12 +41,6 @@ I = ChannelIdentity.__table__
 
 
 # ---- plumbing ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def tg():
-    async with FakeTelegram(token=TOKEN, username=BOT_USERNAME) as fake:
-        yield fake
 
 
 def tg_settings(settings, tg: FakeTelegram, **extra):

@@ -64,7 +64,7 @@ class Prepared:
             cursor.close()
         if row is None:
             return None
-        return c.row._make(p(v) if p is not None else v for p, v in zip(c.results, row))
+        return c.row._make(p(v) if p is not None else v for p, v in zip(c.results, row, strict=True))
 
     def rowcount(self, conn: Connection, params: dict[str, Any]) -> int:
         c = self._for(conn)
