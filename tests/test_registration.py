@@ -124,9 +124,10 @@ async def test_a_secretary_registers_a_plan_and_gets_the_document(settings, db, 
     body = [p.text for p in document.paragraphs]
     heads = [next(i for i, t in enumerate(body) if t.startswith(f"{n}. ")) for n in (1, 2, 3)]
     for area, tasks in TASKS.items():
-        for _item, what, _when in tasks:
+        for item, what, _when in tasks:
             at = next(i for i, t in enumerate(body) if what in t)
             assert heads[area - 1] < at and (area == 3 or at < heads[area]), f"{what} not under area {area}"
+            assert f"({item}) {what}" in body[at]
     assert any("Quý II" in t for t in body) and any("Tháng 3" in t for t in body)
     assert any("Phụ trách: Ban Thường vụ" in t for t in body)  # Vietnamese even for an English chat
 
