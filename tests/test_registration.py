@@ -398,3 +398,44 @@ async def test_an_area_can_never_be_left_empty(settings, db, people):
     with unit_of_work(db) as uow:
         [task] = uow.conversations.active(people["sec"]).data["a"]["area2"]
         assert task["item"] == "2.2" and task["what"] == "Xây dựng kế hoạch hoạt động hè"
+
+
+async def test_a_replaced_secretary_cannot_submit_the_units_plan(settings, db, people):
+    from tests.conftest import new_invite
+
+    app = await started(settings, 2026, 10, 5, 8, 0)
+    code = new_invite(db, "RG-VB")
+    try:
+        async with WebUser(app, "sec", language="en") as old, WebUser(app, "newcomer", language="en") as new:
+            await old.say("/dangky 2027")
+            await register_rest(old, submit=False)
+            submit = old.button("Submit the plan")
+            await new.say(code)
+            await new.say("Ngô Thị Mới")
+            await new.say("Bí thư")
+            await new.press("Confirm")
+            await old.replies()  # told their access has ended
+            await old.send_frame({"type": "button", "payload": submit})
+            assert "no longer register the plan of this unit" in old.text
+    finally:
+        await app.stop()
+    with unit_of_work(db) as uow:
+        registration = uow.registrations.find(uow.units.by_code("RG-VB").id, PROGRAMME, 2027)
+        assert registration.version == 0 and uow.registrations.versions(registration.id) == []
+
+
+async def test_a_discarded_draft_is_not_offered_again(settings, db, people):
+    app = await started(settings, 2026, 10, 5, 8, 0)
+    try:
+        async with WebUser(app, "sec", language="en") as sec:
+            await sec.say("/dangky 2027")
+            await sec.press("1.2")
+            await sec.say("/language")  # another command: the draft waits
+            await sec.say("/dangky 2027")
+            await sec.press("Discard the draft")
+            assert "Area 1 of 3" in sec.text
+            await sec.say("/huy")
+            await sec.say("/dangky 2027")
+            assert "unfinished plan" not in sec.text and "Area 1 of 3" in sec.text
+    finally:
+        await app.stop()

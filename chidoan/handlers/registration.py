@@ -162,7 +162,7 @@ def open_plan(ctx: Ctx, unit: Row, year: int) -> None:
         ctx.say(N_("You have an unfinished plan for {year}. Continue where you left off, or start over?"), year=year,
                 buttons=[[Button(ctx.t(N_("Continue")), f"reg:continue:{registration.id}"), Button(ctx.t(N_("Discard the draft")), f"reg:restart:{registration.id}")]])
         return
-    paused = _paused_draft(ctx, name, registration.id)
+    paused = next(iter(_paused_drafts(ctx, name, registration)), None)
     if paused is not None:
         ctx.say(N_("You have an unfinished plan for {year}. Continue where you left off, or start over?"), year=year,
                 buttons=[[Button(ctx.t(N_("Continue")), f"reg:resume:{paused.id}"), Button(ctx.t(N_("Discard the draft")), f"reg:restart:{registration.id}")]])
@@ -183,11 +183,15 @@ def open_plan(ctx: Ctx, unit: Row, year: int) -> None:
     _start(ctx, programme, registration, answers=None)
 
 
-def _paused_draft(ctx: Ctx, journey: str, registration_id: int):
-    for conv in reversed(ctx.uow.conversations.history(ctx.account_id)):
-        if conv.journey == journey and conv.status == ConversationStatus.paused and conv.data["ctx"].get("registration_id") == registration_id:
-            return conv
-    return None
+def _paused_drafts(ctx: Ctx, journey: str, registration: Row) -> list:
+    """This person's set-aside drafts of the plan, newest first (only those started from its
+    current version: an older one could only end in a "newer version" refusal)."""
+    return [
+        conv for conv in reversed(ctx.uow.conversations.history(ctx.account_id))
+        if conv.journey == journey and conv.status == ConversationStatus.paused
+        and conv.data["ctx"].get("registration_id") == registration.id
+        and conv.data["ctx"].get("base_version") == registration.version
+    ]
 
 
 def _other_editor(ctx: Ctx, registration: Row) -> Row | None:
@@ -223,6 +227,9 @@ def registration_action(ctx: Ctx, arg: str) -> None:
         ctx.say(N_("That button is no longer valid."))
         return
     if what == "open":
+        if int(value) not in _years(ctx, unit):  # an old button: that year has closed since
+            ctx.say(N_("That button is no longer valid."))
+            return
         return open_plan(ctx, unit, int(value))
     if what == "resume":
         state = ctx.engine.runner.resume(ctx, int(value))
@@ -238,6 +245,12 @@ def registration_action(ctx: Ctx, arg: str) -> None:
         state = ctx.uow.conversations.active(ctx.account_id)
         return ctx.engine.runner.ask(ctx, state) if state else open_plan(ctx, unit, registration.year)
     if what in ("restart", "force"):
+        name = journey_name(programme)
+        state = ctx.uow.conversations.active(ctx.account_id)
+        if state is not None and state.journey == name and state.data["ctx"].get("registration_id") == registration.id:
+            ctx.engine.runner.close(ctx, state, ConversationStatus.cancelled)
+        for draft in _paused_drafts(ctx, name, registration):  # discarded for good
+            ctx.uow.conversations.set_status(draft.id, ConversationStatus.cancelled, ctx.now)
         answers = _latest_answers(ctx, registration) if registration.version else None
         return _start(ctx, programme, registration, answers)
     if what == "edit":
@@ -256,6 +269,10 @@ def submit(ctx: Ctx, programme: Programme, answers: Answers) -> None:
     uow = ctx.uow
     context = answers.pop("_ctx")
     registration = uow.registrations.get(context["registration_id"])
+    unit = registering_unit(ctx)
+    if unit is None or unit.id != registration.unit_id:  # e.g. replaced by a new secretary meanwhile
+        ctx.say(N_("You no longer register the plan of this unit, so it was not submitted. Your answers are kept in the history."))
+        return
     if registration.status == RegistrationStatus.reviewed:
         ctx.say(N_("The district reviewed this plan in the meantime, so it can no longer be changed. Your answers are kept in the history."))
         return

@@ -89,5 +89,10 @@ class Conversations:
             raise ConcurrentUpdate(state.id)
         state.version += 1
 
+    def set_status(self, conversation_id: int, status: ConversationStatus, now: datetime) -> None:
+        self.conn.execute(
+            C.update().where(C.c.id == conversation_id).values(status=status, version=C.c.version + 1, updated_at=now)
+        )
+
     def history(self, account_id: int) -> list:
         return list(self.conn.execute(select(C).where(C.c.account_id == account_id).order_by(C.c.id)))
