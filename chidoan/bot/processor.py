@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from sqlalchemy import Engine as DbEngine
+from sqlalchemy.exc import IntegrityError
 
 from chidoan.bot.tasks import cancel
 from chidoan.engine.dispatch import Engine
@@ -88,12 +89,16 @@ class Processor:
                             future.set_exception(exc)
                     continue
                 for (_, future), result in zip(batch, results, strict=True):
-                    if not future.done():
+                    if future.done():
+                        continue
+                    if isinstance(result, BaseException):
+                        future.set_exception(result)
+                    else:
                         future.set_result(result)
                 for callback in self.committed:
                     callback()
 
-    def _write(self, batch: list[Incoming]) -> list[bool]:
+    def _write(self, batch: list[Incoming]) -> list[bool | Exception]:
         """One transaction for the batch; if it fails (a handler raised, or a race was lost on
         PostgreSQL), one transaction per event, each isolated, so one bad event holds back none."""
         now = self.clock()
@@ -104,11 +109,16 @@ class Processor:
             log.info("batch of %d failed; writing its events one by one", len(batch), exc_info=True)
             return [self._write_one(incoming) for incoming in batch]
 
-    def _write_one(self, incoming: Incoming) -> bool:
+    def _write_one(self, incoming: Incoming) -> bool | Exception:
+        """The event in its own transaction. A race lost to another worker (the conversation's
+        version, a unique key) is tried again; any other failure is returned for its sender."""
         for attempt in range(RETRIES):
             try:
                 with unit_of_work(self.db) as uow:
                     return self.engine.process(uow, incoming, self.clock(), isolate=True)
-            except ConcurrentUpdate:
-                log.info("conversation changed under %s, retry %d", incoming.event_id, attempt + 1)
-        raise ConcurrentUpdate(incoming.event_id)
+            except (ConcurrentUpdate, IntegrityError):
+                log.info("race lost on %s, retry %d", incoming.event_id, attempt + 1)
+            except Exception as exc:
+                log.exception("could not store %s event %s", incoming.channel, incoming.event_id)
+                return exc
+        return ConcurrentUpdate(incoming.event_id)

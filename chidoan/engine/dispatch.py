@@ -55,29 +55,30 @@ class Engine:
         With `isolate`, a failing handler is undone alone (savepoint) and the user is told; without
         it (the batch fast path) the failure propagates and the caller retries with `isolate`."""
         text = clean_text(incoming.text)
+        name = clean_text(incoming.display_name, 255)
         sender = uow.accounts.sender(incoming.channel, incoming.user_id)
         if sender is None:
             sender = uow.accounts.create_with_identity(
                 channel=incoming.channel,
                 external_id=incoming.user_id,
                 chat_id=incoming.chat_id,
-                display_name=clean_text(incoming.display_name),
+                display_name=name,
                 locale=pick_locale(incoming.language_code, self.settings.default_locale),
                 now=now,
             )
         elif (
             sender.chat_id != incoming.chat_id
             or not sender.reachable
-            or (incoming.display_name is not None and sender.display_name != clean_text(incoming.display_name))
+            or (name is not None and sender.display_name != name)
         ):
-            uow.accounts.touch_identity(sender.identity_id, chat_id=incoming.chat_id, display_name=clean_text(incoming.display_name))
+            uow.accounts.touch_identity(sender.identity_id, chat_id=incoming.chat_id, display_name=name)
         event = uow.events.record(
             channel=incoming.channel,
             event_id=incoming.event_id,
             account_id=sender.account_id,
             kind=incoming.kind,
             text=text,
-            payload=incoming.payload,
+            payload=clean_text(incoming.payload, 256),
             now=now,
         )
         if event is None:

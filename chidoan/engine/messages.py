@@ -7,9 +7,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-def clean_text(text: str | None) -> str | None:
-    """NFC-normalise: the same Vietnamese word typed on two keyboards is stored the same way."""
-    return unicodedata.normalize("NFC", text) if text is not None else None
+def clean_text(text: str | None, limit: int | None = None) -> str | None:
+    """NFC-normalise, so the same Vietnamese word typed on two keyboards is stored the same way;
+    drop what no database column can hold (NUL, lone surrogates), and clip to a column's size."""
+    if text is None:
+        return None
+    text = text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "")
+    text = unicodedata.normalize("NFC", text)
+    return text[:limit] if limit else text
 
 
 @dataclass(frozen=True, slots=True)

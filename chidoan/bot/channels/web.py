@@ -104,7 +104,12 @@ class WebChannel:
             display_name=name,
             language_code=data.get("language"),
         )
-        await self.processor.submit(incoming)
+        try:
+            await self.processor.submit(incoming)
+        except Exception:  # not stored: say so, so the person sends it again (the page shows it)
+            log.exception("web event %s not stored", event_id)
+            await ws.send_json({"type": "error", "error": "not_stored", "id": event_id})
+            return
         await ws.send_json({"type": "ack", "id": event_id})
 
     async def send(self, chat_id: str, message: Outgoing) -> None:
