@@ -70,8 +70,8 @@ class App:
             await self.telegram.stop()
         if self._runner:
             await self._runner.cleanup()
+        await self.sender.stop()  # its round under way finishes and is recorded
         await self.processor_drain()
-        await self.sender.stop()
         await self.processor.stop()
         if self.telegram:
             await self.telegram.close()

@@ -20,7 +20,6 @@ from typing import TypeVar
 from sqlalchemy import Engine as DbEngine
 from sqlalchemy.exc import IntegrityError
 
-from chidoan.bot.tasks import cancel
 from chidoan.engine.dispatch import Engine
 from chidoan.engine.messages import Incoming
 from chidoan.storage.clock import utcnow
@@ -43,17 +42,18 @@ class Processor:
         self._pending: list[tuple[Incoming, asyncio.Future]] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._stopping = False
         self.committed: list[Callable[[], None]] = []  # called after each commit (wakes the sender)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="chidoan-processor")
 
     async def stop(self) -> None:
-        """Finish what was submitted, then stop."""
+        """Finish what was submitted (the batch under way included), then stop."""
         if self._task is not None:
-            while self._pending:
-                await asyncio.sleep(0.01)
-            await cancel(self._task)
+            self._stopping = True
+            self._wakeup.set()
+            await self._task
             self._task = None
         self._executor.shutdown(wait=True)
 
@@ -75,7 +75,7 @@ class Processor:
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
-        while True:
+        while not (self._stopping and not self._pending):
             await self._wakeup.wait()
             self._wakeup.clear()
             while self._pending:

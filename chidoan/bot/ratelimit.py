@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 
@@ -13,17 +12,19 @@ class TokenBucket:
         self.tokens = float(self.capacity)
         self.updated = time.monotonic()
 
-    def delay(self) -> float:
-        """Take a token; return how long to wait before using it (0 if available now)."""
-        if self.rate <= 0:
-            return 0.0
+    def _refill(self) -> None:
         now = time.monotonic()
         self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
-        self.tokens -= 1
-        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
 
-    async def acquire(self) -> None:
-        wait = self.delay()
-        if wait > 0:
-            await asyncio.sleep(wait)
+    def available_in(self) -> float:
+        """Seconds until a token is free (0: now). Takes nothing."""
+        if self.rate <= 0:
+            return 0.0
+        self._refill()
+        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
+
+    def take(self) -> None:
+        if self.rate > 0:
+            self._refill()
+            self.tokens -= 1

@@ -2,8 +2,10 @@
 pace, and records the outcome (sent, retry later, recipient unreachable, failed).
 
 Rows are claimed with a lease (their `not_before` moves a minute ahead), so a second sender
-on PostgreSQL skips them and a crashed sender's rows come back. Messages to one chat go out
-in order; different chats go out concurrently within the channel's limits.
+on PostgreSQL skips them and a crashed sender's rows come back. A round never waits for a rate
+limit: a chat whose turn has not come is put off until it has (not counted as a failure), so a
+round stays far shorter than the lease and one busy chat never holds up the others. Messages to
+one chat go out in order; each chat's outcomes are recorded as soon as it is done.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ class Sender:
         self.idle = idle
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._stopping = False
+        self._soonest = idle  # seconds until the earliest row put off in the last round
         self._channel_buckets = {name: TokenBucket(c.limits.per_second, c.limits.burst) for name, c in channels.items()}
         self._chat_buckets: dict[tuple[str, str], TokenBucket] = {}
         processor.committed.append(self.wake)
@@ -59,20 +63,27 @@ class Sender:
     async def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="chidoan-sender")
 
-    async def stop(self) -> None:
-        await cancel(self._task)
-        self._task = None
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Let the round under way finish and record what it sent, then stop."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout)
+            except TimeoutError:
+                await cancel(self._task)
+            self._task = None
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             try:
-                sent = await self.drain_once()
+                handled = await self.drain_once()
             except Exception:
                 log.exception("sender round failed")
-                sent = 0
-            if sent == 0:
+                handled = 0
+            if handled == 0 and not self._stopping:
                 try:
-                    await asyncio.wait_for(self._wake.wait(), self.idle)
+                    await asyncio.wait_for(self._wake.wait(), min(self.idle, self._soonest))
                 except TimeoutError:
                     pass
                 self._wake.clear()
@@ -85,8 +96,8 @@ class Sender:
         by_chat: dict[tuple[str, str], list[Row]] = defaultdict(list)
         for row in rows:
             by_chat[(row.channel, row.chat_id)].append(row)
-        outcomes = await asyncio.gather(*(self._deliver_chat(key, chat_rows) for key, chat_rows in by_chat.items()))
-        await self.processor.run(lambda uow: self._record(uow, [o for chat in outcomes for o in chat]))
+        self._soonest = self.idle
+        await asyncio.gather(*(self._deliver_chat(key, chat_rows) for key, chat_rows in by_chat.items()))
         return len(rows)
 
     def _claim(self, uow: UnitOfWork) -> list[Row]:
@@ -95,15 +106,21 @@ class Sender:
         uow.outbox.postpone([r.id for r in rows], now + LEASE)
         return rows
 
-    async def _deliver_chat(self, key: tuple[str, str], rows: list[Row]) -> list[Outcome]:
+    async def _deliver_chat(self, key: tuple[str, str], rows: list[Row]) -> None:
         channel = self.channels[key[0]]
         chat_bucket = self._chat_buckets.get(key)
         if chat_bucket is None:
             chat_bucket = self._chat_buckets[key] = TokenBucket(channel.limits.per_chat_per_second, channel.limits.per_chat_burst)
+        channel_bucket = self._channel_buckets[key[0]]
         outcomes: list[Outcome] = []
         for index, row in enumerate(rows):
-            await chat_bucket.acquire()
-            await self._channel_buckets[key[0]].acquire()
+            wait = max(chat_bucket.available_in(), channel_bucket.available_in())
+            if wait > 0:  # not this chat's turn yet: the rest waits for it, in order
+                outcomes += [Outcome(r, "retry", "paced", wait, counts=False) for r in rows[index:]]
+                self._soonest = min(self._soonest, wait)
+                break
+            chat_bucket.take()
+            channel_bucket.take()
             outcome = await self._send(channel, row)
             outcomes.append(outcome)
             if outcome.status != "sent":
@@ -111,7 +128,7 @@ class Sender:
                 after = outcome.after if outcome.status == "retry" else 0
                 outcomes += [Outcome(r, outcome.status, outcome.error, after, counts=False) for r in rows[index + 1:]]
                 break
-        return outcomes
+        await self.processor.run(lambda uow: self._record(uow, outcomes))
 
     async def _send(self, channel: Channel, row: Row) -> Outcome:
         try:
