@@ -156,16 +156,9 @@ def open_plan(ctx: Ctx, unit: Row, year: int) -> None:
         ctx.say(N_("The district has already reviewed your plan for {year}; it can no longer be changed. Type /kehoach to get the document."), year=year)
         return
     name = journey_name(programme)
-    state = ctx.uow.conversations.active(ctx.account_id)
-    mine = state is not None and state.journey == name and state.data["ctx"].get("registration_id") == registration.id
-    if mine:
+    if _is_draft_of(ctx.uow.conversations.active(ctx.account_id), name, registration) or _paused_drafts(ctx, name, registration):
         ctx.say(N_("You have an unfinished plan for {year}. Continue where you left off, or start over?"), year=year,
                 buttons=[[Button(ctx.t(N_("Continue")), f"reg:continue:{registration.id}"), Button(ctx.t(N_("Discard the draft")), f"reg:restart:{registration.id}")]])
-        return
-    paused = next(iter(_paused_drafts(ctx, name, registration)), None)
-    if paused is not None:
-        ctx.say(N_("You have an unfinished plan for {year}. Continue where you left off, or start over?"), year=year,
-                buttons=[[Button(ctx.t(N_("Continue")), f"reg:resume:{paused.id}"), Button(ctx.t(N_("Discard the draft")), f"reg:restart:{registration.id}")]])
         return
     editor = _other_editor(ctx, registration)
     if editor is not None:
@@ -181,6 +174,10 @@ def open_plan(ctx: Ctx, unit: Row, year: int) -> None:
                 buttons=[[Button(ctx.t(N_("✏️ Edit the plan")), f"reg:edit:{registration.id}")]])
         return
     _start(ctx, programme, registration, answers=None)
+
+
+def _is_draft_of(state, journey: str, registration: Row) -> bool:
+    return state is not None and state.journey == journey and state.data["ctx"].get("registration_id") == registration.id
 
 
 def _paused_drafts(ctx: Ctx, journey: str, registration: Row) -> list:
@@ -231,23 +228,23 @@ def registration_action(ctx: Ctx, arg: str) -> None:
             ctx.say(N_("That button is no longer valid."))
             return
         return open_plan(ctx, unit, int(value))
-    if what == "resume":
-        state = ctx.engine.runner.resume(ctx, int(value))
-        if state is None:
-            ctx.say(N_("That button is no longer valid."))
-        return
     registration = ctx.uow.registrations.get(int(value))
     if registration is None or registration.unit_id != unit.id:
         ctx.say(N_("That button is no longer valid."))
         return
     programme = programmes(ctx.settings)[registration.programme]
+    name = journey_name(programme)
+    state = ctx.uow.conversations.active(ctx.account_id)
     if what == "continue":
-        state = ctx.uow.conversations.active(ctx.account_id)
-        return ctx.engine.runner.ask(ctx, state) if state else open_plan(ctx, unit, registration.year)
+        if _is_draft_of(state, name, registration):
+            return ctx.engine.runner.ask(ctx, state)
+        draft = next(iter(_paused_drafts(ctx, name, registration)), None)
+        if draft is not None:
+            ctx.engine.runner.resume(ctx, draft.id)
+            return
+        return open_plan(ctx, unit, registration.year)
     if what in ("restart", "force"):
-        name = journey_name(programme)
-        state = ctx.uow.conversations.active(ctx.account_id)
-        if state is not None and state.journey == name and state.data["ctx"].get("registration_id") == registration.id:
+        if _is_draft_of(state, name, registration):
             ctx.engine.runner.close(ctx, state, ConversationStatus.cancelled)
         for draft in _paused_drafts(ctx, name, registration):  # discarded for good
             ctx.uow.conversations.set_status(draft.id, ConversationStatus.cancelled, ctx.now)
