@@ -53,9 +53,7 @@ class Runner:
     def start(self, ctx: Ctx, name: str, context: dict | None = None, answers: Answers | None = None) -> ConversationState:
         """Begin a journey (setting aside any unfinished one, which stays in history)."""
         journey = self.journeys[name]
-        current = ctx.uow.conversations.active(ctx.account_id)
-        if current is not None:  # set aside, not lost: a journey may offer to resume it
-            self.close(ctx, current, ConversationStatus.paused)
+        self._set_aside(ctx)
         data = {"a": dict(answers or {}), "trail": [], "ctx": dict(context or {})}
         first = self._first_open(journey, data["a"], 0) or SUMMARY
         state = ctx.uow.conversations.start(ctx.account_id, name, first, data, ctx.now)
@@ -69,13 +67,17 @@ class Runner:
         state = ctx.uow.conversations.paused(ctx.account_id, conversation_id)
         if state is None:
             return None
-        current = ctx.uow.conversations.active(ctx.account_id)
-        if current is not None:
-            self.close(ctx, current, ConversationStatus.paused)
+        self._set_aside(ctx)
         state.status = ConversationStatus.active
         ctx.uow.conversations.save(state, ctx.now)
         self.ask(ctx, state)
         return state
+
+    def _set_aside(self, ctx: Ctx) -> None:
+        """Pause the open conversation, if any: not lost, a journey may offer to resume it."""
+        current = ctx.uow.conversations.active(ctx.account_id)
+        if current is not None:
+            self.close(ctx, current, ConversationStatus.paused)
 
     def on_text(self, ctx: Ctx, state: ConversationState, text: str) -> None:
         journey = self.journeys[state.journey]
