@@ -295,3 +295,45 @@ async def test_reopening_the_page_shows_the_conversation_so_far(db, demo, page):
     await wait_for_new_bot_bubble(page, before)
     [conversation] = conversation_of(db, AN)
     assert conversation.step == "position" and conversation.data["a"]["full_name"] == AN_NAME
+
+
+async def test_a_branch_secretary_attaches_photos_in_the_browser(db, demo, page, tmp_path):
+    """/sinhhoat with two pictures chosen through the page's 📎 button."""
+    import base64
+
+    picture = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+    files = []
+    for name in ("bien-ban.png", "diem-danh.png"):
+        (tmp_path / name).write_bytes(picture)
+        files.append(str(tmp_path / name))
+    await open_chat_as(page, "demo-dung")
+
+    async def answer(text: str) -> None:
+        before = await bot_bubbles(page).count()
+        await type_message(page, text)
+        await wait_for_new_bot_bubble(page, before)
+
+    async def press(name: str) -> None:
+        before = await bot_bubbles(page).count()
+        await bot_bubbles(page).last.get_by_role("button", name=name).first.click()
+        await wait_for_new_bot_bubble(page, before)
+
+    await answer("/sinhhoat")
+    await answer("hôm nay")
+    await press("1.")
+    for text in ("Sinh hoạt chủ điểm", "30", "24", "Học tập và làm theo tư tưởng Hồ Chí Minh"):
+        await answer(text)
+    for _ in range(2):  # no opinions, no decisions
+        await press(vi("Skip"))
+    before = await bot_bubbles(page).count()
+    await page.locator("#files").set_input_files(files)
+    await wait_for_new_bot_bubble(page, before + 1)  # one answer per picture
+    await expect(page.locator("#log .msg.me").filter(has_text="📎")).to_have_count(2)
+    await press(vi("✅ Done"))
+    await press(vi("✅ Send the report"))
+    with unit_of_work(db) as uow:
+        unit = uow.units.by_code("RG-VB-KP1")
+        [report] = uow.reports.of_unit(unit.id, "meeting")
+        photos = uow.reports.latest_data(report.id)["photos"]
+        assert [p["name"] for p in photos] == ["bien-ban.png", "diem-danh.png"]
+        assert uow.documents.get(photos[0]["document"]).content == picture

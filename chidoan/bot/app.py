@@ -36,7 +36,7 @@ class App:
         self.web: WebChannel | None = None
         self.telegram = None
         if settings.web_enabled:
-            self.web = self.channels["web"] = WebChannel(self.processor, self.web_identities, self.web_history, self.web_file)
+            self.web = self.channels["web"] = WebChannel(self.processor, self.web_identities, self.web_history, self.web_file, settings.max_file_kb)
         if settings.telegram_bot_token:
             from chidoan.bot.channels.telegram import TelegramChannel
 

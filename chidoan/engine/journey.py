@@ -26,6 +26,7 @@ class Kind(StrEnum):
     choice = "choice"
     yes_no = "yes_no"
     period = "period"  # a month, a quarter, a date or a usual phrase (see inputs.parse_period)
+    photos = "photos"  # photos or scans sent one by one (an album is several), then "Done"
     repeat = "repeat"
 
 
@@ -61,6 +62,8 @@ class Step:
     # branching
     when: Callable[[Answers], bool] | None = None
     next: Callable[[Answers], str | None] | None = None
+    # photos
+    max_photos: int = 10
     # repeat
     steps: tuple[Step, ...] = ()
     more_prompt: str | None = None  # msgid, "Add another …?"

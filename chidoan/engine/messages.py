@@ -18,6 +18,17 @@ def clean_text(text: str | None, limit: int | None = None) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
+class InFile:
+    """A file a person sent (a photo of the minutes, an attendance sheet), already downloaded by
+    its channel within the size limit."""
+
+    name: str
+    mime: str
+    content: bytes
+    source: str | None = None  # the platform's reference (Telegram's file_id)
+
+
+@dataclass(frozen=True, slots=True)
 class Incoming:
     channel: str  # "telegram", "web"; later "zalo"
     event_id: str  # the platform's id of this event: duplicates are dropped by it
@@ -26,6 +37,7 @@ class Incoming:
     text: str | None = None
     payload: str | None = None  # a pressed button
     media: str | None = None  # "photo", "sticker", "voice", ... when the message is not text
+    file: InFile | None = None  # a photo or document within the size limit ("too_big" media: over it)
     display_name: str | None = None
     language_code: str | None = None
 

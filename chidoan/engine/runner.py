@@ -42,6 +42,7 @@ SKIP_WORDS = {"bo qua", "skip", "-"}
 SUBMIT_WORDS = {"gui", "xac nhan", "dong y", "send", "submit", "confirm"}
 EDIT_WORDS = {"sua", "chinh sua", "edit"}
 BACK_WORDS = {"quay lai", "tro lai", "back"}
+DONE_WORDS = {"xong", "xong roi", "done", "het", "da gui het"}
 
 
 class Runner:
@@ -100,13 +101,45 @@ class Runner:
         if state.step.endswith(".more"):
             return self._answer_more(ctx, state, parse_yes_no(text))
         step = self._step_at(journey, state.step)
+        if step.kind is Kind.photos:
+            if folded in DONE_WORDS or (folded in SKIP_WORDS and not step.required):
+                return self._photos_done(ctx, state, step)
+            ctx.say(N_("Please send the photos here (as photos or files), then press “Done”."))
+            return self.ask(ctx, state)
         if not step.required and folded in SKIP_WORDS:
             return self._store(ctx, state, step, None)
         self._store_parsed(ctx, state, step, self._parse(ctx, state, step, text))
 
     def on_media(self, ctx: Ctx, state: ConversationState, media: str) -> None:
-        ctx.say(N_("I can only read text here, not a {media}. Please type your answer."), media=ctx.t(_MEDIA.get(media, N_("file"))))
-        self.ask(ctx, state)
+        journey = self.journeys[state.journey]
+        step = None if state.step.startswith("@") or "." in state.step else journey.step(state.step)
+        if step is None or step.kind is not Kind.photos:
+            ctx.say(N_("I can only read text here, not a {media}. Please type your answer."), media=ctx.t(_MEDIA.get(media, N_("file"))))
+            return self.ask(ctx, state)
+        received = state.data["a"].setdefault(step.key, [])
+        done = [[Button(ctx.t(N_("✅ Done")), f"j:{state.id}.{state.version}.done")]]
+        file = ctx.incoming.file
+        if file is None:
+            if media == "too_big":
+                ctx.say(N_("That file is too big: files up to {mb} MB, please."), mb=ctx.settings.max_file_kb // 1024 or 1, buttons=done)
+            else:
+                ctx.say(N_("Please send a photo or a scan (a picture or a PDF file)."), buttons=done)
+            return
+        if len(received) >= step.max_photos:
+            ctx.say(N_("{n} files are enough for one report; this one was not added. Press “Done” to go on."), n=step.max_photos, buttons=done)
+            return
+        document_id = ctx.uow.documents.add(kind="upload", filename=file.name, content=file.content, now=ctx.now, source=file.source)
+        received.append({"document": document_id, "name": file.name})
+        ctx.uow.conversations.save(state, ctx.now)  # kept even if the person leaves before "Done"
+        done = [[Button(ctx.t(N_("✅ Done")), f"j:{state.id}.{state.version}.done")]]  # the saved version
+        ctx.say(N_("Received {n} of at most {max}. Send more, or press “Done”."), n=len(received), max=step.max_photos, buttons=done)
+
+    def _photos_done(self, ctx: Ctx, state: ConversationState, step: Step) -> None:
+        received = state.data["a"].get(step.key) or []
+        if step.required and not received:
+            ctx.say(N_("Please send at least one photo first."))
+            return self.ask(ctx, state)
+        self._store(ctx, state, step, received)
 
     def on_button(self, ctx: Ctx, state: ConversationState | None, payload: str) -> None:
         try:
@@ -165,6 +198,8 @@ class Runner:
             return self._answer_more(ctx, state, Parsed(action == "y"))
         else:
             step = self._step_at(journey, state.step)
+            if step.kind is Kind.photos and (action == "done" or (action == "skip" and not step.required)):
+                return self._photos_done(ctx, state, step)  # what was received is kept
             if action == "skip" and not step.required:
                 return self._store(ctx, state, step, None)
             if action.startswith("v:") and step.kind is Kind.choice:
@@ -247,6 +282,8 @@ class Runner:
             rows = [[btn(f"{i}. {ctx.t(c.label)}", f"v:{c.value}")] for i, c in enumerate(step.choices, 1)]
         elif step.kind is Kind.yes_no:
             rows = [[btn(ctx.t(N_("Yes")), "y"), btn(ctx.t(N_("No")), "n")]]
+        elif step.kind is Kind.photos:
+            rows = [[btn(ctx.t(N_("✅ Done")), "done")]]
         elif step.suggest:
             rows = [[btn(label, f"s:{i}")] for i, (label, _text) in enumerate(self._suggestions(ctx, step, answers))]
         extra = list(nav)
@@ -386,8 +423,10 @@ class Runner:
 
     @staticmethod
     def _applicable(journey: Journey, answers: Answers) -> Answers:
-        """Answers of steps a branch no longer reaches are left out of what is submitted."""
-        return {s.key: answers[s.key] for s in journey.steps if s.applies(answers) and s.key in answers}
+        """Answers of steps a branch no longer reaches are left out of what is submitted; hidden
+        ones ("_today": what a journey's conditions need to know) stay."""
+        hidden = {key: value for key, value in answers.items() if key.startswith("_")}
+        return hidden | {s.key: answers[s.key] for s in journey.steps if s.applies(answers) and s.key in answers}
 
     @staticmethod
     def _suggestions(ctx: Ctx, step: Step, answers: Answers) -> list[tuple[str, str]]:
@@ -449,6 +488,8 @@ class Runner:
         if step.kind is Kind.choice:
             label = next((c.label for c in step.choices if c.value == value), str(value))
             return ctx.t(label)
+        if step.kind is Kind.photos:
+            return ctx.t(N_("{n} file(s)"), n=len(value))
         if step.kind is Kind.yes_no:
             return ctx.t(N_("Yes") if value else N_("No"))
         if step.kind is Kind.date:

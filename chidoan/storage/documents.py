@@ -16,9 +16,10 @@ class Documents:
     def __init__(self, conn: Connection):
         self.conn = conn
 
-    def add(self, *, kind: str, filename: str, content: bytes, now: datetime) -> int:
+    def add(self, *, kind: str, filename: str, content: bytes, now: datetime, source: str | None = None) -> int:
         return self.conn.execute(
-            D.insert().values(kind=kind, filename=filename, content=content, token=secrets.token_urlsafe(24), created_at=now)
+            D.insert().values(kind=kind, filename=filename, content=content, token=secrets.token_urlsafe(24),
+                              source=source, created_at=now)
         ).inserted_primary_key[0]
 
     def get(self, document_id: int) -> Row | None:

@@ -6,7 +6,7 @@ time zone.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -250,5 +250,41 @@ class Document(SQLModel, table=True):
     filename: str = Field(max_length=128)
     token: str = Field(max_length=64, unique=True)  # the web chat's download link
     content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    # Where a received file came from (Telegram's file_id): kept beside our own copy.
+    source: str | None = Field(default=None, max_length=255)
     created_at: datetime
+
+
+class ReportKind(StrEnum):
+    meeting = "meeting"
+    dialogue = "dialogue"
+
+
+class Report(SQLModel, table=True):
+    """A report of one event (a branch meeting, a dialogue with leaders): many versions."""
+
+    __tablename__ = "report"
+    __table_args__ = (Index("ix_report_unit_kind_date", "unit_id", "kind", "held_on"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    unit_id: int = Field(foreign_key="org_unit.id")
+    kind: str = Field(max_length=16)
+    held_on: date
+    status: str = Field(default="submitted", max_length=16)
+    version: int = Field(default=1)
+    created_by: int = Field(foreign_key="account.id")
+    created_at: datetime
+    updated_at: datetime
+
+
+class ReportVersion(SQLModel, table=True):
+    __tablename__ = "report_version"
+    __table_args__ = (UniqueConstraint("report_id", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    report_id: int = Field(foreign_key="report.id", index=True)
+    version: int
+    data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    submitted_by: int = Field(foreign_key="account.id")
+    submitted_at: datetime
 

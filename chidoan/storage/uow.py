@@ -19,6 +19,7 @@ from chidoan.storage.invites import Invites
 from chidoan.storage.orgs import OrgUnits
 from chidoan.storage.outbox import OutboxRepo
 from chidoan.storage.registrations import Registrations
+from chidoan.storage.reports import Reports
 from chidoan.storage.roles import Roles
 from chidoan.storage.settings_kv import KeyValues
 
@@ -36,6 +37,7 @@ class UnitOfWork:
         self.kv = KeyValues(conn)
         self.registrations = Registrations(conn)
         self.documents = Documents(conn)
+        self.reports = Reports(conn)
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:

@@ -34,7 +34,7 @@ from aiohttp import web
 from chidoan.bot.channels.base import Limits, RetryLater, Unreachable
 from chidoan.bot.processor import Processor
 from chidoan.engine.commands import Command
-from chidoan.engine.messages import Incoming, Outgoing
+from chidoan.engine.messages import InFile, Incoming, Outgoing
 from chidoan.handlers.invites import BOT_USERNAME_KEY
 from chidoan.i18n import LOCALES, gettext
 
@@ -107,9 +107,10 @@ class TelegramChannel:
         return router
 
     async def _on_message(self, message: Message, event_update: Update) -> None:
-        media = None
+        media, file = None, None
         if message.text is None:
             media = next((kind for kind in MEDIA_TYPES if getattr(message, kind, None) is not None), "other")
+            file, media = await self._fetch(message, media)
         await self._submit(
             Incoming(
                 channel=self.name,
@@ -118,10 +119,38 @@ class TelegramChannel:
                 chat_id=str(message.chat.id),
                 text=message.text,
                 media=media,
+                file=file,
                 display_name=_name(message.from_user),
                 language_code=message.from_user.language_code,
             )
         )
+
+    async def _fetch(self, message: Message, media: str) -> tuple[InFile | None, str]:
+        """Download a photo, or a picture or PDF sent as a file, within the size limit; the
+        engine keeps it only where a report asks for one."""
+        limit = self.settings.max_file_kb * 1024
+        if message.photo:
+            fitting = [size for size in message.photo if (size.file_size or 0) <= limit]
+            if not fitting:
+                return None, "too_big"
+            best = max(fitting, key=lambda size: size.file_size or 0)
+            name, mime, file_id = f"photo-{best.file_unique_id}.jpg", "image/jpeg", best.file_id
+        elif message.document:
+            document = message.document
+            mime = document.mime_type or ""
+            if not (mime.startswith("image/") or mime == "application/pdf"):
+                return None, media
+            if (document.file_size or 0) > limit:
+                return None, "too_big"
+            name, file_id = document.file_name or f"file-{document.file_unique_id}", document.file_id
+        else:
+            return None, media
+        try:
+            content = await self.bot.download(file_id)
+        except Exception:  # the message is still stored; the person is asked to send it again
+            log.exception("could not download telegram file %s", file_id)
+            return None, media
+        return InFile(name, mime, content.read(), file_id), media
 
     async def _on_callback(self, callback: CallbackQuery, event_update: Update):
         chat_id = callback.message.chat.id if callback.message else callback.from_user.id

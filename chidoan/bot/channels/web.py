@@ -6,6 +6,8 @@ binds to 127.0.0.1 by default. Keep it off a public interface (CHIDOAN_WEB_ENABL
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import re
@@ -17,21 +19,22 @@ from aiohttp import WSMsgType, web
 
 from chidoan.bot.channels.base import Limits, RetryLater
 from chidoan.bot.processor import Processor
-from chidoan.engine.messages import Incoming, Outgoing
+from chidoan.engine.messages import InFile, Incoming, Outgoing
 
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent.parent.parent / "web" / "static"
 USER_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
-MAX_FRAME = 64 * 1024  # a message far longer than any answer is refused by the socket itself
+MAX_FRAME = 16 * 1024 * 1024  # a photo (base64) fits; anything larger is refused by the socket
 
 
 class WebChannel:
     name = "web"
     limits = Limits()  # local: no platform limits
 
-    def __init__(self, processor: Processor, identities, history, file):
+    def __init__(self, processor: Processor, identities, history, file, max_file_kb: int):
         self.processor = processor
+        self.max_file_kb = max_file_kb
         self.identities = identities  # async () -> list of {"id", "name", "description"}
         self.history = history  # async (user id) -> recent {"type": "message"|"mine", "text", ...}
         self.file = file  # async (token) -> (filename, bytes) or None
@@ -87,11 +90,12 @@ class WebChannel:
         try:
             data = json.loads(raw)
             event_id = str(data.get("id") or uuid.uuid4())[:64]
+            media, file = self._file(data) if data.get("type") == "file" else (None, None)
             text = data.get("text") if data.get("type") == "text" else None
             payload = data.get("payload") if data.get("type") == "button" else None
-            if (text is None) == (payload is None) or not isinstance(text or payload or "", str):
-                raise ValueError("need a text or a button payload")
-        except (ValueError, AttributeError) as exc:
+            if [text, payload, media].count(None) != 2 or not isinstance(text or payload or "", str):
+                raise ValueError("need a text, a button payload or a file")
+        except (ValueError, AttributeError, binascii.Error) as exc:
             await ws.send_json({"type": "error", "error": str(exc)})
             return
         incoming = Incoming(
@@ -101,6 +105,8 @@ class WebChannel:
             chat_id=user,
             text=text,
             payload=payload,
+            media=media,
+            file=file,
             display_name=name,
             language_code=data.get("language"),
         )
@@ -111,6 +117,17 @@ class WebChannel:
             await ws.send_json({"type": "error", "error": "not_stored", "id": event_id})
             return
         await ws.send_json({"type": "ack", "id": event_id})
+
+    def _file(self, data: dict) -> tuple[str, InFile | None]:
+        """A file picked in the page arrives base64-encoded; over the size limit it is refused."""
+        content = base64.b64decode(data.get("data") or "", validate=True)
+        mime = str(data.get("mime") or "application/octet-stream")[:100]
+        media = "photo" if mime.startswith("image/") else "document"
+        if len(content) > self.max_file_kb * 1024:
+            return "too_big", None
+        if not (mime.startswith("image/") or mime == "application/pdf"):
+            return media, None
+        return media, InFile(str(data.get("name") or "file")[:120], mime, content)
 
     async def send(self, chat_id: str, message: Outgoing) -> None:
         sockets = list(self._sockets.get(chat_id, ()))

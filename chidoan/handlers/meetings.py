@@ -1,0 +1,101 @@
+"""Branch meeting reports (/sinhhoat): date, kind, theme, attendance, content, members' opinions,
+decisions, and photos of the minutes or the attendance sheet.
+
+A date in the future is refused; a date more than a year back, or one already reported, is
+asked about once more (a likely typo or a duplicate) and allowed when confirmed. The branch's
+size is remembered from its last report and offered with one tap.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from sqlalchemy import Row
+
+from chidoan.engine.context import Ctx
+from chidoan.engine.journey import Answers, Choice, Journey, Kind, Step
+from chidoan.i18n import N_, format_date
+from chidoan.storage.models import ReportKind, Role, UnitKind
+
+REPORTING_ROLES = (Role.secretary, Role.deputy)
+REPORTING_KINDS = (UnitKind.branch, UnitKind.branch_group, UnitKind.base_unit)
+LONG_AGO = timedelta(days=365)
+
+
+def reporting_unit(ctx: Ctx) -> Row | None:
+    """The branch (or, for its secretary, the whole base unit) this person reports for."""
+    for role in sorted(ctx.roles, key=lambda r: REPORTING_KINDS.index(r.kind) if r.kind in REPORTING_KINDS else 99):
+        if role.role in REPORTING_ROLES and role.kind in REPORTING_KINDS:
+            return ctx.uow.units.get(role.unit_id)
+    return None
+
+
+def meeting_command(ctx: Ctx, _args: str) -> None:
+    unit = reporting_unit(ctx)
+    if unit is None:
+        ctx.say(N_("Meeting reports are sent by the secretary or deputy secretary of a branch or base unit."))
+        return
+    reports = ctx.uow.reports.of_unit(unit.id, ReportKind.meeting)
+    # Not steps: what the steps' conditions and suggestions need to know.
+    hidden = {
+        "_today": ctx.today.isoformat(),
+        "_reported": [r.held_on.isoformat() for r in reports],
+        "_last_total": ctx.uow.reports.latest_data(reports[-1].id).get("total") if reports else None,
+    }
+    ctx.say(N_("Meeting report for {unit}. About ten short questions; /huy cancels."), unit=unit.name)
+    ctx.engine.runner.start(ctx, MEETING.name, context={"unit": unit.id}, answers=hidden)
+
+
+def _long_ago(answers: Answers) -> bool:
+    held = answers.get("held_on")
+    return held is not None and date.fromisoformat(held) < date.fromisoformat(answers["_today"]) - LONG_AGO
+
+
+def _reported(answers: Answers) -> bool:
+    return answers.get("held_on") in answers.get("_reported", [])
+
+
+def _present_fits(ctx: Ctx, answers: Answers, value: int):
+    if value > answers["total"]:
+        return N_("{present} present is more than the {total} members of the branch. Please check the number."), {"present": value, "total": answers["total"]}
+    return None
+
+
+def _last_total(ctx: Ctx, answers: Answers) -> list[str]:
+    return [str(answers["_last_total"])] if answers.get("_last_total") else []
+
+
+def _submit(ctx: Ctx, answers: Answers) -> None:
+    unit_id = answers["_ctx"]["unit"]
+    data = {k: v for k, v in answers.items() if not k.startswith("_")}
+    held_on = date.fromisoformat(data["held_on"])
+    ctx.uow.reports.add(unit_id=unit_id, kind=ReportKind.meeting, held_on=held_on, data=data, account_id=ctx.account_id, now=ctx.now)
+    ctx.say(N_("Thank you! The meeting of {date} is reported: {present} of {total} members present, {files} file(s) attached."),
+            date=format_date(held_on), present=data["present"], total=data["total"], files=len(data.get("photos") or []))
+
+
+MEETING = Journey(
+    name="meeting",
+    title=N_("Meeting report"),
+    steps=(
+        Step("held_on", N_("When was the meeting? (dd/mm/yyyy, “hôm nay” or “hôm qua”)"), kind=Kind.date, not_future=True, label=N_("Date")),
+        Step("long_ago_ok", N_("{date} is more than a year ago. Is that the right date?"), kind=Kind.yes_no, label=N_("Date checked"),
+             when=_long_ago, params=lambda _c, a: {"date": format_date(date.fromisoformat(a["held_on"]))},
+             next=lambda a: "held_on" if a.get("long_ago_ok") is False else None),
+        Step("again_ok", N_("A meeting on {date} is already reported. Is this another meeting on the same day?"), kind=Kind.yes_no,
+             label=N_("Another meeting that day"), when=_reported, params=lambda _c, a: {"date": format_date(date.fromisoformat(a["held_on"]))},
+             next=lambda a: "held_on" if a.get("again_ok") is False else None),
+        Step("kind", N_("What kind of meeting was it?"), kind=Kind.choice, label=N_("Kind"),
+             choices=(Choice("regular", N_("Regular (monthly)")), Choice("themed", N_("Themed")), Choice("extraordinary", N_("Extraordinary")))),
+        Step("theme", N_("What was its theme?"), label=N_("Theme"), max_len=500),
+        Step("total", N_("How many members does the branch have?"), kind=Kind.number, minimum=1, maximum=100000, label=N_("Members"), suggest=_last_total),
+        Step("present", N_("How many members were present?"), kind=Kind.number, minimum=0, maximum=100000, label=N_("Present"), validate=_present_fits),
+        Step("content", N_("What was discussed and done?"), label=N_("Content"), min_len=5, max_len=3000),
+        Step("opinions", N_("What opinions and wishes did members raise? (optional)"), label=N_("Members' opinions and wishes"), required=False, max_len=3000),
+        Step("decisions", N_("What was decided, and what are the next steps? (optional)"), label=N_("Decisions and next steps"), required=False, max_len=3000),
+        Step("photos", N_("Photos of the minutes or the attendance sheet (optional): send them now, then press “Done”."), kind=Kind.photos,
+             label=N_("Photos"), required=False),
+    ),
+    complete=_submit,
+    submit_label=N_("✅ Send the report"),
+)

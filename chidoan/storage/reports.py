@@ -1,0 +1,36 @@
+"""Reports of events (branch meetings, dialogues): one row per event, every edit a version."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Connection, Row, select
+
+from chidoan.storage.models import Report, ReportVersion
+
+R = Report.__table__
+V = ReportVersion.__table__
+
+
+class Reports:
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def add(self, *, unit_id: int, kind: str, held_on: date, data: dict, account_id: int, now: datetime) -> int:
+        report_id = self.conn.execute(
+            R.insert().values(unit_id=unit_id, kind=kind, held_on=held_on, status="submitted", version=1,
+                              created_by=account_id, created_at=now, updated_at=now)
+        ).inserted_primary_key[0]
+        self.conn.execute(V.insert().values(report_id=report_id, version=1, data=data, submitted_by=account_id, submitted_at=now))
+        return report_id
+
+    def of_unit(self, unit_id: int, kind: str) -> list[Row]:
+        return list(self.conn.execute(select(R).where(R.c.unit_id == unit_id, R.c.kind == kind).order_by(R.c.held_on, R.c.id)))
+
+    def latest_data(self, report_id: int) -> dict:
+        return self.conn.execute(
+            select(V.c.data).where(V.c.report_id == report_id).order_by(V.c.version.desc()).limit(1)
+        ).scalar_one()
+
+    def versions(self, report_id: int) -> list[Row]:
+        return list(self.conn.execute(select(V).where(V.c.report_id == report_id).order_by(V.c.version)))
