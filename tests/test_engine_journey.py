@@ -22,15 +22,15 @@ SURVEY = Journey(
     name="survey",
     title="Survey",
     steps=(
-        Step("kind", "What kind of meeting?", kind=Kind.choice, label="Kind",
-             choices=(Choice("regular", "Regular monthly"), Choice("themed", "Themed"), Choice("extra", "Extraordinary"))),
-        Step("theme", "What was the theme?", label="Theme", when=lambda a: a.get("kind") == "themed"),
-        Step("date", "When was it?", kind=Kind.date, not_future=True, label="Date"),
-        Step("present", "How many members were present?", kind=Kind.number, maximum=100000, label="Present"),
-        Step("budget", "Budget in million dong?", kind=Kind.number, integer=False, required=False, label="Budget"),
-        Step("online", "Was it online?", kind=Kind.yes_no, label="Online"),
+        Step("kind", "What kind of gathering?", kind=Kind.choice, label="Gathering kind",
+             choices=(Choice("regular", "Regular monthly"), Choice("themed", "On a theme"), Choice("extra", "Out of schedule"))),
+        Step("theme", "What was the gathering about?", label="Subject", when=lambda a: a.get("kind") == "themed"),
+        Step("date", "When was it?", kind=Kind.date, not_future=True, label="Day held"),
+        Step("present", "How many attended?", kind=Kind.number, maximum=100000, label="Attendance"),
+        Step("budget", "Budget in million dong?", kind=Kind.number, integer=False, required=False, label="Budget (million)"),
+        Step("online", "Was it online?", kind=Kind.yes_no, label="Held online"),
         Step("tasks", "Task list", kind=Kind.repeat, label="Task list", more_prompt="Add another task? ({n} so far)",
-             steps=(Step("what", "What will be done?"), Step("who", "Who is in charge?", required=False))),
+             steps=(Step("what", "What will be done?"), Step("who", "Whose task is it?", required=False))),
     ),
     complete=lambda ctx, answers: (SUBMITTED.append(answers), ctx.say_text("stored")),
 )
@@ -58,13 +58,13 @@ async def test_every_input_kind_with_branching_lists_and_edits(survey_app, db):
     today = datetime.now(UTC).astimezone(ZoneInfo("Asia/Ho_Chi_Minh")).date()
     async with WebUser(survey_app, "surveyor") as user:  # Vietnamese: 1.200 is a thousand two hundred
         await user.say("/khaosat")
-        assert "What kind of meeting?" in user.text
+        assert "What kind of gathering?" in user.text
         await user.say("quay lại")  # no Back button on the first question; typed, it explains
         assert vi("This is the first question; there is nothing before it.") in user.text
-        await user.say("chuyen de")  # not a label: refused politely
+        await user.say("hội nghị")  # not one of the options: refused politely
         assert vi("Please choose one of the options: press a button or type its number.") in user.text
         await user.say("2")  # by number
-        assert "What was the theme?" in user.text
+        assert "What was the gathering about?" in user.text
         await user.say("Thanh niên với chuyển đổi số")
         await user.say("31/02/2026")
         assert vi("{text} is not a date on the calendar. Please check the day and month.", text="31/02/2026") in user.text
@@ -73,9 +73,9 @@ async def test_every_input_kind_with_branching_lists_and_edits(survey_app, db):
         await user.say("01/01/2099")
         assert vi("The date cannot be after {limit}.", limit=today.strftime("%d/%m/%Y")) in user.text
         await user.say("hôm qua")
-        assert "present" in user.text
+        assert "How many attended?" in user.text
         await user.say("mười lăm")
-        assert "How many members were present?" in user.text  # asked again after the polite refusal
+        assert "How many attended?" in user.text  # asked again after the polite refusal
         await user.say("-3")
         assert vi("The number must be at least {min}.", min="0") in user.text
         await user.say("1,5")
@@ -95,17 +95,17 @@ async def test_every_input_kind_with_branching_lists_and_edits(survey_app, db):
         await user.say("Anh Tuấn")
         await user.press(vi("No, continue"))
         summary = user.text
-        assert "Theme: Thanh niên với chuyển đổi số" in summary
-        assert f"Date: {(today - timedelta(days=1)).strftime('%d/%m/%Y')}" in summary
-        assert "Present: 1200" in summary and "Budget: 1,5" in summary
+        assert "Subject: Thanh niên với chuyển đổi số" in summary
+        assert f"Day held: {(today - timedelta(days=1)).strftime('%d/%m/%Y')}" in summary
+        assert "Attendance: 1200" in summary and "Budget (million): 1,5" in summary
         assert "1. Sinh hoạt chủ điểm tháng 10" in summary and "2. Trồng cây xanh; Anh Tuấn" in summary
 
         # Edit the kind: the theme no longer applies and leaves the summary.
         await user.press(vi("✏️ Edit"))
-        await user.press("Kind")
-        assert vi("(now: {value})", value="Themed") in user.text
+        await user.press("Gathering kind")
+        assert vi("(now: {value})", value="On a theme") in user.text
         await user.press("Regular monthly")
-        assert "Theme:" not in user.text and "Kind: Regular monthly" in user.text
+        assert "Subject:" not in user.text and "Gathering kind: Regular monthly" in user.text
         # Remove the first task, edit the second.
         await user.press(vi("✏️ Edit"))
         await user.press("Task list")
@@ -143,13 +143,13 @@ async def test_branch_opened_by_an_edit_is_asked_before_the_summary(survey_app, 
         for answer in ("hôm nay", "12", "-", "no", "Họp chi đoàn", "-"):
             await user.say(answer)
         await user.press("No, continue")
-        assert "Budget: (skipped)" in user.text
+        assert "Budget (million): (skipped)" in user.text
         await user.press("Edit")
-        await user.press("Kind")
-        await user.press("Themed")
-        assert "What was the theme?" in user.text  # the newly reached step, not the summary yet
+        await user.press("Gathering kind")
+        await user.press("On a theme")
+        assert "What was the gathering about?" in user.text  # the newly reached step, not the summary yet
         await user.say("Văn hóa đọc")
-        assert "Theme: Văn hóa đọc" in user.text
+        assert "Subject: Văn hóa đọc" in user.text
         await user.press("Send")
     assert SUBMITTED[0]["theme"] == "Văn hóa đọc" and SUBMITTED[0]["budget"] is None
     assert SUBMITTED[0]["present"] == 12
@@ -163,4 +163,4 @@ async def test_non_text_where_text_is_expected(survey_app, db):
         # The web chat sends only text; a Telegram photo arrives as an event with `media` set.
         await survey_app.processor.submit(Incoming("web", "photo-1", "photographer", "photographer", media="photo", language_code="en"))
         await user.replies()
-        assert "not a photo" in user.text and "What kind of meeting?" in user.text
+        assert "not a photo" in user.text and "What kind of gathering?" in user.text

@@ -12,6 +12,7 @@ from chidoan.bot.processor import Processor
 from chidoan.bot.sender import Sender
 from chidoan.engine.messages import Outgoing
 from chidoan.handlers import build_engine
+from chidoan.storage.db import make_engine
 from chidoan.storage.models import Outbox, OutboxStatus
 from chidoan.storage.uow import unit_of_work
 
@@ -37,13 +38,18 @@ def queue(db, chat_id: str, texts: list[str]) -> None:
         uow.outbox.add_many(rows)
 
 
+def own_processor(settings) -> Processor:
+    """The processor's own connection: the test reads through `db` while it runs."""
+    return Processor(make_engine(settings.database_url), build_engine(settings))
+
+
 def statuses(db) -> list[str]:
     with db.connect() as conn:
         return list(conn.execute(select(Outbox.__table__.c.status).order_by(Outbox.__table__.c.id)).scalars())
 
 
 async def test_a_busy_chat_is_paced_without_holding_others_up(settings, db):
-    processor = Processor(db, build_engine(settings))
+    processor = own_processor(settings)
     await processor.start()
     channel = Recording(Limits(per_second=30, burst=30, per_chat_per_second=5, per_chat_burst=3))
     sender = Sender(processor, {"telegram": channel})
@@ -71,7 +77,7 @@ async def test_a_busy_chat_is_paced_without_holding_others_up(settings, db):
 async def test_stopping_mid_round_records_what_was_sent(settings, db):
     queue(db, "chat", [f"m{i}" for i in range(5)])
     channel = Recording(Limits(), delay=0.05)
-    processor = Processor(db, build_engine(settings))
+    processor = own_processor(settings)
     await processor.start()
     sender = Sender(processor, {"telegram": channel})
     await sender.start()

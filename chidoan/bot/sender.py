@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,7 +53,7 @@ class Sender:
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._stopping = False
-        self._soonest = idle  # seconds until the earliest row put off in the last round
+        self._next_due: float | None = None  # monotonic time when the earliest put-off row is due
         self._channel_buckets = {name: TokenBucket(c.limits.per_second, c.limits.burst) for name, c in channels.items()}
         self._chat_buckets: dict[tuple[str, str], TokenBucket] = {}
         processor.committed.append(self.wake)
@@ -82,8 +83,12 @@ class Sender:
                 log.exception("sender round failed")
                 handled = 0
             if handled == 0 and not self._stopping:
+                timeout = self.idle
+                if self._next_due is not None:  # a paced chat's turn comes before the idle poll
+                    timeout = max(0.0, min(timeout, self._next_due - time.monotonic() + 0.01))
+                    self._next_due = None
                 try:
-                    await asyncio.wait_for(self._wake.wait(), min(self.idle, self._soonest))
+                    await asyncio.wait_for(self._wake.wait(), timeout)
                 except TimeoutError:
                     pass
                 self._wake.clear()
@@ -96,7 +101,6 @@ class Sender:
         by_chat: dict[tuple[str, str], list[Row]] = defaultdict(list)
         for row in rows:
             by_chat[(row.channel, row.chat_id)].append(row)
-        self._soonest = self.idle
         await asyncio.gather(*(self._deliver_chat(key, chat_rows) for key, chat_rows in by_chat.items()))
         return len(rows)
 
@@ -117,7 +121,6 @@ class Sender:
             wait = max(chat_bucket.available_in(), channel_bucket.available_in())
             if wait > 0:  # not this chat's turn yet: the rest waits for it, in order
                 outcomes += [Outcome(r, "retry", "paced", wait, counts=False) for r in rows[index:]]
-                self._soonest = min(self._soonest, wait)
                 break
             chat_bucket.take()
             channel_bucket.take()
@@ -129,6 +132,10 @@ class Sender:
                 outcomes += [Outcome(r, outcome.status, outcome.error, after, counts=False) for r in rows[index + 1:]]
                 break
         await self.processor.run(lambda uow: self._record(uow, outcomes))
+        later = [o.after for o in outcomes if o.status == "retry"]
+        if later:  # measured after recording: the rows are due no sooner than this
+            due = time.monotonic() + min(later)
+            self._next_due = due if self._next_due is None else min(self._next_due, due)
 
     async def _send(self, channel: Channel, row: Row) -> Outcome:
         try:
