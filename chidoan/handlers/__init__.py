@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chidoan.engine.dispatch import Engine
 from chidoan.engine.commands import STAFF, Command
-from chidoan.handlers import basics, meetings, registration
+from chidoan.handlers import basics, dialogues, meetings, registration
 from chidoan.handlers.invites import invite_command
 from chidoan.handlers.onboarding import ONBOARDING, start_with_code
 from chidoan.i18n import N_
@@ -20,12 +20,13 @@ COMMANDS = [
     Command("kehoach", ("plan",), N_("get your unit's registered plan document"), registration.plan_command, roles=SECRETARIES),
     Command("trangthai", ("status",), N_("your unit's obligations, deadlines and what is done"), registration.status_command, roles=SECRETARIES),
     Command("sinhhoat", ("meeting",), N_("report a branch meeting"), meetings.meeting_command, roles=SECRETARIES, resumes=False),
+    Command("doithoai", ("dialogue",), N_("report a dialogue with local leaders"), dialogues.dialogue_command, roles=SECRETARIES, resumes=False),
     Command("moi", ("invite",), N_("issue an invite code for a unit you manage"), invite_command, roles=STAFF),
     Command("ngonngu", ("language",), N_("change the language"), basics.language, resumes=False),
     Command("huy", ("cancel",), N_("cancel what we are doing"), basics.cancel, resumes=False),
 ]
 
-JOURNEYS = [ONBOARDING, meetings.MEETING]  # and one registration journey per programme file, see build_engine
+JOURNEYS = [ONBOARDING, meetings.MEETING, dialogues.DIALOGUE]  # and one registration journey per programme file, see build_engine
 
 ACTIONS = {"lang": basics.set_language, "reg": registration.registration_action}
 

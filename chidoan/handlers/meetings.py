@@ -74,14 +74,22 @@ def _submit(ctx: Ctx, answers: Answers) -> None:
             date=format_date(held_on), present=data["present"], total=data["total"], files=len(data.get("photos") or []))
 
 
+def date_steps(question: str) -> tuple[Step, Step]:
+    """When an event was held: not in the future, and asked about once more if over a year back
+    (needs the hidden answer "_today")."""
+    return (
+        Step("held_on", question, kind=Kind.date, not_future=True, label=N_("Date")),
+        Step("long_ago_ok", N_("{date} is more than a year ago. Is that the right date?"), kind=Kind.yes_no, label=N_("Date checked"),
+             when=_long_ago, params=lambda _c, a: {"date": format_date(date.fromisoformat(a["held_on"]))},
+             next=lambda a: "held_on" if a.get("long_ago_ok") is False else None),
+    )
+
+
 MEETING = Journey(
     name="meeting",
     title=N_("Meeting report"),
     steps=(
-        Step("held_on", N_("When was the meeting? (dd/mm/yyyy, “hôm nay” or “hôm qua”)"), kind=Kind.date, not_future=True, label=N_("Date")),
-        Step("long_ago_ok", N_("{date} is more than a year ago. Is that the right date?"), kind=Kind.yes_no, label=N_("Date checked"),
-             when=_long_ago, params=lambda _c, a: {"date": format_date(date.fromisoformat(a["held_on"]))},
-             next=lambda a: "held_on" if a.get("long_ago_ok") is False else None),
+        *date_steps(N_("When was the meeting? (dd/mm/yyyy, “hôm nay” or “hôm qua”)")),
         Step("again_ok", N_("A meeting on {date} is already reported. Is this another meeting on the same day?"), kind=Kind.yes_no,
              label=N_("Another meeting that day"), when=_reported, params=lambda _c, a: {"date": format_date(date.fromisoformat(a["held_on"]))},
              next=lambda a: "held_on" if a.get("again_ok") is False else None),

@@ -288,3 +288,28 @@ class ReportVersion(SQLModel, table=True):
     submitted_by: int = Field(foreign_key="account.id")
     submitted_at: datetime
 
+
+class CommitmentStatus(StrEnum):
+    open = "open"  # promised, not yet followed up
+    done = "done"
+    in_progress = "in_progress"
+    not_done = "not_done"
+
+
+class Commitment(SQLModel, table=True):
+    """Something a leader promised in a dialogue: followed up on its due date."""
+
+    __tablename__ = "commitment"
+    __table_args__ = (Index("ix_commitment_due", "status", "due_on"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    report_id: int = Field(foreign_key="report.id", index=True)
+    unit_id: int = Field(foreign_key="org_unit.id")
+    promise: str = Field(sa_column=Column(Text, nullable=False))
+    promised_by: str = Field(max_length=255)
+    due_on: date | None = None
+    status: str = Field(default=CommitmentStatus.open, max_length=16)
+    note: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime
+    updated_at: datetime
+

@@ -6,10 +6,11 @@ from datetime import date, datetime
 
 from sqlalchemy import Connection, Row, select
 
-from chidoan.storage.models import Report, ReportVersion
+from chidoan.storage.models import Commitment, CommitmentStatus, Report, ReportVersion
 
 R = Report.__table__
 V = ReportVersion.__table__
+C = Commitment.__table__
 
 
 class Reports:
@@ -34,3 +35,13 @@ class Reports:
 
     def versions(self, report_id: int) -> list[Row]:
         return list(self.conn.execute(select(V).where(V.c.report_id == report_id).order_by(V.c.version)))
+
+    def add_commitment(self, *, report_id: int, unit_id: int, promise: str, promised_by: str, due_on: date | None, now: datetime) -> int:
+        return self.conn.execute(
+            C.insert().values(report_id=report_id, unit_id=unit_id, promise=promise, promised_by=promised_by, due_on=due_on,
+                              status=CommitmentStatus.open, created_at=now, updated_at=now)
+        ).inserted_primary_key[0]
+
+    def commitments(self, report_id: int) -> list[Row]:
+        return list(self.conn.execute(select(C).where(C.c.report_id == report_id).order_by(C.c.id)))
+
