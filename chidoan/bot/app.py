@@ -10,6 +10,7 @@ import signal
 from aiohttp import web
 
 from chidoan.bot.channels.web import WebChannel
+from chidoan.bot.followups import FollowUps
 from chidoan.bot.processor import Processor
 from chidoan.bot.sender import Sender
 from chidoan.engine.dispatch import Engine
@@ -42,6 +43,7 @@ class App:
 
             self.telegram = self.channels["telegram"] = TelegramChannel(settings, self.processor, self.engine.commands)
         self.sender = Sender(self.processor, self.channels, clock=clock)
+        self.followups = FollowUps(self.processor, settings)
         self._runner: web.AppRunner | None = None
 
     def http_app(self) -> web.Application:
@@ -56,6 +58,7 @@ class App:
     async def start(self) -> None:
         await self.processor.start()
         await self.sender.start()
+        await self.followups.start()
         self._runner = web.AppRunner(self.http_app(), access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.settings.web_host, self.settings.web_port).start()
@@ -66,6 +69,7 @@ class App:
 
     async def stop(self) -> None:
         """Stop taking events, send what is queued, then close."""
+        await self.followups.stop()
         if self.telegram:
             await self.telegram.stop()
         if self._runner:

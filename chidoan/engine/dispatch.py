@@ -153,17 +153,17 @@ class Engine:
 
     def _queue(self, ctx: Ctx) -> None:
         inc = ctx.incoming
-        rows = [_row(inc.channel, inc.chat_id, ctx.account_id, reply, ctx.now) for reply in ctx.replies]
+        rows = [outbox_row(inc.channel, inc.chat_id, ctx.account_id, reply, ctx.now) for reply in ctx.replies]
         for account_id, msgid, params in ctx.notices:
             account = ctx.uow.accounts.get(account_id)
             text = gettext(account.locale, msgid, **params)
             for identity in ctx.uow.accounts.identities(account_id):
                 if identity.reachable:
-                    rows.append(_row(identity.channel, identity.chat_id, account_id, Outgoing(text), ctx.now))
+                    rows.append(outbox_row(identity.channel, identity.chat_id, account_id, Outgoing(text), ctx.now))
         ctx.uow.outbox.queue(rows)
 
 
-def _row(channel: str, chat_id: str, account_id: int, message: Outgoing, now: datetime) -> dict:
+def outbox_row(channel: str, chat_id: str, account_id: int, message: Outgoing, now: datetime) -> dict:
     return {
         "channel": channel,
         "chat_id": chat_id,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chidoan.engine.dispatch import Engine
 from chidoan.engine.commands import STAFF, Command
-from chidoan.handlers import basics, dialogues, meetings, registration
+from chidoan.handlers import basics, commitments, dialogues, meetings, registration
 from chidoan.handlers.invites import invite_command
 from chidoan.handlers.onboarding import ONBOARDING, start_with_code
 from chidoan.i18n import N_
@@ -26,9 +26,9 @@ COMMANDS = [
     Command("huy", ("cancel",), N_("cancel what we are doing"), basics.cancel, resumes=False),
 ]
 
-JOURNEYS = [ONBOARDING, meetings.MEETING, dialogues.DIALOGUE]  # and one registration journey per programme file, see build_engine
+JOURNEYS = [ONBOARDING, meetings.MEETING, dialogues.DIALOGUE, commitments.NOTE]  # and one registration journey per programme file, see build_engine
 
-ACTIONS = {"lang": basics.set_language, "reg": registration.registration_action}
+ACTIONS = {"lang": basics.set_language, "reg": registration.registration_action, "cm": commitments.commitment_action}
 
 
 def build_engine(settings) -> Engine:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Row, bindparam, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from chidoan.storage.models import Outbox, OutboxStatus
 from chidoan.storage.prepared import Prepared
@@ -23,6 +24,12 @@ class OutboxRepo:
     def add_many(self, rows: list[dict]) -> None:
         if rows:
             _INSERT.many(self.conn, rows)
+
+    def add_once(self, row: dict) -> bool:
+        """Insert unless a row with the same dedupe_key exists (sent once, even by two workers)."""
+        dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(O).values(**row).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(O.c.id)
+        return self.conn.execute(stmt).first() is not None
 
     def queue(self, rows: list[dict]) -> None:
         """Insert at `flush` (one executemany for a whole batch of updates)."""

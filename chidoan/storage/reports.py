@@ -45,3 +45,19 @@ class Reports:
     def commitments(self, report_id: int) -> list[Row]:
         return list(self.conn.execute(select(C).where(C.c.report_id == report_id).order_by(C.c.id)))
 
+    def get(self, report_id: int) -> Row | None:
+        return self.conn.execute(select(R).where(R.c.id == report_id)).first()
+
+    def commitment(self, commitment_id: int) -> Row | None:
+        return self.conn.execute(select(C).where(C.c.id == commitment_id)).first()
+
+    def due_commitments(self, today: date) -> list[Row]:
+        """Open commitments whose day has come (each is asked about once; see bot/followups.py)."""
+        return list(self.conn.execute(
+            select(C).where(C.c.status == CommitmentStatus.open, C.c.due_on.is_not(None), C.c.due_on <= today).order_by(C.c.due_on, C.c.id)
+        ))
+
+    def follow_up(self, commitment_id: int, *, status: str | None = None, note: str | None = None, now: datetime) -> None:
+        values = {"updated_at": now} | ({"status": status} if status else {}) | ({"note": note} if note is not None else {})
+        self.conn.execute(C.update().where(C.c.id == commitment_id).values(**values))
+

@@ -1,0 +1,69 @@
+"""Following up what leaders promised in a dialogue: on a commitment's due date the unit's
+secretary is asked whether it was done (done / in progress / not done) and may add a note; the
+answer is stored on the commitment, for the district to see."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from chidoan.engine.context import Ctx
+from chidoan.engine.dispatch import outbox_row
+from chidoan.engine.journey import Answers, Journey, Step
+from chidoan.engine.messages import Button, Outgoing
+from chidoan.handlers.registration import registering_unit
+from chidoan.i18n import N_, format_date, gettext
+from chidoan.storage.models import CommitmentStatus, Role
+from chidoan.storage.uow import UnitOfWork
+
+ANSWERS = {
+    CommitmentStatus.done: N_("Done"),
+    CommitmentStatus.in_progress: N_("In progress"),
+    CommitmentStatus.not_done: N_("Not done"),
+}
+
+
+def ask_due(uow: UnitOfWork, now: datetime, tz) -> int:
+    """Ask about every commitment whose day has come; each person is asked once per commitment
+    (the outbox's unique key), however often and on however many workers this runs."""
+    asked = 0
+    for commitment in uow.reports.due_commitments(now.astimezone(tz).date()):
+        report = uow.reports.get(commitment.report_id)
+        holders = uow.roles.holders(commitment.unit_id, Role.secretary)
+        for account_id in [h.account_id for h in holders] or [report.created_by]:
+            locale = uow.accounts.get(account_id).locale
+            text = gettext(locale, N_("Follow-up of the dialogue of {date}: {by} promised “{promise}” by {due}. Was it done?"),
+                           date=format_date(report.held_on), by=commitment.promised_by, promise=commitment.promise, due=format_date(commitment.due_on))
+            buttons = [[Button(gettext(locale, label), f"cm:{commitment.id}:{status}") for status, label in ANSWERS.items()]]
+            for identity in uow.accounts.identities(account_id):
+                if identity.reachable:
+                    row = outbox_row(identity.channel, identity.chat_id, account_id, Outgoing(text, buttons), now)
+                    asked += uow.outbox.add_once(row | {"dedupe_key": f"commitment:{commitment.id}:{identity.id}"})
+    return asked
+
+
+def commitment_action(ctx: Ctx, arg: str) -> None:
+    """Buttons "cm:<commitment id>:<status>": only the unit's own secretary or deputy answers."""
+    ident, _, status = arg.partition(":")
+    commitment = ctx.uow.reports.commitment(int(ident)) if ident.isdigit() else None
+    unit = registering_unit(ctx)
+    if commitment is None or unit is None or commitment.unit_id != unit.id or status not in ANSWERS:
+        ctx.say(N_("That button is no longer valid."))
+        return
+    ctx.uow.reports.follow_up(commitment.id, status=status, now=ctx.now)
+    ctx.say(N_("Recorded: {answer}."), answer=ctx.t(ANSWERS[CommitmentStatus(status)]))
+    ctx.engine.runner.start(ctx, NOTE.name, context={"commitment": commitment.id})
+
+
+def _save_note(ctx: Ctx, answers: Answers) -> None:
+    if answers.get("note"):
+        ctx.uow.reports.follow_up(answers["_ctx"]["commitment"], note=answers["note"], now=ctx.now)
+    ctx.say(N_("Thank you, the follow-up is saved."))
+
+
+NOTE = Journey(
+    name="commitment_note",
+    title=N_("Follow-up note"),
+    steps=(Step("note", N_("A short note on how it went? (optional)"), label=N_("Note"), required=False, max_len=2000),),
+    complete=_save_note,
+    submit_label=N_("✅ Save"),
+)

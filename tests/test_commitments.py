@@ -1,0 +1,72 @@
+"""Commitment follow-up: asked on the due date (with an injected clock), exactly once however
+often the sweep runs, answered with buttons and a note, stored for the district."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from sqlalchemy import select
+
+from chidoan.bot.app import App
+from chidoan.storage.models import CommitmentStatus, Outbox, ReportKind
+from chidoan.storage.uow import unit_of_work
+from tests.conftest import WebUser, add_member
+from tests.test_registration import clock_at
+
+DUE = date(2026, 12, 10)
+
+
+def a_dialogue_with_a_promise(db) -> int:
+    secretary = add_member(db, "sec", "Lê Văn Cường", "RG-VB", "secretary", locale="en")
+    add_member(db, "other", "Đặng Thu Hà", "CT-ML", "secretary", locale="en")
+    now = datetime.now(UTC)
+    with unit_of_work(db) as uow:
+        unit = uow.units.by_code("RG-VB")
+        report = uow.reports.add(unit_id=unit.id, kind=ReportKind.dialogue, held_on=date(2026, 11, 20), data={}, account_id=secretary, now=now)
+        return uow.reports.add_commitment(report_id=report, unit_id=unit.id, promise="Khảo sát mặt bằng sân bóng",
+                                          promised_by="Chủ tịch UBND phường", due_on=DUE, now=now)
+
+
+def questions(db) -> list:
+    with db.connect() as conn:
+        return list(conn.execute(select(Outbox.__table__).where(Outbox.__table__.c.dedupe_key.is_not(None))))
+
+
+async def test_nothing_is_asked_before_the_due_date(settings, org, db):
+    a_dialogue_with_a_promise(db)
+    app = App(settings, clock=clock_at(2026, 12, 9, 23, 0))
+    await app.start()  # the sweep runs at start
+    try:
+        assert await app.followups.run_once() == 0
+    finally:
+        await app.stop()
+    assert questions(db) == []
+
+
+async def test_the_secretary_is_asked_once_on_the_due_date_and_answers(settings, org, db):
+    commitment_id = a_dialogue_with_a_promise(db)
+    app = App(settings, clock=clock_at(2026, 12, 10, 8, 0))
+    await app.start()  # the start-up sweep asks
+    second = App(settings, clock=clock_at(2026, 12, 10, 8, 5))  # another worker, same database
+    try:
+        assert await app.followups.run_once() == 0  # asked already
+        assert await second.followups.run_once() == 0
+        async with WebUser(app, "sec", language="en") as sec, WebUser(app, "other", language="en") as other:
+            await sec.replies()
+            assert "promised “Khảo sát mặt bằng sân bóng” by 10/12/2026. Was it done?" in sec.text
+            done = sec.button("Done")
+            await other.send_frame({"type": "button", "payload": done})  # not their unit's
+            assert "no longer valid" in other.text
+            await sec.press("In progress")
+            assert "Recorded: In progress." in sec.text
+            await sec.say("Đã khảo sát, chờ phê duyệt kinh phí")
+            await sec.press("Save")
+            assert "the follow-up is saved" in sec.text
+    finally:
+        second.db.dispose()
+        await app.stop()
+    [question] = questions(db)
+    assert question.dedupe_key.startswith(f"commitment:{commitment_id}:")
+    with unit_of_work(db) as uow:
+        commitment = uow.reports.commitment(commitment_id)
+    assert (commitment.status, commitment.note) == (CommitmentStatus.in_progress, "Đã khảo sát, chờ phê duyệt kinh phí")
