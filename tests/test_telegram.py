@@ -256,7 +256,7 @@ async def test_onboarding_by_deep_link_in_polling_mode(bot_app, tg, db, language
 
 async def test_start_publishes_the_command_menu_per_language(bot_app, tg, db):
     assert len(tg.calls_of("getMe")) >= 1
-    names = ["start", "trogiup", "toi", "dangky", "kehoach", "trangthai", "sinhhoat", "doithoai", "moi", "ngonngu", "huy"]
+    names = ["start", "trogiup", "toi", "dangky", "kehoach", "trangthai", "sinhhoat", "doithoai", "baocao", "moi", "ngonngu", "huy"]
     for locale in ("vi", "en"):
         menu = tg.my_commands(locale)
         assert [c["command"] for c in menu] == names

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chidoan.engine.dispatch import Engine
 from chidoan.engine.commands import STAFF, Command
-from chidoan.handlers import basics, commitments, dialogues, meetings, registration
+from chidoan.handlers import basics, commitments, dialogues, meetings, registration, reports
 from chidoan.handlers.invites import invite_command
 from chidoan.handlers.onboarding import ONBOARDING, start_with_code
 from chidoan.i18n import N_
@@ -21,6 +21,7 @@ COMMANDS = [
     Command("trangthai", ("status",), N_("your unit's obligations, deadlines and what is done"), registration.status_command, roles=SECRETARIES),
     Command("sinhhoat", ("meeting",), N_("report a branch meeting"), meetings.meeting_command, roles=SECRETARIES, resumes=False),
     Command("doithoai", ("dialogue",), N_("report a dialogue with local leaders"), dialogues.dialogue_command, roles=SECRETARIES, resumes=False),
+    Command("baocao", ("reports",), N_("your unit's reports of this year: view, edit, withdraw"), reports.reports_command, roles=SECRETARIES),
     Command("moi", ("invite",), N_("issue an invite code for a unit you manage"), invite_command, roles=STAFF),
     Command("ngonngu", ("language",), N_("change the language"), basics.language, resumes=False),
     Command("huy", ("cancel",), N_("cancel what we are doing"), basics.cancel, resumes=False),
@@ -28,7 +29,7 @@ COMMANDS = [
 
 JOURNEYS = [ONBOARDING, meetings.MEETING, dialogues.DIALOGUE, commitments.NOTE]  # and one registration journey per programme file, see build_engine
 
-ACTIONS = {"lang": basics.set_language, "reg": registration.registration_action, "cm": commitments.commitment_action}
+ACTIONS = {"lang": basics.set_language, "reg": registration.registration_action, "cm": commitments.commitment_action, "rp": reports.report_action}
 
 
 def build_engine(settings) -> Engine:

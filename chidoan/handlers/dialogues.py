@@ -10,6 +10,7 @@ from chidoan.engine.context import Ctx
 from chidoan.engine.journey import Answers, Choice, Journey, Kind, Step
 from chidoan.handlers.meetings import date_steps
 from chidoan.handlers.registration import registering_unit
+from chidoan.handlers.reports import save_report
 from chidoan.i18n import N_, format_date
 from chidoan.storage.models import ReportKind
 
@@ -31,12 +32,12 @@ def _promised(item: Answers) -> bool:
 
 
 def _submit(ctx: Ctx, answers: Answers) -> None:
+    report_id, _version, data, held_on = save_report(ctx, ReportKind.dialogue, answers)
     unit_id = answers["_ctx"]["unit"]
-    data = {k: v for k, v in answers.items() if not k.startswith("_")}
-    held_on = date.fromisoformat(data["held_on"])
-    report_id = ctx.uow.reports.add(unit_id=unit_id, kind=ReportKind.dialogue, held_on=held_on, data=data, account_id=ctx.account_id, now=ctx.now)
+    ctx.uow.reports.drop_open_commitments(report_id)  # an edit states its promises afresh
+    followed = {c.promise for c in ctx.uow.reports.commitments(report_id)}  # answered ones stay as they are
     commitments = [q for q in data["questions"] if q.get("promised")]
-    for question in commitments:
+    for question in (q for q in commitments if q["promise"] not in followed):
         due = date.fromisoformat(question["due"]) if question.get("due") else None
         ctx.uow.reports.add_commitment(report_id=report_id, unit_id=unit_id, promise=question["promise"], promised_by=question["promised_by"],
                                        due_on=due, now=ctx.now)

@@ -35,20 +35,24 @@ def meeting_command(ctx: Ctx, _args: str) -> None:
     if unit is None:
         ctx.say(N_("Meeting reports are sent by the secretary or deputy secretary of a branch or base unit."))
         return
-    reports = ctx.uow.reports.of_unit(unit.id, ReportKind.meeting)
-    # Not steps: what the steps' conditions and suggestions need to know.
-    hidden = {
+    ctx.say(N_("Meeting report for {unit}. About ten short questions; /huy cancels."), unit=unit.name)
+    ctx.engine.runner.start(ctx, MEETING.name, context={"unit": unit.id}, answers=hidden_answers(ctx, unit, ReportKind.meeting))
+
+
+def hidden_answers(ctx: Ctx, unit: Row, kind: ReportKind, editing: int | None = None) -> Answers:
+    """Not steps: what the steps' conditions and suggestions need to know (today, the days
+    already reported apart from the report being edited, the branch's size last time)."""
+    reports = [r for r in ctx.uow.reports.of_unit(unit.id, kind) if r.id != editing and r.status != "withdrawn"]
+    return {
         "_today": ctx.today.isoformat(),
         "_reported": [r.held_on.isoformat() for r in reports],
         "_last_total": ctx.uow.reports.latest_data(reports[-1].id).get("total") if reports else None,
     }
-    ctx.say(N_("Meeting report for {unit}. About ten short questions; /huy cancels."), unit=unit.name)
-    ctx.engine.runner.start(ctx, MEETING.name, context={"unit": unit.id}, answers=hidden)
 
 
 def _long_ago(answers: Answers) -> bool:
-    held = answers.get("held_on")
-    return held is not None and date.fromisoformat(held) < date.fromisoformat(answers["_today"]) - LONG_AGO
+    held, today = answers.get("held_on"), answers.get("_today")  # no "_today": a stored report shown
+    return held is not None and today is not None and date.fromisoformat(held) < date.fromisoformat(today) - LONG_AGO
 
 
 def _reported(answers: Answers) -> bool:
@@ -66,10 +70,9 @@ def _last_total(ctx: Ctx, answers: Answers) -> list[str]:
 
 
 def _submit(ctx: Ctx, answers: Answers) -> None:
-    unit_id = answers["_ctx"]["unit"]
-    data = {k: v for k, v in answers.items() if not k.startswith("_")}
-    held_on = date.fromisoformat(data["held_on"])
-    ctx.uow.reports.add(unit_id=unit_id, kind=ReportKind.meeting, held_on=held_on, data=data, account_id=ctx.account_id, now=ctx.now)
+    from chidoan.handlers.reports import save_report
+
+    _report, _version, data, held_on = save_report(ctx, ReportKind.meeting, answers)
     ctx.say(N_("Thank you! The meeting of {date} is reported: {present} of {total} members present, {files} file(s) attached."),
             date=format_date(held_on), present=data["present"], total=data["total"], files=len(data.get("photos") or []))
 

@@ -260,6 +260,12 @@ class ReportKind(StrEnum):
     dialogue = "dialogue"
 
 
+class ReportStatus(StrEnum):
+    submitted = "submitted"
+    withdrawn = "withdrawn"  # taken back by the unit; kept, with its versions
+    reviewed = "reviewed"  # the district has rated it: read-only from then on
+
+
 class Report(SQLModel, table=True):
     """A report of one event (a branch meeting, a dialogue with leaders): many versions."""
 

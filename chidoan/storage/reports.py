@@ -61,3 +61,24 @@ class Reports:
         values = {"updated_at": now} | ({"status": status} if status else {}) | ({"note": note} if note is not None else {})
         self.conn.execute(C.update().where(C.c.id == commitment_id).values(**values))
 
+    def of_unit_in(self, unit_id: int, year: int) -> list[Row]:
+        """The unit's reports of events held in that year, newest first."""
+        return list(self.conn.execute(
+            select(R).where(R.c.unit_id == unit_id, R.c.held_on >= date(year, 1, 1), R.c.held_on <= date(year, 12, 31))
+            .order_by(R.c.held_on.desc(), R.c.id.desc())
+        ))
+
+    def add_version(self, report_id: int, *, data: dict, held_on: date, account_id: int, now: datetime) -> int:
+        """An edit: the next version, the previous ones kept."""
+        number = self.get(report_id).version + 1
+        self.conn.execute(V.insert().values(report_id=report_id, version=number, data=data, submitted_by=account_id, submitted_at=now))
+        self.conn.execute(R.update().where(R.c.id == report_id).values(version=number, held_on=held_on, updated_at=now))
+        return number
+
+    def set_status(self, report_id: int, status: str, now: datetime) -> None:
+        self.conn.execute(R.update().where(R.c.id == report_id).values(status=status, updated_at=now))
+
+    def drop_open_commitments(self, report_id: int) -> None:
+        """Before an edited dialogue's promises are stored again (answered ones stay)."""
+        self.conn.execute(C.delete().where(C.c.report_id == report_id, C.c.status == CommitmentStatus.open))
+

@@ -1,0 +1,86 @@
+"""A unit's reports of the year (/baocao): view one, edit it (a new version, the old ones kept)
+or withdraw it; once the district has reviewed a report it is read-only."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from chidoan.engine.context import Ctx
+from chidoan.engine.journey import Answers
+from chidoan.engine.messages import Button
+from chidoan.i18n import N_, format_date
+from chidoan.storage.models import ReportKind, ReportStatus
+
+KIND_LABELS = {ReportKind.meeting: N_("Meeting"), ReportKind.dialogue: N_("Dialogue")}
+STATUS_LABELS = {ReportStatus.withdrawn: N_("withdrawn"), ReportStatus.reviewed: N_("reviewed")}
+JOURNEYS = {ReportKind.meeting: "meeting", ReportKind.dialogue: "dialogue"}
+
+
+def save_report(ctx: Ctx, kind: ReportKind, answers: Answers) -> tuple[int, int, dict, date]:
+    """Store a new report, or the next version of the one being edited.
+    Returns (report id, version, the stored answers, the day it was held)."""
+    context = answers["_ctx"]
+    data = {k: v for k, v in answers.items() if not k.startswith("_")}
+    held_on = date.fromisoformat(data["held_on"])
+    if "report" in context:
+        report_id = context["report"]
+        version = ctx.uow.reports.add_version(report_id, data=data, held_on=held_on, account_id=ctx.account_id, now=ctx.now)
+    else:
+        report_id = ctx.uow.reports.add(unit_id=context["unit"], kind=kind, held_on=held_on, data=data, account_id=ctx.account_id, now=ctx.now)
+        version = 1
+    return report_id, version, data, held_on
+
+
+def reports_command(ctx: Ctx, _args: str) -> None:
+    from chidoan.handlers.meetings import reporting_unit
+
+    unit = reporting_unit(ctx)
+    rows = ctx.uow.reports.of_unit_in(unit.id, ctx.today.year) if unit else []
+    if not rows:
+        ctx.say(N_("No reports yet this year. /sinhhoat reports a meeting, /doithoai a dialogue."))
+        return
+    buttons = []
+    for report in rows[:30]:
+        label = f"{format_date(report.held_on)} · {ctx.t(KIND_LABELS[ReportKind(report.kind)])} · v{report.version}"
+        if report.status in STATUS_LABELS:
+            label += f" · {ctx.t(STATUS_LABELS[ReportStatus(report.status)])}"
+        buttons.append([Button(label, f"rp:view:{report.id}")])
+    ctx.say(N_("Reports of {unit} in {year}: press one to see it."), unit=unit.name, year=ctx.today.year, buttons=buttons)
+
+
+def report_action(ctx: Ctx, arg: str) -> None:
+    """Buttons "rp:<view|edit|withdraw>:<report id>", for the unit's own reports only."""
+    from chidoan.handlers.meetings import reporting_unit
+
+    what, _, ident = arg.partition(":")
+    report = ctx.uow.reports.get(int(ident)) if ident.isdigit() else None
+    unit = reporting_unit(ctx)
+    if report is None or unit is None or report.unit_id != unit.id:
+        ctx.say(N_("That button is no longer valid."))
+        return
+    kind = ReportKind(report.kind)
+    data = ctx.uow.reports.latest_data(report.id)
+    read_only = report.status in (ReportStatus.reviewed, ReportStatus.withdrawn)
+    if what == "view":
+        journey = ctx.engine.runner.journeys[JOURNEYS[kind]]
+        text = ctx.engine.runner.summary(ctx, journey, data).split("\n", 2)[-1]  # without "please check"
+        head = ctx.t(N_("{kind} of {date}, version {version}:"), kind=ctx.t(KIND_LABELS[kind]), date=format_date(report.held_on), version=report.version)
+        buttons = [] if read_only else [[Button(ctx.t(N_("✏️ Edit")), f"rp:edit:{report.id}"), Button(ctx.t(N_("Withdraw")), f"rp:withdraw:{report.id}")]]
+        ctx.say_text(head + "\n" + text, buttons=buttons)
+        if report.status == ReportStatus.reviewed:
+            ctx.say(N_("The district has reviewed this report, so it can no longer be changed."))
+        return
+    if read_only:
+        ctx.say(N_("This report can no longer be changed."))
+        return
+    if what == "withdraw":
+        ctx.uow.reports.set_status(report.id, ReportStatus.withdrawn, ctx.now)
+        ctx.say(N_("The report of {date} is withdrawn. It stays in the history."), date=format_date(report.held_on))
+        return
+    if what == "edit":
+        from chidoan.handlers.meetings import hidden_answers
+
+        ctx.engine.runner.start(ctx, JOURNEYS[kind], context={"unit": unit.id, "report": report.id},
+                                answers=hidden_answers(ctx, unit, kind, editing=report.id) | data)
+        return
+    ctx.say(N_("That button is no longer valid."))
