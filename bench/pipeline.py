@@ -41,7 +41,16 @@ def bench_journey():
     return Journey(
         name="bench",
         title="Bench",
-        steps=(Step("tasks", "Tasks", kind=Kind.repeat, steps=(Step("what", "What will be done?", max_len=2000),), more_prompt="Add another task?", min_items=1),),
+        steps=(
+            Step(
+                "tasks",
+                "Tasks",
+                kind=Kind.repeat,
+                steps=(Step("what", "What will be done?", max_len=2000),),
+                more_prompt="Add another task?",
+                min_items=1,
+            ),
+        ),
         complete=lambda ctx, answers: None,
     )
 
@@ -84,7 +93,9 @@ def serve_pipeline(port: int, db_path: str, users: int, ready) -> None:
         TELEGRAM_WEBHOOK_URL="https://example.invalid/telegram/webhook",
         TELEGRAM_WEBHOOK_SECRET=SECRET,
     )
-    engine = Engine(settings, commands=COMMANDS, journeys=[*JOURNEYS, bench_journey()], actions=ACTIONS, on_code=start_with_code)
+    engine = Engine(
+        settings, commands=COMMANDS, journeys=[*JOURNEYS, bench_journey()], actions=ACTIONS, on_code=start_with_code
+    )
 
     async def main() -> None:
         from chidoan.storage.db import make_engine, upgrade
@@ -114,8 +125,18 @@ def _seed(db, engine, users: int) -> None:
     with unit_of_work(db) as uow:
         for i in range(users):
             uid = str(10_000 + i)
-            sender = uow.accounts.create_with_identity(channel="telegram", external_id=uid, chat_id=uid, display_name=f"User {i}", locale="vi", now=now)
-            ctx = Ctx(uow=uow, incoming=Incoming("telegram", f"seed{i}", uid, uid), sender=sender, now=now, tz=engine.settings.tz, settings=engine.settings, engine=engine)
+            sender = uow.accounts.create_with_identity(
+                channel="telegram", external_id=uid, chat_id=uid, display_name=f"User {i}", locale="vi", now=now
+            )
+            ctx = Ctx(
+                uow=uow,
+                incoming=Incoming("telegram", f"seed{i}", uid, uid),
+                sender=sender,
+                now=now,
+                tz=engine.settings.tz,
+                settings=engine.settings,
+                engine=engine,
+            )
             engine.runner.start(ctx, "bench")
 
 
@@ -136,7 +157,13 @@ async def _serve(app, port: int, ready) -> None:
 def update(update_id: int, user: int, text: str) -> bytes:
     uid = 10_000 + user
     person = {"id": uid, "is_bot": False, "first_name": "Đoàn viên", "language_code": "vi"}
-    message = {"message_id": update_id, "date": 1_790_000_000, "chat": {"id": uid, "type": "private"}, "from": person, "text": text}
+    message = {
+        "message_id": update_id,
+        "date": 1_790_000_000,
+        "chat": {"id": uid, "type": "private"},
+        "from": person,
+        "text": text,
+    }
     return json.dumps({"update_id": update_id, "message": message}, ensure_ascii=False).encode()
 
 
@@ -173,7 +200,9 @@ async def load(port: int, payloads: list[bytes], concurrency: int) -> tuple[floa
         return time.perf_counter() - began, latencies
 
 
-def run_phase(name: str, target, args: tuple, payloads: list[bytes], warmup: list[bytes], concurrency: int) -> tuple[float, list[float]]:
+def run_phase(
+    name: str, target, args: tuple, payloads: list[bytes], warmup: list[bytes], concurrency: int
+) -> tuple[float, list[float]]:
     ctx = multiprocessing.get_context("spawn")
     ready = ctx.Event()
     port = _free_port()
@@ -188,12 +217,18 @@ def run_phase(name: str, target, args: tuple, payloads: list[bytes], warmup: lis
         process.terminate()
         process.join()
     rate = len(payloads) / elapsed
-    print(f"{name:9s} {len(payloads)} updates in {elapsed:.2f} s: {rate:,.0f} updates/s; p50 {_ms(latencies, 50)} ms, p99 {_ms(latencies, 99)} ms")
+    print(
+        f"{name:9s} {len(payloads)} updates in {elapsed:.2f} s: {rate:,.0f} updates/s; p50 {_ms(latencies, 50)} ms, p99 {_ms(latencies, 99)} ms"
+    )
     return rate, latencies
 
 
 def _ms(latencies: list[float], pct: int) -> str:
-    return f"{statistics.quantiles(latencies, n=100)[pct - 1] * 1000:.1f}" if pct != 50 else f"{statistics.median(latencies) * 1000:.1f}"
+    return (
+        f"{statistics.quantiles(latencies, n=100)[pct - 1] * 1000:.1f}"
+        if pct != 50
+        else f"{statistics.median(latencies) * 1000:.1f}"
+    )
 
 
 def _free_port() -> int:
@@ -224,11 +259,15 @@ def main() -> None:
 
     warmup = bodies(2_000, args.users, 1)
     payloads = bodies(args.updates, args.users, 1 + len(warmup))
-    print(f"{args.updates} updates, {args.concurrency} concurrent connections, {args.users} users; cores: {os.cpu_count()}")
+    print(
+        f"{args.updates} updates, {args.concurrency} concurrent connections, {args.users} users; cores: {os.cpu_count()}"
+    )
     echo_rate, _ = run_phase("echo", serve_echo, (), payloads, warmup, args.concurrency)
     with tempfile.TemporaryDirectory() as tmp:
         db_path = str(Path(tmp) / "bench.sqlite3")
-        rate, latencies = run_phase("pipeline", serve_pipeline, (db_path, args.users), payloads, warmup, args.concurrency)
+        rate, latencies = run_phase(
+            "pipeline", serve_pipeline, (db_path, args.users), payloads, warmup, args.concurrency
+        )
         check_outbox(db_path, len(warmup) + len(payloads))
     print(
         f"pipeline: {rate:.0f} updates/s; echo: {echo_rate:.0f} updates/s; ratio: {rate / echo_rate:.2f}; "

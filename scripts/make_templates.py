@@ -22,12 +22,12 @@ from __future__ import annotations
 import io
 import sys
 import zipfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from docx import Document
 from docx.enum.section import WD_ORIENT
-from docx.enum.table import WD_TABLE_ALIGNMENT, WD_CELL_VERTICAL_ALIGNMENT
+from docx.enum.table import WD_CELL_VERTICAL_ALIGNMENT, WD_TABLE_ALIGNMENT
 from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_LINE_SPACING
 from docx.opc.constants import RELATIONSHIP_TYPE as RT
 from docx.oxml import OxmlElement
@@ -45,7 +45,7 @@ LEFT_COL_CM = 8.0
 RIGHT_COL_CM = TEXT_WIDTH_CM - LEFT_COL_CM
 FIRST_LINE_CM = 1.0
 # A fixed time stamp, so that re-running the script gives the same bytes.
-STAMP = datetime(2025, 1, 1, tzinfo=timezone.utc)
+STAMP = datetime(2025, 1, 1, tzinfo=UTC)
 
 CENTER = WD_ALIGN_PARAGRAPH.CENTER
 JUSTIFY = WD_ALIGN_PARAGRAPH.JUSTIFY
@@ -246,17 +246,33 @@ def _fixed_layout(table, widths_cm: list[float]) -> None:
         el.set(qn("w:type"), "dxa")
         mar.append(el)
     tbl_pr.append(mar)
-    for col, width in zip(table.columns, widths_cm):
+    for col, width in zip(table.columns, widths_cm, strict=False):
         col.width = Cm(width)
         for cell in col.cells:
             cell.width = Cm(width)
-    for grid_col, width in zip(table._tbl.tblGrid.findall(qn("w:gridCol")), widths_cm):
+    for grid_col, width in zip(table._tbl.tblGrid.findall(qn("w:gridCol")), widths_cm, strict=False):
         grid_col.set(qn("w:w"), str(int(width / 2.54 * 1440)))
 
 
-_TBL_PR_ORDER = ["tblStyle", "tblpPr", "tblOverlap", "bidiVisual", "tblStyleRowBandSize",
-                 "tblStyleColBandSize", "tblW", "jc", "tblCellSpacing", "tblInd", "tblBorders",
-                 "shd", "tblLayout", "tblCellMar", "tblLook", "tblCaption", "tblDescription"]
+_TBL_PR_ORDER = [
+    "tblStyle",
+    "tblpPr",
+    "tblOverlap",
+    "bidiVisual",
+    "tblStyleRowBandSize",
+    "tblStyleColBandSize",
+    "tblW",
+    "jc",
+    "tblCellSpacing",
+    "tblInd",
+    "tblBorders",
+    "shd",
+    "tblLayout",
+    "tblCellMar",
+    "tblLook",
+    "tblCaption",
+    "tblDescription",
+]
 
 
 def _order_tbl_pr(table) -> None:
@@ -309,17 +325,25 @@ def build_plan(path: Path) -> None:
     para(right, ("ĐOÀN TNCS HỒ CHÍ MINH", "bu"), align=CENTER, size=15, after=0)
     left, right = header.rows[1].cells
     para(left, "Số: {{ number }}-KH/{{ unit_abbr }}", align=CENTER, size=HEADER_PT, before=6, after=0)
-    para(right, ("{{ place }}, ngày {{ day }} tháng {{ month }} năm {{ year_of_date }}", "i"),
-         align=CENTER, before=6, after=0)
+    para(
+        right,
+        ("{{ place }}, ngày {{ day }} tháng {{ month }} năm {{ year_of_date }}", "i"),
+        align=CENTER,
+        before=6,
+        after=0,
+    )
 
     # Title.
     para(doc, ("KẾ HOẠCH", "b"), align=CENTER, size=15, before=24, after=0, keep_next=True)
     para(doc, ("{{ title }}", "b"), align=CENTER, after=18, keep_next=True)
 
     # Introduction.
-    para(doc, "Căn cứ {{ basis }}, Ban Chấp hành {{ unit_name }} đăng ký xây dựng Đoàn cơ sở "
-              "{{ programme_short }} năm {{ year }}, với nội dung cụ thể như sau:",
-         first_line=FIRST_LINE_CM)
+    para(
+        doc,
+        "Căn cứ {{ basis }}, Ban Chấp hành {{ unit_name }} đăng ký xây dựng Đoàn cơ sở "
+        "{{ programme_short }} năm {{ year }}, với nội dung cụ thể như sau:",
+        first_line=FIRST_LINE_CM,
+    )
 
     # I. Purpose.
     para(doc, ("I. MỤC ĐÍCH, YÊU CẦU", "b"), first_line=FIRST_LINE_CM, before=6, keep_next=True)
@@ -330,16 +354,22 @@ def build_plan(path: Path) -> None:
     # II. What the unit registers, area by area.
     para(doc, ("II. NỘI DUNG ĐĂNG KÝ", "b"), first_line=FIRST_LINE_CM, before=6, keep_next=True)
     tag(doc, "{%p for area in areas %}")
-    para(doc, ("{{ area.number }}. {{ area.title }}{{ area.end }}", "b"),
-         first_line=FIRST_LINE_CM, keep_next=True)
+    para(doc, ("{{ area.number }}. {{ area.title }}{{ area.end }}", "b"), first_line=FIRST_LINE_CM, keep_next=True)
     tag(doc, "{%p for task in area.tasks %}")
     para(doc, "- ({{ task.item }}) {{ task.what }}", first_line=FIRST_LINE_CM, after=0)
-    para(doc,
-         ("Thời gian: ", "i"), "{{ task.when }}",
-         ("; Phụ trách: ", "i"), "{{ task.who }}",
-         "{% if task.result %}", ("; Kết quả dự kiến: ", "i"), "{{ task.result }}", "{% endif %}",
-         "{{ task.end }}",
-         first_line=FIRST_LINE_CM)
+    para(
+        doc,
+        ("Thời gian: ", "i"),
+        "{{ task.when }}",
+        ("; Phụ trách: ", "i"),
+        "{{ task.who }}",
+        "{% if task.result %}",
+        ("; Kết quả dự kiến: ", "i"),
+        "{{ task.result }}",
+        "{% endif %}",
+        "{{ task.end }}",
+        first_line=FIRST_LINE_CM,
+    )
     tag(doc, "{%p endfor %}")
     tag(doc, "{%p endfor %}")
 

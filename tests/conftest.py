@@ -62,11 +62,17 @@ def seed_org(engine) -> dict:
     with unit_of_work(engine) as uow:
         kg = uow.units.add(code="KG", name="Tỉnh đoàn Kiên Giang", kind="province", parent=None, reviews=True, now=now)
         rg = uow.units.add(code="RG", name="Thành đoàn Rạch Giá", kind="district", parent=kg, reviews=True, now=now)
-        vb = uow.units.add(code="RG-VB", name="Đoàn phường Vĩnh Bảo", kind="base_unit", parent=rg, reviews=False, now=now)
-        kp1 = uow.units.add(code="RG-VB-KP1", name="Chi đoàn Khu phố 1", kind="branch", parent=vb, reviews=False, now=now)
+        vb = uow.units.add(
+            code="RG-VB", name="Đoàn phường Vĩnh Bảo", kind="base_unit", parent=rg, reviews=False, now=now
+        )
+        kp1 = uow.units.add(
+            code="RG-VB-KP1", name="Chi đoàn Khu phố 1", kind="branch", parent=vb, reviews=False, now=now
+        )
         ct = uow.units.add(code="CT", name="Huyện đoàn Châu Thành", kind="district", parent=kg, reviews=True, now=now)
         ml = uow.units.add(code="CT-ML", name="Đoàn xã Minh Lương", kind="base_unit", parent=ct, reviews=False, now=now)
-        cd = uow.units.add(code="KG-CD", name="Đoàn Trường Cao đẳng Kiên Giang", kind="base_unit", parent=kg, reviews=False, now=now)
+        cd = uow.units.add(
+            code="KG-CD", name="Đoàn Trường Cao đẳng Kiên Giang", kind="base_unit", parent=kg, reviews=False, now=now
+        )
     return {"KG": kg, "RG": rg, "RG-VB": vb, "RG-VB-KP1": kp1, "CT": ct, "CT-ML": ml, "KG-CD": cd}
 
 
@@ -81,14 +87,24 @@ def new_invite(engine, unit_code: str, role: Role = Role.secretary, days: int = 
         return issue(uow, unit=unit, role=role, issued_by=None, now=datetime.now(UTC), days=days).code
 
 
-def add_member(engine, user_id: str, name: str, unit_code: str, role: Role, channel: str = "web", locale: str = "vi") -> int:
+def add_member(
+    engine, user_id: str, name: str, unit_code: str, role: Role, channel: str = "web", locale: str = "vi"
+) -> int:
     """An account that already holds a role, with an identity on a channel."""
     now = datetime.now(UTC)
     with unit_of_work(engine) as uow:
         sender = uow.accounts.create_with_identity(
-            channel=channel, external_id=user_id, chat_id=user_id, display_name=name, locale=locale, now=now, full_name=name
+            channel=channel,
+            external_id=user_id,
+            chat_id=user_id,
+            display_name=name,
+            locale=locale,
+            now=now,
+            full_name=name,
         )
-        uow.roles.grant(account_id=sender.account_id, unit_id=uow.units.by_code(unit_code).id, role=role, invite_id=None, now=now)
+        uow.roles.grant(
+            account_id=sender.account_id, unit_id=uow.units.by_code(unit_code).id, role=role, invite_id=None, now=now
+        )
         return sender.account_id
 
 
@@ -136,7 +152,7 @@ class WebUser:
 
     async def replies(self) -> list[dict]:
         rows = await self._delivered()
-        new, self._seen = rows[self._seen:], len(rows)
+        new, self._seen = rows[self._seen :], len(rows)
         messages = [await asyncio.wait_for(self.ws.receive_json(), 5) for _ in new]
         self.last = messages
         return messages
@@ -146,7 +162,13 @@ class WebUser:
         deadline = asyncio.get_running_loop().time() + 5
         while True:
             with self._db.connect() as conn:
-                rows = list(conn.execute(select(table).where(table.c.channel == "web", table.c.chat_id == self.user_id).order_by(table.c.id)))
+                rows = list(
+                    conn.execute(
+                        select(table)
+                        .where(table.c.channel == "web", table.c.chat_id == self.user_id)
+                        .order_by(table.c.id)
+                    )
+                )
             if all(r.status != OutboxStatus.pending for r in rows):
                 return rows
             if asyncio.get_running_loop().time() > deadline:
@@ -177,7 +199,11 @@ def expire(engine, code: str) -> None:
     from chidoan.storage.models import Invite
 
     with unit_of_work(engine) as uow:
-        uow.conn.execute(Invite.__table__.update().where(Invite.__table__.c.code == code).values(expires_at=datetime.now(UTC) - timedelta(days=1)))
+        uow.conn.execute(
+            Invite.__table__.update()
+            .where(Invite.__table__.c.code == code)
+            .values(expires_at=datetime.now(UTC) - timedelta(days=1))
+        )
 
 
 @pytest.fixture
@@ -208,4 +234,3 @@ async def tg():
 
     async with FakeTelegram(token=TOKEN, username=BOT_USERNAME) as fake:
         yield fake
-

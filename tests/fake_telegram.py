@@ -11,6 +11,7 @@ per-chat message ids, and methods returned in a webhook reply being executed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import mimetypes
@@ -26,10 +27,22 @@ from aiohttp import web
 
 # Fields that are strings in the Bot API: kept as sent. Every other form field is JSON-decoded,
 # because aiogram sends non-string values as JSON ("123", "true", '{"inline_keyboard": ...}').
-_TEXT_FIELDS = frozenset({
-    "text", "caption", "callback_query_id", "inline_message_id", "url", "secret_token", "language_code",
-    "parse_mode", "action", "file_id", "business_connection_id", "message_effect_id",
-})
+_TEXT_FIELDS = frozenset(
+    {
+        "text",
+        "caption",
+        "callback_query_id",
+        "inline_message_id",
+        "url",
+        "secret_token",
+        "language_code",
+        "parse_mode",
+        "action",
+        "file_id",
+        "business_connection_id",
+        "message_effect_id",
+    }
+)
 # The calls `rate_limit` throttles: the ones that put or change a message in a chat.
 _SENDING = frozenset({"sendMessage", "sendPhoto", "sendDocument", "editMessageText", "editMessageReplyMarkup"})
 # Update types Telegram only delivers when asked for by name in allowed_updates.
@@ -105,7 +118,9 @@ def _decode_form(fields: dict[str, Any], files: dict[str, UploadedFile]) -> dict
             return [resolve(v) for v in value]
         return value
 
-    params = {k: resolve(v if k in _TEXT_FIELDS or not isinstance(v, str) else _maybe_json(v)) for k, v in fields.items()}
+    params = {
+        k: resolve(v if k in _TEXT_FIELDS or not isinstance(v, str) else _maybe_json(v)) for k, v in fields.items()
+    }
     return {**params, **unused}  # files posted straight under their parameter name
 
 
@@ -148,8 +163,9 @@ def _check_text(text: Any) -> str:
 class FakeTelegram:
     """The Bot API server for one bot token; `calls` records every request it answered."""
 
-    def __init__(self, token: str = "123456789:TEST-token", username: str = "chidoan_test_bot",
-                 first_name: str = "Chi Đoàn") -> None:
+    def __init__(
+        self, token: str = "123456789:TEST-token", username: str = "chidoan_test_bot", first_name: str = "Chi Đoàn"
+    ) -> None:
         self.token = token
         self.me = {"id": int(token.split(":")[0]), "is_bot": True, "first_name": first_name, "username": username}
         self.calls: list[Call] = []
@@ -175,13 +191,22 @@ class FakeTelegram:
         self._runner: web.AppRunner | None = None
         self._port = 0
         self._methods: dict[str, Callable[[dict[str, Any]], Any]] = {
-            "getMe": self._get_me, "getUpdates": self._get_updates, "setWebhook": self._set_webhook,
-            "deleteWebhook": self._delete_webhook, "getWebhookInfo": self._get_webhook_info,
-            "setMyCommands": self._set_my_commands, "getMyCommands": self._get_my_commands,
-            "deleteMyCommands": self._delete_my_commands, "sendMessage": self._send_message,
-            "editMessageText": self._edit_message_text, "editMessageReplyMarkup": self._edit_message_reply_markup,
-            "answerCallbackQuery": self._answer_callback_query, "sendChatAction": self._send_chat_action,
-            "sendDocument": self._send_document, "sendPhoto": self._send_photo, "getFile": self._get_file,
+            "getMe": self._get_me,
+            "getUpdates": self._get_updates,
+            "setWebhook": self._set_webhook,
+            "deleteWebhook": self._delete_webhook,
+            "getWebhookInfo": self._get_webhook_info,
+            "setMyCommands": self._set_my_commands,
+            "getMyCommands": self._get_my_commands,
+            "deleteMyCommands": self._delete_my_commands,
+            "sendMessage": self._send_message,
+            "editMessageText": self._edit_message_text,
+            "editMessageReplyMarkup": self._edit_message_reply_markup,
+            "answerCallbackQuery": self._answer_callback_query,
+            "sendChatAction": self._send_chat_action,
+            "sendDocument": self._send_document,
+            "sendPhoto": self._send_photo,
+            "getFile": self._get_file,
             "deleteMessage": self._delete_message,
         }
         # Telegram matches method names case-insensitively.
@@ -225,7 +250,8 @@ class FakeTelegram:
     def sent_texts(self, chat_id: int | str | None = None) -> list[str]:
         """Texts of the sendMessage calls that succeeded (what users actually received)."""
         return [
-            c.params["text"] for c in self.calls_of("sendMessage")
+            c.params["text"]
+            for c in self.calls_of("sendMessage")
             if c.status == 200 and (chat_id is None or str(c.params.get("chat_id")) == str(chat_id))
         ]
 
@@ -279,8 +305,15 @@ class FakeTelegram:
     def rate_limit(self, n: int = 1, retry_after: int = 1) -> None:
         self._rate_limited, self._retry_after = n, retry_after
 
-    def add_file(self, file_id: str, data: bytes, file_path: str | None = None, *, file_name: str | None = None,
-                 mime_type: str | None = None) -> str:
+    def add_file(
+        self,
+        file_id: str,
+        data: bytes,
+        file_path: str | None = None,
+        *,
+        file_name: str | None = None,
+        mime_type: str | None = None,
+    ) -> str:
         """Make a file downloadable through getFile and /file/bot<token>/<file_path>."""
         serial = next(self._serial)
         path = file_path or f"documents/file_{serial}{PurePosixPath(file_name or '').suffix}"
@@ -289,13 +322,30 @@ class FakeTelegram:
 
     # ---- update builders (they return dicts; push_update or deliver_webhook sends them) ----
 
-    def message_update(self, user_id: int, text: str | None = None, *, first_name: str = "An",
-                       last_name: str | None = None, username: str | None = None, language_code: str = "vi",
-                       photo: bool = False, sticker: bool = False, voice: bool = False,
-                       document: tuple[str, bytes] | None = None, chat_id: int | None = None) -> dict[str, Any]:
+    def message_update(
+        self,
+        user_id: int,
+        text: str | None = None,
+        *,
+        first_name: str = "An",
+        last_name: str | None = None,
+        username: str | None = None,
+        language_code: str = "vi",
+        photo: bool = False,
+        sticker: bool = False,
+        voice: bool = False,
+        document: tuple[str, bytes] | None = None,
+        chat_id: int | None = None,
+    ) -> dict[str, Any]:
         """A user's message. With media, `text` becomes the caption; document is (file_name, data)."""
-        sender = {"id": user_id, "is_bot": False, "first_name": first_name, "last_name": last_name,
-                  "username": username, "language_code": language_code}
+        sender = {
+            "id": user_id,
+            "is_bot": False,
+            "first_name": first_name,
+            "last_name": last_name,
+            "username": username,
+            "language_code": language_code,
+        }
         self._users[user_id] = sender = {k: v for k, v in sender.items() if v is not None}
         message = self._new_message(user_id if chat_id is None else chat_id, sender)
         # Media are stored files, so the bot can getFile and download them as on Telegram.
@@ -303,15 +353,17 @@ class FakeTelegram:
             message["photo"] = [_photo_size(self._new_file(b"\xff\xd8\xff\xe0 fake jpeg", "photos", ".jpg"))]
         if sticker:
             f = self._new_file(b"RIFF fake webp", "stickers", ".webp")
-            message["sticker"] = _file_object(f, type="regular", width=512, height=512, is_animated=False,
-                                              is_video=False, emoji="👍")
+            message["sticker"] = _file_object(
+                f, type="regular", width=512, height=512, is_animated=False, is_video=False, emoji="👍"
+            )
         if voice:
             f = self._new_file(b"OggS fake opus", "voice", ".oga", mime_type="audio/ogg")
             message["voice"] = _file_object(f, duration=2, mime_type="audio/ogg")
         if document is not None:
             name, data = document
-            f = self._new_file(data, "documents", PurePosixPath(name).suffix, file_name=name,
-                               mime_type=mimetypes.guess_type(name)[0])
+            f = self._new_file(
+                data, "documents", PurePosixPath(name).suffix, file_name=name, mime_type=mimetypes.guess_type(name)[0]
+            )
             message["document"] = _file_object(f, file_name=f.file_name, mime_type=f.mime_type)
         if text is not None:
             if photo or sticker or voice or document is not None:
@@ -322,24 +374,49 @@ class FakeTelegram:
                     message["entities"] = [{"type": "bot_command", "offset": 0, "length": _utf16_len(text.split()[0])}]
         return {"message": message}
 
-    def callback_update(self, user_id: int, data: str, *, message_id: int = 1, chat_id: int | None = None,
-                        language_code: str = "vi") -> dict[str, Any]:
+    def callback_update(
+        self, user_id: int, data: str, *, message_id: int = 1, chat_id: int | None = None, language_code: str = "vi"
+    ) -> dict[str, Any]:
         """A button press on a bot message; the message is the one the bot sent, if it did."""
         chat_id = user_id if chat_id is None else chat_id
-        sender = {**self._users.get(user_id, {"id": user_id, "is_bot": False, "first_name": "An"}),
-                  "language_code": language_code}
+        sender = {
+            **self._users.get(user_id, {"id": user_id, "is_bot": False, "first_name": "An"}),
+            "language_code": language_code,
+        }
         stored = self._messages.get((chat_id, message_id))
-        message = dict(stored) if stored else {  # a copy: later edits must not rewrite this update
-            "message_id": message_id, "from": self.me, "chat": self._chat(chat_id), "date": _now(), "text": "…"}
-        return {"callback_query": {"id": str(4_000_000_000_000_000 + next(self._serial)), "from": sender,
-                                   "chat_instance": str(-7_000_000_000 - chat_id), "message": message, "data": data}}
+        message = (
+            dict(stored)
+            if stored
+            else {  # a copy: later edits must not rewrite this update
+                "message_id": message_id,
+                "from": self.me,
+                "chat": self._chat(chat_id),
+                "date": _now(),
+                "text": "…",
+            }
+        )
+        return {
+            "callback_query": {
+                "id": str(4_000_000_000_000_000 + next(self._serial)),
+                "from": sender,
+                "chat_instance": str(-7_000_000_000 - chat_id),
+                "message": message,
+                "data": data,
+            }
+        }
 
     def blocked_update(self, user_id: int) -> dict[str, Any]:
         """The user blocked the bot; once pushed or delivered, sends to them get 403."""
         user = self._users.get(user_id, {"id": user_id, "is_bot": False, "first_name": "An"})
-        return {"my_chat_member": {"chat": self._chat(user_id), "from": user, "date": _now(),
-                                   "old_chat_member": {"user": self.me, "status": "member"},
-                                   "new_chat_member": {"user": self.me, "status": "kicked", "until_date": 0}}}
+        return {
+            "my_chat_member": {
+                "chat": self._chat(user_id),
+                "from": user,
+                "date": _now(),
+                "old_chat_member": {"user": self.me, "status": "member"},
+                "new_chat_member": {"user": self.me, "status": "kicked", "until_date": 0},
+            }
+        }
 
     # ---- plumbing -----------------------------------------------------------------------
 
@@ -378,14 +455,17 @@ class FakeTelegram:
         return {**message, **{k: v for k, v in content.items() if v is not None}}
 
     def _sent(self, params: dict[str, Any], **content: Any) -> dict[str, Any]:
-        message = self._new_message(self._chat_id(params), self.me, caption=params.get("caption"),
-                                    reply_markup=self._markup(params), **content)
+        message = self._new_message(
+            self._chat_id(params), self.me, caption=params.get("caption"), reply_markup=self._markup(params), **content
+        )
         self._messages[(message["chat"]["id"], message["message_id"])] = message
         return message
 
     def _new_file(self, data: bytes, folder: str, suffix: str = "", **meta: Any) -> _File:
         serial = next(self._serial)
-        return self._files[self.add_file(f"BQACAgIAAxkBAAI{serial:06d}", data, f"{folder}/file_{serial}{suffix}", **meta)]
+        return self._files[
+            self.add_file(f"BQACAgIAAxkBAAI{serial:06d}", data, f"{folder}/file_{serial}{suffix}", **meta)
+        ]
 
     @staticmethod
     def _chat_id(params: dict[str, Any]) -> int:
@@ -413,8 +493,13 @@ class FakeTelegram:
             if not value.data:
                 raise ApiError(400, "Bad Request: file must be non-empty")
             name = value.filename
-            return self._new_file(value.data, folder, PurePosixPath(name).suffix, file_name=name,
-                                  mime_type=mimetypes.guess_type(name)[0] or value.content_type)
+            return self._new_file(
+                value.data,
+                folder,
+                PurePosixPath(name).suffix,
+                file_name=name,
+                mime_type=mimetypes.guess_type(name)[0] or value.content_type,
+            )
         if value is None:
             raise ApiError(400, f"Bad Request: there is no {key} in the request")
         if str(value) not in self._files:
@@ -454,7 +539,9 @@ class FakeTelegram:
             return web.json_response(ApiError(404, "Not Found").body(), status=404)
         return web.Response(body=found.data, content_type="application/octet-stream")
 
-    async def _execute(self, method: str, params: dict[str, Any], via_webhook: bool = False) -> tuple[int, dict[str, Any]]:
+    async def _execute(
+        self, method: str, params: dict[str, Any], via_webhook: bool = False
+    ) -> tuple[int, dict[str, Any]]:
         name = self._by_lower.get(method.lower())
         call = Call(name or method, params, via_webhook=via_webhook)
         self.calls.append(call)  # before running, so wait_for sees a long poll that is still waiting
@@ -463,7 +550,9 @@ class FakeTelegram:
                 raise ApiError(404, "Not Found: method not found")
             if name in _SENDING and self._rate_limited > 0:
                 self._rate_limited -= 1
-                raise ApiError(429, f"Too Many Requests: retry after {self._retry_after}", retry_after=self._retry_after)
+                raise ApiError(
+                    429, f"Too Many Requests: retry after {self._retry_after}", retry_after=self._retry_after
+                )
             if "chat_id" in params and str(params["chat_id"]) in self._blocked:
                 raise ApiError(403, "Forbidden: bot was blocked by the user")
             return 200, {"ok": True, "result": await self._methods[name](params)}
@@ -474,7 +563,12 @@ class FakeTelegram:
     # ---- Bot API methods ----------------------------------------------------------------
 
     async def _get_me(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {**self.me, "can_join_groups": True, "can_read_all_group_messages": False, "supports_inline_queries": False}
+        return {
+            **self.me,
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
 
     def _pending(self) -> list[dict[str, Any]]:
         def wanted(update: dict[str, Any]) -> bool:
@@ -487,8 +581,11 @@ class FakeTelegram:
 
     async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         if self.webhook_url:
-            raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active; "
-                                "use deleteWebhook to delete the webhook first")
+            raise ApiError(
+                409,
+                "Conflict: can't use getUpdates method while webhook is active; "
+                "use deleteWebhook to delete the webhook first",
+            )
         offset = params.get("offset") or 0
         if offset > 0:
             self._confirmed_below = max(self._confirmed_below, offset)
@@ -504,15 +601,15 @@ class FakeTelegram:
             if self.webhook_url:
                 raise ApiError(409, "Conflict: terminated by setWebhook request")
             if me != self._poller:
-                raise ApiError(409, "Conflict: terminated by other getUpdates request; "
-                                    "make sure that only one bot instance is running")
+                raise ApiError(
+                    409,
+                    "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+                )
             batch = self._pending()[:limit]
             if batch or self._closing or loop.time() >= deadline:
                 return batch
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._arrived.wait(), deadline - loop.time())
-            except TimeoutError:
-                pass
 
     async def _set_webhook(self, params: dict[str, Any]) -> bool:
         secret = params.get("secret_token")
@@ -533,8 +630,11 @@ class FakeTelegram:
         return True
 
     async def _get_webhook_info(self, params: dict[str, Any]) -> dict[str, Any]:
-        info = {"url": self.webhook_url or "", "has_custom_certificate": False,
-                "pending_update_count": len(self._pending())}
+        info = {
+            "url": self.webhook_url or "",
+            "has_custom_certificate": False,
+            "pending_update_count": len(self._pending()),
+        }
         if self._allowed_updates:
             info["allowed_updates"] = self._allowed_updates
         return info
@@ -575,8 +675,11 @@ class FakeTelegram:
 
     def _edit(self, message: dict[str, Any], **changes: Any) -> dict[str, Any]:
         if all(message.get(k) == v for k, v in changes.items()):
-            raise ApiError(400, "Bad Request: message is not modified: specified new message content and reply markup "
-                                "are exactly the same as a content and reply markup of the current message")
+            raise ApiError(
+                400,
+                "Bad Request: message is not modified: specified new message content and reply markup "
+                "are exactly the same as a content and reply markup of the current message",
+            )
         for key, value in changes.items():
             if value is None:
                 message.pop(key, None)

@@ -97,7 +97,9 @@ async def test_same_event_delivered_twice_changes_nothing(app, db):
         second = await user.send_frame({"type": "text", "text": "Võ Thị Sáu", "id": "evt-1"})
         assert second == []
     with unit_of_work(db) as uow:
-        events = uow.conn.execute(select(InboundEvent.__table__).where(InboundEvent.__table__.c.event_id == "evt-1")).all()
+        events = uow.conn.execute(
+            select(InboundEvent.__table__).where(InboundEvent.__table__.c.event_id == "evt-1")
+        ).all()
         assert len(events) == 1
         replies = uow.conn.execute(select(Outbox.__table__).where(Outbox.__table__.c.chat_id == "dup")).all()
         assert len(replies) == 3  # welcome, name question, position question; nothing for the duplicate

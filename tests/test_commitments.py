@@ -22,9 +22,22 @@ def a_dialogue_with_a_promise(db) -> int:
     now = datetime.now(UTC)
     with unit_of_work(db) as uow:
         unit = uow.units.by_code("RG-VB")
-        report = uow.reports.add(unit_id=unit.id, kind=ReportKind.dialogue, held_on=date(2026, 11, 20), data={}, account_id=secretary, now=now)
-        return uow.reports.add_commitment(report_id=report, unit_id=unit.id, promise="Khảo sát mặt bằng sân bóng",
-                                          promised_by="Chủ tịch UBND phường", due_on=DUE, now=now)
+        report = uow.reports.add(
+            unit_id=unit.id,
+            kind=ReportKind.dialogue,
+            held_on=date(2026, 11, 20),
+            data={},
+            account_id=secretary,
+            now=now,
+        )
+        return uow.reports.add_commitment(
+            report_id=report,
+            unit_id=unit.id,
+            promise="Khảo sát mặt bằng sân bóng",
+            promised_by="Chủ tịch UBND phường",
+            due_on=DUE,
+            now=now,
+        )
 
 
 def questions(db) -> list:

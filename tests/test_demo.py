@@ -13,8 +13,6 @@ from chidoan.storage.models import Account, ChannelIdentity, Invite, Role, RoleA
 from chidoan.storage.uow import unit_of_work
 
 
-
-
 def counts(db) -> dict[str, int]:
     with unit_of_work(db) as uow:
         return {
@@ -49,7 +47,9 @@ def test_demo_loads_with_roles(db, settings):
         roles = {}
         for person in DEMO_PEOPLE:
             sender = uow.accounts.sender("web", f"demo-{person.slug}")
-            assert sender is not None and sender.full_name == person.full_name and sender.chat_id == f"demo-{person.slug}"
+            assert (
+                sender is not None and sender.full_name == person.full_name and sender.chat_id == f"demo-{person.slug}"
+            )
             roles[person.slug] = [(r.role, r.code) for r in uow.roles.active_of(sender.account_id)]
         assert uow.accounts.sender("web", "demo-new") is None
 

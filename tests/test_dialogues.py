@@ -71,7 +71,11 @@ async def test_a_dialogue_with_two_commitments(app, db):
         assert [leader["title"] for leader in data["leaders"]] == ["Bí thư Đảng ủy xã", "Chủ tịch UBND phường"]
         first, second = uow.reports.commitments(report.id)
     assert (first.promise, first.promised_by, first.due_on, first.status) == (
-        "Khảo sát mặt bằng và báo cáo phương án sân bóng", "Chủ tịch UBND phường", due, CommitmentStatus.open)
+        "Khảo sát mặt bằng và báo cáo phương án sân bóng",
+        "Chủ tịch UBND phường",
+        due,
+        CommitmentStatus.open,
+    )
     assert second.due_on is None and second.unit_id == first.unit_id
     assert isinstance(report.held_on, date)
 

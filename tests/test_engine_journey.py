@@ -22,23 +22,53 @@ SURVEY = Journey(
     name="survey",
     title="Survey",
     steps=(
-        Step("kind", "What kind of gathering?", kind=Kind.choice, label="Gathering kind",
-             choices=(Choice("regular", "Regular monthly"), Choice("themed", "On a theme"), Choice("extra", "Out of schedule"))),
+        Step(
+            "kind",
+            "What kind of gathering?",
+            kind=Kind.choice,
+            label="Gathering kind",
+            choices=(
+                Choice("regular", "Regular monthly"),
+                Choice("themed", "On a theme"),
+                Choice("extra", "Out of schedule"),
+            ),
+        ),
         Step("theme", "What was the gathering about?", label="Subject", when=lambda a: a.get("kind") == "themed"),
         Step("date", "When was it?", kind=Kind.date, not_future=True, label="Day held"),
         Step("present", "How many attended?", kind=Kind.number, maximum=100000, label="Attendance"),
-        Step("budget", "Budget in million dong?", kind=Kind.number, integer=False, required=False, label="Budget (million)"),
+        Step(
+            "budget",
+            "Budget in million dong?",
+            kind=Kind.number,
+            integer=False,
+            required=False,
+            label="Budget (million)",
+        ),
         Step("online", "Was it online?", kind=Kind.yes_no, label="Held online"),
-        Step("tasks", "Task list", kind=Kind.repeat, label="Task list", more_prompt="Add another task? ({n} so far)",
-             steps=(Step("what", "What will be done?"), Step("who", "Whose task is it?", required=False))),
+        Step(
+            "tasks",
+            "Task list",
+            kind=Kind.repeat,
+            label="Task list",
+            more_prompt="Add another task? ({n} so far)",
+            steps=(Step("what", "What will be done?"), Step("who", "Whose task is it?", required=False)),
+        ),
     ),
     complete=lambda ctx, answers: (SUBMITTED.append(answers), ctx.say_text("stored")),
 )
 
 
 def survey_engine(settings) -> Engine:
-    start_survey = Command("khaosat", ("survey",), "a test survey", lambda ctx, _a: ctx.engine.runner.start(ctx, "survey"))
-    return Engine(settings, commands=[*COMMANDS, start_survey], journeys=[*JOURNEYS, SURVEY], actions=ACTIONS, on_code=start_with_code)
+    start_survey = Command(
+        "khaosat", ("survey",), "a test survey", lambda ctx, _a: ctx.engine.runner.start(ctx, "survey")
+    )
+    return Engine(
+        settings,
+        commands=[*COMMANDS, start_survey],
+        journeys=[*JOURNEYS, SURVEY],
+        actions=ACTIONS,
+        on_code=start_with_code,
+    )
 
 
 @pytest.fixture
@@ -67,7 +97,9 @@ async def test_every_input_kind_with_branching_lists_and_edits(survey_app, db):
         assert "What was the gathering about?" in user.text
         await user.say("Thanh niên với chuyển đổi số")
         await user.say("31/02/2026")
-        assert vi("{text} is not a date on the calendar. Please check the day and month.", text="31/02/2026") in user.text
+        assert (
+            vi("{text} is not a date on the calendar. Please check the day and month.", text="31/02/2026") in user.text
+        )
         await user.say("15/10")
         assert vi("Please add the year, for example {example}.", example=f"15/10/{today.year}") in user.text
         await user.say("01/01/2099")
@@ -120,15 +152,17 @@ async def test_every_input_kind_with_branching_lists_and_edits(survey_app, db):
         await user.say("gửi")  # typed instead of pressed
         assert "stored" in user.text
 
-    assert SUBMITTED == [{
-        "kind": "regular",
-        "date": (today - timedelta(days=1)).isoformat(),
-        "present": 1200,
-        "budget": 1.5,
-        "online": False,
-        "tasks": [{"what": "Trồng 100 cây xanh", "who": "Chị Mai"}],
-        "_ctx": {},
-    }]
+    assert [
+        {
+            "kind": "regular",
+            "date": (today - timedelta(days=1)).isoformat(),
+            "present": 1200,
+            "budget": 1.5,
+            "online": False,
+            "tasks": [{"what": "Trồng 100 cây xanh", "who": "Chị Mai"}],
+            "_ctx": {},
+        }
+    ] == SUBMITTED
     with unit_of_work(db) as uow:
         [conv] = uow.conversations.history(uow.accounts.sender("web", "surveyor").account_id)
         assert conv.status == "completed" and conv.journey == "survey"
@@ -161,6 +195,8 @@ async def test_non_text_where_text_is_expected(survey_app, db):
     async with WebUser(survey_app, "photographer", language="en") as user:
         await user.say("/survey")
         # The web chat sends only text; a Telegram photo arrives as an event with `media` set.
-        await survey_app.processor.submit(Incoming("web", "photo-1", "photographer", "photographer", media="photo", language_code="en"))
+        await survey_app.processor.submit(
+            Incoming("web", "photo-1", "photographer", "photographer", media="photo", language_code="en")
+        )
         await user.replies()
         assert "not a photo" in user.text and "What kind of gathering?" in user.text

@@ -53,7 +53,9 @@ async def bot(tg):
 
 
 KEYBOARD = InlineKeyboardMarkup(
-    inline_keyboard=[[InlineKeyboardButton(text="Có", callback_data="yes"), InlineKeyboardButton(text="Không", callback_data="no")]]
+    inline_keyboard=[
+        [InlineKeyboardButton(text="Có", callback_data="yes"), InlineKeyboardButton(text="Không", callback_data="no")]
+    ]
 )
 
 
@@ -131,7 +133,10 @@ async def test_get_updates_offset_confirms_for_good(tg, bot):
     updates = await bot.get_updates()
     assert [u.update_id for u in updates] == [first["update_id"], second["update_id"]]
     assert updates[0].message.text == "/start" and updates[0].message.from_user.language_code == "vi"
-    assert [u.update_id for u in await bot.get_updates()] == [first["update_id"], second["update_id"]]  # not confirmed yet
+    assert [u.update_id for u in await bot.get_updates()] == [
+        first["update_id"],
+        second["update_id"],
+    ]  # not confirmed yet
 
     assert [u.update_id for u in await bot.get_updates(offset=second["update_id"])] == [second["update_id"]]
     # a lower offset cannot bring a confirmed update back
@@ -232,8 +237,13 @@ async def test_get_file_and_download(tg, bot):
 
 async def test_my_commands_per_language_and_scope(tg, bot):
     await bot.set_my_commands([BotCommand(command="start", description="Bắt đầu")], language_code="vi")
-    await bot.set_my_commands([BotCommand(command="start", description="Start"), BotCommand(command="help", description="Help")], language_code="en")
-    await bot.set_my_commands([BotCommand(command="help", description="Trợ giúp")], scope=BotCommandScopeAllPrivateChats())
+    await bot.set_my_commands(
+        [BotCommand(command="start", description="Start"), BotCommand(command="help", description="Help")],
+        language_code="en",
+    )
+    await bot.set_my_commands(
+        [BotCommand(command="help", description="Trợ giúp")], scope=BotCommandScopeAllPrivateChats()
+    )
 
     assert [c.description for c in await bot.get_my_commands(language_code="vi")] == ["Bắt đầu"]
     assert [c.command for c in await bot.get_my_commands(language_code="en")] == ["start", "help"]
@@ -328,8 +338,10 @@ async def test_polling_end_to_end(tg, bot):
 
 def test_builders_parse_as_aiogram_updates():
     tg = FakeTelegram(token=TOKEN)
+
     def parse(update: dict) -> Update:
         return Update.model_validate(tg.push_update(update))  # pushing numbers it
+
     photo = parse(tg.message_update(3, "ảnh", photo=True, last_name="Nguyễn", username="an"))
     assert photo.message.caption == "ảnh" and photo.message.photo[0].width == 800
     assert photo.message.chat.first_name == "An" and photo.message.from_user.username == "an"

@@ -15,7 +15,9 @@ from chidoan.storage.uow import unit_of_work
 from tests.conftest import WebUser, add_member, make_settings
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
-PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
 
 
 def today() -> str:
@@ -34,7 +36,10 @@ async def app(settings, org, db):
 def reports(db, unit_code: str) -> list[dict]:
     with unit_of_work(db) as uow:
         unit = uow.units.by_code(unit_code)
-        return [uow.reports.latest_data(r.id) | {"_held_on": r.held_on} for r in uow.reports.of_unit(unit.id, ReportKind.meeting)]
+        return [
+            uow.reports.latest_data(r.id) | {"_held_on": r.held_on}
+            for r in uow.reports.of_unit(unit.id, ReportKind.meeting)
+        ]
 
 
 async def report_until_photos(user: WebUser, total: str = "25") -> None:
@@ -66,9 +71,18 @@ async def test_a_branch_reports_a_meeting_with_photos_in_the_web_chat(app, db):
         await user.say("Đoàn viên đề nghị tổ chức sân chơi thể thao cuối tuần")
         await user.press("Skip")
         for name in ("bien-ban.png", "diem-danh.png"):
-            await user.send_frame({"type": "file", "name": name, "mime": "image/png", "data": base64.b64encode(PNG).decode()})
+            await user.send_frame(
+                {"type": "file", "name": name, "mime": "image/png", "data": base64.b64encode(PNG).decode()}
+            )
         assert "Received 2 of at most 10" in user.text
-        await user.send_frame({"type": "file", "name": "x.exe", "mime": "application/x-msdownload", "data": base64.b64encode(b"MZ").decode()})
+        await user.send_frame(
+            {
+                "type": "file",
+                "name": "x.exe",
+                "mime": "application/x-msdownload",
+                "data": base64.b64encode(b"MZ").decode(),
+            }
+        )
         assert "Please send a photo or a scan" in user.text
         await user.press("Done")
         assert "Photos: 2 file(s)" in user.text and "Present: 20" in user.text and "Members: 25" in user.text

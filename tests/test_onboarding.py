@@ -28,7 +28,9 @@ async def test_secretary_onboards_and_district_is_told(app, db):
         assert "Secretary of Đoàn phường Vĩnh Bảo" in an.text and "Thành đoàn Rạch Giá" in an.text
         await staff.replies()  # rendered in the staff's own language, role label included
         role = gettext("vi", "Secretary")
-        assert staff.text == gettext("vi", "{name} joined as {role} of {unit}.", name="Nguyễn Văn An", role=role, unit="Đoàn phường Vĩnh Bảo")
+        assert staff.text == gettext(
+            "vi", "{name} joined as {role} of {unit}.", name="Nguyễn Văn An", role=role, unit="Đoàn phường Vĩnh Bảo"
+        )
 
     with unit_of_work(db) as uow:
         sender = uow.accounts.sender("web", "u-an")
@@ -55,10 +57,17 @@ async def test_new_secretary_replaces_the_old_one(app, db):
         await new.say("Bí thư")
         await new.press("Confirm")
         notice = await old.replies()  # in the old secretary's own language (vi)
-        expected = gettext("vi", "{name} is now the secretary of {unit}. Your secretary access to this unit has ended. Thank you for your work!", name="Phạm Thị Hoa", unit="Đoàn phường Vĩnh Bảo")
+        expected = gettext(
+            "vi",
+            "{name} is now the secretary of {unit}. Your secretary access to this unit has ended. Thank you for your work!",
+            name="Phạm Thị Hoa",
+            unit="Đoàn phường Vĩnh Bảo",
+        )
         assert [m["text"] for m in notice] == [expected]
         await old.say("/toi")
-        assert gettext("vi", "You are not registered with any unit yet. Send the invite code you were given.") in old.text
+        assert (
+            gettext("vi", "You are not registered with any unit yet. Send the invite code you were given.") in old.text
+        )
     with unit_of_work(db) as uow:
         history = uow.roles.history(uow.units.by_code("RG-VB").id)
         old_row = next(r for r in history if r.account_id == old_id)

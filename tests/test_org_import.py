@@ -23,8 +23,6 @@ KG-CD-CNTT-23A,Chi đoàn CNTT 23A,chi doan,KG-CD-CNTT
 """
 
 
-
-
 def write(tmp_path: Path, text: str, name: str = "org.csv", encoding: str = "utf-8") -> Path:
     path = tmp_path / name
     path.write_bytes(text.encode(encoding))
@@ -176,7 +174,10 @@ def test_parent_may_be_in_database(db, tmp_path):
 
 
 def test_skipped_levels_and_any_root(db, tmp_path):
-    text = HEADER + "KG,Tỉnh đoàn Kiên Giang,tỉnh,\nKG-X,Chi đoàn Ban Tuyên giáo,chi đoàn,KG\nTRUONG,Đoàn Trường THPT Nguyễn Trung Trực,cơ sở,\n"
+    text = (
+        HEADER
+        + "KG,Tỉnh đoàn Kiên Giang,tỉnh,\nKG-X,Chi đoàn Ban Tuyên giáo,chi đoàn,KG\nTRUONG,Đoàn Trường THPT Nguyễn Trung Trực,cơ sở,\n"
+    )
     result = import_org(db, write(tmp_path, text))
     assert result.ok, result.problems
     stored = units(db)
@@ -269,7 +270,10 @@ def test_a_good_row_next_to_a_bad_one_is_not_imported(db, tmp_path):
 def test_conflicts_with_stored_units(db, tmp_path):
     assert import_org(db, write(tmp_path, TREE)).ok
     before = units(db)
-    moved = HEADER + "CT,Huyện đoàn Châu Thành,huyện,KG\nRG-VB,Đoàn phường Vĩnh Bảo,cơ sở,CT\nRG,Thành đoàn Rạch Giá,tỉnh,\n"
+    moved = (
+        HEADER
+        + "CT,Huyện đoàn Châu Thành,huyện,KG\nRG-VB,Đoàn phường Vĩnh Bảo,cơ sở,CT\nRG,Thành đoàn Rạch Giá,tỉnh,\n"
+    )
     result = import_org(db, write(tmp_path, moved, name="moved.csv"))
     assert [str(p) for p in result.problems] == [
         "Dòng 3: mã 'RG-VB' đã có trong hệ thống với đơn vị cấp trên khác",

@@ -22,8 +22,10 @@ from chidoan.documents.plan import (  # noqa: E402
     render_plan,
 )
 
-LONG = ("Tổ chức rà soát, cập nhật thông tin đoàn viên trên phần mềm quản lý đoàn viên, "
-        "nắm bắt tình hình thanh niên tại 6 khu phố; ") * 40
+LONG = (
+    "Tổ chức rà soát, cập nhật thông tin đoàn viên trên phần mềm quản lý đoàn viên, "
+    "nắm bắt tình hình thanh niên tại 6 khu phố; "
+) * 40
 LONG = LONG[:2991] + " KẾT-THÚC"
 assert len(LONG) == 3000
 SPECIAL = 'Ngày hội <b>&"{{ 7*7 }}" {% if x %}x{% endif %} {_{ y }_} 🎉🇻🇳 thanh niên'
@@ -42,23 +44,49 @@ def sample_plan(**changes) -> PlanDocument:
         title="Đăng ký xây dựng Đoàn cơ sở “3 chủ động” năm 2027",
         programme_short="“3 chủ động”",
         basis="Hướng dẫn số 25-HD/TĐTN-TCKT ngày 15/8/2023 của Ban Thường vụ Tỉnh đoàn về xây dựng Đoàn cơ sở “3 chủ động”",
-        purpose=("Cụ thể hóa Hướng dẫn của Ban Thường vụ Tỉnh đoàn, nâng cao chất lượng hoạt động của Đoàn cơ sở.\n\n"
-                 "Các nội dung đăng ký phải cụ thể, sát với tình hình thực tế của địa phương, có thể kiểm tra, đánh giá được."),
+        purpose=(
+            "Cụ thể hóa Hướng dẫn của Ban Thường vụ Tỉnh đoàn, nâng cao chất lượng hoạt động của Đoàn cơ sở.\n\n"
+            "Các nội dung đăng ký phải cụ thể, sát với tình hình thực tế của địa phương, có thể kiểm tra, đánh giá được."
+        ),
         areas=[
-            PlanArea(1, "Chủ động thực hiện công tác quản lý đoàn viên và chăm lo, nắm bắt tình hình thanh niên ở địa phương, đơn vị", [
-                PlanTask("1.1", LONG, "Quý I/2027", "Phó Bí thư Trần Thị Lan", "100% đoàn viên được cập nhật"),
-                PlanTask("1.2", "Tổ chức 02 buổi đối thoại\nvới thanh niên khu phố", "Tháng 3 và tháng 9/2027", "Ban Thường vụ"),
-            ]),
-            PlanArea(2, "Chủ động xây dựng và thực hiện kế hoạch công tác", [
-                PlanTask("2.3", SPECIAL, "Tháng 3/2027", "Ủy viên BCH <Nguyễn & Lê>", "Sáng kiến “chi đoàn số”"),
-            ]),
-            PlanArea(3, "Chủ động tham mưu với cấp ủy, phối hợp với chính quyền, các đoàn thể và các tổ chức liên quan.", [
-                PlanTask("3.3", "Giới thiệu 05 đoàn viên ưu tú cho Đảng xem xét, kết nạp", "Cả năm 2027", "Bí thư Đoàn phường",
-                         "05 đoàn viên được giới thiệu"),
-            ]),
+            PlanArea(
+                1,
+                "Chủ động thực hiện công tác quản lý đoàn viên và chăm lo, nắm bắt tình hình thanh niên ở địa phương, đơn vị",
+                [
+                    PlanTask("1.1", LONG, "Quý I/2027", "Phó Bí thư Trần Thị Lan", "100% đoàn viên được cập nhật"),
+                    PlanTask(
+                        "1.2",
+                        "Tổ chức 02 buổi đối thoại\nvới thanh niên khu phố",
+                        "Tháng 3 và tháng 9/2027",
+                        "Ban Thường vụ",
+                    ),
+                ],
+            ),
+            PlanArea(
+                2,
+                "Chủ động xây dựng và thực hiện kế hoạch công tác",
+                [
+                    PlanTask("2.3", SPECIAL, "Tháng 3/2027", "Ủy viên BCH <Nguyễn & Lê>", "Sáng kiến “chi đoàn số”"),
+                ],
+            ),
+            PlanArea(
+                3,
+                "Chủ động tham mưu với cấp ủy, phối hợp với chính quyền, các đoàn thể và các tổ chức liên quan.",
+                [
+                    PlanTask(
+                        "3.3",
+                        "Giới thiệu 05 đoàn viên ưu tú cho Đảng xem xét, kết nạp",
+                        "Cả năm 2027",
+                        "Bí thư Đoàn phường",
+                        "05 đoàn viên được giới thiệu",
+                    ),
+                ],
+            ),
         ],
-        implementation=("Ban Chấp hành Đoàn phường phân công đồng chí Phó Bí thư theo dõi, đôn đốc thực hiện.\n"
-                        "Các chi đoàn trực thuộc căn cứ kế hoạch, triển khai thực hiện và báo cáo kết quả trước ngày 15/11/2027."),
+        implementation=(
+            "Ban Chấp hành Đoàn phường phân công đồng chí Phó Bí thư theo dõi, đôn đốc thực hiện.\n"
+            "Các chi đoàn trực thuộc căn cứ kế hoạch, triển khai thực hiện và báo cáo kết quả trước ngày 15/11/2027."
+        ),
         secretary_name="Nguyễn Văn An",
         recipients=["BTV Thành đoàn Rạch Giá", "BCH Đoàn phường;"],
     )
@@ -100,7 +128,9 @@ def test_is_a_word_file(rendered):
     assert rendered[:2] == b"PK"
     with zipfile.ZipFile(io.BytesIO(rendered)) as z:
         xml = z.read("word/document.xml").decode("utf-8")
-    assert "{{" not in xml.replace("{{ 7*7 }}", "") and "{%" not in xml.replace("{% if x %}", "").replace("{% endif %}", "")
+    assert "{{" not in xml.replace("{{ 7*7 }}", "") and "{%" not in xml.replace("{% if x %}", "").replace(
+        "{% endif %}", ""
+    )
 
 
 def test_header(texts):
@@ -125,7 +155,8 @@ def test_title_intro_and_sections_in_order(texts):
     intro = index_of(texts, "Căn cứ Hướng dẫn số 25-HD/TĐTN-TCKT")
     assert texts[intro].endswith(
         "Ban Chấp hành Đoàn phường Vĩnh Bảo đăng ký xây dựng Đoàn cơ sở “3 chủ động” năm 2027, "
-        "với nội dung cụ thể như sau:")
+        "với nội dung cụ thể như sau:"
+    )
     one = texts.index("I. MỤC ĐÍCH, YÊU CẦU")
     two = texts.index("II. NỘI DUNG ĐĂNG KÝ")
     three = texts.index("III. TỔ CHỨC THỰC HIỆN")
@@ -153,7 +184,10 @@ def test_every_task_under_its_area(texts):
     assert a2 < index_of(texts, "- (2.3) Ngày hội", a2) < a3
     assert a3 < index_of(texts, "- (3.3) Giới thiệu 05 đoàn viên ưu tú", a3) < three
     details = texts[index_of(texts, "- (1.1)", a1) + 1]
-    assert details == "Thời gian: Quý I/2027; Phụ trách: Phó Bí thư Trần Thị Lan; Kết quả dự kiến: 100% đoàn viên được cập nhật."
+    assert (
+        details
+        == "Thời gian: Quý I/2027; Phụ trách: Phó Bí thư Trần Thị Lan; Kết quả dự kiến: 100% đoàn viên được cập nhật."
+    )
     # No expected result: no "Kết quả dự kiến".
     assert texts[index_of(texts, "- (1.2)", a1) + 1] == "Thời gian: Tháng 3 và tháng 9/2027; Phụ trách: Ban Thường vụ."
 
@@ -164,7 +198,8 @@ def test_long_and_special_text_verbatim(texts):
     assert task == "- (2.3) " + SPECIAL
     assert "{{ 7*7 }}" in task and "49" not in task
     assert texts[index_of(texts, "- (2.3)") + 1] == (
-        "Thời gian: Tháng 3/2027; Phụ trách: Ủy viên BCH <Nguyễn & Lê>; Kết quả dự kiến: Sáng kiến “chi đoàn số”.")
+        "Thời gian: Tháng 3/2027; Phụ trách: Ủy viên BCH <Nguyễn & Lê>; Kết quả dự kiến: Sáng kiến “chi đoàn số”."
+    )
 
 
 def test_newlines_in_a_task_are_line_breaks(texts):
@@ -175,7 +210,7 @@ def test_signature_and_recipients(texts):
     bi_thu = texts.index("BÍ THƯ")
     assert texts.index("TM. BAN CHẤP HÀNH") < bi_thu < texts.index("Nguyễn Văn An")
     received = texts.index("Nơi nhận:")
-    assert texts[received + 1:received + 4] == ["- BTV Thành đoàn Rạch Giá;", "- BCH Đoàn phường;", "- Lưu."]
+    assert texts[received + 1 : received + 4] == ["- BTV Thành đoàn Rạch Giá;", "- BCH Đoàn phường;", "- Lưu."]
     assert texts.index("III. TỔ CHỨC THỰC HIỆN") < received
 
 
@@ -186,7 +221,7 @@ def test_fonts_and_page(rendered):
     assert round(section.left_margin.cm, 1) == 3.0 and round(section.right_margin.cm, 1) == 2.0
     with zipfile.ZipFile(io.BytesIO(rendered)) as z:
         styles = z.read("word/styles.xml").decode("utf-8")
-    defaults = styles[styles.index("<w:docDefaults>"):styles.index("</w:docDefaults>")]
+    defaults = styles[styles.index("<w:docDefaults>") : styles.index("</w:docDefaults>")]
     for slot in ("ascii", "hAnsi", "cs", "eastAsia"):
         assert f'w:{slot}="Times New Roman"' in defaults
     assert "Theme=" not in defaults and "theme=" not in defaults
@@ -194,10 +229,16 @@ def test_fonts_and_page(rendered):
 
 
 def test_hostile_header_fields_and_no_recipients():
-    data = render_plan(sample_plan(
-        unit_line="BCH ĐOÀN <X> & {{ Y }}", number="{% raw %}", secretary_name="Lê {{ name }}\x00\x07",
-        recipients=[], purpose="", implementation="Tab\there.",
-    ))
+    data = render_plan(
+        sample_plan(
+            unit_line="BCH ĐOÀN <X> & {{ Y }}",
+            number="{% raw %}",
+            secretary_name="Lê {{ name }}\x00\x07",
+            recipients=[],
+            purpose="",
+            implementation="Tab\there.",
+        )
+    )
     texts = paragraphs(data)
     assert "BCH ĐOÀN <X> & {{ Y }}" in texts
     assert "Số: {% raw %}-KH/ĐPVB" in texts
@@ -222,8 +263,20 @@ def test_converts_to_pdf(rendered, tmp_path):
         pytest.skip("LibreOffice is not installed")
     source = tmp_path / "plan.docx"
     source.write_bytes(rendered)
-    subprocess.run([soffice, f"-env:UserInstallation=file://{tmp_path}/lo", "--headless",
-                    "--convert-to", "pdf", "--outdir", str(tmp_path), str(source)],
-                   check=True, capture_output=True, timeout=180)
+    subprocess.run(
+        [
+            soffice,
+            f"-env:UserInstallation=file://{tmp_path}/lo",
+            "--headless",
+            "--convert-to",
+            "pdf",
+            "--outdir",
+            str(tmp_path),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )
     pdf = (tmp_path / "plan.pdf").read_bytes()
     assert pdf.startswith(b"%PDF") and len(pdf) > 5000

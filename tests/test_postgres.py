@@ -98,8 +98,19 @@ async def test_two_senders_never_send_a_row_twice(pg_url):
     upgrade(dbs[0])
     now = datetime.now(UTC)
     rows = [
-        {"channel": "web", "chat_id": f"c{i % 40}", "account_id": None, "body": {"text": f"m{i}"}, "status": "pending",
-         "attempts": 0, "not_before": now, "created_at": now, "dedupe_key": None, "sent_at": None, "error": None}
+        {
+            "channel": "web",
+            "chat_id": f"c{i % 40}",
+            "account_id": None,
+            "body": {"text": f"m{i}"},
+            "status": "pending",
+            "attempts": 0,
+            "not_before": now,
+            "created_at": now,
+            "dedupe_key": None,
+            "sent_at": None,
+            "error": None,
+        }
         for i in range(400)
     ]
     with unit_of_work(dbs[0]) as uow:
@@ -130,7 +141,9 @@ def test_a_stale_conversation_write_is_refused(pg_url):
     upgrade(engine)
     now = datetime.now(UTC)
     with unit_of_work(engine) as uow:
-        sender = uow.accounts.create_with_identity(channel="web", external_id="v", chat_id="v", display_name=None, locale="vi", now=now)
+        sender = uow.accounts.create_with_identity(
+            channel="web", external_id="v", chat_id="v", display_name=None, locale="vi", now=now
+        )
         uow.conversations.start(sender.account_id, "onboarding", "full_name", {"a": {}}, now)
     with unit_of_work(engine) as first, unit_of_work(engine) as second:
         a = first.conversations.active(sender.account_id)

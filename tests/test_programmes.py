@@ -96,7 +96,10 @@ def test_three_proactives_structure(three):
             assert 0 < len(item.short) <= 48
             assert "\n" not in item.text and "  " not in item.text
     assert three.item("1.1").short == "Quản lý đoàn viên bằng phần mềm"
-    assert three.area(1).title == "Chủ động thực hiện công tác quản lý đoàn viên và chăm lo, nắm bắt tình hình thanh niên ở địa phương, đơn vị"
+    assert (
+        three.area(1).title
+        == "Chủ động thực hiện công tác quản lý đoàn viên và chăm lo, nắm bắt tình hình thanh niên ở địa phương, đơn vị"
+    )
     assert three.area(4) is None and three.item("3.6") is None and three.item("x") is None
     assert three.document.template == "plan.docx"
     assert three.document.title.format(year=2027) == "Đăng ký xây dựng Đoàn cơ sở “3 chủ động” năm 2027"
@@ -119,12 +122,22 @@ def test_three_proactives_texts_are_the_seed_verbatim(three):
             assert item.text == items[item.code], item.code
     # the two places the seed breaks a line inside a sentence
     assert "đoàn viên, thanh thiếu nhi có hoàn cảnh khó khăn" in three.item("1.4").text
-    assert three.item("2.4").text.startswith("Chủ động xây dựng và phát triển tổ chức, đặc biệt trong việc thực hiện chủ trương 1+1")
+    assert three.item("2.4").text.startswith(
+        "Chủ động xây dựng và phát triển tổ chức, đặc biệt trong việc thực hiện chủ trương 1+1"
+    )
 
 
 def test_three_proactives_deadlines_match_the_seed(three):
-    assert three.registration_deadline.model_dump(exclude={"description"}) == {"month": 10, "day": 15, "year_offset": -1}
-    assert three.district_report_deadline.model_dump(exclude={"description"}) == {"month": 10, "day": 25, "year_offset": -1}
+    assert three.registration_deadline.model_dump(exclude={"description"}) == {
+        "month": 10,
+        "day": 15,
+        "year_offset": -1,
+    }
+    assert three.district_report_deadline.model_dump(exclude={"description"}) == {
+        "month": 10,
+        "day": 25,
+        "year_offset": -1,
+    }
     assert three.district_report_due(2027) == date(2026, 10, 25)
     if SEED_004.exists():
         seed = SEED_004.read_text(encoding="utf-8")
@@ -206,20 +219,27 @@ def test_wrong_type_names_line_and_field(tmp_path, source):
     text = source.replace("first_year: 2024", "first_year: hai nghìn")
     problems = problems_of(tmp_path, text)
     assert len(problems) == 1
-    assert problems[0].startswith(f"broken.yaml, line {line_of(text, 'first_year: hai')}: first_year: Input should be a valid integer")
+    assert problems[0].startswith(
+        f"broken.yaml, line {line_of(text, 'first_year: hai')}: first_year: Input should be a valid integer"
+    )
     assert "hai nghìn" in problems[0]
 
 
 def test_unquoted_item_code_is_refused_with_a_hint(tmp_path, source):
     text = source.replace('code: "2.3"', "code: 2.3")
     (problem,) = problems_of(tmp_path, text)
-    assert problem.startswith(f"broken.yaml, line {line_of(text, 'code: 2.3')}: areas → 2 → items → 3 → code: Input should be a valid string")
+    assert problem.startswith(
+        f"broken.yaml, line {line_of(text, 'code: 2.3')}: areas → 2 → items → 3 → code: Input should be a valid string"
+    )
     assert "quotes" in problem
 
 
 def test_unknown_key_is_an_error(tmp_path, source):
     text = source.replace("  dialogues_per_year: 1\n", "  dialogues_per_year: 1\n  dialogs_per_year: 2\n")
-    text = text.replace("        short: Huy động nguồn lực xã hội\n", "        short: Huy động nguồn lực xã hội\n        shrot: Nguồn lực\n")
+    text = text.replace(
+        "        short: Huy động nguồn lực xã hội\n",
+        "        short: Huy động nguồn lực xã hội\n        shrot: Nguồn lực\n",
+    )
     problems = problems_of(tmp_path, text)
     assert problems == [
         f"broken.yaml, line {line_of(text, 'dialogs_per_year')}: expectations → dialogs_per_year: unknown key (a typo?); Extra inputs are not permitted",
@@ -230,7 +250,9 @@ def test_unknown_key_is_an_error(tmp_path, source):
 def test_bad_item_code(tmp_path, source):
     text = source.replace('code: "1.2"', 'code: "2.7"')
     line = line_of(text, 'code: "2.7"')
-    assert problems_of(tmp_path, text) == [f'broken.yaml, line {line}: areas → 1 → items → 2 → code: "2.7" does not start with its area number 1']
+    assert problems_of(tmp_path, text) == [
+        f'broken.yaml, line {line}: areas → 1 → items → 2 → code: "2.7" does not start with its area number 1'
+    ]
 
 
 def test_duplicate_and_unordered_item_codes(tmp_path, source):
@@ -262,7 +284,9 @@ def test_missing_field_points_at_its_parent(tmp_path, source):
 def test_yaml_syntax_error_gives_its_line(tmp_path, source):
     text = source.replace("short: Huy động nguồn lực xã hội", "short: Huy động: nguồn lực")
     (problem,) = problems_of(tmp_path, text)
-    assert problem.startswith(f"broken.yaml, line {line_of(text, 'Huy động: nguồn lực')}: YAML syntax error: mapping values are not allowed here")
+    assert problem.startswith(
+        f"broken.yaml, line {line_of(text, 'Huy động: nguồn lực')}: YAML syntax error: mapping values are not allowed here"
+    )
     text = source.replace("  month: 10\n  day: 15\n", "  month: 10\n\tday: 15\n")
     (problem,) = problems_of(tmp_path, text)
     assert problem.startswith(f"broken.yaml, line {line_of(text, chr(9) + 'day: 15')}: YAML syntax error")
@@ -271,7 +295,9 @@ def test_yaml_syntax_error_gives_its_line(tmp_path, source):
 
 def test_first_year_after_last_year(tmp_path, source):
     text = source.replace("last_year: 2027", "last_year: 2022")
-    assert problems_of(tmp_path, text) == [f"broken.yaml, line {line_of(text, 'last_year: 2022')}: last_year: 2022 is before first_year 2024"]
+    assert problems_of(tmp_path, text) == [
+        f"broken.yaml, line {line_of(text, 'last_year: 2022')}: last_year: 2022 is before first_year 2024"
+    ]
 
 
 def test_first_year_check_survives_other_problems(tmp_path, source):
@@ -287,7 +313,7 @@ def test_deadline_must_be_a_real_date_and_title_needs_year(tmp_path, source):
     text = source.replace("  month: 10\n  day: 25\n", "  month: 2\n  day: 30\n").replace("năm {year}'", "năm {nam}'")
     assert problems_of(tmp_path, text) == [
         f"broken.yaml, line {line_of(text, 'day: 30')}: district_report_deadline → day: 30/2 is not a date that exists every year",
-        f"broken.yaml, line {line_of(text, 'năm {nam}')}: document → title: must contain \"{{year}}\" where the year goes",
+        f'broken.yaml, line {line_of(text, "năm {nam}")}: document → title: must contain "{{year}}" where the year goes',
     ]
 
 
@@ -304,7 +330,9 @@ def test_other_field_constraints(tmp_path, source):
 
 def test_duplicate_key_is_an_error(tmp_path, source):
     text = source.replace("last_year: 2027\n", "last_year: 2027\nfirst_year: 2025\n")
-    assert problems_of(tmp_path, text) == [f"broken.yaml, line {line_of(text, 'first_year: 2025')}: first_year: this key is written twice"]
+    assert problems_of(tmp_path, text) == [
+        f"broken.yaml, line {line_of(text, 'first_year: 2025')}: first_year: this key is written twice"
+    ]
 
 
 @pytest.mark.parametrize("text", ["", "- code: x\n", "just words\n"])
@@ -337,7 +365,12 @@ def test_load_programmes_lists_the_bad_files_problems(tmp_path, source):
 def test_load_programmes_refuses_clashing_programmes(tmp_path, source):
     (tmp_path / "a.yaml").write_text(source, encoding="utf-8")
     (tmp_path / "b.yaml").write_text(source, encoding="utf-8")
-    (tmp_path / "c.yaml").write_text(source.replace("code: three_proactives_2023_2027", "code: copy").replace("first_year: 2024", "first_year: 2027").replace("last_year: 2027", "last_year: 2030"), encoding="utf-8")
+    (tmp_path / "c.yaml").write_text(
+        source.replace("code: three_proactives_2023_2027", "code: copy")
+        .replace("first_year: 2024", "first_year: 2027")
+        .replace("last_year: 2027", "last_year: 2030"),
+        encoding="utf-8",
+    )
     with pytest.raises(ProgrammeError) as caught:
         load_programmes(tmp_path)
     assert caught.value.problems == [

@@ -44,8 +44,10 @@ async def started(settings, *local):
 
 
 TASKS = {
-    1: [("1.1", "Cập nhật 100% đoàn viên lên phần mềm quản lý đoàn viên", "tháng 3"),
-        ("1.4", "Lập danh sách 20 thanh niên có hoàn cảnh khó khăn để giúp đỡ", "quý II")],
+    1: [
+        ("1.1", "Cập nhật 100% đoàn viên lên phần mềm quản lý đoàn viên", "tháng 3"),
+        ("1.4", "Lập danh sách 20 thanh niên có hoàn cảnh khó khăn để giúp đỡ", "quý II"),
+    ],
     2: [("2.3", "Tổ chức sinh hoạt chi đoàn định kỳ hằng tháng ở 3 chi đoàn", "hằng tháng")],
     3: [("3.1", "Tổ chức 01 buổi đối thoại giữa Đảng ủy, UBND phường với đoàn viên", "15/09/2027")],
 }
@@ -88,10 +90,10 @@ async def register(user: WebUser, tasks=TASKS) -> int:
 
 
 async def download(app: App, message: dict) -> docx.Document:
-    async with aiohttp.ClientSession() as http:
-        async with http.get(f"http://127.0.0.1:{app.settings.web_port}{message['file']['url']}") as response:
-            assert response.status == 200
-            return docx.Document(io.BytesIO(await response.read()))
+    url = f"http://127.0.0.1:{app.settings.web_port}{message['file']['url']}"
+    async with aiohttp.ClientSession() as http, http.get(url) as response:
+        assert response.status == 200
+        return docx.Document(io.BytesIO(await response.read()))
 
 
 def paragraphs(document: docx.Document) -> list[str]:
@@ -134,12 +136,22 @@ async def test_a_secretary_registers_a_plan_and_gets_the_document(settings, db, 
     with unit_of_work(db) as uow:
         unit = uow.units.by_code("RG-VB")
         registration = uow.registrations.find(unit.id, PROGRAMME, 2027)
-        assert (registration.status, registration.version, registration.on_time) == (RegistrationStatus.submitted, 1, True)
+        assert (registration.status, registration.version, registration.on_time) == (
+            RegistrationStatus.submitted,
+            1,
+            True,
+        )
         assert registration.editing_by is None
         [version] = uow.registrations.versions(registration.id)
         assert version.submitted_by == people["sec"] and version.on_time
         assert [t["item"] for t in version.data["area1"]] == ["1.1", "1.4"]
-        assert version.data["area1"][1] == {"item": "1.4", "what": TASKS[1][1][1], "when": "Quý II", "who": "Ban Thường vụ", "result": None}
+        assert version.data["area1"][1] == {
+            "item": "1.4",
+            "what": TASKS[1][1][1],
+            "when": "Quý II",
+            "who": "Ban Thường vụ",
+            "result": None,
+        }
         assert version.data["purpose"] and version.data["implementation"]
         assert uow.documents.get(version.document_id).filename == reply["file"]["filename"]
 
@@ -254,7 +266,9 @@ async def test_a_draft_waits_for_its_secretary(settings, db, people):
         await app.stop()
     with unit_of_work(db) as uow:
         state = uow.conversations.active(people["sec"])
-        assert state.data["a"]["area1"] == [{"item": "1.2", "what": "Khảo sát tâm tư nguyện vọng của 200 đoàn viên", "when": "Quý I"}]
+        assert state.data["a"]["area1"] == [
+            {"item": "1.2", "what": "Khảo sát tâm tư nguyện vọng của 200 đoàn viên", "when": "Quý I"}
+        ]
 
 
 async def test_bad_inputs_of_the_registration(settings, db, people):
@@ -347,7 +361,13 @@ async def test_a_second_programme_runs_from_its_file_alone(settings, db, people)
     with unit_of_work(db) as uow:
         registration = uow.registrations.find(uow.units.by_code("RG-VB").id, "four_proactives_2008", 2011)
         assert registration.version == 1 and sorted(uow.registrations.version(registration.id, 1).data) == [
-            "area1", "area2", "area3", "area4", "implementation", "purpose"]
+            "area1",
+            "area2",
+            "area3",
+            "area4",
+            "implementation",
+            "purpose",
+        ]
 
 
 def test_a_province_can_use_its_own_programme_folder(tmp_path):
@@ -364,7 +384,11 @@ def test_a_province_can_use_its_own_programme_folder(tmp_path):
 
     broken = tmp_path / "broken"
     broken.mkdir()
-    text = (PROGRAMMES_DIR / "three_proactives_2023_2027.yaml").read_text().replace("first_year: 2024", "first_year: sau này")
+    text = (
+        (PROGRAMMES_DIR / "three_proactives_2023_2027.yaml")
+        .read_text()
+        .replace("first_year: 2024", "first_year: sau này")
+    )
     (broken / "ours.yaml").write_text(text)
     with pytest.raises(ProgrammeError) as error:  # the service refuses to start, saying where
         build_engine(make_settings(f"sqlite:///{tmp_path}/y.sqlite3", CHIDOAN_PROGRAMMES_DIR=str(broken)))

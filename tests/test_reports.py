@@ -15,7 +15,9 @@ from tests.test_meetings import app, report_until_photos  # noqa: F401  (the app
 def meeting_reports(db):
     with unit_of_work(db) as uow:
         unit = uow.units.by_code("RG-VB-KP1")
-        return [(r, [v.data for v in uow.reports.versions(r.id)]) for r in uow.reports.of_unit(unit.id, ReportKind.meeting)]
+        return [
+            (r, [v.data for v in uow.reports.versions(r.id)]) for r in uow.reports.of_unit(unit.id, ReportKind.meeting)
+        ]
 
 
 async def test_view_edit_withdraw_and_read_only_after_review(app, db):  # noqa: F811
@@ -51,7 +53,9 @@ async def test_view_edit_withdraw_and_read_only_after_review(app, db):  # noqa: 
         await user.say("/baocao")
         await user.press("reviewed")
         assert "has reviewed this report" in user.text
-        assert not any(b["label"].startswith(("✏️", "Withdraw")) for m in user.last for row in m.get("buttons", []) for b in row)
+        assert not any(
+            b["label"].startswith(("✏️", "Withdraw")) for m in user.last for row in m.get("buttons", []) for b in row
+        )
         await user.send_frame({"type": "button", "payload": view})  # the old Edit button
         assert "can no longer be changed" in user.text
     [(report, versions)] = meeting_reports(db)
@@ -75,7 +79,10 @@ async def test_a_dialogue_on_telegram_with_two_commitments(settings, org, db, tg
         await user.press("Chủ tịch UBND xã")
         await user.press("No, continue")
         await user.say("60")
-        for question, promise in (("Sân chơi cho thiếu nhi", "Bố trí đất làm sân chơi"), ("Việc làm cho thanh niên", "Mở lớp dạy nghề")):
+        for question, promise in (
+            ("Sân chơi cho thiếu nhi", "Bố trí đất làm sân chơi"),
+            ("Việc làm cho thanh niên", "Mở lớp dạy nghề"),
+        ):
             await user.say(question)
             await user.press("Skip")
             await user.press("Yes")

@@ -32,8 +32,22 @@ class Recording:
 
 def queue(db, chat_id: str, texts: list[str]) -> None:
     now = datetime.now(UTC)
-    rows = [{"channel": "telegram", "chat_id": chat_id, "account_id": None, "body": {"text": t}, "status": "pending", "attempts": 0,
-             "not_before": now, "created_at": now, "dedupe_key": None, "sent_at": None, "error": None} for t in texts]
+    rows = [
+        {
+            "channel": "telegram",
+            "chat_id": chat_id,
+            "account_id": None,
+            "body": {"text": t},
+            "status": "pending",
+            "attempts": 0,
+            "not_before": now,
+            "created_at": now,
+            "dedupe_key": None,
+            "sent_at": None,
+            "error": None,
+        }
+        for t in texts
+    ]
     with unit_of_work(db) as uow:
         uow.outbox.add_many(rows)
 
@@ -84,7 +98,7 @@ async def test_stopping_mid_round_records_what_was_sent(settings, db):
     await asyncio.sleep(0.12)  # the round is under way
     await sender.stop()
     first = len(channel.sent)
-    assert 0 < first
+    assert first > 0
     assert statuses(db).count(OutboxStatus.sent) == first  # nothing sent goes unrecorded
     restarted = Sender(processor, {"telegram": channel})
     while await restarted.drain_once():

@@ -36,8 +36,8 @@ from tests.fake_telegram import Call, FakeTelegram
 
 UNIT = "Đoàn phường Vĩnh Bảo"
 E = InboundEvent.__table__
-O = Outbox.__table__
-I = ChannelIdentity.__table__
+OUT = Outbox.__table__
+IDENT = ChannelIdentity.__table__
 
 
 # ---- plumbing ---------------------------------------------------------------------------
@@ -82,11 +82,11 @@ def events(db, *event_ids: int) -> list:
 
 
 def outbox(db, chat_id: int | str) -> list:
-    return rows(db, select(O).where(O.c.channel == "telegram", O.c.chat_id == str(chat_id)).order_by(O.c.id))
+    return rows(db, select(OUT).where(OUT.c.channel == "telegram", OUT.c.chat_id == str(chat_id)).order_by(OUT.c.id))
 
 
 def identity(db, user_id: int | str):
-    [row] = rows(db, select(I).where(I.c.channel == "telegram", I.c.external_id == str(user_id)))
+    [row] = rows(db, select(IDENT).where(IDENT.c.channel == "telegram", IDENT.c.external_id == str(user_id)))
     return row
 
 
@@ -108,8 +108,16 @@ def buttons_of(call: Call) -> list[dict]:
 class TgUser:
     """A person in a private chat with the bot (chat id = user id, as on Telegram)."""
 
-    def __init__(self, tg: FakeTelegram, db, user_id: int, first_name: str = "An", last_name: str | None = None,
-                 language: str = "en", webhook: bool = False):
+    def __init__(
+        self,
+        tg: FakeTelegram,
+        db,
+        user_id: int,
+        first_name: str = "An",
+        last_name: str | None = None,
+        language: str = "en",
+        webhook: bool = False,
+    ):
         self.tg, self.db, self.user_id = tg, db, user_id
         self.first_name, self.last_name, self.language = first_name, last_name, language
         self.webhook = webhook
@@ -119,8 +127,14 @@ class TgUser:
     # -- acting
 
     def message(self, text: str | None = None, **media) -> dict:
-        return self.tg.message_update(self.user_id, text, first_name=self.first_name, last_name=self.last_name,
-                                      language_code=self.language, **media)
+        return self.tg.message_update(
+            self.user_id,
+            text,
+            first_name=self.first_name,
+            last_name=self.last_name,
+            language_code=self.language,
+            **media,
+        )
 
     async def say(self, text: str) -> list[Call]:
         return await self.send(self.message(text))
@@ -132,13 +146,17 @@ class TgUser:
         """Press the button whose label contains `label_part`, on the newest reply that has one;
         the bot must answer the callback query (the spinner on the user's button stops)."""
         data = self.button(label_part)
-        update = self.tg.callback_update(self.user_id, data, message_id=self._message_id_with(data),
-                                         language_code=self.language)
+        update = self.tg.callback_update(
+            self.user_id, data, message_id=self._message_id_with(data), language_code=self.language
+        )
         replies = await self.send(update)
         query_id = update["callback_query"]["id"]
-        await self.tg.wait_for(lambda calls: any(
-            c.method == "answerCallbackQuery" and c.params.get("callback_query_id") == query_id and c.status == 200
-            for c in calls))
+        await self.tg.wait_for(
+            lambda calls: any(
+                c.method == "answerCallbackQuery" and c.params.get("callback_query_id") == query_id and c.status == 200
+                for c in calls
+            )
+        )
         return replies
 
     async def send(self, update: dict) -> list[Call]:
@@ -154,10 +172,12 @@ class TgUser:
     # -- reading
 
     async def replies(self) -> list[Call]:
-        await until(lambda: all(r.status != OutboxStatus.pending for r in outbox(self.db, self.user_id)),
-                    what=f"replies to {self.user_id} handled")
+        await until(
+            lambda: all(r.status != OutboxStatus.pending for r in outbox(self.db, self.user_id)),
+            what=f"replies to {self.user_id} handled",
+        )
         calls = sent_to(self.tg, self.user_id)
-        self.last, self._seen = calls[self._seen:], len(calls)
+        self.last, self._seen = calls[self._seen :], len(calls)
         return self.last
 
     @property
@@ -175,9 +195,15 @@ class TgUser:
         # The fake keeps every message of the chat; the press comes from the bot's newest one
         # that carries this button (its id is what Telegram would put in the callback query).
         ids = [
-            message_id for (chat, message_id), m in self.tg._messages.items()
-            if chat == self.user_id and m["from"]["id"] == self.tg.me["id"]
-            and any(b.get("callback_data") == data for row in (m.get("reply_markup") or {}).get("inline_keyboard", []) for b in row)
+            message_id
+            for (chat, message_id), m in self.tg._messages.items()
+            if chat == self.user_id
+            and m["from"]["id"] == self.tg.me["id"]
+            and any(
+                b.get("callback_data") == data
+                for row in (m.get("reply_markup") or {}).get("inline_keyboard", [])
+                for b in row
+            )
         ]
         assert ids, f"no bot message with button {data!r}"
         return max(ids)
@@ -198,8 +224,13 @@ async def test_onboarding_by_deep_link_in_polling_mode(bot_app, tg, db, language
 
     # The t.me/<bot>?start=CODE link makes Telegram send "/start CODE".
     welcome, question = await user.say(f"/start {code}")
-    welcome_text = t(language, "Welcome! This code makes you {role} of {unit} ({parents}). Two questions to confirm who you are.",
-                     role=role, unit=UNIT, parents="<parents>")
+    welcome_text = t(
+        language,
+        "Welcome! This code makes you {role} of {unit} ({parents}). Two questions to confirm who you are.",
+        role=role,
+        unit=UNIT,
+        parents="<parents>",
+    )
     before, after = welcome_text.split("<parents>")
     assert welcome.params["text"].startswith(before) and welcome.params["text"].endswith(after)
     assert "Thành đoàn Rạch Giá" in welcome.params["text"] and "Tỉnh đoàn Kiên Giang" in welcome.params["text"]
@@ -221,12 +252,15 @@ async def test_onboarding_by_deep_link_in_polling_mode(bot_app, tg, db, language
     assert confirm in [b["text"] for b in buttons_of(user.last[-1])]
 
     await user.press(confirm)
-    assert user.text == t(language, "Done! You are now {role} of {unit}. Type /help to see what you can do.", role=role, unit=UNIT)
+    assert user.text == t(
+        language, "Done! You are now {role} of {unit}. Type /help to see what you can do.", role=role, unit=UNIT
+    )
     if language == "en":
         assert user.text.startswith("Done! You are now Secretary of Đoàn phường Vĩnh Bảo.")
     else:  # Telegram's language_code picked the Vietnamese texts
-        assert "Bí thư" in user.text and user.text != t("en", "Done! You are now {role} of {unit}. Type /help to see what you can do.",
-                                                         role="Secretary", unit=UNIT)
+        assert "Bí thư" in user.text and user.text != t(
+            "en", "Done! You are now {role} of {unit}. Type /help to see what you can do.", role="Secretary", unit=UNIT
+        )
 
     # Every button press was answered, through the Bot API (polling mode: no webhook reply).
     answers = tg.calls_of("answerCallbackQuery")
@@ -249,14 +283,31 @@ async def test_onboarding_by_deep_link_in_polling_mode(bot_app, tg, db, language
     # Every update was confirmed by the offset of a later getUpdates.
     await tg.wait_for(lambda calls: any(c.method == "getUpdates" and (c.params.get("offset") or 0) > 4 for c in calls))
     assert [(e.kind, e.text) for e in stored] == [
-        ("text", f"/start {code}"), ("button", None), ("text", "Bí thư Đoàn phường"), ("button", None)]
+        ("text", f"/start {code}"),
+        ("button", None),
+        ("text", "Bí thư Đoàn phường"),
+        ("button", None),
+    ]
     assert [e.event_id for e in stored] == ["1", "2", "3", "4"]  # Telegram's update ids
     assert stored[1].payload.endswith(".s:0") and stored[3].payload.endswith(".ok")
 
 
 async def test_start_publishes_the_command_menu_per_language(bot_app, tg, db):
     assert len(tg.calls_of("getMe")) >= 1
-    names = ["start", "trogiup", "toi", "dangky", "kehoach", "trangthai", "sinhhoat", "doithoai", "baocao", "moi", "ngonngu", "huy"]
+    names = [
+        "start",
+        "trogiup",
+        "toi",
+        "dangky",
+        "kehoach",
+        "trangthai",
+        "sinhhoat",
+        "doithoai",
+        "baocao",
+        "moi",
+        "ngonngu",
+        "huy",
+    ]
     for locale in ("vi", "en"):
         menu = tg.my_commands(locale)
         assert [c["command"] for c in menu] == names
@@ -277,12 +328,15 @@ async def test_start_publishes_the_command_menu_per_language(bot_app, tg, db):
 @pytest.fixture
 async def webhook_app(settings, org, tg):
     port = free_port()
-    application = App(tg_settings(
-        settings, tg,
-        CHIDOAN_WEB_PORT=port,
-        TELEGRAM_WEBHOOK_URL=f"http://127.0.0.1:{port}/telegram/webhook",
-        TELEGRAM_WEBHOOK_SECRET="s3cret-Token_42",
-    ))
+    application = App(
+        tg_settings(
+            settings,
+            tg,
+            CHIDOAN_WEB_PORT=port,
+            TELEGRAM_WEBHOOK_URL=f"http://127.0.0.1:{port}/telegram/webhook",
+            TELEGRAM_WEBHOOK_SECRET="s3cret-Token_42",
+        )
+    )
     await application.start()
     try:
         yield application
@@ -304,7 +358,7 @@ async def test_webhook_mode(webhook_app, tg, db):
     # Wrong or missing secret: refused, nothing stored, nothing said.
     for secret in ("wrong", ""):
         assert await tg.deliver_webhook(user.message(f"/start {code}"), secret=secret) == 401
-    assert count(db, E) == 0 and count(db, O) == 0
+    assert count(db, E) == 0 and count(db, OUT) == 0
     assert not tg.calls_of("sendMessage")
 
     # The right secret: the 200 comes back only once the update is stored (TgUser.send checks).
@@ -357,8 +411,9 @@ async def test_restart_mid_journey_resumes_at_the_position_step(settings, org, d
         assert user.text.startswith("What is your position?")
         last_update = tg._next_update_id - 1
         # The next getUpdates confirms the name update: Telegram will not send it again.
-        await tg.wait_for(lambda calls: any(
-            c.method == "getUpdates" and (c.params.get("offset") or 0) > last_update for c in calls))
+        await tg.wait_for(
+            lambda calls: any(c.method == "getUpdates" and (c.params.get("offset") or 0) > last_update for c in calls)
+        )
     finally:
         await first.stop()
     polls_before = len(tg.calls_of("getUpdates"))
@@ -382,7 +437,11 @@ async def test_restart_mid_journey_resumes_at_the_position_step(settings, org, d
         assert (account.full_name, account.position) == ("Đặng Thu Hà", "Phó Bí thư")
         [conversation] = uow.conversations.history(sender.account_id)
         assert conversation.status == ConversationStatus.completed
-        assert [e.text for e in uow.events.of_account(sender.account_id)][:3] == [f"/start {code}", "Đặng Thu Hà", "Phó Bí thư"]
+        assert [e.text for e in uow.events.of_account(sender.account_id)][:3] == [
+            f"/start {code}",
+            "Đặng Thu Hà",
+            "Phó Bí thư",
+        ]
 
 
 # ---- 4. not text where text is expected ---------------------------------------------------
@@ -410,7 +469,13 @@ async def test_stickers_photos_and_voice_get_a_text_only_reply(bot_app, tg, db):
         sender = uow.accounts.sender("telegram", "4004")
         stored = uow.events.of_account(sender.account_id)
         assert [(e.kind, e.text) for e in stored] == [
-            ("text", code), ("sticker", None), ("photo", None), ("voice", None), ("photo", None), ("text", "Lê Văn Cường")]
+            ("text", code),
+            ("sticker", None),
+            ("photo", None),
+            ("voice", None),
+            ("photo", None),
+            ("text", "Lê Văn Cường"),
+        ]
         assert uow.conversations.active(sender.account_id).step == "position"
 
 
@@ -437,13 +502,19 @@ async def test_blocked_user_is_marked_unreachable_when_a_send_fails(bot_app, tg,
     await new.press("Confirm")
     assert new.text.startswith("Done! You are now Secretary")
 
-    [notice] = await until(lambda: [r for r in outbox(db, 5005) if r.status != OutboxStatus.pending], what="notice handled")
+    [notice] = await until(
+        lambda: [r for r in outbox(db, 5005) if r.status != OutboxStatus.pending], what="notice handled"
+    )
     assert notice.status == OutboxStatus.unreachable
     assert "blocked" in notice.error and notice.sent_at is None
     [refused] = [c for c in tg.calls_of("sendMessage") if c.params["chat_id"] == 5005]
     assert refused.status == 403  # the notice, in the old secretary's language
-    assert refused.params["text"] == t("vi", "{name} is now the secretary of {unit}. Your secretary access to this unit has ended. Thank you for your work!",
-                                       name="Hoa", unit=UNIT)
+    assert refused.params["text"] == t(
+        "vi",
+        "{name} is now the secretary of {unit}. Your secretary access to this unit has ended. Thank you for your work!",
+        name="Hoa",
+        unit=UNIT,
+    )
     old = identity(db, 5005)
     assert old.reachable is False and old.unreachable_since is not None
     assert identity(db, 5006).reachable is True
@@ -522,9 +593,23 @@ def queue_long_message(db, chat_id: str, account_id: int, text: str, buttons: li
     body = {"text": text} | ({"buttons": buttons} if buttons else {})
     now = datetime.now(UTC)
     with unit_of_work(db) as uow:
-        uow.outbox.add_many([{"channel": "telegram", "chat_id": chat_id, "account_id": account_id, "body": body,
-                              "status": OutboxStatus.pending, "attempts": 0, "not_before": now, "created_at": now,
-                              "dedupe_key": None, "sent_at": None, "error": None}])
+        uow.outbox.add_many(
+            [
+                {
+                    "channel": "telegram",
+                    "chat_id": chat_id,
+                    "account_id": account_id,
+                    "body": body,
+                    "status": OutboxStatus.pending,
+                    "attempts": 0,
+                    "not_before": now,
+                    "created_at": now,
+                    "dedupe_key": None,
+                    "sent_at": None,
+                    "error": None,
+                }
+            ]
+        )
 
 
 LONG_TEXT = "\n".join(f"{i:03d}. Chi đoàn Khu phố {i} — chưa nộp báo cáo tháng 5" for i in range(250))
@@ -562,7 +647,7 @@ async def test_group_messages_are_ignored(bot_app, tg, db):
     assert [e.text for e in events(db)] == ["/start"]
     assert not [c for c in tg.calls_of("sendMessage") if c.params["chat_id"] == -1001234567890]
     assert not outbox(db, -1001234567890)
-    assert count(db, I) == 1  # only the private chat made an account
+    assert count(db, IDENT) == 1  # only the private chat made an account
 
 
 async def test_flood_control_in_the_middle_of_a_long_message_sends_no_part_twice(bot_app, tg, db):
@@ -620,7 +705,7 @@ async def test_webhook_answers_500_when_the_update_could_not_be_stored(webhook_a
     user = TgUser(tg, db, 9010, language="en", webhook=True)
     update = user.message("/start")
     assert await tg.deliver_webhook(update) == 500  # Telegram will deliver it again
-    assert not events(db) and count(db, O) == 0
+    assert not events(db) and count(db, OUT) == 0
     await user.send(update)  # and so it does: stored, answered once
     assert "invite code" in user.text and len(tg.sent_texts(9010)) == 1
 

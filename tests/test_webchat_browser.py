@@ -203,11 +203,17 @@ async def test_invited_secretary_joins_in_the_browser(db, demo, page, tmp_path):
         unit = uow.units.get(invite.unit_id)
         sender = uow.accounts.sender("web", AN)
         account = uow.accounts.get(sender.account_id)
-        roles = list(uow.conn.execute(select(RoleAssignment.__table__).where(RoleAssignment.__table__.c.account_id == sender.account_id)))
+        roles = list(
+            uow.conn.execute(
+                select(RoleAssignment.__table__).where(RoleAssignment.__table__.c.account_id == sender.account_id)
+            )
+        )
         [conversation] = uow.conversations.history(sender.account_id)
     assert unit.name == AN_UNIT
     assert invite.used_by == sender.account_id and invite.used_at is not None
-    assert [(r.role, r.unit_id, r.invite_id, r.revoked_at) for r in roles] == [(Role.secretary, unit.id, invite.id, None)]
+    assert [(r.role, r.unit_id, r.invite_id, r.revoked_at) for r in roles] == [
+        (Role.secretary, unit.id, invite.id, None)
+    ]
     assert (account.full_name, account.position) == (AN_NAME, position)
     assert (conversation.journey, conversation.status) == ("onboarding", ConversationStatus.completed)
 
@@ -270,7 +276,11 @@ async def test_a_stale_button_repeats_the_current_question(db, demo, page):
     await expect(again.get_by_role("button", name=AN_NAME)).to_have_count(0)
 
     [after_state] = conversation_of(db, AN)
-    assert (after_state.step, after_state.version, after_state.status) == ("position", before_state.version, ConversationStatus.active)
+    assert (after_state.step, after_state.version, after_state.status) == (
+        "position",
+        before_state.version,
+        ConversationStatus.active,
+    )
     assert after_state.data["a"] == {"full_name": AN_NAME}
 
     # The repeated question works.
@@ -301,7 +311,9 @@ async def test_a_branch_secretary_attaches_photos_in_the_browser(db, demo, page,
     """/sinhhoat with two pictures chosen through the page's 📎 button."""
     import base64
 
-    picture = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+    picture = base64.b64decode(
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+    )
     files = []
     for name in ("bien-ban.png", "diem-danh.png"):
         (tmp_path / name).write_bytes(picture)

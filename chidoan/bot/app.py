@@ -26,7 +26,9 @@ log = logging.getLogger(__name__)
 
 
 class App:
-    def __init__(self, settings, *, descriptions: dict[str, str] | None = None, engine: Engine | None = None, clock=utcnow):
+    def __init__(
+        self, settings, *, descriptions: dict[str, str] | None = None, engine: Engine | None = None, clock=utcnow
+    ):
         self.settings = settings
         self.db = make_engine(settings.database_url)
         upgrade(self.db)
@@ -37,7 +39,9 @@ class App:
         self.web: WebChannel | None = None
         self.telegram = None
         if settings.web_enabled:
-            self.web = self.channels["web"] = WebChannel(self.processor, self.web_identities, self.web_history, self.web_file, settings.max_file_kb)
+            self.web = self.channels["web"] = WebChannel(
+                self.processor, self.web_identities, self.web_history, self.web_file, settings.max_file_kb
+            )
         if settings.telegram_bot_token:
             from chidoan.bot.channels.telegram import TelegramChannel
 
@@ -104,9 +108,19 @@ class App:
             sender = uow.accounts.sender("web", user)
             if sender is None:
                 return []
-            said = [(e.received_at, e.id, {"type": "mine", "text": e.text}) for e in uow.events.of_account(sender.account_id)[-limit:] if e.text is not None]
-            sent = [(o.created_at, o.id, _shown(uow, o.body)) for o in uow.outbox.for_chat("web", user)[-limit:] if o.status == OutboxStatus.sent]
-            return [item for _at, _id, item in sorted(said + sent, key=lambda x: (x[0], x[2]["type"] == "message", x[1]))][-limit:]
+            said = [
+                (e.received_at, e.id, {"type": "mine", "text": e.text})
+                for e in uow.events.of_account(sender.account_id)[-limit:]
+                if e.text is not None
+            ]
+            sent = [
+                (o.created_at, o.id, _shown(uow, o.body))
+                for o in uow.outbox.for_chat("web", user)[-limit:]
+                if o.status == OutboxStatus.sent
+            ]
+            return [
+                item for _at, _id, item in sorted(said + sent, key=lambda x: (x[0], x[2]["type"] == "message", x[1]))
+            ][-limit:]
 
         return await self.processor.run(read)
 
@@ -153,4 +167,3 @@ def _shown(uow: UnitOfWork, body: dict) -> dict:
         document = uow.documents.get(body["document"]["id"])
         shown["file"] = {"url": f"/files/{document.token}", "filename": document.filename}
     return shown
-

@@ -30,7 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     invite = sub.add_parser("invite", help="issue a single-use invite code for a unit and a role")
     invite.add_argument("--unit", required=True, help="the unit's code")
     invite.add_argument("--role", required=True, choices=[Role.secretary, Role.deputy, Role.district_staff, Role.admin])
-    invite.add_argument("--days", type=int, default=None, help="days until it expires (default CHIDOAN_INVITE_DAYS, 14)")
+    invite.add_argument(
+        "--days", type=int, default=None, help="days until it expires (default CHIDOAN_INVITE_DAYS, 14)"
+    )
 
     args = parser.parse_args(argv)
     settings = Settings()
@@ -106,14 +108,20 @@ def cmd_invite(settings, args) -> int:
         if unit is None:
             print(f"No unit with code {args.unit!r}.", file=sys.stderr)
             return 1
-        invite = issue(uow, unit=unit, role=Role(args.role), issued_by=None, now=utcnow(), days=args.days or settings.invite_days)
+        invite = issue(
+            uow, unit=unit, role=Role(args.role), issued_by=None, now=utcnow(), days=args.days or settings.invite_days
+        )
         username = bot_username(uow, settings)
     engine.dispose()
     print(f"code: {invite.code}")
     print(f"unit: {unit.name} ({unit.code}); role: {args.role}")
     print(f"expires: {invite.expires_at.astimezone(settings.tz):%d/%m/%Y %H:%M} ({settings.timezone})")
     link = deep_link(username, invite.code)
-    print(f"link: {link}" if link else "link: (set TELEGRAM_BOT_USERNAME, or start the bot once with a token, to get the t.me link)")
+    print(
+        f"link: {link}"
+        if link
+        else "link: (set TELEGRAM_BOT_USERNAME, or start the bot once with a token, to get the t.me link)"
+    )
     return 0
 
 

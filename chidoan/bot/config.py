@@ -18,30 +18,22 @@ DEFAULT_DB_PATH = Path("data") / "chidoan.sqlite3"
 def normalise_database_url(url: str) -> str:
     """Pick the drivers we ship: psycopg 3 for PostgreSQL, the stdlib for SQLite."""
     if url.startswith("postgres://"):
-        url = "postgresql://" + url[len("postgres://"):]
+        url = "postgresql://" + url[len("postgres://") :]
     if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return url
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
-    database_url: str = Field(
-        default=f"sqlite:///{DEFAULT_DB_PATH}", validation_alias="CHIDOAN_DATABASE_URL"
-    )
+    database_url: str = Field(default=f"sqlite:///{DEFAULT_DB_PATH}", validation_alias="CHIDOAN_DATABASE_URL")
     telegram_bot_token: SecretStr | None = Field(default=None, validation_alias="TELEGRAM_BOT_TOKEN")
-    telegram_api_url: str = Field(
-        default="https://api.telegram.org", validation_alias="TELEGRAM_API_URL"
-    )
+    telegram_api_url: str = Field(default="https://api.telegram.org", validation_alias="TELEGRAM_API_URL")
     telegram_bot_username: str | None = Field(default=None, validation_alias="TELEGRAM_BOT_USERNAME")
     telegram_webhook_url: str | None = Field(default=None, validation_alias="TELEGRAM_WEBHOOK_URL")
-    telegram_webhook_secret: SecretStr | None = Field(
-        default=None, validation_alias="TELEGRAM_WEBHOOK_SECRET"
-    )
-    telegram_webhook_path: str = Field(
-        default="/telegram/webhook", validation_alias="TELEGRAM_WEBHOOK_PATH"
-    )
+    telegram_webhook_secret: SecretStr | None = Field(default=None, validation_alias="TELEGRAM_WEBHOOK_SECRET")
+    telegram_webhook_path: str = Field(default="/telegram/webhook", validation_alias="TELEGRAM_WEBHOOK_PATH")
     web_enabled: bool = Field(default=True, validation_alias="CHIDOAN_WEB_ENABLED")
     web_host: str = Field(default="127.0.0.1", validation_alias="CHIDOAN_WEB_HOST")
     web_port: int = Field(default=8080, validation_alias="CHIDOAN_WEB_PORT")

@@ -90,12 +90,18 @@ def load_demo(engine: Engine, settings) -> DemoInfo:
                 )
                 if person.registered:
                     uow.roles.grant(
-                        account_id=sender.account_id, unit_id=units[person.slug].id, role=person.role, invite_id=None, now=now
+                        account_id=sender.account_id,
+                        unit_id=units[person.slug].id,
+                        role=person.role,
+                        invite_id=None,
+                        now=now,
                     )
             accounts[person.slug] = sender.account_id
 
         waiting = next(person for person in DEMO_PEOPLE if not person.registered)
-        code = _open_invite(uow, waiting, units[waiting.slug], issued_by=accounts[INVITER], now=now, days=settings.invite_days)
+        code = _open_invite(
+            uow, waiting, units[waiting.slug], issued_by=accounts[INVITER], now=now, days=settings.invite_days
+        )
         identities = [
             DemoIdentity(
                 external_id(person.slug),

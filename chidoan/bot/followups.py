@@ -31,7 +31,9 @@ class FollowUps:
         return asked
 
     async def start(self) -> None:
-        self.scheduler.add_job(self.run_once, CronTrigger(hour=8, timezone=self.settings.tz), id="commitments", coalesce=True)
+        self.scheduler.add_job(
+            self.run_once, CronTrigger(hour=8, timezone=self.settings.tz), id="commitments", coalesce=True
+        )
         self.scheduler.start()
         await self.run_once()
 

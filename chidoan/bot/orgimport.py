@@ -251,28 +251,9 @@ def plan(lines: list[Line], existing: dict[str, Row]) -> tuple[list[Planned], li
 
     code_of_id = {unit.id: code for code, unit in existing.items()}
     for line in firsts:
-        kind = kinds.get(line.code)
-        parent_code = line.parent_code or None
-        # A root need not be a province: a deployment may serve a single district or school.
-        if parent_code and line.code not in in_cycle:
-            if parent_code in first_row:
-                parent_kind = kinds.get(parent_code)
-            elif parent_code in existing:
-                parent_kind = UnitKind(existing[parent_code].kind)
-            else:
-                problems.append(Problem(line.row, f"không tìm thấy đơn vị cấp trên '{parent_code}'"))
-                parent_kind = None
-            if kind and parent_kind and KIND_LEVEL[parent_kind] >= KIND_LEVEL[kind]:
-                problems.append(
-                    Problem(line.row, f"{KIND_AS_CHILD[kind]} không thể trực thuộc {KIND_AS_PARENT[parent_kind]}")
-                )
-        stored = existing.get(line.code)
-        if stored is not None and kind is not None:
-            if stored.kind != kind:
-                old = KIND_AS_CHILD[UnitKind(stored.kind)]
-                problems.append(Problem(line.row, f"mã '{line.code}' đã có trong hệ thống với loại đơn vị khác ({old})"))
-            elif code_of_id.get(stored.parent_id) != parent_code:
-                problems.append(Problem(line.row, f"mã '{line.code}' đã có trong hệ thống với đơn vị cấp trên khác"))
+        if line.parent_code and line.code not in in_cycle:
+            problems.extend(_check_parent(line, kinds, first_row, existing))
+        problems.extend(_check_stored(line, kinds.get(line.code), existing, code_of_id))
 
     if problems:
         problems.sort(key=lambda p: p.row or 0)
@@ -292,6 +273,38 @@ def plan(lines: list[Line], existing: dict[str, Row]) -> tuple[list[Planned], li
     # A parent is always of a higher level than its children, so level order is parent order.
     planned.sort(key=lambda p: (KIND_LEVEL[p.kind], p.row))
     return planned, []
+
+
+def _check_parent(
+    line: Line, kinds: dict[str, UnitKind], first_row: dict[str, int], existing: dict[str, Row]
+) -> list[Problem]:
+    """The parent exists (in the file or stored) and is of a higher level. A root need not be a
+    province: a deployment may serve a single district or school."""
+    kind, parent_code = kinds.get(line.code), line.parent_code
+    if parent_code in first_row:
+        parent_kind = kinds.get(parent_code)
+    elif parent_code in existing:
+        parent_kind = UnitKind(existing[parent_code].kind)
+    else:
+        return [Problem(line.row, f"không tìm thấy đơn vị cấp trên '{parent_code}'")]
+    if kind and parent_kind and KIND_LEVEL[parent_kind] >= KIND_LEVEL[kind]:
+        return [Problem(line.row, f"{KIND_AS_CHILD[kind]} không thể trực thuộc {KIND_AS_PARENT[parent_kind]}")]
+    return []
+
+
+def _check_stored(
+    line: Line, kind: UnitKind | None, existing: dict[str, Row], code_of_id: dict[int, str]
+) -> list[Problem]:
+    """A code already stored keeps its kind and its parent."""
+    stored = existing.get(line.code)
+    if stored is None or kind is None:
+        return []
+    if stored.kind != kind:
+        old = KIND_AS_CHILD[UnitKind(stored.kind)]
+        return [Problem(line.row, f"mã '{line.code}' đã có trong hệ thống với loại đơn vị khác ({old})")]
+    if code_of_id.get(stored.parent_id) != (line.parent_code or None):
+        return [Problem(line.row, f"mã '{line.code}' đã có trong hệ thống với đơn vị cấp trên khác")]
+    return []
 
 
 def _check_line(line: Line, first_row: dict[str, int]) -> list[Problem]:
@@ -332,7 +345,7 @@ def _cycles(parents: dict[str, str], first_row: dict[str, int], problems: list[P
             on_path.add(code)
             code = parents.get(code)
         if code is not None and code in on_path:
-            loop = path[path.index(code):]
+            loop = path[path.index(code) :]
             in_cycle.update(loop)
             first = min(loop, key=first_row.__getitem__)
             if len(loop) == 1:

@@ -11,6 +11,7 @@ one chat go out in order; each chat's outcomes are recorded as soon as it is don
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -44,7 +45,15 @@ class Outcome:
 
 
 class Sender:
-    def __init__(self, processor: Processor, channels: dict[str, Channel], *, clock: Callable[[], datetime] = utcnow, batch: int = 100, idle: float = 1.0):
+    def __init__(
+        self,
+        processor: Processor,
+        channels: dict[str, Channel],
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        batch: int = 100,
+        idle: float = 1.0,
+    ):
         self.processor = processor
         self.channels = channels
         self.clock = clock
@@ -87,10 +96,8 @@ class Sender:
                 if self._next_due is not None:  # a paced chat's turn comes before the idle poll
                     timeout = max(0.0, min(timeout, self._next_due - time.monotonic() + 0.01))
                     self._next_due = None
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout)
-                except TimeoutError:
-                    pass
                 self._wake.clear()
 
     async def drain_once(self) -> int:
@@ -114,7 +121,9 @@ class Sender:
         channel = self.channels[key[0]]
         chat_bucket = self._chat_buckets.get(key)
         if chat_bucket is None:
-            chat_bucket = self._chat_buckets[key] = TokenBucket(channel.limits.per_chat_per_second, channel.limits.per_chat_burst)
+            chat_bucket = self._chat_buckets[key] = TokenBucket(
+                channel.limits.per_chat_per_second, channel.limits.per_chat_burst
+            )
         channel_bucket = self._channel_buckets[key[0]]
         outcomes: list[Outcome] = []
         for index, row in enumerate(rows):
@@ -129,7 +138,7 @@ class Sender:
             if outcome.status != "sent":
                 # Keep the chat's order: what follows waits for the one that could not go.
                 after = outcome.after if outcome.status == "retry" else 0
-                outcomes += [Outcome(r, outcome.status, outcome.error, after, counts=False) for r in rows[index + 1:]]
+                outcomes += [Outcome(r, outcome.status, outcome.error, after, counts=False) for r in rows[index + 1 :]]
                 break
         await self.processor.run(lambda uow: self._record(uow, outcomes))
         later = [o.after for o in outcomes if o.status == "retry"]
@@ -161,10 +170,15 @@ class Sender:
                 uow.outbox.mark_unreachable(o.row.channel, o.row.chat_id, o.error)
                 uow.accounts.mark_unreachable(o.row.channel, o.row.chat_id, now)
             else:
-                uow.outbox.mark_retry(o.row.id, error=o.error, retry_at=now + timedelta(seconds=o.after), counts=o.counts, max_attempts=MAX_ATTEMPTS)
+                uow.outbox.mark_retry(
+                    o.row.id,
+                    error=o.error,
+                    retry_at=now + timedelta(seconds=o.after),
+                    counts=o.counts,
+                    max_attempts=MAX_ATTEMPTS,
+                )
 
 
 def _load(uow: UnitOfWork, attachment: Attachment) -> Attachment:
     document = uow.documents.get(attachment.document_id)
     return Attachment(document.id, document.filename, document.content, document.token)
-

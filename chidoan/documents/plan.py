@@ -111,14 +111,16 @@ def _context(doc: PlanDocument) -> dict:
         tasks = []
         for task in area.tasks:
             result = _clean(task.result)
-            tasks.append({
-                "item": _xml(task.item),
-                "what": _xml(task.what),
-                "when": _xml(task.when),
-                "who": _xml(task.who),
-                "result": _xml(result),
-                "end": _end(result or task.who),
-            })
+            tasks.append(
+                {
+                    "item": _xml(task.item),
+                    "what": _xml(task.what),
+                    "when": _xml(task.when),
+                    "who": _xml(task.who),
+                    "result": _xml(result),
+                    "end": _end(result or task.who),
+                }
+            )
         title = _clean(area.title).rstrip(". ")
         areas.append({"number": int(area.number), "title": _xml(title), "end": _end(title), "tasks": tasks})
     return {

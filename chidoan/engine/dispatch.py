@@ -12,11 +12,11 @@ from datetime import datetime
 
 from sqlalchemy.exc import DBAPIError
 
+from chidoan.engine.commands import Command, parse_command
 from chidoan.engine.context import Ctx
 from chidoan.engine.journey import Journey
 from chidoan.engine.messages import Incoming, Outgoing, clean_text
 from chidoan.engine.runner import Runner
-from chidoan.engine.commands import Command, parse_command
 from chidoan.i18n import N_, gettext, pick_locale
 from chidoan.storage.conversations import ConcurrentUpdate
 from chidoan.storage.invites import looks_like_code
@@ -26,7 +26,9 @@ log = logging.getLogger(__name__)
 
 Action = Callable[[Ctx, str], None]
 
-NOT_REGISTERED = N_("You are not registered yet. Please send the invite code you were given (8 letters and digits), or ask the union above you for one.")
+NOT_REGISTERED = N_(
+    "You are not registered yet. Please send the invite code you were given (8 letters and digits), or ask the union above you for one."
+)
 
 
 class Engine:
@@ -83,7 +85,9 @@ class Engine:
         )
         if event is None:
             return False
-        ctx = Ctx(uow=uow, incoming=incoming, sender=sender, now=now, tz=self.settings.tz, settings=self.settings, engine=self)
+        ctx = Ctx(
+            uow=uow, incoming=incoming, sender=sender, now=now, tz=self.settings.tz, settings=self.settings, engine=self
+        )
         state = uow.conversations.from_sender(sender)
         if not isolate:
             self._route(ctx, state, text)
@@ -99,7 +103,16 @@ class Engine:
         except Exception:
             # The event row stays (nothing the user sent is lost); its effects are undone.
             log.exception("handler failed on %s event %s", incoming.channel, incoming.event_id)
-            ctx.replies = [Outgoing(gettext(ctx.locale, N_("Sorry, something went wrong on our side. Your message was saved; please try again in a moment.")))]
+            ctx.replies = [
+                Outgoing(
+                    gettext(
+                        ctx.locale,
+                        N_(
+                            "Sorry, something went wrong on our side. Your message was saved; please try again in a moment."
+                        ),
+                    )
+                )
+            ]
             ctx.notices = []
             self._queue(ctx)
             uow.outbox.flush()

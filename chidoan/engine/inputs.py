@@ -64,8 +64,14 @@ def parse_number(
         number = parse_decimal(raw, locale=locale, strict=True)
     except NumberFormatError as exc:
         if exc.suggestions:
-            return Parsed(error=N_("“{text}” is ambiguous. Did you mean {options}?"), params={"text": text.strip(), "options": " / ".join(exc.suggestions)})
-        return Parsed(error=N_("“{text}” is not a number. Please type digits, for example 25."), params={"text": text.strip()[:40]})
+            return Parsed(
+                error=N_("“{text}” is ambiguous. Did you mean {options}?"),
+                params={"text": text.strip(), "options": " / ".join(exc.suggestions)},
+            )
+        return Parsed(
+            error=N_("“{text}” is not a number. Please type digits, for example 25."),
+            params={"text": text.strip()[:40]},
+        )
     if integer and number != number.to_integral_value():
         return Parsed(error=N_("Please type a whole number (no decimals)."))
     if minimum is not None and number < Decimal(str(minimum)):
@@ -93,7 +99,10 @@ def parse_date(text: str, *, today: date, not_after: date | None = None, not_bef
     else:
         match = _DATE.match(text)
         if not match:
-            return Parsed(error=N_("Please type a date as day/month/year, for example {example}."), params={"example": f"15/10/{today.year}"})
+            return Parsed(
+                error=N_("Please type a date as day/month/year, for example {example}."),
+                params={"example": f"15/10/{today.year}"},
+            )
         day, month, year = match.groups()
         if year is None:
             return Parsed(
@@ -101,7 +110,10 @@ def parse_date(text: str, *, today: date, not_after: date | None = None, not_bef
                 params={"example": f"{int(day):02d}/{int(month):02d}/{today.year}"},
             )
         if len(year) != 4:
-            return Parsed(error=N_("Please write the year with four digits, for example {example}."), params={"example": f"15/10/{today.year}"})
+            return Parsed(
+                error=N_("Please write the year with four digits, for example {example}."),
+                params={"example": f"15/10/{today.year}"},
+            )
         try:
             value = date(int(year), int(month), int(day))
         except ValueError:
@@ -173,25 +185,33 @@ def parse_period(text: str, *, today: date) -> Parsed:
     if match := _MONTH.match(folded):
         first, last = int(match.group(1)), int(match.group(2) or match.group(1))
         if not (1 <= first <= 12 and 1 <= last <= 12) or last < first:
-            return Parsed(error=N_("There is no month {text}: months go from 1 to 12."), params={"text": text.strip()[:20]})
+            return Parsed(
+                error=N_("There is no month {text}: months go from 1 to 12."), params={"text": text.strip()[:20]}
+            )
         return Parsed(f"Tháng {first}" if first == last else f"Tháng {first} - {last}")
     if match := _MONTH_YEAR.match(folded):
         month = int(match.group(1))
         if not 1 <= month <= 12:
-            return Parsed(error=N_("There is no month {text}: months go from 1 to 12."), params={"text": text.strip()[:20]})
+            return Parsed(
+                error=N_("There is no month {text}: months go from 1 to 12."), params={"text": text.strip()[:20]}
+            )
         return Parsed(f"Tháng {month}/{match.group(2)}")
     if match := _QUARTER.match(folded):
         raw = match.group(1)
         number = int(raw) if raw.isdigit() else _ROMAN.get(raw, 0)
         if not 1 <= number <= 4:
-            return Parsed(error=N_("There is no quarter {text}: quarters go from 1 to 4 (I to IV)."), params={"text": text.strip()[:20]})
+            return Parsed(
+                error=N_("There is no quarter {text}: quarters go from 1 to 4 (I to IV)."),
+                params={"text": text.strip()[:20]},
+            )
         return Parsed(f"Quý {_ROMAN_OUT[number]}")
     if _DATE.match(text):
         parsed = parse_date(text, today=today)
         return Parsed(format_day(parsed.value)) if parsed.ok else parsed
-    return Parsed(error=N_("Please say when: a month (“tháng 3”), a quarter (“quý II”), a date (15/03/2027) or “cả năm”."))
+    return Parsed(
+        error=N_("Please say when: a month (“tháng 3”), a quarter (“quý II”), a date (15/03/2027) or “cả năm”.")
+    )
 
 
 def format_day(iso: str) -> str:
     return date.fromisoformat(iso).strftime("%d/%m/%Y")
-

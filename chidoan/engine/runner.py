@@ -36,6 +36,16 @@ from chidoan.i18n import N_, fold, format_date
 from chidoan.storage.conversations import ConversationState
 from chidoan.storage.models import ConversationStatus
 
+
+def button_index(text: str, size: int) -> int | None:
+    """The list position a button carries, or None when it is not one of `size` (a forged or
+    stale payload: "³", "-1" or 23 digits must not reach int() or a list)."""
+    if not (text.isascii() and text.isdigit() and len(text) <= 6):
+        return None
+    index = int(text)
+    return index if index < size else None
+
+
 SUMMARY = "@summary"
 EDIT = "@edit"
 SKIP_WORDS = {"bo qua", "skip", "-"}
@@ -51,7 +61,9 @@ class Runner:
 
     # ---- entry points -------------------------------------------------------------------
 
-    def start(self, ctx: Ctx, name: str, context: dict | None = None, answers: Answers | None = None) -> ConversationState:
+    def start(
+        self, ctx: Ctx, name: str, context: dict | None = None, answers: Answers | None = None
+    ) -> ConversationState:
         """Begin a journey (setting aside any unfinished one, which stays in history)."""
         journey = self.journeys[name]
         self._set_aside(ctx)
@@ -90,7 +102,10 @@ class Runner:
                 return self.submit(ctx, state)
             if folded in EDIT_WORDS:
                 return self._move(ctx, state, EDIT)
-            ctx.say(N_("Please press “{send}” to submit, or “Edit” to change an answer."), send=ctx.t(journey.submit_label or N_("✅ Send")).lstrip("✅ "))
+            ctx.say(
+                N_("Please press “{send}” to submit, or “Edit” to change an answer."),
+                send=ctx.t(journey.submit_label or N_("✅ Send")).lstrip("✅ "),
+            )
             return self.ask(ctx, state)
         if state.step == EDIT or state.step.endswith(".@items"):
             options = self._menu_options(ctx, journey, state)
@@ -114,25 +129,43 @@ class Runner:
         journey = self.journeys[state.journey]
         step = None if state.step.startswith("@") or "." in state.step else journey.step(state.step)
         if step is None or step.kind is not Kind.photos:
-            ctx.say(N_("I can only read text here, not a {media}. Please type your answer."), media=ctx.t(_MEDIA.get(media, N_("file"))))
+            ctx.say(
+                N_("I can only read text here, not a {media}. Please type your answer."),
+                media=ctx.t(_MEDIA.get(media, N_("file"))),
+            )
             return self.ask(ctx, state)
         received = state.data["a"].setdefault(step.key, [])
         done = [[Button(ctx.t(N_("✅ Done")), f"j:{state.id}.{state.version}.done")]]
         file = ctx.incoming.file
         if file is None:
             if media == "too_big":
-                ctx.say(N_("That file is too big: files up to {mb} MB, please."), mb=ctx.settings.max_file_kb // 1024 or 1, buttons=done)
+                ctx.say(
+                    N_("That file is too big: files up to {mb} MB, please."),
+                    mb=ctx.settings.max_file_kb // 1024 or 1,
+                    buttons=done,
+                )
             else:
                 ctx.say(N_("Please send a photo or a scan (a picture or a PDF file)."), buttons=done)
             return
         if len(received) >= step.max_photos:
-            ctx.say(N_("{n} files are enough for one report; this one was not added. Press “Done” to go on."), n=step.max_photos, buttons=done)
+            ctx.say(
+                N_("{n} files are enough for one report; this one was not added. Press “Done” to go on."),
+                n=step.max_photos,
+                buttons=done,
+            )
             return
-        document_id = ctx.uow.documents.add(kind="upload", filename=file.name, content=file.content, now=ctx.now, source=file.source)
+        document_id = ctx.uow.documents.add(
+            kind="upload", filename=file.name, content=file.content, now=ctx.now, source=file.source
+        )
         received.append({"document": document_id, "name": file.name})
         ctx.uow.conversations.save(state, ctx.now)  # kept even if the person leaves before "Done"
         done = [[Button(ctx.t(N_("✅ Done")), f"j:{state.id}.{state.version}.done")]]  # the saved version
-        ctx.say(N_("Received {n} of at most {max}. Send more, or press “Done”."), n=len(received), max=step.max_photos, buttons=done)
+        ctx.say(
+            N_("Received {n} of at most {max}. Send more, or press “Done”."),
+            n=len(received),
+            max=step.max_photos,
+            buttons=done,
+        )
 
     def _photos_done(self, ctx: Ctx, state: ConversationState, step: Step) -> None:
         received = state.data["a"].get(step.key) or []
@@ -157,64 +190,95 @@ class Runner:
         self.on_action(ctx, state, action)
 
     def on_action(self, ctx: Ctx, state: ConversationState, action: str) -> None:
-        journey = self.journeys[state.journey]
-        answers = state.data["a"]
         if action == "back":
             return self.back(ctx, state)
         if action == "x":
             return self.cancel(ctx, state)
         if state.step == SUMMARY:
-            if action == "ok":
-                return self.submit(ctx, state)
-            if action == "edit":
-                return self._move(ctx, state, EDIT)
-        elif state.step == EDIT and action.startswith("e:"):
-            key = action[2:]
-            step = journey.step(key)
-            state.data["ret"] = "summary"
-            if step.kind is Kind.repeat:
-                return self._move(ctx, state, f"{key}.@items")
-            return self._move(ctx, state, key)
-        elif state.step == EDIT and action == "sum":
-            state.data.pop("ret", None)
-            return self._move(ctx, state, SUMMARY)
+            handled = self._summary_action(ctx, state, action)
+        elif state.step == EDIT:
+            handled = self._edit_action(ctx, state, action)
         elif state.step.endswith(".@items"):
-            key = state.step.split(".")[0]
-            step = journey.step(key)
-            items = answers.get(key) or []
-            if action.startswith("i:"):
-                return self._move(ctx, state, f"{key}.{int(action[2:])}.{step.steps[0].key}")
-            if action == "add":
-                items.append({})
-                answers[key] = items
-                return self._move(ctx, state, f"{key}.{len(items) - 1}.{step.steps[0].key}")
-            if action.startswith("d:"):
-                if len(items) <= step.min_items:
-                    ctx.say(N_("“{list}” needs at least {n}, so this one cannot be removed."), list=ctx.t(step.label or step.prompt), n=step.min_items)
-                    return self.ask(ctx, state)
-                del items[int(action[2:])]
-                return self._move(ctx, state, SUMMARY)
-        elif state.step.endswith(".more") and action in ("y", "n"):
-            return self._answer_more(ctx, state, Parsed(action == "y"))
+            handled = self._items_action(ctx, state, action)
+        elif state.step.endswith(".more"):
+            handled = action in ("y", "n")
+            if handled:
+                self._answer_more(ctx, state, Parsed(action == "y"))
         else:
-            step = self._step_at(journey, state.step)
-            if step.kind is Kind.photos and (action == "done" or (action == "skip" and not step.required)):
-                return self._photos_done(ctx, state, step)  # what was received is kept
-            if action == "skip" and not step.required:
-                return self._store(ctx, state, step, None)
-            if action.startswith("v:") and step.kind is Kind.choice:
-                value = action[2:]
-                if value in {c.value for c in step.choices}:
-                    return self._store_parsed(ctx, state, step, Parsed(value))
-            if action in ("y", "n") and step.kind is Kind.yes_no:
-                return self._store_parsed(ctx, state, step, Parsed(action == "y"))
-            if action.startswith("s:") and step.suggest:
-                options = self._suggestions(ctx, step, answers)
-                index = int(action[2:])
-                if index < len(options):
-                    return self._store_parsed(ctx, state, step, self._parse(ctx, state, step, options[index][1]))
-        ctx.say(N_("That button is no longer valid."))
-        self.ask(ctx, state)
+            handled = self._step_action(ctx, state, action)
+        if not handled:
+            ctx.say(N_("That button is no longer valid."))
+            self.ask(ctx, state)
+
+    # Each returns True when the action was one of its own and has been carried out.
+
+    def _summary_action(self, ctx: Ctx, state: ConversationState, action: str) -> bool:
+        if action == "ok":
+            self.submit(ctx, state)
+        elif action == "edit":
+            self._move(ctx, state, EDIT)
+        else:
+            return False
+        return True
+
+    def _edit_action(self, ctx: Ctx, state: ConversationState, action: str) -> bool:
+        if action == "sum":
+            state.data.pop("ret", None)
+            self._move(ctx, state, SUMMARY)
+            return True
+        if not action.startswith("e:"):
+            return False
+        key = action[2:]
+        step = self.journeys[state.journey].step(key)
+        state.data["ret"] = "summary"
+        self._move(ctx, state, f"{key}.@items" if step.kind is Kind.repeat else key)
+        return True
+
+    def _items_action(self, ctx: Ctx, state: ConversationState, action: str) -> bool:
+        answers = state.data["a"]
+        key = state.step.split(".")[0]
+        step = self.journeys[state.journey].step(key)
+        items = answers.get(key) or []
+        index = button_index(action[2:], len(items)) if action[:2] in ("i:", "d:") else None
+        if action == "add":
+            items.append({})
+            answers[key] = items
+            self._move(ctx, state, f"{key}.{len(items) - 1}.{step.steps[0].key}")
+        elif index is None:
+            return False
+        elif action.startswith("i:"):
+            self._move(ctx, state, f"{key}.{index}.{step.steps[0].key}")
+        elif len(items) <= step.min_items:
+            ctx.say(
+                N_("“{list}” needs at least {n}, so this one cannot be removed."),
+                list=ctx.t(step.label or step.prompt),
+                n=step.min_items,
+            )
+            self.ask(ctx, state)
+        else:
+            del items[index]
+            self._move(ctx, state, SUMMARY)
+        return True
+
+    def _step_action(self, ctx: Ctx, state: ConversationState, action: str) -> bool:
+        step = self._step_at(self.journeys[state.journey], state.step)
+        if step.kind is Kind.photos and (action == "done" or (action == "skip" and not step.required)):
+            self._photos_done(ctx, state, step)  # what was received is kept
+        elif action == "skip" and not step.required:
+            self._store(ctx, state, step, None)
+        elif action.startswith("v:") and step.kind is Kind.choice and action[2:] in {c.value for c in step.choices}:
+            self._store_parsed(ctx, state, step, Parsed(action[2:]))
+        elif action in ("y", "n") and step.kind is Kind.yes_no:
+            self._store_parsed(ctx, state, step, Parsed(action == "y"))
+        elif action.startswith("s:") and step.suggest:
+            options = self._suggestions(ctx, step, state.data["a"])
+            index = button_index(action[2:], len(options))
+            if index is None:
+                return False
+            self._store_parsed(ctx, state, step, self._parse(ctx, state, step, options[index][1]))
+        else:
+            return False
+        return True
 
     def back(self, ctx: Ctx, state: ConversationState) -> None:
         trail = state.data["trail"]
@@ -272,7 +336,8 @@ class Runner:
             params = (step.params(ctx, answers) if step.params else {}) | {"n": len(answers.get(step.key) or [])}
             ctx.say(
                 step.more_prompt or N_("Add another?"),
-                buttons=[[btn(ctx.t(N_("Yes, add another")), "y"), btn(ctx.t(N_("No, continue")), "n")]] + ([nav] if nav else []),
+                buttons=[[btn(ctx.t(N_("Yes, add another")), "y"), btn(ctx.t(N_("No, continue")), "n")]]
+                + ([nav] if nav else []),
                 **params,
             )
             return
@@ -308,7 +373,9 @@ class Runner:
             if step.kind is Kind.repeat:
                 lines.append(f"{label}:")
                 for i, item in enumerate(value or [], 1):
-                    parts = [self._show(ctx, sub, item.get(sub.key)) for sub in step.steps if item.get(sub.key) is not None]
+                    parts = [
+                        self._show(ctx, sub, item.get(sub.key)) for sub in step.steps if item.get(sub.key) is not None
+                    ]
                     lines.append(f"  {i}. " + "; ".join(parts))
             else:
                 lines.append(f"{label}: {self._show(ctx, step, value)}")
@@ -471,7 +538,9 @@ class Runner:
         if step.kind is Kind.text:
             return parse_text(text, min_len=step.min_len, max_len=step.max_len)
         if step.kind is Kind.number:
-            return parse_number(text, locale=ctx.locale, integer=step.integer, minimum=step.minimum, maximum=step.maximum)
+            return parse_number(
+                text, locale=ctx.locale, integer=step.integer, minimum=step.minimum, maximum=step.maximum
+            )
         if step.kind is Kind.date:
             return parse_date(text, today=ctx.today, not_after=ctx.today if step.not_future else None)
         if step.kind is Kind.choice:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from chidoan.engine.dispatch import Engine
 from chidoan.engine.commands import STAFF, Command
+from chidoan.engine.dispatch import Engine
 from chidoan.handlers import basics, commitments, dialogues, meetings, registration, reports
 from chidoan.handlers.invites import invite_command
 from chidoan.handlers.onboarding import ONBOARDING, start_with_code
@@ -16,20 +16,69 @@ COMMANDS = [
     Command("start", (), N_("start, or join with an invite code"), basics.start, resumes=False),
     Command("trogiup", ("help",), N_("what I can do for you"), basics.help_),
     Command("toi", ("me",), N_("your details: unit and role"), basics.me),
-    Command("dangky", ("register",), N_("register your base unit's yearly plan"), registration.register_command, roles=SECRETARIES, resumes=False),
-    Command("kehoach", ("plan",), N_("get your unit's registered plan document"), registration.plan_command, roles=SECRETARIES),
-    Command("trangthai", ("status",), N_("your unit's obligations, deadlines and what is done"), registration.status_command, roles=SECRETARIES),
-    Command("sinhhoat", ("meeting",), N_("report a branch meeting"), meetings.meeting_command, roles=SECRETARIES, resumes=False),
-    Command("doithoai", ("dialogue",), N_("report a dialogue with local leaders"), dialogues.dialogue_command, roles=SECRETARIES, resumes=False),
-    Command("baocao", ("reports",), N_("your unit's reports of this year: view, edit, withdraw"), reports.reports_command, roles=SECRETARIES),
+    Command(
+        "dangky",
+        ("register",),
+        N_("register your base unit's yearly plan"),
+        registration.register_command,
+        roles=SECRETARIES,
+        resumes=False,
+    ),
+    Command(
+        "kehoach",
+        ("plan",),
+        N_("get your unit's registered plan document"),
+        registration.plan_command,
+        roles=SECRETARIES,
+    ),
+    Command(
+        "trangthai",
+        ("status",),
+        N_("your unit's obligations, deadlines and what is done"),
+        registration.status_command,
+        roles=SECRETARIES,
+    ),
+    Command(
+        "sinhhoat",
+        ("meeting",),
+        N_("report a branch meeting"),
+        meetings.meeting_command,
+        roles=SECRETARIES,
+        resumes=False,
+    ),
+    Command(
+        "doithoai",
+        ("dialogue",),
+        N_("report a dialogue with local leaders"),
+        dialogues.dialogue_command,
+        roles=SECRETARIES,
+        resumes=False,
+    ),
+    Command(
+        "baocao",
+        ("reports",),
+        N_("your unit's reports of this year: view, edit, withdraw"),
+        reports.reports_command,
+        roles=SECRETARIES,
+    ),
     Command("moi", ("invite",), N_("issue an invite code for a unit you manage"), invite_command, roles=STAFF),
     Command("ngonngu", ("language",), N_("change the language"), basics.language, resumes=False),
     Command("huy", ("cancel",), N_("cancel what we are doing"), basics.cancel, resumes=False),
 ]
 
-JOURNEYS = [ONBOARDING, meetings.MEETING, dialogues.DIALOGUE, commitments.NOTE]  # and one registration journey per programme file, see build_engine
+JOURNEYS = [
+    ONBOARDING,
+    meetings.MEETING,
+    dialogues.DIALOGUE,
+    commitments.NOTE,
+]  # and one registration journey per programme file, see build_engine
 
-ACTIONS = {"lang": basics.set_language, "reg": registration.registration_action, "cm": commitments.commitment_action, "rp": reports.report_action}
+ACTIONS = {
+    "lang": basics.set_language,
+    "reg": registration.registration_action,
+    "cm": commitments.commitment_action,
+    "rp": reports.report_action,
+}
 
 
 def build_engine(settings) -> Engine:

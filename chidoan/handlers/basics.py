@@ -25,7 +25,11 @@ def start(ctx: Ctx, args: str) -> None:
         else:
             ctx.say(N_("Welcome back! Type /help to see what you can do."))
         return
-    ctx.say(N_("Hello! I am chidoan, the Youth Union's assistant for branch and base-unit reports.\nTo begin, please send the invite code you were given (8 letters and digits)."))
+    ctx.say(
+        N_(
+            "Hello! I am chidoan, the Youth Union's assistant for branch and base-unit reports.\nTo begin, please send the invite code you were given (8 letters and digits)."
+        )
+    )
 
 
 def help_(ctx: Ctx, _args: str) -> None:
@@ -33,7 +37,11 @@ def help_(ctx: Ctx, _args: str) -> None:
     for command in ctx.engine.commands:
         if command.menu and command.allowed(ctx):
             aliases = ", ".join(f"/{a}" for a in command.aliases)
-            lines.append(f"/{command.name} ({aliases}) — {ctx.t(command.description)}" if aliases else f"/{command.name} — {ctx.t(command.description)}")
+            lines.append(
+                f"/{command.name} ({aliases}) — {ctx.t(command.description)}"
+                if aliases
+                else f"/{command.name} — {ctx.t(command.description)}"
+            )
     if not ctx.registered:
         lines += ["", ctx.t(N_("Not registered yet? Send the invite code you were given."))]
     ctx.say_text("\n".join(lines))

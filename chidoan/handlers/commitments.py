@@ -31,9 +31,17 @@ def ask_due(uow: UnitOfWork, now: datetime, tz) -> int:
         holders = uow.roles.holders(commitment.unit_id, Role.secretary)
         for account_id in [h.account_id for h in holders] or [report.created_by]:
             locale = uow.accounts.get(account_id).locale
-            text = gettext(locale, N_("Follow-up of the dialogue of {date}: {by} promised “{promise}” by {due}. Was it done?"),
-                           date=format_date(report.held_on), by=commitment.promised_by, promise=commitment.promise, due=format_date(commitment.due_on))
-            buttons = [[Button(gettext(locale, label), f"cm:{commitment.id}:{status}") for status, label in ANSWERS.items()]]
+            text = gettext(
+                locale,
+                N_("Follow-up of the dialogue of {date}: {by} promised “{promise}” by {due}. Was it done?"),
+                date=format_date(report.held_on),
+                by=commitment.promised_by,
+                promise=commitment.promise,
+                due=format_date(commitment.due_on),
+            )
+            buttons = [
+                [Button(gettext(locale, label), f"cm:{commitment.id}:{status}") for status, label in ANSWERS.items()]
+            ]
             for identity in uow.accounts.identities(account_id):
                 if identity.reachable:
                     row = outbox_row(identity.channel, identity.chat_id, account_id, Outgoing(text, buttons), now)
@@ -63,7 +71,9 @@ def _save_note(ctx: Ctx, answers: Answers) -> None:
 NOTE = Journey(
     name="commitment_note",
     title=N_("Follow-up note"),
-    steps=(Step("note", N_("A short note on how it went? (optional)"), label=N_("Note"), required=False, max_len=2000),),
+    steps=(
+        Step("note", N_("A short note on how it went? (optional)"), label=N_("Note"), required=False, max_len=2000),
+    ),
     complete=_save_note,
     submit_label=N_("✅ Save"),
 )

@@ -39,10 +39,23 @@ def _submit(ctx: Ctx, answers: Answers) -> None:
     commitments = [q for q in data["questions"] if q.get("promised")]
     for question in (q for q in commitments if q["promise"] not in followed):
         due = date.fromisoformat(question["due"]) if question.get("due") else None
-        ctx.uow.reports.add_commitment(report_id=report_id, unit_id=unit_id, promise=question["promise"], promised_by=question["promised_by"],
-                                       due_on=due, now=ctx.now)
-    ctx.say(N_("Thank you! The dialogue of {date} is reported: {leaders} leader(s), {questions} question(s), {commitments} commitment(s) to follow up."),
-            date=format_date(held_on), leaders=len(data["leaders"]), questions=len(data["questions"]), commitments=len(commitments))
+        ctx.uow.reports.add_commitment(
+            report_id=report_id,
+            unit_id=unit_id,
+            promise=question["promise"],
+            promised_by=question["promised_by"],
+            due_on=due,
+            now=ctx.now,
+        )
+    ctx.say(
+        N_(
+            "Thank you! The dialogue of {date} is reported: {leaders} leader(s), {questions} question(s), {commitments} commitment(s) to follow up."
+        ),
+        date=format_date(held_on),
+        leaders=len(data["leaders"]),
+        questions=len(data["questions"]),
+        commitments=len(commitments),
+    )
 
 
 DIALOGUE = Journey(
@@ -50,24 +63,81 @@ DIALOGUE = Journey(
     title=N_("Dialogue report"),
     steps=(
         *date_steps(N_("When was the dialogue? (dd/mm/yyyy, “hôm nay” or “hôm qua”)")),
-        Step("level", N_("At which level?"), kind=Kind.choice, label=N_("Level"),
-             choices=(Choice("commune", N_("Commune, ward or town")), Choice("district", N_("District")))),
-        Step("leaders", N_("Leaders"), kind=Kind.repeat, label=N_("Leaders present"), more_prompt=N_("Add another leader?"),
-             steps=(
-                 Step("name", N_("Name of a leader who took part?"), label=N_("Name"), min_len=2, max_len=120),
-                 Step("title", N_("Their title? Press one or type it."), label=N_("Title"), min_len=3, max_len=200,
-                      suggest=lambda _c, _a: list(LEADER_TITLES)),
-             )),
-        Step("participants", N_("How many members and young people took part?"), kind=Kind.number, minimum=1, maximum=100000, label=N_("Taking part")),
-        Step("questions", N_("Questions"), kind=Kind.repeat, label=N_("Questions raised"), more_prompt=N_("Add another question?"),
-             steps=(
-                 Step("question", N_("A question or wish members raised?"), label=N_("Question"), min_len=3, max_len=3000),
-                 Step("answer", N_("What did the leaders answer? (optional)"), label=N_("Answer"), required=False, max_len=3000),
-                 Step("promised", N_("Did a leader promise to do something about it?"), kind=Kind.yes_no, label=N_("Promised")),
-                 Step("promise", N_("What was promised?"), label=N_("Promise"), min_len=3, max_len=3000, when=_promised),
-                 Step("promised_by", N_("Who promised it?"), label=N_("Promised by"), min_len=2, max_len=200, when=_promised),
-                 Step("due", N_("By when? (a date, or skip if none was given)"), kind=Kind.date, label=N_("Due"), required=False, when=_promised),
-             )),
+        Step(
+            "level",
+            N_("At which level?"),
+            kind=Kind.choice,
+            label=N_("Level"),
+            choices=(Choice("commune", N_("Commune, ward or town")), Choice("district", N_("District"))),
+        ),
+        Step(
+            "leaders",
+            N_("Leaders"),
+            kind=Kind.repeat,
+            label=N_("Leaders present"),
+            more_prompt=N_("Add another leader?"),
+            steps=(
+                Step("name", N_("Name of a leader who took part?"), label=N_("Name"), min_len=2, max_len=120),
+                Step(
+                    "title",
+                    N_("Their title? Press one or type it."),
+                    label=N_("Title"),
+                    min_len=3,
+                    max_len=200,
+                    suggest=lambda _c, _a: list(LEADER_TITLES),
+                ),
+            ),
+        ),
+        Step(
+            "participants",
+            N_("How many members and young people took part?"),
+            kind=Kind.number,
+            minimum=1,
+            maximum=100000,
+            label=N_("Taking part"),
+        ),
+        Step(
+            "questions",
+            N_("Questions"),
+            kind=Kind.repeat,
+            label=N_("Questions raised"),
+            more_prompt=N_("Add another question?"),
+            steps=(
+                Step(
+                    "question", N_("A question or wish members raised?"), label=N_("Question"), min_len=3, max_len=3000
+                ),
+                Step(
+                    "answer",
+                    N_("What did the leaders answer? (optional)"),
+                    label=N_("Answer"),
+                    required=False,
+                    max_len=3000,
+                ),
+                Step(
+                    "promised",
+                    N_("Did a leader promise to do something about it?"),
+                    kind=Kind.yes_no,
+                    label=N_("Promised"),
+                ),
+                Step("promise", N_("What was promised?"), label=N_("Promise"), min_len=3, max_len=3000, when=_promised),
+                Step(
+                    "promised_by",
+                    N_("Who promised it?"),
+                    label=N_("Promised by"),
+                    min_len=2,
+                    max_len=200,
+                    when=_promised,
+                ),
+                Step(
+                    "due",
+                    N_("By when? (a date, or skip if none was given)"),
+                    kind=Kind.date,
+                    label=N_("Due"),
+                    required=False,
+                    when=_promised,
+                ),
+            ),
+        ),
     ),
     complete=_submit,
     submit_label=N_("✅ Send the report"),

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import Row
 
 from chidoan.engine.context import Ctx
-from chidoan.i18n import N_, fold, format_date
 from chidoan.handlers.labels import ROLE_LABELS
+from chidoan.i18n import N_, fold, format_date
 from chidoan.storage.models import Role
 from chidoan.storage.uow import UnitOfWork
 
@@ -29,7 +29,9 @@ BOT_USERNAME_KEY = "telegram.username"
 
 
 def issue(uow: UnitOfWork, *, unit: Row, role: Role, issued_by: int | None, now: datetime, days: int) -> Row:
-    return uow.invites.issue(unit_id=unit.id, role=role, issued_by=issued_by, now=now, expires_at=now + timedelta(days=days))
+    return uow.invites.issue(
+        unit_id=unit.id, role=role, issued_by=issued_by, now=now, expires_at=now + timedelta(days=days)
+    )
 
 
 def deep_link(username: str | None, code: str) -> str | None:
@@ -55,7 +57,9 @@ def invite_command(ctx: Ctx, args: str) -> None:
     role = ROLE_WORDS.get(fold(role_text)) if role_text else Role.secretary
     if not code or role is None:
         ctx.say(
-            N_("Usage: /moi <unit code> <role>, where role is “bithu” (secretary, the default), “phobithu” (deputy) or “canbo” (district staff). Example: /moi {example} bithu"),
+            N_(
+                "Usage: /moi <unit code> <role>, where role is “bithu” (secretary, the default), “phobithu” (deputy) or “canbo” (district staff). Example: /moi {example} bithu"
+            ),
             example=staff_scope(ctx)[0].code if staff_scope(ctx) else "CD-AP1",
         )
         return
@@ -67,7 +71,9 @@ def invite_command(ctx: Ctx, args: str) -> None:
     invite = issue(ctx.uow, unit=unit, role=role, issued_by=ctx.account_id, now=ctx.now, days=ctx.settings.invite_days)
     link = deep_link(bot_username(ctx.uow, ctx.settings), invite.code)
     ctx.say(
-        N_("Invite code for {role} of {unit}: {code}\nValid until {expires}, for one person only.\nThey can send the code to this bot, or open: {link}"),
+        N_(
+            "Invite code for {role} of {unit}: {code}\nValid until {expires}, for one person only.\nThey can send the code to this bot, or open: {link}"
+        ),
         role=ctx.t(ROLE_LABELS[role]),
         unit=unit.name,
         code=invite.code,

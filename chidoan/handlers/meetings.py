@@ -36,7 +36,9 @@ def meeting_command(ctx: Ctx, _args: str) -> None:
         ctx.say(N_("Meeting reports are sent by the secretary or deputy secretary of a branch or base unit."))
         return
     ctx.say(N_("Meeting report for {unit}. About ten short questions; /huy cancels."), unit=unit.name)
-    ctx.engine.runner.start(ctx, MEETING.name, context={"unit": unit.id}, answers=hidden_answers(ctx, unit, ReportKind.meeting))
+    ctx.engine.runner.start(
+        ctx, MEETING.name, context={"unit": unit.id}, answers=hidden_answers(ctx, unit, ReportKind.meeting)
+    )
 
 
 def hidden_answers(ctx: Ctx, unit: Row, kind: ReportKind, editing: int | None = None) -> Answers:
@@ -61,7 +63,10 @@ def _reported(answers: Answers) -> bool:
 
 def _present_fits(ctx: Ctx, answers: Answers, value: int):
     if value > answers["total"]:
-        return N_("{present} present is more than the {total} members of the branch. Please check the number."), {"present": value, "total": answers["total"]}
+        return N_("{present} present is more than the {total} members of the branch. Please check the number."), {
+            "present": value,
+            "total": answers["total"],
+        }
     return None
 
 
@@ -73,8 +78,15 @@ def _submit(ctx: Ctx, answers: Answers) -> None:
     from chidoan.handlers.reports import save_report
 
     _report, _version, data, held_on = save_report(ctx, ReportKind.meeting, answers)
-    ctx.say(N_("Thank you! The meeting of {date} is reported: {present} of {total} members present, {files} file(s) attached."),
-            date=format_date(held_on), present=data["present"], total=data["total"], files=len(data.get("photos") or []))
+    ctx.say(
+        N_(
+            "Thank you! The meeting of {date} is reported: {present} of {total} members present, {files} file(s) attached."
+        ),
+        date=format_date(held_on),
+        present=data["present"],
+        total=data["total"],
+        files=len(data.get("photos") or []),
+    )
 
 
 def date_steps(question: str) -> tuple[Step, Step]:
@@ -82,9 +94,15 @@ def date_steps(question: str) -> tuple[Step, Step]:
     (needs the hidden answer "_today")."""
     return (
         Step("held_on", question, kind=Kind.date, not_future=True, label=N_("Date")),
-        Step("long_ago_ok", N_("{date} is more than a year ago. Is that the right date?"), kind=Kind.yes_no, label=N_("Date checked"),
-             when=_long_ago, params=lambda _c, a: {"date": format_date(date.fromisoformat(a["held_on"]))},
-             next=lambda a: "held_on" if a.get("long_ago_ok") is False else None),
+        Step(
+            "long_ago_ok",
+            N_("{date} is more than a year ago. Is that the right date?"),
+            kind=Kind.yes_no,
+            label=N_("Date checked"),
+            when=_long_ago,
+            params=lambda _c, a: {"date": format_date(date.fromisoformat(a["held_on"]))},
+            next=lambda a: "held_on" if a.get("long_ago_ok") is False else None,
+        ),
     )
 
 
@@ -93,19 +111,67 @@ MEETING = Journey(
     title=N_("Meeting report"),
     steps=(
         *date_steps(N_("When was the meeting? (dd/mm/yyyy, “hôm nay” or “hôm qua”)")),
-        Step("again_ok", N_("A meeting on {date} is already reported. Is this another meeting on the same day?"), kind=Kind.yes_no,
-             label=N_("Another meeting that day"), when=_reported, params=lambda _c, a: {"date": format_date(date.fromisoformat(a["held_on"]))},
-             next=lambda a: "held_on" if a.get("again_ok") is False else None),
-        Step("kind", N_("What kind of meeting was it?"), kind=Kind.choice, label=N_("Kind"),
-             choices=(Choice("regular", N_("Regular (monthly)")), Choice("themed", N_("Themed")), Choice("extraordinary", N_("Extraordinary")))),
+        Step(
+            "again_ok",
+            N_("A meeting on {date} is already reported. Is this another meeting on the same day?"),
+            kind=Kind.yes_no,
+            label=N_("Another meeting that day"),
+            when=_reported,
+            params=lambda _c, a: {"date": format_date(date.fromisoformat(a["held_on"]))},
+            next=lambda a: "held_on" if a.get("again_ok") is False else None,
+        ),
+        Step(
+            "kind",
+            N_("What kind of meeting was it?"),
+            kind=Kind.choice,
+            label=N_("Kind"),
+            choices=(
+                Choice("regular", N_("Regular (monthly)")),
+                Choice("themed", N_("Themed")),
+                Choice("extraordinary", N_("Extraordinary")),
+            ),
+        ),
         Step("theme", N_("What was its theme?"), label=N_("Theme"), max_len=500),
-        Step("total", N_("How many members does the branch have?"), kind=Kind.number, minimum=1, maximum=100000, label=N_("Members"), suggest=_last_total),
-        Step("present", N_("How many members were present?"), kind=Kind.number, minimum=0, maximum=100000, label=N_("Present"), validate=_present_fits),
+        Step(
+            "total",
+            N_("How many members does the branch have?"),
+            kind=Kind.number,
+            minimum=1,
+            maximum=100000,
+            label=N_("Members"),
+            suggest=_last_total,
+        ),
+        Step(
+            "present",
+            N_("How many members were present?"),
+            kind=Kind.number,
+            minimum=0,
+            maximum=100000,
+            label=N_("Present"),
+            validate=_present_fits,
+        ),
         Step("content", N_("What was discussed and done?"), label=N_("Content"), min_len=5, max_len=3000),
-        Step("opinions", N_("What opinions and wishes did members raise? (optional)"), label=N_("Members' opinions and wishes"), required=False, max_len=3000),
-        Step("decisions", N_("What was decided, and what are the next steps? (optional)"), label=N_("Decisions and next steps"), required=False, max_len=3000),
-        Step("photos", N_("Photos of the minutes or the attendance sheet (optional): send them now, then press “Done”."), kind=Kind.photos,
-             label=N_("Photos"), required=False),
+        Step(
+            "opinions",
+            N_("What opinions and wishes did members raise? (optional)"),
+            label=N_("Members' opinions and wishes"),
+            required=False,
+            max_len=3000,
+        ),
+        Step(
+            "decisions",
+            N_("What was decided, and what are the next steps? (optional)"),
+            label=N_("Decisions and next steps"),
+            required=False,
+            max_len=3000,
+        ),
+        Step(
+            "photos",
+            N_("Photos of the minutes or the attendance sheet (optional): send them now, then press “Done”."),
+            kind=Kind.photos,
+            label=N_("Photos"),
+            required=False,
+        ),
     ),
     complete=_submit,
     submit_label=N_("✅ Send the report"),

@@ -15,7 +15,12 @@ from chidoan.storage.models import Role
 POSITIONS = {
     Role.secretary: [N_("Secretary")],
     Role.deputy: [N_("Deputy secretary")],
-    Role.district_staff: [N_("Standing committee member"), N_("Full-time officer"), N_("Deputy secretary"), N_("Secretary")],
+    Role.district_staff: [
+        N_("Standing committee member"),
+        N_("Full-time officer"),
+        N_("Deputy secretary"),
+        N_("Secretary"),
+    ],
     Role.admin: [N_("Administrator")],
 }
 
@@ -23,7 +28,10 @@ POSITIONS = {
 def start_with_code(ctx: Ctx, code: str) -> None:
     invite = ctx.uow.invites.by_code(code)
     if invite is None:
-        ctx.say(N_("I do not know the code {code}. Please check it, or ask the union above you for a new one."), code=code.strip()[:32])
+        ctx.say(
+            N_("I do not know the code {code}. Please check it, or ask the union above you for a new one."),
+            code=code.strip()[:32],
+        )
         return
     unit = ctx.uow.units.get(invite.unit_id)
     if invite.used_at is not None:
@@ -33,7 +41,10 @@ def start_with_code(ctx: Ctx, code: str) -> None:
             ctx.say(N_("This code has already been used. Please ask the union above you for a new one."))
         return
     if invite.expires_at <= ctx.now:
-        ctx.say(N_("This code expired on {date}. Please ask the union above you for a new one."), date=invite.expires_at.astimezone(ctx.tz).strftime("%d/%m/%Y"))
+        ctx.say(
+            N_("This code expired on {date}. Please ask the union above you for a new one."),
+            date=invite.expires_at.astimezone(ctx.tz).strftime("%d/%m/%Y"),
+        )
         return
     parents = " › ".join(a.name for a in reversed(ctx.uow.units.ancestors(unit)))
     ctx.say(
@@ -60,7 +71,9 @@ def _complete(ctx: Ctx, answers: Answers) -> None:
     uow = ctx.uow
     invite = uow.invites.get(answers["_ctx"]["invite_id"])
     if not uow.invites.consume(invite.id, ctx.account_id, ctx.now):
-        ctx.say(N_("Sorry, this code was used or expired in the meantime. Please ask the union above you for a new one."))
+        ctx.say(
+            N_("Sorry, this code was used or expired in the meantime. Please ask the union above you for a new one.")
+        )
         return
     unit = uow.units.get(invite.unit_id)
     role = Role(invite.role)
@@ -69,7 +82,14 @@ def _complete(ctx: Ctx, answers: Answers) -> None:
         for old in uow.roles.holders(unit.id, Role.secretary):
             if old.account_id != ctx.account_id:
                 uow.roles.revoke(old.id, reason="handover", now=ctx.now)
-                ctx.notify(old.account_id, N_("{name} is now the secretary of {unit}. Your secretary access to this unit has ended. Thank you for your work!"), name=answers["full_name"], unit=unit.name)
+                ctx.notify(
+                    old.account_id,
+                    N_(
+                        "{name} is now the secretary of {unit}. Your secretary access to this unit has ended. Thank you for your work!"
+                    ),
+                    name=answers["full_name"],
+                    unit=unit.name,
+                )
     if not any(r.role == role and r.account_id == ctx.account_id for r in uow.roles.holders(unit.id, role)):
         uow.roles.grant(account_id=ctx.account_id, unit_id=unit.id, role=role, invite_id=invite.id, now=ctx.now)
     ctx.forget_roles()
@@ -77,16 +97,40 @@ def _complete(ctx: Ctx, answers: Answers) -> None:
     if reviewer is not None and reviewer.id != unit.id:
         for staff in uow.roles.holders(reviewer.id, Role.district_staff):
             if staff.account_id != ctx.account_id:
-                ctx.notify(staff.account_id, N_("{name} joined as {role} of {unit}."), name=answers["full_name"], role=ROLE_LABELS[role], unit=unit.name)
-    ctx.say(N_("Done! You are now {role} of {unit}. Type /help to see what you can do."), role=ctx.t(ROLE_LABELS[role]), unit=unit.name)
+                ctx.notify(
+                    staff.account_id,
+                    N_("{name} joined as {role} of {unit}."),
+                    name=answers["full_name"],
+                    role=ROLE_LABELS[role],
+                    unit=unit.name,
+                )
+    ctx.say(
+        N_("Done! You are now {role} of {unit}. Type /help to see what you can do."),
+        role=ctx.t(ROLE_LABELS[role]),
+        unit=unit.name,
+    )
 
 
 ONBOARDING = Journey(
     name="onboarding",
     title=N_("Joining"),
     steps=(
-        Step("full_name", N_("What is your full name? (as it should appear on documents)"), label=N_("Full name"), min_len=2, max_len=120, suggest=_name_suggestions),
-        Step("position", N_("What is your position? Press one or type it."), label=N_("Position"), min_len=2, max_len=120, suggest=_position_suggestions),
+        Step(
+            "full_name",
+            N_("What is your full name? (as it should appear on documents)"),
+            label=N_("Full name"),
+            min_len=2,
+            max_len=120,
+            suggest=_name_suggestions,
+        ),
+        Step(
+            "position",
+            N_("What is your position? Press one or type it."),
+            label=N_("Position"),
+            min_len=2,
+            max_len=120,
+            suggest=_position_suggestions,
+        ),
     ),
     complete=_complete,
     submit_label=N_("✅ Confirm"),

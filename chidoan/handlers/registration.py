@@ -54,12 +54,26 @@ def build_journey(programme: Programme) -> Journey:
         title=N_("Plan registration"),
         steps=(
             *areas,
-            Step("purpose", N_("Section I, purpose and requirements. Suggested text:\n\n{default}\n\nPress the button to use it, or type your own."),
-                 label=N_("I. Purpose and requirements"), max_len=4000, params=lambda _c, _a: {"default": programme.defaults.purpose},
-                 suggest=lambda ctx, _a: [(ctx.t(N_("✅ Use the suggested text")), programme.defaults.purpose)]),
-            Step("implementation", N_("Section III, implementation. Suggested text:\n\n{default}\n\nPress the button to use it, or type your own."),
-                 label=N_("III. Implementation"), max_len=4000, params=lambda _c, _a: {"default": programme.defaults.implementation},
-                 suggest=lambda ctx, _a: [(ctx.t(N_("✅ Use the suggested text")), programme.defaults.implementation)]),
+            Step(
+                "purpose",
+                N_(
+                    "Section I, purpose and requirements. Suggested text:\n\n{default}\n\nPress the button to use it, or type your own."
+                ),
+                label=N_("I. Purpose and requirements"),
+                max_len=4000,
+                params=lambda _c, _a: {"default": programme.defaults.purpose},
+                suggest=lambda ctx, _a: [(ctx.t(N_("✅ Use the suggested text")), programme.defaults.purpose)],
+            ),
+            Step(
+                "implementation",
+                N_(
+                    "Section III, implementation. Suggested text:\n\n{default}\n\nPress the button to use it, or type your own."
+                ),
+                label=N_("III. Implementation"),
+                max_len=4000,
+                params=lambda _c, _a: {"default": programme.defaults.implementation},
+                suggest=lambda ctx, _a: [(ctx.t(N_("✅ Use the suggested text")), programme.defaults.implementation)],
+            ),
         ),
         complete=lambda ctx, answers: submit(ctx, programme, answers),
         submit_label=N_("✅ Submit the plan"),
@@ -74,7 +88,13 @@ def _area_step(programme: Programme, area) -> Step:
         if tasks:  # the area was introduced with its first task
             return {"intro": "", "number": area.number, "n": len(tasks) + 1}
         items = "\n".join(f"{item.code} {item.short}" for item in area.items)
-        head = ctx.t(N_("Area {number} of {total}: {title}\nItems:\n{items}"), number=area.number, total=len(programme.areas), title=area.title, items=items)
+        head = ctx.t(
+            N_("Area {number} of {total}: {title}\nItems:\n{items}"),
+            number=area.number,
+            total=len(programme.areas),
+            title=area.title,
+            items=items,
+        )
         return {"intro": head + "\n\n", "number": area.number, "n": 1}
 
     return Step(
@@ -85,13 +105,37 @@ def _area_step(programme: Programme, area) -> Step:
         more_prompt=N_("Add another task to area {number}?"),
         params=lambda _ctx, _answers: {"number": area.number},
         steps=(
-            Step("item", N_("{intro}Task {n} of area {number}: which item does it serve?"), kind=Kind.choice, label=N_("Item"), params=intro,
-                 choices=tuple(Choice(item.code, f"{item.code} {item.short}") for item in area.items)),
-            Step("what", N_("What will be done? Be concrete (what, for whom, how many)."), label=N_("Task"), min_len=5, max_len=3000),
-            Step("when", N_("When? A month (“tháng 3”), a quarter (“quý II”), a date, or “cả năm”."), kind=Kind.period, label=N_("When")),
-            Step("who", N_("Who is in charge?"), label=N_("In charge"), max_len=300,
-                 suggest=lambda _ctx, _a: [gettext(DOCUMENT_LOCALE, who) for who in IN_CHARGE]),
-            Step("result", N_("Expected result (optional)?"), label=N_("Expected result"), required=False, max_len=1000),
+            Step(
+                "item",
+                N_("{intro}Task {n} of area {number}: which item does it serve?"),
+                kind=Kind.choice,
+                label=N_("Item"),
+                params=intro,
+                choices=tuple(Choice(item.code, f"{item.code} {item.short}") for item in area.items),
+            ),
+            Step(
+                "what",
+                N_("What will be done? Be concrete (what, for whom, how many)."),
+                label=N_("Task"),
+                min_len=5,
+                max_len=3000,
+            ),
+            Step(
+                "when",
+                N_("When? A month (“tháng 3”), a quarter (“quý II”), a date, or “cả năm”."),
+                kind=Kind.period,
+                label=N_("When"),
+            ),
+            Step(
+                "who",
+                N_("Who is in charge?"),
+                label=N_("In charge"),
+                max_len=300,
+                suggest=lambda _ctx, _a: [gettext(DOCUMENT_LOCALE, who) for who in IN_CHARGE],
+            ),
+            Step(
+                "result", N_("Expected result (optional)?"), label=N_("Expected result"), required=False, max_len=1000
+            ),
         ),
     )
 
@@ -117,7 +161,11 @@ def register_command(ctx: Ctx, args: str) -> None:
         return
     if args.strip():
         if not args.strip().isdigit() or int(args.strip()) not in years:
-            ctx.say(N_("Plans can be registered for {years}; {year} is not covered by the programme."), years=", ".join(map(str, years)), year=args.strip()[:8])
+            ctx.say(
+                N_("Plans can be registered for {years}; {year} is not covered by the programme."),
+                years=", ".join(map(str, years)),
+                year=args.strip()[:8],
+            )
             return
         return open_plan(ctx, unit, int(args.strip()))
     if len(years) == 1:
@@ -141,7 +189,12 @@ def _who_registers(ctx: Ctx) -> None:
             unit = ctx.uow.units.get(role.unit_id)
             base = next((a for a in reversed(ctx.uow.units.ancestors(unit)) if a.kind == UnitKind.base_unit), None)
             if base is not None:
-                ctx.say(N_("The plan is registered by the secretary of the base unit, {unit}, for all its branches. Please send your branch's proposals to them."), unit=base.name)
+                ctx.say(
+                    N_(
+                        "The plan is registered by the secretary of the base unit, {unit}, for all its branches. Please send your branch's proposals to them."
+                    ),
+                    unit=base.name,
+                )
                 return
     ctx.say(N_("The plan is registered by the secretary or deputy secretary of a base unit (Đoàn cơ sở)."))
 
@@ -153,39 +206,70 @@ def open_plan(ctx: Ctx, unit: Row, year: int) -> None:
         return
     registration = ctx.uow.registrations.open(unit.id, programme.code, year, ctx.now)
     if registration.status == RegistrationStatus.reviewed:
-        ctx.say(N_("The district has already reviewed your plan for {year}; it can no longer be changed. Type /kehoach to get the document."), year=year)
+        ctx.say(
+            N_(
+                "The district has already reviewed your plan for {year}; it can no longer be changed. Type /kehoach to get the document."
+            ),
+            year=year,
+        )
         return
     name = journey_name(programme)
-    if _is_draft_of(ctx.uow.conversations.active(ctx.account_id), name, registration) or _paused_drafts(ctx, name, registration):
-        ctx.say(N_("You have an unfinished plan for {year}. Continue where you left off, or start over?"), year=year,
-                buttons=[[Button(ctx.t(N_("Continue")), f"reg:continue:{registration.id}"), Button(ctx.t(N_("Discard the draft")), f"reg:restart:{registration.id}")]])
+    if _is_draft_of(ctx.uow.conversations.active(ctx.account_id), name, registration) or _paused_drafts(
+        ctx, name, registration
+    ):
+        ctx.say(
+            N_("You have an unfinished plan for {year}. Continue where you left off, or start over?"),
+            year=year,
+            buttons=[
+                [
+                    Button(ctx.t(N_("Continue")), f"reg:continue:{registration.id}"),
+                    Button(ctx.t(N_("Discard the draft")), f"reg:restart:{registration.id}"),
+                ]
+            ],
+        )
         return
     editor = _other_editor(ctx, registration)
     if editor is not None:
-        ctx.say(N_("{name} started editing this plan at {time}. To avoid overwriting each other's work, please wait until they submit, or agree who finishes it."),
-                name=editor.full_name or "?", time=registration.editing_since.astimezone(ctx.tz).strftime("%H:%M %d/%m/%Y"),
-                buttons=[[Button(ctx.t(N_("Edit anyway")), f"reg:force:{registration.id}")]])
+        ctx.say(
+            N_(
+                "{name} started editing this plan at {time}. To avoid overwriting each other's work, please wait until they submit, or agree who finishes it."
+            ),
+            name=editor.full_name or "?",
+            time=registration.editing_since.astimezone(ctx.tz).strftime("%H:%M %d/%m/%Y"),
+            buttons=[[Button(ctx.t(N_("Edit anyway")), f"reg:force:{registration.id}")]],
+        )
         return
     if registration.version > 0:
         latest = ctx.uow.registrations.version(registration.id, registration.version)
         submitter = ctx.uow.accounts.get(latest.submitted_by)
-        ctx.say(N_("Your unit has already registered its plan for {year} (version {version}, sent on {date} by {name}). Do you want to edit it? A new version will be kept beside the old one."),
-                year=year, version=registration.version, date=format_date(latest.submitted_at.astimezone(ctx.tz)), name=submitter.full_name or "?",
-                buttons=[[Button(ctx.t(N_("✏️ Edit the plan")), f"reg:edit:{registration.id}")]])
+        ctx.say(
+            N_(
+                "Your unit has already registered its plan for {year} (version {version}, sent on {date} by {name}). Do you want to edit it? A new version will be kept beside the old one."
+            ),
+            year=year,
+            version=registration.version,
+            date=format_date(latest.submitted_at.astimezone(ctx.tz)),
+            name=submitter.full_name or "?",
+            buttons=[[Button(ctx.t(N_("✏️ Edit the plan")), f"reg:edit:{registration.id}")]],
+        )
         return
     _start(ctx, programme, registration, answers=None)
 
 
 def _is_draft_of(state, journey: str, registration: Row) -> bool:
-    return state is not None and state.journey == journey and state.data["ctx"].get("registration_id") == registration.id
+    return (
+        state is not None and state.journey == journey and state.data["ctx"].get("registration_id") == registration.id
+    )
 
 
 def _paused_drafts(ctx: Ctx, journey: str, registration: Row) -> list:
     """This person's set-aside drafts of the plan, newest first (only those started from its
     current version: an older one could only end in a "newer version" refusal)."""
     return [
-        conv for conv in reversed(ctx.uow.conversations.history(ctx.account_id))
-        if conv.journey == journey and conv.status == ConversationStatus.paused
+        conv
+        for conv in reversed(ctx.uow.conversations.history(ctx.account_id))
+        if conv.journey == journey
+        and conv.status == ConversationStatus.paused
         and conv.data["ctx"].get("registration_id") == registration.id
         and conv.data["ctx"].get("base_version") == registration.version
     ]
@@ -198,7 +282,8 @@ def _other_editor(ctx: Ctx, registration: Row) -> Row | None:
     if ctx.now - registration.editing_since > EDIT_LOCK:
         return None
     still_open = any(
-        conv.status in (ConversationStatus.active, ConversationStatus.paused) and conv.data.get("ctx", {}).get("registration_id") == registration.id
+        conv.status in (ConversationStatus.active, ConversationStatus.paused)
+        and conv.data.get("ctx", {}).get("registration_id") == registration.id
         for conv in ctx.uow.conversations.history(registration.editing_by)
     )
     return ctx.uow.accounts.get(registration.editing_by) if still_open else None
@@ -208,11 +293,21 @@ def _start(ctx: Ctx, programme: Programme, registration: Row, answers: Answers |
     ctx.uow.registrations.set_editor(registration.id, ctx.account_id, ctx.now)
     if answers is None:
         due = programme.registration_due(registration.year)
-        ctx.say(N_("Registering the {programme} plan of {unit} for {year}. Deadline: before {due}. For each of the {areas} areas, add at least one concrete task. You can leave at any time and continue later with /dangky."),
-                programme=programme.short_name, unit=ctx.uow.units.get(registration.unit_id).name, year=registration.year,
-                due=format_date(due), areas=len(programme.areas))
+        ctx.say(
+            N_(
+                "Registering the {programme} plan of {unit} for {year}. Deadline: before {due}. For each of the {areas} areas, add at least one concrete task. You can leave at any time and continue later with /dangky."
+            ),
+            programme=programme.short_name,
+            unit=ctx.uow.units.get(registration.unit_id).name,
+            year=registration.year,
+            due=format_date(due),
+            areas=len(programme.areas),
+        )
     ctx.engine.runner.start(
-        ctx, journey_name(programme), context={"registration_id": registration.id, "base_version": registration.version}, answers=answers
+        ctx,
+        journey_name(programme),
+        context={"registration_id": registration.id, "base_version": registration.version},
+        answers=answers,
     )
 
 
@@ -268,31 +363,69 @@ def submit(ctx: Ctx, programme: Programme, answers: Answers) -> None:
     registration = uow.registrations.get(context["registration_id"])
     unit = registering_unit(ctx)
     if unit is None or unit.id != registration.unit_id:  # e.g. replaced by a new secretary meanwhile
-        ctx.say(N_("You no longer register the plan of this unit, so it was not submitted. Your answers are kept in the history."))
+        ctx.say(
+            N_(
+                "You no longer register the plan of this unit, so it was not submitted. Your answers are kept in the history."
+            )
+        )
         return
     if registration.status == RegistrationStatus.reviewed:
-        ctx.say(N_("The district reviewed this plan in the meantime, so it can no longer be changed. Your answers are kept in the history."))
+        ctx.say(
+            N_(
+                "The district reviewed this plan in the meantime, so it can no longer be changed. Your answers are kept in the history."
+            )
+        )
         return
     if registration.version != context["base_version"]:
         latest = uow.registrations.version(registration.id, registration.version)
-        ctx.say(N_("{name} sent a newer version of this plan ({time}) while you were editing, so yours was not saved over it. Type /dangky to start from theirs."),
-                name=uow.accounts.get(latest.submitted_by).full_name or "?", time=latest.submitted_at.astimezone(ctx.tz).strftime("%H:%M %d/%m/%Y"))
+        ctx.say(
+            N_(
+                "{name} sent a newer version of this plan ({time}) while you were editing, so yours was not saved over it. Type /dangky to start from theirs."
+            ),
+            name=uow.accounts.get(latest.submitted_by).full_name or "?",
+            time=latest.submitted_at.astimezone(ctx.tz).strftime("%H:%M %d/%m/%Y"),
+        )
         return
     unit = uow.units.get(registration.unit_id)
     on_time = programme.is_on_time(registration.year, ctx.now, ctx.tz)
     document = plan_document(ctx, programme, unit, registration.year, answers)
     filename = plan_filename(document.unit_abbr, registration.year)
-    document_id = uow.documents.add(kind="plan", filename=filename, content=render_plan(document, programme.document.template), now=ctx.now)
-    version = uow.registrations.add_version(registration, data=answers, account_id=ctx.account_id, now=ctx.now, on_time=on_time, document_id=document_id)
+    document_id = uow.documents.add(
+        kind="plan", filename=filename, content=render_plan(document, programme.document.template), now=ctx.now
+    )
+    version = uow.registrations.add_version(
+        registration, data=answers, account_id=ctx.account_id, now=ctx.now, on_time=on_time, document_id=document_id
+    )
     due = format_date(programme.registration_due(registration.year))
     timing = N_("on time (deadline: before {due})") if on_time else N_("late (the deadline was before {due})")
-    ctx.send_document(document_id, filename, N_("Your plan for {year} has been submitted (version {version}), {timing}. Here is the document to print, sign and file. /kehoach sends it again."),
-                      year=registration.year, version=version, timing=ctx.t(timing, due=due))
+    ctx.send_document(
+        document_id,
+        filename,
+        N_(
+            "Your plan for {year} has been submitted (version {version}), {timing}. Here is the document to print, sign and file. /kehoach sends it again."
+        ),
+        year=registration.year,
+        version=version,
+        timing=ctx.t(timing, due=due),
+    )
     reviewer = uow.units.reviewer(unit)
-    notice = N_("{unit} submitted its {programme} plan for {year} (version {version}), on time.") if on_time else \
-        N_("{unit} submitted its {programme} plan for {year} (version {version}), late: the deadline was before {due}.")
+    notice = (
+        N_("{unit} submitted its {programme} plan for {year} (version {version}), on time.")
+        if on_time
+        else N_(
+            "{unit} submitted its {programme} plan for {year} (version {version}), late: the deadline was before {due}."
+        )
+    )
     for staff in uow.roles.holders(reviewer.id, Role.district_staff) if reviewer else []:
-        ctx.notify(staff.account_id, notice, unit=unit.name, programme=programme.short_name, year=registration.year, version=version, due=due)
+        ctx.notify(
+            staff.account_id,
+            notice,
+            unit=unit.name,
+            programme=programme.short_name,
+            year=registration.year,
+            version=version,
+            due=due,
+        )
 
 
 def plan_document(ctx: Ctx, programme: Programme, unit: Row, year: int, answers: Answers) -> PlanDocument:
@@ -303,7 +436,14 @@ def plan_document(ctx: Ctx, programme: Programme, unit: Row, year: int, answers:
     secretaries = uow.roles.holders(unit.id, Role.secretary)
     signer = uow.accounts.get(secretaries[0].account_id) if secretaries else uow.accounts.get(ctx.account_id)
     areas = [
-        PlanArea(area.number, area.title, [PlanTask(t["item"], t["what"], t["when"], t["who"], t.get("result")) for t in answers.get(f"area{area.number}", [])])
+        PlanArea(
+            area.number,
+            area.title,
+            [
+                PlanTask(task["item"], task["what"], task["when"], task["who"], task.get("result"))
+                for task in answers.get(f"area{area.number}", [])
+            ],
+        )
         for area in programme.areas
     ]
     return PlanDocument(
@@ -369,8 +509,15 @@ def plan_command(ctx: Ctx, args: str) -> None:
     registration = submitted[0]  # the newest year
     version = ctx.uow.registrations.version(registration.id, registration.version)
     document = ctx.uow.documents.get(version.document_id)
-    ctx.send_document(document.id, document.filename, N_("The plan of {unit} for {year}, version {version} (sent on {date})."),
-                      unit=unit.name, year=registration.year, version=version.version, date=format_date(version.submitted_at.astimezone(ctx.tz)))
+    ctx.send_document(
+        document.id,
+        document.filename,
+        N_("The plan of {unit} for {year}, version {version} (sent on {date})."),
+        unit=unit.name,
+        year=registration.year,
+        version=version.version,
+        date=format_date(version.submitted_at.astimezone(ctx.tz)),
+    )
 
 
 def status_command(ctx: Ctx, _args: str) -> None:
@@ -390,7 +537,12 @@ def status_command(ctx: Ctx, _args: str) -> None:
 
 def _status_line(ctx: Ctx, programme: Programme, unit: Row, year: int) -> str:
     due = programme.registration_due(year)
-    head = ctx.t(N_("• {programme} plan for {year}, due before {due}:"), programme=programme.short_name, year=year, due=format_date(due))
+    head = ctx.t(
+        N_("• {programme} plan for {year}, due before {due}:"),
+        programme=programme.short_name,
+        year=year,
+        due=format_date(due),
+    )
     registration = ctx.uow.registrations.find(unit.id, programme.code, year)
     if registration is None or registration.version == 0:
         days = (due - ctx.today).days
@@ -398,7 +550,20 @@ def _status_line(ctx: Ctx, programme: Programme, unit: Row, year: int) -> str:
             return head + " " + ctx.t(N_("not submitted yet, {days} days left. /dangky"), days=days)
         return head + " " + ctx.t(N_("not submitted, overdue. Please submit it now: /dangky"))
     when = format_date(registration.first_submitted_at.astimezone(ctx.tz))
-    state = N_("reviewed by the district") if registration.status == RegistrationStatus.reviewed else N_("waiting for the district's review")
+    state = (
+        N_("reviewed by the district")
+        if registration.status == RegistrationStatus.reviewed
+        else N_("waiting for the district's review")
+    )
     timing = N_("on time") if registration.on_time else N_("late")
-    return head + " " + ctx.t(N_("first submitted on {date} ({timing}); now at version {version}, {state}."), date=when, timing=ctx.t(timing), version=registration.version, state=ctx.t(state))
-
+    return (
+        head
+        + " "
+        + ctx.t(
+            N_("first submitted on {date} ({timing}); now at version {version}, {state}."),
+            date=when,
+            timing=ctx.t(timing),
+            version=registration.version,
+            state=ctx.t(state),
+        )
+    )

@@ -24,9 +24,13 @@ def save_report(ctx: Ctx, kind: ReportKind, answers: Answers) -> tuple[int, int,
     held_on = date.fromisoformat(data["held_on"])
     if "report" in context:
         report_id = context["report"]
-        version = ctx.uow.reports.add_version(report_id, data=data, held_on=held_on, account_id=ctx.account_id, now=ctx.now)
+        version = ctx.uow.reports.add_version(
+            report_id, data=data, held_on=held_on, account_id=ctx.account_id, now=ctx.now
+        )
     else:
-        report_id = ctx.uow.reports.add(unit_id=context["unit"], kind=kind, held_on=held_on, data=data, account_id=ctx.account_id, now=ctx.now)
+        report_id = ctx.uow.reports.add(
+            unit_id=context["unit"], kind=kind, held_on=held_on, data=data, account_id=ctx.account_id, now=ctx.now
+        )
         version = 1
     return report_id, version, data, held_on
 
@@ -45,7 +49,9 @@ def reports_command(ctx: Ctx, _args: str) -> None:
         if report.status in STATUS_LABELS:
             label += f" · {ctx.t(STATUS_LABELS[ReportStatus(report.status)])}"
         buttons.append([Button(label, f"rp:view:{report.id}")])
-    ctx.say(N_("Reports of {unit} in {year}: press one to see it."), unit=unit.name, year=ctx.today.year, buttons=buttons)
+    ctx.say(
+        N_("Reports of {unit} in {year}: press one to see it."), unit=unit.name, year=ctx.today.year, buttons=buttons
+    )
 
 
 def report_action(ctx: Ctx, arg: str) -> None:
@@ -64,8 +70,22 @@ def report_action(ctx: Ctx, arg: str) -> None:
     if what == "view":
         journey = ctx.engine.runner.journeys[JOURNEYS[kind]]
         text = ctx.engine.runner.summary(ctx, journey, data).split("\n", 2)[-1]  # without "please check"
-        head = ctx.t(N_("{kind} of {date}, version {version}:"), kind=ctx.t(KIND_LABELS[kind]), date=format_date(report.held_on), version=report.version)
-        buttons = [] if read_only else [[Button(ctx.t(N_("✏️ Edit")), f"rp:edit:{report.id}"), Button(ctx.t(N_("Withdraw")), f"rp:withdraw:{report.id}")]]
+        head = ctx.t(
+            N_("{kind} of {date}, version {version}:"),
+            kind=ctx.t(KIND_LABELS[kind]),
+            date=format_date(report.held_on),
+            version=report.version,
+        )
+        buttons = (
+            []
+            if read_only
+            else [
+                [
+                    Button(ctx.t(N_("✏️ Edit")), f"rp:edit:{report.id}"),
+                    Button(ctx.t(N_("Withdraw")), f"rp:withdraw:{report.id}"),
+                ]
+            ]
+        )
         ctx.say_text(head + "\n" + text, buttons=buttons)
         if report.status == ReportStatus.reviewed:
             ctx.say(N_("The district has reviewed this report, so it can no longer be changed."))
@@ -80,7 +100,11 @@ def report_action(ctx: Ctx, arg: str) -> None:
     if what == "edit":
         from chidoan.handlers.meetings import hidden_answers
 
-        ctx.engine.runner.start(ctx, JOURNEYS[kind], context={"unit": unit.id, "report": report.id},
-                                answers=hidden_answers(ctx, unit, kind, editing=report.id) | data)
+        ctx.engine.runner.start(
+            ctx,
+            JOURNEYS[kind],
+            context={"unit": unit.id, "report": report.id},
+            answers=hidden_answers(ctx, unit, kind, editing=report.id) | data,
+        )
         return
     ctx.say(N_("That button is no longer valid."))

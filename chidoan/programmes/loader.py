@@ -84,9 +84,14 @@ class Area(_Frozen):
             if not item.code.startswith(prefix):
                 problems.append((path, f'"{item.code}" does not start with its area number {self.number}'))
                 continue
-            rest = item.code[len(prefix):]
+            rest = item.code[len(prefix) :]
             if not rest.isdigit() or int(rest) < 1:
-                problems.append((path, f'"{item.code}" should be "{self.number}." followed by a number, e.g. "{self.number}.{previous + 1}"'))
+                problems.append(
+                    (
+                        path,
+                        f'"{item.code}" should be "{self.number}." followed by a number, e.g. "{self.number}.{previous + 1}"',
+                    )
+                )
                 continue
             if item.code in seen:
                 problems.append((path, f'"{item.code}" is used twice'))
@@ -115,7 +120,9 @@ class Deadline(_Frozen):
         try:
             date(2001, self.month, self.day)  # not a leap year: 29/2 would not exist every year
         except ValueError:
-            raise _checks_failed([(("day",), f"{self.day}/{self.month} is not a date that exists every year")]) from None
+            raise _checks_failed(
+                [(("day",), f"{self.day}/{self.month} is not a date that exists every year")]
+            ) from None
         return self
 
     def due(self, plan_year: int) -> date:
@@ -184,7 +191,12 @@ class Programme(_Frozen):
         problems: list[tuple[tuple[str | int, ...], str]] = []
         for index, area in enumerate(self.areas):
             if area.number != index + 1:
-                problems.append((("areas", index, "number"), f"is {area.number} but should be {index + 1}: areas are numbered 1, 2, 3… in order"))
+                problems.append(
+                    (
+                        ("areas", index, "number"),
+                        f"is {area.number} but should be {index + 1}: areas are numbered 1, 2, 3… in order",
+                    )
+                )
         if len(set(self.registering_kinds)) != len(self.registering_kinds):
             problems.append((("registering_kinds",), "lists a kind twice"))
         if problems:
@@ -388,7 +400,9 @@ def load_programmes(directory: Path | None = None) -> dict[str, Programme]:
             continue
         for other in programmes.values():
             kinds = set(other.registering_kinds) & set(programme.registering_kinds)
-            years = set(range(other.first_year, other.last_year + 1)) & set(range(programme.first_year, programme.last_year + 1))
+            years = set(range(other.first_year, other.last_year + 1)) & set(
+                range(programme.first_year, programme.last_year + 1)
+            )
             if kinds and years:
                 problems.append(
                     f"{path.name}: plan years {min(years)}–{max(years)} are also covered by {files[other.code]} "

@@ -6,31 +6,37 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Row, bindparam, select
 
-from chidoan.storage.prepared import Prepared
 from chidoan.storage.models import ACTIVE_ONLY, Account, ChannelIdentity, Conversation
+from chidoan.storage.prepared import Prepared
 
 A = Account.__table__
-I = ChannelIdentity.__table__
+IDENT = ChannelIdentity.__table__
 C = Conversation.__table__
 
 # One query gives the engine everything it needs about the sender, open conversation included.
-_SENDER = select(
-    I.c.id.label("identity_id"),
-    I.c.channel,
-    I.c.chat_id,
-    I.c.display_name,
-    I.c.reachable,
-    A.c.id.label("account_id"),
-    A.c.full_name,
-    A.c.position,
-    A.c.locale,
-    C.c.id.label("conversation_id"),
-    C.c.journey,
-    C.c.step,
-    C.c.data,
-    C.c.version,
-).join(A, A.c.id == I.c.account_id).outerjoin(C, (C.c.account_id == A.c.id) & ACTIVE_ONLY)
-_SENDER_BY_KEY = Prepared(_SENDER.where(I.c.channel == bindparam("channel"), I.c.external_id == bindparam("external_id")))
+_SENDER = (
+    select(
+        IDENT.c.id.label("identity_id"),
+        IDENT.c.channel,
+        IDENT.c.chat_id,
+        IDENT.c.display_name,
+        IDENT.c.reachable,
+        A.c.id.label("account_id"),
+        A.c.full_name,
+        A.c.position,
+        A.c.locale,
+        C.c.id.label("conversation_id"),
+        C.c.journey,
+        C.c.step,
+        C.c.data,
+        C.c.version,
+    )
+    .join(A, A.c.id == IDENT.c.account_id)
+    .outerjoin(C, (C.c.account_id == A.c.id) & ACTIVE_ONLY)
+)
+_SENDER_BY_KEY = Prepared(
+    _SENDER.where(IDENT.c.channel == bindparam("channel"), IDENT.c.external_id == bindparam("external_id"))
+)
 
 
 class Accounts:
@@ -55,7 +61,7 @@ class Accounts:
             A.insert().values(locale=locale, created_at=now, full_name=full_name)
         ).inserted_primary_key[0]
         self.conn.execute(
-            I.insert().values(
+            IDENT.insert().values(
                 channel=channel,
                 external_id=external_id,
                 chat_id=chat_id,
@@ -70,8 +76,8 @@ class Accounts:
     def touch_identity(self, identity_id: int, *, chat_id: str, display_name: str | None) -> None:
         """A message from the user proves they can be reached again."""
         self.conn.execute(
-            I.update()
-            .where(I.c.id == identity_id)
+            IDENT.update()
+            .where(IDENT.c.id == identity_id)
             .values(chat_id=chat_id, display_name=display_name, reachable=True, unreachable_since=None)
         )
 
@@ -82,18 +88,21 @@ class Accounts:
         self.conn.execute(A.update().where(A.c.id == account_id).values(**values))
 
     def identities(self, account_id: int) -> list[Row]:
-        return list(self.conn.execute(select(I).where(I.c.account_id == account_id).order_by(I.c.id)))
+        return list(self.conn.execute(select(IDENT).where(IDENT.c.account_id == account_id).order_by(IDENT.c.id)))
 
     def identities_of(self, channel: str) -> list[Row]:
         return list(
             self.conn.execute(
-                select(I, A.c.full_name).join(A, A.c.id == I.c.account_id).where(I.c.channel == channel).order_by(I.c.id)
+                select(IDENT, A.c.full_name)
+                .join(A, A.c.id == IDENT.c.account_id)
+                .where(IDENT.c.channel == channel)
+                .order_by(IDENT.c.id)
             )
         )
 
     def mark_unreachable(self, channel: str, chat_id: str, now: datetime) -> int:
         return self.conn.execute(
-            I.update()
-            .where(I.c.channel == channel, I.c.chat_id == chat_id, I.c.reachable.is_(True))
+            IDENT.update()
+            .where(IDENT.c.channel == channel, IDENT.c.chat_id == chat_id, IDENT.c.reachable.is_(True))
             .values(reachable=False, unreachable_since=now)
         ).rowcount

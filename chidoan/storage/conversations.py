@@ -20,8 +20,13 @@ _ACTIVE = select(C.c.id, C.c.journey, C.c.step, C.c.data, C.c.version).where(
 _SAVE = Prepared(
     C.update()
     .where(C.c.id == bindparam("cid"), C.c.version == bindparam("expected"))
-    .values(step=bindparam("new_step"), data=bindparam("new_data"), status=bindparam("new_status"),
-            version=bindparam("new_version"), updated_at=bindparam("now"))
+    .values(
+        step=bindparam("new_step"),
+        data=bindparam("new_data"),
+        status=bindparam("new_status"),
+        version=bindparam("new_version"),
+        updated_at=bindparam("now"),
+    )
 )
 
 
@@ -49,7 +54,9 @@ class Conversations:
         """The open conversation that came with the sender's row (see Accounts.sender)."""
         if sender.conversation_id is None:
             return None
-        return ConversationState(sender.conversation_id, sender.account_id, sender.journey, sender.step, sender.data, sender.version)
+        return ConversationState(
+            sender.conversation_id, sender.account_id, sender.journey, sender.step, sender.data, sender.version
+        )
 
     def active(self, account_id: int) -> ConversationState | None:
         row = self.conn.execute(_ACTIVE, {"account_id": account_id}).first()
@@ -59,7 +66,9 @@ class Conversations:
 
     def paused(self, account_id: int, conversation_id: int) -> ConversationState | None:
         row = self.conn.execute(
-            select(C).where(C.c.id == conversation_id, C.c.account_id == account_id, C.c.status == ConversationStatus.paused)
+            select(C).where(
+                C.c.id == conversation_id, C.c.account_id == account_id, C.c.status == ConversationStatus.paused
+            )
         ).first()
         if row is None:
             return None
@@ -82,8 +91,15 @@ class Conversations:
 
     def save(self, state: ConversationState, now: datetime) -> None:
         """Write the new step and data; the version check refuses a lost update."""
-        params = {"cid": state.id, "expected": state.version, "new_step": state.step, "new_data": state.data,
-                  "new_status": state.status, "new_version": state.version + 1, "now": now}
+        params = {
+            "cid": state.id,
+            "expected": state.version,
+            "new_step": state.step,
+            "new_data": state.data,
+            "new_status": state.status,
+            "new_version": state.version + 1,
+            "now": now,
+        }
         done = _SAVE.rowcount(self.conn, params)
         if done != 1:
             raise ConcurrentUpdate(state.id)

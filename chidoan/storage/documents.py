@@ -18,8 +18,14 @@ class Documents:
 
     def add(self, *, kind: str, filename: str, content: bytes, now: datetime, source: str | None = None) -> int:
         return self.conn.execute(
-            D.insert().values(kind=kind, filename=filename, content=content, token=secrets.token_urlsafe(24),
-                              source=source, created_at=now)
+            D.insert().values(
+                kind=kind,
+                filename=filename,
+                content=content,
+                token=secrets.token_urlsafe(24),
+                source=source,
+                created_at=now,
+            )
         ).inserted_primary_key[0]
 
     def get(self, document_id: int) -> Row | None:

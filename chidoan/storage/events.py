@@ -41,7 +41,15 @@ class Events:
         now: datetime,
     ) -> int | None:
         """Store the event; None when this (channel, event id) was seen before."""
-        params = {"channel": channel, "event_id": event_id, "account_id": account_id, "kind": kind, "text": text, "payload": payload, "received_at": now}
+        params = {
+            "channel": channel,
+            "event_id": event_id,
+            "account_id": account_id,
+            "kind": kind,
+            "text": text,
+            "payload": payload,
+            "received_at": now,
+        }
         row = _RECORD[self.conn.dialect.name].first(self.conn, params)
         return row.id if row else None
 

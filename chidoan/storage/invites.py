@@ -40,7 +40,9 @@ class Invites:
             if self.by_code(code) is None:
                 break
         self.conn.execute(
-            V.insert().values(code=code, unit_id=unit_id, role=role, issued_by=issued_by, created_at=now, expires_at=expires_at)
+            V.insert().values(
+                code=code, unit_id=unit_id, role=role, issued_by=issued_by, created_at=now, expires_at=expires_at
+            )
         )
         return self.by_code(code)
 

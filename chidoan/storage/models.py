@@ -318,4 +318,3 @@ class Commitment(SQLModel, table=True):
     note: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime
     updated_at: datetime
-

@@ -33,8 +33,15 @@ class OrgUnits:
         return self.conn.execute(select(func.count()).select_from(U)).scalar_one()
 
     def add(self, *, code: str, name: str, kind: str, parent: Row | None, reviews: bool, now: datetime) -> Row:
-        values = {"code": code, "name": name, "kind": kind, "parent_id": parent.id if parent else None,
-                  "path": "/", "reviews": reviews, "created_at": now}
+        values = {
+            "code": code,
+            "name": name,
+            "kind": kind,
+            "parent_id": parent.id if parent else None,
+            "path": "/",
+            "reviews": reviews,
+            "created_at": now,
+        }
         unit_id = self.conn.execute(_INSERT, values).inserted_primary_key[0]
         path = f"{parent.path if parent else '/'}{unit_id}/"
         self.conn.execute(_SET_PATH, {"unit_id": unit_id, "new_path": path})
@@ -63,4 +70,6 @@ class OrgUnits:
         return inner.path.startswith(outer.path)
 
     def subtree(self, unit: Row) -> list[Row]:
-        return list(self.conn.execute(select(U).where(U.c.path.startswith(unit.path, autoescape=True)).order_by(U.c.path)))
+        return list(
+            self.conn.execute(select(U).where(U.c.path.startswith(unit.path, autoescape=True)).order_by(U.c.path))
+        )

@@ -11,9 +11,21 @@ from sqlalchemy.dialects import postgresql, sqlite
 from chidoan.storage.models import Outbox, OutboxStatus
 from chidoan.storage.prepared import Prepared
 
-O = Outbox.__table__
-_COLUMNS = ("channel", "chat_id", "account_id", "body", "status", "attempts", "not_before", "dedupe_key", "created_at", "sent_at", "error")
-_INSERT = Prepared(O.insert().values({c: bindparam(c) for c in _COLUMNS}))
+OUT = Outbox.__table__
+_COLUMNS = (
+    "channel",
+    "chat_id",
+    "account_id",
+    "body",
+    "status",
+    "attempts",
+    "not_before",
+    "dedupe_key",
+    "created_at",
+    "sent_at",
+    "error",
+)
+_INSERT = Prepared(OUT.insert().values({c: bindparam(c) for c in _COLUMNS}))
 
 
 class OutboxRepo:
@@ -28,7 +40,9 @@ class OutboxRepo:
     def add_once(self, row: dict) -> bool:
         """Insert unless a row with the same dedupe_key exists (sent once, even by two workers)."""
         dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
-        stmt = dialect.insert(O).values(**row).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(O.c.id)
+        stmt = (
+            dialect.insert(OUT).values(**row).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(OUT.c.id)
+        )
         return self.conn.execute(stmt).first() is not None
 
     def queue(self, rows: list[dict]) -> None:
@@ -41,9 +55,9 @@ class OutboxRepo:
 
     def due(self, now: datetime, limit: int, channels: list[str]) -> list[Row]:
         stmt = (
-            select(O)
-            .where(O.c.status == OutboxStatus.pending, O.c.not_before <= now, O.c.channel.in_(channels))
-            .order_by(O.c.id)
+            select(OUT)
+            .where(OUT.c.status == OutboxStatus.pending, OUT.c.not_before <= now, OUT.c.channel.in_(channels))
+            .order_by(OUT.c.id)
             .limit(limit)
         )
         if self.conn.dialect.name == "postgresql":
@@ -54,36 +68,40 @@ class OutboxRepo:
     def postpone(self, ids: list[int], until: datetime) -> None:
         """Claim rows for a while: a sender that dies lets them come back when the lease ends."""
         if ids:
-            self.conn.execute(O.update().where(O.c.id.in_(ids)).values(not_before=until))
+            self.conn.execute(OUT.update().where(OUT.c.id.in_(ids)).values(not_before=until))
 
     def mark_sent(self, outbox_id: int, now: datetime) -> None:
         self.conn.execute(
-            O.update().where(O.c.id == outbox_id).values(status=OutboxStatus.sent, sent_at=now, attempts=O.c.attempts + 1)
+            OUT.update()
+            .where(OUT.c.id == outbox_id)
+            .values(status=OutboxStatus.sent, sent_at=now, attempts=OUT.c.attempts + 1)
         )
 
     def mark_retry(self, outbox_id: int, *, error: str, retry_at: datetime, counts: bool, max_attempts: int) -> None:
-        row = self.conn.execute(select(O.c.attempts).where(O.c.id == outbox_id)).first()
+        row = self.conn.execute(select(OUT.c.attempts).where(OUT.c.id == outbox_id)).first()
         attempts = (row.attempts if row else 0) + (1 if counts else 0)
         status = OutboxStatus.failed if attempts >= max_attempts else OutboxStatus.pending
         self.conn.execute(
-            O.update()
-            .where(O.c.id == outbox_id)
+            OUT.update()
+            .where(OUT.c.id == outbox_id)
             .values(status=status, attempts=attempts, error=error[:500], not_before=retry_at)
         )
 
     def mark_unreachable(self, channel: str, chat_id: str, error: str) -> None:
         """The user blocked the bot: this and every pending message to them stop here."""
         self.conn.execute(
-            O.update()
-            .where(O.c.channel == channel, O.c.chat_id == chat_id, O.c.status == OutboxStatus.pending)
+            OUT.update()
+            .where(OUT.c.channel == channel, OUT.c.chat_id == chat_id, OUT.c.status == OutboxStatus.pending)
             .values(status=OutboxStatus.unreachable, error=error[:500])
         )
 
     def for_chat(self, channel: str, chat_id: str) -> list[Row]:
-        return list(self.conn.execute(select(O).where(O.c.channel == channel, O.c.chat_id == chat_id).order_by(O.c.id)))
+        return list(
+            self.conn.execute(select(OUT).where(OUT.c.channel == channel, OUT.c.chat_id == chat_id).order_by(OUT.c.id))
+        )
 
     def count(self, status: OutboxStatus) -> int:
-        return self.conn.execute(select(func.count()).select_from(O).where(O.c.status == status)).scalar_one()
+        return self.conn.execute(select(func.count()).select_from(OUT).where(OUT.c.status == status)).scalar_one()
 
 
 LEASE = timedelta(seconds=60)

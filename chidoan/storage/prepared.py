@@ -28,7 +28,9 @@ class _Compiled:
             name: bind.type.dialect_impl(dialect).bind_processor(dialect) for name, bind in compiled.binds.items()
         }
         columns = compiled._result_columns
-        self.results: list[Callable | None] = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
+        self.results: list[Callable | None] = [
+            c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns
+        ]
         self.row = namedtuple("Row", [c.keyname for c in columns]) if columns else None  # noqa: PYI024
         # Values fixed in the statement itself (e.g. a literal in a WHERE clause).
         self.defaults = {name: b.effective_value for name, b in compiled.binds.items() if not b.required}

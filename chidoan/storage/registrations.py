@@ -29,8 +29,15 @@ class Registrations:
         row = self.find(unit_id, programme, year)
         if row is None:
             self.conn.execute(
-                R.insert().values(unit_id=unit_id, programme=programme, year=year, status=RegistrationStatus.draft,
-                                  version=0, created_at=now, updated_at=now)
+                R.insert().values(
+                    unit_id=unit_id,
+                    programme=programme,
+                    year=year,
+                    status=RegistrationStatus.draft,
+                    version=0,
+                    created_at=now,
+                    updated_at=now,
+                )
             )
             row = self.find(unit_id, programme, year)
         return row
@@ -40,15 +47,26 @@ class Registrations:
 
     def set_editor(self, registration_id: int, account_id: int | None, now: datetime) -> None:
         self.conn.execute(
-            R.update().where(R.c.id == registration_id).values(editing_by=account_id, editing_since=now if account_id else None)
+            R.update()
+            .where(R.c.id == registration_id)
+            .values(editing_by=account_id, editing_since=now if account_id else None)
         )
 
-    def add_version(self, registration: Row, *, data: dict, account_id: int, now: datetime, on_time: bool, document_id: int) -> int:
+    def add_version(
+        self, registration: Row, *, data: dict, account_id: int, now: datetime, on_time: bool, document_id: int
+    ) -> int:
         """Store a submission as the next version; returns its number."""
         number = registration.version + 1
         self.conn.execute(
-            V.insert().values(registration_id=registration.id, version=number, data=data, submitted_by=account_id,
-                              submitted_at=now, on_time=on_time, document_id=document_id)
+            V.insert().values(
+                registration_id=registration.id,
+                version=number,
+                data=data,
+                submitted_by=account_id,
+                submitted_at=now,
+                on_time=on_time,
+                document_id=document_id,
+            )
         )
         first = registration.first_submitted_at is None
         self.conn.execute(

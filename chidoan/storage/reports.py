@@ -19,14 +19,26 @@ class Reports:
 
     def add(self, *, unit_id: int, kind: str, held_on: date, data: dict, account_id: int, now: datetime) -> int:
         report_id = self.conn.execute(
-            R.insert().values(unit_id=unit_id, kind=kind, held_on=held_on, status="submitted", version=1,
-                              created_by=account_id, created_at=now, updated_at=now)
+            R.insert().values(
+                unit_id=unit_id,
+                kind=kind,
+                held_on=held_on,
+                status="submitted",
+                version=1,
+                created_by=account_id,
+                created_at=now,
+                updated_at=now,
+            )
         ).inserted_primary_key[0]
-        self.conn.execute(V.insert().values(report_id=report_id, version=1, data=data, submitted_by=account_id, submitted_at=now))
+        self.conn.execute(
+            V.insert().values(report_id=report_id, version=1, data=data, submitted_by=account_id, submitted_at=now)
+        )
         return report_id
 
     def of_unit(self, unit_id: int, kind: str) -> list[Row]:
-        return list(self.conn.execute(select(R).where(R.c.unit_id == unit_id, R.c.kind == kind).order_by(R.c.held_on, R.c.id)))
+        return list(
+            self.conn.execute(select(R).where(R.c.unit_id == unit_id, R.c.kind == kind).order_by(R.c.held_on, R.c.id))
+        )
 
     def latest_data(self, report_id: int) -> dict:
         return self.conn.execute(
@@ -36,10 +48,20 @@ class Reports:
     def versions(self, report_id: int) -> list[Row]:
         return list(self.conn.execute(select(V).where(V.c.report_id == report_id).order_by(V.c.version)))
 
-    def add_commitment(self, *, report_id: int, unit_id: int, promise: str, promised_by: str, due_on: date | None, now: datetime) -> int:
+    def add_commitment(
+        self, *, report_id: int, unit_id: int, promise: str, promised_by: str, due_on: date | None, now: datetime
+    ) -> int:
         return self.conn.execute(
-            C.insert().values(report_id=report_id, unit_id=unit_id, promise=promise, promised_by=promised_by, due_on=due_on,
-                              status=CommitmentStatus.open, created_at=now, updated_at=now)
+            C.insert().values(
+                report_id=report_id,
+                unit_id=unit_id,
+                promise=promise,
+                promised_by=promised_by,
+                due_on=due_on,
+                status=CommitmentStatus.open,
+                created_at=now,
+                updated_at=now,
+            )
         ).inserted_primary_key[0]
 
     def commitments(self, report_id: int) -> list[Row]:
@@ -53,25 +75,38 @@ class Reports:
 
     def due_commitments(self, today: date) -> list[Row]:
         """Open commitments whose day has come (each is asked about once; see bot/followups.py)."""
-        return list(self.conn.execute(
-            select(C).where(C.c.status == CommitmentStatus.open, C.c.due_on.is_not(None), C.c.due_on <= today).order_by(C.c.due_on, C.c.id)
-        ))
+        return list(
+            self.conn.execute(
+                select(C)
+                .where(C.c.status == CommitmentStatus.open, C.c.due_on.is_not(None), C.c.due_on <= today)
+                .order_by(C.c.due_on, C.c.id)
+            )
+        )
 
-    def follow_up(self, commitment_id: int, *, status: str | None = None, note: str | None = None, now: datetime) -> None:
-        values = {"updated_at": now} | ({"status": status} if status else {}) | ({"note": note} if note is not None else {})
+    def follow_up(
+        self, commitment_id: int, *, status: str | None = None, note: str | None = None, now: datetime
+    ) -> None:
+        values = (
+            {"updated_at": now} | ({"status": status} if status else {}) | ({"note": note} if note is not None else {})
+        )
         self.conn.execute(C.update().where(C.c.id == commitment_id).values(**values))
 
     def of_unit_in(self, unit_id: int, year: int) -> list[Row]:
         """The unit's reports of events held in that year, newest first."""
-        return list(self.conn.execute(
-            select(R).where(R.c.unit_id == unit_id, R.c.held_on >= date(year, 1, 1), R.c.held_on <= date(year, 12, 31))
-            .order_by(R.c.held_on.desc(), R.c.id.desc())
-        ))
+        return list(
+            self.conn.execute(
+                select(R)
+                .where(R.c.unit_id == unit_id, R.c.held_on >= date(year, 1, 1), R.c.held_on <= date(year, 12, 31))
+                .order_by(R.c.held_on.desc(), R.c.id.desc())
+            )
+        )
 
     def add_version(self, report_id: int, *, data: dict, held_on: date, account_id: int, now: datetime) -> int:
         """An edit: the next version, the previous ones kept."""
         number = self.get(report_id).version + 1
-        self.conn.execute(V.insert().values(report_id=report_id, version=number, data=data, submitted_by=account_id, submitted_at=now))
+        self.conn.execute(
+            V.insert().values(report_id=report_id, version=number, data=data, submitted_by=account_id, submitted_at=now)
+        )
         self.conn.execute(R.update().where(R.c.id == report_id).values(version=number, held_on=held_on, updated_at=now))
         return number
 
@@ -81,4 +116,3 @@ class Reports:
     def drop_open_commitments(self, report_id: int) -> None:
         """Before an edited dialogue's promises are stored again (answered ones stay)."""
         self.conn.execute(C.delete().where(C.c.report_id == report_id, C.c.status == CommitmentStatus.open))
-

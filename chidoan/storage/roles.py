@@ -20,7 +20,9 @@ class Roles:
         """The account's live roles, each with its unit's columns."""
         return list(
             self.conn.execute(
-                select(R.c.id, R.c.role, R.c.granted_at, U.c.id.label("unit_id"), U.c.code, U.c.name, U.c.kind, U.c.path)
+                select(
+                    R.c.id, R.c.role, R.c.granted_at, U.c.id.label("unit_id"), U.c.code, U.c.name, U.c.kind, U.c.path
+                )
                 .join(U, U.c.id == R.c.unit_id)
                 .where(R.c.account_id == account_id, R.c.revoked_at.is_(None))
                 .order_by(R.c.id)
@@ -29,9 +31,7 @@ class Roles:
 
     def holders(self, unit_id: int, role: str) -> list[Row]:
         return list(
-            self.conn.execute(
-                select(R).where(R.c.unit_id == unit_id, R.c.role == role, R.c.revoked_at.is_(None))
-            )
+            self.conn.execute(select(R).where(R.c.unit_id == unit_id, R.c.role == role, R.c.revoked_at.is_(None)))
         )
 
     def grant(self, *, account_id: int, unit_id: int, role: str, invite_id: int | None, now: datetime) -> int:
@@ -41,7 +41,9 @@ class Roles:
 
     def revoke(self, assignment_id: int, *, reason: str, now: datetime) -> None:
         self.conn.execute(
-            R.update().where(R.c.id == assignment_id, R.c.revoked_at.is_(None)).values(revoked_at=now, revoked_reason=reason)
+            R.update()
+            .where(R.c.id == assignment_id, R.c.revoked_at.is_(None))
+            .values(revoked_at=now, revoked_reason=reason)
         )
 
     def history(self, unit_id: int) -> list[Row]:

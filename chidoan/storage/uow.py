@@ -6,8 +6,8 @@ is several times cheaper than the ORM) and return plain, immutable rows.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine
 

@@ -11,6 +11,7 @@ Texts go out without a parse mode: what users typed is never rendered as markup.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 
@@ -34,7 +35,7 @@ from aiohttp import web
 from chidoan.bot.channels.base import Limits, RetryLater, Unreachable
 from chidoan.bot.processor import Processor
 from chidoan.engine.commands import Command
-from chidoan.engine.messages import InFile, Incoming, Outgoing
+from chidoan.engine.messages import Incoming, InFile, Outgoing
 from chidoan.handlers.invites import BOT_USERNAME_KEY
 from chidoan.i18n import LOCALES, gettext
 
@@ -45,7 +46,18 @@ MAX_CAPTION = 1024
 PART_WAITS = 3  # flood-control waits for the rest of a split message (its first parts are out)
 SUBMIT_BACKOFF = (0.5, 30.0)  # polling: first and longest wait before storing an update again
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
-MEDIA_TYPES = ("photo", "sticker", "voice", "video", "video_note", "document", "audio", "animation", "location", "contact")
+MEDIA_TYPES = (
+    "photo",
+    "sticker",
+    "voice",
+    "video",
+    "video_note",
+    "document",
+    "audio",
+    "animation",
+    "location",
+    "contact",
+)
 
 
 def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
@@ -66,7 +78,9 @@ def keyboard(message: Outgoing) -> InlineKeyboardMarkup | None:
     if not message.buttons:
         return None
     return InlineKeyboardMarkup(
-        inline_keyboard=[[InlineKeyboardButton(text=b.label, callback_data=b.payload) for b in row] for row in message.buttons]
+        inline_keyboard=[
+            [InlineKeyboardButton(text=b.label, callback_data=b.payload) for b in row] for row in message.buttons
+        ]
     )
 
 
@@ -93,7 +107,9 @@ class TelegramChannel:
         self.dispatcher.include_router(self._router())
         self._polling = None
         self.webhook_secret = (
-            settings.telegram_webhook_secret.get_secret_value() if settings.telegram_webhook_secret else secrets.token_urlsafe(32)
+            settings.telegram_webhook_secret.get_secret_value()
+            if settings.telegram_webhook_secret
+            else secrets.token_urlsafe(32)
         )
 
     # ---- in -----------------------------------------------------------------------------
@@ -203,7 +219,9 @@ class TelegramChannel:
                 last = i == len(parts) - 1
                 for wait in range(PART_WAITS + 1):
                     try:
-                        await self.bot.send_message(chat_id=int(chat_id), text=part, reply_markup=keyboard(message) if last else None)
+                        await self.bot.send_message(
+                            chat_id=int(chat_id), text=part, reply_markup=keyboard(message) if last else None
+                        )
                         break
                     except TelegramRetryAfter as exc:
                         if i == 0 or wait == PART_WAITS:
@@ -226,7 +244,9 @@ class TelegramChannel:
             await self.send(chat_id, Outgoing(message.text))
         file = BufferedInputFile(message.attachment.content, filename=message.attachment.filename)
         try:
-            await self.bot.send_document(chat_id=int(chat_id), document=file, caption=caption, reply_markup=keyboard(message))
+            await self.bot.send_document(
+                chat_id=int(chat_id), document=file, caption=caption, reply_markup=keyboard(message)
+            )
         except TelegramForbiddenError as exc:
             raise Unreachable(exc.message) from exc
         except TelegramRetryAfter as exc:
@@ -244,7 +264,11 @@ class TelegramChannel:
 
     def menu(self, locale: str) -> list[BotCommand]:
         # Telegram shows every listed command to everyone; /help then says what a role may use.
-        return [BotCommand(command=c.name, description=gettext(locale, c.description)[:256]) for c in self.commands if c.menu]
+        return [
+            BotCommand(command=c.name, description=gettext(locale, c.description)[:256])
+            for c in self.commands
+            if c.menu
+        ]
 
     def register_webhook(self, app: web.Application) -> None:
         SimpleRequestHandler(
@@ -262,7 +286,12 @@ class TelegramChannel:
             await self.bot.delete_webhook(drop_pending_updates=False)
             self._polling = asyncio.create_task(
                 self.dispatcher.start_polling(
-                    self.bot, handle_as_tasks=False, handle_signals=False, close_bot_session=False, allowed_updates=ALLOWED_UPDATES, polling_timeout=20
+                    self.bot,
+                    handle_as_tasks=False,
+                    handle_signals=False,
+                    close_bot_session=False,
+                    allowed_updates=ALLOWED_UPDATES,
+                    polling_timeout=20,
                 ),
                 name="chidoan-telegram-polling",
             )
@@ -271,10 +300,8 @@ class TelegramChannel:
     async def stop(self) -> None:
         """Stop taking updates; the session stays open so queued replies can still go out."""
         if self._polling is not None:
-            try:
+            with contextlib.suppress(RuntimeError):  # polling ended or never got going
                 await self.dispatcher.stop_polling()
-            except RuntimeError:  # polling ended or never got going
-                pass
             await asyncio.gather(self._polling, return_exceptions=True)
             self._polling = None
 

@@ -19,7 +19,7 @@ from aiohttp import WSMsgType, web
 
 from chidoan.bot.channels.base import Limits, RetryLater
 from chidoan.bot.processor import Processor
-from chidoan.engine.messages import InFile, Incoming, Outgoing
+from chidoan.engine.messages import Incoming, InFile, Outgoing
 
 log = logging.getLogger(__name__)
 
