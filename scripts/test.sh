@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Set up and run the whole test suite: unit and end-to-end tests through the web chat, the fake
-# Telegram Bot API, headless Chromium, and the local PostgreSQL server (127.0.0.1:5432, database
-# "test"; set CHIDOAN_TEST_PG to use another). Outside CI, what is missing is skipped; in CI
-# (CI=true) a missing Chromium or PostgreSQL fails the run.
+# Set up and run the whole test suite: the linter (ruff), then unit and end-to-end tests
+# through the web chat, the fake Telegram Bot API, headless Chromium, and the local PostgreSQL
+# server (127.0.0.1:5432, database "test"; set CHIDOAN_TEST_PG to use another). Outside CI, what
+# is missing is skipped; in CI (CI=true) a missing Chromium or PostgreSQL fails the run.
+# Arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EXTRAS=test source scripts/setup.sh
@@ -10,4 +11,6 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
   echo "installing Debian's chromium for the browser test…"
   apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
+echo "ruff…" && .venv/bin/ruff check --quiet . && .venv/bin/ruff format --check --quiet .
+
 exec .venv/bin/python -m pytest "$@"
