@@ -15,6 +15,7 @@ from chidoan.bot.orgimport import import_org
 from chidoan.handlers.invites import issue
 from chidoan.storage.clock import utcnow
 from chidoan.storage.models import Role, UnitKind
+from chidoan.storage.rows import found
 from chidoan.storage.uow import UnitOfWork, unit_of_work
 
 CHANNEL = "web"
@@ -74,7 +75,7 @@ def load_demo(engine: Engine, settings) -> DemoInfo:
 
     now = utcnow()
     with unit_of_work(engine) as uow:
-        units = {person.slug: uow.units.by_code(person.unit_code) for person in DEMO_PEOPLE}
+        units = {p.slug: found(uow.units.by_code(p.unit_code), "org unit", p.unit_code) for p in DEMO_PEOPLE}
         accounts = {}
         for person in DEMO_PEOPLE:
             sender = uow.accounts.sender(CHANNEL, external_id(person.slug))

@@ -13,21 +13,30 @@ import sys
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
-from sqlalchemy import Engine, Row
+from sqlalchemy import Engine, Row, String
 from tqdm import tqdm
 
 from chidoan.i18n import fold
 from chidoan.storage.clock import utcnow
-from chidoan.storage.models import KIND_LEVEL, REVIEWER_KINDS, OrgUnit, UnitKind
+from chidoan.storage.models import KIND_LEVEL, REVIEWER_KINDS, OrgUnit, UnitKind, table
 from chidoan.storage.uow import unit_of_work
 
 REQUIRED_COLUMNS = ("code", "name", "kind", "parent_code")
 COLUMNS = (*REQUIRED_COLUMNS, "reviews")
 
-_TABLE = OrgUnit.__table__
-MAX_CODE = _TABLE.c.code.type.length
-MAX_NAME = _TABLE.c.name.type.length
+_TABLE = table(OrgUnit)
+
+
+def _length(column: str) -> int:
+    length = cast(String, _TABLE.c[column].type).length
+    assert length is not None, f"org_unit.{column} has a length"
+    return length
+
+
+MAX_CODE = _length("code")
+MAX_NAME = _length("name")
 
 # Keys are folded (lower case, no accents, "_" read as a space), so "Chi Đoàn", "chi doan" and
 # "branch" all land here.

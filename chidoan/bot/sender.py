@@ -149,8 +149,8 @@ class Sender:
     async def _send(self, channel: Channel, row: Row) -> Outcome:
         try:
             message = Outgoing.from_body(row.body)
-            if message.attachment is not None:
-                message.attachment = await self.processor.run(lambda uow: _load(uow, message.attachment))
+            if (attachment := message.attachment) is not None:
+                message.attachment = await self.processor.run(lambda uow: _load(uow, attachment))
             await channel.send(row.chat_id, message)
         except Unreachable as exc:
             return Outcome(row, "unreachable", str(exc))
@@ -180,5 +180,5 @@ class Sender:
 
 
 def _load(uow: UnitOfWork, attachment: Attachment) -> Attachment:
-    document = uow.documents.get(attachment.document_id)
+    document = uow.documents.one(attachment.document_id)
     return Attachment(document.id, document.filename, document.content, document.token)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Row
 
@@ -13,6 +14,10 @@ from chidoan.i18n import gettext
 from chidoan.storage.models import Role
 from chidoan.storage.uow import UnitOfWork
 
+if TYPE_CHECKING:  # both import this module
+    from chidoan.bot.config import Settings
+    from chidoan.engine.dispatch import Engine
+
 
 @dataclass
 class Ctx:
@@ -20,9 +25,9 @@ class Ctx:
     incoming: Incoming
     sender: Row  # identity and account columns, see storage/accounts.py
     now: datetime  # UTC
-    tz: object  # ZoneInfo of the service
-    settings: object
-    engine: object = None  # the Engine, for handlers that start journeys or list commands
+    tz: tzinfo  # the service's zone (settings.tz)
+    settings: Settings
+    engine: Engine  # for handlers that start journeys or list commands
     replies: list[Outgoing] = field(default_factory=list)
     # (account id, message) for other people: hand-over notices, district notices
     notices: list[tuple[int, str, dict]] = field(default_factory=list)

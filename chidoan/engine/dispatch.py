@@ -168,7 +168,7 @@ class Engine:
         inc = ctx.incoming
         rows = [outbox_row(inc.channel, inc.chat_id, ctx.account_id, reply, ctx.now) for reply in ctx.replies]
         for account_id, msgid, params in ctx.notices:
-            account = ctx.uow.accounts.get(account_id)
+            account = ctx.uow.accounts.one(account_id)
             text = gettext(account.locale, msgid, **params)
             for identity in ctx.uow.accounts.identities(account_id):
                 if identity.reachable:

@@ -207,7 +207,7 @@ def parse_period(text: str, *, today: date) -> Parsed:
         return Parsed(f"Quý {_ROMAN_OUT[number]}")
     if _DATE.match(text):
         parsed = parse_date(text, today=today)
-        return Parsed(format_day(parsed.value)) if parsed.ok else parsed
+        return Parsed(format_day(str(parsed.value))) if parsed.ok else parsed
     return Parsed(
         error=N_("Please say when: a month (“tháng 3”), a quarter (“quý II”), a date (15/03/2027) or “cả năm”.")
     )

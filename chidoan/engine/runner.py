@@ -67,7 +67,7 @@ class Runner:
         """Begin a journey (setting aside any unfinished one, which stays in history)."""
         journey = self.journeys[name]
         self._set_aside(ctx)
-        data = {"a": dict(answers or {}), "trail": [], "ctx": dict(context or {})}
+        data: dict[str, Any] = {"a": dict(answers or {}), "trail": [], "ctx": dict(context or {})}
         first = self._first_open(journey, data["a"], 0) or SUMMARY
         state = ctx.uow.conversations.start(ctx.account_id, name, first, data, ctx.now)
         if journey.intro:
@@ -328,8 +328,8 @@ class Runner:
             return
         if state.step == EDIT or state.step.endswith(".@items"):
             question = N_("What would you like to change?") if state.step == EDIT else N_("Which item?")
-            rows = [[btn(label, action)] for action, label in self._menu_options(ctx, journey, state)]
-            ctx.say(question, buttons=rows + ([nav] if nav else []))
+            menu = [[btn(label, action)] for action, label in self._menu_options(ctx, journey, state)]
+            ctx.say(question, buttons=menu + ([nav] if nav else []))
             return
         if state.step.endswith(".more"):
             step = journey.step(state.step.split(".")[0])
@@ -393,6 +393,7 @@ class Runner:
         self._store(ctx, state, step, parsed.value)
 
     def _reject(self, ctx: Ctx, state: ConversationState, parsed: Parsed) -> None:
+        assert parsed.error is not None
         ctx.say(parsed.error, **parsed.params)
         self.ask(ctx, state)
 
@@ -497,6 +498,7 @@ class Runner:
 
     @staticmethod
     def _suggestions(ctx: Ctx, step: Step, answers: Answers) -> list[tuple[str, str]]:
+        assert step.suggest is not None
         options = step.suggest(ctx, answers)[:5]
         return [option if isinstance(option, tuple) else (option[:60], option) for option in options]
 

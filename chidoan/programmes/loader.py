@@ -344,7 +344,9 @@ def _read(path: Path) -> tuple[Programme | None, list[str]]:
         what = exc.problem or exc.context or "not valid YAML"
         if exc.context and exc.problem:
             where = exc.context_mark
-            started = f" on line {where.line + 1}" if where is not None and where.line != mark.line else ""
+            started = (
+                f" on line {where.line + 1}" if where is not None and (mark is None or where.line != mark.line) else ""
+            )
             what += f" ({exc.context}{started})"
         if "'\\t'" in what:
             what += "; indent with spaces, not Tab"
@@ -354,8 +356,8 @@ def _read(path: Path) -> tuple[Programme | None, list[str]]:
     finally:
         loader.dispose()
     if not isinstance(data, dict):
-        line = root.start_mark.line + 1 if root is not None else 1
-        return None, [f"{name}, line {line}: the file must be a list of fields (code: …, name: …, areas: …)"]
+        first = root.start_mark.line + 1 if root is not None else 1
+        return None, [f"{name}, line {first}: the file must be a list of fields (code: …, name: …, areas: …)"]
     found = _duplicate_keys(root)
     programme = None
     try:

@@ -6,12 +6,13 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Row, bindparam, select
 
-from chidoan.storage.models import ACTIVE_ONLY, Account, ChannelIdentity, Conversation
+from chidoan.storage.models import ACTIVE_ONLY, Account, ChannelIdentity, Conversation, table
 from chidoan.storage.prepared import Prepared
+from chidoan.storage.rows import found, inserted_id
 
-A = Account.__table__
-IDENT = ChannelIdentity.__table__
-C = Conversation.__table__
+A = table(Account)
+IDENT = table(ChannelIdentity)
+C = table(Conversation)
 
 # One query gives the engine everything it needs about the sender, open conversation included.
 _SENDER = (
@@ -57,9 +58,9 @@ class Accounts:
         now: datetime,
         full_name: str | None = None,
     ) -> Row:
-        account_id = self.conn.execute(
-            A.insert().values(locale=locale, created_at=now, full_name=full_name)
-        ).inserted_primary_key[0]
+        account_id = inserted_id(
+            self.conn.execute(A.insert().values(locale=locale, created_at=now, full_name=full_name))
+        )
         self.conn.execute(
             IDENT.insert().values(
                 channel=channel,
@@ -71,7 +72,7 @@ class Accounts:
                 created_at=now,
             )
         )
-        return self.sender(channel, external_id)
+        return found(self.sender(channel, external_id), "identity", (channel, external_id))
 
     def touch_identity(self, identity_id: int, *, chat_id: str, display_name: str | None) -> None:
         """A message from the user proves they can be reached again."""
@@ -80,6 +81,10 @@ class Accounts:
             .where(IDENT.c.id == identity_id)
             .values(chat_id=chat_id, display_name=display_name, reachable=True, unreachable_since=None)
         )
+
+    def one(self, account_id: int) -> Row:
+        """The account, which must exist (fetch-or-fail; `get` when it may not)."""
+        return found(self.get(account_id), "account", account_id)
 
     def get(self, account_id: int) -> Row | None:
         return self.conn.execute(select(A).where(A.c.id == account_id)).first()

@@ -8,10 +8,11 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
 
-from chidoan.storage.models import ACTIVE_ONLY, Conversation, ConversationStatus
+from chidoan.storage.models import ACTIVE_ONLY, Conversation, ConversationStatus, table
 from chidoan.storage.prepared import Prepared
+from chidoan.storage.rows import inserted_id
 
-C = Conversation.__table__
+C = table(Conversation)
 
 # Built once: every update loads and saves its conversation.
 _ACTIVE = select(C.c.id, C.c.journey, C.c.step, C.c.data, C.c.version).where(
@@ -75,18 +76,20 @@ class Conversations:
         return ConversationState(row.id, account_id, row.journey, row.step, row.data, row.version, row.status)
 
     def start(self, account_id: int, journey: str, step: str, data: dict, now: datetime) -> ConversationState:
-        conv_id = self.conn.execute(
-            C.insert().values(
-                account_id=account_id,
-                journey=journey,
-                step=step,
-                data=data,
-                status=ConversationStatus.active,
-                version=1,
-                created_at=now,
-                updated_at=now,
+        conv_id = inserted_id(
+            self.conn.execute(
+                C.insert().values(
+                    account_id=account_id,
+                    journey=journey,
+                    step=step,
+                    data=data,
+                    status=ConversationStatus.active,
+                    version=1,
+                    created_at=now,
+                    updated_at=now,
+                )
             )
-        ).inserted_primary_key[0]
+        )
         return ConversationState(conv_id, account_id, journey, step, data, 1)
 
     def save(self, state: ConversationState, now: datetime) -> None:

@@ -7,9 +7,10 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Row, select
 
-from chidoan.storage.models import Document
+from chidoan.storage.models import Document, table
+from chidoan.storage.rows import found, inserted_id
 
-D = Document.__table__
+D = table(Document)
 
 
 class Documents:
@@ -17,16 +18,22 @@ class Documents:
         self.conn = conn
 
     def add(self, *, kind: str, filename: str, content: bytes, now: datetime, source: str | None = None) -> int:
-        return self.conn.execute(
-            D.insert().values(
-                kind=kind,
-                filename=filename,
-                content=content,
-                token=secrets.token_urlsafe(24),
-                source=source,
-                created_at=now,
+        return inserted_id(
+            self.conn.execute(
+                D.insert().values(
+                    kind=kind,
+                    filename=filename,
+                    content=content,
+                    token=secrets.token_urlsafe(24),
+                    source=source,
+                    created_at=now,
+                )
             )
-        ).inserted_primary_key[0]
+        )
+
+    def one(self, document_id: int) -> Row:
+        """The document, which must exist (fetch-or-fail; `get` when it may not)."""
+        return found(self.get(document_id), "document", document_id)
 
     def get(self, document_id: int) -> Row | None:
         return self.conn.execute(select(D).where(D.c.id == document_id)).first()

@@ -7,10 +7,10 @@ from datetime import datetime
 from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from chidoan.storage.models import InboundEvent
+from chidoan.storage.models import InboundEvent, table
 from chidoan.storage.prepared import Prepared
 
-E = InboundEvent.__table__
+E = table(InboundEvent)
 
 # INSERT … ON CONFLICT DO NOTHING RETURNING id: one statement stores and de-duplicates.
 _COLUMNS = ("channel", "event_id", "account_id", "kind", "text", "payload", "received_at")

@@ -7,9 +7,10 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Row, select
 
-from chidoan.storage.models import Invite
+from chidoan.storage.models import Invite, table
+from chidoan.storage.rows import found
 
-V = Invite.__table__
+V = table(Invite)
 
 # No 0/O, 1/I/L: codes are read aloud on the phone and typed on small keyboards.
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -44,10 +45,14 @@ class Invites:
                 code=code, unit_id=unit_id, role=role, issued_by=issued_by, created_at=now, expires_at=expires_at
             )
         )
-        return self.by_code(code)
+        return found(self.by_code(code), "invite", code)
 
     def by_code(self, code: str) -> Row | None:
         return self.conn.execute(select(V).where(V.c.code == normalise_code(code))).first()
+
+    def one(self, invite_id: int) -> Row:
+        """The invite, which must exist (fetch-or-fail; `get` when it may not)."""
+        return found(self.get(invite_id), "invite", invite_id)
 
     def get(self, invite_id: int) -> Row | None:
         return self.conn.execute(select(V).where(V.c.id == invite_id)).first()

@@ -10,8 +10,13 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint, text
+from sqlalchemy import JSON, Column, Index, LargeBinary, Table, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
+
+
+def table(model: type[SQLModel]) -> Table:
+    """The Core table of a model: repositories query with Core and get plain rows back."""
+    return model.__table__  # type: ignore[attr-defined]  # set by SQLModel's metaclass, not declared
 
 
 class UnitKind(StrEnum):

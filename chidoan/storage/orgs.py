@@ -6,9 +6,10 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Row, bindparam, func, select
 
-from chidoan.storage.models import OrgUnit
+from chidoan.storage.models import OrgUnit, table
+from chidoan.storage.rows import found, inserted_id
 
-U = OrgUnit.__table__
+U = table(OrgUnit)
 
 # Built once: an import adds thousands of units, and building statements costs more than running them.
 _INSERT = U.insert()
@@ -22,6 +23,10 @@ class OrgUnits:
 
     def by_code(self, code: str) -> Row | None:
         return self.conn.execute(select(U).where(U.c.code == code)).first()
+
+    def one(self, unit_id: int) -> Row:
+        """The org unit, which must exist (fetch-or-fail; `get` when it may not)."""
+        return found(self.get(unit_id), "org unit", unit_id)
 
     def get(self, unit_id: int) -> Row | None:
         return self.conn.execute(_GET, {"unit_id": unit_id}).first()
@@ -42,10 +47,10 @@ class OrgUnits:
             "reviews": reviews,
             "created_at": now,
         }
-        unit_id = self.conn.execute(_INSERT, values).inserted_primary_key[0]
+        unit_id = inserted_id(self.conn.execute(_INSERT, values))
         path = f"{parent.path if parent else '/'}{unit_id}/"
         self.conn.execute(_SET_PATH, {"unit_id": unit_id, "new_path": path})
-        return self.get(unit_id)
+        return self.one(unit_id)
 
     def update(self, unit_id: int, **values) -> None:
         self.conn.execute(U.update().where(U.c.id == unit_id).values(**values))

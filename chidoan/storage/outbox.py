@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Row, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from chidoan.storage.models import Outbox, OutboxStatus
+from chidoan.storage.models import Outbox, OutboxStatus, table
 from chidoan.storage.prepared import Prepared
 
-OUT = Outbox.__table__
+OUT = table(Outbox)
 _COLUMNS = (
     "channel",
     "chat_id",

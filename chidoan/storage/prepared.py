@@ -12,26 +12,31 @@ bookkeeping is skipped. It runs on the connection's DBAPI cursor, inside the sam
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection
+from sqlalchemy.engine.interfaces import DBAPICursor
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 
 class _Compiled:
     def __init__(self, stmt: ClauseElement, dialect):
         compiled = stmt.compile(dialect=dialect)
+        assert isinstance(compiled, SQLCompiler)  # a DML or SELECT statement, never DDL
         self.sql = str(compiled)
         self.names: Sequence[str] | None = compiled.positiontup  # None for named paramstyles
         self.binds: dict[str, Callable | None] = {
             name: bind.type.dialect_impl(dialect).bind_processor(dialect) for name, bind in compiled.binds.items()
         }
-        columns = compiled._result_columns
+        columns = compiled._result_columns or []
         self.results: list[Callable | None] = [
             c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns
         ]
-        self.row = namedtuple("Row", [c.keyname for c in columns]) if columns else None  # noqa: PYI024
+        # Rows as named tuples: attribute access like a Core Row, at a tuple's cost.
+        row_type: Any = namedtuple("Row", [c.keyname for c in columns])  # type: ignore[misc]  # fields known at run time
+        self.make_row: Callable[[Iterable[Any]], tuple] = row_type._make
         # Values fixed in the statement itself (e.g. a literal in a WHERE clause).
         self.defaults = {name: b.effective_value for name, b in compiled.binds.items() if not b.required}
 
@@ -58,7 +63,7 @@ class Prepared:
     def first(self, conn: Connection, params: dict[str, Any]):
         """The first result row as a named tuple (attribute access, like a Core Row), or None."""
         c = self._for(conn)
-        cursor = conn.connection.dbapi_connection.cursor()
+        cursor = _cursor(conn)
         try:
             cursor.execute(c.sql, self._bound(c, params))
             row = cursor.fetchone()
@@ -66,11 +71,11 @@ class Prepared:
             cursor.close()
         if row is None:
             return None
-        return c.row._make(p(v) if p is not None else v for p, v in zip(c.results, row, strict=True))
+        return c.make_row(p(v) if p is not None else v for p, v in zip(c.results, row, strict=True))
 
     def rowcount(self, conn: Connection, params: dict[str, Any]) -> int:
         c = self._for(conn)
-        cursor = conn.connection.dbapi_connection.cursor()
+        cursor = _cursor(conn)
         try:
             cursor.execute(c.sql, self._bound(c, params))
             return cursor.rowcount
@@ -79,8 +84,14 @@ class Prepared:
 
     def many(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
         c = self._for(conn)
-        cursor = conn.connection.dbapi_connection.cursor()
+        cursor = _cursor(conn)
         try:
             cursor.executemany(c.sql, [self._bound(c, r) for r in rows])
         finally:
             cursor.close()
+
+
+def _cursor(conn: Connection) -> DBAPICursor:
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None, "the connection was closed under the unit of work"
+    return dbapi.cursor()

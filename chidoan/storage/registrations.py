@@ -6,10 +6,11 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Row, select
 
-from chidoan.storage.models import Registration, RegistrationStatus, RegistrationVersion
+from chidoan.storage.models import Registration, RegistrationStatus, RegistrationVersion, table
+from chidoan.storage.rows import found
 
-R = Registration.__table__
-V = RegistrationVersion.__table__
+R = table(Registration)
+V = table(RegistrationVersion)
 
 
 class Registrations:
@@ -20,6 +21,10 @@ class Registrations:
         return self.conn.execute(
             select(R).where(R.c.unit_id == unit_id, R.c.programme == programme, R.c.year == year)
         ).first()
+
+    def one(self, registration_id: int) -> Row:
+        """The registration, which must exist (fetch-or-fail; `get` when it may not)."""
+        return found(self.get(registration_id), "registration", registration_id)
 
     def get(self, registration_id: int) -> Row | None:
         return self.conn.execute(select(R).where(R.c.id == registration_id)).first()
@@ -40,7 +45,7 @@ class Registrations:
                 )
             )
             row = self.find(unit_id, programme, year)
-        return row
+        return found(row, "registration", (unit_id, programme, year))
 
     def of_unit(self, unit_id: int) -> list[Row]:
         return list(self.conn.execute(select(R).where(R.c.unit_id == unit_id).order_by(R.c.year.desc(), R.c.id)))

@@ -6,11 +6,12 @@ from datetime import date, datetime
 
 from sqlalchemy import Connection, Row, select
 
-from chidoan.storage.models import Commitment, CommitmentStatus, Report, ReportVersion
+from chidoan.storage.models import Commitment, CommitmentStatus, Report, ReportVersion, table
+from chidoan.storage.rows import found, inserted_id
 
-R = Report.__table__
-V = ReportVersion.__table__
-C = Commitment.__table__
+R = table(Report)
+V = table(ReportVersion)
+C = table(Commitment)
 
 
 class Reports:
@@ -18,18 +19,20 @@ class Reports:
         self.conn = conn
 
     def add(self, *, unit_id: int, kind: str, held_on: date, data: dict, account_id: int, now: datetime) -> int:
-        report_id = self.conn.execute(
-            R.insert().values(
-                unit_id=unit_id,
-                kind=kind,
-                held_on=held_on,
-                status="submitted",
-                version=1,
-                created_by=account_id,
-                created_at=now,
-                updated_at=now,
+        report_id = inserted_id(
+            self.conn.execute(
+                R.insert().values(
+                    unit_id=unit_id,
+                    kind=kind,
+                    held_on=held_on,
+                    status="submitted",
+                    version=1,
+                    created_by=account_id,
+                    created_at=now,
+                    updated_at=now,
+                )
             )
-        ).inserted_primary_key[0]
+        )
         self.conn.execute(
             V.insert().values(report_id=report_id, version=1, data=data, submitted_by=account_id, submitted_at=now)
         )
@@ -51,21 +54,27 @@ class Reports:
     def add_commitment(
         self, *, report_id: int, unit_id: int, promise: str, promised_by: str, due_on: date | None, now: datetime
     ) -> int:
-        return self.conn.execute(
-            C.insert().values(
-                report_id=report_id,
-                unit_id=unit_id,
-                promise=promise,
-                promised_by=promised_by,
-                due_on=due_on,
-                status=CommitmentStatus.open,
-                created_at=now,
-                updated_at=now,
+        return inserted_id(
+            self.conn.execute(
+                C.insert().values(
+                    report_id=report_id,
+                    unit_id=unit_id,
+                    promise=promise,
+                    promised_by=promised_by,
+                    due_on=due_on,
+                    status=CommitmentStatus.open,
+                    created_at=now,
+                    updated_at=now,
+                )
             )
-        ).inserted_primary_key[0]
+        )
 
     def commitments(self, report_id: int) -> list[Row]:
         return list(self.conn.execute(select(C).where(C.c.report_id == report_id).order_by(C.c.id)))
+
+    def one(self, report_id: int) -> Row:
+        """The report, which must exist (fetch-or-fail; `get` when it may not)."""
+        return found(self.get(report_id), "report", report_id)
 
     def get(self, report_id: int) -> Row | None:
         return self.conn.execute(select(R).where(R.c.id == report_id)).first()
@@ -103,7 +112,7 @@ class Reports:
 
     def add_version(self, report_id: int, *, data: dict, held_on: date, account_id: int, now: datetime) -> int:
         """An edit: the next version, the previous ones kept."""
-        number = self.get(report_id).version + 1
+        number = self.one(report_id).version + 1
         self.conn.execute(
             V.insert().values(report_id=report_id, version=number, data=data, submitted_by=account_id, submitted_at=now)
         )

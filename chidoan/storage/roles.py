@@ -6,10 +6,11 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Row, select
 
-from chidoan.storage.models import OrgUnit, RoleAssignment
+from chidoan.storage.models import OrgUnit, RoleAssignment, table
+from chidoan.storage.rows import inserted_id
 
-R = RoleAssignment.__table__
-U = OrgUnit.__table__
+R = table(RoleAssignment)
+U = table(OrgUnit)
 
 
 class Roles:
@@ -35,9 +36,13 @@ class Roles:
         )
 
     def grant(self, *, account_id: int, unit_id: int, role: str, invite_id: int | None, now: datetime) -> int:
-        return self.conn.execute(
-            R.insert().values(account_id=account_id, unit_id=unit_id, role=role, invite_id=invite_id, granted_at=now)
-        ).inserted_primary_key[0]
+        return inserted_id(
+            self.conn.execute(
+                R.insert().values(
+                    account_id=account_id, unit_id=unit_id, role=role, invite_id=invite_id, granted_at=now
+                )
+            )
+        )
 
     def revoke(self, assignment_id: int, *, reason: str, now: datetime) -> None:
         self.conn.execute(

@@ -2,9 +2,9 @@
 
 from sqlalchemy import Connection, select
 
-from chidoan.storage.models import Setting
+from chidoan.storage.models import Setting, table
 
-T = Setting.__table__
+T = table(Setting)
 
 
 class KeyValues:
