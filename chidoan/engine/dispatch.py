@@ -7,7 +7,7 @@ conversation state and the outbox rows commit together (see bot/processor.py for
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from sqlalchemy.exc import DBAPIError
@@ -38,7 +38,7 @@ class Engine:
         *,
         commands: list[Command],
         journeys: list[Journey],
-        actions: dict[str, Action],
+        actions: Mapping[str, Action],
         on_code: Action,
     ):
         self.settings = settings

@@ -8,7 +8,7 @@ confirms or edits step by step, then `complete` writes the result.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -47,7 +47,7 @@ class Step:
     min_len: int = 1
     max_len: int = 4000
     # one-tap answers: a text, or (button label, text) when the text is too long for a button
-    suggest: Callable[[Ctx, Answers], list[str | tuple[str, str]]] | None = None
+    suggest: Callable[[Ctx, Answers], Sequence[str | tuple[str, str]]] | None = None
     # number
     integer: bool = True
     minimum: float | None = 0

@@ -79,7 +79,7 @@ def set_language(ctx: Ctx, code: str) -> None:
 
 
 def me(ctx: Ctx, _args: str) -> None:
-    account = ctx.uow.accounts.get(ctx.account_id)
+    account = ctx.uow.accounts.one(ctx.account_id)
     lines = [
         ctx.t(N_("Name: {name}"), name=account.full_name or ctx.t(N_("(not given yet)"))),
         ctx.t(N_("Position: {position}"), position=account.position or ctx.t(N_("(not given yet)"))),
@@ -88,7 +88,7 @@ def me(ctx: Ctx, _args: str) -> None:
     if not ctx.roles:
         lines.append(ctx.t(N_("You are not registered with any unit yet. Send the invite code you were given.")))
     for role in ctx.roles:
-        unit = ctx.uow.units.get(role.unit_id)
+        unit = ctx.uow.units.one(role.unit_id)
         chain = " › ".join(a.name for a in reversed(ctx.uow.units.ancestors(unit)))
         lines.append(
             ctx.t(

@@ -33,7 +33,7 @@ def start_with_code(ctx: Ctx, code: str) -> None:
             code=code.strip()[:32],
         )
         return
-    unit = ctx.uow.units.get(invite.unit_id)
+    unit = ctx.uow.units.one(invite.unit_id)
     if invite.used_at is not None:
         if invite.used_by == ctx.account_id:
             ctx.say(N_("You have already joined {unit} with this code. Type /toi to see your details."), unit=unit.name)
@@ -63,19 +63,21 @@ def _name_suggestions(ctx: Ctx, _answers: Answers) -> list[str]:
 
 def _position_suggestions(ctx: Ctx, answers: Answers) -> list[str]:
     conv = ctx.uow.conversations.active(ctx.account_id)
-    invite = ctx.uow.invites.get(conv.data["ctx"]["invite_id"])
+    if conv is None:
+        return []
+    invite = ctx.uow.invites.one(conv.data["ctx"]["invite_id"])
     return [ctx.t(p) for p in POSITIONS[Role(invite.role)]]
 
 
 def _complete(ctx: Ctx, answers: Answers) -> None:
     uow = ctx.uow
-    invite = uow.invites.get(answers["_ctx"]["invite_id"])
+    invite = uow.invites.one(answers["_ctx"]["invite_id"])
     if not uow.invites.consume(invite.id, ctx.account_id, ctx.now):
         ctx.say(
             N_("Sorry, this code was used or expired in the meantime. Please ask the union above you for a new one.")
         )
         return
-    unit = uow.units.get(invite.unit_id)
+    unit = uow.units.one(invite.unit_id)
     role = Role(invite.role)
     uow.accounts.update(ctx.account_id, full_name=answers["full_name"], position=answers["position"])
     if role is Role.secretary:
