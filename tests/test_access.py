@@ -6,9 +6,10 @@ itself refuses a new version (or a withdrawal) of anything reviewed."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from chidoan.bot.app import App
 from chidoan.storage.models import (
@@ -309,3 +310,56 @@ def test_a_review_committed_after_the_check_still_stops_the_version_on_postgresq
     with unit_of_work(engine) as uow:
         assert uow.reports.get(report_id).version == 1 and len(uow.reports.versions(report_id)) == 1
     engine.dispose()
+
+
+# ---- a plan reviewed while it was being edited --------------------------------------------------
+
+
+def plan_rows(db) -> tuple:
+    from chidoan.storage.models import Document, Outbox
+
+    with unit_of_work(db) as uow:
+        registration = uow.registrations.find(uow.units.by_code("RG-VB").id, "three_proactives_2023_2027", 2027)
+        documents = uow.conn.execute(select(func.count()).select_from(Document.__table__)).scalar_one()
+        outbox = Outbox.__table__
+        to_staff = uow.conn.execute(
+            select(func.count()).select_from(outbox).where(outbox.c.chat_id == "staff")
+        ).scalar_one()
+        return registration, uow.registrations.versions(registration.id), documents, to_staff
+
+
+@pytest.mark.parametrize("review_lands", ["before the check", "after the check"])
+async def test_a_plan_edit_sent_after_the_review_adds_no_version(settings, db, org, monkeypatch, review_lands):
+    from chidoan.storage.registrations import Registrations
+    from tests.test_registration import register
+
+    add_member(db, "sec", "Lê Văn Cường", "RG-VB", "secretary", locale="en")
+    add_member(db, "staff", "Trần Thị Bình", "RG", "district_staff", locale="en")
+    application = App(settings, clock=clock_at(2026, 10, 1, 8, 0))
+    await application.start()
+    try:
+        async with WebUser(application, "sec", language="en") as sec:
+            await register(sec)
+            await sec.say("/dangky 2027")
+            await sec.press("Edit the plan")
+            assert "Please check your answers" in sec.text
+            before = plan_rows(db)
+            with unit_of_work(db) as uow:
+                uow.conn.execute(update(Registration.__table__).values(status=RegistrationStatus.reviewed))
+            if review_lands == "after the check":  # the handler read the plan just before: storage must refuse
+                real_get = Registrations.get
+
+                def read_before_the_review(self, registration_id):
+                    row = real_get(self, registration_id)
+                    return SimpleNamespace(**row._asdict() | {"status": RegistrationStatus.submitted})
+
+                monkeypatch.setattr(Registrations, "get", read_before_the_review)
+            await sec.press("Submit the plan")
+            assert "reviewed this plan in the meantime" in sec.text
+            assert "submitted (version 2)" not in sec.text
+    finally:
+        await application.stop()
+    registration, versions, documents, to_staff = plan_rows(db)
+    assert registration.version == 1 and len(versions) == 1
+    assert (documents, to_staff) == before[2:]  # no new document, no district notice
+    assert open_conversation(db, account(db, "sec")) is None
