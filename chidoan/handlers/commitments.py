@@ -10,7 +10,7 @@ from chidoan.engine.context import Ctx
 from chidoan.engine.dispatch import outbox_row
 from chidoan.engine.journey import Answers, Journey, Step
 from chidoan.engine.messages import Button, Outgoing
-from chidoan.handlers.registration import registering_unit
+from chidoan.handlers.access import BASE_UNIT, acting_unit, still_acting
 from chidoan.i18n import N_, format_date, gettext
 from chidoan.storage.models import CommitmentStatus, Role
 from chidoan.storage.uow import UnitOfWork
@@ -53,8 +53,8 @@ def commitment_action(ctx: Ctx, arg: str) -> None:
     """Buttons "cm:<commitment id>:<status>": only the unit's own secretary or deputy answers."""
     ident, _, status = arg.partition(":")
     commitment = ctx.uow.reports.commitment(int(ident)) if ident.isdigit() else None
-    unit = registering_unit(ctx)
-    if commitment is None or unit is None or commitment.unit_id != unit.id or status not in ANSWERS:
+    unit = acting_unit(ctx, kinds=BASE_UNIT, unit_id=commitment.unit_id) if commitment else None
+    if unit is None or status not in ANSWERS:
         ctx.say(N_("That button is no longer valid."))
         return
     ctx.uow.reports.follow_up(commitment.id, status=status, now=ctx.now)
@@ -63,8 +63,11 @@ def commitment_action(ctx: Ctx, arg: str) -> None:
 
 
 def _save_note(ctx: Ctx, answers: Answers) -> None:
+    commitment = ctx.uow.reports.commitment(answers["_ctx"]["commitment"])
+    if still_acting(ctx, commitment.unit_id, kinds=BASE_UNIT) is None:
+        return
     if answers.get("note"):
-        ctx.uow.reports.follow_up(answers["_ctx"]["commitment"], note=answers["note"], now=ctx.now)
+        ctx.uow.reports.follow_up(commitment.id, note=answers["note"], now=ctx.now)
     ctx.say(N_("Thank you, the follow-up is saved."))
 
 

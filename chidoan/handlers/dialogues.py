@@ -32,7 +32,10 @@ def _promised(item: Answers) -> bool:
 
 
 def _submit(ctx: Ctx, answers: Answers) -> None:
-    report_id, _version, data, held_on = save_report(ctx, ReportKind.dialogue, answers)
+    saved = save_report(ctx, ReportKind.dialogue, answers)
+    if saved is None:
+        return  # refused, and said why
+    report_id, _version, data, held_on = saved
     unit_id = answers["_ctx"]["unit"]
     ctx.uow.reports.drop_open_commitments(report_id)  # an edit states its promises afresh
     followed = {c.promise for c in ctx.uow.reports.commitments(report_id)}  # answered ones stay as they are

@@ -14,20 +14,16 @@ from sqlalchemy import Row
 
 from chidoan.engine.context import Ctx
 from chidoan.engine.journey import Answers, Choice, Journey, Kind, Step
+from chidoan.handlers.access import REPORTING_KINDS, acting_unit
 from chidoan.i18n import N_, format_date
-from chidoan.storage.models import ReportKind, Role, UnitKind
+from chidoan.storage.models import ReportKind
 
-REPORTING_ROLES = (Role.secretary, Role.deputy)
-REPORTING_KINDS = (UnitKind.branch, UnitKind.branch_group, UnitKind.base_unit)
 LONG_AGO = timedelta(days=365)
 
 
 def reporting_unit(ctx: Ctx) -> Row | None:
     """The branch (or, for its secretary, the whole base unit) this person reports for."""
-    for role in sorted(ctx.roles, key=lambda r: REPORTING_KINDS.index(r.kind) if r.kind in REPORTING_KINDS else 99):
-        if role.role in REPORTING_ROLES and role.kind in REPORTING_KINDS:
-            return ctx.uow.units.get(role.unit_id)
-    return None
+    return acting_unit(ctx, kinds=REPORTING_KINDS)
 
 
 def meeting_command(ctx: Ctx, _args: str) -> None:
@@ -77,7 +73,10 @@ def _last_total(ctx: Ctx, answers: Answers) -> list[str]:
 def _submit(ctx: Ctx, answers: Answers) -> None:
     from chidoan.handlers.reports import save_report
 
-    _report, _version, data, held_on = save_report(ctx, ReportKind.meeting, answers)
+    saved = save_report(ctx, ReportKind.meeting, answers)
+    if saved is None:
+        return  # refused, and said why
+    _report, _version, data, held_on = saved
     ctx.say(
         N_(
             "Thank you! The meeting of {date} is reported: {present} of {total} members present, {files} file(s) attached."

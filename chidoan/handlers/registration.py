@@ -18,11 +18,13 @@ from chidoan.documents.plan import PlanArea, PlanDocument, PlanTask, plan_filena
 from chidoan.engine.context import Ctx
 from chidoan.engine.journey import Answers, Choice, Journey, Kind, Step
 from chidoan.engine.messages import Button
+from chidoan.handlers.access import BASE_UNIT, SECRETARIES, acting_unit, refuse
 from chidoan.i18n import N_, fold, format_date, gettext
 from chidoan.programmes.loader import Programme, load_programmes, programme_for
 from chidoan.storage.models import ConversationStatus, RegistrationStatus, Role, UnitKind
+from chidoan.storage.registrations import NewerVersion, RegistrationReadOnly
 
-REGISTERING_ROLES = (Role.secretary, Role.deputy)
+REGISTERING_ROLES = SECRETARIES
 # The plan is a Vietnamese document whatever language the secretary chats in: one-tap answers
 # that end up in it are offered in Vietnamese.
 DOCUMENT_LOCALE = "vi"
@@ -145,10 +147,7 @@ def _area_step(programme: Programme, area) -> Step:
 
 def registering_unit(ctx: Ctx) -> Row | None:
     """The base unit this person may register for (as its secretary or deputy)."""
-    for role in ctx.roles:
-        if role.role in REGISTERING_ROLES and role.kind == UnitKind.base_unit:
-            return ctx.uow.units.get(role.unit_id)
-    return None
+    return acting_unit(ctx, kinds=BASE_UNIT, roles=REGISTERING_ROLES)
 
 
 def register_command(ctx: Ctx, args: str) -> None:
@@ -357,45 +356,38 @@ def _latest_answers(ctx: Ctx, registration: Row) -> Answers:
 # ---- submitting ---------------------------------------------------------------------------------
 
 
+REVIEWED_MEANWHILE = N_(
+    "The district reviewed this plan in the meantime, so it can no longer be changed. Your answers are kept in the history."
+)
+
+
 def submit(ctx: Ctx, programme: Programme, answers: Answers) -> None:
     uow = ctx.uow
     context = answers.pop("_ctx")
     registration = uow.registrations.get(context["registration_id"])
-    unit = registering_unit(ctx)
-    if unit is None or unit.id != registration.unit_id:  # e.g. replaced by a new secretary meanwhile
-        ctx.say(
-            N_(
-                "You no longer register the plan of this unit, so it was not submitted. Your answers are kept in the history."
-            )
-        )
-        return
-    if registration.status == RegistrationStatus.reviewed:
-        ctx.say(
-            N_(
-                "The district reviewed this plan in the meantime, so it can no longer be changed. Your answers are kept in the history."
-            )
-        )
-        return
-    if registration.version != context["base_version"]:
-        latest = uow.registrations.version(registration.id, registration.version)
-        ctx.say(
-            N_(
-                "{name} sent a newer version of this plan ({time}) while you were editing, so yours was not saved over it. Type /dangky to start from theirs."
-            ),
-            name=uow.accounts.get(latest.submitted_by).full_name or "?",
-            time=latest.submitted_at.astimezone(ctx.tz).strftime("%H:%M %d/%m/%Y"),
-        )
+    if _refused(ctx, registration, context["base_version"]):
         return
     unit = uow.units.get(registration.unit_id)
     on_time = programme.is_on_time(registration.year, ctx.now, ctx.tz)
     document = plan_document(ctx, programme, unit, registration.year, answers)
     filename = plan_filename(document.unit_abbr, registration.year)
-    document_id = uow.documents.add(
-        kind="plan", filename=filename, content=render_plan(document, programme.document.template), now=ctx.now
-    )
-    version = uow.registrations.add_version(
-        registration, data=answers, account_id=ctx.account_id, now=ctx.now, on_time=on_time, document_id=document_id
-    )
+    try:
+        with uow.savepoint():  # a refused version leaves no document behind
+            document_id = uow.documents.add(
+                kind="plan", filename=filename, content=render_plan(document, programme.document.template), now=ctx.now
+            )
+            version = uow.registrations.add_version(
+                registration,
+                data=answers,
+                account_id=ctx.account_id,
+                now=ctx.now,
+                on_time=on_time,
+                document_id=document_id,
+            )
+    except RegistrationReadOnly:  # reviewed a moment ago, after the check above
+        return refuse(ctx, REVIEWED_MEANWHILE)
+    except NewerVersion as refused:
+        return _newer_version(ctx, refused.current)
     due = format_date(programme.registration_due(registration.year))
     timing = N_("on time (deadline: before {due})") if on_time else N_("late (the deadline was before {due})")
     ctx.send_document(
@@ -426,6 +418,37 @@ def submit(ctx: Ctx, programme: Programme, answers: Answers) -> None:
             version=version,
             due=due,
         )
+
+
+def _refused(ctx: Ctx, registration: Row, base_version: int) -> bool:
+    """Whether this submission may not be stored; if so, the conversation is closed and the
+    person told why (storage checks the status and the version again in its write)."""
+    if acting_unit(ctx, kinds=BASE_UNIT, roles=REGISTERING_ROLES, unit_id=registration.unit_id) is None:
+        refuse(  # e.g. replaced by a new secretary meanwhile
+            ctx,
+            N_(
+                "You no longer register the plan of this unit, so it was not submitted. Your answers are kept in the history."
+            ),
+        )
+    elif registration.status == RegistrationStatus.reviewed:
+        refuse(ctx, REVIEWED_MEANWHILE)
+    elif registration.version != base_version:
+        _newer_version(ctx, registration)
+    else:
+        return False
+    return True
+
+
+def _newer_version(ctx: Ctx, registration: Row) -> None:
+    latest = ctx.uow.registrations.version(registration.id, registration.version)
+    refuse(
+        ctx,
+        N_(
+            "{name} sent a newer version of this plan ({time}) while you were editing, so yours was not saved over it. Type /dangky to start from theirs."
+        ),
+        name=ctx.uow.accounts.get(latest.submitted_by).full_name or "?",
+        time=latest.submitted_at.astimezone(ctx.tz).strftime("%H:%M %d/%m/%Y"),
+    )
 
 
 def plan_document(ctx: Ctx, programme: Programme, unit: Row, year: int, answers: Answers) -> PlanDocument:

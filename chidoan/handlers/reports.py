@@ -8,25 +8,45 @@ from datetime import date
 from chidoan.engine.context import Ctx
 from chidoan.engine.journey import Answers
 from chidoan.engine.messages import Button
+from chidoan.handlers.access import BASE_UNIT, REPORTING_KINDS, acting_unit, refuse, still_acting
 from chidoan.i18n import N_, format_date
 from chidoan.storage.models import ReportKind, ReportStatus
+from chidoan.storage.reports import ReportReadOnly
 
 KIND_LABELS = {ReportKind.meeting: N_("Meeting"), ReportKind.dialogue: N_("Dialogue")}
 STATUS_LABELS = {ReportStatus.withdrawn: N_("withdrawn"), ReportStatus.reviewed: N_("reviewed")}
 JOURNEYS = {ReportKind.meeting: "meeting", ReportKind.dialogue: "dialogue"}
+# Who reports what: a branch's or a base unit's meetings, a base unit's dialogues.
+REPORTED_BY = {ReportKind.meeting: REPORTING_KINDS, ReportKind.dialogue: BASE_UNIT}
+CHANGED_MEANWHILE = {
+    ReportStatus.reviewed: N_(
+        "The district reviewed this report in the meantime, so it can no longer be changed. Your edit was not saved."
+    ),
+    ReportStatus.withdrawn: N_("This report was withdrawn in the meantime, so your edit was not saved."),
+}
 
 
-def save_report(ctx: Ctx, kind: ReportKind, answers: Answers) -> tuple[int, int, dict, date]:
+def save_report(ctx: Ctx, kind: ReportKind, answers: Answers) -> tuple[int, int, dict, date] | None:
     """Store a new report, or the next version of the one being edited.
-    Returns (report id, version, the stored answers, the day it was held)."""
+    Returns (report id, version, the stored answers, the day it was held), or None when nothing
+    may be stored (the person no longer acts for the unit, or the report was reviewed or withdrawn
+    meanwhile): then the conversation is closed and the person told why."""
     context = answers["_ctx"]
+    if still_acting(ctx, context["unit"], kinds=REPORTED_BY[kind]) is None:
+        return None
     data = {k: v for k, v in answers.items() if not k.startswith("_")}
     held_on = date.fromisoformat(data["held_on"])
     if "report" in context:
         report_id = context["report"]
-        version = ctx.uow.reports.add_version(
-            report_id, data=data, held_on=held_on, account_id=ctx.account_id, now=ctx.now
-        )
+        try:
+            version = ctx.uow.reports.add_version(
+                report_id, data=data, held_on=held_on, account_id=ctx.account_id, now=ctx.now
+            )
+        except ReportReadOnly as refused:
+            refuse(
+                ctx, CHANGED_MEANWHILE.get(ReportStatus(refused.status), N_("This report can no longer be changed."))
+            )
+            return None
     else:
         report_id = ctx.uow.reports.add(
             unit_id=context["unit"], kind=kind, held_on=held_on, data=data, account_id=ctx.account_id, now=ctx.now
@@ -56,12 +76,10 @@ def reports_command(ctx: Ctx, _args: str) -> None:
 
 def report_action(ctx: Ctx, arg: str) -> None:
     """Buttons "rp:<view|edit|withdraw>:<report id>", for the unit's own reports only."""
-    from chidoan.handlers.meetings import reporting_unit
-
     what, _, ident = arg.partition(":")
     report = ctx.uow.reports.get(int(ident)) if ident.isdigit() else None
-    unit = reporting_unit(ctx)
-    if report is None or unit is None or report.unit_id != unit.id:
+    unit = acting_unit(ctx, kinds=REPORTED_BY[ReportKind(report.kind)], unit_id=report.unit_id) if report else None
+    if unit is None:
         ctx.say(N_("That button is no longer valid."))
         return
     kind = ReportKind(report.kind)
@@ -94,7 +112,11 @@ def report_action(ctx: Ctx, arg: str) -> None:
         ctx.say(N_("This report can no longer be changed."))
         return
     if what == "withdraw":
-        ctx.uow.reports.set_status(report.id, ReportStatus.withdrawn, ctx.now)
+        try:
+            ctx.uow.reports.withdraw(report.id, ctx.now)
+        except ReportReadOnly:  # reviewed a moment ago
+            ctx.say(N_("This report can no longer be changed."))
+            return
         ctx.say(N_("The report of {date} is withdrawn. It stays in the history."), date=format_date(report.held_on))
         return
     if what == "edit":

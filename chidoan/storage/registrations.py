@@ -13,6 +13,22 @@ R = table(Registration)
 V = table(RegistrationVersion)
 
 
+class RegistrationRefused(Exception):
+    """A submission that may not become the next version; `current` is the registration now."""
+
+    def __init__(self, current: Row):
+        super().__init__(f"registration {current.id} is {current.status} at version {current.version}")
+        self.current = current
+
+
+class RegistrationReadOnly(RegistrationRefused):
+    """The district has reviewed the plan: no new version."""
+
+
+class NewerVersion(RegistrationRefused):
+    """Someone else's version was stored since this one was started from."""
+
+
 class Registrations:
     def __init__(self, conn: Connection):
         self.conn = conn
@@ -60,8 +76,35 @@ class Registrations:
     def add_version(
         self, registration: Row, *, data: dict, account_id: int, now: datetime, on_time: bool, document_id: int
     ) -> int:
-        """Store a submission as the next version; returns its number."""
+        """Store a submission as the version after `registration`'s; returns its number.
+
+        The same UPDATE checks that the plan is not reviewed and still at that version (and locks
+        the row until the version is written): RegistrationReadOnly or NewerVersion otherwise, with
+        nothing written, even when the review or the other version landed a moment ago."""
         number = registration.version + 1
+        first = registration.first_submitted_at is None
+        changed = self.conn.execute(
+            R.update()
+            .where(
+                R.c.id == registration.id,
+                R.c.version == registration.version,
+                R.c.status != RegistrationStatus.reviewed,
+            )
+            .values(
+                version=number,
+                status=RegistrationStatus.submitted,
+                first_submitted_at=now if first else registration.first_submitted_at,
+                on_time=on_time if first else registration.on_time,
+                editing_by=None,
+                editing_since=None,
+                updated_at=now,
+            )
+        ).rowcount
+        if changed != 1:
+            current = self.conn.execute(select(R).where(R.c.id == registration.id)).one()
+            if current.status == RegistrationStatus.reviewed:
+                raise RegistrationReadOnly(current)
+            raise NewerVersion(current)
         self.conn.execute(
             V.insert().values(
                 registration_id=registration.id,
@@ -71,20 +114,6 @@ class Registrations:
                 submitted_at=now,
                 on_time=on_time,
                 document_id=document_id,
-            )
-        )
-        first = registration.first_submitted_at is None
-        self.conn.execute(
-            R.update()
-            .where(R.c.id == registration.id)
-            .values(
-                version=number,
-                status=RegistrationStatus.submitted,
-                first_submitted_at=now if first else registration.first_submitted_at,
-                on_time=on_time if first else registration.on_time,
-                editing_by=None,
-                editing_since=None,
-                updated_at=now,
             )
         )
         return number

@@ -6,12 +6,23 @@ from datetime import date, datetime
 
 from sqlalchemy import Connection, Row, select
 
-from chidoan.storage.models import Commitment, CommitmentStatus, Report, ReportVersion, table
+from chidoan.storage.models import Commitment, CommitmentStatus, Report, ReportStatus, ReportVersion, table
 from chidoan.storage.rows import found, inserted_id
 
 R = table(Report)
 V = table(ReportVersion)
 C = table(Commitment)
+
+
+class ReportReadOnly(Exception):
+    """Only a submitted report takes a new version or is withdrawn; a reviewed one is read-only
+    (and a withdrawn one stays as it was). Checked in the write itself, so a review that lands
+    between a handler's check and its write is not slipped past."""
+
+    def __init__(self, report_id: int, status: str):
+        super().__init__(f"report {report_id} is {status}")
+        self.report_id = report_id
+        self.status = status
 
 
 class Reports:
@@ -111,13 +122,34 @@ class Reports:
         )
 
     def add_version(self, report_id: int, *, data: dict, held_on: date, account_id: int, now: datetime) -> int:
-        """An edit: the next version, the previous ones kept."""
-        number = self.one(report_id).version + 1
+        """An edit: the next version, the previous ones kept. Raises ReportReadOnly unless the
+        report is (still) submitted: the status is checked by the same UPDATE that takes the
+        version number, which also locks the row until the version is written."""
+        number = self.conn.execute(
+            R.update()
+            .where(R.c.id == report_id, R.c.status == ReportStatus.submitted)
+            .values(version=R.c.version + 1, held_on=held_on, updated_at=now)
+            .returning(R.c.version)
+        ).scalar_one_or_none()
+        if number is None:
+            raise ReportReadOnly(report_id, self._status(report_id))
         self.conn.execute(
             V.insert().values(report_id=report_id, version=number, data=data, submitted_by=account_id, submitted_at=now)
         )
-        self.conn.execute(R.update().where(R.c.id == report_id).values(version=number, held_on=held_on, updated_at=now))
         return number
+
+    def withdraw(self, report_id: int, now: datetime) -> None:
+        """Taken back by the unit (kept, with its versions); ReportReadOnly unless submitted."""
+        changed = self.conn.execute(
+            R.update()
+            .where(R.c.id == report_id, R.c.status == ReportStatus.submitted)
+            .values(status=ReportStatus.withdrawn, updated_at=now)
+        ).rowcount
+        if changed != 1:
+            raise ReportReadOnly(report_id, self._status(report_id))
+
+    def _status(self, report_id: int) -> str:
+        return self.conn.execute(select(R.c.status).where(R.c.id == report_id)).scalar_one()
 
     def set_status(self, report_id: int, status: str, now: datetime) -> None:
         self.conn.execute(R.update().where(R.c.id == report_id).values(status=status, updated_at=now))
