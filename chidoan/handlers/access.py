@@ -55,7 +55,7 @@ def still_acting(
     conversation closed and the person told."""
     unit = acting_unit(ctx, kinds=kinds, roles=roles, unit_id=unit_id)
     if unit is None:
-        refuse(ctx, NO_LONGER, unit=ctx.uow.units.get(unit_id).name)
+        refuse(ctx, NO_LONGER, unit=ctx.uow.units.one(unit_id).name)
     return unit
 
 

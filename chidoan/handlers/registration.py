@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import cache
 from pathlib import Path
+from typing import TypeGuard
 
 from sqlalchemy import Row
 
@@ -21,6 +22,7 @@ from chidoan.engine.messages import Button
 from chidoan.handlers.access import BASE_UNIT, SECRETARIES, acting_unit, refuse
 from chidoan.i18n import N_, fold, format_date, gettext
 from chidoan.programmes.loader import Programme, load_programmes, programme_for
+from chidoan.storage.conversations import ConversationState
 from chidoan.storage.models import ConversationStatus, RegistrationStatus, Role, UnitKind
 from chidoan.storage.registrations import NewerVersion, RegistrationReadOnly
 
@@ -185,7 +187,7 @@ def _years(ctx: Ctx, unit: Row) -> list[int]:
 def _who_registers(ctx: Ctx) -> None:
     for role in ctx.roles:
         if role.role in REGISTERING_ROLES and role.kind in (UnitKind.branch, UnitKind.branch_group):
-            unit = ctx.uow.units.get(role.unit_id)
+            unit = ctx.uow.units.one(role.unit_id)
             base = next((a for a in reversed(ctx.uow.units.ancestors(unit)) if a.kind == UnitKind.base_unit), None)
             if base is not None:
                 ctx.say(
@@ -240,7 +242,7 @@ def open_plan(ctx: Ctx, unit: Row, year: int) -> None:
         return
     if registration.version > 0:
         latest = ctx.uow.registrations.version(registration.id, registration.version)
-        submitter = ctx.uow.accounts.get(latest.submitted_by)
+        submitter = ctx.uow.accounts.one(latest.submitted_by)
         ctx.say(
             N_(
                 "Your unit has already registered its plan for {year} (version {version}, sent on {date} by {name}). Do you want to edit it? A new version will be kept beside the old one."
@@ -255,7 +257,7 @@ def open_plan(ctx: Ctx, unit: Row, year: int) -> None:
     _start(ctx, programme, registration, answers=None)
 
 
-def _is_draft_of(state, journey: str, registration: Row) -> bool:
+def _is_draft_of(state: ConversationState | None, journey: str, registration: Row) -> TypeGuard[ConversationState]:
     return (
         state is not None and state.journey == journey and state.data["ctx"].get("registration_id") == registration.id
     )
@@ -297,7 +299,7 @@ def _start(ctx: Ctx, programme: Programme, registration: Row, answers: Answers |
                 "Registering the {programme} plan of {unit} for {year}. Deadline: before {due}. For each of the {areas} areas, add at least one concrete task. You can leave at any time and continue later with /dangky."
             ),
             programme=programme.short_name,
-            unit=ctx.uow.units.get(registration.unit_id).name,
+            unit=ctx.uow.units.one(registration.unit_id).name,
             year=registration.year,
             due=format_date(due),
             areas=len(programme.areas),
@@ -364,10 +366,10 @@ REVIEWED_MEANWHILE = N_(
 def submit(ctx: Ctx, programme: Programme, answers: Answers) -> None:
     uow = ctx.uow
     context = answers.pop("_ctx")
-    registration = uow.registrations.get(context["registration_id"])
+    registration = uow.registrations.one(context["registration_id"])
     if _refused(ctx, registration, context["base_version"]):
         return
-    unit = uow.units.get(registration.unit_id)
+    unit = uow.units.one(registration.unit_id)
     on_time = programme.is_on_time(registration.year, ctx.now, ctx.tz)
     document = plan_document(ctx, programme, unit, registration.year, answers)
     filename = plan_filename(document.unit_abbr, registration.year)
@@ -446,7 +448,7 @@ def _newer_version(ctx: Ctx, registration: Row) -> None:
         N_(
             "{name} sent a newer version of this plan ({time}) while you were editing, so yours was not saved over it. Type /dangky to start from theirs."
         ),
-        name=ctx.uow.accounts.get(latest.submitted_by).full_name or "?",
+        name=ctx.uow.accounts.one(latest.submitted_by).full_name or "?",
         time=latest.submitted_at.astimezone(ctx.tz).strftime("%H:%M %d/%m/%Y"),
     )
 
@@ -457,7 +459,7 @@ def plan_document(ctx: Ctx, programme: Programme, unit: Row, year: int, answers:
     parent = parents[-1] if parents else None
     reviewer = uow.units.reviewer(unit)
     secretaries = uow.roles.holders(unit.id, Role.secretary)
-    signer = uow.accounts.get(secretaries[0].account_id) if secretaries else uow.accounts.get(ctx.account_id)
+    signer = uow.accounts.one(secretaries[0].account_id if secretaries else ctx.account_id)
     areas = [
         PlanArea(
             area.number,
@@ -516,8 +518,8 @@ def _unit_for_plans(ctx: Ctx) -> Row | None:
         return unit
     for role in ctx.roles:
         if role.kind in (UnitKind.branch, UnitKind.branch_group):
-            found = ctx.uow.units.get(role.unit_id)
-            return next((a for a in reversed(ctx.uow.units.ancestors(found)) if a.kind == UnitKind.base_unit), None)
+            branch = ctx.uow.units.one(role.unit_id)
+            return next((a for a in reversed(ctx.uow.units.ancestors(branch)) if a.kind == UnitKind.base_unit), None)
     return None
 
 
@@ -526,12 +528,12 @@ def plan_command(ctx: Ctx, args: str) -> None:
     submitted = [r for r in ctx.uow.registrations.of_unit(unit.id) if r.version > 0] if unit else []
     if args.strip().isdigit():
         submitted = [r for r in submitted if r.year == int(args.strip())]
-    if not submitted:
+    if unit is None or not submitted:
         ctx.say(N_("No plan has been submitted yet. Type /dangky to register one."))
         return
     registration = submitted[0]  # the newest year
     version = ctx.uow.registrations.version(registration.id, registration.version)
-    document = ctx.uow.documents.get(version.document_id)
+    document = ctx.uow.documents.one(version.document_id)
     ctx.send_document(
         document.id,
         document.filename,

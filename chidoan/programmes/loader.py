@@ -17,10 +17,9 @@ deadlines carry a `year_offset` relative to the plan year (-1 = the year before)
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import Any, Self
-from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
@@ -218,7 +217,7 @@ class Programme(_Frozen):
         """The day before which the district reports the registrations for plan year `year`."""
         return self.district_report_deadline.due(year)
 
-    def is_on_time(self, year: int, submitted_at: datetime, tz: ZoneInfo) -> bool:
+    def is_on_time(self, year: int, submitted_at: datetime, tz: tzinfo) -> bool:
         """Whether a plan for `year` submitted at `submitted_at` (an aware datetime) is on time.
 
         DECISION: the guideline says "trước ngày 15/10", i.e. before 15/10. A submission is on

@@ -118,8 +118,10 @@ class Registrations:
         )
         return number
 
-    def version(self, registration_id: int, number: int) -> Row | None:
-        return self.conn.execute(select(V).where(V.c.registration_id == registration_id, V.c.version == number)).first()
+    def version(self, registration_id: int, number: int) -> Row:
+        """A submitted version, which must exist (a registration's `version` counts them)."""
+        row = self.conn.execute(select(V).where(V.c.registration_id == registration_id, V.c.version == number)).first()
+        return found(row, "plan version", (registration_id, number))
 
     def versions(self, registration_id: int) -> list[Row]:
         return list(self.conn.execute(select(V).where(V.c.registration_id == registration_id).order_by(V.c.version)))
