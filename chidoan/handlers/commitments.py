@@ -8,6 +8,7 @@ from datetime import datetime
 
 from chidoan.engine.context import Ctx
 from chidoan.engine.dispatch import outbox_row
+from chidoan.engine.inputs import parse_id
 from chidoan.engine.journey import Answers, Journey, Step
 from chidoan.engine.messages import Button, Outgoing
 from chidoan.handlers.registration import registering_unit
@@ -52,7 +53,7 @@ def ask_due(uow: UnitOfWork, now: datetime, tz) -> int:
 def commitment_action(ctx: Ctx, arg: str) -> None:
     """Buttons "cm:<commitment id>:<status>": only the unit's own secretary or deputy answers."""
     ident, _, status = arg.partition(":")
-    commitment = ctx.uow.reports.commitment(int(ident)) if ident.isdigit() else None
+    commitment = ctx.uow.reports.commitment(found) if (found := parse_id(ident)) else None
     unit = registering_unit(ctx)
     if commitment is None or unit is None or commitment.unit_id != unit.id or status not in ANSWERS:
         ctx.say(N_("That button is no longer valid."))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 from chidoan.engine.context import Ctx
+from chidoan.engine.inputs import parse_id
 from chidoan.engine.journey import Answers
 from chidoan.engine.messages import Button
 from chidoan.i18n import N_, format_date
@@ -59,7 +60,7 @@ def report_action(ctx: Ctx, arg: str) -> None:
     from chidoan.handlers.meetings import reporting_unit
 
     what, _, ident = arg.partition(":")
-    report = ctx.uow.reports.get(int(ident)) if ident.isdigit() else None
+    report = ctx.uow.reports.get(report_id) if (report_id := parse_id(ident)) else None
     unit = reporting_unit(ctx)
     if report is None or unit is None or report.unit_id != unit.id:
         ctx.say(N_("That button is no longer valid."))
