@@ -1,7 +1,8 @@
 """The local web chat: one page, a WebSocket per open tab, the same journeys as Telegram.
 
 It is a local tool for trying the bot and for demos: it has no login (pick an identity), so it
-binds to 127.0.0.1 by default. Keep it off a public interface (CHIDOAN_WEB_ENABLED=false).
+binds to 127.0.0.1 by default, and another interface is refused at start unless
+CHIDOAN_WEB_PUBLIC=true (bot/config.py). Keep it off in production (CHIDOAN_WEB_ENABLED=false).
 """
 
 from __future__ import annotations
