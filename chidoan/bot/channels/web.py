@@ -57,8 +57,10 @@ def _decode(raw: str) -> dict:
     return data
 
 
-def _string(data: dict, key: str) -> str:
+def _string(data: dict, key: str, *, optional: bool = False) -> str:
     value = data.get(key)
+    if optional and value is None:
+        return ""
     if not isinstance(value, str):
         raise BadFrame(f"{key} must be a string")
     return value
@@ -173,17 +175,15 @@ class WebChannel:
 
     def _file(self, data: dict) -> tuple[str, InFile | None]:
         """A file picked in the page arrives base64-encoded; over the size limit it is refused."""
-        encoded = data.get("data") or ""
+        encoded = data.get("data")
         if not isinstance(encoded, str):
             raise BadFrame("a file's data must be a base64 string")
         try:
             content = base64.b64decode(encoded, validate=True)
         except (ValueError, binascii.Error):
             raise BadFrame("a file's data must be a base64 string") from None
-        mime = data.get("mime")
-        mime = mime[:100] if isinstance(mime, str) and mime else "application/octet-stream"
-        filename = data.get("name")
-        filename = filename[:120] if isinstance(filename, str) and filename else "file"
+        mime = _string(data, "mime", optional=True)[:100] or "application/octet-stream"
+        filename = _string(data, "name", optional=True)[:120] or "file"
         media = "photo" if mime.startswith("image/") else "document"
         if len(content) > self.max_file_kb * 1024:
             return "too_big", None
