@@ -98,7 +98,7 @@ async def test_same_event_delivered_twice_changes_nothing(app, db):
         assert second == []
     with unit_of_work(db) as uow:
         events = uow.conn.execute(
-            select(InboundEvent.__table__).where(InboundEvent.__table__.c.event_id == "evt-1")
+            select(InboundEvent.__table__).where(InboundEvent.__table__.c.event_id == "dup:evt-1")  # scoped by user
         ).all()
         assert len(events) == 1
         replies = uow.conn.execute(select(Outbox.__table__).where(Outbox.__table__.c.chat_id == "dup")).all()

@@ -87,7 +87,7 @@ async def test_nul_and_lone_surrogates_are_cleaned_not_fatal(request, tmp_path, 
     finally:
         await app.stop()
     texts = stored(db)
-    assert texts["odd-1"] == "ab?c"
+    assert texts["odd:odd-1"] == "ab?c"
     with unit_of_work(db) as uow:
         assert len(uow.accounts.sender("web", "odd").display_name) == 255
     db.dispose()

@@ -67,6 +67,13 @@ class App:
         await self._runner.setup()
         await web.TCPSite(self._runner, self.settings.web_host, self.settings.web_port).start()
         log.info("listening on http://%s:%s", self.settings.web_host, self.settings.web_port)
+        if self.settings.web_exposed:  # allowed by CHIDOAN_WEB_PUBLIC=true
+            log.warning(
+                "the web chat has no login and listens on %r: anyone reaching port %s can act as any "
+                "person and read their history (CHIDOAN_WEB_PUBLIC=true)",
+                self.settings.web_host,
+                self.settings.web_port,
+            )
         if self.telegram:
             await self.telegram.start()
         settle_heap()

@@ -8,6 +8,8 @@ import logging
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from chidoan.bot.config import Settings
 from chidoan.storage.models import Role
 
@@ -35,7 +37,13 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     args = parser.parse_args(argv)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:  # said plainly, without a traceback
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"])
+            print(f"chidoan: configuration: {where + ': ' if where else ''}{error['msg']}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return COMMANDS[args.command](settings, args)
 

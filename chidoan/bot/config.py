@@ -5,11 +5,12 @@ Secrets are `SecretStr`, so `repr()` and logs show `**********`, never the value
 
 from __future__ import annotations
 
+import ipaddress
 from functools import cached_property
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DB_PATH = Path("data") / "chidoan.sqlite3"
@@ -37,6 +38,11 @@ class Settings(BaseSettings):
     web_enabled: bool = Field(default=True, validation_alias="CHIDOAN_WEB_ENABLED")
     web_host: str = Field(default="127.0.0.1", validation_alias="CHIDOAN_WEB_HOST")
     web_port: int = Field(default=8080, validation_alias="CHIDOAN_WEB_PORT")
+    web_public: bool = Field(
+        default=False,
+        validation_alias="CHIDOAN_WEB_PUBLIC",
+        description="the web chat (no login) may listen on an interface other than loopback",
+    )
     timezone: str = Field(default="Asia/Ho_Chi_Minh", validation_alias="CHIDOAN_TIMEZONE")
     default_locale: str = Field(default="vi", validation_alias="CHIDOAN_DEFAULT_LOCALE")
     invite_days: int = Field(default=14, ge=1, validation_alias="CHIDOAN_INVITE_DAYS")
@@ -67,6 +73,22 @@ class Settings(BaseSettings):
             raise ValueError(f"unsupported locale {value!r}; one of {', '.join(LOCALES)}")
         return value
 
+    @model_validator(mode="after")
+    def _web_chat_stays_local(self) -> Settings:
+        """The web chat has no login: whoever reaches it picks any identity and reads its history."""
+        if self.web_enabled and not self.web_public and not is_loopback(self.web_host):
+            raise ValueError(
+                f"CHIDOAN_WEB_HOST={self.web_host!r} would put the web chat, which has no login, on a "
+                "public interface: anyone reaching the port could act as any person and read their "
+                "history. Bind 127.0.0.1, turn the web chat off (CHIDOAN_WEB_ENABLED=false), or set "
+                "CHIDOAN_WEB_PUBLIC=true if this is really wanted."
+            )
+        return self
+
+    @property
+    def web_exposed(self) -> bool:
+        return self.web_enabled and not is_loopback(self.web_host)
+
     @cached_property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
@@ -74,3 +96,15 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def is_loopback(host: str) -> bool:
+    """True for an address only this machine reaches ("127.0.0.1", "::1", "localhost"); an empty
+    host, a wildcard, a LAN or public address, or any other name is not."""
+    host = host.strip()
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

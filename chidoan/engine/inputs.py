@@ -29,6 +29,24 @@ class Parsed:
         return self.error is None
 
 
+MAX_ID = 2**63 - 1  # the largest value of a 64-bit INTEGER column (SQLite, PostgreSQL BIGINT)
+
+
+def ascii_int(text: str, max_digits: int) -> int | None:
+    """The number written in `text` with ASCII digits only ("²", "③", "٣", "+1", "1_0" and " 1"
+    pass `isdigit()` or `int()` but are nobody's id), at most `max_digits` long; else None."""
+    if not (0 < len(text) <= max_digits and text.isascii() and text.isdigit()):
+        return None
+    return int(text)
+
+
+def parse_id(text: str) -> int | None:
+    """A database id carried by a button or typed after a command: 1 to 2**63 - 1, else None
+    (23 digits would overflow SQLite's INTEGER inside the query)."""
+    value = ascii_int(text, 19)
+    return value if value is not None and 1 <= value <= MAX_ID else None
+
+
 def has_words(text: str) -> bool:
     """True when the text has a letter or digit: emoji or punctuation alone is no answer."""
     return any(ch.isalnum() for ch in text)
@@ -51,6 +69,10 @@ def parse_text(text: str, *, min_len: int = 1, max_len: int = MAX_TEXT) -> Parse
 
 
 _SPACES_IN_NUMBER = re.compile(r"(?<=\d)[\s\u00a0\u202f](?=\d)")
+# ASCII digits with the group and decimal marks of either locale, and a sign: nothing Decimal
+# alone would also take ("sNaN", "Infinity", exponents, underscores, other scripts' digits).
+_PLAIN_NUMBER = re.compile(r"[+-]?[0-9][0-9.,]*", re.ASCII)
+MAX_DIGITS = 15  # what a float holds exactly; far beyond any count of members
 
 
 def parse_number(
@@ -60,6 +82,13 @@ def parse_number(
     raw = _SPACES_IN_NUMBER.sub("", text.strip())
     if not raw:
         return Parsed(error=N_("Please type a number, for example 25."))
+    if not _PLAIN_NUMBER.fullmatch(raw):  # "NaN", "Infinity", "1e400", "1_000", "²", "٣" are no answer
+        return Parsed(
+            error=N_("“{text}” is not a number. Please type digits, for example 25."),
+            params={"text": text.strip()[:40]},
+        )
+    if sum(ch.isdigit() for ch in raw) > MAX_DIGITS:
+        return Parsed(error=N_("That number is too long: at most {max} digits, please."), params={"max": MAX_DIGITS})
     try:
         number = parse_decimal(raw, locale=locale, strict=True)
     except NumberFormatError as exc:
@@ -85,7 +114,7 @@ def _plain(n: float) -> str:
     return str(int(n)) if float(n).is_integer() else str(n)
 
 
-_DATE = re.compile(r"^\s*(\d{1,2})\s*[/.\-]\s*(\d{1,2})(?:\s*[/.\-]\s*(\d{2,4}))?\s*$")
+_DATE = re.compile(r"^\s*(\d{1,2})\s*[/.\-]\s*(\d{1,2})(?:\s*[/.\-]\s*(\d{2,4}))?\s*$", re.ASCII)
 _TODAY = {"hom nay", "today"}
 _YESTERDAY = {"hom qua", "yesterday"}
 
@@ -145,8 +174,9 @@ def parse_choice(text: str, options: list[tuple[str, str]]) -> Parsed:
     """Options are (value, label already in the user's language). Accepts the number shown, the
     label, or the label typed without accents."""
     typed = text.strip()
-    if typed.isdigit() and 1 <= int(typed) <= len(options):
-        return Parsed(options[int(typed) - 1][0])
+    number = ascii_int(typed, 3)  # "③" or "²" is no option's number
+    if number is not None and 1 <= number <= len(options):
+        return Parsed(options[number - 1][0])
     folded = fold(typed)
     if folded:
         exact = [value for value, label in options if fold(label) == folded]
@@ -158,9 +188,9 @@ def parse_choice(text: str, options: list[tuple[str, str]]) -> Parsed:
     return Parsed(error=N_("Please choose one of the options: press a button or type its number."))
 
 
-_MONTH = re.compile(r"^(?:thang|t|month)\s*(\d{1,2})(?:\s*(?:-|den|toi|to)\s*(?:thang|t)?\s*(\d{1,2}))?$")
-_MONTH_YEAR = re.compile(r"^(\d{1,2})\s*/\s*(\d{4})$")
-_QUARTER = re.compile(r"^(?:quy|q|quarter)\s*([0-9]+|[ivx]+)$")
+_MONTH = re.compile(r"^(?:thang|t|month)\s*(\d{1,2})(?:\s*(?:-|den|toi|to)\s*(?:thang|t)?\s*(\d{1,2}))?$", re.ASCII)
+_MONTH_YEAR = re.compile(r"^(\d{1,2})\s*/\s*(\d{4})$", re.ASCII)
+_QUARTER = re.compile(r"^(?:quy|q|quarter)\s*([0-9]{1,3}|[ivx]{1,4})$", re.ASCII)
 _ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4}
 _ROMAN_OUT = {1: "I", 2: "II", 3: "III", 4: "IV"}
 # Phrases plans use for "when" besides a month, a quarter or a date (folded -> as written).

@@ -23,8 +23,10 @@ from babel.numbers import format_decimal
 from chidoan.engine.context import Ctx
 from chidoan.engine.inputs import (
     Parsed,
+    ascii_int,
     parse_choice,
     parse_date,
+    parse_id,
     parse_number,
     parse_period,
     parse_text,
@@ -175,10 +177,9 @@ class Runner:
         self._store(ctx, state, step, received)
 
     def on_button(self, ctx: Ctx, state: ConversationState | None, payload: str) -> None:
-        try:
-            conv_part, version_part, action = payload[2:].split(".", 2)
-            conv_id, version = int(conv_part), int(version_part)
-        except ValueError:
+        conv_part, version_part, action = (payload[2:].split(".", 2) + ["", ""])[:3]
+        conv_id, version = parse_id(conv_part), ascii_int(version_part, 18)
+        if conv_id is None or version is None:
             ctx.say(N_("That button is no longer valid."))
             return
         if state is None or state.id != conv_id:

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from chidoan.engine.context import Ctx
 from chidoan.engine.dispatch import outbox_row
+from chidoan.engine.inputs import parse_id
 from chidoan.engine.journey import Answers, Journey, Step
 from chidoan.engine.messages import Button, Outgoing
 from chidoan.handlers.access import BASE_UNIT, acting_unit, still_acting
@@ -27,10 +28,10 @@ def ask_due(uow: UnitOfWork, now: datetime, tz) -> int:
     (the outbox's unique key), however often and on however many workers this runs."""
     asked = 0
     for commitment in uow.reports.due_commitments(now.astimezone(tz).date()):
-        report = uow.reports.get(commitment.report_id)
+        report = uow.reports.one(commitment.report_id)
         holders = uow.roles.holders(commitment.unit_id, Role.secretary)
         for account_id in [h.account_id for h in holders] or [report.created_by]:
-            locale = uow.accounts.get(account_id).locale
+            locale = uow.accounts.one(account_id).locale
             text = gettext(
                 locale,
                 N_("Follow-up of the dialogue of {date}: {by} promised “{promise}” by {due}. Was it done?"),
@@ -52,9 +53,9 @@ def ask_due(uow: UnitOfWork, now: datetime, tz) -> int:
 def commitment_action(ctx: Ctx, arg: str) -> None:
     """Buttons "cm:<commitment id>:<status>": only the unit's own secretary or deputy answers."""
     ident, _, status = arg.partition(":")
-    commitment = ctx.uow.reports.commitment(int(ident)) if ident.isdigit() else None
+    commitment = ctx.uow.reports.commitment(found) if (found := parse_id(ident)) else None
     unit = acting_unit(ctx, kinds=BASE_UNIT, unit_id=commitment.unit_id) if commitment else None
-    if unit is None or status not in ANSWERS:
+    if commitment is None or unit is None or status not in ANSWERS:
         ctx.say(N_("That button is no longer valid."))
         return
     ctx.uow.reports.follow_up(commitment.id, status=status, now=ctx.now)
@@ -63,7 +64,7 @@ def commitment_action(ctx: Ctx, arg: str) -> None:
 
 
 def _save_note(ctx: Ctx, answers: Answers) -> None:
-    commitment = ctx.uow.reports.commitment(answers["_ctx"]["commitment"])
+    commitment = ctx.uow.reports.one_commitment(answers["_ctx"]["commitment"])
     if still_acting(ctx, commitment.unit_id, kinds=BASE_UNIT) is None:
         return
     if answers.get("note"):

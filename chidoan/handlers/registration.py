@@ -17,6 +17,7 @@ from sqlalchemy import Row
 
 from chidoan.documents.plan import PlanArea, PlanDocument, PlanTask, plan_filename, render_plan
 from chidoan.engine.context import Ctx
+from chidoan.engine.inputs import ascii_int, parse_id
 from chidoan.engine.journey import Answers, Choice, Journey, Kind, Step
 from chidoan.engine.messages import Button
 from chidoan.handlers.access import BASE_UNIT, SECRETARIES, acting_unit, refuse
@@ -161,14 +162,15 @@ def register_command(ctx: Ctx, args: str) -> None:
         ctx.say(N_("No programme is open for registration now."))
         return
     if args.strip():
-        if not args.strip().isdigit() or int(args.strip()) not in years:
+        year = ascii_int(args.strip(), 4)
+        if year not in years:
             ctx.say(
                 N_("Plans can be registered for {years}; {year} is not covered by the programme."),
                 years=", ".join(map(str, years)),
                 year=args.strip()[:8],
             )
             return
-        return open_plan(ctx, unit, int(args.strip()))
+        return open_plan(ctx, unit, year)
     if len(years) == 1:
         return open_plan(ctx, unit, years[0])
     default = ctx.today.year + 1 if ctx.today.year + 1 in years else years[0]
@@ -316,15 +318,13 @@ def registration_action(ctx: Ctx, arg: str) -> None:
     """Buttons "reg:<what>:<id or year>"."""
     what, _, value = arg.partition(":")
     unit = registering_unit(ctx)
-    if unit is None or not value.isdigit():
+    ident = parse_id(value)  # a year or a registration's id; forged digits are neither
+    if unit is None or ident is None:
         ctx.say(N_("That button is no longer valid."))
         return
     if what == "open":
-        if int(value) not in _years(ctx, unit):  # an old button: that year has closed since
-            ctx.say(N_("That button is no longer valid."))
-            return
-        return open_plan(ctx, unit, int(value))
-    registration = ctx.uow.registrations.get(int(value))
+        return _open_year(ctx, unit, ident)
+    registration = ctx.uow.registrations.get(ident)
     if registration is None or registration.unit_id != unit.id:
         ctx.say(N_("That button is no longer valid."))
         return
@@ -347,8 +347,17 @@ def registration_action(ctx: Ctx, arg: str) -> None:
         answers = _latest_answers(ctx, registration) if registration.version else None
         return _start(ctx, programme, registration, answers)
     if what == "edit":
+        if registration.version == 0:  # never submitted: nothing to edit, but its draft to continue
+            return open_plan(ctx, unit, registration.year)
         return _start(ctx, programme, registration, _latest_answers(ctx, registration))
     ctx.say(N_("That button is no longer valid."))
+
+
+def _open_year(ctx: Ctx, unit: Row, year: int) -> None:
+    if year not in _years(ctx, unit):  # an old button: that year has closed since
+        ctx.say(N_("That button is no longer valid."))
+        return
+    open_plan(ctx, unit, year)
 
 
 def _latest_answers(ctx: Ctx, registration: Row) -> Answers:
@@ -526,8 +535,9 @@ def _unit_for_plans(ctx: Ctx) -> Row | None:
 def plan_command(ctx: Ctx, args: str) -> None:
     unit = _unit_for_plans(ctx)
     submitted = [r for r in ctx.uow.registrations.of_unit(unit.id) if r.version > 0] if unit else []
-    if args.strip().isdigit():
-        submitted = [r for r in submitted if r.year == int(args.strip())]
+    year = ascii_int(args.strip(), 4)
+    if year is not None:
+        submitted = [r for r in submitted if r.year == year]
     if unit is None or not submitted:
         ctx.say(N_("No plan has been submitted yet. Type /dangky to register one."))
         return

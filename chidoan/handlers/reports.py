@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 from chidoan.engine.context import Ctx
+from chidoan.engine.inputs import parse_id
 from chidoan.engine.journey import Answers
 from chidoan.engine.messages import Button
 from chidoan.handlers.access import BASE_UNIT, REPORTING_KINDS, acting_unit, refuse, still_acting
@@ -60,7 +61,7 @@ def reports_command(ctx: Ctx, _args: str) -> None:
 
     unit = reporting_unit(ctx)
     rows = ctx.uow.reports.of_unit_in(unit.id, ctx.today.year) if unit else []
-    if not rows:
+    if unit is None or not rows:
         ctx.say(N_("No reports yet this year. /sinhhoat reports a meeting, /doithoai a dialogue."))
         return
     buttons = []
@@ -77,9 +78,9 @@ def reports_command(ctx: Ctx, _args: str) -> None:
 def report_action(ctx: Ctx, arg: str) -> None:
     """Buttons "rp:<view|edit|withdraw>:<report id>", for the unit's own reports only."""
     what, _, ident = arg.partition(":")
-    report = ctx.uow.reports.get(int(ident)) if ident.isdigit() else None
+    report = ctx.uow.reports.get(report_id) if (report_id := parse_id(ident)) else None
     unit = acting_unit(ctx, kinds=REPORTED_BY[ReportKind(report.kind)], unit_id=report.unit_id) if report else None
-    if unit is None:
+    if report is None or unit is None:
         ctx.say(N_("That button is no longer valid."))
         return
     kind = ReportKind(report.kind)

@@ -90,6 +90,9 @@ class Reports:
     def get(self, report_id: int) -> Row | None:
         return self.conn.execute(select(R).where(R.c.id == report_id)).first()
 
+    def one_commitment(self, commitment_id: int) -> Row:
+        return found(self.commitment(commitment_id), "commitment", commitment_id)
+
     def commitment(self, commitment_id: int) -> Row | None:
         return self.conn.execute(select(C).where(C.c.id == commitment_id)).first()
 

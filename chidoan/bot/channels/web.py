@@ -1,13 +1,15 @@
 """The local web chat: one page, a WebSocket per open tab, the same journeys as Telegram.
 
 It is a local tool for trying the bot and for demos: it has no login (pick an identity), so it
-binds to 127.0.0.1 by default. Keep it off a public interface (CHIDOAN_WEB_ENABLED=false).
+binds to 127.0.0.1 by default, and another interface is refused at start unless
+CHIDOAN_WEB_PUBLIC=true (bot/config.py). Keep it off in production (CHIDOAN_WEB_ENABLED=false).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import logging
 import re
@@ -26,6 +28,42 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent.parent.parent / "web" / "static"
 USER_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 MAX_FRAME = 16 * 1024 * 1024  # a photo (base64) fits; anything larger is refused by the socket
+EVENT_ID_MAX = 64  # InboundEvent.event_id
+PLAIN_ID = re.compile(r"[A-Za-z0-9_\-.]+")
+
+
+class BadFrame(ValueError):
+    """A frame the page would never send; the reason goes back in an error frame."""
+
+
+def event_id(user: str, client_id: str) -> str:
+    """The stored id of a web event: the page's id is unique only within its person's chat, so
+    it is scoped by the user ("an:w1x2"); one too long, or of other characters, becomes a digest
+    (the "#" keeps the two forms apart: user ids have no "#")."""
+    scoped = f"{user}:{client_id}"
+    if len(scoped) <= EVENT_ID_MAX and PLAIN_ID.fullmatch(client_id):
+        return scoped
+    digest = hashlib.sha256(scoped.encode("utf-8", "surrogatepass")).hexdigest()
+    return "#" + digest[: EVENT_ID_MAX - 1]
+
+
+def _decode(raw: str) -> dict:
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
+        raise BadFrame("not JSON") from None
+    if not isinstance(data, dict):
+        raise BadFrame("a frame is a JSON object")
+    return data
+
+
+def _string(data: dict, key: str, *, optional: bool = False) -> str:
+    value = data.get(key)
+    if optional and value is None:
+        return ""
+    if not isinstance(value, str):
+        raise BadFrame(f"{key} must be a string")
+    return value
 
 
 class WebChannel:
@@ -77,9 +115,10 @@ class WebChannel:
         self._sockets[user].add(ws)
         try:
             async for frame in ws:
-                if frame.type != WSMsgType.TEXT:
-                    continue
-                await self._receive(ws, user, name, frame.data)
+                if frame.type == WSMsgType.TEXT:
+                    await self._receive(ws, user, name, frame.data)
+                elif frame.type == WSMsgType.BINARY:
+                    await ws.send_json({"type": "error", "error": "frames are JSON text"})
         finally:
             self._sockets[user].discard(ws)
             if not self._sockets[user]:
@@ -88,19 +127,41 @@ class WebChannel:
 
     async def _receive(self, ws: web.WebSocketResponse, user: str, name: str | None, raw: str) -> None:
         try:
-            data = json.loads(raw)
-            event_id = str(data.get("id") or uuid.uuid4())[:64]
-            media, file = self._file(data) if data.get("type") == "file" else (None, None)
-            text = data.get("text") if data.get("type") == "text" else None
-            payload = data.get("payload") if data.get("type") == "button" else None
-            if [text, payload, media].count(None) != 2 or not isinstance(text or payload or "", str):
-                raise ValueError("need a text, a button payload or a file")
-        except (ValueError, AttributeError, binascii.Error) as exc:
+            client_id, incoming = self._incoming(user, name, raw)
+        except BadFrame as exc:  # no page sends these: a clean refusal, and the socket stays open
             await ws.send_json({"type": "error", "error": str(exc)})
             return
+        try:
+            await self.processor.submit(incoming)
+        except Exception:  # not stored: say so, so the person sends it again (the page shows it)
+            log.exception("web event %s not stored", incoming.event_id)
+            await ws.send_json({"type": "error", "error": "not_stored", "id": client_id})
+            return
+        await ws.send_json({"type": "ack", "id": client_id})
+
+    def _incoming(self, user: str, name: str | None, raw: str) -> tuple[str, Incoming]:
+        """The frame as an event, and the page's own id of it (acknowledged as sent)."""
+        data = _decode(raw)
+        client_id = data.get("id")
+        if client_id is None or client_id == "":
+            client_id = uuid.uuid4().hex
+        elif isinstance(client_id, bool) or not isinstance(client_id, str | int):
+            raise BadFrame("id must be a string")
+        client_id = str(client_id)
+        text = payload = media = file = None
+        kind = data.get("type")
+        if kind == "text":
+            text = _string(data, "text")
+        elif kind == "button":
+            payload = _string(data, "payload")
+        elif kind == "file":
+            media, file = self._file(data)
+        else:
+            raise BadFrame("need a text, a button payload or a file")
+        language = data.get("language")
         incoming = Incoming(
             channel=self.name,
-            event_id=event_id,
+            event_id=event_id(user, client_id),
             user_id=user,
             chat_id=user,
             text=text,
@@ -108,26 +169,27 @@ class WebChannel:
             media=media,
             file=file,
             display_name=name,
-            language_code=data.get("language"),
+            language_code=language if isinstance(language, str) else None,
         )
-        try:
-            await self.processor.submit(incoming)
-        except Exception:  # not stored: say so, so the person sends it again (the page shows it)
-            log.exception("web event %s not stored", event_id)
-            await ws.send_json({"type": "error", "error": "not_stored", "id": event_id})
-            return
-        await ws.send_json({"type": "ack", "id": event_id})
+        return client_id, incoming
 
     def _file(self, data: dict) -> tuple[str, InFile | None]:
         """A file picked in the page arrives base64-encoded; over the size limit it is refused."""
-        content = base64.b64decode(data.get("data") or "", validate=True)
-        mime = str(data.get("mime") or "application/octet-stream")[:100]
+        encoded = data.get("data")
+        if not isinstance(encoded, str):
+            raise BadFrame("a file's data must be a base64 string")
+        try:
+            content = base64.b64decode(encoded, validate=True)
+        except (ValueError, binascii.Error):
+            raise BadFrame("a file's data must be a base64 string") from None
+        mime = _string(data, "mime", optional=True)[:100] or "application/octet-stream"
+        filename = _string(data, "name", optional=True)[:120] or "file"
         media = "photo" if mime.startswith("image/") else "document"
         if len(content) > self.max_file_kb * 1024:
             return "too_big", None
         if not (mime.startswith("image/") or mime == "application/pdf"):
             return media, None
-        return media, InFile(str(data.get("name") or "file")[:120], mime, content)
+        return media, InFile(filename, mime, content)
 
     async def send(self, chat_id: str, message: Outgoing) -> None:
         sockets = list(self._sockets.get(chat_id, ()))
