@@ -35,7 +35,7 @@ from aiohttp import web
 from chidoan.bot.channels.base import Limits, RetryLater, Unreachable
 from chidoan.bot.processor import Processor
 from chidoan.engine.commands import Command
-from chidoan.engine.messages import Incoming, InFile, Outgoing
+from chidoan.engine.messages import Incoming, InFile, Outgoing, clean_text, clip_filename
 from chidoan.handlers.invites import BOT_USERNAME_KEY
 from chidoan.i18n import LOCALES, gettext
 
@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
+NAME_MAX = 255  # channel_identity.display_name
 PART_WAITS = 3  # flood-control waits for the rest of a split message (its first parts are out)
 SUBMIT_BACKOFF = (0.5, 30.0)  # polling: first and longest wait before storing an update again
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
@@ -87,7 +88,8 @@ def keyboard(message: Outgoing) -> InlineKeyboardMarkup | None:
 def _name(user) -> str | None:
     if user is None:
         return None
-    return " ".join(p for p in (user.first_name, user.last_name) if p) or user.username
+    name = " ".join(p for p in (user.first_name, user.last_name) if p) or user.username
+    return clean_text(name, NAME_MAX)
 
 
 class TelegramChannel:
@@ -158,7 +160,8 @@ class TelegramChannel:
                 return None, media
             if (document.file_size or 0) > limit:
                 return None, "too_big"
-            name, file_id = document.file_name or f"file-{document.file_unique_id}", document.file_id
+            name = clip_filename(document.file_name) or f"file-{document.file_unique_id}"
+            file_id = document.file_id
         else:
             return None, media
         try:
