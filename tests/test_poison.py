@@ -8,16 +8,24 @@ API (tests/fake_telegram.py) and the real aiogram client."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import logging
+
+import aiohttp
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import DataError
 
 from chidoan.bot.app import App
 from chidoan.bot.channels.base import Limits
+from chidoan.handlers import build_engine
 from chidoan.storage.db import make_engine, upgrade
-from chidoan.storage.models import Document
+from chidoan.storage.models import Document, InboundEvent
 from tests.conftest import add_member, free_port, make_settings, seed_org
 from tests.test_telegram import TgUser
 
+E = InboundEvent.__table__
 SECRET = "s3cret-Token_42"
 LONG_NAME = "Biên bản sinh hoạt chi đoàn " + "rất dài " * 40 + "lần cuối.pdf"  # over 300 characters
 APOLOGY = "could not handle your last message"
@@ -46,6 +54,11 @@ def telegram_app(url: str, tg, *, webhook: bool, engine=None, **extra) -> App:
     app = App(make_settings(url, **values), engine=engine)
     app.telegram.limits = Limits()  # no per-chat pacing: the tests send many messages to one chat
     return app
+
+
+def failed(db) -> list:
+    with db.connect() as conn:
+        return list(conn.execute(select(E).where(E.c.failed_at.is_not(None)).order_by(E.c.id)))
 
 
 MODES = pytest.mark.parametrize("webhook", [False, True], ids=["polling", "webhook"])
@@ -85,3 +98,183 @@ async def test_a_300_character_file_name_is_clipped_and_the_journey_goes_on(data
     assert len(document.filename) <= 128 and document.filename.endswith(".pdf")
     assert document.filename.startswith("Biên bản sinh hoạt chi đoàn rất dài")
     assert document.content == b"%PDF-1.4 minutes"
+    assert not failed(db)
+
+
+# ---- a database error that is not a lost race -------------------------------------------
+
+
+def poisoned_engine(settings, calls: list):
+    """The engine with /toi failing as PostgreSQL does on a value too long for its column."""
+
+    def boom(ctx, args):
+        calls.append(ctx.incoming.event_id)
+        raise DataError("INSERT INTO document", {}, Exception("value too long for type character varying(128)"))
+
+    engine = build_engine(settings)
+    poisoned = dataclasses.replace(engine.command("toi"), run=boom)
+    engine._by_name.update({"toi": poisoned, "me": poisoned})
+    return engine
+
+
+@MODES
+async def test_a_database_error_is_kept_as_failed_and_the_queue_goes_on(database, tg, webhook, monkeypatch, capsys):
+    url, db = database
+    calls: list = []
+    app = telegram_app(url, tg, webhook=webhook, engine=poisoned_engine(make_settings(url), calls))
+    await app.start()
+    try:
+        poisoned = TgUser(tg, db, 8201, first_name="An", language="en", webhook=webhook)
+        update = poisoned.message("/toi")
+        await poisoned.send(update)  # webhook: answered 200, not 500 (TgUser.send checks)
+        [event] = failed(db)
+        assert event.event_id == str(update["update_id"]) and event.text == "/toi"
+        assert "value too long" in event.error and event.raw and "/toi" in event.raw
+        assert 1 <= len(calls) <= 4  # tried a bounded number of times, then kept as failed
+        assert APOLOGY in poisoned.text and len(poisoned.last) == 1
+
+        other = TgUser(tg, db, 8202, first_name="Bình", language="en", webhook=webhook)
+        await other.say("/start")  # the next update of another person is handled at once
+        assert "invite code" in other.text
+
+        tries = len(calls)
+        if webhook:  # Telegram delivers it again: a duplicate, answered 200, no second apology
+            assert await tg.deliver_webhook(update) == 200
+        else:
+            tg.push_update(update)
+            await other.say("/trogiup")
+        assert len(calls) == tries and len(failed(db)) == 1
+        assert await poisoned.replies() == []
+    finally:
+        await app.stop()
+    assert sum(APOLOGY in text for text in tg.sent_texts(8201)) == 1
+
+    # Visible to an admin: `chidoan failed` lists it, newest first.
+    from chidoan.bot.cli import main
+
+    monkeypatch.setenv("CHIDOAN_DATABASE_URL", url)
+    capsys.readouterr()
+    assert main(["failed"]) == 0
+    listed = capsys.readouterr().out
+    assert f"telegram event {update['update_id']}" in listed and "value too long" in listed and "/toi" in listed
+
+
+@pytest.mark.postgres
+async def test_an_unclipped_value_too_long_on_postgresql_does_not_stall_polling(pg_url, tg, monkeypatch):
+    """The real thing: the file-name clipping taken out, PostgreSQL refuses the insert."""
+    import chidoan.bot.channels.telegram as telegram
+    import chidoan.engine.runner as runner
+
+    monkeypatch.setattr(telegram, "clip_filename", lambda name, limit=128: name, raising=False)
+    monkeypatch.setattr(runner, "clip_filename", lambda name, limit=128: name, raising=False)
+    db = make_engine(pg_url)
+    upgrade(db)
+    seed_org(db)
+    add_member(db, "8301", "Phạm Minh Dũng", "RG-VB-KP1", "secretary", channel="telegram", locale="en")
+    app = telegram_app(pg_url, tg, webhook=False)
+    await app.start()
+    try:
+        user = TgUser(tg, db, 8301, first_name="Dũng", language="en")
+        await meeting_until_photos(user)
+        await user.send_media(document=(LONG_NAME, b"%PDF-1.4 minutes"))
+        assert APOLOGY in user.text
+        [event] = failed(db)
+        assert "value too long" in event.error and LONG_NAME[:100] in event.raw
+
+        other = TgUser(tg, db, 8302, language="en")
+        await other.say("/start")
+        assert "invite code" in other.text
+        await user.press("Done")  # and the person's own journey goes on
+        assert "Send the report" in str([c.params for c in user.last])
+    finally:
+        await app.stop()
+        db.dispose()
+
+
+# ---- what aiogram cannot read -----------------------------------------------------------
+
+
+async def post_webhook(app: App, body: bytes, secret: str = SECRET) -> int:
+    url = app.settings.telegram_webhook_url
+    headers = {"X-Telegram-Bot-Api-Secret-Token": secret, "Content-Type": "application/json"}
+    async with aiohttp.ClientSession() as session, session.post(url, data=body, headers=headers) as resp:
+        return resp.status
+
+
+async def test_malformed_json_to_the_webhook_is_a_400_logged_once_without_the_body(settings, org, tg, caplog):
+    app = telegram_app(settings.database_url, tg, webhook=True)
+    await app.start()
+    try:
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            assert await post_webhook(app, b'{"update_id": 1, "message": {"text": "b\xc3\xad m\xe1\xba\xadt') == 400
+            assert await post_webhook(app, b"[1, 2, 3]") == 400  # JSON, but not an update
+            assert await post_webhook(app, b"{not json", secret="wrong") == 401
+    finally:
+        await app.stop()
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 2, [r.getMessage() for r in warnings]
+    assert all(r.exc_info is None for r in caplog.records)  # no traceback
+    assert not any("bí mật" in r.getMessage() or "update_id" in r.getMessage() for r in caplog.records)
+
+
+def unreadable(tg, user_id: int) -> dict:
+    """A message with a field in a shape newer than the library (a date that is an object)."""
+    update = tg.message_update(user_id, "/start", language_code="en")
+    update["message"]["date"] = {"unix": 1764400000, "tz": "Asia/Ho_Chi_Minh"}
+    return update
+
+
+@MODES
+async def test_an_update_aiogram_cannot_parse_is_kept_as_failed(database, tg, webhook, caplog):
+    url, db = database
+    app = telegram_app(url, tg, webhook=webhook)
+    await app.start()
+    try:
+        user = TgUser(tg, db, 8401, language="en", webhook=webhook)
+        update = unreadable(tg, 8401)
+        caplog.clear()
+        await user.send(update)  # webhook: 200, not a 500 Telegram would retry forever
+        [event] = failed(db)
+        assert event.event_id == str(update["update_id"]) and "unix" in event.raw
+        assert APOLOGY in user.text
+        logged = [r for r in caplog.records if str(update["update_id"]) in r.getMessage()]
+        assert len([r for r in logged if r.levelno >= logging.WARNING]) == 1
+
+        other = TgUser(tg, db, 8402, language="en", webhook=webhook)
+        await other.say("/start")  # polling goes on
+        assert "invite code" in other.text
+        if webhook:
+            assert await tg.deliver_webhook(update) == 200  # again: a duplicate
+            assert len(failed(db)) == 1
+    finally:
+        await app.stop()
+    assert sum(APOLOGY in text for text in tg.sent_texts(8401)) == 1
+
+
+# ---- duplicates are normal ------------------------------------------------------------------
+
+
+@MODES
+async def test_a_duplicate_button_press_logs_no_error(settings, org, tg, db, webhook, caplog):
+    app = telegram_app(settings.database_url, tg, webhook=webhook)
+    await app.start()
+    try:
+        user = TgUser(tg, db, 8501, language="en", webhook=webhook)
+        await user.say("/ngonngu")
+        data = user.button("English")
+        press = tg.callback_update(8501, data, message_id=user._message_id_with(data), language_code="en")
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            await user.send(press)
+            # The same update delivered again, and the same button pressed a second time.
+            if webhook:
+                assert await tg.deliver_webhook(press) == 200
+            else:  # as after a restart before the next getUpdates confirmed it
+                tg.redeliver(press)
+            await user.send(tg.callback_update(8501, data, message_id=press["callback_query"]["message"]["message_id"]))
+            await asyncio.sleep(0.2)
+    finally:
+        await app.stop()
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], [r.getMessage() for r in errors]
