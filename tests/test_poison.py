@@ -252,6 +252,57 @@ async def test_an_update_aiogram_cannot_parse_is_kept_as_failed(database, tg, we
     assert sum(APOLOGY in text for text in tg.sent_texts(8401)) == 1
 
 
+# ---- start and health ---------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_a_read_only_postgresql_database_is_refused_at_start(pg_url, caplog):
+    from sqlalchemy import text
+
+    db = make_engine(pg_url)
+    upgrade(db)
+    with db.connect() as conn:
+        name = conn.execute(text("select current_database()")).scalar_one()
+        conn.execute(text(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on'))
+        conn.commit()
+    db.dispose()
+    with pytest.raises(Exception, match="cannot be written") as refused:
+        App(make_settings(pg_url))
+    assert type(refused.value).__name__ == "StartupError"  # the CLI logs its one line, no traceback
+
+
+def test_a_read_only_sqlite_database_is_refused_at_start_with_one_clear_line(tmp_path, monkeypatch, caplog):
+    from chidoan.bot.cli import main
+
+    path = tmp_path / "chidoan.sqlite3"
+    db = make_engine(f"sqlite:///{path}")
+    upgrade(db)
+    db.dispose()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CHIDOAN_DATABASE_URL", f"sqlite:///file:{path}?mode=ro&uri=true")
+    monkeypatch.setenv("CHIDOAN_WEB_PORT", str(free_port()))
+    with caplog.at_level(logging.INFO):
+        assert main(["run"]) != 0
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and errors[0].exc_info is None
+    assert "cannot be written" in errors[0].getMessage()
+
+
+async def test_healthz_is_503_when_the_database_does_not_answer(app):
+    url = f"http://127.0.0.1:{app.settings.web_port}/healthz"
+    async with aiohttp.ClientSession() as session:
+        async with session.get(url) as resp:
+            assert resp.status == 200 and (await resp.json())["ok"] is True
+        # The database goes away (a server nobody listens on stands in for it).
+        app.processor.db = make_engine("postgresql+psycopg://nobody@127.0.0.1:9/gone?connect_timeout=1")
+        try:
+            async with session.get(url) as resp:
+                assert resp.status == 503 and (await resp.json())["ok"] is False
+        finally:
+            app.processor.db.dispose()
+            app.processor.db = app.db
+
+
 # ---- duplicates are normal ------------------------------------------------------------------
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 from chidoan.bot.config import Settings
 from chidoan.storage.models import Role
 
+log = logging.getLogger("chidoan")
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="chidoan", description="Youth Union secretaries' chat bot")
@@ -52,12 +54,16 @@ def _db(settings):
 
 
 def cmd_run(settings, args) -> int:
-    from chidoan.bot.app import App
+    from chidoan.bot.app import App, StartupError
 
-    descriptions = {}
+    try:
+        app = App(settings)
+    except StartupError as exc:  # one clear line; a traceback would only hide it
+        log.error("not starting: %s", exc)
+        return 1
     if args.demo or settings.demo:
-        descriptions = _load_demo(settings).descriptions
-    asyncio.run(App(settings, descriptions=descriptions).run_forever())
+        app.descriptions = _load_demo(settings).descriptions
+    asyncio.run(app.run_forever())
     return 0
 
 
@@ -163,7 +169,6 @@ COMMANDS = {
     "invite": cmd_invite,
     "failed": cmd_failed,
 }
-
 
 if __name__ == "__main__":
     raise SystemExit(main())
