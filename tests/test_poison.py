@@ -22,6 +22,7 @@ from chidoan.bot.channels.base import Limits
 from chidoan.handlers import build_engine
 from chidoan.storage.db import make_engine, upgrade
 from chidoan.storage.models import Document, InboundEvent
+from chidoan.storage.uow import unit_of_work
 from tests.conftest import add_member, free_port, make_settings, seed_org
 from tests.test_telegram import TgUser
 
@@ -329,3 +330,43 @@ async def test_a_duplicate_button_press_logs_no_error(settings, org, tg, db, web
         await app.stop()
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert errors == [], [r.getMessage() for r in errors]
+
+
+# ---- any other failure: bounded by deliveries ------------------------------------------------
+
+
+async def test_an_event_failing_for_another_reason_is_kept_as_failed_after_bounded_deliveries(settings, db, org):
+    """Not a database error about the event (here a bug before any handler runs): each delivery
+    fails back to its channel (the platform delivers it again), and after DELIVERIES of them it is
+    kept as failed, with one apology, so it holds up no one for ever."""
+    from chidoan.bot.processor import DELIVERIES, TRIES, Processor
+    from chidoan.engine.messages import Incoming
+
+    engine = build_engine(settings)
+    real, calls = engine.process, []
+
+    def process(uow, incoming, now, isolate=False):
+        if incoming.event_id == "bad":
+            calls.append(isolate)
+            raise RuntimeError("a bug outside any handler")
+        return real(uow, incoming, now, isolate=isolate)
+
+    engine.process = process
+    processor = Processor(db, engine)
+    await processor.start()
+    try:
+        bad = Incoming("web", "bad", "u1", "u1", text="/toi", language_code="en")
+        for _ in range(DELIVERIES - 1):
+            with pytest.raises(RuntimeError):
+                await processor.submit(bad)
+        assert not failed(db)
+        assert await processor.submit(bad) is True  # the last delivery: kept as failed
+        assert await processor.submit(Incoming("web", "ok", "u2", "u2", text="/start")) is True
+    finally:
+        await processor.stop()
+    assert len(calls) == DELIVERIES * (TRIES + 1)  # each delivery: the batch, then TRIES alone
+    [event] = failed(db)
+    assert event.event_id == "bad" and event.error == "RuntimeError: a bug outside any handler"
+    with unit_of_work(db) as uow:
+        [apology] = uow.outbox.for_chat("web", "u1")
+    assert APOLOGY in apology.body["text"]
