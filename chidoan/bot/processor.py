@@ -160,14 +160,15 @@ class Processor:
             log.warning("could not keep %s event %s as failed either", incoming.channel, incoming.event_id)
             self._failures[key] = deliveries
             return failure
-        log.error(
-            "%s event %s kept as failed after %d tries: %s",
-            incoming.channel,
-            incoming.event_id,
-            TRIES * deliveries,
-            _describe(failure),
-            exc_info=failure,
-        )
+        if kept:  # else it was kept before: this delivery is a duplicate
+            log.error(
+                "%s event %s kept as failed after %d tries: %s",
+                incoming.channel,
+                incoming.event_id,
+                TRIES * deliveries,
+                _describe(failure),
+                exc_info=failure,
+            )
         return kept
 
     async def keep_failed(self, incoming: Incoming, error: str, raw: str | None) -> bool:
