@@ -175,6 +175,7 @@ class FakeTelegram:
         self._updates: list[dict[str, Any]] = []
         self._confirmed_below = 0  # every update_id under this was confirmed by an offset
         self._next_update_id = 1
+        self._happened: set[int] = set()  # update ids already applied (a redelivery changes nothing)
         self._arrived = asyncio.Event()  # replaced on every wake, so each waiter sees the set()
         self._poller = 0  # the latest getUpdates: an older one still waiting gets 409, as on Telegram
         self._closing = False
@@ -272,6 +273,14 @@ class FakeTelegram:
     def push_update(self, update: dict[str, Any]) -> dict[str, Any]:
         """Queue an update for getUpdates (numbering it if needed) and wake a waiting long poll."""
         self._happen(update)
+        self._updates.append(update)
+        self._wake()
+        return update
+
+    def redeliver(self, update: dict[str, Any]) -> dict[str, Any]:
+        """Offer an update to getUpdates again, as Telegram does when the bot stopped before
+        confirming it; what it meant (an answered query) is not undone."""
+        self._confirmed_below = min(self._confirmed_below, update["update_id"])
         self._updates.append(update)
         self._wake()
         return update
@@ -428,6 +437,9 @@ class FakeTelegram:
         """Number the update and apply what it means to the server's state."""
         update.setdefault("update_id", self._next_update_id)
         self._next_update_id = max(self._next_update_id, update["update_id"] + 1)
+        if update["update_id"] in self._happened:  # delivered again: its query stays answered
+            return
+        self._happened.add(update["update_id"])
         if message := update.get("message"):
             self._messages[(message["chat"]["id"], message["message_id"])] = message
         if query := update.get("callback_query"):

@@ -8,6 +8,7 @@ import logging
 import signal
 
 from aiohttp import web
+from sqlalchemy import text
 
 from chidoan.bot.channels.web import WebChannel
 from chidoan.bot.followups import FollowUps
@@ -18,11 +19,16 @@ from chidoan.handlers import build_engine
 from chidoan.handlers.labels import ROLE_LABELS
 from chidoan.i18n import gettext
 from chidoan.storage.clock import utcnow
-from chidoan.storage.db import make_engine, upgrade
+from chidoan.storage.db import DatabaseNotReady, make_engine, prepare
 from chidoan.storage.models import OutboxStatus, Role
 from chidoan.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
+HEALTH_TIMEOUT = 3.0  # seconds
+
+
+class StartupError(Exception):
+    """The service cannot start; the message says why in one line (no traceback is needed)."""
 
 
 class App:
@@ -31,7 +37,11 @@ class App:
     ):
         self.settings = settings
         self.db = make_engine(settings.database_url)
-        upgrade(self.db)
+        try:
+            prepare(self.db)
+        except DatabaseNotReady as exc:
+            self.db.dispose()
+            raise StartupError(str(exc)) from None
         self.engine = engine or build_engine(settings)
         self.processor = Processor(self.db, self.engine, clock=clock)
         self.descriptions = descriptions or {}  # demo hints shown in the web chat's picker
@@ -52,7 +62,7 @@ class App:
 
     def http_app(self) -> web.Application:
         app = web.Application(client_max_size=256 * 1024)
-        app.router.add_get("/healthz", _healthz)
+        app.router.add_get("/healthz", self._healthz)
         if self.web:
             self.web.register(app)
         if self.telegram and self.settings.telegram_webhook_url:
@@ -108,6 +118,16 @@ class App:
         log.info("stopping")
         await self.stop()
 
+    async def _healthz(self, _request: web.Request) -> web.Response:
+        """200 when the database answers a trivial query through the processor (its one thread,
+        so a wedged thread shows too) within HEALTH_TIMEOUT seconds; else 503."""
+        try:
+            await asyncio.wait_for(self.processor.run(lambda uow: uow.conn.execute(text("SELECT 1"))), HEALTH_TIMEOUT)
+        except Exception as exc:
+            log.warning("healthz: the database does not answer (%s)", type(exc).__name__)
+            return web.json_response({"ok": False, "database": "unavailable"}, status=503)
+        return web.json_response({"ok": True, "database": "ok"})
+
     async def web_history(self, user: str, limit: int = 40) -> list[dict]:
         """What was said in a web chat, oldest first: texts the person typed and messages sent."""
 
@@ -151,10 +171,6 @@ class App:
             return people
 
         return await self.processor.run(read)
-
-
-async def _healthz(_request: web.Request) -> web.Response:
-    return web.json_response({"ok": True})
 
 
 def settle_heap() -> None:

@@ -13,6 +13,8 @@ from pydantic import ValidationError
 from chidoan.bot.config import Settings
 from chidoan.storage.models import Role
 
+log = logging.getLogger("chidoan")
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="chidoan", description="Youth Union secretaries' chat bot")
@@ -36,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
         "--days", type=int, default=None, help="days until it expires (default CHIDOAN_INVITE_DAYS, 14)"
     )
 
+    failed = sub.add_parser("failed", help="list the newest events that could not be handled (kept as failed)")
+    failed.add_argument("--limit", type=int, default=20, help="how many (default 20)")
+
     args = parser.parse_args(argv)
     try:
         settings = Settings()
@@ -57,12 +62,16 @@ def _db(settings):
 
 
 def cmd_run(settings, args) -> int:
-    from chidoan.bot.app import App
+    from chidoan.bot.app import App, StartupError
 
-    descriptions = {}
+    try:
+        app = App(settings)
+    except StartupError as exc:  # one clear line; a traceback would only hide it
+        log.error("not starting: %s", exc)
+        return 1
     if args.demo or settings.demo:
-        descriptions = _load_demo(settings).descriptions
-    asyncio.run(App(settings, descriptions=descriptions).run_forever())
+        app.descriptions = _load_demo(settings).descriptions
+    asyncio.run(app.run_forever())
     return 0
 
 
@@ -133,7 +142,41 @@ def cmd_invite(settings, args) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "demo": cmd_demo, "migrate": cmd_migrate, "org": cmd_org, "invite": cmd_invite}
+def cmd_failed(settings, args) -> int:
+    """What was kept as failed, newest first: when, where, who, why, and what was sent."""
+    from chidoan.storage.uow import unit_of_work
+
+    engine = _db(settings)
+    with unit_of_work(engine) as uow:
+        events = uow.events.failed(max(args.limit, 1))
+        people = {e.account_id: uow.accounts.get(e.account_id) for e in events if e.account_id is not None}
+    engine.dispose()
+    if not events:
+        print("No failed events.")
+        return 0
+    for e in events:
+        person = people.get(e.account_id)
+        who = (person.full_name if person else None) or (f"account {e.account_id}" if e.account_id else "unknown")
+        said = e.text if e.text is not None else (f"[button {e.payload}]" if e.payload else f"[{e.kind}]")
+        print(f"#{e.id} {e.failed_at.astimezone(settings.tz):%d/%m/%Y %H:%M} {e.channel} event {e.event_id}: {who}")
+        print(f"    sent: {_short(said)}")
+        print(f"    error: {e.error}")
+    return 0
+
+
+def _short(text: str, limit: int = 120) -> str:
+    text = "".join(ch for ch in " ".join(text.split()) if ch.isprintable())  # no terminal escapes
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "demo": cmd_demo,
+    "migrate": cmd_migrate,
+    "org": cmd_org,
+    "invite": cmd_invite,
+    "failed": cmd_failed,
+}
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -11,6 +11,8 @@ a channel acknowledges its platform only once nothing can be lost.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +20,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from sqlalchemy import Engine as DbEngine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from chidoan.engine.dispatch import Engine
 from chidoan.engine.messages import Incoming
@@ -30,7 +32,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_BATCH = 256
-RETRIES = 3  # for an update that lost a race with another worker on PostgreSQL
+TRIES = 3  # one event alone, at once (a race lost to another worker on PostgreSQL is won next time)
+DELIVERIES = 5  # deliveries of an event that fails for another reason, before it is kept as failed
+MAX_TRACKED = 1000  # events whose failed deliveries are counted
 
 
 class Processor:
@@ -44,6 +48,7 @@ class Processor:
         self._task: asyncio.Task | None = None
         self._stopping = False
         self.committed: list[Callable[[], None]] = []  # called after each commit (wakes the sender)
+        self._failures: dict[tuple[str, str], int] = {}  # failed deliveries per event (DB thread only)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="chidoan-processor")
@@ -110,15 +115,91 @@ class Processor:
             return [self._write_one(incoming) for incoming in batch]
 
     def _write_one(self, incoming: Incoming) -> bool | Exception:
-        """The event in its own transaction. A race lost to another worker (the conversation's
-        version, a unique key) is tried again; any other failure is returned for its sender."""
-        for attempt in range(RETRIES):
+        """The event in its own transaction, tried again at once when it fails (mostly a race
+        lost to another worker: the conversation's version, a unique key). When it keeps
+        failing, a database error about the event itself (a value too long, a constraint) has
+        it kept as failed at once: trying later would fail the same way. Anything else (the
+        database unavailable, a bug outside a handler) is returned for its channel, so the
+        platform delivers it again; after DELIVERIES such failures it is kept as failed too.
+        Either way a poison event holds up no one for long."""
+        failure: Exception | None = None
+        for attempt in range(TRIES):
             try:
                 with unit_of_work(self.db) as uow:
-                    return self.engine.process(uow, incoming, self.clock(), isolate=True)
-            except (ConcurrentUpdate, IntegrityError):
+                    result = self.engine.process(uow, incoming, self.clock(), isolate=True)
+                self._failures.pop((incoming.channel, incoming.event_id), None)
+                return result
+            except (ConcurrentUpdate, IntegrityError) as exc:
                 log.info("race lost on %s, retry %d", incoming.event_id, attempt + 1)
+                failure = exc
             except Exception as exc:
-                log.exception("could not store %s event %s", incoming.channel, incoming.event_id)
-                return exc
-        return ConcurrentUpdate(incoming.event_id)
+                log.warning(
+                    "could not store %s event %s (try %d of %d): %s",
+                    incoming.channel,
+                    incoming.event_id,
+                    attempt + 1,
+                    TRIES,
+                    _first_line(exc),
+                )
+                failure = exc
+        assert failure is not None
+        return self._after_tries(incoming, failure)
+
+    def _after_tries(self, incoming: Incoming, failure: Exception) -> bool | Exception:
+        key = (incoming.channel, incoming.event_id)
+        deliveries = self._failures.pop(key, 0) + 1
+        if not _about_the_event(failure) and deliveries < DELIVERIES:
+            if len(self._failures) >= MAX_TRACKED:  # deliveries that never came back: forget the oldest
+                self._failures.pop(next(iter(self._failures)))
+            self._failures[key] = deliveries
+            return failure
+        try:
+            with unit_of_work(self.db) as uow:
+                kept = self.engine.keep_failed(uow, incoming, _describe(failure), self.clock(), raw=as_raw(incoming))
+        except Exception:  # the database takes no writes at all: the platform delivers it again
+            log.warning("could not keep %s event %s as failed either", incoming.channel, incoming.event_id)
+            self._failures[key] = deliveries
+            return failure
+        if kept:  # else it was kept before: this delivery is a duplicate
+            log.error(
+                "%s event %s kept as failed after %d tries: %s",
+                incoming.channel,
+                incoming.event_id,
+                TRIES * deliveries,
+                _describe(failure),
+                exc_info=failure,
+            )
+        return kept
+
+    async def keep_failed(self, incoming: Incoming, error: str, raw: str | None) -> bool:
+        """Keep an event a channel could not even read (see Engine.keep_failed); False when it
+        was kept before. Raises when the database takes no writes (the platform retries)."""
+        kept = await self.run(lambda uow: self.engine.keep_failed(uow, incoming, error, self.clock(), raw))
+        for callback in self.committed:
+            callback()
+        return kept
+
+
+def _about_the_event(exc: Exception) -> bool:
+    """A database error caused by what this event writes, not by the database's state: trying
+    the same event again gives the same error."""
+    return isinstance(exc, DBAPIError) and not isinstance(exc, OperationalError | InterfaceError)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc) or type(exc).__name__
+    return text.strip().splitlines()[0][:300] if text.strip() else type(exc).__name__
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {_first_line(exc)}"[:512]
+
+
+def as_raw(incoming: Incoming) -> str:
+    """The event as received, enough to handle it again later (a file by its platform reference
+    and size, never its bytes)."""
+    fields = {f.name: getattr(incoming, f.name) for f in dataclasses.fields(incoming) if f.name != "file"}
+    if incoming.file is not None:
+        file = incoming.file
+        fields["file"] = {"name": file.name, "mime": file.mime, "source": file.source, "size": len(file.content)}
+    return json.dumps(fields, ensure_ascii=False)

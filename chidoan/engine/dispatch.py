@@ -31,6 +31,12 @@ NOT_REGISTERED = N_(
 )
 
 
+FAILED_APOLOGY = N_(
+    "Sorry, we could not handle your last message because of a problem on our side. It has been kept for the team to look into. Please try again later, or in another way."
+)
+RAW_MAX = 64 * 1024  # inbound_event.raw: enough to handle the event later, never a whole file
+
+
 class Engine:
     def __init__(
         self,
@@ -118,6 +124,32 @@ class Engine:
             uow.outbox.flush()
         return True
 
+    def keep_failed(self, uow: UnitOfWork, incoming: Incoming, error: str, now: datetime, raw: str | None) -> bool:
+        """Keep an event that could not be handled, marked failed (a dead letter: `chidoan failed`
+        lists them), and apologise to its sender once, in their language. False when it was
+        stored before (this is a delivery again): nothing is done. Only reads and plain inserts
+        of clipped values, so it succeeds whenever the database takes writes at all."""
+        sender = uow.accounts.sender(incoming.channel, incoming.user_id) if incoming.user_id else None
+        stored = uow.events.record_failed(
+            channel=incoming.channel[:16],
+            event_id=incoming.event_id[:64],
+            account_id=sender.account_id if sender else None,
+            kind=incoming.kind[:16],
+            text=clean_text(incoming.text),
+            payload=clean_text(incoming.payload, 256),
+            error=clean_text(error, 512) or "",
+            raw=clean_text(raw, RAW_MAX),
+            now=now,
+        )
+        if stored is None:
+            return False
+        if incoming.chat_id:
+            locale = sender.locale if sender else pick_locale(incoming.language_code, self.settings.default_locale)
+            apology = Outgoing(gettext(locale, FAILED_APOLOGY))
+            account_id = sender.account_id if sender else None
+            uow.outbox.queue([outbox_row(incoming.channel, incoming.chat_id[:64], account_id, apology, now)])
+        return True
+
     def _route(self, ctx: Ctx, state, text: str | None) -> None:
         payload = ctx.incoming.payload
         if payload is not None:
@@ -176,7 +208,7 @@ class Engine:
         ctx.uow.outbox.queue(rows)
 
 
-def outbox_row(channel: str, chat_id: str, account_id: int, message: Outgoing, now: datetime) -> dict:
+def outbox_row(channel: str, chat_id: str, account_id: int | None, message: Outgoing, now: datetime) -> dict:
     return {
         "channel": channel,
         "chat_id": chat_id,

@@ -17,6 +17,26 @@ def clean_text(text: str | None, limit: int | None = None) -> str | None:
     return text[:limit] if limit else text
 
 
+FILENAME_MAX = 128  # document.filename
+EXTENSION_MAX = 16
+
+
+def clip_filename(name: str | None, limit: int = FILENAME_MAX) -> str | None:
+    """A received file's name, cleaned (no control characters either: it ends up in a download's
+    header) and clipped to its column, keeping the extension: "Biên bản … lần cuối.pdf"."""
+    name = clean_text(name)
+    if name is None:
+        return None
+    name = "".join(ch for ch in name if unicodedata.category(ch) != "Cc").strip()
+    if len(name) <= limit:
+        return name
+    stem, dot, extension = name.rpartition(".")
+    if not (dot and stem and 0 < len(extension) < EXTENSION_MAX):
+        return name[:limit]
+    extension = "." + extension
+    return stem[: limit - len(extension)].rstrip() + extension
+
+
 @dataclass(frozen=True, slots=True)
 class InFile:
     """A file a person sent (a photo of the minutes, an attendance sheet), already downloaded by

@@ -33,7 +33,7 @@ from chidoan.engine.inputs import (
     parse_yes_no,
 )
 from chidoan.engine.journey import Answers, Journey, Kind, Step
-from chidoan.engine.messages import Button
+from chidoan.engine.messages import Button, clip_filename
 from chidoan.i18n import N_, fold, format_date
 from chidoan.storage.conversations import ConversationState
 from chidoan.storage.models import ConversationStatus
@@ -55,6 +55,7 @@ SUBMIT_WORDS = {"gui", "xac nhan", "dong y", "send", "submit", "confirm"}
 EDIT_WORDS = {"sua", "chinh sua", "edit"}
 BACK_WORDS = {"quay lai", "tro lai", "back"}
 DONE_WORDS = {"xong", "xong roi", "done", "het", "da gui het"}
+SOURCE_MAX = 255  # document.source: a longer platform reference is not kept (a clipped one is useless)
 
 
 class Runner:
@@ -156,10 +157,12 @@ class Runner:
                 buttons=done,
             )
             return
+        name = clip_filename(file.name) or "file"  # whatever the channel did, it fits its column
+        source = file.source if file.source and len(file.source) <= SOURCE_MAX else None
         document_id = ctx.uow.documents.add(
-            kind="upload", filename=file.name, content=file.content, now=ctx.now, source=file.source
+            kind="upload", filename=name, content=file.content, now=ctx.now, source=source
         )
-        received.append({"document": document_id, "name": file.name})
+        received.append({"document": document_id, "name": name})
         ctx.uow.conversations.save(state, ctx.now)  # kept even if the person leaves before "Done"
         done = [[Button(ctx.t(N_("✅ Done")), f"j:{state.id}.{state.version}.done")]]  # the saved version
         ctx.say(

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, insert
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -21,7 +22,7 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         database = make_url(url).database
-        if database and database != ":memory:":
+        if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url,
@@ -57,3 +58,33 @@ def upgrade(engine: Engine) -> None:
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+class DatabaseNotReady(Exception):
+    """The database cannot be reached, or cannot be written; the message is one line."""
+
+
+def prepare(engine: Engine) -> None:
+    """Bring the schema up to date, then check that the database takes writes: a write in a
+    transaction that is rolled back. A read-only database (a read-only file or mount, a
+    PostgreSQL replica or `default_transaction_read_only`) is refused here, at start, instead
+    of refusing every update later."""
+    where = engine.url.render_as_string(hide_password=True)
+    try:
+        upgrade(engine)
+    except SQLAlchemyError as exc:
+        raise DatabaseNotReady(f"the database {where} cannot be used: {_reason(exc)}") from exc
+    from sqlmodel import SQLModel
+
+    setting = SQLModel.metadata.tables["setting"]
+    try:
+        with engine.connect() as conn:
+            conn.execute(insert(setting).values(key="chidoan.write-check", value="start"))
+            conn.rollback()
+    except SQLAlchemyError as exc:
+        raise DatabaseNotReady(f"the database {where} cannot be written: {_reason(exc)}") from exc
+
+
+def _reason(exc: SQLAlchemyError) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

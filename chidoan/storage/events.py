@@ -1,4 +1,6 @@
-"""Inbound events: stored before they are acknowledged; the unique key de-duplicates."""
+"""Inbound events: stored before they are acknowledged; the unique key de-duplicates. An event
+that could not be handled is stored marked failed (a dead letter), so it is kept and seen again
+only as a duplicate."""
 
 from __future__ import annotations
 
@@ -52,6 +54,46 @@ class Events:
         }
         row = _RECORD[self.conn.dialect.name].first(self.conn, params)
         return row.id if row else None
+
+    def record_failed(
+        self,
+        *,
+        channel: str,
+        event_id: str,
+        account_id: int | None,
+        kind: str,
+        text: str | None,
+        payload: str | None,
+        error: str,
+        raw: str | None,
+        now: datetime,
+    ) -> int | None:
+        """Keep an event that could not be handled; None when it was stored before."""
+        values = {
+            "channel": channel,
+            "event_id": event_id,
+            "account_id": account_id,
+            "kind": kind,
+            "text": text,
+            "payload": payload,
+            "received_at": now,
+            "failed_at": now,
+            "error": error,
+            "raw": raw,
+        }
+        dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
+        stmt = (
+            dialect.insert(E)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["channel", "event_id"])
+            .returning(E.c.id)
+        )
+        return self.conn.execute(stmt).scalar_one_or_none()
+
+    def failed(self, limit: int = 20) -> list:
+        """The newest failed events first."""
+        stmt = select(E).where(E.c.failed_at.is_not(None)).order_by(E.c.failed_at.desc(), E.c.id.desc())
+        return list(self.conn.execute(stmt.limit(limit)))
 
     def of_account(self, account_id: int) -> list:
         return list(self.conn.execute(select(E).where(E.c.account_id == account_id).order_by(E.c.id)))

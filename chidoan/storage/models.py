@@ -167,10 +167,25 @@ class Conversation(SQLModel, table=True):
 
 class InboundEvent(SQLModel, table=True):
     """Every event a channel delivered, stored before it is acknowledged: de-duplication and
-    the durable record of what the user actually sent."""
+    the durable record of what the user actually sent.
+
+    An event that could not be handled (the database kept refusing it, or the platform sent
+    something its library cannot read) is kept here too, marked failed: a dead letter. It is the
+    same row rather than a table of its own because the (channel, event_id) key is what makes a
+    platform's next delivery of it a harmless duplicate instead of another failure, and because
+    what the person sent then stays in one place (their history shows it)."""
 
     __tablename__ = "inbound_event"
-    __table_args__ = (UniqueConstraint("channel", "event_id"),)
+    __table_args__ = (
+        UniqueConstraint("channel", "event_id"),
+        # Only failed events are in it: the hot path's inserts (failed_at NULL) never touch it.
+        Index(
+            "ix_inbound_event_failed",
+            "failed_at",
+            sqlite_where=text("failed_at IS NOT NULL"),
+            postgresql_where=text("failed_at IS NOT NULL"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(max_length=16)
@@ -180,6 +195,10 @@ class InboundEvent(SQLModel, table=True):
     text: str | None = Field(default=None, sa_column=Column(Text))
     payload: str | None = Field(default=None, max_length=256)
     received_at: datetime
+    failed_at: datetime | None = None  # set: a dead letter, not handled (see the class's note)
+    error: str | None = Field(default=None, max_length=512)  # why, for the admin (`chidoan failed`)
+    # What is needed to handle it later (the platform's update, or the event as received; clipped).
+    raw: str | None = Field(default=None, sa_column=Column(Text))
 
 
 class Outbox(SQLModel, table=True):

@@ -12,13 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
 
 from aiogram import Bot, Dispatcher, F, Router
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.dispatcher.dispatcher import DEFAULT_BACKOFF_CONFIG
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramNotFound, TelegramRetryAfter
+from aiogram.methods import GetUpdates
 from aiogram.types import (
     BotCommand,
     BufferedInputFile,
@@ -29,13 +34,15 @@ from aiogram.types import (
     Message,
     Update,
 )
+from aiogram.utils.backoff import Backoff, BackoffConfig
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
+from pydantic import ValidationError
 
 from chidoan.bot.channels.base import Limits, RetryLater, Unreachable
 from chidoan.bot.processor import Processor
 from chidoan.engine.commands import Command
-from chidoan.engine.messages import Incoming, InFile, Outgoing
+from chidoan.engine.messages import Incoming, InFile, Outgoing, clean_text, clip_filename
 from chidoan.handlers.invites import BOT_USERNAME_KEY
 from chidoan.i18n import LOCALES, gettext
 
@@ -43,6 +50,7 @@ log = logging.getLogger(__name__)
 
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
+NAME_MAX = 255  # channel_identity.display_name
 PART_WAITS = 3  # flood-control waits for the rest of a split message (its first parts are out)
 SUBMIT_BACKOFF = (0.5, 30.0)  # polling: first and longest wait before storing an update again
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
@@ -84,10 +92,43 @@ def keyboard(message: Outgoing) -> InlineKeyboardMarkup | None:
     )
 
 
+class NotAnUpdate(ValueError):
+    """A webhook body or a getUpdates item that is no Telegram update (no update_id)."""
+
+
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['type']}" for e in exc.errors()[:3])[:500]
+
+
+def _unreadable(raw: dict) -> Incoming:
+    """Who sent an update aiogram cannot read, as far as its plain fields tell: a person's
+    message or button in a private chat gets the apology; anything else is only kept."""
+    kind = next((k for k in raw if k != "update_id"), "")
+    body = _dict(raw.get(kind)) if kind in ("message", "callback_query") else {}
+    user = _dict(body.get("from"))
+    user_id = user.get("id") if isinstance(user.get("id"), int) else None
+    chat = _dict(_dict(body.get("message")).get("chat") if kind == "callback_query" else body.get("chat"))
+    private = user_id is not None and chat.get("type") == "private" and chat.get("id") == user_id
+    language = user.get("language_code")
+    return Incoming(
+        channel=TelegramChannel.name,
+        event_id=str(raw["update_id"]),
+        user_id=str(user_id) if user_id is not None else "",
+        chat_id=str(user_id) if private else "",
+        media="unreadable",
+        language_code=language if isinstance(language, str) else None,
+    )
+
+
+def _dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _name(user) -> str | None:
     if user is None:
         return None
-    return " ".join(p for p in (user.first_name, user.last_name) if p) or user.username
+    name = " ".join(p for p in (user.first_name, user.last_name) if p) or user.username
+    return clean_text(name, NAME_MAX)
 
 
 class TelegramChannel:
@@ -103,7 +144,7 @@ class TelegramChannel:
         self.bot = Bot(settings.telegram_bot_token.get_secret_value(), session=session)
         # Conversation state lives in chidoan's database: aiogram's FSM would only add a
         # middleware and an in-memory lookup to every update.
-        self.dispatcher = Dispatcher(disable_fsm=True)
+        self.dispatcher = _Dispatcher(self.read_update, disable_fsm=True)
         self.dispatcher.include_router(self._router())
         self._polling = None
         self.webhook_secret = (
@@ -158,7 +199,8 @@ class TelegramChannel:
                 return None, media
             if (document.file_size or 0) > limit:
                 return None, "too_big"
-            name, file_id = document.file_name or f"file-{document.file_unique_id}", document.file_id
+            name = clip_filename(document.file_name) or f"file-{document.file_unique_id}"
+            file_id = document.file_id
         else:
             return None, media
         try:
@@ -181,24 +223,60 @@ class TelegramChannel:
                 language_code=callback.from_user.language_code,
             )
         )
-        # Returned, not awaited: in webhook mode it rides on the HTTP answer (no extra request).
-        return callback.answer()
+        answer = callback.answer()
+        if self.settings.telegram_webhook_url:
+            return answer  # it rides on the webhook's HTTP answer (no extra request)
+        try:
+            await answer
+        except TelegramBadRequest as exc:
+            # A query is answered once, within seconds: a delivery of the same update again (a
+            # restart before getUpdates confirmed it) finds it closed. Normal, and the spinner
+            # on the person's button stops by itself.
+            log.info("telegram: callback query of update %s not answered: %s", event_update.update_id, exc.message)
+        return None
 
     async def _submit(self, incoming: Incoming) -> None:
+        await self._stored(lambda: self.processor.submit(incoming), incoming.event_id)
+
+    async def _stored(self, store: Callable[[], Awaitable[object]], update_id: str) -> None:
         """Webhook: a failure propagates (a 500: Telegram delivers the update again). Polling:
         aiogram would log it and confirm the update with the next getUpdates, losing it, so the
-        update is stored again until it is (later updates wait, as they would for Telegram)."""
+        update is stored again until it is (later updates wait, as they would for Telegram). The
+        processor gives an event that keeps failing a bounded number of tries, then keeps it as
+        failed: what goes on failing here is the database taking no writes at all."""
         delay = SUBMIT_BACKOFF[0]
         while True:
             try:
-                await self.processor.submit(incoming)
+                await store()
                 return
-            except Exception:
+            except Exception as exc:
                 if self.settings.telegram_webhook_url:
                     raise
-                log.exception("could not store telegram update %s; trying again in %.1fs", incoming.event_id, delay)
+                log.warning(
+                    "could not store telegram update %s (%s); trying again in %.1fs",
+                    update_id,
+                    type(exc).__name__,
+                    delay,
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, SUBMIT_BACKOFF[1])
+
+    async def read_update(self, raw: object) -> Update | None:
+        """An update as aiogram's model, or None when aiogram cannot read it (a field in a shape
+        newer than the library): then it is kept as failed, its sender gets an apology, and it
+        is handled no further (answered 200, confirmed by the next getUpdates). Raises
+        NotAnUpdate for what is no update at all."""
+        if not isinstance(raw, dict) or not isinstance(raw.get("update_id"), int):
+            raise NotAnUpdate
+        try:
+            return Update.model_validate(raw, context={"bot": self.bot})
+        except ValidationError as exc:
+            problem = _problems(exc)  # where and what, never the values (what people wrote)
+        log.warning("telegram update %s could not be read (%s); kept as failed", raw["update_id"], problem)
+        incoming = _unreadable(raw)
+        text = json.dumps(raw, ensure_ascii=False, default=str)
+        await self._stored(lambda: self.processor.keep_failed(incoming, problem, text), incoming.event_id)
+        return None
 
     async def _on_member(self, update: ChatMemberUpdated) -> None:
         if update.chat.type != "private":
@@ -271,9 +349,9 @@ class TelegramChannel:
         ]
 
     def register_webhook(self, app: web.Application) -> None:
-        SimpleRequestHandler(
-            self.dispatcher, self.bot, secret_token=self.webhook_secret, handle_in_background=False
-        ).register(app, path=self.settings.telegram_webhook_path)
+        _WebhookHandler(self, secret_token=self.webhook_secret, handle_in_background=False).register(
+            app, path=self.settings.telegram_webhook_path
+        )
 
     async def start(self) -> None:
         await self.prepare()
@@ -307,3 +385,72 @@ class TelegramChannel:
 
     async def close(self) -> None:
         await self.bot.session.close()
+
+
+class _WebhookHandler(SimpleRequestHandler):
+    """aiogram's handler, except that a body that is not JSON is a 400 (logged once, without
+    the body) and an update aiogram cannot read is kept as failed and answered 200: either
+    would otherwise be a 500 with a traceback, which Telegram retries forever."""
+
+    def __init__(self, channel: TelegramChannel, **kwargs: Any):
+        super().__init__(channel.dispatcher, channel.bot, **kwargs)
+        self.channel = channel
+
+    async def _handle_request(self, bot: Bot, request: web.Request) -> web.Response:
+        try:
+            update = await self.channel.read_update(await request.json(loads=bot.session.json_loads))
+        except ValueError as exc:  # not JSON, not UTF-8, or no update
+            log.warning(
+                "telegram webhook: refused a body of %s bytes that is not an update (%s)",
+                request.content_length,
+                type(exc).__name__,
+            )
+            return web.Response(status=400, text="not a Telegram update")
+        if update is None:
+            return web.json_response({})
+        result: Any = await self.dispatcher.feed_webhook_update(bot, update, **self.data)
+        return web.Response(body=self._build_response_writer(bot=bot, result=result))
+
+
+class _RawGetUpdates(GetUpdates):
+    """getUpdates with its updates left as dicts, read one by one: aiogram reads the whole
+    batch at once, so one update it cannot read made every getUpdates fail, for ever."""
+
+    __returning__ = list[dict[str, Any]]
+
+
+class _Dispatcher(Dispatcher):
+    """aiogram's dispatcher, polling through `_RawGetUpdates`; `read` turns each raw update
+    into aiogram's model, or keeps it as failed (None) and polling goes on past it."""
+
+    def __init__(self, read: Callable[[object], Awaitable[Update | None]], **kwargs: Any):
+        super().__init__(**kwargs)
+        self._read = read
+
+    async def _listen_updates(  # type: ignore[override]
+        self,
+        bot: Bot,
+        polling_timeout: int = 30,
+        backoff_config: BackoffConfig = DEFAULT_BACKOFF_CONFIG,
+        allowed_updates: list[str] | None = None,
+    ):
+        backoff = Backoff(config=backoff_config)
+        get_updates = _RawGetUpdates(timeout=polling_timeout, allowed_updates=allowed_updates)
+        kwargs = {"request_timeout": int(bot.session.timeout + polling_timeout)} if bot.session.timeout else {}
+        while True:
+            try:
+                batch = cast(list[dict[str, Any]], await bot(get_updates, **kwargs))
+            except Exception as exc:  # Telegram unreachable for a while: polling goes on
+                log.warning("telegram: getUpdates failed (%s: %s); trying again", type(exc).__name__, exc)
+                await backoff.asleep()
+                continue
+            backoff.reset()
+            for raw in batch:
+                try:
+                    update = await self._read(raw)
+                except NotAnUpdate:
+                    log.warning("telegram: getUpdates gave something that is no update; skipped")
+                    continue
+                if update is not None:
+                    yield update
+                get_updates.offset = raw["update_id"] + 1
