@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up and run the whole test suite: the linter (ruff), then unit and end-to-end tests
+# Set up and run the whole test suite: the linters (ruff, mypy), then unit and end-to-end tests
 # through the web chat, the fake Telegram Bot API, headless Chromium, and the local PostgreSQL
 # server (127.0.0.1:5432, database "test"; set CHIDOAN_TEST_PG to use another). Outside CI, what
 # is missing is skipped; in CI (CI=true) a missing Chromium or PostgreSQL fails the run.
@@ -12,5 +12,5 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
   apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 echo "ruff…" && .venv/bin/ruff check --quiet . && .venv/bin/ruff format --check --quiet .
-
+echo "mypy…" && .venv/bin/mypy
 exec .venv/bin/python -m pytest "$@"

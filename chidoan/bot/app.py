@@ -187,6 +187,6 @@ def _shown(uow: UnitOfWork, body: dict) -> dict:
     """A sent message as the web chat shows it, with its document's download link."""
     shown = {"type": "message", **body}
     if "document" in body:
-        document = uow.documents.get(body["document"]["id"])
+        document = uow.documents.one(body["document"]["id"])
         shown["file"] = {"url": f"/files/{document.token}", "filename": document.filename}
     return shown

@@ -42,7 +42,7 @@ from pydantic import ValidationError
 from chidoan.bot.channels.base import Limits, RetryLater, Unreachable
 from chidoan.bot.processor import Processor
 from chidoan.engine.commands import Command
-from chidoan.engine.messages import Incoming, InFile, Outgoing, clean_text, clip_filename
+from chidoan.engine.messages import Attachment, Incoming, InFile, Outgoing, clean_text, clip_filename
 from chidoan.handlers.invites import BOT_USERNAME_KEY
 from chidoan.i18n import LOCALES, gettext
 
@@ -146,7 +146,7 @@ class TelegramChannel:
         # middleware and an in-memory lookup to every update.
         self.dispatcher = _Dispatcher(self.read_update, disable_fsm=True)
         self.dispatcher.include_router(self._router())
-        self._polling = None
+        self._polling: asyncio.Task | None = None
         self.webhook_secret = (
             settings.telegram_webhook_secret.get_secret_value()
             if settings.telegram_webhook_secret
@@ -164,6 +164,8 @@ class TelegramChannel:
         return router
 
     async def _on_message(self, message: Message, event_update: Update) -> None:
+        if message.from_user is None:  # not from a person (private chats always name one)
+            return
         media, file = None, None
         if message.text is None:
             media = next((kind for kind in MEDIA_TYPES if getattr(message, kind, None) is not None), "other")
@@ -207,6 +209,8 @@ class TelegramChannel:
             content = await self.bot.download(file_id)
         except Exception:  # the message is still stored; the person is asked to send it again
             log.exception("could not download telegram file %s", file_id)
+            return None, media
+        if content is None:  # only when a destination is given, which it is not
             return None, media
         return InFile(name, mime, content.read(), file_id), media
 
@@ -290,7 +294,7 @@ class TelegramChannel:
 
     async def send(self, chat_id: str, message: Outgoing) -> None:
         if message.attachment is not None:
-            return await self._send_document(chat_id, message)
+            return await self._send_document(chat_id, message, message.attachment)
         parts = split_text(message.text)
         try:
             for i, part in enumerate(parts):
@@ -315,12 +319,14 @@ class TelegramChannel:
                 raise Unreachable(exc.message) from exc
             raise
 
-    async def _send_document(self, chat_id: str, message: Outgoing) -> None:
+    async def _send_document(self, chat_id: str, message: Outgoing, attachment: Attachment) -> None:
         """The text rides as the caption when it fits (1,024 characters), else it goes first."""
+        if attachment.content is None:
+            raise ValueError(f"document {attachment.document_id} was not loaded before sending")
         caption = message.text if len(message.text) <= MAX_CAPTION else None
         if caption is None:
             await self.send(chat_id, Outgoing(message.text))
-        file = BufferedInputFile(message.attachment.content, filename=message.attachment.filename)
+        file = BufferedInputFile(attachment.content, filename=attachment.filename)
         try:
             await self.bot.send_document(
                 chat_id=int(chat_id), document=file, caption=caption, reply_markup=keyboard(message)
