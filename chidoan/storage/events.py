@@ -5,6 +5,7 @@ only as a duplicate."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -27,6 +28,20 @@ _RECORD = {
 }
 
 
+def _row(
+    channel: str, event_id: str, account_id: int | None, kind: str, text: str | None, payload: str | None, now: datetime
+) -> dict[str, Any]:
+    return {
+        "channel": channel,
+        "event_id": event_id,
+        "account_id": account_id,
+        "kind": kind,
+        "text": text,
+        "payload": payload,
+        "received_at": now,
+    }
+
+
 class Events:
     def __init__(self, conn: Connection):
         self.conn = conn
@@ -43,44 +58,14 @@ class Events:
         now: datetime,
     ) -> int | None:
         """Store the event; None when this (channel, event id) was seen before."""
-        params = {
-            "channel": channel,
-            "event_id": event_id,
-            "account_id": account_id,
-            "kind": kind,
-            "text": text,
-            "payload": payload,
-            "received_at": now,
-        }
+        params = _row(channel, event_id, account_id, kind, text, payload, now)
         row = _RECORD[self.conn.dialect.name].first(self.conn, params)
         return row.id if row else None
 
-    def record_failed(
-        self,
-        *,
-        channel: str,
-        event_id: str,
-        account_id: int | None,
-        kind: str,
-        text: str | None,
-        payload: str | None,
-        error: str,
-        raw: str | None,
-        now: datetime,
-    ) -> int | None:
-        """Keep an event that could not be handled; None when it was stored before."""
-        values = {
-            "channel": channel,
-            "event_id": event_id,
-            "account_id": account_id,
-            "kind": kind,
-            "text": text,
-            "payload": payload,
-            "received_at": now,
-            "failed_at": now,
-            "error": error,
-            "raw": raw,
-        }
+    def record_failed(self, *, error: str, raw: str | None, now: datetime, **event: Any) -> int | None:
+        """Keep an event that could not be handled (the fields of `record`, with the error and the
+        event as received); None when it was stored before."""
+        values = _row(**event, now=now) | {"failed_at": now, "error": error, "raw": raw}
         dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
         stmt = (
             dialect.insert(E)
