@@ -78,6 +78,7 @@ def serve_pipeline(port: int, db_path: str, users: int, ready) -> None:
     from aiohttp import web
 
     from chidoan.bot.app import settle_heap
+    from chidoan.bot.channels.base import Host
     from chidoan.bot.channels.telegram import TelegramChannel
     from chidoan.bot.config import Settings
     from chidoan.bot.processor import Processor
@@ -105,9 +106,9 @@ def serve_pipeline(port: int, db_path: str, users: int, ready) -> None:
         _seed(db, engine, users)
         processor = Processor(db, engine)
         await processor.start()
-        channel = TelegramChannel(settings, processor, engine.commands)
+        channel = TelegramChannel(Host(settings, processor, engine.commands))
         app = web.Application()
-        channel.register_webhook(app)
+        channel.mount(app)
         settle_heap()  # as App.start does
         await _serve(app, port, ready)
 

@@ -416,14 +416,22 @@ class FakeTelegram:
 
     def blocked_update(self, user_id: int) -> dict[str, Any]:
         """The user blocked the bot; once pushed or delivered, sends to them get 403."""
+        return self._member_update(user_id, old={"status": "member"}, new={"status": "kicked", "until_date": 0})
+
+    def unblocked_update(self, user_id: int) -> dict[str, Any]:
+        """The user unblocked the bot (Telegram tells it, whether or not they write)."""
+        self.unblock(user_id)
+        return self._member_update(user_id, old={"status": "kicked", "until_date": 0}, new={"status": "member"})
+
+    def _member_update(self, user_id: int, *, old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         user = self._users.get(user_id, {"id": user_id, "is_bot": False, "first_name": "An"})
         return {
             "my_chat_member": {
                 "chat": self._chat(user_id),
                 "from": user,
                 "date": _now(),
-                "old_chat_member": {"user": self.me, "status": "member"},
-                "new_chat_member": {"user": self.me, "status": "kicked", "until_date": 0},
+                "old_chat_member": {"user": self.me} | old,
+                "new_chat_member": {"user": self.me} | new,
             }
         }
 

@@ -132,7 +132,7 @@ async def test_photos_sent_on_telegram_are_downloaded_and_kept(settings, org, db
     app = App(tg_settings(settings, tg, CHIDOAN_MAX_FILE_KB="1"))
     from chidoan.bot.channels.base import Limits
 
-    app.telegram.limits = Limits()
+    app.channels["telegram"].limits = Limits()
     await app.start()
     try:
         user = TgUser(tg, db, 8001, first_name="Dũng", language="en")

@@ -53,7 +53,7 @@ def telegram_app(url: str, tg, *, webhook: bool, engine=None, **extra) -> App:
             "TELEGRAM_WEBHOOK_SECRET": SECRET,
         }
     app = App(make_settings(url, **values), engine=engine)
-    app.telegram.limits = Limits()  # no per-chat pacing: the tests send many messages to one chat
+    app.channels["telegram"].limits = Limits()  # no per-chat pacing: the tests send many messages to one chat
     return app
 
 

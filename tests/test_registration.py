@@ -306,7 +306,7 @@ async def test_the_journey_on_telegram_ends_with_the_docx(settings, db, people, 
 
     add_member(db, "7001", "Đặng Thu Hà", "CT-ML", "secretary", channel="telegram", locale="en")
     app = App(tg_settings(settings, tg), clock=clock_at(2026, 10, 12, 20, 0))
-    app.telegram.limits = Limits()  # Telegram's 1 message/s per chat would make this test slow
+    app.channels["telegram"].limits = Limits()  # Telegram's 1 message/s per chat would make this test slow
     await app.start()
     try:
         user = TgUser(tg, db, 7001, first_name="Hà", language="en")

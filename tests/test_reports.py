@@ -68,7 +68,7 @@ async def test_a_dialogue_on_telegram_with_two_commitments(settings, org, db, tg
 
     add_member(db, "9001", "Lê Văn Cường", "RG-VB", "secretary", channel="telegram", locale="en")
     telegram_app = App(tg_settings(settings, tg))
-    telegram_app.telegram.limits = Limits()
+    telegram_app.channels["telegram"].limits = Limits()
     await telegram_app.start()
     try:
         user = TgUser(tg, db, 9001, first_name="Cường", language="en")

@@ -17,7 +17,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from chidoan.bot.app import App
-from chidoan.bot.channels.telegram import ALLOWED_UPDATES, MAX_TEXT, split_text
+from chidoan.bot.channels.base import split_text
+from chidoan.bot.channels.telegram import ALLOWED_UPDATES, MAX_TEXT
 from chidoan.handlers import COMMANDS
 from chidoan.handlers.invites import BOT_USERNAME_KEY
 from chidoan.handlers.labels import ROLE_LABELS
@@ -528,13 +529,30 @@ async def test_block_update_marks_unreachable_until_the_user_writes_again(bot_ap
     blocked = tg.push_update(tg.blocked_update(5007))
     await until(lambda: not identity(db, 5007).reachable, what="identity unreachable")
     assert identity(db, 5007).unreachable_since is not None
-    assert not events(db, blocked["update_id"])  # a membership change is not something the user said
+    # Recorded as a fact of the platform, not as something the user said, and not answered.
+    [fact] = events(db, blocked["update_id"])
+    assert (fact.kind, fact.text, fact.payload) == ("blocked", None, None)
 
     tg.unblock(5007)  # the user unblocks and writes again
     await user.say("/toi")
     assert "Name:" in user.text
     again = identity(db, 5007)
     assert again.reachable is True and again.unreachable_since is None
+
+
+async def test_unblock_update_makes_the_person_reachable_again_without_a_word(bot_app, tg, db):
+    user = TgUser(tg, db, 5008, first_name="Hà", language="en")
+    await user.say("/start")
+    tg.push_update(tg.blocked_update(5008))
+    await until(lambda: not identity(db, 5008).reachable, what="identity unreachable")
+    sent_before = len(tg.calls_of("sendMessage"))
+
+    unblocked = tg.push_update(tg.unblocked_update(5008))
+    await until(lambda: identity(db, 5008).reachable, what="identity reachable again")
+    assert identity(db, 5008).unreachable_since is None
+    assert [e.kind for e in events(db, unblocked["update_id"])] == ["unblocked"]
+    await asyncio.sleep(0.3)
+    assert len(tg.calls_of("sendMessage")) == sent_before  # a fact is not answered
 
 
 # ---- 6. flood control ---------------------------------------------------------------------
@@ -561,14 +579,14 @@ async def test_rate_limited_reply_arrives_after_retry_after(bot_app, tg, db):
 
 
 def test_split_text_short_text_is_one_part():
-    assert split_text("Xin chào") == ["Xin chào"]
-    assert split_text("x" * MAX_TEXT) == ["x" * MAX_TEXT]
+    assert split_text("Xin chào", MAX_TEXT) == ["Xin chào"]
+    assert split_text("x" * MAX_TEXT, MAX_TEXT) == ["x" * MAX_TEXT]
 
 
 def test_split_text_cuts_at_line_breaks():
     lines = [f"{i:03d}. Chi đoàn Khu phố {i} — đã nộp báo cáo tháng" for i in range(300)]
     text = "\n".join(lines)
-    parts = split_text(text)
+    parts = split_text(text, MAX_TEXT)
     assert len(parts) > 1 and all(0 < len(p) <= MAX_TEXT for p in parts)
     assert "\n".join(parts) == text  # no line is cut, nothing is lost
     assert all(p.split("\n")[-1] in lines for p in parts)
@@ -576,7 +594,7 @@ def test_split_text_cuts_at_line_breaks():
 
 def test_split_text_without_line_breaks_cuts_hard():
     text = "ư" * (2 * MAX_TEXT + 10)
-    parts = split_text(text)
+    parts = split_text(text, MAX_TEXT)
     assert [len(p) for p in parts] == [MAX_TEXT, MAX_TEXT, 10]
     assert "".join(parts) == text
 
@@ -584,7 +602,7 @@ def test_split_text_without_line_breaks_cuts_hard():
 def test_split_text_leaves_no_blank_part():
     # Telegram refuses an empty message; the refusal made the sender resend the whole row.
     text = "x" * 4000 + "\n" * 200
-    parts = split_text(text)
+    parts = split_text(text, MAX_TEXT)
     assert parts == [text[:4095]] and all(p.strip() for p in parts)
 
 
@@ -625,7 +643,7 @@ async def test_long_reply_goes_out_in_parts_with_the_keyboard_on_the_last(bot_ap
     assert row.status == OutboxStatus.sent and row.attempts == 1
 
     parts = sent_to(tg, 7007)
-    assert len(parts) == len(split_text(text)) >= 3
+    assert len(parts) == len(split_text(text, MAX_TEXT)) >= 3
     assert "\n".join(c.params["text"] for c in parts) == text
     assert all(len(c.params["text"]) <= MAX_TEXT for c in parts)
     assert [bool(buttons_of(c)) for c in parts] == [False] * (len(parts) - 1) + [True]
@@ -666,9 +684,11 @@ async def test_flood_control_in_the_middle_of_a_long_message_sends_no_part_twice
     [row] = await until(lambda: [r for r in outbox(db, 7008) if r.status != OutboxStatus.pending], what="long row sent")
     assert row.status == OutboxStatus.sent and row.attempts == 1
 
-    assert [c.status for c in tg.calls_of("sendMessage")] == [200, 429] + [200] * (len(split_text(LONG_TEXT)) - 1)
+    assert [c.status for c in tg.calls_of("sendMessage")] == [200, 429] + [200] * (
+        len(split_text(LONG_TEXT, MAX_TEXT)) - 1
+    )
     delivered = [c.params["text"] for c in sent_to(tg, 7008)]
-    assert delivered == split_text(LONG_TEXT)  # each part once, in order
+    assert delivered == split_text(LONG_TEXT, MAX_TEXT)  # each part once, in order
 
 
 # ---- storage failures: no update is lost ---------------------------------------------------
@@ -735,5 +755,18 @@ async def test_shutdown_delivers_the_replies_still_queued(settings, org, tg, db)
 
 async def test_shutdown_leaves_no_open_telegram_session(settings, org, tg, db):
     application = await stop_with_a_reply_pending(settings, tg, db)
-    session = application.telegram.bot.session._session
+    session = application.channels["telegram"].bot.session._session
     assert session is None or session.closed
+
+
+def test_channels_are_the_configured_plug_ins(settings):
+    from chidoan.bot.channels import configured
+    from chidoan.bot.channels.base import Host
+
+    def names(**extra) -> set[str]:
+        chosen = make_settings(settings.database_url, **extra)
+        return set(configured(Host(chosen, processor=None)))  # building a channel sends nothing
+
+    assert names() == {"web"}
+    assert names(TELEGRAM_BOT_TOKEN="7001002003:x") == {"web", "telegram"}
+    assert names(CHIDOAN_WEB_ENABLED=False) == set()

@@ -70,7 +70,7 @@ def cmd_run(settings, args) -> int:
         log.error("not starting: %s", exc)
         return 1
     if args.demo or settings.demo:
-        app.descriptions = _load_demo(settings).descriptions
+        app.host.descriptions.update(_load_demo(settings).descriptions)
     asyncio.run(app.run_forever())
     return 0
 

@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from chidoan.engine.commands import Command, parse_command
 from chidoan.engine.context import Ctx
 from chidoan.engine.journey import Journey
-from chidoan.engine.messages import Incoming, Outgoing, clean_text
+from chidoan.engine.messages import FACTS, Incoming, Outgoing, clean_text
 from chidoan.engine.runner import Runner
 from chidoan.i18n import N_, gettext, pick_locale
 from chidoan.storage.conversations import ConcurrentUpdate
@@ -62,6 +62,8 @@ class Engine:
 
         With `isolate`, a failing handler is undone alone (savepoint) and the user is told; without
         it (the batch fast path) the failure propagates and the caller retries with `isolate`."""
+        if incoming.fact is not None:
+            return self._record_fact(uow, incoming, now)
         text = clean_text(incoming.text)
         name = clean_text(incoming.display_name, 255)
         sender = uow.accounts.sender(incoming.channel, incoming.user_id)
@@ -122,6 +124,25 @@ class Engine:
             ctx.notices = []
             self._queue(ctx)
             uow.outbox.flush()
+        return True
+
+    def _record_fact(self, uow: UnitOfWork, incoming: Incoming, now: datetime) -> bool:
+        """A platform fact about a person (blocked or unblocked the bot, followed or unfollowed an
+        account): recorded like any event (so a duplicate is dropped), and the identity's
+        reachability follows it. Nothing is said: the person did not write."""
+        sender = uow.accounts.sender(incoming.channel, incoming.user_id)
+        recorded = uow.events.record(
+            channel=incoming.channel,
+            event_id=incoming.event_id,
+            account_id=sender.account_id if sender else None,
+            kind=incoming.kind,
+            text=None,
+            payload=None,
+            now=now,
+        )
+        if recorded is None or sender is None:
+            return recorded is not None
+        uow.accounts.set_reachable(sender.identity_id, FACTS[incoming.kind], now)
         return True
 
     def keep_failed(self, uow: UnitOfWork, incoming: Incoming, error: str, now: datetime, raw: str | None) -> bool:

@@ -48,9 +48,13 @@ class InFile:
     source: str | None = None  # the platform's reference (Telegram's file_id)
 
 
+# What a platform tells about a person, with whether it means they can be written to now.
+FACTS = {"blocked": False, "unblocked": True, "unfollowed": False, "followed": True}
+
+
 @dataclass(frozen=True, slots=True)
 class Incoming:
-    channel: str  # "telegram", "web"; later "zalo"
+    channel: str  # a channel's name: "telegram", "web", …
     event_id: str  # the platform's id of this event: duplicates are dropped by it
     user_id: str  # the platform's id of the person
     chat_id: str  # where replies go
@@ -60,9 +64,12 @@ class Incoming:
     file: InFile | None = None  # a photo or document within the size limit ("too_big" media: over it)
     display_name: str | None = None
     language_code: str | None = None
+    fact: str | None = None  # a platform fact, not a message: one of FACTS
 
     @property
     def kind(self) -> str:
+        if self.fact is not None:
+            return self.fact
         if self.payload is not None:
             return "button"
         if self.text is not None:

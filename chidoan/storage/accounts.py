@@ -105,6 +105,14 @@ class Accounts:
             )
         )
 
+    def set_reachable(self, identity_id: int, reachable: bool, now: datetime) -> None:
+        """What a platform told of the person (blocked, unblocked, …); the time is when it changed."""
+        self.conn.execute(
+            IDENT.update()
+            .where(IDENT.c.id == identity_id, IDENT.c.reachable.is_(not reachable))
+            .values(reachable=reachable, unreachable_since=None if reachable else now)
+        )
+
     def mark_unreachable(self, channel: str, chat_id: str, now: datetime) -> int:
         return self.conn.execute(
             IDENT.update()

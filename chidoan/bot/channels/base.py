@@ -1,11 +1,30 @@
-"""What every channel offers the sender, and how it reports a failed delivery."""
+"""What a channel is to the app: a plug-in with its whole life (routes, start, stop, send), its
+platform's limits and text length; and what the app offers it in return (`Host`).
+
+A channel turns platform events into `Incoming` and `Outgoing` into platform calls. It touches
+no table: what it learns about a person (they blocked the bot, followed an account) comes in as
+an `Incoming` with a `fact`, which the engine records like any event. Adding a channel is one
+module in this package with a `build(host)` function, plus its settings (see the README).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from chidoan.engine.messages import Outgoing
+from aiohttp import web
+
+from chidoan.engine.messages import Incoming, Outgoing
+
+if TYPE_CHECKING:
+    from chidoan.bot.config import Settings
+    from chidoan.bot.processor import Processor
+    from chidoan.engine.commands import Command
+    from chidoan.storage.uow import UnitOfWork
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -30,7 +49,71 @@ class RetryLater(Exception):
 
 
 class Channel(Protocol):
-    name: str
+    name: str  # stored with every identity, event and outbox row: never rename one
     limits: Limits
+    max_text: int  # the longest text one platform message takes; `send` splits longer ones
 
-    async def send(self, chat_id: str, message: Outgoing) -> None: ...
+    def mount(self, app: web.Application) -> None:
+        """Add the channel's HTTP routes (a webhook, a page) to the app's one server."""
+
+    async def start(self) -> None:
+        """Begin taking events (long polling, registering a webhook); the server is up."""
+
+    async def stop(self) -> None:
+        """Stop taking events; sending must still work (the outbox is drained after this)."""
+
+    async def close(self) -> None:
+        """Release what sending needs (HTTP sessions), once the outbox is drained."""
+
+    async def send(self, chat_id: str, message: Outgoing) -> None:
+        """Deliver one message; raise Unreachable or RetryLater as the platform answers."""
+
+
+@dataclass
+class Host:
+    """What the app offers a channel: its settings, the door for events, the commands (for a
+    platform's menu), a place for what the channel learns about itself (a bot's username), and
+    reads for a channel that shows history (the web chat)."""
+
+    settings: Settings
+    processor: Processor
+    commands: list[Command] = field(default_factory=list)
+    descriptions: dict[str, str] = field(default_factory=dict)  # demo hints for the web chat's picker
+
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        return self.processor.clock
+
+    async def submit(self, incoming: Incoming) -> bool:
+        """Store and handle one event; returns once it is committed (True) or was a duplicate."""
+        return await self.processor.submit(incoming)
+
+    async def keep_failed(self, incoming: Incoming, error: str, raw: str | None) -> bool:
+        """Keep an event the channel could not even read as failed (see Processor.keep_failed)."""
+        return await self.processor.keep_failed(incoming, error, raw)
+
+    async def remember(self, key: str, value: str) -> None:
+        """Keep a fact about the channel itself, for commands run without it (invite links)."""
+        await self.processor.run(lambda uow: uow.kv.put(key, value))
+
+    async def read(self, query: Callable[[UnitOfWork], T]) -> T:
+        """Run a read-only query on the database thread."""
+        return await self.processor.run(query)
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Cut a long text into parts of fewer than `limit` characters: at a line break, else at a
+    space in the part's second half, else anywhere. Blank parts are dropped: platforms refuse
+    them, and the refusal would make the sender resend every part."""
+    parts: list[str] = []
+    while len(text) > limit:
+        cut = text.rfind("\n", 0, limit)
+        if cut > 0:
+            parts.append(text[:cut])
+            text = text[cut:].lstrip("\n")
+            continue
+        cut = text.rfind(" ", limit // 2, limit)
+        parts.append(text[:cut] if cut > 0 else text[:limit])
+        text = text[cut + 1 :] if cut > 0 else text[limit:]
+    parts.append(text)
+    return [p for p in parts if p.strip()] or parts[:1]

@@ -39,9 +39,7 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 from pydantic import ValidationError
 
-from chidoan.bot.channels.base import Limits, RetryLater, Unreachable
-from chidoan.bot.processor import Processor
-from chidoan.engine.commands import Command
+from chidoan.bot.channels.base import Host, Limits, RetryLater, Unreachable, split_text
 from chidoan.engine.messages import Attachment, Incoming, InFile, Outgoing, clean_text, clip_filename
 from chidoan.handlers.invites import BOT_USERNAME_KEY
 from chidoan.i18n import LOCALES, gettext
@@ -66,20 +64,6 @@ MEDIA_TYPES = (
     "location",
     "contact",
 )
-
-
-def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
-    """Cut a long text at line breaks where possible (Telegram takes 4,096 characters)."""
-    parts: list[str] = []
-    while len(text) > limit:
-        cut = text.rfind("\n", 0, limit)
-        if cut <= 0:
-            cut = limit
-        parts.append(text[:cut])
-        text = text[cut:].lstrip("\n")
-    parts.append(text)
-    # Telegram refuses a blank message, and the refusal would make the sender resend every part.
-    return [p for p in parts if p.strip()] or parts[:1]
 
 
 def keyboard(message: Outgoing) -> InlineKeyboardMarkup | None:
@@ -131,15 +115,20 @@ def _name(user) -> str | None:
     return clean_text(name, NAME_MAX)
 
 
+def build(host: Host) -> TelegramChannel | None:
+    return TelegramChannel(host) if host.settings.telegram_bot_token else None
+
+
 class TelegramChannel:
     name = "telegram"
     # Telegram: about 30 messages a second per bot, and about one a second per chat (short bursts pass).
     limits = Limits(per_second=25, burst=25, per_chat_per_second=1, per_chat_burst=3)
+    max_text = MAX_TEXT
 
-    def __init__(self, settings, processor: Processor, commands: list[Command]):
-        self.settings = settings
-        self.processor = processor
-        self.commands = commands
+    def __init__(self, host: Host):
+        self.host = host
+        self.settings = settings = host.settings
+        assert settings.telegram_bot_token is not None
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
         self.bot = Bot(settings.telegram_bot_token.get_secret_value(), session=session)
         # Conversation state lives in chidoan's database: aiogram's FSM would only add a
@@ -240,7 +229,7 @@ class TelegramChannel:
         return None
 
     async def _submit(self, incoming: Incoming) -> None:
-        await self._stored(lambda: self.processor.submit(incoming), incoming.event_id)
+        await self._stored(lambda: self.host.submit(incoming), incoming.event_id)
 
     async def _stored(self, store: Callable[[], Awaitable[object]], update_id: str) -> None:
         """Webhook: a failure propagates (a 500: Telegram delivers the update again). Polling:
@@ -279,23 +268,31 @@ class TelegramChannel:
         log.warning("telegram update %s could not be read (%s); kept as failed", raw["update_id"], problem)
         incoming = _unreadable(raw)
         text = json.dumps(raw, ensure_ascii=False, default=str)
-        await self._stored(lambda: self.processor.keep_failed(incoming, problem, text), incoming.event_id)
+        await self._stored(lambda: self.host.keep_failed(incoming, problem, text), incoming.event_id)
         return None
 
-    async def _on_member(self, update: ChatMemberUpdated) -> None:
+    async def _on_member(self, update: ChatMemberUpdated, event_update: Update) -> None:
+        """The person blocked the bot ("kicked") or unblocked it: a fact for the engine to record."""
         if update.chat.type != "private":
             return
-        chat_id = str(update.chat.id)
-        if update.new_chat_member.status == "kicked":
-            now = self.processor.clock()
-            await self.processor.run(lambda uow: uow.accounts.mark_unreachable(self.name, chat_id, now))
+        await self._submit(
+            Incoming(
+                channel=self.name,
+                event_id=str(event_update.update_id),
+                user_id=str(update.from_user.id),
+                chat_id=str(update.chat.id),
+                fact="blocked" if update.new_chat_member.status == "kicked" else "unblocked",
+                display_name=_name(update.from_user),
+                language_code=update.from_user.language_code,
+            )
+        )
 
     # ---- out ----------------------------------------------------------------------------
 
     async def send(self, chat_id: str, message: Outgoing) -> None:
         if message.attachment is not None:
             return await self._send_document(chat_id, message, message.attachment)
-        parts = split_text(message.text)
+        parts = split_text(message.text, MAX_TEXT)
         try:
             for i, part in enumerate(parts):
                 last = i == len(parts) - 1
@@ -341,7 +338,7 @@ class TelegramChannel:
     async def prepare(self) -> None:
         """Learn the bot's username (for invite links) and publish the command menu per language."""
         me = await self.bot.get_me()
-        await self.processor.run(lambda uow: uow.kv.put(BOT_USERNAME_KEY, me.username or ""))
+        await self.host.remember(BOT_USERNAME_KEY, me.username or "")
         for locale in LOCALES:
             await self.bot.set_my_commands(self.menu(locale), language_code=locale)
         await self.bot.set_my_commands(self.menu(self.settings.default_locale))
@@ -350,11 +347,15 @@ class TelegramChannel:
         # Telegram shows every listed command to everyone; /help then says what a role may use.
         return [
             BotCommand(command=c.name, description=gettext(locale, c.description)[:256])
-            for c in self.commands
+            for c in self.host.commands
             if c.menu
         ]
 
-    def register_webhook(self, app: web.Application) -> None:
+    def mount(self, app: web.Application) -> None:
+        if self.settings.telegram_webhook_url:
+            self.mount_webhook(app)
+
+    def mount_webhook(self, app: web.Application) -> None:
         _WebhookHandler(self, secret_token=self.webhook_secret, handle_in_background=False).register(
             app, path=self.settings.telegram_webhook_path
         )

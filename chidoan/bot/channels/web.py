@@ -19,9 +19,12 @@ from pathlib import Path
 
 from aiohttp import WSMsgType, web
 
-from chidoan.bot.channels.base import Limits, RetryLater
-from chidoan.bot.processor import Processor
+from chidoan.bot.channels.base import Host, Limits, RetryLater
 from chidoan.engine.messages import Incoming, InFile, Outgoing
+from chidoan.handlers.labels import ROLE_LABELS
+from chidoan.i18n import gettext
+from chidoan.storage.models import OutboxStatus, Role
+from chidoan.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -66,19 +69,30 @@ def _string(data: dict, key: str, *, optional: bool = False) -> str:
     return value
 
 
+def build(host: Host) -> WebChannel | None:
+    return WebChannel(host) if host.settings.web_enabled else None
+
+
 class WebChannel:
     name = "web"
     limits = Limits()  # local: no platform limits
+    max_text = 100_000  # the page shows any length
 
-    def __init__(self, processor: Processor, identities, history, file, max_file_kb: int):
-        self.processor = processor
-        self.max_file_kb = max_file_kb
-        self.identities = identities  # async () -> list of {"id", "name", "description"}
-        self.history = history  # async (user id) -> recent {"type": "message"|"mine", "text", ...}
-        self.file = file  # async (token) -> (filename, bytes) or None
+    def __init__(self, host: Host):
+        self.host = host
+        self.max_file_kb = host.settings.max_file_kb
         self._sockets: dict[str, set[web.WebSocketResponse]] = defaultdict(set)
 
-    def register(self, app: web.Application) -> None:
+    async def start(self) -> None:
+        """The page's routes take events as soon as the server is up."""
+
+    async def stop(self) -> None:
+        """Open sockets are closed with the server."""
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+    def mount(self, app: web.Application) -> None:
         app.router.add_get("/", self._page)
         app.router.add_get("/api/identities", self._list_identities)
         app.router.add_get("/ws", self._socket)
@@ -89,10 +103,12 @@ class WebChannel:
         return web.FileResponse(STATIC / "index.html")
 
     async def _list_identities(self, _request: web.Request) -> web.Response:
-        return web.json_response(await self.identities())
+        descriptions = self.host.descriptions
+        return web.json_response(await self.host.read(lambda uow: read_people(uow, descriptions)))
 
     async def _download(self, request: web.Request) -> web.Response:
-        found = await self.file(request.match_info["token"])
+        token = request.match_info["token"]
+        found = await self.host.read(lambda uow: read_document(uow, token))
         if found is None:
             raise web.HTTPNotFound(text="no such file")
         filename, content = found
@@ -110,7 +126,7 @@ class WebChannel:
         ws = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_FRAME)
         await ws.prepare(request)
         if request.query.get("history"):  # the page shows where the conversation stands
-            for item in await self.history(user):
+            for item in await self.host.read(lambda uow: read_history(uow, user)):
                 await ws.send_json(item)
         self._sockets[user].add(ws)
         try:
@@ -132,7 +148,7 @@ class WebChannel:
             await ws.send_json({"type": "error", "error": str(exc)})
             return
         try:
-            await self.processor.submit(incoming)
+            await self.host.submit(incoming)
         except Exception:  # not stored: say so, so the person sends it again (the page shows it)
             log.exception("web event %s not stored", incoming.event_id)
             await ws.send_json({"type": "error", "error": "not_stored", "id": client_id})
@@ -201,3 +217,55 @@ class WebChannel:
             body["file"] = {"url": f"/files/{message.attachment.token}", "filename": message.attachment.filename}
         for ws in sockets:
             await ws.send_json(body)
+
+
+# ---- what the page reads ---------------------------------------------------------------------
+
+
+def read_history(uow: UnitOfWork, user: str, limit: int = 40) -> list[dict]:
+    """What was said in a web chat, oldest first: texts the person typed and messages sent."""
+    sender = uow.accounts.sender("web", user)
+    if sender is None:
+        return []
+    said = [
+        (e.received_at, e.id, {"type": "mine", "text": e.text})
+        for e in uow.events.of_account(sender.account_id)[-limit:]
+        if e.text is not None
+    ]
+    sent = [
+        (o.created_at, o.id, _shown(uow, o.body))
+        for o in uow.outbox.for_chat("web", user)[-limit:]
+        if o.status == OutboxStatus.sent
+    ]
+    ordered = sorted(said + sent, key=lambda x: (x[0], x[2]["type"] == "message", x[1]))
+    return [item for _at, _id, item in ordered][-limit:]
+
+
+def _shown(uow: UnitOfWork, body: dict) -> dict:
+    """A sent message as the web chat shows it, with its document's download link."""
+    shown = {"type": "message", **body}
+    if "document" in body:
+        document = uow.documents.one(body["document"]["id"])
+        shown["file"] = {"url": f"/files/{document.token}", "filename": document.filename}
+    return shown
+
+
+def read_document(uow: UnitOfWork, token: str) -> tuple[str, bytes] | None:
+    document = uow.documents.by_token(token)
+    return (document.filename, document.content) if document else None
+
+
+def read_people(uow: UnitOfWork, descriptions: dict[str, str]) -> list[dict]:
+    """The picker: every web identity, described by its roles (or the demo's own hint)."""
+    people = []
+    for identity in uow.accounts.identities_of("web"):
+        roles = uow.roles.active_of(identity.account_id)
+        described = "; ".join(f"{gettext('vi', ROLE_LABELS[Role(r.role)])} — {r.name}" for r in roles)
+        people.append(
+            {
+                "id": identity.external_id,
+                "name": identity.full_name or identity.display_name or "",
+                "description": descriptions.get(identity.external_id) or described or "Chưa đăng ký",
+            }
+        )
+    return people
