@@ -91,6 +91,8 @@ class Engine:
         )
         if event is None:
             return False
+        if sender.last_seen_at != now:  # not for a duplicate: notices go to the channel used last
+            uow.accounts.seen(sender.identity_id, now)
         ctx = Ctx(
             uow=uow, incoming=incoming, sender=sender, now=now, tz=self.settings.tz, settings=self.settings, engine=self
         )
@@ -202,9 +204,10 @@ class Engine:
         for account_id, msgid, params in ctx.notices:
             account = ctx.uow.accounts.one(account_id)
             text = gettext(account.locale, msgid, **params)
-            for identity in ctx.uow.accounts.identities(account_id):
-                if identity.reachable:
-                    rows.append(outbox_row(identity.channel, identity.chat_id, account_id, Outgoing(text), ctx.now))
+            # One channel: the one they chose, else the one they used last (else the next reachable).
+            target = ctx.uow.accounts.notice_target(account_id)
+            if target is not None:
+                rows.append(outbox_row(target.channel, target.chat_id, account_id, Outgoing(text), ctx.now))
         ctx.uow.outbox.queue(rows)
 
 
