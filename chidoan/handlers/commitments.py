@@ -45,9 +45,10 @@ def ask_due(uow: UnitOfWork, now: datetime, tz) -> int:
                 [Button(gettext(locale, label), f"cm:{commitment.id}:{status}") for status, label in ANSWERS.items()]
             ]
             # On one channel (the chosen one, else the one used last); the key is the person's,
-            # so linking another channel later does not ask again.
+            # so linking another channel later does not ask again. Keys were per identity before
+            # (commitment:<id>:<identity id>): a person asked under one of those is asked already.
             target = uow.accounts.notice_target(account_id)
-            if target is not None:
+            if target is not None and not uow.outbox.keyed_for(f"commitment:{commitment.id}:", account_id):
                 row = outbox_row(target.channel, target.chat_id, account_id, Outgoing(text, buttons), now)
                 asked += uow.outbox.add_once(row | {"dedupe_key": f"commitment:{commitment.id}:account:{account_id}"})
     return asked
