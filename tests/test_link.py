@@ -87,6 +87,8 @@ async def link_web_to_telegram(web: WebUser, user: TgUser) -> None:
     assert "Link this Telegram to that account?" in user.text
     await user.press("Link")
     assert "Linked! web chat, Telegram now lead to the same account." in user.text
+    await web.replies()
+    assert web.text.startswith("Telegram now uses your account too")
 
 
 async def test_a_draft_started_on_the_web_continues_on_telegram_after_linking(both, db, tg):
@@ -104,6 +106,8 @@ async def test_a_draft_started_on_the_web_continues_on_telegram_after_linking(bo
         assert web.last[-1]["text"] == asked  # the open report is asked again, untouched
 
         user = TgUser(tg, db, 9001, first_name="Cường", language="en")
+        await user.say("/start")  # a newcomer to this app is told how to link
+        assert "Already using chidoan in another app? Send /lienket there" in user.text
         await user.say(code)
         assert "This code comes from Lê Văn Cường (web chat). Link this Telegram to that account?" in user.text
         stranger = account_of(db, "telegram", 9001)
@@ -112,6 +116,10 @@ async def test_a_draft_started_on_the_web_continues_on_telegram_after_linking(bo
         assert "Linked! web chat, Telegram now lead to the same account." in user.text
         assert "Your roles (those of both accounts are kept): Secretary of Đoàn phường Vĩnh Bảo." in user.text
         assert user.last[-1].params["text"] == asked  # the same step, now on Telegram
+
+        await web.replies()  # the other app is told, in case someone else typed the code
+        assert web.text.startswith("Telegram now uses your account too (linked ")
+        assert web.text.endswith("If this was not you, please tell the union above you at once.")
 
         await user.say("25")
         assert "How many members were present?" in user.text

@@ -11,10 +11,11 @@ from __future__ import annotations
 from sqlalchemy import Row
 
 from chidoan.engine.context import Ctx
+from chidoan.engine.dispatch import outbox_row
 from chidoan.engine.inputs import parse_id
-from chidoan.engine.messages import Button
+from chidoan.engine.messages import Button, Outgoing
 from chidoan.handlers.labels import ROLE_LABELS
-from chidoan.i18n import N_
+from chidoan.i18n import N_, gettext
 from chidoan.storage.links import LIFETIME, MAX_WRONG, draft_of, looks_like_link_code, merge_accounts
 from chidoan.storage.models import Role
 
@@ -151,7 +152,24 @@ def _merge(ctx: Ctx, link: Row, keep: int | None) -> None:
     assert sender is not None and sender.account_id == link.account_id
     ctx.sender = sender
     ctx.forget_roles()
-    channels = ", ".join(dict.fromkeys(channel_label(ctx, i.channel) for i in uow.accounts.identities(ctx.account_id)))
+    identities = uow.accounts.identities(ctx.account_id)
+    channels = ", ".join(dict.fromkeys(channel_label(ctx, i.channel) for i in identities))
+    # Told in every other app of the account: whoever saw the code could have typed it.
+    warning = gettext(
+        ctx.locale,
+        N_(
+            "{channel} now uses your account too (linked {when}). If this was not you, please tell the union above you at once."
+        ),
+        channel=channel_label(ctx, ctx.incoming.channel),
+        when=_when(ctx, ctx.now),
+    )
+    uow.outbox.queue(
+        [
+            outbox_row(i.channel, i.chat_id, ctx.account_id, Outgoing(warning), ctx.now)
+            for i in identities
+            if i.reachable and i.id != ctx.sender.identity_id
+        ]
+    )
     ctx.say(N_("Linked! {channels} now lead to the same account."), channels=channels)
     if ctx.roles:
         roles = "; ".join(
