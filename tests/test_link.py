@@ -364,3 +364,18 @@ async def test_linking_merges_roles_and_drafts_in_one_transaction_on_postgresql(
     assert active_roles(db, tg_account) == {("RG-VB", "secretary"), ("RG-VB-KP1", "secretary")}
     assert rows(db, select(A.c.merged_into).where(A.c.id == web_account))[0].merged_into == tg_account
     db.dispose()
+
+
+async def test_an_invite_code_typed_in_either_app_joins_the_one_account(both, db, tg):
+    secretary = add_member(db, "sec", "Lê Văn Cường", "RG-VB", "secretary", locale="en")
+    async with WebUser(both, "sec", language="en") as web:
+        user = TgUser(tg, db, 9012, language="en")
+        await link_web_to_telegram(web, user)
+        await user.say(new_invite(db, "RG-VB-KP1", Role.deputy))  # on Telegram, as on the web
+        await user.press("Lê Văn Cường")  # the name the account already has, offered
+        await user.say("Phó Bí thư chi đoàn")
+        await user.press("Confirm")
+        assert "Done! You are now Deputy secretary of Chi đoàn Khu phố 1." in user.text
+        await web.say("/toi")
+        assert "Secretary of Đoàn phường Vĩnh Bảo" in web.text and "Deputy secretary of Chi đoàn Khu phố 1" in web.text
+    assert active_roles(db, secretary) == {("RG-VB", "secretary"), ("RG-VB-KP1", "deputy")}
