@@ -83,3 +83,22 @@ async def test_the_secretary_is_asked_once_on_the_due_date_and_answers(settings,
     with unit_of_work(db) as uow:
         commitment = uow.reports.commitment(commitment_id)
     assert (commitment.status, commitment.note) == (CommitmentStatus.in_progress, "Đã khảo sát, chờ phê duyệt kinh phí")
+
+
+def test_a_person_asked_under_the_older_per_identity_key_is_not_asked_again(settings, org, db):
+    """Before one identity across channels, the key was per identity; after the upgrade the
+    person asked that way is not asked a second time under the per-person key."""
+    from chidoan.engine.dispatch import outbox_row
+    from chidoan.engine.messages import Outgoing
+    from chidoan.handlers.commitments import ask_due
+
+    commitment_id = a_dialogue_with_a_promise(db)
+    now = datetime(2026, 12, 10, 1, 0, tzinfo=UTC)
+    with unit_of_work(db) as uow:
+        [holder] = uow.roles.holders(uow.units.by_code("RG-VB").id, "secretary")
+        [identity] = uow.accounts.identities(holder.account_id)
+        old = outbox_row("web", identity.chat_id, holder.account_id, Outgoing("asked before the upgrade"), now)
+        assert uow.outbox.add_once(old | {"dedupe_key": f"commitment:{commitment_id}:{identity.id}"})
+    with unit_of_work(db) as uow:
+        assert ask_due(uow, now, settings.tz) == 0
+    assert len(questions(db)) == 1

@@ -20,6 +20,7 @@ from chidoan.engine.runner import Runner
 from chidoan.i18n import N_, gettext, pick_locale
 from chidoan.storage.conversations import ConcurrentUpdate
 from chidoan.storage.invites import looks_like_code
+from chidoan.storage.links import looks_like_link_code
 from chidoan.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class Engine:
         journeys: list[Journey],
         actions: Mapping[str, Action],
         on_code: Action,
+        on_link_code: Action | None = None,
     ):
         self.settings = settings
         self.runner = Runner(journeys)
@@ -53,6 +55,7 @@ class Engine:
         self._by_name = {name: c for c in commands for name in (c.name, *c.aliases)}
         self.actions = actions
         self.on_code = on_code
+        self.on_link_code = on_link_code
 
     def command(self, name: str) -> Command | None:
         return self._by_name.get(name)
@@ -93,6 +96,8 @@ class Engine:
         )
         if event is None:
             return False
+        if sender.last_seen_at != now:  # not for a duplicate: notices go to the channel used last
+            uow.accounts.seen(sender.identity_id, now)
         ctx = Ctx(
             uow=uow, incoming=incoming, sender=sender, now=now, tz=self.settings.tz, settings=self.settings, engine=self
         )
@@ -190,6 +195,8 @@ class Engine:
         command = parse_command(text)
         if command is not None:
             return self._run_command(ctx, state, *command)
+        if self.on_link_code is not None and looks_like_link_code(text):  # even mid-conversation
+            return self.on_link_code(ctx, text)
         if state is not None:
             return self.runner.on_text(ctx, state, text)
         if looks_like_code(text):
@@ -223,9 +230,10 @@ class Engine:
         for account_id, msgid, params in ctx.notices:
             account = ctx.uow.accounts.one(account_id)
             text = gettext(account.locale, msgid, **params)
-            for identity in ctx.uow.accounts.identities(account_id):
-                if identity.reachable:
-                    rows.append(outbox_row(identity.channel, identity.chat_id, account_id, Outgoing(text), ctx.now))
+            # One channel: the one they chose, else the one they used last (else the next reachable).
+            target = ctx.uow.accounts.notice_target(account_id)
+            if target is not None:
+                rows.append(outbox_row(target.channel, target.chat_id, account_id, Outgoing(text), ctx.now))
         ctx.uow.outbox.queue(rows)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chidoan.engine.commands import STAFF, Command
 from chidoan.engine.dispatch import Engine
-from chidoan.handlers import basics, commitments, dialogues, meetings, registration, reports
+from chidoan.handlers import basics, commitments, dialogues, link, meetings, registration, reports
 from chidoan.handlers.invites import invite_command
 from chidoan.handlers.onboarding import ONBOARDING, start_with_code
 from chidoan.i18n import N_
@@ -62,6 +62,7 @@ COMMANDS = [
         roles=SECRETARIES,
     ),
     Command("moi", ("invite",), N_("issue an invite code for a unit you manage"), invite_command, roles=STAFF),
+    Command("lienket", ("link",), N_("use the same account in another app; where notices go"), link.link_command),
     Command("ngonngu", ("language",), N_("change the language"), basics.language, resumes=False),
     Command("huy", ("cancel",), N_("cancel what we are doing"), basics.cancel, resumes=False),
 ]
@@ -78,12 +79,20 @@ ACTIONS = {
     "reg": registration.registration_action,
     "cm": commitments.commitment_action,
     "rp": reports.report_action,
+    "lk": link.link_action,
 }
 
 
 def build_engine(settings) -> Engine:
     plans = [registration.build_journey(p) for p in registration.programmes(settings).values()]
-    return Engine(settings, commands=COMMANDS, journeys=[*JOURNEYS, *plans], actions=ACTIONS, on_code=start_with_code)
+    return Engine(
+        settings,
+        commands=COMMANDS,
+        journeys=[*JOURNEYS, *plans],
+        actions=ACTIONS,
+        on_code=start_with_code,
+        on_link_code=link.link_code,
+    )
 
 
 __all__ = ["COMMANDS", "JOURNEYS", "build_engine"]

@@ -10,6 +10,9 @@ from chidoan.i18n import LOCALES, N_, fold
 from chidoan.storage.models import Role, UnitKind
 
 LANGUAGE_NAMES = {"vi": "Tiếng Việt", "en": "English"}
+ALREADY_ELSEWHERE = N_(
+    "Already using chidoan in another app? Send /lienket there, then type the code it gives you here."
+)
 
 
 def start(ctx: Ctx, args: str) -> None:
@@ -25,11 +28,12 @@ def start(ctx: Ctx, args: str) -> None:
         else:
             ctx.say(N_("Welcome back! Type /help to see what you can do."))
         return
-    ctx.say(
+    hello = ctx.t(
         N_(
             "Hello! I am chidoan, the Youth Union's assistant for branch and base-unit reports.\nTo begin, please send the invite code you were given (8 letters and digits)."
         )
     )
+    ctx.say_text(f"{hello}\n{ctx.t(ALREADY_ELSEWHERE)}")
 
 
 def help_(ctx: Ctx, _args: str) -> None:
@@ -43,7 +47,7 @@ def help_(ctx: Ctx, _args: str) -> None:
                 else f"/{command.name} — {ctx.t(command.description)}"
             )
     if not ctx.registered:
-        lines += ["", ctx.t(N_("Not registered yet? Send the invite code you were given."))]
+        lines += ["", ctx.t(N_("Not registered yet? Send the invite code you were given.")), ctx.t(ALREADY_ELSEWHERE)]
     ctx.say_text("\n".join(lines))
 
 

@@ -25,12 +25,13 @@ ANSWERS = {
 
 def ask_due(uow: UnitOfWork, now: datetime, tz) -> int:
     """Ask about every commitment whose day has come; each person is asked once per commitment
-    (the outbox's unique key), however often and on however many workers this runs."""
+    (the outbox's unique key), however often and on however many workers this runs, on however
+    many channels they have."""
     asked = 0
     for commitment in uow.reports.due_commitments(now.astimezone(tz).date()):
         report = uow.reports.one(commitment.report_id)
         holders = uow.roles.holders(commitment.unit_id, Role.secretary)
-        for account_id in [h.account_id for h in holders] or [report.created_by]:
+        for account_id in dict.fromkeys([h.account_id for h in holders] or [report.created_by]):
             locale = uow.accounts.one(account_id).locale
             text = gettext(
                 locale,
@@ -43,10 +44,13 @@ def ask_due(uow: UnitOfWork, now: datetime, tz) -> int:
             buttons = [
                 [Button(gettext(locale, label), f"cm:{commitment.id}:{status}") for status, label in ANSWERS.items()]
             ]
-            for identity in uow.accounts.identities(account_id):
-                if identity.reachable:
-                    row = outbox_row(identity.channel, identity.chat_id, account_id, Outgoing(text, buttons), now)
-                    asked += uow.outbox.add_once(row | {"dedupe_key": f"commitment:{commitment.id}:{identity.id}"})
+            # On one channel (the chosen one, else the one used last); the key is the person's,
+            # so linking another channel later does not ask again. Keys were per identity before
+            # (commitment:<id>:<identity id>): a person asked under one of those is asked already.
+            target = uow.accounts.notice_target(account_id)
+            if target is not None and not uow.outbox.keyed_for(f"commitment:{commitment.id}:", account_id):
+                row = outbox_row(target.channel, target.chat_id, account_id, Outgoing(text, buttons), now)
+                asked += uow.outbox.add_once(row | {"dedupe_key": f"commitment:{commitment.id}:account:{account_id}"})
     return asked
 
 

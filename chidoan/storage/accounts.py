@@ -22,6 +22,7 @@ _SENDER = (
         IDENT.c.chat_id,
         IDENT.c.display_name,
         IDENT.c.reachable,
+        IDENT.c.last_seen_at,
         A.c.id.label("account_id"),
         A.c.full_name,
         A.c.position,
@@ -35,6 +36,7 @@ _SENDER = (
     .join(A, A.c.id == IDENT.c.account_id)
     .outerjoin(C, (C.c.account_id == A.c.id) & ACTIVE_ONLY)
 )
+_SEEN = Prepared(IDENT.update().where(IDENT.c.id == bindparam("iid")).values(last_seen_at=bindparam("now")))
 _SENDER_BY_KEY = Prepared(
     _SENDER.where(IDENT.c.channel == bindparam("channel"), IDENT.c.external_id == bindparam("external_id"))
 )
@@ -70,6 +72,8 @@ class Accounts:
                 display_name=display_name,
                 reachable=True,
                 created_at=now,
+                last_seen_at=now,
+                preferred=False,
             )
         )
         return found(self.sender(channel, external_id), "identity", (channel, external_id))
@@ -81,6 +85,45 @@ class Accounts:
             .where(IDENT.c.id == identity_id)
             .values(chat_id=chat_id, display_name=display_name, reachable=True, unreachable_since=None)
         )
+
+    def seen(self, identity_id: int, now: datetime) -> None:
+        """The person wrote from this identity now: notices follow them to the channel used last."""
+        _SEEN.rowcount(self.conn, {"iid": identity_id, "now": now})
+
+    def notice_targets(self, account_id: int) -> list[Row]:
+        """The account's reachable identities, the one a notice should go to first: the preferred
+        one, then the most recently used (the next ones are the fallbacks)."""
+        return list(
+            self.conn.execute(
+                select(IDENT)
+                .where(IDENT.c.account_id == account_id, IDENT.c.reachable.is_(True))
+                .order_by(
+                    IDENT.c.preferred.desc(),
+                    IDENT.c.last_seen_at.is_(None),
+                    IDENT.c.last_seen_at.desc(),
+                    IDENT.c.id.desc(),
+                )
+            )
+        )
+
+    def notice_target(self, account_id: int) -> Row | None:
+        targets = self.notice_targets(account_id)
+        return targets[0] if targets else None
+
+    def prefer(self, account_id: int, identity_id: int | None) -> bool:
+        """Make one identity the preferred one for notices (None: the one used last). False when
+        the identity is not the account's."""
+        if (
+            identity_id is not None
+            and not self.conn.execute(
+                select(IDENT.c.id).where(IDENT.c.id == identity_id, IDENT.c.account_id == account_id)
+            ).first()
+        ):
+            return False
+        self.conn.execute(IDENT.update().where(IDENT.c.account_id == account_id).values(preferred=False))
+        if identity_id is not None:
+            self.conn.execute(IDENT.update().where(IDENT.c.id == identity_id).values(preferred=True))
+        return True
 
     def one(self, account_id: int) -> Row:
         """The account, which must exist (fetch-or-fail; `get` when it may not)."""

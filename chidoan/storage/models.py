@@ -90,6 +90,9 @@ class Account(SQLModel, table=True):
     position: str | None = Field(default=None, max_length=255)
     locale: str = Field(default="vi", max_length=8)
     created_at: datetime
+    # Set when the account was linked into another one (/lienket): everything it held moved
+    # there; the row stays so history that names it still resolves.
+    merged_into: int | None = Field(default=None, foreign_key="account.id")
 
 
 class ChannelIdentity(SQLModel, table=True):
@@ -105,6 +108,10 @@ class ChannelIdentity(SQLModel, table=True):
     reachable: bool = Field(default=True)
     unreachable_since: datetime | None = None
     created_at: datetime
+    # When the person last wrote from here: notices go to the channel used last ...
+    last_seen_at: datetime | None = None
+    # ... unless they chose one (at most one identity of an account is preferred).
+    preferred: bool = Field(default=False)
 
 
 class RoleAssignment(SQLModel, table=True):
@@ -133,6 +140,34 @@ class Invite(SQLModel, table=True):
     expires_at: datetime
     used_at: datetime | None = None
     used_by: int | None = Field(default=None, foreign_key="account.id")
+
+
+class LinkCode(SQLModel, table=True):
+    """A one-time code (/lienket) that binds another channel to the account that asked for it.
+    Only a hash of the code is kept. Typing it on the other channel claims it (single use);
+    confirming there consumes it and merges the two accounts."""
+
+    __tablename__ = "link_code"
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    code_hash: str = Field(max_length=64, index=True)
+    created_at: datetime
+    expires_at: datetime
+    claimed_by: int | None = Field(default=None, foreign_key="account.id")
+    claimed_at: datetime | None = None
+    used_at: datetime | None = None
+
+
+class LinkAttempt(SQLModel, table=True):
+    """A wrong link code typed by an account: a few an hour, then codes are refused."""
+
+    __tablename__ = "link_attempt"
+    __table_args__ = (Index("ix_link_attempt_account_at", "account_id", "attempted_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id")
+    attempted_at: datetime
 
 
 # The partial index's predicate: queries must repeat it as a literal (a bound parameter cannot be

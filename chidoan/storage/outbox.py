@@ -45,6 +45,14 @@ class OutboxRepo:
         )
         return self.conn.execute(stmt).first() is not None
 
+    def keyed_for(self, prefix: str, account_id: int) -> bool:
+        """Whether a row whose dedupe key starts with `prefix` was queued for the account (under
+        any key of that family, including an older form of it)."""
+        stmt = select(OUT.c.id).where(
+            OUT.c.dedupe_key.startswith(prefix, autoescape=True), OUT.c.account_id == account_id
+        )
+        return self.conn.execute(stmt.limit(1)).first() is not None
+
     def queue(self, rows: list[dict]) -> None:
         """Insert at `flush` (one executemany for a whole batch of updates)."""
         self._queued += rows

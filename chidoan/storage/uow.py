@@ -16,6 +16,7 @@ from chidoan.storage.conversations import Conversations
 from chidoan.storage.documents import Documents
 from chidoan.storage.events import Events
 from chidoan.storage.invites import Invites
+from chidoan.storage.links import Links
 from chidoan.storage.orgs import OrgUnits
 from chidoan.storage.outbox import OutboxRepo
 from chidoan.storage.registrations import Registrations
@@ -31,6 +32,7 @@ class UnitOfWork:
         self.conversations = Conversations(conn)
         self.events = Events(conn)
         self.invites = Invites(conn)
+        self.links = Links(conn)
         self.units = OrgUnits(conn)
         self.outbox = OutboxRepo(conn)
         self.roles = Roles(conn)
