@@ -9,6 +9,7 @@ import asyncio
 import logging
 import re
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import select, text
@@ -327,3 +328,67 @@ def test_pkce_verifier_and_challenge():
     assert challenge == challenge_of(verifier) and "=" not in challenge and len(challenge) == 43
     # RFC 7636, appendix B
     assert challenge_of("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk") == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+
+
+async def run_cli(*args: str) -> int:
+    from chidoan.bot.cli import main
+
+    return await asyncio.to_thread(main, list(args))  # main runs its own event loop
+
+
+async def test_zalo_connect_then_status(tmp_path, oauth, monkeypatch, capsys):
+    url = f"sqlite:///{tmp_path}/chidoan.sqlite3"
+    settings_for(url, oauth)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    for key, value in oauth.settings().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("CHIDOAN_DATABASE_URL", url)
+    monkeypatch.setenv("ZALO_OA_REDIRECT_URI", "https://bot.example.vn/zalo/callback")
+
+    assert await run_cli("zalo", "status") == 1
+    assert "run `chidoan zalo connect`" in capsys.readouterr().out
+
+    assert await run_cli("zalo", "connect") == 0
+    printed = capsys.readouterr().out
+    link = re.search(r"https?://\S+/v4/oa/permission\?\S+", printed).group(0)
+    assert link.startswith(oauth.base_url + "/v4/oa/permission?")
+    query = parse_qs(urlsplit(link).query)
+    assert query["app_id"] == [oauth.app_id] and query["redirect_uri"] == ["https://bot.example.vn/zalo/callback"]
+    assert "chidoan zalo connect --code" in printed
+    code = oauth.authorize(query["code_challenge"][0])  # the admin allowed the app
+
+    forged = f"https://bot.example.vn/zalo/callback?code={code}&state=not-this-one"
+    assert await run_cli("zalo", "connect", "--code", forged) == 1
+    assert "state" in capsys.readouterr().err and oauth.exchanges == 0
+
+    callback = f"https://bot.example.vn/zalo/callback?oa_id=1234&code={code}&state={query['state'][0]}"
+    assert await run_cli("zalo", "connect", "--code", callback) == 0
+    assert "Connected" in capsys.readouterr().out
+    assert oauth.exchanges == 1 and challenge_of(oauth.verifiers[0]) == query["code_challenge"][0]
+    db = make_engine(url)
+    row = stored(db)
+    assert row.access_token == oauth.access_token and not oauth.spent(row.refresh_token)
+    assert timedelta(hours=24) < row.expires_at - datetime.now(UTC) <= timedelta(hours=25)
+
+    assert await run_cli("zalo", "connect", "--code", code) == 1  # the verifier served its code
+    capsys.readouterr()
+
+    now = datetime.now(UTC)
+    with unit_of_work(db) as uow:
+        uow.events.record(
+            channel="zalo",
+            event_id="m1",
+            account_id=None,
+            kind="text",
+            text="hi",
+            payload=None,
+            now=now - timedelta(minutes=7),
+        )
+        uow.tokens.record_error(CHANNEL, "HTTP 200, error -14014: Invalid refresh token", now)
+    db.dispose()
+    assert await run_cli("zalo", "status") == 1  # the newest refresh failed: needs an admin
+    out = capsys.readouterr().out
+    assert "last refresh:" in out and "expires:" in out and "Invalid refresh token" in out
+    assert "last Zalo event received" in out and "(7 min ago)" in out
+    for token in oauth.issued:
+        assert token not in out

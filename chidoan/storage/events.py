@@ -84,8 +84,10 @@ class Events:
         return list(self.conn.execute(select(E).where(E.c.account_id == account_id).order_by(E.c.id)))
 
     def latest(self, channel: str, *, failed: bool = False) -> Row | None:
-        """The newest event a channel delivered (handled, or with `failed` the newest failed one):
+        """The newest event a channel delivered (with `failed`, the newest of those kept as failed):
         how alive its webhook is."""
-        done = E.c.failed_at.is_not(None) if failed else E.c.failed_at.is_(None)
-        stmt = select(E).where(E.c.channel == channel, done).order_by(E.c.received_at.desc(), E.c.id.desc())
+        stmt = select(E).where(E.c.channel == channel)
+        if failed:
+            stmt = stmt.where(E.c.failed_at.is_not(None))
+        stmt = stmt.order_by(E.c.received_at.desc(), E.c.id.desc())
         return self.conn.execute(stmt.limit(1)).first()
