@@ -151,8 +151,9 @@ class ZaloTokens:
         that refresh fails while the stored token is still valid, the stored one is used (the
         admins have been told); raises TokenError when there is no valid token at all."""
         row = await self._read()
-        if not self._due(row, self.clock()):
-            return row.access_token
+        now = self.clock()
+        if not self._due(row, now) or (self._cooling(row, now) and row.expires_at > now):
+            return row.access_token  # (a refresh failed a moment ago: the periodic check tries again)
         try:
             return await self._refresh(after=None)
         except TokenError as exc:
