@@ -107,12 +107,7 @@ async def test_two_processes_on_postgresql_refresh_exactly_once(pg_url, oauth, h
         calls = [w.refreshed(old) if how == "refused" else w.current() for w in workers]
         both = asyncio.gather(*calls)
         await asyncio.sleep(0.25)  # the first is inside the OAuth call now
-        with two.connect() as conn:  # the advisory lock is held across it
-            held = conn.execute(
-                text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = :low"),
-                {"low": LOCK_KEY & 0xFFFFFFFF},
-            ).scalar_one()
-        assert held == 1
+        assert advisory_locks_held(two) == 1  # the advisory lock is held across it
         first, second = await both
     finally:
         for w in workers:
@@ -123,6 +118,67 @@ async def test_two_processes_on_postgresql_refresh_exactly_once(pg_url, oauth, h
     assert row.access_token == first and not oauth.spent(row.refresh_token) and oauth.spent(old_refresh)
     assert row.expires_at > datetime.now(UTC) + timedelta(hours=24)
     one.dispose(), two.dispose()
+
+
+def advisory_locks_held(engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(
+            text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = :low"),
+            {"low": LOCK_KEY & 0xFFFFFFFF},
+        ).scalar_one()
+
+
+@pytest.mark.postgres
+async def test_a_refresh_cut_off_mid_call_frees_the_lock_and_spends_nothing(pg_url, oauth):
+    """A worker stopped during the OAuth call (cancelled, as at shutdown): its connection goes,
+    and the lock with it; the stored pair is as before and the next worker refreshes."""
+    settings = settings_for(pg_url, oauth)
+    one, two = database(pg_url), database(pg_url)
+    old, old_refresh = seed_pair(one, oauth, expires_in=timedelta(hours=20))
+    first, second = ZaloTokens(settings, one), ZaloTokens(settings, two)
+    oauth.delay = 1.0
+    try:
+        cut = asyncio.create_task(first.refreshed(old))
+        await asyncio.sleep(0.3)
+        assert advisory_locks_held(two) == 1
+        cut.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await cut
+        await asyncio.sleep(0.1)
+        assert advisory_locks_held(two) == 0
+        assert stored(two).refresh_token == old_refresh and not oauth.spent(old_refresh)
+        oauth.delay = 0
+        assert await second.refreshed(old) == oauth.access_token != old
+    finally:
+        await first.stop(), await second.stop()
+        one.dispose(), two.dispose()
+
+
+@pytest.mark.postgres
+async def test_a_waiter_gives_up_without_spending_anything(pg_url, oauth, monkeypatch):
+    """Someone holds the lock too long: the waiter gives up after LOCK_WAIT with a TokenError,
+    calls nothing and changes nothing."""
+    import chidoan.bot.channels.zalo_tokens as zalo_tokens
+
+    monkeypatch.setattr(zalo_tokens, "LOCK_WAIT", 0.3)
+    settings = settings_for(pg_url, oauth)
+    db = database(pg_url)
+    old, old_refresh = seed_pair(db, oauth, expires_in=timedelta(hours=20))
+    tokens = ZaloTokens(settings, db)
+    holder = db.connect()
+    try:
+        holder.execute(text("SELECT pg_advisory_lock(CAST(:key AS bigint))"), {"key": LOCK_KEY})
+        holder.commit()
+        with pytest.raises(zalo_tokens.TokenError, match="refresh lock"):
+            await tokens.refreshed(old)
+        assert oauth.refreshes == 0 and stored(db).refresh_token == old_refresh
+        holder.execute(text("SELECT pg_advisory_unlock(CAST(:key AS bigint))"), {"key": LOCK_KEY})
+        holder.commit()
+        assert await tokens.refreshed(old) == oauth.access_token and oauth.refreshes == 1
+    finally:
+        holder.close()
+        await tokens.stop()
+        db.dispose()
 
 
 async def test_two_workers_on_sqlite_refresh_exactly_once_and_the_writer_stays_free(tmp_path, oauth):
