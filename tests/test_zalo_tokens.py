@@ -448,3 +448,55 @@ async def test_zalo_connect_then_status(tmp_path, oauth, monkeypatch, capsys):
     assert "last Zalo event received" in out and "(7 min ago)" in out
     for token in oauth.issued:
         assert token not in out
+
+
+async def test_the_admin_reads_the_warning_in_the_web_chat_at_once(tmp_path, oauth):
+    """In the running app (the channel's way: `ZaloTokens.for_host`), a failed refresh reaches an
+    admin's open web chat without waiting for the sender's next round."""
+    from chidoan.bot.app import App
+    from tests.conftest import WebUser
+
+    url = f"sqlite:///{tmp_path}/chidoan.sqlite3"
+    settings = settings_for(url, oauth)
+    db = database(url)
+    seed_org(db)
+    add_member(db, "admin", "Admin Person", "KG", Role.admin, locale="en")
+    access, _ = seed_pair(db, oauth, expires_in=timedelta(hours=20))
+    app = App(settings)
+    await app.start()
+    tokens = ZaloTokens.for_host(app.host)
+    oauth.fail_with_200()
+    try:
+        async with WebUser(app, "admin", language="en") as admin:
+            with pytest.raises(RefreshFailed):
+                await tokens.refreshed(access)
+            [warning] = await admin.replies()
+            assert "could not renew its Zalo access token" in warning["text"] and access not in warning["text"]
+    finally:
+        await tokens.stop()
+        await app.stop()
+        db.dispose()
+
+
+async def test_zalo_connect_asks_for_the_code_in_a_terminal(tmp_path, oauth, monkeypatch, capsys):
+    import builtins
+    import sys
+
+    url = f"sqlite:///{tmp_path}/chidoan.sqlite3"
+    settings_for(url, oauth)
+    monkeypatch.chdir(tmp_path)
+    for key, value in oauth.settings().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("CHIDOAN_DATABASE_URL", url)
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True, raising=False)
+
+    def consent(prompt: str) -> str:  # the admin opens the link, allows, pastes the bare code
+        link = re.search(r"https?://\S+/v4/oa/permission\?\S+", capsys.readouterr().out).group(0)
+        return oauth.authorize(parse_qs(urlsplit(link).query)["code_challenge"][0])
+
+    monkeypatch.setattr(builtins, "input", consent)
+    assert await run_cli("zalo", "connect", "--redirect-uri", "https://bot.example.vn/cb") == 0
+    assert "Connected" in capsys.readouterr().out and oauth.exchanges == 1
+    db = make_engine(url)
+    assert stored(db).access_token == oauth.access_token
+    db.dispose()
