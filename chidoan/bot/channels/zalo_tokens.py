@@ -258,7 +258,11 @@ class ZaloTokens:
     async def _failed(self, run: Runs, error: str, row: Row, now: datetime) -> None:
         """Record why (the pair stays as it was) and tell the admins, in one transaction."""
         log.error("zalo: the access token could not be refreshed: %s", error)
-        told = await run(lambda uow: self._record_failure(uow, error, row.expires_at, now))
+        try:
+            told = await run(lambda uow: self._record_failure(uow, error, row.expires_at, now))
+        except Exception as exc:  # the refresh's own failure is what the caller must hear of
+            log.error("zalo: the failed refresh could not be recorded, nor the admins told (%s)", type(exc).__name__)
+            return
         if told and self._wake is not None:
             self._wake()
 
