@@ -1,4 +1,4 @@
-"""The `chidoan` command: run the bot, import the org tree, load the demo, issue invites."""
+"""The `chidoan` command: run the bot, import the org tree, load the demo, issue invites, connect Zalo."""
 
 from __future__ import annotations
 
@@ -40,6 +40,17 @@ def main(argv: list[str] | None = None) -> int:
 
     failed = sub.add_parser("failed", help="list the newest events that could not be handled (kept as failed)")
     failed.add_argument("--limit", type=int, default=20, help="how many (default 20)")
+
+    zalo = sub.add_parser("zalo", help="the Zalo Official Account's authorisation and its health")
+    zalo_sub = zalo.add_subparsers(dest="zalo_command", required=True)
+    connect = zalo_sub.add_parser(
+        "connect", help="authorise the app for the Official Account: a consent link, then the code Zalo gives back"
+    )
+    connect.add_argument("--code", help="the code from the address Zalo sent the browser to (or that whole address)")
+    connect.add_argument("--redirect-uri", help="the app's registered callback address (default ZALO_OA_REDIRECT_URI)")
+    zalo_sub.add_parser(
+        "status", help="the access token's age, expiry, last refresh and error; the webhook's last event"
+    )
 
     args = parser.parse_args(argv)
     try:
@@ -169,6 +180,167 @@ def _short(text: str, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+ZALO_PKCE_KEY = "zalo.pkce"  # the pending consent's verifier and state, between the link and the code
+
+
+def cmd_zalo(settings, args) -> int:
+    return {"connect": cmd_zalo_connect, "status": cmd_zalo_status}[args.zalo_command](settings, args)
+
+
+def cmd_zalo_connect(settings, args) -> int:
+    """First authorisation with PKCE: print the consent link (its verifier kept in the database),
+    then exchange the code the admin brings back (typed here, or `--code` in a second run)."""
+    import json
+    import secrets
+
+    from chidoan.bot.channels.zalo_tokens import consent_url, pkce
+    from chidoan.storage.clock import utcnow
+    from chidoan.storage.uow import unit_of_work
+
+    if not settings.zalo_oa_app_id or settings.zalo_oa_app_secret is None:
+        print(
+            "Set ZALO_OA_APP_ID and ZALO_OA_APP_SECRET (the app's page on developers.zalo.me) first.", file=sys.stderr
+        )
+        return 2
+    engine = _db(settings)
+    try:
+        pasted = args.code
+        if pasted is None:
+            redirect_uri = args.redirect_uri or settings.zalo_oa_redirect_uri
+            if not redirect_uri:
+                print(
+                    "Set ZALO_OA_REDIRECT_URI (the callback address registered for the app) or pass --redirect-uri.",
+                    file=sys.stderr,
+                )
+                return 2
+            verifier, challenge = pkce()
+            state = secrets.token_urlsafe(16)
+            pending = {"verifier": verifier, "state": state, "at": utcnow().isoformat()}
+            with unit_of_work(engine) as uow:
+                uow.kv.put(ZALO_PKCE_KEY, json.dumps(pending))
+            print("1. Open this link logged in as an admin of the Official Account, and allow the app:")
+            print(f"   {consent_url(settings, redirect_uri=redirect_uri, challenge=challenge, state=state)}")
+            print("2. Zalo then sends the browser to the callback address with ?code=… in it (the page itself")
+            print("   may show nothing). Copy the code, or the whole address.")
+            if not sys.stdin.isatty():
+                print("3. Run: chidoan zalo connect --code CODE")
+                return 0
+            pasted = input("3. Paste it here: ")
+        return _zalo_exchange(settings, engine, pasted)
+    finally:
+        engine.dispose()
+
+
+def _zalo_exchange(settings, engine, pasted: str) -> int:
+    import json
+
+    from chidoan.bot.channels.zalo_tokens import TokenError, ZaloTokens
+    from chidoan.storage.uow import unit_of_work
+
+    code, state = _code_and_state(pasted)
+    with unit_of_work(engine) as uow:
+        saved = uow.kv.get(ZALO_PKCE_KEY)
+    pending = json.loads(saved) if saved else None
+    if pending is None:
+        print("No consent link is waiting for a code: run `chidoan zalo connect` first.", file=sys.stderr)
+        return 1
+    if not code:
+        print("No code found in what was given.", file=sys.stderr)
+        return 1
+    if state is not None and state != pending["state"]:
+        print("That address belongs to another consent link (its state differs): use the newest one.", file=sys.stderr)
+        return 1
+
+    async def exchange():
+        tokens = ZaloTokens(settings, engine)
+        try:
+            return await tokens.connect(code, pending["verifier"])
+        finally:
+            await tokens.stop()
+
+    try:
+        expires_at = asyncio.run(exchange())
+    except TokenError as exc:
+        print(f"Zalo did not authorise the app: {exc}", file=sys.stderr)
+        return 1
+    with unit_of_work(engine) as uow:
+        uow.kv.put(ZALO_PKCE_KEY, "")  # a verifier serves one code
+    print(f"Connected. The access token is valid until {expires_at.astimezone(settings.tz):%d/%m/%Y %H:%M}")
+    print(
+        f"({settings.timezone}); the bot renews it when less than {settings.zalo_oa_refresh_margin_hours:g} hours are left."
+    )
+    return 0
+
+
+def _code_and_state(pasted: str) -> tuple[str, str | None]:
+    """The code and the state from a pasted callback address, or a bare code."""
+    from urllib.parse import parse_qs, urlsplit
+
+    pasted = pasted.strip()
+    if "code=" not in pasted:
+        return pasted, None
+    query = parse_qs(urlsplit(pasted).query or pasted.lstrip("?"))
+    states = query.get("state")
+    return (query.get("code") or [""])[0], states[0] if states else None
+
+
+def cmd_zalo_status(settings, _args) -> int:
+    """The token's age, expiry, last refresh and last error (never the token), and the webhook's
+    health as the newest Zalo event received. Exit status 1 when something needs an admin."""
+    from chidoan.bot.channels.zalo_tokens import CHANNEL
+    from chidoan.storage.clock import utcnow
+    from chidoan.storage.uow import unit_of_work
+
+    engine = _db(settings)
+    with unit_of_work(engine) as uow:
+        token = uow.tokens.get(CHANNEL)
+        event = uow.events.latest(CHANNEL)
+        failed = uow.events.latest(CHANNEL, failed=True)
+    engine.dispose()
+    now = utcnow()
+
+    def when(moment) -> str:
+        return f"{moment.astimezone(settings.tz):%d/%m/%Y %H:%M}"
+
+    healthy = token is not None
+    if token is None:
+        print("Zalo token: none yet; run `chidoan zalo connect`.")
+    else:
+        expired = token.expires_at <= now
+        failing = token.last_error_at is not None and token.last_error_at > token.refreshed_at
+        healthy = not expired and not failing
+        print(f"Zalo token ({settings.timezone}):")
+        print(f"  last refresh: {when(token.refreshed_at)} (age {_span(now - token.refreshed_at)})")
+        left = f"EXPIRED {_span(now - token.expires_at)} ago" if expired else f"in {_span(token.expires_at - now)}"
+        print(
+            f"  expires:      {when(token.expires_at)} ({left}); renewed when less than "
+            f"{settings.zalo_oa_refresh_margin_hours:g} h are left"
+        )
+        if token.last_error_at is None:
+            print("  last error:   none")
+        else:
+            since = "" if failing else " (a refresh has succeeded since)"
+            print(f"  last error:   {when(token.last_error_at)}: {_short(token.last_error or '')}{since}")
+    if event is None:
+        print("Webhook: no Zalo event received yet.")
+    else:
+        print(f"Webhook: last Zalo event received {when(event.received_at)} ({_span(now - event.received_at)} ago).")
+    if failed is not None:
+        print(f"  newest failed Zalo event: {when(failed.failed_at)} (see `chidoan failed`).")
+    return 0 if healthy else 1
+
+
+def _span(delta) -> str:
+    minutes = max(int(delta.total_seconds() // 60), 0)
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min" if minutes else "under a minute"
+
+
 COMMANDS = {
     "run": cmd_run,
     "demo": cmd_demo,
@@ -176,6 +348,7 @@ COMMANDS = {
     "org": cmd_org,
     "invite": cmd_invite,
     "failed": cmd_failed,
+    "zalo": cmd_zalo,
 }
 
 if __name__ == "__main__":

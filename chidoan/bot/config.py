@@ -58,6 +58,27 @@ class Settings(BaseSettings):
         description="load the demo data on first start",
     )
     log_level: str = Field(default="INFO", validation_alias="CHIDOAN_LOG_LEVEL")
+    # Zalo OA's OAuth (the tokens; see bot/channels/zalo_tokens.py). The app id and secret are
+    # on the app's page at developers.zalo.me.
+    zalo_oa_app_id: str | None = Field(default=None, validation_alias="ZALO_OA_APP_ID")
+    zalo_oa_app_secret: SecretStr | None = Field(default=None, validation_alias="ZALO_OA_APP_SECRET")
+    zalo_oa_oauth_url: str = Field(
+        default="https://oauth.zaloapp.com",
+        validation_alias="ZALO_OA_OAUTH_URL",
+        description="base of the OAuth server: {base}/v4/oa/access_token and the consent page {base}/v4/oa/permission",
+    )
+    zalo_oa_redirect_uri: str | None = Field(
+        default=None,
+        validation_alias="ZALO_OA_REDIRECT_URI",
+        description="the callback address registered for the app; `chidoan zalo connect` sends people back there",
+    )
+    zalo_oa_refresh_margin_hours: float = Field(
+        default=12.0,
+        gt=0,
+        lt=25,
+        validation_alias="ZALO_OA_REFRESH_MARGIN_HOURS",
+        description="the access token (25 h) is refreshed when less than this is left",
+    )
 
     @field_validator("database_url")
     @classmethod

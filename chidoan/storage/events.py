@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, Row, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from chidoan.storage.models import InboundEvent, table
@@ -82,3 +82,12 @@ class Events:
 
     def of_account(self, account_id: int) -> list:
         return list(self.conn.execute(select(E).where(E.c.account_id == account_id).order_by(E.c.id)))
+
+    def latest(self, channel: str, *, failed: bool = False) -> Row | None:
+        """The newest event a channel delivered (with `failed`, the newest of those kept as failed):
+        how alive its webhook is."""
+        stmt = select(E).where(E.c.channel == channel)
+        if failed:
+            stmt = stmt.where(E.c.failed_at.is_not(None))
+        stmt = stmt.order_by(E.c.received_at.desc(), E.c.id.desc())
+        return self.conn.execute(stmt.limit(1)).first()

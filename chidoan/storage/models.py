@@ -377,3 +377,21 @@ class Commitment(SQLModel, table=True):
     note: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime
     updated_at: datetime
+
+
+class ChannelToken(SQLModel, table=True):
+    """A platform's OAuth pair (Zalo OA): the access token and the refresh token that renews it,
+    always written together. Zalo's refresh token is single-use and rotates, so losing the new
+    pair loses the channel: it is committed before it is used. The tokens are never shown;
+    `last_error` says why the newest refresh failed (never with a token in it)."""
+
+    __tablename__ = "channel_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16, unique=True)
+    access_token: str = Field(sa_column=Column(Text, nullable=False))
+    refresh_token: str = Field(sa_column=Column(Text, nullable=False))
+    expires_at: datetime  # of the access token
+    refreshed_at: datetime  # when this pair was issued (by a refresh or by `chidoan zalo connect`)
+    last_error: str | None = Field(default=None, max_length=512)
+    last_error_at: datetime | None = None

@@ -35,6 +35,11 @@ class Roles:
             self.conn.execute(select(R).where(R.c.unit_id == unit_id, R.c.role == role, R.c.revoked_at.is_(None)))
         )
 
+    def accounts_holding(self, role: str) -> list[int]:
+        """Every account that holds `role` on some unit (the admins, to be told of a fault)."""
+        stmt = select(R.c.account_id).where(R.c.role == role, R.c.revoked_at.is_(None)).distinct()
+        return sorted(self.conn.execute(stmt).scalars())
+
     def grant(self, *, account_id: int, unit_id: int, role: str, invite_id: int | None, now: datetime) -> int:
         return inserted_id(
             self.conn.execute(

@@ -23,6 +23,7 @@ from chidoan.storage.registrations import Registrations
 from chidoan.storage.reports import Reports
 from chidoan.storage.roles import Roles
 from chidoan.storage.settings_kv import KeyValues
+from chidoan.storage.tokens import ChannelTokens
 
 
 class UnitOfWork:
@@ -40,6 +41,7 @@ class UnitOfWork:
         self.registrations = Registrations(conn)
         self.documents = Documents(conn)
         self.reports = Reports(conn)
+        self.tokens = ChannelTokens(conn)
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
