@@ -1,7 +1,7 @@
 """channel_token: a platform's OAuth pair (Zalo OA access and refresh token), stored together
 
-Revision ID: 0006t
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-11-29 11:30:00
 """
 
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 import sqlmodel
 
 
-revision = '0006t'
-down_revision = '0005'
+revision = '0007'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
