@@ -441,17 +441,15 @@ class ZaloBotChannel:
     # ---- out ----------------------------------------------------------------------------
 
     async def send(self, chat_id: str, message: Outgoing) -> None:
-        locale = None
-        text = message.text
-        if message.buttons or message.attachment is not None:
+        text, mapping = message.text, dict[str, str]()
+        if message.buttons or message.attachment is not None:  # the channel's own words, in their language
             locale = await self.host.read(lambda uow: uow.accounts.locale_of_chat(NAME, chat_id))
             locale = locale or self.settings.default_locale
-        mapping: dict[str, str] = {}
-        if message.buttons:
-            text, mapping = render(message, locale or self.settings.default_locale)
-        if message.attachment is not None:
-            note = gettext(locale or self.settings.default_locale, FILE_NOTE, filename=message.attachment.filename)
-            text = f"{text}\n\n{note}" if text else note
+            if message.buttons:
+                text, mapping = render(message, locale)
+            if message.attachment is not None:
+                note = gettext(locale, FILE_NOTE, filename=message.attachment.filename)
+                text = f"{text}\n\n{note}" if text else note
         await self._remember_choices(chat_id, mapping)  # before sending: the answer may come at once
         parts = split_text(text, MAX_TEXT)
         for i, part in enumerate(parts):
