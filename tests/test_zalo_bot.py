@@ -23,7 +23,7 @@ from chidoan.bot.app import App
 from chidoan.bot.channels import zalo_bot
 from chidoan.bot.channels.base import Limits, split_text
 from chidoan.bot.channels.zalo_bot import MAX_TEXT, PICK_NUMBER, ZaloBotChannel, render
-from chidoan.engine.dispatch import FAILED_APOLOGY
+from chidoan.engine.dispatch import FAILED_APOLOGY, outbox_row
 from chidoan.engine.messages import Button, Outgoing
 from chidoan.i18n import gettext
 from chidoan.storage.models import ConversationStatus, InboundEvent, Outbox, OutboxStatus, RegistrationStatus, Role
@@ -31,6 +31,7 @@ from chidoan.storage.uow import unit_of_work
 from tests.conftest import add_member, free_port, make_settings, new_invite
 from tests.fake_zalo_bot import FakeZaloBot
 from tests.test_registration import TASKS, clock_at
+from tests.test_telegram import fail_writes, rows, until
 
 E = InboundEvent.__table__
 OUT = Outbox.__table__
@@ -84,20 +85,6 @@ async def webhook_app(settings, org, zalo, unpaced):
         yield application
     finally:
         await application.stop()
-
-
-async def until(check, timeout: float = 10.0, what: str = "condition"):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not (result := check()):
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{what} not met within {timeout}s")
-        await asyncio.sleep(0.01)
-    return result
-
-
-def rows(db, stmt) -> list:
-    with db.connect() as conn:
-        return list(conn.execute(stmt))
 
 
 def events(db, *event_ids: str) -> list:
@@ -406,8 +393,6 @@ async def test_polling_backs_off_on_errors_and_stops_cleanly(settings, org, db, 
 
 
 async def test_webhook_answers_500_when_the_update_could_not_be_stored(webhook_app, zalo, db):
-    from tests.test_telegram import fail_writes
-
     fail_writes(webhook_app, 1)
     user = ZaloUser(zalo, db, "7210", webhook=True)
     update = zalo.text_update("7210", "/start")
@@ -419,8 +404,6 @@ async def test_webhook_answers_500_when_the_update_could_not_be_stored(webhook_a
 
 async def test_polling_stores_again_an_update_the_database_refused(polling_app, zalo, db):
     """The update has left Zalo's queue: it is stored again, and later updates wait their turn."""
-    from tests.test_telegram import fail_writes
-
     fail_writes(polling_app, 1)
     user = ZaloUser(zalo, db, "7220")
     first = zalo.push(zalo.text_update("7220", "/start"))
@@ -443,26 +426,9 @@ async def test_a_long_summary_is_split_under_2000_characters_with_nothing_lost(p
     account_id = add_member(db, "7400", "Trần Thị Bình", "RG", Role.district_staff, channel="zalo_bot")
     text = "\n".join(f"{i:03d}. Chi đoàn Khu phố {i} — chưa nộp báo cáo tháng 5 năm 2027" for i in range(60))
     assert len(text) > 3000
-    now = datetime.now(UTC)
-    buttons = [[{"label": "Nhắc tất cả", "payload": "remind:all"}]]
-    with unit_of_work(db) as uow:
-        uow.outbox.add_many(
-            [
-                {
-                    "channel": "zalo_bot",
-                    "chat_id": "7400",
-                    "account_id": account_id,
-                    "body": {"text": text, "buttons": buttons},
-                    "status": OutboxStatus.pending,
-                    "attempts": 0,
-                    "not_before": now,
-                    "created_at": now,
-                    "dedupe_key": None,
-                    "sent_at": None,
-                    "error": None,
-                }
-            ]
-        )
+    message = Outgoing(text, buttons=[[Button("Nhắc tất cả", "remind:all")]])
+    with unit_of_work(db) as uow:  # as a long report to the district would be queued
+        uow.outbox.add_many([outbox_row("zalo_bot", "7400", account_id, message, datetime.now(UTC))])
     polling_app.sender.wake()
     [row] = await until(lambda: [r for r in outbox(db, "7400") if r.status != OutboxStatus.pending], what="sent")
     assert row.status == OutboxStatus.sent
