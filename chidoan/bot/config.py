@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     telegram_webhook_url: str | None = Field(default=None, validation_alias="TELEGRAM_WEBHOOK_URL")
     telegram_webhook_secret: SecretStr | None = Field(default=None, validation_alias="TELEGRAM_WEBHOOK_SECRET")
     telegram_webhook_path: str = Field(default="/telegram/webhook", validation_alias="TELEGRAM_WEBHOOK_PATH")
+    zalo_bot_token: SecretStr | None = Field(default=None, validation_alias="ZALO_BOT_TOKEN")
+    zalo_bot_api_url: str = Field(default="https://bot-api.zaloplatforms.com", validation_alias="ZALO_BOT_API_URL")
+    zalo_bot_webhook_url: str | None = Field(default=None, validation_alias="ZALO_BOT_WEBHOOK_URL")
+    zalo_bot_webhook_secret: SecretStr | None = Field(default=None, validation_alias="ZALO_BOT_WEBHOOK_SECRET")
+    zalo_bot_webhook_path: str = Field(default="/zalo-bot/webhook", validation_alias="ZALO_BOT_WEBHOOK_PATH")
     web_enabled: bool = Field(default=True, validation_alias="CHIDOAN_WEB_ENABLED")
     web_host: str = Field(default="127.0.0.1", validation_alias="CHIDOAN_WEB_HOST")
     web_port: int = Field(default=8080, validation_alias="CHIDOAN_WEB_PORT")
@@ -103,6 +108,19 @@ class Settings(BaseSettings):
                 "public interface: anyone reaching the port could act as any person and read their "
                 "history. Bind 127.0.0.1, turn the web chat off (CHIDOAN_WEB_ENABLED=false), or set "
                 "CHIDOAN_WEB_PUBLIC=true if this is really wanted."
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _zalo_bot_webhook_has_a_secret(self) -> Settings:
+        """Zalo sends the secret back with every delivery; without one, anyone who learns the URL
+        could write as any person."""
+        secret = self.zalo_bot_webhook_secret.get_secret_value() if self.zalo_bot_webhook_secret else ""
+        if self.zalo_bot_token and self.zalo_bot_webhook_url and not secret.strip():
+            raise ValueError(
+                "ZALO_BOT_WEBHOOK_URL is set but ZALO_BOT_WEBHOOK_SECRET is not: the webhook would take "
+                "updates from anyone who learns its URL. Set a long random ZALO_BOT_WEBHOOK_SECRET, or "
+                "unset ZALO_BOT_WEBHOOK_URL to use long polling."
             )
         return self
 

@@ -138,6 +138,16 @@ class Accounts:
     def identities(self, account_id: int) -> list[Row]:
         return list(self.conn.execute(select(IDENT).where(IDENT.c.account_id == account_id).order_by(IDENT.c.id)))
 
+    def locale_of_chat(self, channel: str, chat_id: str) -> str | None:
+        """The language of whoever is reached at this chat (a channel rendering its own words)."""
+        return self.conn.execute(
+            select(A.c.locale)
+            .join(IDENT, IDENT.c.account_id == A.c.id)
+            .where(IDENT.c.channel == channel, IDENT.c.chat_id == chat_id)
+            .order_by(IDENT.c.id)
+            .limit(1)
+        ).scalar()
+
     def identities_of(self, channel: str) -> list[Row]:
         return list(
             self.conn.execute(
