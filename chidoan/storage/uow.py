@@ -18,6 +18,7 @@ from chidoan.storage.events import Events
 from chidoan.storage.invites import Invites
 from chidoan.storage.orgs import OrgUnits
 from chidoan.storage.outbox import OutboxRepo
+from chidoan.storage.prompts import Prompts
 from chidoan.storage.registrations import Registrations
 from chidoan.storage.reports import Reports
 from chidoan.storage.roles import Roles
@@ -38,6 +39,7 @@ class UnitOfWork:
         self.registrations = Registrations(conn)
         self.documents = Documents(conn)
         self.reports = Reports(conn)
+        self.prompts = Prompts(conn)
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
