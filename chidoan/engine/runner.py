@@ -34,6 +34,7 @@ from chidoan.engine.inputs import (
 )
 from chidoan.engine.journey import Answers, Journey, Kind, Step
 from chidoan.engine.messages import Button, clip_filename
+from chidoan.engine.words import BACK_WORDS, DONE_WORDS, EDIT_WORDS, SKIP_WORDS, SUBMIT_WORDS
 from chidoan.i18n import N_, fold, format_date
 from chidoan.storage.conversations import ConversationState
 from chidoan.storage.models import ConversationStatus
@@ -50,11 +51,6 @@ def button_index(text: str, size: int) -> int | None:
 
 SUMMARY = "@summary"
 EDIT = "@edit"
-SKIP_WORDS = {"bo qua", "skip", "-"}
-SUBMIT_WORDS = {"gui", "xac nhan", "dong y", "send", "submit", "confirm"}
-EDIT_WORDS = {"sua", "chinh sua", "edit"}
-BACK_WORDS = {"quay lai", "tro lai", "back"}
-DONE_WORDS = {"xong", "xong roi", "done", "het", "da gui het"}
 SOURCE_MAX = 255  # document.source: a longer platform reference is not kept (a clipped one is useless)
 
 
