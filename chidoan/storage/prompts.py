@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from chidoan.storage.models import Prompt, table
 
@@ -21,10 +22,10 @@ class Prompts:
         row = self.conn.execute(select(P.c.seq, P.c.body).where(P.c.account_id == account_id)).first()
         return (row.seq, row.body) if row else None
 
-    def put(self, account_id: int, seq: int, body: dict[str, Any], now: datetime, *, first: bool) -> None:
-        """Replace the account's question (`first`: it has none yet, the row is made)."""
+    def put(self, account_id: int, seq: int, body: dict[str, Any], now: datetime) -> None:
+        """Replace the account's question (an upsert: two workers making the first one race
+        harmlessly, the later wins)."""
+        dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
         values = {"seq": seq, "body": body, "updated_at": now}
-        if first:
-            self.conn.execute(P.insert().values(account_id=account_id, **values))
-        else:
-            self.conn.execute(P.update().where(P.c.account_id == account_id).values(**values))
+        stmt = dialect.insert(P).values(account_id=account_id, **values)
+        self.conn.execute(stmt.on_conflict_do_update(index_elements=["account_id"], set_=values))
