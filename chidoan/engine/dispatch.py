@@ -17,6 +17,7 @@ from chidoan.engine.context import Ctx
 from chidoan.engine.journey import Journey
 from chidoan.engine.messages import Incoming, Outgoing, clean_text
 from chidoan.engine.runner import Runner
+from chidoan.engine.typed import buttons_of, match, question, remember
 from chidoan.i18n import N_, gettext, pick_locale
 from chidoan.storage.conversations import ConcurrentUpdate
 from chidoan.storage.invites import looks_like_code
@@ -97,11 +98,13 @@ class Engine:
         state = uow.conversations.from_sender(sender)
         if not isolate:
             self._route(ctx, state, text)
+            self._remember(ctx)
             self._queue(ctx)
             return True
         try:
             with uow.savepoint():
                 self._route(ctx, state, text)
+                self._remember(ctx)
                 self._queue(ctx)
                 uow.outbox.flush()  # inside the savepoint: undone with the handler's other writes
         except (ConcurrentUpdate, DBAPIError):
@@ -151,16 +154,8 @@ class Engine:
         return True
 
     def _route(self, ctx: Ctx, state, text: str | None) -> None:
-        payload = ctx.incoming.payload
-        if payload is not None:
-            prefix, _, arg = payload.partition(":")
-            if prefix == "j":
-                return self.runner.on_button(ctx, state, payload)
-            action = self.actions.get(prefix)
-            if action is None:
-                ctx.say(N_("That button is no longer valid."))
-                return
-            return action(ctx, arg)
+        if ctx.incoming.payload is not None:
+            return self._press(ctx, state, ctx.incoming.payload)
         if text is None:
             if state is not None:
                 return self.runner.on_media(ctx, state, ctx.incoming.media or "")
@@ -169,6 +164,8 @@ class Engine:
         command = parse_command(text)
         if command is not None:
             return self._run_command(ctx, state, *command)
+        if self._typed_choice(ctx, state, text):
+            return
         if state is not None:
             return self.runner.on_text(ctx, state, text)
         if looks_like_code(text):
@@ -177,6 +174,46 @@ class Engine:
             ctx.say(NOT_REGISTERED)
             return
         ctx.say(N_("I did not understand that. Type /help to see what you can do."))
+
+    def _press(self, ctx: Ctx, state, payload: str) -> None:
+        prefix, _, arg = payload.partition(":")
+        if prefix == "j":
+            return self.runner.on_button(ctx, state, payload)
+        action = self.actions.get(prefix)
+        if action is None:
+            ctx.say(N_("That button is no longer valid."))
+            return
+        return action(ctx, arg)
+
+    def _typed_choice(self, ctx: Ctx, state, text: str) -> bool:
+        """Text that names a button of the last question is that button pressed; a number that
+        question does not have is answered here (see engine/typed.py). False: the text is for
+        the step (or whatever handles text) to read."""
+        last = ctx.uow.prompts.last(ctx.account_id)
+        found = match(last[1], text) if last else None
+        if found is None:
+            return False
+        if found.payload is not None:
+            self._press(ctx, state, found.payload)
+            return True
+        assert last is not None
+        if found.earlier:
+            ctx.say(N_("Option {n} belongs to an earlier question. Here is the current one:"), n=found.number)
+        else:
+            ctx.say(N_("There is no option {n} here. Please choose one of these:"), n=found.number)
+        body = last[1]
+        if state is not None and all(p.startswith("j:") for _label, p in buttons_of(body)):
+            self.runner.ask(ctx, state)  # the journey's own question, fresh
+        elif body.get("buttons"):
+            ctx.replies.append(question(body, ctx.locale))
+        else:
+            ctx.say(N_("Type /help to see what you can do."))
+        return True
+
+    def _remember(self, ctx: Ctx) -> None:
+        """The last reply is the question the person now has in front of them."""
+        if ctx.replies:
+            remember(ctx.uow, ctx.account_id, ctx.replies[-1], ctx.now)
 
     def _run_command(self, ctx: Ctx, state, name: str, args: str) -> None:
         command = self._by_name.get(name)

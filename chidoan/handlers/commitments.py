@@ -11,6 +11,7 @@ from chidoan.engine.dispatch import outbox_row
 from chidoan.engine.inputs import parse_id
 from chidoan.engine.journey import Answers, Journey, Step
 from chidoan.engine.messages import Button, Outgoing
+from chidoan.engine.typed import remember
 from chidoan.handlers.access import BASE_UNIT, acting_unit, still_acting
 from chidoan.i18n import N_, format_date, gettext
 from chidoan.storage.models import CommitmentStatus, Role
@@ -43,10 +44,15 @@ def ask_due(uow: UnitOfWork, now: datetime, tz) -> int:
             buttons = [
                 [Button(gettext(locale, label), f"cm:{commitment.id}:{status}") for status, label in ANSWERS.items()]
             ]
+            message = Outgoing(text, buttons).with_hint(locale)
+            queued = 0
             for identity in uow.accounts.identities(account_id):
                 if identity.reachable:
-                    row = outbox_row(identity.channel, identity.chat_id, account_id, Outgoing(text, buttons), now)
-                    asked += uow.outbox.add_once(row | {"dedupe_key": f"commitment:{commitment.id}:{identity.id}"})
+                    row = outbox_row(identity.channel, identity.chat_id, account_id, message, now)
+                    queued += uow.outbox.add_once(row | {"dedupe_key": f"commitment:{commitment.id}:{identity.id}"})
+            if queued:
+                remember(uow, account_id, message, now)  # answered by typing too: "dang thuc hien"
+            asked += queued
     return asked
 
 
