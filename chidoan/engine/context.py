@@ -67,6 +67,11 @@ class Ctx:
         self.notices.append((account_id, msgid, params))
 
     @cached_property
+    def last_prompt(self) -> tuple[int, dict] | None:
+        """(seq, body) of the last question this account was sent, read once per event."""
+        return self.uow.prompts.last(self.account_id)
+
+    @cached_property
     def roles(self) -> list[Row]:
         return self.uow.roles.active_of(self.account_id)
 

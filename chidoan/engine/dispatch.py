@@ -189,7 +189,7 @@ class Engine:
         """Text that names a button of the last question is that button pressed; a number that
         question does not have is answered here (see engine/typed.py). False: the text is for
         the step (or whatever handles text) to read."""
-        last = ctx.uow.prompts.last(ctx.account_id)
+        last = ctx.last_prompt
         found = match(last[1], text) if last else None
         if found is None:
             return False
@@ -213,7 +213,7 @@ class Engine:
     def _remember(self, ctx: Ctx) -> None:
         """The last reply is the question the person now has in front of them."""
         if ctx.replies:
-            remember(ctx.uow, ctx.account_id, ctx.replies[-1], ctx.now)
+            remember(ctx.uow, ctx.account_id, ctx.replies[-1], ctx.now, last=ctx.last_prompt)
 
     def _run_command(self, ctx: Ctx, state, name: str, args: str) -> None:
         command = self._by_name.get(name)

@@ -96,12 +96,17 @@ def match(body: dict[str, Any], text: str) -> Match | None:
     return None
 
 
-def remember(uow: UnitOfWork, account_id: int, message: Outgoing, now: datetime) -> None:
+_UNREAD: Any = object()
+
+
+def remember(uow: UnitOfWork, account_id: int, message: Outgoing, now: datetime, *, last: Any = _UNREAD) -> None:
     """`message` is now the account's question. Asking the same again keeps what came before it
-    (so a number for the menu before a re-asked question is still recognised as stale)."""
+    (so a number for the menu before a re-asked question is still recognised as stale). `last`:
+    the account's question as already read in this transaction, if it was."""
     buttons = [[[b.label, b.payload] for b in row] for row in message.buttons]
     body: dict[str, Any] = {"text": message.text, "buttons": buttons, "typed": str(message.typed)}
-    last = uow.prompts.last(account_id)
+    if last is _UNREAD:
+        last = uow.prompts.last(account_id)
     seq, earlier = 1, 0
     if last is not None:
         seq, before = last
