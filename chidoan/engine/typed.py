@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from chidoan.engine.inputs import ascii_int
@@ -41,6 +41,7 @@ _NUMBERED = re.compile(r"^\d{1,3}[.)]\s+")
 _WORD = re.compile(r"[^\W_]+")
 
 
+@lru_cache(maxsize=4096)  # labels come back with every question: "« Quay lại", "Có", "Bỏ qua"
 def plain(text: str) -> str:
     """The words of a label or of what was typed: folded, without numbering, emoji or punctuation."""
     return " ".join(_WORD.findall(_NUMBERED.sub("", fold(text))))
