@@ -250,3 +250,30 @@ async def test_the_commitment_follow_up_answered_dang_thuc_hien(settings, org, d
     with unit_of_work(db) as uow:
         commitment = uow.reports.one_commitment(commitment_id)
     assert (commitment.status, commitment.note) == (CommitmentStatus.in_progress, "Đã khảo sát, chờ kinh phí")
+
+
+def test_a_choice_asked_on_one_channel_is_answered_typed_on_another(settings, org, db):
+    """The question is the account's, not the chat's: asked on the web, answered from Zalo."""
+    from chidoan.engine.messages import Incoming
+    from chidoan.handlers import build_engine
+    from chidoan.storage.models import ChannelIdentity
+
+    account = add_member(db, "sec", "Lê Văn Cường", "RG-VB", "secretary")
+    with unit_of_work(db) as uow:
+        uow.conn.execute(
+            ChannelIdentity.__table__.insert().values(
+                channel="zalo",
+                external_id="z-sec",
+                chat_id="z-sec",
+                account_id=account,
+                reachable=True,
+                created_at=datetime.now(UTC),
+            )
+        )
+    engine = build_engine(settings)
+    now = datetime.now(UTC)
+    with unit_of_work(db) as uow:
+        engine.process(uow, Incoming("web", "e1", "sec", "sec", text="/ngonngu"), now)
+    with unit_of_work(db) as uow:
+        engine.process(uow, Incoming("zalo", "e2", "z-sec", "z-sec", text="tieng anh"), now)
+    assert locale_of(db, "sec") == "en"
