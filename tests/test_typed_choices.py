@@ -277,3 +277,15 @@ def test_a_choice_asked_on_one_channel_is_answered_typed_on_another(settings, or
     with unit_of_work(db) as uow:
         engine.process(uow, Incoming("zalo", "e2", "z-sec", "z-sec", text="tieng anh"), now)
     assert locale_of(db, "sec") == "en"
+
+
+async def test_a_number_for_the_open_step_is_not_taken_for_a_menu_shown_in_between(app, db):
+    branch = add_member(db, "branch", "Phạm Minh Dũng", "RG-VB-KP1", "secretary")
+    async with WebUser(app, "branch") as user:
+        for text in ("/sinhhoat", "hom qua", "1", "Học tập Nghị quyết"):
+            await user.say(text)
+        assert vi("How many members does the branch have?") in user.text
+        await user.say("/ngonngu")  # a menu of two, and the report still open at a number step
+        await user.say("25")
+        assert vi("How many members were present?") in user.text
+        assert answers_of(db, branch)["total"] == 25 and locale_of(db, "branch") == "vi"

@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from chidoan.engine.commands import Command, parse_command
 from chidoan.engine.context import Ctx
 from chidoan.engine.journey import Journey
-from chidoan.engine.messages import Incoming, Outgoing, clean_text
+from chidoan.engine.messages import Incoming, Outgoing, Typed, clean_text
 from chidoan.engine.runner import Runner
 from chidoan.engine.typed import buttons_of, match, question, remember
 from chidoan.i18n import N_, gettext, pick_locale
@@ -197,12 +197,15 @@ class Engine:
             self._press(ctx, state, found.payload)
             return True
         assert last is not None
+        body = last[1]
+        ours = state is not None and all(p.startswith(f"j:{state.id}.") for _label, p in buttons_of(body))
+        if state is not None and not ours and self.runner.typed_at(state) is Typed.value:
+            return False  # a command's menu came in between: "25" is still the open step's number
         if found.earlier:
             ctx.say(N_("Option {n} belongs to an earlier question. Here is the current one:"), n=found.number)
         else:
             ctx.say(N_("There is no option {n} here. Please choose one of these:"), n=found.number)
-        body = last[1]
-        if state is not None and all(p.startswith("j:") for _label, p in buttons_of(body)):
+        if ours:
             self.runner.ask(ctx, state)  # the journey's own question, fresh
         elif body.get("buttons"):
             ctx.replies.append(question(body, ctx.locale))

@@ -363,6 +363,12 @@ class Runner:
             prompt += "\n" + ctx.t(N_("(now: {value})"), value=self._show(ctx, step, current))
         ctx.say_text(prompt, buttons=rows, typed=_TYPED.get(step.kind, Typed.choice))
 
+    def typed_at(self, state: ConversationState) -> Typed:
+        """How the question at the conversation's position reads typed text (see engine/typed.py)."""
+        if state.step.startswith("@") or state.step.endswith((".more", ".@items")):
+            return Typed.choice
+        return _TYPED.get(self._step_at(self.journeys[state.journey], state.step).kind, Typed.choice)
+
     def summary(self, ctx: Ctx, journey: Journey, answers: Answers) -> str:
         lines = [ctx.t(N_("Please check your answers:")), ""]
         for step in journey.steps:

@@ -20,7 +20,9 @@ Numbers refer to the latest question only. A number the latest question does not
 stored as an answer: when the question before it had that many options it "belongs to an
 earlier question" (the person answered a menu that has since been replaced), otherwise there is
 no such option; either way the person is told and the question is asked again. At a text step
-only the first case is caught, a bigger number goes through as text.
+only the first case is caught, a bigger number goes through as text. And when a command's menu
+(`/ngonngu`, a follow-up question) came after a journey's number or date step that is still
+open, a number that menu lacks goes to that step: "25" is the members' count, not option 25.
 """
 
 from __future__ import annotations
