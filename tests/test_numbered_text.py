@@ -17,6 +17,8 @@ def test_numbered_text_lists_the_options_and_the_hint_in_the_readers_language():
     )
     assert numbered_text(message("Yes", "No", locale="en")).endswith("1. Yes\n2. No\n\nReply 1 or 2.")
     assert numbered_text(message("« Quay lại")).endswith("1. « Quay lại\n\nTrả lời 1.")
+    many = numbered_text(message(*(f"Báo cáo {n}" for n in range(1, 31))))
+    assert "\n30. Báo cáo 30\n" in many and many.endswith("Trả lời một số từ 1 đến 30.")
 
 
 def test_numbered_text_keeps_numbers_already_shown_and_bullets_where_numbers_are_answers():

@@ -139,6 +139,8 @@ def reply_hint(locale: str, count: int, typed: Typed = Typed.choice) -> str:
         return gettext(locale, N_("Type your answer, or the words of an option."))
     if count == 1:
         numbers = "1"
+    elif count > 5:  # "1, 2, 3, … 29 or 30" says less than this
+        numbers = gettext(locale, N_("a number from 1 to {last}"), last=count)
     else:
         numbers = gettext(
             locale, N_("{first} or {last}"), first=", ".join(str(n) for n in range(1, count)), last=str(count)
