@@ -59,6 +59,9 @@ def _synonyms() -> dict[str, frozenset[str]]:
     return {label: frozenset(words) for label, words in table.items()}
 
 
+_LONGEST = 40  # no synonym in words.py is longer
+
+
 @dataclass(frozen=True)
 class Match:
     payload: str | None = None  # press this button
@@ -85,6 +88,8 @@ def match(body: dict[str, Any], text: str) -> Match | None:
         if typed is Typed.choice and buttons:
             return Match(number=number)
         return None
+    if len(stripped) > _LONGEST and all(len(stripped) > len(label) for label, _payload in buttons):
+        return None  # longer than any label or synonym: an answer in its own words (most are)
     words = plain(stripped)
     if not words:
         return None
