@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Row
 
-from chidoan.engine.messages import Attachment, Button, Incoming, Outgoing
+from chidoan.engine.messages import Attachment, Button, Incoming, Outgoing, Typed
 from chidoan.i18n import gettext
 from chidoan.storage.models import Role
 from chidoan.storage.uow import UnitOfWork
@@ -53,10 +53,11 @@ class Ctx:
         return gettext(self.locale, msgid, **params)
 
     def say(self, msgid: str, *, buttons: list[list[Button]] | None = None, **params: object) -> None:
-        self.replies.append(Outgoing(self.t(msgid, **params), buttons or []))
+        self.replies.append(Outgoing(self.t(msgid, **params), buttons or []).with_hint(self.locale))
 
-    def say_text(self, text: str, *, buttons: list[list[Button]] | None = None) -> None:
-        self.replies.append(Outgoing(text, buttons or []))
+    def say_text(self, text: str, *, buttons: list[list[Button]] | None = None, typed: Typed = Typed.choice) -> None:
+        """`typed`: how text typed next is read against the buttons (see engine/typed.py)."""
+        self.replies.append(Outgoing(text, buttons or [], typed=typed).with_hint(self.locale))
 
     def send_document(self, document_id: int, filename: str, msgid: str, **params: object) -> None:
         self.replies.append(Outgoing(self.t(msgid, **params), attachment=Attachment(document_id, filename)))
@@ -64,6 +65,11 @@ class Ctx:
     def notify(self, account_id: int, msgid: str, **params: object) -> None:
         """A message for another account, rendered in their language."""
         self.notices.append((account_id, msgid, params))
+
+    @cached_property
+    def last_prompt(self) -> tuple[int, dict] | None:
+        """(seq, body) of the last question this account was sent, read once per event."""
+        return self.uow.prompts.last(self.account_id)
 
     @cached_property
     def roles(self) -> list[Row]:

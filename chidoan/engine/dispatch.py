@@ -15,8 +15,9 @@ from sqlalchemy.exc import DBAPIError
 from chidoan.engine.commands import Command, parse_command
 from chidoan.engine.context import Ctx
 from chidoan.engine.journey import Journey
-from chidoan.engine.messages import FACTS, Incoming, Outgoing, clean_text
+from chidoan.engine.messages import FACTS, Incoming, Outgoing, Typed, clean_text
 from chidoan.engine.runner import Runner
+from chidoan.engine.typed import buttons_of, match, question, remember
 from chidoan.i18n import N_, gettext, pick_locale
 from chidoan.storage.conversations import ConcurrentUpdate
 from chidoan.storage.invites import looks_like_code
@@ -104,11 +105,13 @@ class Engine:
         state = uow.conversations.from_sender(sender)
         if not isolate:
             self._route(ctx, state, text)
+            self._remember(ctx)
             self._queue(ctx)
             return True
         try:
             with uow.savepoint():
                 self._route(ctx, state, text)
+                self._remember(ctx)
                 self._queue(ctx)
                 uow.outbox.flush()  # inside the savepoint: undone with the handler's other writes
         except (ConcurrentUpdate, DBAPIError):
@@ -177,16 +180,8 @@ class Engine:
         return True
 
     def _route(self, ctx: Ctx, state, text: str | None) -> None:
-        payload = ctx.incoming.payload
-        if payload is not None:
-            prefix, _, arg = payload.partition(":")
-            if prefix == "j":
-                return self.runner.on_button(ctx, state, payload)
-            action = self.actions.get(prefix)
-            if action is None:
-                ctx.say(N_("That button is no longer valid."))
-                return
-            return action(ctx, arg)
+        if ctx.incoming.payload is not None:
+            return self._press(ctx, state, ctx.incoming.payload)
         if text is None:
             if state is not None:
                 return self.runner.on_media(ctx, state, ctx.incoming.media or "")
@@ -197,6 +192,8 @@ class Engine:
             return self._run_command(ctx, state, *command)
         if self.on_link_code is not None and looks_like_link_code(text):  # even mid-conversation
             return self.on_link_code(ctx, text)
+        if self._typed_choice(ctx, state, text):
+            return
         if state is not None:
             return self.runner.on_text(ctx, state, text)
         if looks_like_code(text):
@@ -205,6 +202,49 @@ class Engine:
             ctx.say(NOT_REGISTERED)
             return
         ctx.say(N_("I did not understand that. Type /help to see what you can do."))
+
+    def _press(self, ctx: Ctx, state, payload: str) -> None:
+        prefix, _, arg = payload.partition(":")
+        if prefix == "j":
+            return self.runner.on_button(ctx, state, payload)
+        action = self.actions.get(prefix)
+        if action is None:
+            ctx.say(N_("That button is no longer valid."))
+            return
+        return action(ctx, arg)
+
+    def _typed_choice(self, ctx: Ctx, state, text: str) -> bool:
+        """Text that names a button of the last question is that button pressed; a number that
+        question does not have is answered here (see engine/typed.py). False: the text is for
+        the step (or whatever handles text) to read."""
+        last = ctx.last_prompt
+        found = match(last[1], text) if last else None
+        if found is None:
+            return False
+        if found.payload is not None:
+            self._press(ctx, state, found.payload)
+            return True
+        assert last is not None
+        body = last[1]
+        ours = state is not None and all(p.startswith(f"j:{state.id}.") for _label, p in buttons_of(body))
+        if state is not None and not ours and self.runner.typed_at(state) is Typed.value:
+            return False  # a command's menu came in between: "25" is still the open step's number
+        if found.earlier:
+            ctx.say(N_("Option {n} belongs to an earlier question. Here is the current one:"), n=found.number)
+        else:
+            ctx.say(N_("There is no option {n} here. Please choose one of these:"), n=found.number)
+        if ours:
+            self.runner.ask(ctx, state)  # the journey's own question, fresh
+        elif body.get("buttons"):
+            ctx.replies.append(question(body, ctx.locale))
+        else:
+            ctx.say(N_("Type /help to see what you can do."))
+        return True
+
+    def _remember(self, ctx: Ctx) -> None:
+        """The last reply is the question the person now has in front of them."""
+        if ctx.replies:
+            remember(ctx.uow, ctx.account_id, ctx.replies[-1], ctx.now, last=ctx.last_prompt)
 
     def _run_command(self, ctx: Ctx, state, name: str, args: str) -> None:
         command = self._by_name.get(name)

@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from babel.numbers import NumberFormatError, parse_decimal
 
+from chidoan.engine.words import NO_WORDS, YES_WORDS
 from chidoan.i18n import N_, fold
 
 MAX_TEXT = 4000  # a Telegram message holds 4,096 characters; longer text arrives in pieces
@@ -155,10 +156,6 @@ def parse_date(text: str, *, today: date, not_after: date | None = None, not_bef
     if not_before is not None and value < not_before:
         return Parsed(error=N_("The date cannot be before {limit}."), params={"limit": not_before.strftime("%d/%m/%Y")})
     return Parsed(value.isoformat())
-
-
-YES_WORDS = {"co", "c", "yes", "y", "dong y", "ok", "u", "uh", "vang", "da", "co a"}
-NO_WORDS = {"khong", "k", "ko", "no", "n", "thoi", "khong a", "kh"}
 
 
 def parse_yes_no(text: str) -> Parsed:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import lru_cache
 from typing import Any
+
+from chidoan.i18n import N_, gettext
 
 
 def clean_text(text: str | None, limit: int | None = None) -> str | None:
@@ -94,16 +99,33 @@ class Attachment:
     token: str | None = None  # the web chat's download link
 
 
+class Typed(StrEnum):
+    """How text typed after a message with buttons is read (see engine/typed.py)."""
+
+    choice = "choice"  # only the buttons answer: a number, the words of a label, a synonym, part of a label
+    text = "text"  # a free-text step: the number or a whole label (or synonym); anything else is the answer
+    value = "value"  # a number, date or period step: a whole label or a synonym; a number is the answer
+
+
 @dataclass(slots=True)
 class Outgoing:
     text: str
     buttons: list[list[Button]] = field(default_factory=list)
     attachment: Attachment | None = None
+    typed: Typed = Typed.choice  # kept with the question, not sent
+    hint: str = ""  # "Reply 1, 2 or 3." in the reader's language, for channels without buttons
+
+    def with_hint(self, locale: str) -> Outgoing:
+        self.hint = reply_hint(locale, sum(len(row) for row in self.buttons), self.typed)
+        return self
 
     def to_body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"text": self.text}
         if self.buttons:
             body["buttons"] = [[{"label": b.label, "payload": b.payload} for b in row] for row in self.buttons]
+            body["typed"] = str(self.typed)
+            if self.hint:
+                body["hint"] = self.hint
         if self.attachment:
             body["document"] = {"id": self.attachment.document_id, "filename": self.attachment.filename}
         return body
@@ -113,4 +135,45 @@ class Outgoing:
         rows = [[Button(b["label"], b["payload"]) for b in row] for row in body.get("buttons", [])]
         document = body.get("document")
         attachment = Attachment(document["id"], document["filename"]) if document else None
-        return cls(text=body["text"], buttons=rows, attachment=attachment)
+        typed = Typed(body["typed"]) if body.get("typed") in set(Typed) else Typed.choice
+        return cls(text=body["text"], buttons=rows, attachment=attachment, typed=typed, hint=body.get("hint", ""))
+
+
+@lru_cache(maxsize=256)  # a few locales × counts × kinds; made for every message with buttons
+def reply_hint(locale: str, count: int, typed: Typed = Typed.choice) -> str:
+    """The line under a numbered list of options: "Trả lời 1, 2 hoặc 3." """
+    if count == 0:
+        return ""
+    if typed is Typed.value:
+        return gettext(locale, N_("Type your answer, or the words of an option."))
+    if count == 1:
+        numbers = "1"
+    elif count > 5:  # "1, 2, 3, … 29 or 30" says less than this
+        numbers = gettext(locale, N_("a number from 1 to {last}"), last=count)
+    else:
+        numbers = gettext(
+            locale, N_("{first} or {last}"), first=", ".join(str(n) for n in range(1, count)), last=str(count)
+        )
+    if typed is Typed.text:
+        return gettext(locale, N_("Type your answer, or reply {numbers}."), numbers=numbers)
+    return gettext(locale, N_("Reply {numbers}."), numbers=numbers)
+
+
+_NUMBERED = re.compile(r"^\d{1,3}[.)]\s+")
+
+
+def numbered_text(message: Outgoing) -> str:
+    """A message with buttons as plain text, for channels without buttons (Zalo): the text, the
+    options numbered in reading order (a label numbered already keeps its words only), and the
+    hint. At a step that takes a number or a date the options are bulleted, since a typed number
+    is the answer there."""
+    buttons = [b for row in message.buttons for b in row]
+    if not buttons:
+        return message.text
+    lines = [message.text, ""]
+    for number, button in enumerate(buttons, 1):
+        label = _NUMBERED.sub("", button.label)
+        lines.append(f"• {label}" if message.typed is Typed.value else f"{number}. {label}")
+    if message.hint:
+        lines += ["", message.hint]
+    return "\n".join(lines)

@@ -33,7 +33,8 @@ from chidoan.engine.inputs import (
     parse_yes_no,
 )
 from chidoan.engine.journey import Answers, Journey, Kind, Step
-from chidoan.engine.messages import Button, clip_filename
+from chidoan.engine.messages import Button, Typed, clip_filename
+from chidoan.engine.words import BACK_WORDS, DONE_WORDS, EDIT_WORDS, SKIP_WORDS, SUBMIT_WORDS
 from chidoan.i18n import N_, fold, format_date
 from chidoan.storage.conversations import ConversationState
 from chidoan.storage.models import ConversationStatus
@@ -50,11 +51,6 @@ def button_index(text: str, size: int) -> int | None:
 
 SUMMARY = "@summary"
 EDIT = "@edit"
-SKIP_WORDS = {"bo qua", "skip", "-"}
-SUBMIT_WORDS = {"gui", "xac nhan", "dong y", "send", "submit", "confirm"}
-EDIT_WORDS = {"sua", "chinh sua", "edit"}
-BACK_WORDS = {"quay lai", "tro lai", "back"}
-DONE_WORDS = {"xong", "xong roi", "done", "het", "da gui het"}
 SOURCE_MAX = 255  # document.source: a longer platform reference is not kept (a clipped one is useless)
 
 
@@ -365,7 +361,13 @@ class Runner:
         current = self._current_value(state, step)
         if current is not None and state.data.get("ret"):
             prompt += "\n" + ctx.t(N_("(now: {value})"), value=self._show(ctx, step, current))
-        ctx.say_text(prompt, buttons=rows)
+        ctx.say_text(prompt, buttons=rows, typed=_TYPED.get(step.kind, Typed.choice))
+
+    def typed_at(self, state: ConversationState) -> Typed:
+        """How the question at the conversation's position reads typed text (see engine/typed.py)."""
+        if state.step.startswith("@") or state.step.endswith((".more", ".@items")):
+            return Typed.choice
+        return _TYPED.get(self._step_at(self.journeys[state.journey], state.step).kind, Typed.choice)
 
     def summary(self, ctx: Ctx, journey: Journey, answers: Answers) -> str:
         lines = [ctx.t(N_("Please check your answers:")), ""]
@@ -573,6 +575,14 @@ class Runner:
             return format_decimal(value, locale=ctx.locale)
         return str(value)
 
+
+# How a typed answer is read at each kind of step (the kinds not here answer by buttons only).
+_TYPED = {
+    Kind.text: Typed.text,
+    Kind.number: Typed.value,
+    Kind.date: Typed.value,
+    Kind.period: Typed.value,
+}
 
 _MEDIA = {
     "photo": N_("photo"),

@@ -11,6 +11,7 @@ from chidoan.engine.dispatch import outbox_row
 from chidoan.engine.inputs import parse_id
 from chidoan.engine.journey import Answers, Journey, Step
 from chidoan.engine.messages import Button, Outgoing
+from chidoan.engine.typed import remember
 from chidoan.handlers.access import BASE_UNIT, acting_unit, still_acting
 from chidoan.i18n import N_, format_date, gettext
 from chidoan.storage.models import CommitmentStatus, Role
@@ -47,10 +48,14 @@ def ask_due(uow: UnitOfWork, now: datetime, tz) -> int:
             # On one channel (the chosen one, else the one used last); the key is the person's,
             # so linking another channel later does not ask again. Keys were per identity before
             # (commitment:<id>:<identity id>): a person asked under one of those is asked already.
+            message = Outgoing(text, buttons).with_hint(locale)
             target = uow.accounts.notice_target(account_id)
             if target is not None and not uow.outbox.keyed_for(f"commitment:{commitment.id}:", account_id):
-                row = outbox_row(target.channel, target.chat_id, account_id, Outgoing(text, buttons), now)
-                asked += uow.outbox.add_once(row | {"dedupe_key": f"commitment:{commitment.id}:account:{account_id}"})
+                row = outbox_row(target.channel, target.chat_id, account_id, message, now)
+                queued = uow.outbox.add_once(row | {"dedupe_key": f"commitment:{commitment.id}:account:{account_id}"})
+                if queued:
+                    remember(uow, account_id, message, now)  # answered by typing too: "dang thuc hien"
+                asked += queued
     return asked
 
 

@@ -25,6 +25,7 @@ from chidoan.storage.models import (
     ConversationStatus,
     LinkAttempt,
     LinkCode,
+    Prompt,
     RoleAssignment,
     table,
 )
@@ -35,6 +36,7 @@ A = table(Account)
 IDENT = table(ChannelIdentity)
 R = table(RoleAssignment)
 C = table(Conversation)
+P = table(Prompt)
 
 PREFIX = "LK"
 DIGITS = 6
@@ -143,7 +145,8 @@ def merge_accounts(conn: Connection, *, into: int, other: int, keep: int | None,
     """Move everything of account `other` to account `into`, in the caller's transaction: its
     channel identities, roles (one held by both is kept once), conversations, and every record
     that names it (events, outbox, reports and plans it wrote, invites, codes). Nothing is
-    deleted: `other` stays, empty, with `merged_into` set.
+    deleted but the other's last question shown, when `into` has its own: `other` stays, empty,
+    with `merged_into` set.
 
     `keep` is the draft (conversation id) to keep when both accounts have one; the other draft
     is cancelled (it stays in the history). Of the two, the kept one is the open one."""
@@ -178,6 +181,9 @@ def merge_accounts(conn: Connection, *, into: int, other: int, keep: int | None,
             conn.execute(R.update().where(R.c.id == role.id).values(revoked_at=now, revoked_reason="merged"))
     if conn.execute(select(IDENT.c.id).where(IDENT.c.account_id == into, IDENT.c.preferred.is_(True))).first():
         conn.execute(IDENT.update().where(IDENT.c.account_id == other).values(preferred=False))
+    # The last question shown (typed choices) is one per account: the kept account's stands.
+    if conn.execute(select(P.c.account_id).where(P.c.account_id == into)).first():
+        conn.execute(P.delete().where(P.c.account_id == other))
     # Every column that points at an account, whatever table it is in (new ones included; an
     # account merged into `other` before now names `into`).
     for tbl in SQLModel.metadata.sorted_tables:

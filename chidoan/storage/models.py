@@ -395,3 +395,16 @@ class ChannelToken(SQLModel, table=True):
     refreshed_at: datetime  # when this pair was issued (by a refresh or by `chidoan zalo connect`)
     last_error: str | None = Field(default=None, max_length=512)
     last_error_at: datetime | None = None
+
+
+class Prompt(SQLModel, table=True):
+    """The last question sent to an account (its text, buttons and how typed text is read), on
+    whatever channel: a choice typed instead of pressed is matched against it (see
+    engine/typed.py). One row per account, replaced by every new question; `seq` counts them."""
+
+    __tablename__ = "prompt"
+
+    account_id: int = Field(primary_key=True, foreign_key="account.id")
+    seq: int = Field(default=1)
+    body: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    updated_at: datetime

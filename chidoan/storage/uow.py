@@ -19,6 +19,7 @@ from chidoan.storage.invites import Invites
 from chidoan.storage.links import Links
 from chidoan.storage.orgs import OrgUnits
 from chidoan.storage.outbox import OutboxRepo
+from chidoan.storage.prompts import Prompts
 from chidoan.storage.registrations import Registrations
 from chidoan.storage.reports import Reports
 from chidoan.storage.roles import Roles
@@ -42,6 +43,7 @@ class UnitOfWork:
         self.documents = Documents(conn)
         self.reports = Reports(conn)
         self.tokens = ChannelTokens(conn)
+        self.prompts = Prompts(conn)
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:

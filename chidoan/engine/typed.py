@@ -1,0 +1,133 @@
+"""Choices typed instead of pressed: Zalo has no buttons that call back, and people type anyway.
+
+The engine remembers the last message it sent to each account (`prompt` table: its text, its
+buttons in reading order and how typed text is read there); text that arrives next is matched
+against it and, when it names a button, handled exactly as if that button had been pressed.
+
+What names a button depends on the question (`Typed` of the message):
+
+* choice (a menu, a choice step, yes/no, the summary, a handler's buttons): the option's number
+  (its position in reading order, "1" to "N"), its label typed with or without accents (case,
+  emoji and punctuation ignored, a leading "3." too), a synonym (words.SYNONYMS), or words that
+  are part of exactly one label ("dang thuc hien" for "⏳ Đang thực hiện").
+* text (a free-text step that also offers buttons: Back, Skip, one-tap suggestions): only the
+  number alone, a whole label ("bi thu" for "Bí thư", "ban chap hanh" for "Ban Chấp hành") or a
+  synonym ("dung" for "✅ Dùng nội dung gợi ý", "bo qua" for "Bỏ qua"). Anything else is the
+  answer, as typed: "2 buổi", "Dùng xe đạp", "Phó Chủ tịch UBND" (part of a suggestion) too.
+* value (a number, date or period step): a whole label or a synonym; a number is the answer.
+
+Numbers refer to the latest question only. A number the latest question does not have is not
+stored as an answer: when the question before it had that many options it "belongs to an
+earlier question" (the person answered a menu that has since been replaced), otherwise there is
+no such option; either way the person is told and the question is asked again. At a text step
+only the first case is caught, a bigger number goes through as text. And when a command's menu
+(`/ngonngu`, a follow-up question) came after a journey's number or date step that is still
+open, a number that menu lacks goes to that step: "25" is the members' count, not option 25.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache, lru_cache
+from typing import Any
+
+from chidoan.engine.inputs import ascii_int
+from chidoan.engine.messages import Outgoing, Typed
+from chidoan.engine.words import SYNONYMS
+from chidoan.i18n import LOCALES, fold, gettext
+from chidoan.storage.uow import UnitOfWork
+
+_NUMBERED = re.compile(r"^\d{1,3}[.)]\s+")
+_WORD = re.compile(r"[^\W_]+")
+
+
+@lru_cache(maxsize=4096)  # labels come back with every question: "« Quay lại", "Có", "Bỏ qua"
+def plain(text: str) -> str:
+    """The words of a label or of what was typed: folded, without numbering, emoji or punctuation."""
+    return " ".join(_WORD.findall(_NUMBERED.sub("", fold(text))))
+
+
+@cache
+def _synonyms() -> dict[str, frozenset[str]]:
+    """Plain label (in every locale) -> the words that stand for it."""
+    table: dict[str, set[str]] = {}
+    for label, words in SYNONYMS.items():
+        for locale in LOCALES:
+            table.setdefault(plain(gettext(locale, label)), set()).update(plain(w) or w for w in words)
+    return {label: frozenset(words) for label, words in table.items()}
+
+
+_LONGEST = 40  # no synonym in words.py is longer
+
+
+@dataclass(frozen=True)
+class Match:
+    payload: str | None = None  # press this button
+    number: int | None = None  # a number the latest question does not have
+    earlier: bool = False  # ... but the question before it had
+
+
+def buttons_of(body: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(label, payload) for row in body.get("buttons", []) for label, payload in row]
+
+
+def match(body: dict[str, Any], text: str) -> Match | None:
+    """What `text` means against the remembered question `body`, or None: not a choice."""
+    buttons = buttons_of(body)
+    typed = Typed(body.get("typed", Typed.choice))
+    earlier = int(body.get("earlier", 0))
+    stripped = text.strip()
+    number = ascii_int(stripped.rstrip("."), 3)  # "③" or "²" is no option's number
+    if number is not None and typed is not Typed.value:
+        if 1 <= number <= len(buttons):
+            return Match(payload=buttons[number - 1][1])
+        if number <= earlier:
+            return Match(number=number, earlier=True)
+        if typed is Typed.choice and buttons:
+            return Match(number=number)
+        return None
+    if len(stripped) > _LONGEST and all(len(stripped) > len(label) for label, _payload in buttons):
+        return None  # longer than any label or synonym: an answer in its own words (most are)
+    words = plain(stripped)
+    if not words:
+        return None
+    found = [payload for label, payload in buttons if plain(label) == words]
+    if not found:
+        synonyms = _synonyms()
+        found = [payload for label, payload in buttons if words in synonyms.get(plain(label), ())]
+    if not found and typed is Typed.choice:
+        found = [payload for label, payload in buttons if f" {words} " in f" {plain(label)} "]
+    if len(set(found)) == 1:  # the same label twice presses either; two different ones, neither
+        return Match(payload=found[0])
+    return None
+
+
+_UNREAD: Any = object()
+
+
+def remember(uow: UnitOfWork, account_id: int, message: Outgoing, now: datetime, *, last: Any = _UNREAD) -> None:
+    """`message` is now the account's question. Asking the same again keeps what came before it
+    (so a number for the menu before a re-asked question is still recognised as stale). `last`:
+    the account's question as already read in this transaction, if it was."""
+    buttons = [[[b.label, b.payload] for b in row] for row in message.buttons]
+    body: dict[str, Any] = {"text": message.text, "buttons": buttons, "typed": str(message.typed)}
+    if last is _UNREAD:
+        last = uow.prompts.last(account_id)
+    seq, earlier = 1, 0
+    if last is not None:
+        seq, before = last
+        if before.get("buttons") == buttons and before.get("typed") == body["typed"]:
+            earlier = int(before.get("earlier", 0))
+        else:
+            seq, earlier = seq + 1, len(buttons_of(before))
+    body["earlier"] = earlier
+    if last is None or last != (seq, body):  # the same question asked the same way: nothing to write
+        uow.prompts.put(account_id, seq, body, now)
+
+
+def question(body: dict[str, Any], locale: str) -> Outgoing:
+    """The remembered question, to ask again."""
+    rows = [[{"label": label, "payload": payload} for label, payload in row] for row in body.get("buttons", [])]
+    return Outgoing.from_body({"text": body["text"], "typed": body.get("typed"), "buttons": rows}).with_hint(locale)
