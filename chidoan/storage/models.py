@@ -66,6 +66,7 @@ class OutboxStatus(StrEnum):
     sent = "sent"
     failed = "failed"
     unreachable = "unreachable"
+    held = "held"  # not sent: the person is out of the platform's reach for now (kept, not retried)
 
 
 class OrgUnit(SQLModel, table=True):

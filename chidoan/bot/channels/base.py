@@ -41,6 +41,12 @@ class Unreachable(Exception):
     """The user blocked the bot or the chat is gone: stop sending to them."""
 
 
+class NotReachableNow(Exception):
+    """The platform refuses to deliver to this person for now (Zalo: no interaction within its
+    window, not following): not an error to retry, and not for ever either. The message is
+    held (kept, not sent) and the person counts as unreachable until they write or follow again."""
+
+
 class RetryLater(Exception):
     def __init__(self, after: float, reason: str = "", counts: bool = True):
         super().__init__(reason or f"retry after {after}s")
