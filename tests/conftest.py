@@ -36,6 +36,7 @@ def make_settings(database_url: str, **extra) -> Settings:
         "CHIDOAN_DATABASE_URL": database_url,
         "CHIDOAN_WEB_PORT": free_port(),
         "TELEGRAM_BOT_TOKEN": None,
+        "ZALO_OA_APP_ID": None,
         "CHIDOAN_TIMEZONE": "Asia/Ho_Chi_Minh",
         "CHIDOAN_DEFAULT_LOCALE": "vi",
     } | extra

@@ -35,6 +35,20 @@ class Settings(BaseSettings):
     telegram_webhook_url: str | None = Field(default=None, validation_alias="TELEGRAM_WEBHOOK_URL")
     telegram_webhook_secret: SecretStr | None = Field(default=None, validation_alias="TELEGRAM_WEBHOOK_SECRET")
     telegram_webhook_path: str = Field(default="/telegram/webhook", validation_alias="TELEGRAM_WEBHOOK_PATH")
+    # Zalo Official Account (Open API v3): the channel is on when the app id and secret key are set.
+    zalo_oa_app_id: str | None = Field(default=None, validation_alias="ZALO_OA_APP_ID")
+    zalo_oa_secret_key: SecretStr | None = Field(
+        default=None,
+        validation_alias="ZALO_OA_SECRET_KEY",
+        description="the key in the webhook signature (the OA Secret Key of the app's webhook page: unconfirmed)",
+    )
+    zalo_oa_api_url: str = Field(default="https://openapi.zalo.me", validation_alias="ZALO_OA_API_URL")
+    zalo_oa_webhook_path: str = Field(default="/zalo/webhook", validation_alias="ZALO_OA_WEBHOOK_PATH")
+    zalo_oa_access_token: SecretStr | None = Field(
+        default=None,
+        validation_alias="ZALO_OA_ACCESS_TOKEN",
+        description="a static access token, until the token store (refresh) takes over",
+    )
     web_enabled: bool = Field(default=True, validation_alias="CHIDOAN_WEB_ENABLED")
     web_host: str = Field(default="127.0.0.1", validation_alias="CHIDOAN_WEB_HOST")
     web_port: int = Field(default=8080, validation_alias="CHIDOAN_WEB_PORT")
