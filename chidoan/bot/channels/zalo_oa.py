@@ -36,7 +36,7 @@ from aiohttp import web
 
 from chidoan.bot.channels.base import Host, Limits, NotReachableNow, RetryLater, Unreachable, split_text
 from chidoan.engine.messages import Attachment, Button, Incoming, InFile, Outgoing, clip_filename
-from chidoan.i18n import N_, gettext
+from chidoan.i18n import N_, fold, gettext
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ SUBMIT_BACKOFF = (0.5, 30.0)  # first and longest wait before handing an accepte
 RATE_BACKOFF = (2.0, 300.0)  # -32 (rate limit): first and longest wait before the next try
 PART_WAITS = 3  # -32 on a later part of a split text: its first parts are out, wait in place
 DOWNLOAD_TIMEOUT = 30.0
+TAPS_KEPT = 10_000  # people whose last buttons are remembered (see `_remember_taps`)
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif")
 
 # Error codes of the OA message and upload APIs (C), by what they mean to the sender.
@@ -80,6 +81,11 @@ _WORDS = {"y": "Có", "n": "Không", "ok": "Gửi", "edit": "Sửa", "back": "Qu
 _NUMBERED_ACTIONS = ("v:", "e:", "i:", "d:")  # choices and menus: the engine takes their number
 _NUMBERED_EXACT = ("sum", "add")
 _NUMBER_PREFIX = re.compile(r"^(\d{1,3})\.\s+")
+# Buttons outside a journey that a command with an argument does: (payload pattern, command).
+_COMMANDS = (
+    (re.compile(r"^lang:([a-z]{2,3})$"), "/ngonngu {}"),
+    (re.compile(r"^reg:open:(\d{4})$"), "/dangky {}"),
+)
 
 REPLY_WITH_NUMBER = N_("Reply with the number of your choice.")
 
@@ -190,10 +196,14 @@ def typed_answer(button: Button, position: int) -> str:
       the options come first, so it is also the button's position);
     - a journey's yes/no, send, edit, back, skip, done: the word the engine takes ("Có", "Gửi"…);
       cancel: /huy;
-    - anything else (a suggested text, a button outside a journey): its label, which is the
-      suggested text itself for a short suggestion; the others (e.g. "Use the suggested text",
-      a language, a year) are recognised once typed choices are mapped (see the README)."""
+    - a language or a plan's year: the command that does the same ("/ngonngu en", "/dangky 2027");
+    - anything else (a suggested text, another button outside a journey): its label, which is
+      the suggested text itself for a short suggestion; the others (e.g. "Use the suggested
+      text", a report of /baocao) are recognised once typed choices are mapped (see the README)."""
     payload = button.payload
+    for pattern, command in _COMMANDS:
+        if match := pattern.match(payload):
+            return command.format(match.group(1))
     if payload.startswith("j:"):
         action = (payload[2:].split(".", 2) + ["", ""])[2]
         if action.startswith(_NUMBERED_ACTIONS) or action in _NUMBERED_EXACT:
@@ -230,6 +240,9 @@ class ZaloOAChannel:
         self._people: dict[str, tuple[asyncio.Lock, int]] = {}
         self._stopping = False
         self._rate_wait = RATE_BACKOFF[0]
+        # Per person, the buttons of the last message sent whose answer is their label (which
+        # the engine would take as typed text): {folded label: the button's payload}.
+        self._taps: dict[str, dict[str, str]] = {}
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -309,6 +322,8 @@ class ZaloOAChannel:
                 if incoming.media in ("photo", "document"):
                     file, media = await self._fetch(event, incoming)
                     incoming = dataclasses.replace(incoming, file=file, media=media)
+                elif incoming.text is not None and (payload := self._tapped(incoming.chat_id, incoming.text)):
+                    incoming = dataclasses.replace(incoming, text=None, payload=payload)
                 await self._submit(dataclasses.replace(incoming, accepted=True))
         finally:
             lock, users = self._people[user]
@@ -398,8 +413,26 @@ class ZaloOAChannel:
         if message.attachment is not None:
             if text.strip():
                 await self._send_text(chat_id, text, buttons)
-            return await self._send_document(chat_id, message.attachment)
-        await self._send_text(chat_id, text, buttons)
+            await self._send_document(chat_id, message.attachment)
+        else:
+            await self._send_text(chat_id, text, buttons)
+        self._remember_taps(chat_id, message)
+
+    def _remember_taps(self, chat_id: str, message: Outgoing) -> None:
+        """A tap on a button whose answer is its label (a suggested text such as "Use the
+        suggested text", a report of /baocao) arrives as that label: remembered here, it is
+        handed to the engine as the button it is, not as typed text. Only the last message's
+        buttons, in this process (a restart forgets them: the label then goes as text)."""
+        flat = [b for row in message.buttons for b in row]
+        labelled = {fold(b.label): b.payload for i, b in enumerate(flat, 1) if typed_answer(b, i) == b.label}
+        self._taps.pop(chat_id, None)
+        if labelled:
+            if len(self._taps) >= TAPS_KEPT:
+                self._taps.pop(next(iter(self._taps)))
+            self._taps[chat_id] = labelled
+
+    def _tapped(self, chat_id: str, text: str) -> str | None:
+        return self._taps.get(chat_id, {}).get(fold(text)) if len(text) <= 2 * TITLE_MAX else None
 
     async def _render(self, chat_id: str, message: Outgoing) -> tuple[str, list[dict[str, str]]]:
         """The text and the buttons Zalo shows: up to MAX_BUTTONS as buttons, else a numbered
