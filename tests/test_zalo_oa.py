@@ -461,6 +461,27 @@ async def test_events_stored_before_a_restart_are_handled_at_the_next_start(sett
         await second.stop()
 
 
+async def test_a_stored_event_that_cannot_be_read_again_is_kept_as_failed(settings, org, db, zalo):
+    with unit_of_work(db) as uow:
+        uow.events.accept(
+            channel="zalo",
+            event_id="m-broken",
+            kind="text",
+            text=None,
+            payload=None,
+            raw="{not json",
+            now=datetime.now(UTC),
+        )
+    app = App(zalo_settings(settings.database_url, zalo))
+    await app.start()
+    try:
+        await until(lambda: event(db, "m-broken").failed_at is not None, what="kept as failed")
+    finally:
+        await app.stop()
+    broken = event(db, "m-broken")
+    assert broken.raw == "{not json" and "cannot be read" in broken.error and broken.processed_at is None
+
+
 # ---- 4. what goes out -----------------------------------------------------------------------
 
 
@@ -572,15 +593,20 @@ async def test_a_photo_is_received_and_attached_to_a_meeting_report(zapp, db, za
     big = zalo.add_file(b"%PDF-1.4" + b"0" * 100, "application/pdf")
     await user.send(zalo.file_event("84912", big, "diem-danh.pdf", 11 * 1024 * 1024))
     assert "too big" in user.text
+    scan = b"%PDF-1.4\n%scan of the attendance sheet\n"
+    pdf = zalo.add_file(scan, "application/octet-stream")  # a file's kind is told by its name
+    await user.send(zalo.file_event("84912", pdf, "Điểm danh.pdf", len(scan)))
+    assert "Received 2 of at most 10" in user.text
     await user.tap("Done")
-    assert "Photos: 1 file(s)" in user.text
+    assert "Photos: 2 file(s)" in user.text
     await user.say("gửi")
-    assert "1 file(s) attached" in user.text
+    assert "2 file(s) attached" in user.text
     with unit_of_work(db) as uow:
         unit = uow.units.by_code("RG-VB-KP1")
         [report] = uow.reports.of_unit(unit.id, ReportKind.meeting)
         data = uow.reports.latest_data(report.id)
-        [photo] = [uow.documents.get(p["document"]) for p in data["photos"]]
+        photo, sheet = [uow.documents.get(p["document"]) for p in data["photos"]]
     assert photo.content == PNG and photo.filename.endswith(".png") and photo.source.startswith(zalo.base_url)
+    assert (sheet.filename, sheet.content) == ("Điểm danh.pdf", scan)
     with make_engine(zapp.settings.database_url).connect() as conn:
-        assert conn.execute(select(func.count()).select_from(Document.__table__)).scalar_one() == 1
+        assert conn.execute(select(func.count()).select_from(Document.__table__)).scalar_one() == 2

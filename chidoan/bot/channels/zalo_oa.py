@@ -290,6 +290,9 @@ class ZaloOAChannel:
             log.warning("zalo webhook: event %s not stored within %.1fs; answered 503", incoming.event_id, ACK_WITHIN)
             self._spawn(self._when_stored(store, incoming, event))
             return web.Response(status=503, text="busy")
+        except asyncio.CancelledError:  # the connection was dropped: the store goes on
+            self._spawn(self._when_stored(store, incoming, event))
+            raise
         except Exception as exc:
             log.warning("zalo webhook: could not store event %s (%s)", incoming.event_id, type(exc).__name__)
             return web.Response(status=503, text="unavailable")
