@@ -37,6 +37,7 @@ def make_settings(database_url: str, **extra) -> Settings:
         "CHIDOAN_WEB_PORT": free_port(),
         "TELEGRAM_BOT_TOKEN": None,
         "ZALO_BOT_TOKEN": None,  # a token in the developer's environment must not start a channel
+        "ZALO_OA_APP_ID": None,
         "CHIDOAN_TIMEZONE": "Asia/Ho_Chi_Minh",
         "CHIDOAN_DEFAULT_LOCALE": "vi",
     } | extra

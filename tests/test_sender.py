@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from chidoan.bot.channels.base import Limits
+from chidoan.bot.channels.base import Limits, NotReachableNow
 from chidoan.bot.processor import Processor
 from chidoan.bot.sender import Sender
 from chidoan.engine.messages import Outgoing
@@ -105,3 +105,42 @@ async def test_stopping_mid_round_records_what_was_sent(settings, db):
         pass
     await processor.stop()
     assert [t for _c, t, _a in channel.sent] == [f"m{i}" for i in range(5)]  # none twice
+
+
+class OutOfWindow(Recording):
+    """Refuses the chat "gone-quiet" for now (Zalo's -230), delivers the others."""
+
+    async def send(self, chat_id: str, message: Outgoing) -> None:
+        if chat_id == "gone-quiet":
+            self.sent.append((chat_id, "refused", time.monotonic()))
+            raise NotReachableNow("zalo -230: no interaction within 7 days")
+        await super().send(chat_id, message)
+
+
+async def test_not_reachable_for_now_holds_the_chat_without_retrying(settings, db):
+    with unit_of_work(db) as uow:
+        uow.accounts.create_with_identity(
+            channel="telegram",
+            external_id="gone-quiet",
+            chat_id="gone-quiet",
+            display_name=None,
+            locale="vi",
+            now=datetime.now(UTC),
+        )
+    queue(db, "gone-quiet", ["first", "second"])
+    queue(db, "other", ["hello"])
+    channel = OutOfWindow(Limits())
+    processor = own_processor(settings)
+    await processor.start()
+    sender = Sender(processor, {"telegram": channel})
+    try:
+        while await sender.drain_once():
+            pass
+        assert await sender.drain_once() == 0  # nothing due again: held, not retried
+    finally:
+        await processor.stop()
+    assert statuses(db) == [OutboxStatus.held, OutboxStatus.held, OutboxStatus.sent]
+    assert [c for c, _t, _a in channel.sent] == ["gone-quiet", "other"]  # tried once
+    with unit_of_work(db) as uow:
+        identity = uow.accounts.sender("telegram", "gone-quiet")
+        assert not identity.reachable  # until they write again (the engine makes them reachable)

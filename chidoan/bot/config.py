@@ -40,6 +40,20 @@ class Settings(BaseSettings):
     zalo_bot_webhook_url: str | None = Field(default=None, validation_alias="ZALO_BOT_WEBHOOK_URL")
     zalo_bot_webhook_secret: SecretStr | None = Field(default=None, validation_alias="ZALO_BOT_WEBHOOK_SECRET")
     zalo_bot_webhook_path: str = Field(default="/zalo-bot/webhook", validation_alias="ZALO_BOT_WEBHOOK_PATH")
+    # Zalo Official Account (Open API v3): the channel is on when the app id and secret key are set.
+    zalo_oa_app_id: str | None = Field(default=None, validation_alias="ZALO_OA_APP_ID")
+    zalo_oa_secret_key: SecretStr | None = Field(
+        default=None,
+        validation_alias="ZALO_OA_SECRET_KEY",
+        description="the key in the webhook signature (the OA Secret Key of the app's webhook page: unconfirmed)",
+    )
+    zalo_oa_api_url: str = Field(default="https://openapi.zalo.me", validation_alias="ZALO_OA_API_URL")
+    zalo_oa_webhook_path: str = Field(default="/zalo/webhook", validation_alias="ZALO_OA_WEBHOOK_PATH")
+    zalo_oa_access_token: SecretStr | None = Field(
+        default=None,
+        validation_alias="ZALO_OA_ACCESS_TOKEN",
+        description="a static access token, until the token store (refresh) takes over",
+    )
     web_enabled: bool = Field(default=True, validation_alias="CHIDOAN_WEB_ENABLED")
     web_host: str = Field(default="127.0.0.1", validation_alias="CHIDOAN_WEB_HOST")
     web_port: int = Field(default=8080, validation_alias="CHIDOAN_WEB_PORT")
@@ -65,7 +79,6 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", validation_alias="CHIDOAN_LOG_LEVEL")
     # Zalo OA's OAuth (the tokens; see bot/channels/zalo_tokens.py). The app id and secret are
     # on the app's page at developers.zalo.me.
-    zalo_oa_app_id: str | None = Field(default=None, validation_alias="ZALO_OA_APP_ID")
     zalo_oa_app_secret: SecretStr | None = Field(default=None, validation_alias="ZALO_OA_APP_SECRET")
     zalo_oa_oauth_url: str = Field(
         default="https://oauth.zaloapp.com",

@@ -22,10 +22,11 @@ from typing import TypeVar
 from sqlalchemy import Engine as DbEngine
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
-from chidoan.engine.dispatch import Engine
-from chidoan.engine.messages import Incoming
+from chidoan.engine.dispatch import RAW_MAX, Engine
+from chidoan.engine.messages import Incoming, clean_text
 from chidoan.storage.clock import utcnow
 from chidoan.storage.conversations import ConcurrentUpdate
+from chidoan.storage.db import make_engine
 from chidoan.storage.uow import UnitOfWork, unit_of_work
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,10 @@ class Processor:
         self._stopping = False
         self.committed: list[Callable[[], None]] = []  # called after each commit (wakes the sender)
         self._failures: dict[tuple[str, str], int] = {}  # failed deliveries per event (DB thread only)
+        # `accept` stores on arrival on a thread and a connection of its own, so an event is
+        # stored even while the database thread is busy with a long batch or a slow job.
+        self._accept_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chidoan-accept")
+        self._accept_db: DbEngine | None = None
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="chidoan-processor")
@@ -61,6 +66,9 @@ class Processor:
             await self._task
             self._task = None
         self._executor.shutdown(wait=True)
+        self._accept_executor.shutdown(wait=True)
+        if self._accept_db is not None and self._accept_db is not self.db:
+            self._accept_db.dispose()
 
     async def submit(self, incoming: Incoming) -> bool:
         """Store and handle one event; True if it was new, False if a duplicate."""
@@ -68,6 +76,37 @@ class Processor:
         self._pending.append((incoming, future))
         self._wakeup.set()
         return await future
+
+    async def accept(self, incoming: Incoming, raw: str) -> bool:
+        """Store an event on arrival, not yet handled, with its body as received (see
+        Events.accept); True if it was new. It is handled later by `submit` with
+        `incoming.accepted` set, or at the next start if the process ends first."""
+
+        def store() -> bool:
+            with unit_of_work(self._accepting_db()) as uow:
+                stored = uow.events.accept(
+                    channel=incoming.channel,
+                    event_id=incoming.event_id,
+                    kind=incoming.kind,
+                    text=clean_text(incoming.text),
+                    payload=clean_text(incoming.payload, 256),
+                    raw=clean_text(raw, RAW_MAX) or "",
+                    now=self.clock(),
+                )
+            return stored is not None
+
+        return await asyncio.get_running_loop().run_in_executor(self._accept_executor, store)
+
+    def _accepting_db(self) -> DbEngine:
+        """SQLite's engine has one connection, the database thread's: `accept` gets its own
+        (WAL lets it write between the other's transactions). PostgreSQL's pool has enough."""
+        if self._accept_db is None:
+            url = self.db.url
+            if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+                self._accept_db = make_engine(url.render_as_string(hide_password=False))
+            else:
+                self._accept_db = self.db
+        return self._accept_db
 
     async def run(self, work: Callable[[UnitOfWork], T]) -> T:
         """Run `work` in its own transaction on the database thread."""

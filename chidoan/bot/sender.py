@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Row
 
-from chidoan.bot.channels.base import Channel, RetryLater, Unreachable
+from chidoan.bot.channels.base import Channel, NotReachableNow, RetryLater, Unreachable
 from chidoan.bot.processor import Processor
 from chidoan.bot.ratelimit import TokenBucket
 from chidoan.bot.tasks import cancel
@@ -38,7 +38,7 @@ MAX_ATTEMPTS = 8
 @dataclass
 class Outcome:
     row: Row
-    status: str  # "sent", "retry", "unreachable"
+    status: str  # "sent", "retry", "unreachable", "held" (not reachable for now)
     error: str = ""
     after: float = 0.0
     counts: bool = True
@@ -154,6 +154,8 @@ class Sender:
             await channel.send(row.chat_id, message)
         except Unreachable as exc:
             return Outcome(row, "unreachable", str(exc))
+        except NotReachableNow as exc:
+            return Outcome(row, "held", str(exc))
         except RetryLater as exc:
             return Outcome(row, "retry", str(exc), exc.after, exc.counts)
         except Exception as exc:  # network trouble, platform error: back off and try again
@@ -168,6 +170,9 @@ class Sender:
                 uow.outbox.mark_sent(o.row.id, now)
             elif o.status == "unreachable":
                 uow.outbox.mark_unreachable(o.row.channel, o.row.chat_id, o.error)
+                uow.accounts.mark_unreachable(o.row.channel, o.row.chat_id, now)
+            elif o.status == "held":  # reachable again when they write or follow (the engine)
+                uow.outbox.mark_held(o.row.channel, o.row.chat_id, o.error)
                 uow.accounts.mark_unreachable(o.row.channel, o.row.chat_id, now)
             else:
                 uow.outbox.mark_retry(

@@ -86,7 +86,8 @@ class Engine:
             or (name is not None and sender.display_name != name)
         ):
             uow.accounts.touch_identity(sender.identity_id, chat_id=incoming.chat_id, display_name=name)
-        event = uow.events.record(
+        record = uow.events.claim if incoming.accepted else uow.events.record
+        event = record(
             channel=incoming.channel,
             event_id=incoming.event_id,
             account_id=sender.account_id,
@@ -139,7 +140,8 @@ class Engine:
         account): recorded like any event (so a duplicate is dropped), and the identity's
         reachability follows it. Nothing is said: the person did not write."""
         sender = uow.accounts.sender(incoming.channel, incoming.user_id)
-        recorded = uow.events.record(
+        record = uow.events.claim if incoming.accepted else uow.events.record
+        recorded = record(
             channel=incoming.channel,
             event_id=incoming.event_id,
             account_id=sender.account_id if sender else None,

@@ -70,6 +70,8 @@ class Incoming:
     display_name: str | None = None
     language_code: str | None = None
     fact: str | None = None  # a platform fact, not a message: one of FACTS
+    # Stored on arrival (Host.accept) and handled now: its stored row is claimed, not inserted.
+    accepted: bool = False
 
     @property
     def kind(self) -> str:

@@ -1,13 +1,18 @@
 """Inbound events: stored before they are acknowledged; the unique key de-duplicates. An event
 that could not be handled is stored marked failed (a dead letter), so it is kept and seen again
-only as a duplicate."""
+only as a duplicate.
+
+Most events are stored and handled in one transaction (`record`: `processed_at` set at once).
+A platform that must be answered within seconds whatever the database is doing (Zalo) has its
+event stored on arrival instead (`accept`: raw, not processed), acknowledged, and handled
+afterwards (`claim`: the one handling sets `processed_at`; a second claim finds it done)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, select
+from sqlalchemy import Connection, Row, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from chidoan.storage.models import InboundEvent, table
@@ -16,7 +21,7 @@ from chidoan.storage.prepared import Prepared
 E = table(InboundEvent)
 
 # INSERT … ON CONFLICT DO NOTHING RETURNING id: one statement stores and de-duplicates.
-_COLUMNS = ("channel", "event_id", "account_id", "kind", "text", "payload", "received_at")
+_COLUMNS = ("channel", "event_id", "account_id", "kind", "text", "payload", "received_at", "processed_at")
 _RECORD = {
     name: Prepared(
         dialect.insert(E)
@@ -39,6 +44,7 @@ def _row(
         "text": text,
         "payload": payload,
         "received_at": now,
+        "processed_at": now,
     }
 
 
@@ -64,8 +70,29 @@ class Events:
 
     def record_failed(self, *, error: str, raw: str | None, now: datetime, **event: Any) -> int | None:
         """Keep an event that could not be handled (the fields of `record`, with the error and the
-        event as received); None when it was stored before."""
-        values = _row(**event, now=now) | {"failed_at": now, "error": error, "raw": raw}
+        event as received); None when it was stored before. An event stored on arrival and not
+        handled yet (`accept`) is that same row, marked failed now (its raw body stays)."""
+        values = _row(**event, now=now) | {"failed_at": now, "error": error, "raw": raw, "processed_at": None}
+        dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
+        insert = dialect.insert(E).values(values)
+        stmt = insert.on_conflict_do_update(
+            index_elements=["channel", "event_id"],
+            set_={
+                "failed_at": now,
+                "error": error,
+                "account_id": insert.excluded.account_id,
+                "raw": func.coalesce(E.c.raw, insert.excluded.raw),
+            },
+            where=E.c.processed_at.is_(None) & E.c.failed_at.is_(None),
+        ).returning(E.c.id)
+        return self.conn.execute(stmt).scalar_one_or_none()
+
+    def accept(
+        self, *, channel: str, event_id: str, kind: str, text: str | None, payload: str | None, raw: str, now: datetime
+    ) -> int | None:
+        """Store an event on arrival, before it is handled (`processed_at` NULL), with the body
+        as received so it can be handled after a restart; None when it was stored before."""
+        values = _row(channel, event_id, None, kind, text, payload, now) | {"processed_at": None, "raw": raw}
         dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
         stmt = (
             dialect.insert(E)
@@ -74,6 +101,42 @@ class Events:
             .returning(E.c.id)
         )
         return self.conn.execute(stmt).scalar_one_or_none()
+
+    def claim(
+        self,
+        *,
+        channel: str,
+        event_id: str,
+        account_id: int | None,
+        kind: str,
+        text: str | None,
+        payload: str | None,
+        now: datetime,
+    ) -> int | None:
+        """Mark an accepted event handled, in the transaction that handles it; None when it was
+        handled (or kept as failed) before, or never accepted: nothing is to be done."""
+        stmt = (
+            update(E)
+            .where(
+                E.c.channel == channel,
+                E.c.event_id == event_id,
+                E.c.processed_at.is_(None),
+                E.c.failed_at.is_(None),
+            )
+            .values(account_id=account_id, kind=kind, text=text, payload=payload, processed_at=now)
+            .returning(E.c.id)
+        )
+        return self.conn.execute(stmt).scalar_one_or_none()
+
+    def unprocessed(self, channel: str, limit: int = 1000) -> list:
+        """Events accepted and not handled yet (a restart in between), oldest first."""
+        stmt = (
+            select(E.c.id, E.c.event_id, E.c.raw, E.c.received_at)
+            .where(E.c.channel == channel, E.c.processed_at.is_(None), E.c.failed_at.is_(None))
+            .order_by(E.c.id)
+            .limit(limit)
+        )
+        return list(self.conn.execute(stmt))
 
     def failed(self, limit: int = 20) -> list:
         """The newest failed events first."""

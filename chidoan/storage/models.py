@@ -66,6 +66,7 @@ class OutboxStatus(StrEnum):
     sent = "sent"
     failed = "failed"
     unreachable = "unreachable"
+    held = "held"  # not sent: the person is out of the platform's reach for now (kept, not retried)
 
 
 class OrgUnit(SQLModel, table=True):
@@ -220,6 +221,13 @@ class InboundEvent(SQLModel, table=True):
             sqlite_where=text("failed_at IS NOT NULL"),
             postgresql_where=text("failed_at IS NOT NULL"),
         ),
+        # Events stored on arrival and not handled yet (a restart finds them here): few rows.
+        Index(
+            "ix_inbound_event_unprocessed",
+            "channel",
+            sqlite_where=text("processed_at IS NULL AND failed_at IS NULL"),
+            postgresql_where=text("processed_at IS NULL AND failed_at IS NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -231,6 +239,9 @@ class InboundEvent(SQLModel, table=True):
     payload: str | None = Field(default=None, max_length=256)
     received_at: datetime
     failed_at: datetime | None = None  # set: a dead letter, not handled (see the class's note)
+    # When it was handled. Most events are stored and handled in one transaction; one stored on
+    # arrival (`Events.accept`, for a platform that must be answered at once) waits with NULL.
+    processed_at: datetime | None = None
     error: str | None = Field(default=None, max_length=512)  # why, for the admin (`chidoan failed`)
     # What is needed to handle it later (the platform's update, or the event as received; clipped).
     raw: str | None = Field(default=None, sa_column=Column(Text))

@@ -103,6 +103,16 @@ class OutboxRepo:
             .values(status=OutboxStatus.unreachable, error=error[:500])
         )
 
+    def mark_held(self, channel: str, chat_id: str, error: str) -> None:
+        """The person cannot be written to for now (outside the platform's window): this and every
+        pending message to them are kept as held, not retried; what comes after they write again
+        goes out as usual."""
+        self.conn.execute(
+            OUT.update()
+            .where(OUT.c.channel == channel, OUT.c.chat_id == chat_id, OUT.c.status == OutboxStatus.pending)
+            .values(status=OutboxStatus.held, error=error[:500])
+        )
+
     def for_chat(self, channel: str, chat_id: str) -> list[Row]:
         return list(
             self.conn.execute(select(OUT).where(OUT.c.channel == channel, OUT.c.chat_id == chat_id).order_by(OUT.c.id))

@@ -41,6 +41,12 @@ class Unreachable(Exception):
     """The user blocked the bot or the chat is gone: stop sending to them."""
 
 
+class NotReachableNow(Exception):
+    """The platform refuses to deliver to this person for now (Zalo: no interaction within its
+    window, not following): not an error to retry, and not for ever either. The message is
+    held (kept, not sent) and the person counts as unreachable until they write or follow again."""
+
+
 class RetryLater(Exception):
     def __init__(self, after: float, reason: str = "", counts: bool = True):
         super().__init__(reason or f"retry after {after}s")
@@ -87,6 +93,18 @@ class Host:
     async def submit(self, incoming: Incoming) -> bool:
         """Store and handle one event; returns once it is committed (True) or was a duplicate."""
         return await self.processor.submit(incoming)
+
+    async def accept(self, incoming: Incoming, raw: str) -> bool:
+        """Store an event on arrival, before handling it, with its body as received: for a
+        platform that must be answered within seconds whatever the database is doing (Zalo).
+        True if it was new; the channel then hands it to `submit` with `accepted=True`.
+        Events stored so and never handled (a restart in between) are listed by `unprocessed`."""
+        return await self.processor.accept(incoming, raw)
+
+    async def unprocessed(self, channel: str) -> list[tuple[str, str]]:
+        """(event id, body as received) of the channel's events accepted and not handled yet."""
+        rows = await self.processor.run(lambda uow: uow.events.unprocessed(channel))
+        return [(row.event_id, row.raw or "") for row in rows]
 
     async def keep_failed(self, incoming: Incoming, error: str, raw: str | None) -> bool:
         """Keep an event the channel could not even read as failed (see Processor.keep_failed)."""

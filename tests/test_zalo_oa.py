@@ -1,0 +1,612 @@
+"""The Zalo Official Account channel end to end: chidoan's `App` with the real channel code,
+talking to `FakeZaloOA` (tests/fake_zalo_oa.py) and receiving signed webhook events from it; the
+database is checked afterwards.
+
+`ZaloUser` is a person writing to the OA. Zalo has no callback for buttons, so a person answers
+by typing (a number or words) or by tapping an `oa.query.hide` button, which sends its payload
+as a text message (`tap`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+
+from chidoan.bot.app import App
+from chidoan.bot.channels.zalo_oa import MAX_TEXT, read_event, signature, typed_answer
+from chidoan.engine.dispatch import outbox_row
+from chidoan.engine.messages import Button, Outgoing
+from chidoan.i18n import gettext
+from chidoan.storage.db import make_engine, upgrade
+from chidoan.storage.models import (
+    ChannelIdentity,
+    Document,
+    InboundEvent,
+    Outbox,
+    OutboxStatus,
+    RegistrationStatus,
+    ReportKind,
+)
+from chidoan.storage.uow import unit_of_work
+from tests.conftest import add_member, make_settings, new_invite, seed_org
+from tests.fake_zalo_oa import APP_ID, SECRET, FakeZaloOA
+
+E = InboundEvent.__table__
+OUT = Outbox.__table__
+IDENT = ChannelIdentity.__table__
+TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360f8cf500f0003860180835a4fa60000000049454e44ae426082"
+)
+
+
+# ---- plumbing ---------------------------------------------------------------------------
+
+
+def zalo_settings(database_url: str, zalo: FakeZaloOA, **extra):
+    return make_settings(
+        database_url,
+        ZALO_OA_APP_ID=APP_ID,
+        ZALO_OA_SECRET_KEY=SECRET,
+        ZALO_OA_API_URL=zalo.base_url,
+        ZALO_OA_ACCESS_TOKEN=zalo.token,
+        **extra,
+    )
+
+
+@pytest.fixture
+async def zalo():
+    async with FakeZaloOA() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def zapp(settings, org, zalo):
+    application = App(zalo_settings(settings.database_url, zalo))
+    await application.start()
+    try:
+        yield application
+    finally:
+        await application.stop()
+
+
+def webhook_url(app: App) -> str:
+    return f"http://127.0.0.1:{app.settings.web_port}{app.settings.zalo_oa_webhook_path}"
+
+
+async def until(check, timeout: float = 10.0, what: str = "condition"):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not (result := check()):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{what} not met within {timeout}s")
+        await asyncio.sleep(0.01)
+    return result
+
+
+def rows(db, stmt) -> list:
+    with db.connect() as conn:
+        return list(conn.execute(stmt))
+
+
+def events(db) -> list:
+    return rows(db, select(E).where(E.c.channel == "zalo").order_by(E.c.id))
+
+
+def event(db, event_id: str):
+    found = rows(db, select(E).where(E.c.channel == "zalo", E.c.event_id == event_id))
+    return found[0] if found else None
+
+
+def outbox(db, chat_id: str) -> list:
+    return rows(db, select(OUT).where(OUT.c.channel == "zalo", OUT.c.chat_id == chat_id).order_by(OUT.c.id))
+
+
+def identity(db, user_id: str):
+    [row] = rows(db, select(IDENT).where(IDENT.c.channel == "zalo", IDENT.c.external_id == user_id))
+    return row
+
+
+def buttons_of(message: dict) -> list[dict]:
+    attachment = message.get("attachment") or {}
+    return list((attachment.get("payload") or {}).get("buttons") or [])
+
+
+class ZaloUser:
+    """A person writing to the OA; `say` returns what the OA sent back to that message."""
+
+    def __init__(self, zalo: FakeZaloOA, app: App, db, user_id: str):
+        self.zalo, self.app, self.db, self.user_id = zalo, app, db, user_id
+        self.last: list[dict] = []
+        self._seen = len(zalo.messages(user_id))
+
+    async def say(self, text: str) -> list[dict]:
+        return await self.send(self.zalo.text_event(self.user_id, text))
+
+    async def send(self, raw_event: dict) -> list[dict]:
+        status, _ = await self.zalo.deliver(webhook_url(self.app), raw_event)
+        assert status == 200
+        event_id = raw_event["message"]["msg_id"]
+        await until(
+            lambda: (e := event(self.db, event_id)) is not None and e.processed_at is not None,
+            what=f"event {event_id} handled",
+        )
+        return await self.replies()
+
+    async def replies(self) -> list[dict]:
+        await until(
+            lambda: all(r.status != OutboxStatus.pending for r in outbox(self.db, self.user_id)),
+            what=f"replies to {self.user_id} handled",
+        )
+        messages = self.zalo.messages(self.user_id)
+        self.last, self._seen = messages[self._seen :], len(messages)
+        return self.last
+
+    @property
+    def text(self) -> str:
+        return "\n".join(m.get("text", "") for m in self.last)
+
+    def number_of(self, label_part: str) -> str:
+        """The number a person types for an option: a button's (its payload is that number) or
+        a numbered list's."""
+        for message in reversed(self.last):
+            for b in buttons_of(message):
+                if label_part.casefold() in b["title"].casefold():
+                    assert b["payload"].isdigit(), b
+                    return b["payload"]
+            for line in message.get("text", "").splitlines():
+                number, dot, label = line.partition(". ")
+                if dot and number.isdigit() and label_part.casefold() in label.casefold():
+                    return number
+        raise AssertionError(f"no option {label_part!r} in {self.last}")
+
+    async def choose(self, label_part: str) -> list[dict]:
+        return await self.say(self.number_of(label_part))
+
+    async def tap(self, title_part: str) -> list[dict]:
+        """Tap a button: Zalo sends its payload as the person's text (U; see the README)."""
+        for message in reversed(self.last):
+            for b in buttons_of(message):
+                if title_part.casefold() in b["title"].casefold():
+                    return await self.say(b["payload"])
+        raise AssertionError(f"no button {title_part!r} in {self.last}")
+
+
+def clock_at(*local: int):
+    start, real = datetime(*local, tzinfo=TZ).astimezone(UTC), datetime.now(UTC)
+    return lambda: start + (datetime.now(UTC) - real)
+
+
+# ---- the pieces on their own --------------------------------------------------------------
+
+
+def test_signature_is_plain_sha256_of_app_id_body_timestamp_secret():
+    import hashlib
+
+    body = b'{"a":1}'
+    assert signature("1", body, "2", "s") == hashlib.sha256(b'1{"a":1}2s').hexdigest()
+
+
+def test_ids_stay_strings_beyond_2_53():
+    big = "8123456789012345678901"
+    incoming = read_event(
+        {"event_name": "user_send_text", "sender": {"id": big}, "message": {"msg_id": "abc", "text": "hi"}}
+    )
+    assert incoming is not None and incoming.user_id == big and incoming.chat_id == big
+    number = read_event({"event_name": "user_send_text", "sender": {"id": 2**60 + 1}, "message": {"text": "x"}})
+    assert number is not None and number.user_id == str(2**60 + 1)  # an integer is kept exact
+    assert read_event({"event_name": "oa_send_text", "sender": {"id": "1"}}) is None
+    assert read_event({"event_name": "user_seen_message", "sender": {"id": "1"}}) is None
+
+
+@pytest.mark.parametrize(
+    ("payload", "label", "position", "typed"),
+    [
+        ("j:7.3.v:regular", "1. Regular (monthly)", 1, "1"),
+        ("j:7.3.e:kind", "Kind", 4, "4"),
+        ("j:7.3.sum", "Nothing, back to the summary", 9, "9"),
+        ("j:7.3.y", "Yes, add another", 1, "Có"),
+        ("j:7.3.n", "No, continue", 2, "Không"),
+        ("j:7.3.ok", "Send the report", 1, "Gửi"),
+        ("j:7.3.edit", "✏️ Edit", 2, "Sửa"),
+        ("j:7.3.back", "« Back", 3, "Quay lại"),
+        ("j:7.3.skip", "Skip", 2, "Bỏ qua"),
+        ("j:7.3.done", "✅ Done", 1, "Xong"),
+        ("j:7.3.x", "Cancel", 4, "/huy"),
+        ("j:7.3.s:0", "Ban Thường vụ", 1, "Ban Thường vụ"),
+        ("lang:en", "English", 2, "/ngonngu en"),
+        ("reg:open:2027", "2027", 1, "/dangky 2027"),
+        ("rp:view:12", "Sinh hoạt 01/11", 3, "Sinh hoạt 01/11"),
+    ],
+)
+def test_a_button_sends_what_a_person_would_type(payload, label, position, typed):
+    assert typed_answer(Button(label, payload), position) == typed
+
+
+# ---- 1. onboarding and a whole registration, typed ------------------------------------------
+
+
+async def test_onboarding_and_a_whole_plan_by_typing(settings, org, db, zalo):
+    code = new_invite(db, "RG-VB")
+    staff = add_member(db, "staff", "Trần Thị Bình", "RG", "district_staff", locale="en")
+    app = App(zalo_settings(settings.database_url, zalo), clock=clock_at(2026, 10, 10, 9, 0))
+    await app.start()
+    try:
+        user = ZaloUser(zalo, app, db, "8123456789012345678")  # beyond 2^53: kept as a string
+        await user.say("xin chào")
+        assert user.text == gettext(
+            "vi",
+            "You are not registered yet. Please send the invite code you were given (8 letters and digits), "
+            "or ask the union above you for one.",
+        )
+        await user.say(code)
+        assert "Đoàn phường Vĩnh Bảo" in user.text
+        assert gettext("vi", "What is your full name? (as it should appear on documents)") in user.text
+        await user.say("Nguyễn Văn An")
+        [question] = user.last
+        assert question["text"].startswith(gettext("vi", "What is your position? Press one or type it."))
+        offered = buttons_of(question)
+        assert offered and all(b["type"] == "oa.query.hide" for b in offered) and len(offered) <= 5
+        assert {b["title"]: b["payload"] for b in offered}[gettext("vi", "Secretary")] == gettext("vi", "Secretary")
+        await user.tap(gettext("vi", "Secretary"))  # the tap arrives as the text of its payload
+        assert gettext("vi", "Full name") + ": Nguyễn Văn An" in user.text
+        await user.say("xác nhận")
+        assert gettext("vi", "Secretary") in user.text and "Đoàn phường Vĩnh Bảo" in user.text
+        await user.say("/ngonngu")
+        assert [b["payload"] for b in buttons_of(user.last[-1])] == ["/ngonngu vi", "/ngonngu en"]
+        await user.tap("English")
+        assert user.text == "Language set to English."
+
+        await user.say("/dangky")
+        if "which year" in user.text:
+            await user.tap("2027")
+        tasks = {
+            1: [("1.1", "Cập nhật 100% đoàn viên lên phần mềm quản lý đoàn viên", "tháng 3")],
+            2: [("2.3", "Tổ chức sinh hoạt chi đoàn định kỳ hằng tháng ở 3 chi đoàn", "hằng tháng")],
+            3: [("3.1", "Tổ chức 01 buổi đối thoại giữa Đảng ủy, UBND phường với đoàn viên", "15/09/2027")],
+        }
+        for area, area_tasks in tasks.items():
+            assert f"Area {area} of 3" in user.text
+            for item, what, when in area_tasks:
+                [prompt] = [m for m in user.last if item in m.get("text", "") or buttons_of(m)][-1:]
+                if area == 2:  # five items and « Back: six options, a numbered list to answer by number
+                    assert not buttons_of(prompt)
+                    assert "\n6. " in prompt["text"] and "Reply with the number of your choice." in prompt["text"]
+                await user.choose(item)
+                await user.say(what)
+                await user.say(when)
+                await user.say("Ban Thường vụ")
+                await user.say("bỏ qua")
+                assert f"Add another task to area {area}?" in user.text
+                assert [b["payload"] for b in buttons_of(user.last[-1])][:2] == ["Có", "Không"]
+                await user.say("không")
+        assert "Section I" in user.text
+        section_one = user.text
+        # A tap on a button whose answer is its label goes to the engine as the button it is:
+        # the suggested text is stored, not the words on the button.
+        await user.tap("Use the suggested text")
+        assert "Section III" in user.text
+        await user.say("Ban Thường vụ Đoàn phường triển khai đến các chi đoàn.")
+        assert "Please check your answers" in user.text
+        await user.say("gửi")
+        assert "submitted (version 1), on time" in user.text
+        [*_, document] = user.last
+        assert document["attachment"]["type"] == "file"
+        [upload] = zalo.calls_to("upload/file")
+        assert upload.file is not None and upload.file[0].endswith(".docx") and upload.error == 0
+        assert zalo.uploaded(document["attachment"]["payload"]["token"])[1] == upload.file[1]
+        assert upload.token == zalo.token  # the access_token header, not a Bearer
+    finally:
+        await app.stop()
+
+    with unit_of_work(db) as uow:
+        sender = uow.accounts.sender("zalo", "8123456789012345678")
+        assert sender is not None
+        account = uow.accounts.get(sender.account_id)
+        assert (account.full_name, account.position) == ("Nguyễn Văn An", gettext("vi", "Secretary"))
+        registration = uow.registrations.find(uow.units.by_code("RG-VB").id, "three_proactives_2023_2027", 2027)
+        assert registration.status == RegistrationStatus.submitted and registration.on_time
+        [version] = uow.registrations.versions(registration.id)
+        assert [t["item"] for t in version.data["area2"]] == ["2.3"]
+        assert len(version.data["purpose"]) > 100 and version.data["purpose"] in section_one
+        assert version.data["implementation"] == "Ban Thường vụ Đoàn phường triển khai đến các chi đoàn."
+        assert version.data["area1"][0]["who"] == "Ban Thường vụ" and version.data["area1"][0]["result"] is None
+        assert uow.documents.get(version.document_id).filename.endswith(".docx")
+        assert staff != sender.account_id
+    stored = events(db)
+    assert all(e.processed_at is not None and e.failed_at is None for e in stored)
+    assert all(e.account_id == sender.account_id for e in stored)
+    assert all(len(m.get("text", "")) <= MAX_TEXT for m in zalo.messages())
+
+
+# ---- 2. the webhook's door ------------------------------------------------------------------
+
+
+async def test_a_wrong_or_missing_signature_is_403_and_nothing_is_stored(zapp, db, zalo):
+    url = webhook_url(zapp)
+    good = zalo.text_event("84901", "xin chào")
+    assert (await zalo.deliver(url, good, signed=False))[0] == 403
+    assert (await zalo.deliver(url, good, secret="not-the-secret"))[0] == 403
+    other_app = zalo.text_event("84901", "xin chào") | {"app_id": "1"}
+    assert (await zalo.deliver(url, other_app))[0] == 403
+    tampered_body, headers = zalo.signed(good)
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url, data=tampered_body.replace(b"xin", b"XIN"), headers=headers) as response:
+            assert response.status == 403
+        async with http.post(url, data=b"not json", headers=headers) as response:
+            assert response.status == 403
+    await asyncio.sleep(0.2)
+    assert events(db) == [] and zalo.messages() == []
+
+
+async def test_a_duplicate_msg_id_is_handled_once_and_echoes_are_not_stored(zapp, db, zalo):
+    add_member(db, "84902", "Lê Văn Cường", "RG-VB", "secretary", channel="zalo", locale="en")
+    user = ZaloUser(zalo, zapp, db, "84902")
+    raw = zalo.text_event("84902", "/toi", msg_id="5f3e1c0a9b8d7e6f5f3e1c0a9b8d7e6f")
+    await user.send(raw)
+    assert "Đoàn phường Vĩnh Bảo" in user.text
+    assert (await zalo.deliver(webhook_url(zapp), raw))[0] == 200
+    echo = zalo.event("oa_send_text", "84902", {"text": "an echo"})
+    assert (await zalo.deliver(webhook_url(zapp), echo))[0] == 200
+    await asyncio.sleep(0.3)
+    assert [e.event_id for e in events(db)] == ["5f3e1c0a9b8d7e6f5f3e1c0a9b8d7e6f"]
+    assert len(zalo.messages("84902")) == 1
+
+
+async def test_follow_unfollow_and_a_sticker(zapp, db, zalo):
+    add_member(db, "84903", "Phạm Minh Dũng", "RG-VB-KP1", "secretary", channel="zalo", locale="en")
+    url = webhook_url(zapp)
+    assert (await zalo.deliver(url, zalo.event("unfollow", "84903")))[0] == 200
+    await until(lambda: not identity(db, "84903").reachable, what="unfollow recorded")
+    assert (await zalo.deliver(url, zalo.event("follow", "84903")))[0] == 200
+    await until(lambda: identity(db, "84903").reachable, what="follow recorded")
+    assert [e.kind for e in events(db)] == ["unfollowed", "followed"]
+    user = ZaloUser(zalo, zapp, db, "84903")
+    await user.send(zalo.event("user_send_sticker", "84903", {"attachments": [{"type": "sticker"}]}))
+    assert user.text == "I can only read text messages. Type /help to see what you can do."
+
+
+# ---- 3. two seconds, whatever the database is doing ------------------------------------------
+
+
+async def acknowledged_while_busy(app: App, db, zalo: FakeZaloOA) -> None:
+    user = ZaloUser(zalo, app, db, "84904")
+    hold = asyncio.ensure_future(app.processor.run(lambda uow: time.sleep(3)))  # the DB thread is busy
+    await asyncio.sleep(0.1)
+    raw = zalo.text_event("84904", "/toi")
+    status, seconds = await zalo.deliver(webhook_url(app), raw)
+    assert status == 200 and seconds < 2.0
+    stored = event(db, raw["message"]["msg_id"])
+    assert stored is not None and stored.processed_at is None and not hold.done()
+    assert '"msg_id"' in stored.raw  # the body as received, for handling it after a restart
+    await hold
+    await until(lambda: event(db, raw["message"]["msg_id"]).processed_at is not None, what="handled afterwards")
+    await user.replies()
+    assert "Đoàn phường Vĩnh Bảo" in user.text
+
+
+async def test_acknowledged_within_2s_while_the_database_thread_is_busy(zapp, db, zalo):
+    add_member(db, "84904", "Lê Văn Cường", "RG-VB", "secretary", channel="zalo", locale="en")
+    await acknowledged_while_busy(zapp, db, zalo)
+
+
+async def test_acknowledged_within_2s_while_busy_on_postgresql(pg_url, zalo):
+    database = make_engine(pg_url)
+    upgrade(database)
+    seed_org(database)
+    add_member(database, "84904", "Lê Văn Cường", "RG-VB", "secretary", channel="zalo", locale="en")
+    app = App(zalo_settings(pg_url, zalo))
+    await app.start()
+    try:
+        await acknowledged_while_busy(app, database, zalo)
+    finally:
+        await app.stop()
+        database.dispose()
+
+
+async def test_a_store_that_cannot_be_done_in_time_is_503_and_handled_once_in(zapp, db, zalo, settings):
+    add_member(db, "84905", "Lê Văn Cường", "RG-VB", "secretary", channel="zalo", locale="en")
+    user = ZaloUser(zalo, zapp, db, "84905")
+    locker = sqlite3.connect(settings.database_url.removeprefix("sqlite:///"), isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")  # another writer holds SQLite's one write lock
+    try:
+        raw = zalo.text_event("84905", "/toi")
+        status, seconds = await zalo.deliver(webhook_url(zapp), raw)
+        assert status == 503 and seconds < 2.0  # never a 200 for what is not stored
+    finally:
+        await asyncio.sleep(0.5)
+        locker.execute("ROLLBACK")
+        locker.close()
+    await until(lambda: (e := event(db, raw["message"]["msg_id"])) and e.processed_at, what="stored and handled")
+    await user.replies()
+    assert "Đoàn phường Vĩnh Bảo" in user.text
+
+
+async def test_events_stored_before_a_restart_are_handled_at_the_next_start(settings, org, db, zalo):
+    add_member(db, "84906", "Lê Văn Cường", "RG-VB", "secretary", channel="zalo", locale="en")
+    zs = zalo_settings(settings.database_url, zalo)
+    first = App(zs)
+    await first.start()
+
+    async def ends_before_handling(incoming, raw_event):  # the process ends right after the 200
+        return None
+
+    first.channels["zalo"]._handle = ends_before_handling  # type: ignore[attr-defined]
+    raws = [zalo.text_event("84906", "/toi"), zalo.text_event("84906", "/trogiup")]
+    try:
+        for raw in raws:
+            assert (await zalo.deliver(webhook_url(first), raw))[0] == 200
+    finally:
+        await first.stop()
+    assert [e.processed_at for e in events(db)] == [None, None]
+    assert zalo.messages("84906") == []
+
+    second = App(zs)
+    await second.start()
+    try:
+        user = ZaloUser(zalo, second, db, "84906")
+        await until(lambda: all(e.processed_at for e in events(db)), what="stored events handled at start")
+        await user.replies()
+        assert "Đoàn phường Vĩnh Bảo" in user.last[0]["text"]  # in their order: /toi, then /trogiup
+        assert "/sinhhoat" in user.text or "/dangky" in user.text
+    finally:
+        await second.stop()
+
+
+async def test_a_stored_event_that_cannot_be_read_again_is_kept_as_failed(settings, org, db, zalo):
+    with unit_of_work(db) as uow:
+        uow.events.accept(
+            channel="zalo",
+            event_id="m-broken",
+            kind="text",
+            text=None,
+            payload=None,
+            raw="{not json",
+            now=datetime.now(UTC),
+        )
+    app = App(zalo_settings(settings.database_url, zalo))
+    await app.start()
+    try:
+        await until(lambda: event(db, "m-broken").failed_at is not None, what="kept as failed")
+    finally:
+        await app.stop()
+    broken = event(db, "m-broken")
+    assert broken.raw == "{not json" and "cannot be read" in broken.error and broken.processed_at is None
+
+
+# ---- 4. what goes out -----------------------------------------------------------------------
+
+
+async def test_a_3000_character_text_is_split_and_nothing_is_lost(zapp, db, zalo):
+    add_member(db, "84907", "Lê Văn Cường", "RG-VB", "secretary", channel="zalo", locale="en")
+    lines = [f"{i}. Nhiệm vụ số {i}: tổ chức sinh hoạt chi đoàn định kỳ, cập nhật đoàn viên." for i in range(1, 42)]
+    text = "\n".join(lines)
+    assert 3000 <= len(text) < 2 * MAX_TEXT
+    message = Outgoing(text, [[Button("✅ Send", "j:1.1.ok"), Button("✏️ Edit", "j:1.1.edit")]])
+    with unit_of_work(db) as uow:
+        uow.outbox.add_many([outbox_row("zalo", "84907", None, message, datetime.now(UTC))])
+    zapp.sender.wake()
+    await until(lambda: outbox(db, "84907")[0].status == OutboxStatus.sent, what="sent")
+    parts = zalo.messages("84907")
+    assert len(parts) == 2 and all(len(p["text"]) <= MAX_TEXT for p in parts)
+    assert "\n".join(p["text"] for p in parts) == text
+    assert buttons_of(parts[0]) == [] and [b["payload"] for b in buttons_of(parts[1])] == ["Gửi", "Sửa"]
+
+
+async def test_a_person_out_of_the_window_is_held_not_retried_and_back_when_they_write(zapp, db, zalo):
+    add_member(db, "84908", "Lê Văn Cường", "RG-VB", "secretary", channel="zalo", locale="en")
+    user = ZaloUser(zalo, zapp, db, "84908")
+    zalo.fail_next(-230, "84908")
+    await user.say("/toi")
+    [row] = outbox(db, "84908")
+    assert row.status == OutboxStatus.held and "-230" in row.error
+    assert not identity(db, "84908").reachable
+    await zapp.sender.drain_once()
+    await asyncio.sleep(0.3)
+    assert [c.error for c in zalo.calls_to("message/cs")] == [-230]  # tried once, not again
+    await user.say("/toi")  # writing again makes them reachable: the reply goes
+    assert "Đoàn phường Vĩnh Bảo" in user.text and identity(db, "84908").reachable
+
+
+async def test_a_person_who_blocked_the_oa_is_unreachable(zapp, db, zalo):
+    add_member(db, "84909", "Lê Văn Cường", "RG-VB", "secretary", channel="zalo", locale="en")
+    user = ZaloUser(zalo, zapp, db, "84909")
+    zalo.fail_next(-217, "84909")
+    await user.say("/toi")
+    [row] = outbox(db, "84909")
+    assert row.status == OutboxStatus.unreachable and "-217" in row.error
+    assert not identity(db, "84909").reachable
+    assert len(zalo.calls_to("message/cs")) == 1
+
+
+class FakeTokens:
+    def __init__(self, current: str, fresh: str):
+        self.token, self.fresh = current, fresh
+        self.refreshed_after: list[str] = []
+
+    async def current(self) -> str:
+        return self.token
+
+    async def refreshed(self, after: str) -> str:
+        self.refreshed_after.append(after)
+        self.token = self.fresh
+        return self.token
+
+
+async def test_a_refused_token_is_refreshed_once_and_the_message_goes(zapp, db, zalo):
+    add_member(db, "84910", "Lê Văn Cường", "RG-VB", "secretary", channel="zalo", locale="en")
+    tokens = FakeTokens("an-expired-token", zalo.token)
+    zapp.channels["zalo"].tokens = tokens  # type: ignore[attr-defined]
+    user = ZaloUser(zalo, zapp, db, "84910")
+    await user.say("/toi")
+    assert "Đoàn phường Vĩnh Bảo" in user.text
+    assert [(c.token, c.error) for c in zalo.calls_to("message/cs")] == [
+        ("an-expired-token", -216),
+        (zalo.token, 0),
+    ]
+    assert tokens.refreshed_after == ["an-expired-token"]
+    await user.say("/toi")  # the fresh token is used from then on
+    assert [c.token for c in zalo.calls_to("message/cs")][-1] == zalo.token and len(tokens.refreshed_after) == 1
+
+
+async def test_a_rate_limit_is_retried_later(zapp, db, zalo):
+    add_member(db, "84911", "Lê Văn Cường", "RG-VB", "secretary", channel="zalo", locale="en")
+    user = ZaloUser(zalo, zapp, db, "84911")
+    zalo.fail_next(-32, "84911")
+    status, _ = await zalo.deliver(webhook_url(zapp), zalo.text_event("84911", "/toi"))
+    assert status == 200
+    await until(lambda: outbox(db, "84911") and outbox(db, "84911")[0].error, what="rate limit recorded")
+    [row] = outbox(db, "84911")
+    assert row.status == OutboxStatus.pending and "-32" in row.error and row.attempts == 1
+    await user.replies()  # due again after the back-off (2 s)
+    assert "Đoàn phường Vĩnh Bảo" in user.text
+
+
+# ---- 5. a photo of the minutes ----------------------------------------------------------------
+
+
+async def test_a_photo_is_received_and_attached_to_a_meeting_report(zapp, db, zalo):
+    add_member(db, "84912", "Phạm Minh Dũng", "RG-VB-KP1", "secretary", channel="zalo", locale="en")
+    user = ZaloUser(zalo, zapp, db, "84912")
+    await user.say("/sinhhoat")
+    await user.say("hôm qua")
+    await user.choose("Regular")
+    await user.say("Học tập Nghị quyết Đại hội Đoàn")
+    await user.say("25")
+    await user.say("20")
+    await user.say("Quán triệt nghị quyết; phân công trực tiếp nhận ý kiến.")
+    await user.say("Đoàn viên đề nghị tổ chức sân chơi thể thao cuối tuần")
+    await user.say("skip")
+    assert "Photos of the minutes" in user.text
+    await user.send(zalo.image_event("84912", zalo.add_file(PNG, "image/png")))
+    assert "Received 1 of at most 10" in user.text
+    await user.send(zalo.file_event("84912", zalo.add_file(b"MZ\x90", "application/octet-stream"), "x.exe", 3))
+    assert "Please send a photo or a scan" in user.text
+    big = zalo.add_file(b"%PDF-1.4" + b"0" * 100, "application/pdf")
+    await user.send(zalo.file_event("84912", big, "diem-danh.pdf", 11 * 1024 * 1024))
+    assert "too big" in user.text
+    scan = b"%PDF-1.4\n%scan of the attendance sheet\n"
+    pdf = zalo.add_file(scan, "application/octet-stream")  # a file's kind is told by its name
+    await user.send(zalo.file_event("84912", pdf, "Điểm danh.pdf", len(scan)))
+    assert "Received 2 of at most 10" in user.text
+    await user.tap("Done")
+    assert "Photos: 2 file(s)" in user.text
+    await user.say("gửi")
+    assert "2 file(s) attached" in user.text
+    with unit_of_work(db) as uow:
+        unit = uow.units.by_code("RG-VB-KP1")
+        [report] = uow.reports.of_unit(unit.id, ReportKind.meeting)
+        data = uow.reports.latest_data(report.id)
+        photo, sheet = [uow.documents.get(p["document"]) for p in data["photos"]]
+    assert photo.content == PNG and photo.filename.endswith(".png") and photo.source.startswith(zalo.base_url)
+    assert (sheet.filename, sheet.content) == ("Điểm danh.pdf", scan)
+    with make_engine(zapp.settings.database_url).connect() as conn:
+        assert conn.execute(select(func.count()).select_from(Document.__table__)).scalar_one() == 2
