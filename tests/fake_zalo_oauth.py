@@ -51,6 +51,7 @@ class FakeZaloOAuth:
         self.port = _free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.delay = 0.0  # seconds before answering a token request
+        self.chunked = False  # a new pair is written in two pieces, a moment apart (as a network may)
         self.answer_with: tuple[int, bytes] | None = None  # (status, body) instead of the real answer
         self.lifetime = "90000"
         self.refreshes = 0  # refresh_token grants asked for (answered or not)
@@ -111,7 +112,20 @@ class FakeZaloOAuth:
         self.issued += [access, refresh]
         return {"access_token": access, "refresh_token": refresh, "expires_in": self.lifetime}
 
-    async def _token(self, request: web.Request) -> web.Response:
+    async def _answer_pair(self, request: web.Request) -> web.StreamResponse:
+        if not self.chunked:
+            return web.json_response(self._pair())
+        body = json.dumps(self._pair()).encode()
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        await response.write(body[: len(body) // 2])
+        await asyncio.sleep(0.05)
+        await response.write(body[len(body) // 2 :])
+        await response.write_eof()
+        return response
+
+    async def _token(self, request: web.Request) -> web.StreamResponse:
         form = await request.post()
         grant = form.get("grant_type")
         if grant == "refresh_token":
@@ -130,7 +144,7 @@ class FakeZaloOAuth:
             if token not in self._refresh_tokens:
                 return web.json_response(_error(-14014, "Invalid refresh token", "Refresh token is invalid"))
             self._refresh_tokens.discard(token)  # single-use
-            return web.json_response(self._pair())
+            return await self._answer_pair(request)
         if grant == "authorization_code":
             verifier = str(form.get("code_verifier", ""))
             self.verifiers.append(verifier)

@@ -19,6 +19,7 @@ from chidoan.bot.channels.zalo_tokens import (
     LOCK_KEY,
     NotConnected,
     RefreshFailed,
+    TokenError,
     ZaloTokens,
     challenge_of,
     parse_answer,
@@ -500,3 +501,39 @@ async def test_zalo_connect_asks_for_the_code_in_a_terminal(tmp_path, oauth, mon
     db = make_engine(url)
     assert stored(db).access_token == oauth.access_token
     db.dispose()
+
+
+async def test_a_pair_that_arrives_in_pieces_is_read_whole(tmp_path, oauth):
+    # One read(n) of the answer returns what has arrived so far: half a pair, refused as "not
+    # JSON" after Zalo had already spent the refresh token.
+    url = f"sqlite:///{tmp_path}/chidoan.sqlite3"
+    db = database(url)
+    access, _ = seed_pair(db, oauth, expires_in=timedelta(hours=1))
+    oauth.chunked = True
+    tokens = ZaloTokens(settings_for(url, oauth), db)
+    try:
+        new = await tokens.refreshed(access)
+        assert new != access and new == oauth.access_token == stored(db).access_token
+    finally:
+        await tokens.stop()
+        db.dispose()
+
+
+async def test_a_pair_the_database_refuses_leaves_no_token_in_the_error(tmp_path, oauth):
+    url = f"sqlite:///{tmp_path}/chidoan.sqlite3"
+    db = database(url)
+    access, _ = seed_pair(db, oauth, expires_in=timedelta(hours=1))
+    with db.begin() as conn:  # stands for a disk full or a database gone read-only
+        conn.execute(
+            text(
+                "CREATE TRIGGER no_pairs BEFORE UPDATE ON channel_token BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"
+            )
+        )
+    tokens = ZaloTokens(settings_for(url, oauth), db)
+    try:
+        with pytest.raises(TokenError) as refused:
+            await tokens.refreshed(access)
+        assert oauth.refreshes == 1 and not [t for t in oauth.issued if t in str(refused.value)]
+    finally:
+        await tokens.stop()
+        db.dispose()

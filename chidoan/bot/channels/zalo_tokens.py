@@ -252,7 +252,8 @@ class ZaloTokens:
                         "spent: run `chidoan zalo connect` once the database is back",
                         type(exc).__name__,
                     )
-                    raise
+                    # Not `raise`: the database's error quotes the statement's values, the tokens.
+                    raise TokenError(f"the database refused the new token pair ({type(exc).__name__})") from None
                 await asyncio.sleep(attempt)
 
     async def _failed(self, run: Runs, error: str, row: Row, now: datetime) -> None:
@@ -295,7 +296,11 @@ class ZaloTokens:
                     url, data=form | {"app_id": app_id}, headers={"secret_key": secret.get_secret_value()}
                 ) as response,
             ):
-                status, body = response.status, await response.content.read(ANSWER_MAX)
+                if (response.content_length or 0) > ANSWER_MAX:
+                    raise RefreshFailed(f"the OAuth answer is over {ANSWER_MAX} bytes")
+                # Whole, not one read(n): that returns only what has arrived, and a pair cut in two
+                # would be refused after Zalo had already spent the refresh token.
+                status, body = response.status, await response.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise RefreshFailed(f"the OAuth server did not answer ({type(exc).__name__})") from None
         try:
