@@ -68,8 +68,9 @@ class Ctx:
 
     @cached_property
     def last_prompt(self) -> tuple[int, dict] | None:
-        """(seq, body) of the last question this account was sent, read once per event."""
-        return self.uow.prompts.last(self.account_id)
+        """(seq, body) of the last question shown in the chat this event came from (the person's
+        other apps have their own), read once per event."""
+        return self.uow.prompts.last(self.account_id, self.incoming.channel, self.incoming.chat_id)
 
     @cached_property
     def roles(self) -> list[Row]:

@@ -1,8 +1,10 @@
 """Choices typed instead of pressed: Zalo has no buttons that call back, and people type anyway.
 
-The engine remembers the last message it sent to each account (`prompt` table: its text, its
-buttons in reading order and how typed text is read there); text that arrives next is matched
-against it and, when it names a button, handled exactly as if that button had been pressed.
+The engine remembers the last message it showed in each chat of an account (`prompt` table:
+its text, its buttons in reading order and how typed text is read there); text that arrives
+next from that chat is matched against it and, when it names a button, handled exactly as if
+that button had been pressed. A question shown in the person's other app (a follow-up sent to
+their notice app) is never matched against text typed here.
 
 What names a button depends on the question (`Typed` of the message):
 
@@ -107,14 +109,24 @@ def match(body: dict[str, Any], text: str) -> Match | None:
 _UNREAD: Any = object()
 
 
-def remember(uow: UnitOfWork, account_id: int, message: Outgoing, now: datetime, *, last: Any = _UNREAD) -> None:
-    """`message` is now the account's question. Asking the same again keeps what came before it
-    (so a number for the menu before a re-asked question is still recognised as stale). `last`:
-    the account's question as already read in this transaction, if it was."""
+def remember(
+    uow: UnitOfWork,
+    account_id: int,
+    message: Outgoing,
+    now: datetime,
+    *,
+    channel: str,
+    chat_id: str,
+    last: Any = _UNREAD,
+) -> None:
+    """`message` is now the account's question in the chat (`channel`, `chat_id`) it is shown in.
+    Asking the same again keeps what came before it (so a number for the menu before a re-asked
+    question is still recognised as stale). `last`: the account's question in that chat as
+    already read in this transaction, if it was."""
     buttons = [[[b.label, b.payload] for b in row] for row in message.buttons]
     body: dict[str, Any] = {"text": message.text, "buttons": buttons, "typed": str(message.typed)}
     if last is _UNREAD:
-        last = uow.prompts.last(account_id)
+        last = uow.prompts.last(account_id, channel, chat_id)
     seq, earlier = 1, 0
     if last is not None:
         seq, before = last
@@ -124,7 +136,7 @@ def remember(uow: UnitOfWork, account_id: int, message: Outgoing, now: datetime,
             seq, earlier = seq + 1, len(buttons_of(before))
     body["earlier"] = earlier
     if last is None or last != (seq, body):  # the same question asked the same way: nothing to write
-        uow.prompts.put(account_id, seq, body, now)
+        uow.prompts.put(account_id, channel, chat_id, seq, body, now)
 
 
 def question(body: dict[str, Any], locale: str) -> Outgoing:
