@@ -349,3 +349,61 @@ async def test_a_number_for_the_open_step_is_not_taken_for_a_menu_shown_in_betwe
         await user.say("25")
         assert vi("How many members were present?") in user.text
         assert answers_of(db, branch)["total"] == 25 and locale_of(db, "branch") == "vi"
+
+
+async def test_at_a_text_step_a_bare_number_is_not_back_and_a_stale_number_typed_again_is_the_answer(app, db):
+    branch = add_member(db, "branch", "Phạm Minh Dũng", "RG-VB-KP1", "secretary")
+    async with WebUser(app, "branch") as user:
+        for text in ("/sinhhoat", "hom qua", "dinh ky"):
+            await user.say(text)
+        assert vi("What was its theme?") in user.text  # with « Quay lại, after a menu of four
+        await user.say("1")  # not Back: maybe the kind menu's first option, so asked once
+        assert user.last[0]["text"] == vi("Option {n} belongs to an earlier question. Here is the current one:", n=1)
+        assert vi("What was its theme?") in user.last[-1]["text"] and "theme" not in answers_of(db, branch)
+        await user.say("1")  # again: it is the answer
+        assert vi("How many members does the branch have?") in user.text
+        assert answers_of(db, branch)["theme"] == "1" and answers_of(db, branch)["kind"] == "regular"
+
+
+def test_a_zero_from_another_app_is_no_option_and_the_open_step_is_asked_there(settings, org, db):
+    """A report opened on the web, continued from the person's Zalo (no question shown there
+    yet): "0" is no option of anything, the open step is asked in Zalo, and its answers follow."""
+    from chidoan.engine.messages import Incoming
+    from chidoan.handlers import build_engine
+    from chidoan.storage.models import ChannelIdentity, Outbox
+
+    branch = add_member(db, "branch", "Phạm Minh Dũng", "RG-VB-KP1", "secretary")
+    with unit_of_work(db) as uow:
+        uow.conn.execute(
+            ChannelIdentity.__table__.insert().values(
+                channel="zalo",
+                external_id="z-b",
+                chat_id="z-b",
+                account_id=branch,
+                reachable=True,
+                created_at=datetime.now(UTC),
+            )
+        )
+    engine = build_engine(settings)
+    out = Outbox.__table__
+    events = iter(range(1, 100))
+
+    def say(channel: str, user: str, text: str) -> list[str]:
+        with db.connect() as conn:
+            before = conn.execute(select(out.c.id).order_by(out.c.id.desc())).scalar() or 0
+        with unit_of_work(db) as uow:
+            engine.process(uow, Incoming(channel, f"e{next(events)}", user, user, text=text), datetime.now(UTC))
+        with db.connect() as conn:
+            rows = conn.execute(select(out.c.chat_id, out.c.body).where(out.c.id > before).order_by(out.c.id))
+            return [f"{chat}: {body['text']}" for chat, body in rows]
+
+    say("web", "branch", "/sinhhoat")
+    say("web", "branch", "hom qua")
+    replies = say("zalo", "z-b", "0")
+    assert replies[0] == "z-b: " + vi("Please choose one of the options: press a button or type its number.")
+    assert vi("What kind of meeting was it?") in replies[-1] and "kind" not in answers_of(db, branch)
+    replies = say("zalo", "z-b", "2")
+    assert vi("What was its theme?") in replies[-1] and answers_of(db, branch)["kind"] == "themed"
+    replies = say("zalo", "z-b", "0")  # a theme of "0" is odd, but it is what was typed
+    assert vi("How many members does the branch have?") in replies[-1]
+    assert answers_of(db, branch)["theme"] == "0"

@@ -66,6 +66,9 @@ class Ctx:
         """A message for another account, rendered in their language."""
         self.notices.append((account_id, msgid, params))
 
+    # A number the person was just told belongs to an earlier question: typed again, it is the answer.
+    told: int | None = None
+
     @cached_property
     def last_prompt(self) -> tuple[int, dict] | None:
         """(seq, body) of the last question shown in the chat this event came from (the person's

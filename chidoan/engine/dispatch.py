@@ -233,6 +233,7 @@ class Engine:
         if state is not None and not ours and self.runner.typed_at(state) is Typed.value:
             return False  # a command's menu came in between: "25" is still the open step's number
         if found.earlier:
+            ctx.told = found.number
             ctx.say(N_("Option {n} belongs to an earlier question. Here is the current one:"), n=found.number)
         else:
             ctx.say(N_("There is no option {n} here. Please choose one of these:"), n=found.number)
@@ -257,6 +258,7 @@ class Engine:
                 channel=inc.channel,
                 chat_id=inc.chat_id,
                 last=ctx.last_prompt,
+                told=ctx.told,
             )
 
     def _run_command(self, ctx: Ctx, state, name: str, args: str) -> None:
