@@ -84,3 +84,48 @@ def test_at_a_number_or_date_step_a_number_is_the_answer():
     step = body("25", "« Quay lại", typed=Typed.value, earlier=6)
     assert match(step, "1") is None and match(step, "3") is None
     assert match(step, "25").payload == "x:1" and match(step, "quay lai").payload == "x:2"
+
+
+def test_a_number_below_one_is_never_a_button_and_navigation_takes_its_words_at_a_text_step():
+    zero = match(body("1. Định kỳ", "2. Chuyên đề"), "0")
+    assert zero is not None and (zero.payload, zero.number, zero.earlier) == (None, 0, False)  # nothing earlier
+    back_only = {"text": "?", "typed": "text", "earlier": 0, "buttons": [[["« Quay lại", "j:1.2.back"]]]}
+    assert match(back_only, "0") is None and match(back_only, "1") is None  # the answer "1", not Back
+    assert match(back_only, "quay lai").payload == "j:1.2.back"
+    rows = [
+        [["Bí thư", "j:1.2.s:0"]],
+        [["Phó Bí thư", "j:1.2.s:1"]],
+        [["« Quay lại", "j:1.2.back"], ["Bỏ qua", "j:1.2.skip"]],
+    ]
+    step = {"text": "?", "typed": "text", "earlier": 0, "buttons": rows}
+    assert match(step, "2").payload == "j:1.2.s:1" and match(step, "3") is None and match(step, "4") is None
+    assert match(step, "bo qua").payload == "j:1.2.skip"
+
+
+def test_a_number_told_once_to_belong_to_an_earlier_question_is_the_answer_when_typed_again():
+    after_menu = {"text": "?", "typed": "text", "earlier": 3, "buttons": []}
+    assert match(after_menu, "2").earlier and match(after_menu, "0") is None and match(after_menu, "4") is None
+    assert match(after_menu | {"told": [2]}, "2") is None  # the free-text answer "2"
+    assert match(after_menu | {"told": [2]}, "3").earlier
+    menu = body("Tiếng Việt", "English", earlier=5) | {"told": [4]}
+    again = match(menu, "4")
+    assert again is not None and (again.number, again.earlier) == (4, False)  # no option 4 here
+
+
+def test_at_a_text_step_only_its_options_are_numbered():
+    rows = [[Button("Bí thư", "j:1.2.s:0")], [Button("« Quay lại", "j:1.2.back"), Button("Bỏ qua", "j:1.2.skip")]]
+    step = Outgoing("Chức vụ?", rows, typed=Typed.text).with_hint("vi")
+    assert numbered_text(step) == (
+        "Chức vụ?\n\n1. Bí thư\n• « Quay lại\n• Bỏ qua\n\nĐồng chí nhập câu trả lời, hoặc trả lời 1."
+    )
+    back_only = Outgoing("Chủ đề?", [[Button("« Quay lại", "j:1.2.back")]], typed=Typed.text).with_hint("vi")
+    assert back_only.hint == "" and numbered_text(back_only) == "Chủ đề?\n\n• « Quay lại"
+
+
+def test_the_numbers_an_earlier_question_had_are_its_numbered_options_only():
+    from chidoan.engine.typed import numbered_count
+
+    rows = [[["Bí thư", "j:1.2.s:0"]], [["« Quay lại", "j:1.2.back"], ["Bỏ qua", "j:1.2.skip"]]]
+    assert numbered_count({"typed": "text", "buttons": rows}) == 1
+    assert numbered_count({"typed": "choice", "buttons": rows}) == 3
+    assert numbered_count({"typed": "value", "buttons": rows}) == 0

@@ -54,3 +54,59 @@ def test_secrets_are_never_shown(settings):
 
     s = Settings(_env_file=None, TELEGRAM_BOT_TOKEN="123:SECRET-TOKEN", TELEGRAM_WEBHOOK_SECRET="hush")
     assert "SECRET-TOKEN" not in repr(s) and "hush" not in repr(s) and "SECRET-TOKEN" not in str(s.model_dump())
+
+
+def test_a_question_kept_per_account_is_kept_for_the_chat_used_last(tmp_path):
+    """Revision 0010p: the last question becomes one per chat; the one kept before goes to the
+    chat the account wrote from last, and downgrading keeps each account's newest."""
+    from datetime import UTC, datetime, timedelta
+
+    from alembic import command
+    from sqlalchemy import text
+
+    from chidoan.storage.db import alembic_config
+
+    engine = make_engine(f"sqlite:///{tmp_path}/m.sqlite3")
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+
+    def to(revision: str, step=command.upgrade) -> None:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            step(cfg, revision)
+
+    to("0009")
+    t0 = datetime(2026, 11, 1, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO account (id, locale, created_at) VALUES (1, 'vi', :t), (2, 'vi', :t)"), {"t": t0}
+        )
+        identities = [
+            (1, "web", "w1", t0 + timedelta(days=2)),
+            (1, "zalo", "z1", t0 + timedelta(days=1)),
+            (1, "telegram", "t1", None),
+            (2, "web", "w2", None),
+        ]
+        for account, channel, chat, seen in identities:
+            conn.execute(
+                text(
+                    "INSERT INTO channel_identity (channel, external_id, chat_id, account_id, reachable, created_at,"
+                    " last_seen_at, preferred) VALUES (:c, :x, :x, :a, 1, :t, :s, 0)"
+                ),
+                {"c": channel, "x": chat, "a": account, "t": t0, "s": seen},
+            )
+        for account in (1, 2):
+            conn.execute(
+                text("INSERT INTO prompt (account_id, seq, body, updated_at) VALUES (:a, 3, :b, :t)"),
+                {"a": account, "b": f'{{"text": "Q{account}", "buttons": []}}', "t": t0},
+            )
+    to("head")
+    assert schema_drift(engine) == []
+    with unit_of_work(engine) as uow:
+        assert uow.prompts.last(1, "web", "w1") == (3, {"text": "Q1", "buttons": []})
+        assert uow.prompts.last(1, "zalo", "z1") is None and uow.prompts.last(2, "web", "w2")[1]["text"] == "Q2"
+        uow.prompts.put(1, "zalo", "z1", 4, {"text": "newer"}, t0 + timedelta(days=3))
+    to("0009", command.downgrade)
+    with engine.connect() as conn:
+        kept = dict(conn.execute(text("SELECT account_id, seq FROM prompt")).all())
+    assert kept == {1: 4, 2: 3}
+    engine.dispose()

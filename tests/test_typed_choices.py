@@ -7,7 +7,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
+
 from chidoan.bot.app import App
+from chidoan.handlers.commitments import ask_due
 from chidoan.handlers.registration import programmes
 from chidoan.i18n import gettext
 from chidoan.storage.models import CommitmentStatus, ReportKind, ReportStatus
@@ -252,11 +255,12 @@ async def test_the_commitment_follow_up_answered_dang_thuc_hien(settings, org, d
     assert (commitment.status, commitment.note) == (CommitmentStatus.in_progress, "Đã khảo sát, chờ kinh phí")
 
 
-def test_a_choice_asked_on_one_channel_is_answered_typed_on_another(settings, org, db):
-    """The question is the account's, not the chat's: asked on the web, answered from Zalo."""
+def test_a_choice_asked_on_one_channel_is_answered_in_that_chat_not_from_another(settings, org, db):
+    """The question is the chat's: asked on the web, the words typed from the person's Zalo (where
+    it was never shown) are not an answer to it; typed on the web they are."""
     from chidoan.engine.messages import Incoming
     from chidoan.handlers import build_engine
-    from chidoan.storage.models import ChannelIdentity
+    from chidoan.storage.models import ChannelIdentity, Outbox, Prompt
 
     account = add_member(db, "sec", "Lê Văn Cường", "RG-VB", "secretary")
     with unit_of_work(db) as uow:
@@ -276,7 +280,63 @@ def test_a_choice_asked_on_one_channel_is_answered_typed_on_another(settings, or
         engine.process(uow, Incoming("web", "e1", "sec", "sec", text="/ngonngu"), now)
     with unit_of_work(db) as uow:
         engine.process(uow, Incoming("zalo", "e2", "z-sec", "z-sec", text="tieng anh"), now)
+    assert locale_of(db, "sec") == "vi"
+    out = Outbox.__table__
+    with db.connect() as conn:
+        [to_zalo] = conn.execute(select(out.c.body).where(out.c.channel == "zalo")).scalars()
+        shown = {(r.channel, r.chat_id): r.body["text"] for r in conn.execute(select(Prompt.__table__))}
+    assert to_zalo["text"] == vi("I did not understand that. Type /help to see what you can do.")
+    assert shown == {("web", "sec"): vi("Choose your language:"), ("zalo", "z-sec"): to_zalo["text"]}
+    with unit_of_work(db) as uow:
+        engine.process(uow, Incoming("web", "e3", "sec", "sec", text="tieng anh"), now)
     assert locale_of(db, "sec") == "en"
+
+
+async def test_a_follow_up_sent_to_the_other_app_does_not_take_a_number_typed_in_this_one(app, db):
+    """Two linked web chats: a report open in app 1 at its kind question, a commitment follow-up
+    sent to app 2 (the notice app). "2" in app 1 is the report's second kind; "2" in app 2 is
+    the follow-up's "In progress"."""
+    from tests.test_link import code_in
+
+    secretary = add_member(db, "app1", "Lê Văn Cường", "RG-VB", "secretary", locale="en")
+    async with WebUser(app, "app1", language="en") as one, WebUser(app, "app2", language="en") as two:
+        await one.say("/lienket")
+        await two.say(code_in(one.text))
+        await two.press("Link")
+        await one.replies()
+        await one.say("/sinhhoat")
+        await one.say("hôm qua")
+        assert "What kind of meeting was it?" in one.text
+        now = datetime.now(UTC)
+        with unit_of_work(db) as uow:
+            unit = uow.units.by_code("RG-VB")
+            report = uow.reports.add(
+                unit_id=unit.id, kind=ReportKind.dialogue, held_on=date.today(), data={}, account_id=secretary, now=now
+            )
+            commitment = uow.reports.add_commitment(
+                report_id=report,
+                unit_id=unit.id,
+                promise="Sửa sân bóng",
+                promised_by="UBND",
+                due_on=date.today() - timedelta(days=1),
+                now=now,
+            )
+            [app2] = [i.id for i in uow.accounts.identities(secretary) if i.external_id == "app2"]
+            uow.accounts.prefer(secretary, app2)
+        with unit_of_work(db) as uow:
+            assert ask_due(uow, datetime.now(UTC), TZ) == 1
+        await two.replies()
+        assert "Sửa sân bóng" in two.text and "In progress" in str(two.last)
+        await one.say("2")
+        assert "What was its theme?" in one.text
+        assert answers_of(db, secretary)["kind"] == "themed"
+        with unit_of_work(db) as uow:
+            assert uow.reports.one_commitment(commitment).status == CommitmentStatus.open
+            assert uow.conversations.active(secretary).journey == "meeting"
+        await two.say("2")
+        assert "Recorded: In progress." in two.text
+    with unit_of_work(db) as uow:
+        assert uow.reports.one_commitment(commitment).status == CommitmentStatus.in_progress
 
 
 async def test_a_number_for_the_open_step_is_not_taken_for_a_menu_shown_in_between(app, db):
@@ -289,3 +349,61 @@ async def test_a_number_for_the_open_step_is_not_taken_for_a_menu_shown_in_betwe
         await user.say("25")
         assert vi("How many members were present?") in user.text
         assert answers_of(db, branch)["total"] == 25 and locale_of(db, "branch") == "vi"
+
+
+async def test_at_a_text_step_a_bare_number_is_not_back_and_a_stale_number_typed_again_is_the_answer(app, db):
+    branch = add_member(db, "branch", "Phạm Minh Dũng", "RG-VB-KP1", "secretary")
+    async with WebUser(app, "branch") as user:
+        for text in ("/sinhhoat", "hom qua", "dinh ky"):
+            await user.say(text)
+        assert vi("What was its theme?") in user.text  # with « Quay lại, after a menu of four
+        await user.say("1")  # not Back: maybe the kind menu's first option, so asked once
+        assert user.last[0]["text"] == vi("Option {n} belongs to an earlier question. Here is the current one:", n=1)
+        assert vi("What was its theme?") in user.last[-1]["text"] and "theme" not in answers_of(db, branch)
+        await user.say("1")  # again: it is the answer
+        assert vi("How many members does the branch have?") in user.text
+        assert answers_of(db, branch)["theme"] == "1" and answers_of(db, branch)["kind"] == "regular"
+
+
+def test_a_zero_from_another_app_is_no_option_and_the_open_step_is_asked_there(settings, org, db):
+    """A report opened on the web, continued from the person's Zalo (no question shown there
+    yet): "0" is no option of anything, the open step is asked in Zalo, and its answers follow."""
+    from chidoan.engine.messages import Incoming
+    from chidoan.handlers import build_engine
+    from chidoan.storage.models import ChannelIdentity, Outbox
+
+    branch = add_member(db, "branch", "Phạm Minh Dũng", "RG-VB-KP1", "secretary")
+    with unit_of_work(db) as uow:
+        uow.conn.execute(
+            ChannelIdentity.__table__.insert().values(
+                channel="zalo",
+                external_id="z-b",
+                chat_id="z-b",
+                account_id=branch,
+                reachable=True,
+                created_at=datetime.now(UTC),
+            )
+        )
+    engine = build_engine(settings)
+    out = Outbox.__table__
+    events = iter(range(1, 100))
+
+    def say(channel: str, user: str, text: str) -> list[str]:
+        with db.connect() as conn:
+            before = conn.execute(select(out.c.id).order_by(out.c.id.desc())).scalar() or 0
+        with unit_of_work(db) as uow:
+            engine.process(uow, Incoming(channel, f"e{next(events)}", user, user, text=text), datetime.now(UTC))
+        with db.connect() as conn:
+            rows = conn.execute(select(out.c.chat_id, out.c.body).where(out.c.id > before).order_by(out.c.id))
+            return [f"{chat}: {body['text']}" for chat, body in rows]
+
+    say("web", "branch", "/sinhhoat")
+    say("web", "branch", "hom qua")
+    replies = say("zalo", "z-b", "0")
+    assert replies[0] == "z-b: " + vi("Please choose one of the options: press a button or type its number.")
+    assert vi("What kind of meeting was it?") in replies[-1] and "kind" not in answers_of(db, branch)
+    replies = say("zalo", "z-b", "2")
+    assert vi("What was its theme?") in replies[-1] and answers_of(db, branch)["kind"] == "themed"
+    replies = say("zalo", "z-b", "0")  # a theme of "0" is odd, but it is what was typed
+    assert vi("How many members does the branch have?") in replies[-1]
+    assert answers_of(db, branch)["theme"] == "0"

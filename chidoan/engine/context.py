@@ -66,10 +66,14 @@ class Ctx:
         """A message for another account, rendered in their language."""
         self.notices.append((account_id, msgid, params))
 
+    # A number the person was just told belongs to an earlier question: typed again, it is the answer.
+    told: int | None = None
+
     @cached_property
     def last_prompt(self) -> tuple[int, dict] | None:
-        """(seq, body) of the last question this account was sent, read once per event."""
-        return self.uow.prompts.last(self.account_id)
+        """(seq, body) of the last question shown in the chat this event came from (the person's
+        other apps have their own), read once per event."""
+        return self.uow.prompts.last(self.account_id, self.incoming.channel, self.incoming.chat_id)
 
     @cached_property
     def roles(self) -> list[Row]:

@@ -216,9 +216,10 @@ class Engine:
         return action(ctx, arg)
 
     def _typed_choice(self, ctx: Ctx, state, text: str) -> bool:
-        """Text that names a button of the last question is that button pressed; a number that
-        question does not have is answered here (see engine/typed.py). False: the text is for
-        the step (or whatever handles text) to read."""
+        """Text that names a button of the last question shown in this chat is that button
+        pressed; a number that question does not have is answered here (see engine/typed.py).
+        False: the text is for the step (or whatever handles text) to read. A question shown in
+        the person's other app is never matched here."""
         last = ctx.last_prompt
         found = match(last[1], text) if last else None
         if found is None:
@@ -232,6 +233,7 @@ class Engine:
         if state is not None and not ours and self.runner.typed_at(state) is Typed.value:
             return False  # a command's menu came in between: "25" is still the open step's number
         if found.earlier:
+            ctx.told = found.number
             ctx.say(N_("Option {n} belongs to an earlier question. Here is the current one:"), n=found.number)
         else:
             ctx.say(N_("There is no option {n} here. Please choose one of these:"), n=found.number)
@@ -244,9 +246,20 @@ class Engine:
         return True
 
     def _remember(self, ctx: Ctx) -> None:
-        """The last reply is the question the person now has in front of them."""
+        """The last reply is the question the person now has in front of them, in the chat they
+        wrote from (replies go there)."""
         if ctx.replies:
-            remember(ctx.uow, ctx.account_id, ctx.replies[-1], ctx.now, last=ctx.last_prompt)
+            inc = ctx.incoming
+            remember(
+                ctx.uow,
+                ctx.account_id,
+                ctx.replies[-1],
+                ctx.now,
+                channel=inc.channel,
+                chat_id=inc.chat_id,
+                last=ctx.last_prompt,
+                told=ctx.told,
+            )
 
     def _run_command(self, ctx: Ctx, state, name: str, args: str) -> None:
         command = self._by_name.get(name)

@@ -109,6 +109,22 @@ class Typed(StrEnum):
     value = "value"  # a number, date or period step: a whole label or a synonym; a number is the answer
 
 
+# A journey's navigation buttons ("j:<conversation>.<version>.<action>"): Back, Skip, Cancel.
+NAVIGATION_ACTIONS = frozenset({"back", "skip", "x"})
+
+
+def is_navigation(payload: str) -> bool:
+    """Whether the button is a journey's Back, Skip or Cancel: at a free-text step it is not
+    numbered, its words are typed instead (see engine/typed.py)."""
+    return payload.startswith("j:") and payload.rpartition(".")[2] in NAVIGATION_ACTIONS
+
+
+def numbered_count(buttons: list[list[Button]], typed: Typed) -> int:
+    """How many of the buttons a typed number stands for: all, but at a free-text step only the options."""
+    flat = [b for row in buttons for b in row]
+    return sum(not is_navigation(b.payload) for b in flat) if typed is Typed.text else len(flat)
+
+
 @dataclass(slots=True)
 class Outgoing:
     text: str
@@ -118,7 +134,7 @@ class Outgoing:
     hint: str = ""  # "Reply 1, 2 or 3." in the reader's language, for channels without buttons
 
     def with_hint(self, locale: str) -> Outgoing:
-        self.hint = reply_hint(locale, sum(len(row) for row in self.buttons), self.typed)
+        self.hint = reply_hint(locale, numbered_count(self.buttons, self.typed), self.typed)
         return self
 
     def to_body(self) -> dict[str, Any]:
@@ -168,14 +184,19 @@ def numbered_text(message: Outgoing) -> str:
     """A message with buttons as plain text, for channels without buttons (Zalo): the text, the
     options numbered in reading order (a label numbered already keeps its words only), and the
     hint. At a step that takes a number or a date the options are bulleted, since a typed number
-    is the answer there."""
+    is the answer there; at a free-text step so are Back and Skip (typed as words there)."""
     buttons = [b for row in message.buttons for b in row]
     if not buttons:
         return message.text
     lines = [message.text, ""]
-    for number, button in enumerate(buttons, 1):
+    number = 0
+    for button in buttons:
         label = _NUMBERED.sub("", button.label)
-        lines.append(f"• {label}" if message.typed is Typed.value else f"{number}. {label}")
+        if message.typed is Typed.value or (message.typed is Typed.text and is_navigation(button.payload)):
+            lines.append(f"• {label}")
+        else:
+            number += 1
+            lines.append(f"{number}. {label}")
     if message.hint:
         lines += ["", message.hint]
     return "\n".join(lines)

@@ -1,8 +1,10 @@
 """Choices typed instead of pressed: Zalo has no buttons that call back, and people type anyway.
 
-The engine remembers the last message it sent to each account (`prompt` table: its text, its
-buttons in reading order and how typed text is read there); text that arrives next is matched
-against it and, when it names a button, handled exactly as if that button had been pressed.
+The engine remembers the last message it showed in each chat of an account (`prompt` table:
+its text, its buttons in reading order and how typed text is read there); text that arrives
+next from that chat is matched against it and, when it names a button, handled exactly as if
+that button had been pressed. A question shown in the person's other app (a follow-up sent to
+their notice app) is never matched against text typed here.
 
 What names a button depends on the question (`Typed` of the message):
 
@@ -11,18 +13,23 @@ What names a button depends on the question (`Typed` of the message):
   emoji and punctuation ignored, a leading "3." too), a synonym (words.SYNONYMS), or words that
   are part of exactly one label ("dang thuc hien" for "⏳ Đang thực hiện").
 * text (a free-text step that also offers buttons: Back, Skip, one-tap suggestions): only the
-  number alone, a whole label ("bi thu" for "Bí thư", "ban chap hanh" for "Ban Chấp hành") or a
-  synonym ("dung" for "✅ Dùng nội dung gợi ý", "bo qua" for "Bỏ qua"). Anything else is the
-  answer, as typed: "2 buổi", "Dùng xe đạp", "Phó Chủ tịch UBND" (part of a suggestion) too.
+  number alone of an option (a suggestion: Back, Skip and Cancel are not numbered there and take
+  their words, so "1" at a step with only Back is the answer "1"), a whole label ("bi thu" for
+  "Bí thư", "ban chap hanh" for "Ban Chấp hành") or a synonym ("dung" for "✅ Dùng nội dung gợi
+  ý", "bo qua" for "Bỏ qua"). Anything else is the answer, as typed: "2 buổi", "Dùng xe đạp",
+  "Phó Chủ tịch UBND" (part of a suggestion) too.
 * value (a number, date or period step): a whole label or a synonym; a number is the answer.
 
-Numbers refer to the latest question only. A number the latest question does not have is not
-stored as an answer: when the question before it had that many options it "belongs to an
-earlier question" (the person answered a menu that has since been replaced), otherwise there is
-no such option; either way the person is told and the question is asked again. At a text step
-only the first case is caught, a bigger number goes through as text. And when a command's menu
-(`/ngonngu`, a follow-up question) came after a journey's number or date step that is still
-open, a number that menu lacks goes to that step: "25" is the members' count, not option 25.
+Numbers refer to the latest question only, and are 1 and up ("0" is never an option). A number
+the latest question does not have is not stored as an answer: when the question before it had
+that many options it "belongs to an earlier question" (the person answered a menu that has
+since been replaced), otherwise there is no such option; either way the person is told and the
+question is asked again. Told once, the same number typed again at the same question is taken
+at its word: the answer at a text step ("2" as a free-text answer right after a menu of three),
+no such option at a choice. At a text step only the first case is caught, a bigger number goes
+through as text. And when a command's menu (`/ngonngu`, a follow-up question) came after a
+journey's number or date step that is still open, a number that menu lacks goes to that step:
+"25" is the members' count, not option 25.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from functools import cache, lru_cache
 from typing import Any
 
 from chidoan.engine.inputs import ascii_int
-from chidoan.engine.messages import Outgoing, Typed
+from chidoan.engine.messages import Outgoing, Typed, is_navigation
 from chidoan.engine.words import SYNONYMS
 from chidoan.i18n import LOCALES, fold, gettext
 from chidoan.storage.uow import UnitOfWork
@@ -73,6 +80,20 @@ def buttons_of(body: dict[str, Any]) -> list[tuple[str, str]]:
     return [(label, payload) for row in body.get("buttons", []) for label, payload in row]
 
 
+def numbered_buttons(buttons: list[tuple[str, str]], typed: Typed) -> list[tuple[str, str]]:
+    """The buttons a bare number stands for, in order: at a free-text step only its options (a
+    suggestion), never Back, Skip or Cancel, which take their words there."""
+    if typed is Typed.text:
+        return [(label, payload) for label, payload in buttons if not is_navigation(payload)]
+    return buttons
+
+
+def numbered_count(body: dict[str, Any]) -> int:
+    """How many numbers the remembered question answered to: none where a number was the answer."""
+    typed = Typed(body.get("typed", Typed.choice))
+    return 0 if typed is Typed.value else len(numbered_buttons(buttons_of(body), typed))
+
+
 def match(body: dict[str, Any], text: str) -> Match | None:
     """What `text` means against the remembered question `body`, or None: not a choice."""
     buttons = buttons_of(body)
@@ -81,9 +102,10 @@ def match(body: dict[str, Any], text: str) -> Match | None:
     stripped = text.strip()
     number = ascii_int(stripped.rstrip("."), 3)  # "③" or "²" is no option's number
     if number is not None and typed is not Typed.value:
-        if 1 <= number <= len(buttons):
-            return Match(payload=buttons[number - 1][1])
-        if number <= earlier:
+        numbered = numbered_buttons(buttons, typed)
+        if 1 <= number <= len(numbered):
+            return Match(payload=numbered[number - 1][1])
+        if 1 <= number <= earlier and number not in body.get("told", ()):
             return Match(number=number, earlier=True)
         if typed is Typed.choice and buttons:
             return Match(number=number)
@@ -107,24 +129,40 @@ def match(body: dict[str, Any], text: str) -> Match | None:
 _UNREAD: Any = object()
 
 
-def remember(uow: UnitOfWork, account_id: int, message: Outgoing, now: datetime, *, last: Any = _UNREAD) -> None:
-    """`message` is now the account's question. Asking the same again keeps what came before it
-    (so a number for the menu before a re-asked question is still recognised as stale). `last`:
-    the account's question as already read in this transaction, if it was."""
+def remember(
+    uow: UnitOfWork,
+    account_id: int,
+    message: Outgoing,
+    now: datetime,
+    *,
+    channel: str,
+    chat_id: str,
+    last: Any = _UNREAD,
+    told: int | None = None,
+) -> None:
+    """`message` is now the account's question in the chat (`channel`, `chat_id`) it is shown in.
+    Asking the same again keeps what came before it (so a number for the menu before a re-asked
+    question is still recognised as stale), and `told`: a number the person was just told
+    belongs to that earlier menu, taken as an answer if they type it again. `last`: the account's
+    question in that chat as already read in this transaction, if it was."""
     buttons = [[[b.label, b.payload] for b in row] for row in message.buttons]
     body: dict[str, Any] = {"text": message.text, "buttons": buttons, "typed": str(message.typed)}
     if last is _UNREAD:
-        last = uow.prompts.last(account_id)
-    seq, earlier = 1, 0
+        last = uow.prompts.last(account_id, channel, chat_id)
+    seq, earlier, numbers = 1, 0, []
     if last is not None:
         seq, before = last
         if before.get("buttons") == buttons and before.get("typed") == body["typed"]:
-            earlier = int(before.get("earlier", 0))
+            earlier, numbers = int(before.get("earlier", 0)), list(before.get("told", []))
+            if told is not None and told not in numbers:
+                numbers.append(told)
         else:
-            seq, earlier = seq + 1, len(buttons_of(before))
+            seq, earlier = seq + 1, numbered_count(before)
     body["earlier"] = earlier
+    if numbers:
+        body["told"] = numbers
     if last is None or last != (seq, body):  # the same question asked the same way: nothing to write
-        uow.prompts.put(account_id, seq, body, now)
+        uow.prompts.put(account_id, channel, chat_id, seq, body, now)
 
 
 def question(body: dict[str, Any], locale: str) -> Outgoing:

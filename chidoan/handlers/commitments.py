@@ -54,7 +54,8 @@ def ask_due(uow: UnitOfWork, now: datetime, tz) -> int:
                 row = outbox_row(target.channel, target.chat_id, account_id, message, now)
                 queued = uow.outbox.add_once(row | {"dedupe_key": f"commitment:{commitment.id}:account:{account_id}"})
                 if queued:
-                    remember(uow, account_id, message, now)  # answered by typing too: "dang thuc hien"
+                    # Answered by typing too ("dang thuc hien"), in the chat it is shown in.
+                    remember(uow, account_id, message, now, channel=target.channel, chat_id=target.chat_id)
                 asked += queued
     return asked
 

@@ -409,13 +409,17 @@ class ChannelToken(SQLModel, table=True):
 
 
 class Prompt(SQLModel, table=True):
-    """The last question sent to an account (its text, buttons and how typed text is read), on
-    whatever channel: a choice typed instead of pressed is matched against it (see
-    engine/typed.py). One row per account, replaced by every new question; `seq` counts them."""
+    """The last question shown in each chat of an account (its text, buttons and how typed text
+    is read): a choice typed in that chat instead of pressed is matched against it, never against
+    what another of the person's apps shows (see engine/typed.py). One row per account and chat
+    (`channel`, `chat_id`: where it was shown), replaced by every new question there; `seq`
+    counts them."""
 
     __tablename__ = "prompt"
 
     account_id: int = Field(primary_key=True, foreign_key="account.id")
+    channel: str = Field(primary_key=True, max_length=16)
+    chat_id: str = Field(primary_key=True, max_length=64)
     seq: int = Field(default=1)
     body: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     updated_at: datetime

@@ -1,4 +1,4 @@
-"""The last question each account was sent (see models.Prompt and engine/typed.py).
+"""The last question shown in each chat of an account (see models.Prompt and engine/typed.py).
 
 Both statements run on every update that gets a reply, so they are compiled once (`Prepared`)."""
 
@@ -15,13 +15,21 @@ from chidoan.storage.prepared import Prepared
 
 P = table(Prompt)
 
-_LAST = Prepared(select(P.c.seq, P.c.body).where(P.c.account_id == bindparam("account_id")))
+_LAST = Prepared(
+    select(P.c.seq, P.c.body).where(
+        P.c.account_id == bindparam("account_id"),
+        P.c.channel == bindparam("channel"),
+        P.c.chat_id == bindparam("chat_id"),
+    )
+)
 
 
 def _upsert(dialect) -> Prepared:
     """Insert, or replace the row already there: two workers making the first one race harmlessly."""
     stmt = dialect.insert(P).values(
         account_id=bindparam("account_id"),
+        channel=bindparam("channel"),
+        chat_id=bindparam("chat_id"),
         seq=bindparam("seq"),
         body=bindparam("body", type_=P.c.body.type),
         updated_at=bindparam("updated_at", type_=P.c.updated_at.type),
@@ -29,7 +37,7 @@ def _upsert(dialect) -> Prepared:
     excluded = stmt.excluded
     return Prepared(
         stmt.on_conflict_do_update(
-            index_elements=["account_id"],
+            index_elements=["account_id", "channel", "chat_id"],
             set_={"seq": excluded.seq, "body": excluded.body, "updated_at": excluded.updated_at},
         )
     )
@@ -42,12 +50,12 @@ class Prompts:
     def __init__(self, conn: Connection):
         self.conn = conn
 
-    def last(self, account_id: int) -> tuple[int, dict[str, Any]] | None:
-        """(seq, body) of the account's newest question, or None before the first."""
-        row = _LAST.first(self.conn, {"account_id": account_id})
+    def last(self, account_id: int, channel: str, chat_id: str) -> tuple[int, dict[str, Any]] | None:
+        """(seq, body) of the newest question shown to the account in that chat, or None before the first."""
+        row = _LAST.first(self.conn, {"account_id": account_id, "channel": channel, "chat_id": chat_id})
         return (row.seq, row.body) if row else None
 
-    def put(self, account_id: int, seq: int, body: dict[str, Any], now: datetime) -> None:
-        """Make `body` the account's question."""
-        params = {"account_id": account_id, "seq": seq, "body": body, "updated_at": now}
-        _PUT[self.conn.dialect.name].rowcount(self.conn, params)
+    def put(self, account_id: int, channel: str, chat_id: str, seq: int, body: dict[str, Any], now: datetime) -> None:
+        """Make `body` the account's question in that chat."""
+        params = {"account_id": account_id, "channel": channel, "chat_id": chat_id, "seq": seq, "body": body}
+        _PUT[self.conn.dialect.name].rowcount(self.conn, params | {"updated_at": now})
