@@ -57,7 +57,7 @@ def test_secrets_are_never_shown(settings):
 
 
 def test_a_question_kept_per_account_is_kept_for_the_chat_used_last(tmp_path):
-    """Revision 0010p: the last question becomes one per chat; the one kept before goes to the
+    """Revision 0010: the last question becomes one per chat; the one kept before goes to the
     chat the account wrote from last, and downgrading keeps each account's newest."""
     from datetime import UTC, datetime, timedelta
 

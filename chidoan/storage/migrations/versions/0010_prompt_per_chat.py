@@ -6,7 +6,7 @@ filled). The key becomes (account, channel, chat). A question kept before this r
 shown in the chat the account wrote from last (replies go there; rows of accounts without an
 identity are dropped), so it is kept for that chat. Downgrading keeps each account's newest.
 
-Revision ID: 0010p
+Revision ID: 0010
 Revises: 0009
 Create Date: 2026-11-29 12:00:00
 """
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 import sqlmodel
 
 
-revision = '0010p'
+revision = '0010'
 down_revision = '0009'
 branch_labels = None
 depends_on = None
