@@ -19,9 +19,10 @@ import pytest
 from sqlalchemy import func, select
 
 from chidoan.bot.app import App
-from chidoan.bot.channels.zalo_oa import MAX_TEXT, read_event, signature, typed_answer
+from chidoan.bot.channels.zalo_oa import MAX_TEXT, read_event, render, signature, tap_payload
 from chidoan.engine.dispatch import outbox_row
-from chidoan.engine.messages import Button, Outgoing
+from chidoan.engine.messages import Button, Outgoing, Typed, reply_hint
+from chidoan.engine.typed import match
 from chidoan.i18n import gettext
 from chidoan.storage.db import make_engine, upgrade
 from chidoan.storage.models import (
@@ -205,28 +206,74 @@ def test_ids_stay_strings_beyond_2_53():
     assert read_event({"event_name": "user_seen_message", "sender": {"id": "1"}}) is None
 
 
-@pytest.mark.parametrize(
-    ("payload", "label", "position", "typed"),
-    [
-        ("j:7.3.v:regular", "1. Regular (monthly)", 1, "1"),
-        ("j:7.3.e:kind", "Kind", 4, "4"),
-        ("j:7.3.sum", "Nothing, back to the summary", 9, "9"),
-        ("j:7.3.y", "Yes, add another", 1, "Có"),
-        ("j:7.3.n", "No, continue", 2, "Không"),
-        ("j:7.3.ok", "Send the report", 1, "Gửi"),
-        ("j:7.3.edit", "✏️ Edit", 2, "Sửa"),
-        ("j:7.3.back", "« Back", 3, "Quay lại"),
-        ("j:7.3.skip", "Skip", 2, "Bỏ qua"),
-        ("j:7.3.done", "✅ Done", 1, "Xong"),
-        ("j:7.3.x", "Cancel", 4, "/huy"),
-        ("j:7.3.s:0", "Ban Thường vụ", 1, "Ban Thường vụ"),
-        ("lang:en", "English", 2, "/ngonngu en"),
-        ("reg:open:2027", "2027", 1, "/dangky 2027"),
-        ("rp:view:12", "Sinh hoạt 01/11", 3, "Sinh hoạt 01/11"),
-    ],
-)
-def test_a_button_sends_what_a_person_would_type(payload, label, position, typed):
-    assert typed_answer(Button(label, payload), position) == typed
+def prompt_of(message: Outgoing) -> dict:
+    """The question as the engine remembers it (engine/typed.py `remember`)."""
+    buttons = [[[b.label, b.payload] for b in row] for row in message.buttons]
+    return {"text": message.text, "buttons": buttons, "typed": str(message.typed)}
+
+
+QUESTIONS = [
+    # a journey's choice step (labels numbered already), with Back
+    Outgoing(
+        "Kind?",
+        [[Button("1. Regular", "j:7.3.v:r")], [Button("2. Themed", "j:7.3.v:t")], [Button("« Back", "j:7.3.back")]],
+    ),
+    # yes/no, the summary, a language menu, a plan's years, a unit's reports
+    Outgoing("Add another?", [[Button("Có, thêm nữa", "j:7.3.y"), Button("Không, tiếp tục", "j:7.3.n")]]),
+    Outgoing(
+        "Check:", [[Button("✅ Gửi báo cáo", "j:7.3.ok"), Button("✏️ Sửa", "j:7.3.edit"), Button("Hủy", "j:7.3.x")]]
+    ),
+    Outgoing("Language?", [[Button("Tiếng Việt", "lang:vi"), Button("English", "lang:en")]]),
+    Outgoing("Which year?", [[Button("2027", "reg:open:2027"), Button("2026", "reg:open:2026")]]),
+    Outgoing(
+        "Reports:",
+        [[Button("01/11/2026 · Sinh hoạt · v1", "rp:view:12")], [Button("02/11/2026 · Đối thoại · v1", "rp:view:13")]],
+    ),
+    # a free-text step with suggestions, Back and Skip
+    Outgoing(
+        "Section I?",
+        [
+            [Button("✅ Dùng nội dung gợi ý", "j:7.3.s:0")],
+            [Button("« Quay lại", "j:7.3.back"), Button("Bỏ qua", "j:7.3.skip")],
+        ],
+        typed=Typed.text,
+    ),
+    Outgoing("Position?", [[Button("Bí thư", "j:7.3.s:0")], [Button("Phó Bí thư", "j:7.3.s:1")]], typed=Typed.text),
+    # a number step: a remembered count, Back and Skip; a date step
+    Outgoing(
+        "Members?",
+        [[Button("25", "j:7.3.s:0")], [Button("« Quay lại", "j:7.3.back"), Button("Bỏ qua", "j:7.3.skip")]],
+        typed=Typed.value,
+    ),
+    Outgoing("When?", [[Button("« Back", "j:7.3.back")]], typed=Typed.value),
+]
+
+
+@pytest.mark.parametrize("message", QUESTIONS, ids=lambda m: m.text)
+def test_a_tap_is_mapped_by_the_engine_to_exactly_its_button(message):
+    """Whatever the step's kind, the text a button sends names that button and no other."""
+    _text, buttons = render(message)
+    flat = [b for row in message.buttons for b in row]
+    assert [b["title"] for b in buttons] == [b.label for b in flat]
+    for shown, button in zip(buttons, flat, strict=True):
+        found = match(prompt_of(message), shown["payload"])
+        assert found is not None and found.payload == button.payload, (shown, button)
+
+
+def test_tap_payloads_are_numbers_except_where_a_number_is_the_answer():
+    assert tap_payload(Button("2026", "reg:open:2026"), 2, Typed.choice) == "2"
+    assert tap_payload(Button("✅ Dùng nội dung gợi ý", "j:7.3.s:0"), 1, Typed.text) == "1"
+    assert tap_payload(Button("25", "j:7.3.s:0"), 1, Typed.value) == "25"  # "1" would be the answer 1
+    assert tap_payload(Button("« Quay lại", "j:7.3.back"), 2, Typed.value) == "« Quay lại"
+
+
+def test_more_than_five_buttons_are_the_engines_numbered_list():
+    message = Outgoing(
+        "Item?",
+        [[Button(f"2.{i} Việc {i}", f"j:7.3.i:{i}")] for i in range(1, 6)] + [[Button("« Quay lại", "j:7.3.back")]],
+    )
+    text, buttons = render(message.with_hint("vi"))
+    assert buttons == [] and "\n6. « Quay lại\n" in text and text.endswith(reply_hint("vi", 6))
 
 
 # ---- 1. onboarding and a whole registration, typed ------------------------------------------
@@ -253,13 +300,18 @@ async def test_onboarding_and_a_whole_plan_by_typing(settings, org, db, zalo):
         assert question["text"].startswith(gettext("vi", "What is your position? Press one or type it."))
         offered = buttons_of(question)
         assert offered and all(b["type"] == "oa.query.hide" for b in offered) and len(offered) <= 5
-        assert {b["title"]: b["payload"] for b in offered}[gettext("vi", "Secretary")] == gettext("vi", "Secretary")
+        titles = [b["title"] for b in offered]  # a tap sends the button's number in reading order
+        assert [b["payload"] for b in offered] == [str(i) for i in range(1, len(offered) + 1)]
+        assert gettext("vi", "Secretary") in titles
         await user.tap(gettext("vi", "Secretary"))  # the tap arrives as the text of its payload
         assert gettext("vi", "Full name") + ": Nguyễn Văn An" in user.text
         await user.say("xác nhận")
         assert gettext("vi", "Secretary") in user.text and "Đoàn phường Vĩnh Bảo" in user.text
         await user.say("/ngonngu")
-        assert [b["payload"] for b in buttons_of(user.last[-1])] == ["/ngonngu vi", "/ngonngu en"]
+        assert [(b["title"], b["payload"]) for b in buttons_of(user.last[-1])] == [
+            ("Tiếng Việt", "1"),
+            ("English", "2"),
+        ]
         await user.tap("English")
         assert user.text == "Language set to English."
 
@@ -277,19 +329,19 @@ async def test_onboarding_and_a_whole_plan_by_typing(settings, org, db, zalo):
                 [prompt] = [m for m in user.last if item in m.get("text", "") or buttons_of(m)][-1:]
                 if area == 2:  # five items and « Back: six options, a numbered list to answer by number
                     assert not buttons_of(prompt)
-                    assert "\n6. " in prompt["text"] and "Reply with the number of your choice." in prompt["text"]
+                    assert "\n6. " in prompt["text"] and prompt["text"].endswith(reply_hint("en", 6))
                 await user.choose(item)
                 await user.say(what)
                 await user.say(when)
                 await user.say("Ban Thường vụ")
                 await user.say("bỏ qua")
                 assert f"Add another task to area {area}?" in user.text
-                assert [b["payload"] for b in buttons_of(user.last[-1])][:2] == ["Có", "Không"]
+                assert [b["payload"] for b in buttons_of(user.last[-1])][:2] == ["1", "2"]
                 await user.say("không")
         assert "Section I" in user.text
         section_one = user.text
-        # A tap on a button whose answer is its label goes to the engine as the button it is:
-        # the suggested text is stored, not the words on the button.
+        # A tap on "Use the suggested text" (its number) is that button: the suggested text is
+        # stored, not the words on the button.
         await user.tap("Use the suggested text")
         assert "Section III" in user.text
         await user.say("Ban Thường vụ Đoàn phường triển khai đến các chi đoàn.")
@@ -498,7 +550,7 @@ async def test_a_3000_character_text_is_split_and_nothing_is_lost(zapp, db, zalo
     parts = zalo.messages("84907")
     assert len(parts) == 2 and all(len(p["text"]) <= MAX_TEXT for p in parts)
     assert "\n".join(p["text"] for p in parts) == text
-    assert buttons_of(parts[0]) == [] and [b["payload"] for b in buttons_of(parts[1])] == ["Gửi", "Sửa"]
+    assert buttons_of(parts[0]) == [] and [b["payload"] for b in buttons_of(parts[1])] == ["1", "2"]
 
 
 async def test_a_person_out_of_the_window_is_held_not_retried_and_back_when_they_write(zapp, db, zalo):

@@ -12,8 +12,9 @@ then handled. Events stored but not handled when the process ended are handled a
 The signature (`X-ZEvent-Signature: mac=<sha256 hex>`) is checked before anything is read.
 
 Out: texts of at most 2,000 characters (longer ones are split); up to 5 buttons become
-`oa.query.hide` buttons whose payload is the answer typed (see `typed_answer`), more become a
-numbered list to answer by number; a document is uploaded first, then sent by its token.
+`oa.query.hide` buttons whose payload is text the engine maps back to that very button (see
+`tap_payload`), more become the engine's numbered list (`numbered_text`) to answer by number; a
+document is uploaded first, then sent by its token.
 Zalo answers errors with HTTP 200 and `"error" != 0`; see `_raise_for`.
 """
 
@@ -27,7 +28,6 @@ import hmac
 import json
 import logging
 import mimetypes
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -35,8 +35,7 @@ import aiohttp
 from aiohttp import web
 
 from chidoan.bot.channels.base import Host, Limits, NotReachableNow, RetryLater, Unreachable, split_text
-from chidoan.engine.messages import Attachment, Button, Incoming, InFile, Outgoing, clip_filename
-from chidoan.i18n import N_, fold, gettext
+from chidoan.engine.messages import Attachment, Button, Incoming, InFile, Outgoing, Typed, clip_filename, numbered_text
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +49,6 @@ SUBMIT_BACKOFF = (0.5, 30.0)  # first and longest wait before handing an accepte
 RATE_BACKOFF = (2.0, 300.0)  # -32 (rate limit): first and longest wait before the next try
 PART_WAITS = 3  # -32 on a later part of a split text: its first parts are out, wait in place
 DOWNLOAD_TIMEOUT = 30.0
-TAPS_KEPT = 10_000  # people whose last buttons are remembered (see `_remember_taps`)
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif")
 
 # Error codes of the OA message and upload APIs (C), by what they mean to the sender.
@@ -74,20 +72,6 @@ MEDIA = {
     "user_submit_info": "info",
 }
 FACTS = {"follow": "followed", "unfollow": "unfollowed"}
-
-# What a person types for a journey's own buttons, which the engine accepts typed today (its
-# words, in any language it knows) and which stays right once typed choices are mapped.
-_WORDS = {"y": "Có", "n": "Không", "ok": "Gửi", "edit": "Sửa", "back": "Quay lại", "skip": "Bỏ qua", "done": "Xong"}
-_NUMBERED_ACTIONS = ("v:", "e:", "i:", "d:")  # choices and menus: the engine takes their number
-_NUMBERED_EXACT = ("sum", "add")
-_NUMBER_PREFIX = re.compile(r"^(\d{1,3})\.\s+")
-# Buttons outside a journey that a command with an argument does: (payload pattern, command).
-_COMMANDS = (
-    (re.compile(r"^lang:([a-z]{2,3})$"), "/ngonngu {}"),
-    (re.compile(r"^reg:open:(\d{4})$"), "/dangky {}"),
-)
-
-REPLY_WITH_NUMBER = N_("Reply with the number of your choice.")
 
 
 class TokenSource(Protocol):
@@ -188,35 +172,32 @@ def _attachment(event: dict[str, Any]) -> dict[str, Any]:
     return _dict(_dict(first).get("payload"))
 
 
-def typed_answer(button: Button, position: int) -> str:
-    """The text an `oa.query.hide` button sends: what the person would type for it, so that a tap
-    (which most likely arrives as `user_send_text` carrying this text, U) and typing are the same
-    answer, recognised by today's engine and after typed choices are mapped to buttons:
-    - a journey's choice or menu entry: its number (the engine takes "2" for the second option;
-      the options come first, so it is also the button's position);
-    - a journey's yes/no, send, edit, back, skip, done: the word the engine takes ("Có", "Gửi"…);
-      cancel: /huy;
-    - a language or a plan's year: the command that does the same ("/ngonngu en", "/dangky 2027");
-    - anything else (a suggested text, another button outside a journey): its label, which is
-      the suggested text itself for a short suggestion; the others (e.g. "Use the suggested
-      text", a report of /baocao) are recognised once typed choices are mapped (see the README)."""
-    payload = button.payload
-    for pattern, command in _COMMANDS:
-        if match := pattern.match(payload):
-            return command.format(match.group(1))
-    if payload.startswith("j:"):
-        action = (payload[2:].split(".", 2) + ["", ""])[2]
-        if action.startswith(_NUMBERED_ACTIONS) or action in _NUMBERED_EXACT:
-            return str(position)
-        if action == "x":
-            return "/huy"
-        if action in _WORDS:
-            return _WORDS[action]
-    return button.label
+def tap_payload(button: Button, position: int, typed: Typed) -> str:
+    """The text an `oa.query.hide` button sends (a tap most likely arrives as `user_send_text`
+    carrying it, U): text the engine's typed choices (engine/typed.py) map to exactly this button
+    of the question, as if it were pressed. At a choice or a free-text step that is the button's
+    number, its position in reading order ("2"), which names one button whatever its label (a
+    year, a report, "Use the suggested text"); at a number or date step, where a number is the
+    answer, it is the label itself, which the engine takes as the button when it is a whole label
+    ("« Back", a remembered count "25")."""
+    return button.label if typed is Typed.value else str(position)
 
 
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def render(message: Outgoing) -> tuple[str, list[dict[str, str]]]:
+    """The text and the buttons Zalo shows: up to MAX_BUTTONS as `oa.query.hide` buttons, else
+    the engine's numbered list in the text (with its hint, in the reader's language)."""
+    flat = [b for row in message.buttons for b in row]
+    if len(flat) > MAX_BUTTONS:
+        return numbered_text(message), []
+    buttons = [
+        {"title": _clip(b.label, TITLE_MAX), "type": "oa.query.hide", "payload": tap_payload(b, i, message.typed)}
+        for i, b in enumerate(flat, 1)
+    ]
+    return message.text, buttons
 
 
 class ZaloOAChannel:
@@ -240,9 +221,6 @@ class ZaloOAChannel:
         self._people: dict[str, tuple[asyncio.Lock, int]] = {}
         self._stopping = False
         self._rate_wait = RATE_BACKOFF[0]
-        # Per person, the buttons of the last message sent whose answer is their label (which
-        # the engine would take as typed text): {folded label: the button's payload}.
-        self._taps: dict[str, dict[str, str]] = {}
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -325,8 +303,6 @@ class ZaloOAChannel:
                 if incoming.media in ("photo", "document"):
                     file, media = await self._fetch(event, incoming)
                     incoming = dataclasses.replace(incoming, file=file, media=media)
-                elif incoming.text is not None and (payload := self._tapped(incoming.chat_id, incoming.text)):
-                    incoming = dataclasses.replace(incoming, text=None, payload=payload)
                 await self._submit(dataclasses.replace(incoming, accepted=True))
         finally:
             lock, users = self._people[user]
@@ -412,52 +388,13 @@ class ZaloOAChannel:
     # ---- out ----------------------------------------------------------------------------
 
     async def send(self, chat_id: str, message: Outgoing) -> None:
-        text, buttons = await self._render(chat_id, message)
+        text, buttons = render(message)
         if message.attachment is not None:
             if text.strip():
                 await self._send_text(chat_id, text, buttons)
             await self._send_document(chat_id, message.attachment)
         else:
             await self._send_text(chat_id, text, buttons)
-        self._remember_taps(chat_id, message)
-
-    def _remember_taps(self, chat_id: str, message: Outgoing) -> None:
-        """A tap on a button whose answer is its label (a suggested text such as "Use the
-        suggested text", a report of /baocao) arrives as that label: remembered here, it is
-        handed to the engine as the button it is, not as typed text. Only the last message's
-        buttons, in this process (a restart forgets them: the label then goes as text)."""
-        flat = [b for row in message.buttons for b in row]
-        labelled = {fold(b.label): b.payload for i, b in enumerate(flat, 1) if typed_answer(b, i) == b.label}
-        self._taps.pop(chat_id, None)
-        if labelled:
-            if len(self._taps) >= TAPS_KEPT:
-                self._taps.pop(next(iter(self._taps)))
-            self._taps[chat_id] = labelled
-
-    def _tapped(self, chat_id: str, text: str) -> str | None:
-        return self._taps.get(chat_id, {}).get(fold(text)) if len(text) <= 2 * TITLE_MAX else None
-
-    async def _render(self, chat_id: str, message: Outgoing) -> tuple[str, list[dict[str, str]]]:
-        """The text and the buttons Zalo shows: up to MAX_BUTTONS as buttons, else a numbered
-        list in the text and a line asking for the number."""
-        flat = [b for row in message.buttons for b in row]
-        if len(flat) <= MAX_BUTTONS:
-            buttons = [
-                {"title": _clip(b.label, TITLE_MAX), "type": "oa.query.hide", "payload": typed_answer(b, i)}
-                for i, b in enumerate(flat, 1)
-            ]
-            return message.text, buttons
-        lines = []
-        for i, b in enumerate(flat, 1):
-            numbered = _NUMBER_PREFIX.match(b.label)
-            label = b.label[numbered.end() :] if numbered and numbered.group(1) == str(i) else b.label
-            lines.append(f"{i}. {label}")
-        hint = gettext(await self._locale(chat_id), REPLY_WITH_NUMBER)
-        return "\n".join([message.text, "", *lines, "", hint]), []
-
-    async def _locale(self, chat_id: str) -> str:
-        sender = await self.host.read(lambda uow: uow.accounts.sender(self.name, chat_id))
-        return sender.locale if sender is not None else self.settings.default_locale
 
     async def _send_text(self, chat_id: str, text: str, buttons: list[dict[str, str]]) -> None:
         parts = split_text(text, MAX_TEXT)
