@@ -662,3 +662,128 @@ async def test_a_photo_is_received_and_attached_to_a_meeting_report(zapp, db, za
     assert (sheet.filename, sheet.content) == ("Điểm danh.pdf", scan)
     with make_engine(zapp.settings.database_url).connect() as conn:
         assert conn.execute(select(func.count()).select_from(Document.__table__)).scalar_one() == 2
+
+
+# ---- 6. taps, as Zalo sends them back, with nothing kept in the process ------------------------
+
+
+async def restarted(app: App, user: ZaloUser, clock=None) -> App:
+    """The app stops and a new one starts: no memory of what was shown survives but the database."""
+    await app.stop()
+    user.app = App(app.settings, clock=clock) if clock else App(app.settings)
+    await user.app.start()
+    return user.app
+
+
+async def test_every_kind_of_tap_does_what_its_button_does_also_after_a_restart(settings, org, db, zalo):
+    add_member(db, "84920", "Phạm Minh Dũng", "RG-VB-KP1", "secretary", channel="zalo", locale="vi")
+    user = ZaloUser(zalo, App(zalo_settings(settings.database_url, zalo)), db, "84920")
+    await user.app.start()
+    vi = lambda msgid: gettext("vi", msgid)  # noqa: E731
+    try:
+        # A first meeting report, every button tapped: a choice, the photos' Done, the summary's Send.
+        await user.say("/sinhhoat")
+        await user.say("hôm qua")
+        await user.tap(vi("Regular (monthly)"))
+        await user.say("Học tập Nghị quyết")
+        await user.say("25")
+        await user.say("20")
+        await user.say("Quán triệt nghị quyết.")
+        await user.say("Không có")
+        await user.say("bỏ qua")
+        assert (
+            vi("Photos of the minutes or the attendance sheet (optional): send them now, then press “Done”.")
+            in user.text
+        )
+        await restarted(user.app, user)
+        await user.tap(vi("✅ Done"))
+        assert vi("Please check your answers:") in user.text
+        await restarted(user.app, user)
+        await user.tap(vi("✅ Send the report"))
+        assert "20" in user.text and "25" in user.text
+
+        # A second one: at the members' count (a number step) the count remembered is offered.
+        await user.say("/sinhhoat")
+        await user.say("hôm nay")
+        await user.tap(vi("Themed"))
+        await user.say("Ngày hội thanh niên")
+        [count] = user.last
+        assert count["text"].startswith(vi("How many members does the branch have?"))
+        assert [(b["title"], b["payload"]) for b in buttons_of(count)][:1] == [("25", "25")]
+        back = vi("« Back")
+        assert (back, back) in [(b["title"], b["payload"]) for b in buttons_of(count)]
+        await restarted(user.app, user)
+        await user.tap(back)  # Back at a number step: its label, not a number
+        assert user.last[-1]["text"].startswith(vi("What was its theme?"))
+        await user.say("Ngày hội thanh niên tình nguyện")
+        await restarted(user.app, user)
+        await user.tap("25")  # the remembered count: 25 members, not option 25 nor the answer 1
+        assert user.last[-1]["text"].startswith(vi("How many members were present?"))
+        await user.say("22")
+        await user.say("Ra quân tình nguyện.")
+        await user.say("bỏ qua")
+        await user.say("bỏ qua")
+        await user.tap(vi("✅ Done"))
+        await user.tap(vi("✅ Send the report"))
+
+        # /baocao: a report's button (answered by its number) opens that report.
+        await user.say("/baocao")
+        [listed] = user.last
+        titles = [b["title"] for b in buttons_of(listed)]
+        assert len(titles) == 2 and all(b["payload"].isdigit() for b in buttons_of(listed))
+        today = datetime.now(TZ).strftime("%d/%m/%Y")
+        themed = next(t for t in titles if t.startswith(today))  # the second report, held today
+        await restarted(user.app, user)
+        await user.tap(themed)
+        assert "Ngày hội thanh niên tình nguyện" in user.text and "25" in user.text
+    finally:
+        await user.app.stop()
+    with unit_of_work(db) as uow:
+        unit = uow.units.by_code("RG-VB-KP1")
+        reports = uow.reports.of_unit(unit.id, ReportKind.meeting)
+        totals = sorted(
+            (uow.reports.latest_data(r.id)["total"], uow.reports.latest_data(r.id)["present"]) for r in reports
+        )
+    assert totals == [(25, 20), (25, 22)]
+    texts = [e.text for e in events(db)]
+    assert "25" in texts and back in texts  # taps came as text: the engine mapped them
+
+
+async def test_the_suggested_text_tapped_in_a_plan_after_a_restart(settings, org, db, zalo):
+    """ "✅ Dùng nội dung gợi ý" (a free-text step's button) tapped: its number, mapped by the engine."""
+    clock = clock_at(2026, 10, 10, 9, 0)
+    account = add_member(db, "84921", "Nguyễn Văn An", "RG-VB", "secretary", channel="zalo", locale="vi")
+    user = ZaloUser(zalo, App(zalo_settings(settings.database_url, zalo), clock=clock), db, "84921")
+    await user.app.start()
+    vi = lambda msgid: gettext("vi", msgid)  # noqa: E731
+    try:
+        await user.say("/dangky")
+        await user.tap("2027")
+        for area, item in ((1, "1.1"), (2, "2.3"), (3, "3.1")):
+            assert f"nội dung {area}:" in user.text
+            await user.choose(item)
+            await user.say(f"Nhiệm vụ {item} của chi đoàn")
+            await user.say("Quý II")
+            await user.say("Ban Thường vụ")
+            await user.say("bỏ qua")
+            await user.tap(vi("No, continue"))
+        section_one = user.text
+        use = vi("✅ Use the suggested text")
+        assert use == "✅ Dùng nội dung gợi ý"
+        [button] = [b for b in buttons_of(user.last[-1]) if b["title"] == use]
+        assert button["payload"].isdigit()
+        await restarted(user.app, user, clock)
+        await user.tap(use)
+        await restarted(user.app, user, clock)
+        await user.tap(use)
+        assert vi("Please check your answers:") in user.text
+        await user.tap(vi("✅ Submit the plan"))
+    finally:
+        await user.app.stop()
+    with unit_of_work(db) as uow:
+        registration = uow.registrations.find(uow.units.by_code("RG-VB").id, "three_proactives_2023_2027", 2027)
+        assert registration.status == RegistrationStatus.submitted
+        [version] = uow.registrations.versions(registration.id)
+    assert len(version.data["purpose"]) > 100 and version.data["purpose"] in section_one
+    assert version.data["implementation"] and use not in version.data["implementation"]
+    assert all(e.account_id == account and e.kind == "text" for e in events(db))
