@@ -12,17 +12,22 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
 
 from chidoan.bot.app import App
-from chidoan.bot.channels.zalo_oa import MAX_TEXT, read_event, render, signature, tap_payload
+from chidoan.bot.channels import zalo_oa
+from chidoan.bot.channels.base import Host
+from chidoan.bot.channels.zalo_oa import MAX_TEXT, StaticToken, read_event, render, signature, tap_payload
+from chidoan.bot.channels.zalo_tokens import CHANNEL, ZaloTokens
+from chidoan.bot.processor import Processor
 from chidoan.engine.dispatch import outbox_row
 from chidoan.engine.messages import Button, Outgoing, Typed, reply_hint
 from chidoan.engine.typed import match
+from chidoan.handlers import build_engine
 from chidoan.i18n import gettext
 from chidoan.storage.db import make_engine, upgrade
 from chidoan.storage.models import (
@@ -37,6 +42,7 @@ from chidoan.storage.models import (
 from chidoan.storage.uow import unit_of_work
 from tests.conftest import add_member, make_settings, new_invite, seed_org
 from tests.fake_zalo_oa import APP_ID, SECRET, FakeZaloOA
+from tests.fake_zalo_oauth import FakeZaloOAuth
 
 E = InboundEvent.__table__
 OUT = Outbox.__table__
@@ -607,6 +613,77 @@ async def test_a_refused_token_is_refreshed_once_and_the_message_goes(zapp, db, 
     assert tokens.refreshed_after == ["an-expired-token"]
     await user.say("/toi")  # the fresh token is used from then on
     assert [c.token for c in zalo.calls_to("message/cs")][-1] == zalo.token and len(tokens.refreshed_after) == 1
+
+
+class LiveTokens:
+    """The fake OA takes the one access token the fake OAuth issued last, unless revoked."""
+
+    def __init__(self, oauth: FakeZaloOAuth):
+        self.oauth, self.revoked = oauth, set[str]()
+
+    def __contains__(self, token: object) -> bool:
+        return token == self.oauth.access_token and token not in self.revoked
+
+
+async def test_the_stored_token_is_refreshed_through_oauth_once_and_the_message_goes(settings, org, db, zalo):
+    """ZALO_OA_APP_SECRET set: the channel sends with the stored pair's access token; Zalo refuses
+    it (-216), the token store refreshes it once through OAuth, the message goes with the new
+    one, and the new pair is the one stored."""
+    add_member(db, "84913", "Lê Văn Cường", "RG-VB", "secretary", channel="zalo", locale="en")
+    async with FakeZaloOAuth(app_id=APP_ID) as oauth:
+        access, refresh = oauth.issue()
+        now = datetime.now(UTC)
+        with unit_of_work(db) as uow:  # as `chidoan zalo connect` left it, valid for 20 more hours
+            uow.tokens.store(
+                CHANNEL, access_token=access, refresh_token=refresh, expires_at=now + timedelta(hours=20), now=now
+            )
+        live = LiveTokens(oauth)
+        live.revoked.add(access)  # Zalo no longer takes it (revoked early, or the clock was wrong)
+        zalo.tokens = live  # type: ignore[assignment]
+        app = App(
+            make_settings(
+                settings.database_url,
+                ZALO_OA_APP_ID=APP_ID,
+                ZALO_OA_SECRET_KEY=SECRET,
+                ZALO_OA_API_URL=zalo.base_url,
+                ZALO_OA_APP_SECRET=oauth.secret,
+                ZALO_OA_OAUTH_URL=oauth.base_url,
+            )
+        )
+        await app.start()
+        try:
+            assert isinstance(app.channels["zalo"].tokens, ZaloTokens)  # type: ignore[attr-defined]
+            user = ZaloUser(zalo, app, db, "84913")
+            await user.say("/toi")
+            assert "Đoàn phường Vĩnh Bảo" in user.text
+            fresh = oauth.access_token
+            assert fresh != access and oauth.refreshes == 1 and oauth.spent(refresh)
+            assert [(c.token, c.error) for c in zalo.calls_to("message/cs")] == [(access, -216), (fresh, 0)]
+            await user.say("/toi")  # the new token from then on, no other refresh
+            assert zalo.calls_to("message/cs")[-1].token == fresh and oauth.refreshes == 1
+        finally:
+            await app.stop()
+        with unit_of_work(db) as uow:
+            pair = uow.tokens.get(CHANNEL)
+        assert (pair.access_token, pair.refresh_token) == (fresh, oauth.issued[-1])
+        assert pair.expires_at.replace(tzinfo=UTC) > now + timedelta(hours=24)
+
+
+def test_the_token_source_follows_the_settings(settings):
+    def channel(**extra):
+        chosen = make_settings(settings.database_url, ZALO_OA_APP_ID=APP_ID, ZALO_OA_SECRET_KEY=SECRET, **extra)
+        return zalo_oa.build(Host(chosen, processor=Processor(make_engine(chosen.database_url), build_engine(chosen))))
+
+    assert isinstance(channel(ZALO_OA_APP_SECRET="s", ZALO_OA_ACCESS_TOKEN="t")._tokens, ZaloTokens)
+    assert isinstance(channel(ZALO_OA_ACCESS_TOKEN="t")._tokens, StaticToken)
+    assert channel()._tokens is None
+
+
+async def test_a_channel_without_any_token_refuses_to_start(settings, org, zalo):
+    app = App(make_settings(settings.database_url, ZALO_OA_APP_ID=APP_ID, ZALO_OA_SECRET_KEY=SECRET))
+    with pytest.raises(RuntimeError, match="ZALO_OA_APP_SECRET.*ZALO_OA_ACCESS_TOKEN"):
+        await app.start()
+    await app.stop()
 
 
 async def test_a_rate_limit_is_retried_later(zapp, db, zalo):

@@ -29,12 +29,13 @@ import json
 import logging
 import mimetypes
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import aiohttp
 from aiohttp import web
 
 from chidoan.bot.channels.base import Host, Limits, NotReachableNow, RetryLater, Unreachable, split_text
+from chidoan.bot.channels.zalo_tokens import ZaloTokens
 from chidoan.engine.messages import Attachment, Button, Incoming, InFile, Outgoing, Typed, clip_filename, numbered_text
 
 log = logging.getLogger(__name__)
@@ -75,8 +76,9 @@ FACTS = {"follow": "followed", "unfollow": "unfollowed"}
 
 
 class TokenSource(Protocol):
-    """Where the OA access token comes from. The token store (zalo_tokens.py) gives one that
-    refreshes; `StaticToken` is the ZALO_OA_ACCESS_TOKEN setting."""
+    """Where the OA access token comes from: the token store (zalo_tokens.py, `ZaloTokens`: the
+    stored pair, refreshed) when ZALO_OA_APP_SECRET is set, else `StaticToken` (the
+    ZALO_OA_ACCESS_TOKEN setting, never refreshed)."""
 
     async def current(self) -> str:
         """The access token to use now."""
@@ -85,6 +87,15 @@ class TokenSource(Protocol):
     async def refreshed(self, after: str) -> str:
         """A token other than `after`, which Zalo refused (refresh once, or one refreshed since)."""
         ...
+
+
+@runtime_checkable
+class Startable(Protocol):
+    """A token source with work of its own (the token store's periodic check)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 class StaticToken:
@@ -106,12 +117,25 @@ class ZaloError(Exception):
         self.code = code
 
 
+NO_TOKEN = (
+    "zalo: no access token: set ZALO_OA_APP_SECRET (the token store, refreshed; authorise once "
+    "with `chidoan zalo connect`) or ZALO_OA_ACCESS_TOKEN (a static token)"
+)
+
+
 def build(host: Host) -> ZaloOAChannel | None:
+    """The channel when ZALO_OA_APP_ID and ZALO_OA_SECRET_KEY are set. Its tokens: the token
+    store when ZALO_OA_APP_SECRET is set, else the static ZALO_OA_ACCESS_TOKEN, else none (the
+    channel then refuses to start)."""
     settings = host.settings
     if not (settings.zalo_oa_app_id and settings.zalo_oa_secret_key):
         return None
-    token = settings.zalo_oa_access_token.get_secret_value() if settings.zalo_oa_access_token else ""
-    return ZaloOAChannel(host, StaticToken(token))
+    tokens: TokenSource | None = None
+    if settings.zalo_oa_app_secret is not None:
+        tokens = ZaloTokens.for_host(host)
+    elif settings.zalo_oa_access_token is not None and settings.zalo_oa_access_token.get_secret_value():
+        tokens = StaticToken(settings.zalo_oa_access_token.get_secret_value())
+    return ZaloOAChannel(host, tokens)
 
 
 def signature(app_id: str, body: bytes, timestamp: str, secret: str) -> str:
@@ -207,20 +231,30 @@ class ZaloOAChannel:
     limits = Limits(per_second=50, burst=50, per_chat_per_second=3, per_chat_burst=6)
     max_text = MAX_TEXT
 
-    def __init__(self, host: Host, tokens: TokenSource):
+    def __init__(self, host: Host, tokens: TokenSource | None):
         self.host = host
         self.settings = settings = host.settings
         assert settings.zalo_oa_app_id is not None and settings.zalo_oa_secret_key is not None
         self.app_id = settings.zalo_oa_app_id
         self._secret = settings.zalo_oa_secret_key.get_secret_value()
         self.api = settings.zalo_oa_api_url.rstrip("/")
-        self.tokens: TokenSource = tokens
+        self._tokens = tokens
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task] = set()
         # One person's events are handled in the order they came: their lock, and how many use it.
         self._people: dict[str, tuple[asyncio.Lock, int]] = {}
         self._stopping = False
         self._rate_wait = RATE_BACKOFF[0]
+
+    @property
+    def tokens(self) -> TokenSource:
+        if self._tokens is None:
+            raise RuntimeError(NO_TOKEN)
+        return self._tokens
+
+    @tokens.setter
+    def tokens(self, tokens: TokenSource) -> None:
+        self._tokens = tokens
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -487,7 +521,12 @@ class ZaloOAChannel:
     # ---- life ---------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Refuses (RuntimeError) without a token source; starts the token store's checks."""
+        if self._tokens is None:
+            raise RuntimeError(NO_TOKEN)
         self._stopping = False
+        if isinstance(self._tokens, Startable):
+            await self._tokens.start()
         self._spawn(self._catch_up_logged())
         log.info("zalo: webhook at %s", self.settings.zalo_oa_webhook_path)
 
@@ -507,6 +546,8 @@ class ZaloOAChannel:
                 task.cancel()
             with contextlib.suppress(Exception):
                 await asyncio.gather(*pending, return_exceptions=True)
+        if isinstance(self._tokens, Startable):
+            await self._tokens.stop()
 
     async def close(self) -> None:
         if self._session is not None:
