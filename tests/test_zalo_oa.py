@@ -864,3 +864,70 @@ async def test_the_suggested_text_tapped_in_a_plan_after_a_restart(settings, org
     assert len(version.data["purpose"]) > 100 and version.data["purpose"] in section_one
     assert version.data["implementation"] and use not in version.data["implementation"]
     assert all(e.account_id == account and e.kind == "text" for e in events(db))
+
+
+# ---- 7. the "Done when": a draft begun on Zalo, finished on Telegram -------------------
+
+
+async def test_a_plan_begun_on_zalo_is_finished_on_telegram_after_lienket(settings, org, db, zalo, tg):
+    from tests.test_link import account_of, code_in
+    from tests.test_telegram import TgUser
+
+    secretary = add_member(db, "84930", "Lê Văn Cường", "RG-VB", "secretary", channel="zalo", locale="en")
+    both = zalo_settings(settings.database_url, zalo, TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_URL=tg.base_url)
+    app = App(both, clock=clock_at(2026, 10, 10, 9, 0))
+    await app.start()
+    try:
+        user = ZaloUser(zalo, app, db, "84930")
+        await user.say("/dangky")
+        await user.tap("2027")
+        await user.choose("1.1")
+        await user.say("Cập nhật 100% đoàn viên lên phần mềm")
+        await user.say("tháng 3")
+        await user.tap("Ban Thường vụ")
+        await user.tap("Skip")
+        await user.tap("No, continue")
+        assert "Area 2 of 3" in user.text
+        asked = user.last[-1]["text"]  # where the draft stands
+
+        await user.say("/lienket")
+        code = code_in(user.text)
+        assert user.last[-1]["text"] == asked  # the draft's question again, untouched
+        tg_user = TgUser(tg, db, 9130, first_name="Cường", language="en")
+        await tg_user.say(code)
+        assert "Link this Telegram to that account?" in tg_user.text
+        await tg_user.press("Link")
+        assert "Linked!" in tg_user.text
+        # The same step, now on Telegram: its question without Zalo's numbered list of options.
+        assert asked.startswith(tg_user.last[-1].params["text"] + "\n\n1. 2.1 ")
+
+        for item, what, when in (
+            ("2.3", "Sinh hoạt chi đoàn định kỳ hằng tháng", "hằng tháng"),
+            ("3.1", "Đối thoại giữa Đảng ủy phường với đoàn viên", "15/09/2027"),
+        ):
+            await tg_user.press(item)
+            await tg_user.say(what)
+            await tg_user.say(when)
+            await tg_user.press("Ban Thường vụ")
+            await tg_user.press("Skip")
+            await tg_user.press("No, continue")
+        await tg_user.press("Use the suggested text")
+        await tg_user.press("Use the suggested text")
+        assert "Please check your answers" in tg_user.text
+        await tg_user.press("Submit the plan")  # the answer is the plan document, its text as caption
+        await tg.wait_for(lambda calls: any(c.method == "sendDocument" and c.status == 200 for c in calls), timeout=10)
+        [call] = tg.calls_of("sendDocument")
+        assert str(call.params["chat_id"]) == "9130"
+        assert "submitted (version 1), on time" in call.params["caption"]
+    finally:
+        await app.stop()
+
+    assert account_of(db, "zalo", "84930") == account_of(db, "telegram", 9130) == secretary
+    with unit_of_work(db) as uow:
+        unit = uow.units.by_code("RG-VB").id
+        registration = uow.registrations.find(unit, "three_proactives_2023_2027", 2027)
+        [version] = uow.registrations.versions(registration.id)
+        others = [uow.registrations.find(unit, "three_proactives_2023_2027", y) for y in (2026, 2028)]
+    assert (registration.status, registration.version, version.version) == (RegistrationStatus.submitted, 1, 1)
+    assert version.submitted_by == secretary and others == [None, None]  # one registration, by the one account
+    assert [[t["item"] for t in version.data[f"area{a}"]] for a in (1, 2, 3)] == [["1.1"], ["2.3"], ["3.1"]]
