@@ -239,9 +239,10 @@ async def register_by_numbers(user: ZaloUser) -> int:
 
     await say("/dangky")
     assert "which year" in user.text  # in October both the current and the next year are open
-    # Years are numbered like any choice, as the engine numbers them: "1" is the year listed first.
+    # Years are numbered like any choice, as the engine numbers them; typing the year itself is
+    # typing its label, which the engine takes too (a number of four digits is no option's).
     assert user.text.endswith("\n\n1. 2027\n2. 2026\n\nReply 1 or 2.")
-    await choose("2027")
+    await say("2027")
     for area, area_tasks in TASKS.items():
         assert f"Area {area} of 3" in user.text
         for index, (item, what, when) in enumerate(area_tasks):
