@@ -22,9 +22,10 @@ from sqlalchemy import select
 from chidoan.bot.app import App
 from chidoan.bot.channels import zalo_bot
 from chidoan.bot.channels.base import Limits, split_text
-from chidoan.bot.channels.zalo_bot import MAX_TEXT, PICK_NUMBER, ZaloBotChannel, render
+from chidoan.bot.channels.zalo_bot import MAX_TEXT, ZaloBotChannel
 from chidoan.engine.dispatch import FAILED_APOLOGY, outbox_row
-from chidoan.engine.messages import Button, Outgoing
+from chidoan.engine.messages import Button, Outgoing, Typed, numbered_text, reply_hint
+from chidoan.engine.typed import match
 from chidoan.i18n import gettext
 from chidoan.storage.models import ConversationStatus, InboundEvent, Outbox, OutboxStatus, RegistrationStatus, Role
 from chidoan.storage.uow import unit_of_work
@@ -168,7 +169,7 @@ async def test_onboarding_and_a_whole_registration_by_typed_numbers(settings, or
         assert "Bí thư" in user.text and UNIT in user.text
         question = user.last[-1]
         # No buttons on Zalo: the offered name is listed with its number, and how to answer.
-        assert "1. Nguyễn Văn An" in question and t("vi", PICK_NUMBER) in question
+        assert "1. Nguyễn Văn An" in question and question.endswith(reply_hint("vi", 1, Typed.text))
         await user.choose("Nguyễn Văn An")
         await user.choose(t("vi", "Secretary"))
         assert f"{t('vi', 'Full name')}: Nguyễn Văn An" in user.text
@@ -206,14 +207,14 @@ async def test_onboarding_and_a_whole_registration_by_typed_numbers(settings, or
         stored = uow.events.of_account(sender.account_id)
         [onboarding, *_] = uow.conversations.history(sender.account_id)
         assert onboarding.status == ConversationStatus.completed
-    # Typed numbers reached the engine as the buttons they stand for, the typed text kept.
-    assert [(e.kind, e.text) for e in stored[:4]] == [
-        ("text", "/start"),
-        ("text", code),
-        ("button", "1"),
-        ("button", "1"),
+    # Typed numbers reached the engine as typed; it took each for the button it numbered (the
+    # offered name, Secretary: the account above has them, not the words "1").
+    assert [(e.kind, e.text, e.payload) for e in stored[:4]] == [
+        ("text", "/start", None),
+        ("text", code, None),
+        ("text", "1", None),
+        ("text", "1", None),
     ]
-    assert stored[2].payload.endswith(".s:0")
     assert all(re.fullmatch(r"[0-9a-f]{20}", e.event_id) for e in stored)  # Zalo's message ids
     # The district is told on its own channel (the web chat here); nothing failed on the way.
     notices = [r.body["text"] for r in rows(db, select(OUT).where(OUT.c.account_id == staff))]
@@ -238,7 +239,9 @@ async def register_by_numbers(user: ZaloUser) -> int:
 
     await say("/dangky")
     assert "which year" in user.text  # in October both the current and the next year are open
-    assert "• 2027" in user.text  # years are listed as they are: typing 2027 is typing the year
+    # Years are numbered like any choice, as the engine numbers them; typing the year itself is
+    # typing its label, which the engine takes too (a number of four digits is no option's).
+    assert user.text.endswith("\n\n1. 2027\n2. 2026\n\nReply 1 or 2.")
     await say("2027")
     for area, area_tasks in TASKS.items():
         assert f"Area {area} of 3" in user.text
@@ -247,8 +250,9 @@ async def register_by_numbers(user: ZaloUser) -> int:
             await say(what)
             await say(when)
             await choose("Ban Thường vụ")
-            assert "Type “skip” to leave it out." in user.text
-            await say("skip")
+            # Navigation at a text step is never a number (a bare number there is the answer): its words.
+            assert user.text.endswith("\n• « Back\n• Skip")
+            await say("skip")  # a navigation button's word, as the engine reads it on every channel
             assert f"Add another task to area {area}?" in user.text
             await choose("Yes, add another" if index < len(area_tasks) - 1 else "No, continue")
     assert "Section I" in user.text
@@ -260,20 +264,32 @@ async def register_by_numbers(user: ZaloUser) -> int:
     return sent
 
 
+def prompt_of(message: Outgoing) -> dict:
+    """The question as the engine remembers it (engine/typed.py `remember`)."""
+    buttons = [[[b.label, b.payload] for b in row] for row in message.buttons]
+    return {"text": message.text, "buttons": buttons, "typed": str(message.typed)}
+
+
 def test_a_number_answer_is_not_taken_for_a_choice():
-    """Where the question wants a number, Back and Skip are words, so "2" stays an answer."""
+    """Where the question wants a number, Back and Skip are bulleted, not numbered, so "2" stays
+    an answer; their words still press them. Elsewhere the numbers are the engine's."""
     message = Outgoing(
         "How many members?",
         buttons=[[Button("« Back", "j:5.3.back"), Button("Skip", "j:5.3.skip")]],
+        typed=Typed.value,
+    ).with_hint("en")
+    assert numbered_text(message) == (
+        "How many members?\n\n• « Back\n• Skip\n\nType your answer, or the words of an option."
     )
-    text, mapping = render(message, "en")
-    assert mapping == {}
-    assert text == "How many members?\n\nType “back” to return to the previous question.\nType “skip” to leave it out."
-    numbered, mapping = render(
-        Outgoing("Kind?", buttons=[[Button("1. Regular", "j:5.3.v:r")], [Button("2. Topic", "j:5.3.v:t")]]), "vi"
-    )
+    body = prompt_of(message)
+    assert match(body, "2") is None  # the answer, not the second button
+    assert match(body, "back") == match(body, "quay lại") and match(body, "back").payload == "j:5.3.back"
+    assert match(body, "skip").payload == "j:5.3.skip"
+    choice = Outgoing("Kind?", buttons=[[Button("1. Regular", "j:5.3.v:r")], [Button("2. Topic", "j:5.3.v:t")]])
+    numbered = numbered_text(choice.with_hint("vi"))
     assert "1. Regular\n2. Topic" in numbered and "1. 1." not in numbered
-    assert mapping == {"1": "j:5.3.v:r", "2": "j:5.3.v:t"}
+    assert numbered.endswith(reply_hint("vi", 2))
+    assert [match(prompt_of(choice), n).payload for n in ("1", "2")] == ["j:5.3.v:r", "j:5.3.v:t"]
 
 
 # ---- webhook mode ----------------------------------------------------------------------------
@@ -313,7 +329,8 @@ async def test_webhook_mode_with_its_secret_and_both_envelopes(webhook_app, zalo
     assert len(events(db)) == before[0]
     with unit_of_work(db) as uow:
         sender = uow.accounts.sender("zalo_bot", "9001")
-        assert [e.kind for e in uow.events.of_account(sender.account_id)] == ["text", "button"]
+        # "1" is stored as typed; the engine took it for the offered name (the next question came).
+        assert [(e.kind, e.text) for e in uow.events.of_account(sender.account_id)] == [("text", code), ("text", "1")]
 
 
 def test_a_webhook_without_a_secret_is_refused_at_start(settings):
@@ -426,7 +443,7 @@ async def test_a_long_summary_is_split_under_2000_characters_with_nothing_lost(p
     account_id = add_member(db, "7400", "Trần Thị Bình", "RG", Role.district_staff, channel="zalo_bot")
     text = "\n".join(f"{i:03d}. Chi đoàn Khu phố {i} — chưa nộp báo cáo tháng 5 năm 2027" for i in range(60))
     assert len(text) > 3000
-    message = Outgoing(text, buttons=[[Button("Nhắc tất cả", "remind:all")]])
+    message = Outgoing(text, buttons=[[Button("Nhắc tất cả", "remind:all")]]).with_hint("vi")
     with unit_of_work(db) as uow:  # as a long report to the district would be queued
         uow.outbox.add_many([outbox_row("zalo_bot", "7400", account_id, message, datetime.now(UTC))])
     polling_app.sender.wake()
@@ -434,7 +451,8 @@ async def test_a_long_summary_is_split_under_2000_characters_with_nothing_lost(p
     assert row.status == OutboxStatus.sent
     parts = zalo.sent_texts("7400")
     assert len(parts) >= 2 and all(len(p) <= MAX_TEXT for p in parts)
-    rendered = text + "\n\n1. Nhắc tất cả\n" + t("vi", PICK_NUMBER)
+    rendered = text + "\n\n1. Nhắc tất cả\n\n" + reply_hint("vi", 1)  # numbered_text, its hint from the row
+    assert rendered == numbered_text(message)
     assert parts == split_text(rendered, MAX_TEXT) and "\n".join(parts) == rendered
 
 
@@ -448,8 +466,9 @@ async def test_a_meeting_report_with_photos_downloaded_within_the_limit(settings
         await user.say("hôm nay")
         await user.choose("Regular")
         await user.say("Sinh hoạt chi đoàn tháng 11")
-        # A number question: Back is a word, nothing is numbered, so "12" is the answer.
-        assert "Type “back” to return to the previous question." in user.text and "\n1. " not in user.text
+        # A number question: Back is bulleted, nothing is numbered, so "12" is the answer.
+        assert "\n• « Back\n" in user.text and "\n1. " not in user.text
+        assert user.text.endswith(reply_hint("en", 1, Typed.value))
         await user.say("12")
         await user.say("10")
         await user.say("Bầu Bí thư chi đoàn")

@@ -12,16 +12,22 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
 
 from chidoan.bot.app import App
-from chidoan.bot.channels.zalo_oa import MAX_TEXT, read_event, signature, typed_answer
+from chidoan.bot.channels import zalo_oa
+from chidoan.bot.channels.base import Host
+from chidoan.bot.channels.zalo_oa import MAX_TEXT, StaticToken, read_event, render, signature
+from chidoan.bot.channels.zalo_tokens import CHANNEL, ZaloTokens
+from chidoan.bot.processor import Processor
 from chidoan.engine.dispatch import outbox_row
-from chidoan.engine.messages import Button, Outgoing
+from chidoan.engine.messages import Button, Outgoing, Typed, reply_hint
+from chidoan.engine.typed import match
+from chidoan.handlers import build_engine
 from chidoan.i18n import gettext
 from chidoan.storage.db import make_engine, upgrade
 from chidoan.storage.models import (
@@ -36,6 +42,7 @@ from chidoan.storage.models import (
 from chidoan.storage.uow import unit_of_work
 from tests.conftest import add_member, make_settings, new_invite, seed_org
 from tests.fake_zalo_oa import APP_ID, SECRET, FakeZaloOA
+from tests.fake_zalo_oauth import FakeZaloOAuth
 
 E = InboundEvent.__table__
 OUT = Outbox.__table__
@@ -205,28 +212,79 @@ def test_ids_stay_strings_beyond_2_53():
     assert read_event({"event_name": "user_seen_message", "sender": {"id": "1"}}) is None
 
 
-@pytest.mark.parametrize(
-    ("payload", "label", "position", "typed"),
-    [
-        ("j:7.3.v:regular", "1. Regular (monthly)", 1, "1"),
-        ("j:7.3.e:kind", "Kind", 4, "4"),
-        ("j:7.3.sum", "Nothing, back to the summary", 9, "9"),
-        ("j:7.3.y", "Yes, add another", 1, "Có"),
-        ("j:7.3.n", "No, continue", 2, "Không"),
-        ("j:7.3.ok", "Send the report", 1, "Gửi"),
-        ("j:7.3.edit", "✏️ Edit", 2, "Sửa"),
-        ("j:7.3.back", "« Back", 3, "Quay lại"),
-        ("j:7.3.skip", "Skip", 2, "Bỏ qua"),
-        ("j:7.3.done", "✅ Done", 1, "Xong"),
-        ("j:7.3.x", "Cancel", 4, "/huy"),
-        ("j:7.3.s:0", "Ban Thường vụ", 1, "Ban Thường vụ"),
-        ("lang:en", "English", 2, "/ngonngu en"),
-        ("reg:open:2027", "2027", 1, "/dangky 2027"),
-        ("rp:view:12", "Sinh hoạt 01/11", 3, "Sinh hoạt 01/11"),
-    ],
-)
-def test_a_button_sends_what_a_person_would_type(payload, label, position, typed):
-    assert typed_answer(Button(label, payload), position) == typed
+def prompt_of(message: Outgoing) -> dict:
+    """The question as the engine remembers it (engine/typed.py `remember`)."""
+    buttons = [[[b.label, b.payload] for b in row] for row in message.buttons]
+    return {"text": message.text, "buttons": buttons, "typed": str(message.typed)}
+
+
+QUESTIONS = [
+    # a journey's choice step (labels numbered already), with Back
+    Outgoing(
+        "Kind?",
+        [[Button("1. Regular", "j:7.3.v:r")], [Button("2. Themed", "j:7.3.v:t")], [Button("« Back", "j:7.3.back")]],
+    ),
+    # yes/no, the summary, a language menu, a plan's years, a unit's reports
+    Outgoing("Add another?", [[Button("Có, thêm nữa", "j:7.3.y"), Button("Không, tiếp tục", "j:7.3.n")]]),
+    Outgoing(
+        "Check:", [[Button("✅ Gửi báo cáo", "j:7.3.ok"), Button("✏️ Sửa", "j:7.3.edit"), Button("Hủy", "j:7.3.x")]]
+    ),
+    Outgoing("Language?", [[Button("Tiếng Việt", "lang:vi"), Button("English", "lang:en")]]),
+    Outgoing("Which year?", [[Button("2027", "reg:open:2027"), Button("2026", "reg:open:2026")]]),
+    Outgoing(
+        "Reports:",
+        [[Button("01/11/2026 · Sinh hoạt · v1", "rp:view:12")], [Button("02/11/2026 · Đối thoại · v1", "rp:view:13")]],
+    ),
+    # a free-text step with suggestions, Back and Skip
+    Outgoing(
+        "Section I?",
+        [
+            [Button("✅ Dùng nội dung gợi ý", "j:7.3.s:0")],
+            [Button("« Quay lại", "j:7.3.back"), Button("Bỏ qua", "j:7.3.skip")],
+        ],
+        typed=Typed.text,
+    ),
+    Outgoing("Position?", [[Button("Bí thư", "j:7.3.s:0")], [Button("Phó Bí thư", "j:7.3.s:1")]], typed=Typed.text),
+    # a number step: a remembered count, Back and Skip; a date step
+    Outgoing(
+        "Members?",
+        [[Button("25", "j:7.3.s:0")], [Button("« Quay lại", "j:7.3.back"), Button("Bỏ qua", "j:7.3.skip")]],
+        typed=Typed.value,
+    ),
+    Outgoing("When?", [[Button("« Back", "j:7.3.back")]], typed=Typed.value),
+]
+
+
+@pytest.mark.parametrize("message", QUESTIONS, ids=lambda m: m.text)
+def test_a_tap_is_mapped_by_the_engine_to_exactly_its_button(message):
+    """Whatever the step's kind, the text a button sends names that button and no other."""
+    _text, buttons = render(message)
+    flat = [b for row in message.buttons for b in row]
+    assert [b["title"] for b in buttons] == [b.label for b in flat]
+    for shown, button in zip(buttons, flat, strict=True):
+        found = match(prompt_of(message), shown["payload"])
+        assert found is not None and found.payload == button.payload, (shown, button)
+
+
+def test_tap_payloads_are_numbers_except_where_a_number_is_the_answer():
+    def payloads(typed: Typed, *buttons: Button) -> list[str]:
+        return [b["payload"] for b in render(Outgoing("?", [[b] for b in buttons], typed=typed))[1]]
+
+    assert payloads(Typed.choice, Button("2027", "reg:open:2027"), Button("2026", "reg:open:2026")) == ["1", "2"]
+    # At a free-text step Back is typed as words, so its tap carries its label; the suggestion is 1.
+    suggestion, back = Button("✅ Dùng nội dung gợi ý", "j:7.3.s:0"), Button("« Quay lại", "j:7.3.back")
+    assert payloads(Typed.text, suggestion, back) == ["1", "« Quay lại"]
+    # "1" would be the answer 1 at a number step: the label is sent.
+    assert payloads(Typed.value, Button("25", "j:7.3.s:0"), back) == ["25", "« Quay lại"]
+
+
+def test_more_than_five_buttons_are_the_engines_numbered_list():
+    message = Outgoing(
+        "Item?",
+        [[Button(f"2.{i} Việc {i}", f"j:7.3.i:{i}")] for i in range(1, 6)] + [[Button("« Quay lại", "j:7.3.back")]],
+    )
+    text, buttons = render(message.with_hint("vi"))
+    assert buttons == [] and "\n6. « Quay lại\n" in text and text.endswith(reply_hint("vi", 6))
 
 
 # ---- 1. onboarding and a whole registration, typed ------------------------------------------
@@ -253,13 +311,21 @@ async def test_onboarding_and_a_whole_plan_by_typing(settings, org, db, zalo):
         assert question["text"].startswith(gettext("vi", "What is your position? Press one or type it."))
         offered = buttons_of(question)
         assert offered and all(b["type"] == "oa.query.hide" for b in offered) and len(offered) <= 5
-        assert {b["title"]: b["payload"] for b in offered}[gettext("vi", "Secretary")] == gettext("vi", "Secretary")
+        titles = [b["title"] for b in offered]  # a tap sends the option's number in reading order;
+        back = gettext("vi", "« Back")  # Back at a free-text step is typed as words: its label
+        options = [b["payload"] for b in offered if b["title"] != back]
+        assert options == [str(i) for i in range(1, len(options) + 1)]
+        assert [b["payload"] for b in offered if b["title"] == back] == [back]
+        assert gettext("vi", "Secretary") in titles
         await user.tap(gettext("vi", "Secretary"))  # the tap arrives as the text of its payload
         assert gettext("vi", "Full name") + ": Nguyễn Văn An" in user.text
         await user.say("xác nhận")
         assert gettext("vi", "Secretary") in user.text and "Đoàn phường Vĩnh Bảo" in user.text
         await user.say("/ngonngu")
-        assert [b["payload"] for b in buttons_of(user.last[-1])] == ["/ngonngu vi", "/ngonngu en"]
+        assert [(b["title"], b["payload"]) for b in buttons_of(user.last[-1])] == [
+            ("Tiếng Việt", "1"),
+            ("English", "2"),
+        ]
         await user.tap("English")
         assert user.text == "Language set to English."
 
@@ -277,19 +343,19 @@ async def test_onboarding_and_a_whole_plan_by_typing(settings, org, db, zalo):
                 [prompt] = [m for m in user.last if item in m.get("text", "") or buttons_of(m)][-1:]
                 if area == 2:  # five items and « Back: six options, a numbered list to answer by number
                     assert not buttons_of(prompt)
-                    assert "\n6. " in prompt["text"] and "Reply with the number of your choice." in prompt["text"]
+                    assert "\n6. " in prompt["text"] and prompt["text"].endswith(reply_hint("en", 6))
                 await user.choose(item)
                 await user.say(what)
                 await user.say(when)
                 await user.say("Ban Thường vụ")
                 await user.say("bỏ qua")
                 assert f"Add another task to area {area}?" in user.text
-                assert [b["payload"] for b in buttons_of(user.last[-1])][:2] == ["Có", "Không"]
+                assert [b["payload"] for b in buttons_of(user.last[-1])][:2] == ["1", "2"]
                 await user.say("không")
         assert "Section I" in user.text
         section_one = user.text
-        # A tap on a button whose answer is its label goes to the engine as the button it is:
-        # the suggested text is stored, not the words on the button.
+        # A tap on "Use the suggested text" (its number) is that button: the suggested text is
+        # stored, not the words on the button.
         await user.tap("Use the suggested text")
         assert "Section III" in user.text
         await user.say("Ban Thường vụ Đoàn phường triển khai đến các chi đoàn.")
@@ -498,7 +564,7 @@ async def test_a_3000_character_text_is_split_and_nothing_is_lost(zapp, db, zalo
     parts = zalo.messages("84907")
     assert len(parts) == 2 and all(len(p["text"]) <= MAX_TEXT for p in parts)
     assert "\n".join(p["text"] for p in parts) == text
-    assert buttons_of(parts[0]) == [] and [b["payload"] for b in buttons_of(parts[1])] == ["Gửi", "Sửa"]
+    assert buttons_of(parts[0]) == [] and [b["payload"] for b in buttons_of(parts[1])] == ["1", "2"]
 
 
 async def test_a_person_out_of_the_window_is_held_not_retried_and_back_when_they_write(zapp, db, zalo):
@@ -557,6 +623,77 @@ async def test_a_refused_token_is_refreshed_once_and_the_message_goes(zapp, db, 
     assert [c.token for c in zalo.calls_to("message/cs")][-1] == zalo.token and len(tokens.refreshed_after) == 1
 
 
+class LiveTokens:
+    """The fake OA takes the one access token the fake OAuth issued last, unless revoked."""
+
+    def __init__(self, oauth: FakeZaloOAuth):
+        self.oauth, self.revoked = oauth, set[str]()
+
+    def __contains__(self, token: object) -> bool:
+        return token == self.oauth.access_token and token not in self.revoked
+
+
+async def test_the_stored_token_is_refreshed_through_oauth_once_and_the_message_goes(settings, org, db, zalo):
+    """ZALO_OA_APP_SECRET set: the channel sends with the stored pair's access token; Zalo refuses
+    it (-216), the token store refreshes it once through OAuth, the message goes with the new
+    one, and the new pair is the one stored."""
+    add_member(db, "84913", "Lê Văn Cường", "RG-VB", "secretary", channel="zalo", locale="en")
+    async with FakeZaloOAuth(app_id=APP_ID) as oauth:
+        access, refresh = oauth.issue()
+        now = datetime.now(UTC)
+        with unit_of_work(db) as uow:  # as `chidoan zalo connect` left it, valid for 20 more hours
+            uow.tokens.store(
+                CHANNEL, access_token=access, refresh_token=refresh, expires_at=now + timedelta(hours=20), now=now
+            )
+        live = LiveTokens(oauth)
+        live.revoked.add(access)  # Zalo no longer takes it (revoked early, or the clock was wrong)
+        zalo.tokens = live  # type: ignore[assignment]
+        app = App(
+            make_settings(
+                settings.database_url,
+                ZALO_OA_APP_ID=APP_ID,
+                ZALO_OA_SECRET_KEY=SECRET,
+                ZALO_OA_API_URL=zalo.base_url,
+                ZALO_OA_APP_SECRET=oauth.secret,
+                ZALO_OA_OAUTH_URL=oauth.base_url,
+            )
+        )
+        await app.start()
+        try:
+            assert isinstance(app.channels["zalo"].tokens, ZaloTokens)  # type: ignore[attr-defined]
+            user = ZaloUser(zalo, app, db, "84913")
+            await user.say("/toi")
+            assert "Đoàn phường Vĩnh Bảo" in user.text
+            fresh = oauth.access_token
+            assert fresh != access and oauth.refreshes == 1 and oauth.spent(refresh)
+            assert [(c.token, c.error) for c in zalo.calls_to("message/cs")] == [(access, -216), (fresh, 0)]
+            await user.say("/toi")  # the new token from then on, no other refresh
+            assert zalo.calls_to("message/cs")[-1].token == fresh and oauth.refreshes == 1
+        finally:
+            await app.stop()
+        with unit_of_work(db) as uow:
+            pair = uow.tokens.get(CHANNEL)
+        assert (pair.access_token, pair.refresh_token) == (fresh, oauth.issued[-1])
+        assert pair.expires_at.replace(tzinfo=UTC) > now + timedelta(hours=24)
+
+
+def test_the_token_source_follows_the_settings(settings):
+    def channel(**extra):
+        chosen = make_settings(settings.database_url, ZALO_OA_APP_ID=APP_ID, ZALO_OA_SECRET_KEY=SECRET, **extra)
+        return zalo_oa.build(Host(chosen, processor=Processor(make_engine(chosen.database_url), build_engine(chosen))))
+
+    assert isinstance(channel(ZALO_OA_APP_SECRET="s", ZALO_OA_ACCESS_TOKEN="t")._tokens, ZaloTokens)
+    assert isinstance(channel(ZALO_OA_ACCESS_TOKEN="t")._tokens, StaticToken)
+    assert channel()._tokens is None
+
+
+async def test_a_channel_without_any_token_refuses_to_start(settings, org, zalo):
+    app = App(make_settings(settings.database_url, ZALO_OA_APP_ID=APP_ID, ZALO_OA_SECRET_KEY=SECRET))
+    with pytest.raises(RuntimeError, match="ZALO_OA_APP_SECRET.*ZALO_OA_ACCESS_TOKEN"):
+        await app.start()
+    await app.stop()
+
+
 async def test_a_rate_limit_is_retried_later(zapp, db, zalo):
     add_member(db, "84911", "Lê Văn Cường", "RG-VB", "secretary", channel="zalo", locale="en")
     user = ZaloUser(zalo, zapp, db, "84911")
@@ -610,3 +747,195 @@ async def test_a_photo_is_received_and_attached_to_a_meeting_report(zapp, db, za
     assert (sheet.filename, sheet.content) == ("Điểm danh.pdf", scan)
     with make_engine(zapp.settings.database_url).connect() as conn:
         assert conn.execute(select(func.count()).select_from(Document.__table__)).scalar_one() == 2
+
+
+# ---- 6. taps, as Zalo sends them back, with nothing kept in the process ------------------------
+
+
+async def restarted(app: App, user: ZaloUser, clock=None) -> App:
+    """The app stops and a new one starts: no memory of what was shown survives but the database."""
+    await app.stop()
+    user.app = App(app.settings, clock=clock) if clock else App(app.settings)
+    await user.app.start()
+    return user.app
+
+
+async def test_every_kind_of_tap_does_what_its_button_does_also_after_a_restart(settings, org, db, zalo):
+    add_member(db, "84920", "Phạm Minh Dũng", "RG-VB-KP1", "secretary", channel="zalo", locale="vi")
+    user = ZaloUser(zalo, App(zalo_settings(settings.database_url, zalo)), db, "84920")
+    await user.app.start()
+    vi = lambda msgid: gettext("vi", msgid)  # noqa: E731
+    try:
+        # A first meeting report, every button tapped: a choice, the photos' Done, the summary's Send.
+        await user.say("/sinhhoat")
+        await user.say("hôm qua")
+        await user.tap(vi("Regular (monthly)"))
+        await user.say("Học tập Nghị quyết")
+        await user.say("25")
+        await user.say("20")
+        await user.say("Quán triệt nghị quyết.")
+        await user.say("Không có")
+        await user.say("bỏ qua")
+        assert (
+            vi("Photos of the minutes or the attendance sheet (optional): send them now, then press “Done”.")
+            in user.text
+        )
+        await restarted(user.app, user)
+        await user.tap(vi("✅ Done"))
+        assert vi("Please check your answers:") in user.text
+        await restarted(user.app, user)
+        await user.tap(vi("✅ Send the report"))
+        assert "20" in user.text and "25" in user.text
+
+        # A second one: at the members' count (a number step) the count remembered is offered.
+        await user.say("/sinhhoat")
+        await user.say("hôm nay")
+        await user.tap(vi("Themed"))
+        await user.say("Ngày hội thanh niên")
+        [count] = user.last
+        assert count["text"].startswith(vi("How many members does the branch have?"))
+        assert [(b["title"], b["payload"]) for b in buttons_of(count)][:1] == [("25", "25")]
+        back = vi("« Back")
+        assert (back, back) in [(b["title"], b["payload"]) for b in buttons_of(count)]
+        await restarted(user.app, user)
+        await user.tap(back)  # Back at a number step: its label, not a number
+        assert user.last[-1]["text"].startswith(vi("What was its theme?"))
+        await user.say("Ngày hội thanh niên tình nguyện")
+        await restarted(user.app, user)
+        await user.tap("25")  # the remembered count: 25 members, not option 25 nor the answer 1
+        assert user.last[-1]["text"].startswith(vi("How many members were present?"))
+        await user.say("22")
+        await user.say("Ra quân tình nguyện.")
+        await user.say("bỏ qua")
+        await user.say("bỏ qua")
+        await user.tap(vi("✅ Done"))
+        await user.tap(vi("✅ Send the report"))
+
+        # /baocao: a report's button (answered by its number) opens that report.
+        await user.say("/baocao")
+        [listed] = user.last
+        titles = [b["title"] for b in buttons_of(listed)]
+        assert len(titles) == 2 and all(b["payload"].isdigit() for b in buttons_of(listed))
+        today = datetime.now(TZ).strftime("%d/%m/%Y")
+        themed = next(t for t in titles if t.startswith(today))  # the second report, held today
+        await restarted(user.app, user)
+        await user.tap(themed)
+        assert "Ngày hội thanh niên tình nguyện" in user.text and "25" in user.text
+    finally:
+        await user.app.stop()
+    with unit_of_work(db) as uow:
+        unit = uow.units.by_code("RG-VB-KP1")
+        reports = uow.reports.of_unit(unit.id, ReportKind.meeting)
+        totals = sorted(
+            (uow.reports.latest_data(r.id)["total"], uow.reports.latest_data(r.id)["present"]) for r in reports
+        )
+    assert totals == [(25, 20), (25, 22)]
+    texts = [e.text for e in events(db)]
+    assert "25" in texts and back in texts  # taps came as text: the engine mapped them
+
+
+async def test_the_suggested_text_tapped_in_a_plan_after_a_restart(settings, org, db, zalo):
+    """ "✅ Dùng nội dung gợi ý" (a free-text step's button) tapped: its number, mapped by the engine."""
+    clock = clock_at(2026, 10, 10, 9, 0)
+    account = add_member(db, "84921", "Nguyễn Văn An", "RG-VB", "secretary", channel="zalo", locale="vi")
+    user = ZaloUser(zalo, App(zalo_settings(settings.database_url, zalo), clock=clock), db, "84921")
+    await user.app.start()
+    vi = lambda msgid: gettext("vi", msgid)  # noqa: E731
+    try:
+        await user.say("/dangky")
+        await user.tap("2027")
+        for area, item in ((1, "1.1"), (2, "2.3"), (3, "3.1")):
+            assert f"nội dung {area}:" in user.text
+            await user.choose(item)
+            await user.say(f"Nhiệm vụ {item} của chi đoàn")
+            await user.say("Quý II")
+            await user.say("Ban Thường vụ")
+            await user.say("bỏ qua")
+            await user.tap(vi("No, continue"))
+        section_one = user.text
+        use = vi("✅ Use the suggested text")
+        assert use == "✅ Dùng nội dung gợi ý"
+        [button] = [b for b in buttons_of(user.last[-1]) if b["title"] == use]
+        assert button["payload"].isdigit()
+        await restarted(user.app, user, clock)
+        await user.tap(use)
+        await restarted(user.app, user, clock)
+        await user.tap(use)
+        assert vi("Please check your answers:") in user.text
+        await user.tap(vi("✅ Submit the plan"))
+    finally:
+        await user.app.stop()
+    with unit_of_work(db) as uow:
+        registration = uow.registrations.find(uow.units.by_code("RG-VB").id, "three_proactives_2023_2027", 2027)
+        assert registration.status == RegistrationStatus.submitted
+        [version] = uow.registrations.versions(registration.id)
+    assert len(version.data["purpose"]) > 100 and version.data["purpose"] in section_one
+    assert version.data["implementation"] and use not in version.data["implementation"]
+    assert all(e.account_id == account and e.kind == "text" for e in events(db))
+
+
+# ---- 7. the issue's "Done when": a draft begun on Zalo, finished on Telegram -------------------
+
+
+async def test_a_plan_begun_on_zalo_is_finished_on_telegram_after_lienket(settings, org, db, zalo, tg):
+    from tests.test_link import account_of, code_in
+    from tests.test_telegram import TgUser
+
+    secretary = add_member(db, "84930", "Lê Văn Cường", "RG-VB", "secretary", channel="zalo", locale="en")
+    both = zalo_settings(settings.database_url, zalo, TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_URL=tg.base_url)
+    app = App(both, clock=clock_at(2026, 10, 10, 9, 0))
+    await app.start()
+    try:
+        user = ZaloUser(zalo, app, db, "84930")
+        await user.say("/dangky")
+        await user.tap("2027")
+        await user.choose("1.1")
+        await user.say("Cập nhật 100% đoàn viên lên phần mềm")
+        await user.say("tháng 3")
+        await user.tap("Ban Thường vụ")
+        await user.tap("Skip")
+        await user.tap("No, continue")
+        assert "Area 2 of 3" in user.text
+        asked = user.last[-1]["text"]  # where the draft stands
+
+        await user.say("/lienket")
+        code = code_in(user.text)
+        assert user.last[-1]["text"] == asked  # the draft's question again, untouched
+        tg_user = TgUser(tg, db, 9130, first_name="Cường", language="en")
+        await tg_user.say(code)
+        assert "Link this Telegram to that account?" in tg_user.text
+        await tg_user.press("Link")
+        assert "Linked!" in tg_user.text
+        # The same step, now on Telegram: its question without Zalo's numbered list of options.
+        assert asked.startswith(tg_user.last[-1].params["text"] + "\n\n1. 2.1 ")
+
+        for item, what, when in (
+            ("2.3", "Sinh hoạt chi đoàn định kỳ hằng tháng", "hằng tháng"),
+            ("3.1", "Đối thoại giữa Đảng ủy phường với đoàn viên", "15/09/2027"),
+        ):
+            await tg_user.press(item)
+            await tg_user.say(what)
+            await tg_user.say(when)
+            await tg_user.press("Ban Thường vụ")
+            await tg_user.press("Skip")
+            await tg_user.press("No, continue")
+        await tg_user.press("Use the suggested text")
+        await tg_user.press("Use the suggested text")
+        assert "Please check your answers" in tg_user.text
+        await tg_user.press("Submit the plan")  # the answer is the plan document, its text as caption
+        await tg.wait_for(lambda calls: any(c.method == "sendDocument" and c.status == 200 for c in calls), timeout=10)
+        [call] = tg.calls_of("sendDocument")
+        assert str(call.params["chat_id"]) == "9130"
+        assert "submitted (version 1), on time" in call.params["caption"]
+    finally:
+        await app.stop()
+
+    assert account_of(db, "zalo", "84930") == account_of(db, "telegram", 9130) == secretary
+    with unit_of_work(db) as uow:
+        unit = uow.units.by_code("RG-VB").id
+        registration = uow.registrations.find(unit, "three_proactives_2023_2027", 2027)
+        [version] = uow.registrations.versions(registration.id)
+        others = [uow.registrations.find(unit, "three_proactives_2023_2027", y) for y in (2026, 2028)]
+    assert (registration.status, registration.version, version.version) == (RegistrationStatus.submitted, 1, 1)
+    assert version.submitted_by == secretary and others == [None, None]  # one registration, by the one account
+    assert [[t["item"] for t in version.data[f"area{a}"]] for a in (1, 2, 3)] == [["1.1"], ["2.3"], ["3.1"]]

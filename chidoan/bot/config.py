@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     zalo_oa_access_token: SecretStr | None = Field(
         default=None,
         validation_alias="ZALO_OA_ACCESS_TOKEN",
-        description="a static access token, until the token store (refresh) takes over",
+        description="a static access token, used (never refreshed) when ZALO_OA_APP_SECRET is not set",
     )
     web_enabled: bool = Field(default=True, validation_alias="CHIDOAN_WEB_ENABLED")
     web_host: str = Field(default="127.0.0.1", validation_alias="CHIDOAN_WEB_HOST")

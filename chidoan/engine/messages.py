@@ -180,6 +180,21 @@ def reply_hint(locale: str, count: int, typed: Typed = Typed.choice) -> str:
 _NUMBERED = re.compile(r"^\d{1,3}[.)]\s+")
 
 
+def button_numbers(message: Outgoing) -> list[int | None]:
+    """The number a typed answer gives each button, in reading order, or None where a bare number
+    is not that button: at a number or date step (the number is the answer), and for Back, Skip
+    and Cancel at a free-text step (typed as words there). engine/typed.py reads numbers so."""
+    numbers: list[int | None] = []
+    count = 0
+    for button in (b for row in message.buttons for b in row):
+        if message.typed is Typed.value or (message.typed is Typed.text and is_navigation(button.payload)):
+            numbers.append(None)
+        else:
+            count += 1
+            numbers.append(count)
+    return numbers
+
+
 def numbered_text(message: Outgoing) -> str:
     """A message with buttons as plain text, for channels without buttons (Zalo): the text, the
     options numbered in reading order (a label numbered already keeps its words only), and the
@@ -189,14 +204,9 @@ def numbered_text(message: Outgoing) -> str:
     if not buttons:
         return message.text
     lines = [message.text, ""]
-    number = 0
-    for button in buttons:
+    for button, number in zip(buttons, button_numbers(message), strict=True):
         label = _NUMBERED.sub("", button.label)
-        if message.typed is Typed.value or (message.typed is Typed.text and is_navigation(button.payload)):
-            lines.append(f"• {label}")
-        else:
-            number += 1
-            lines.append(f"{number}. {label}")
+        lines.append(f"{number}. {label}" if number else f"• {label}")
     if message.hint:
         lines += ["", message.hint]
     return "\n".join(lines)

@@ -10,10 +10,11 @@ or `{ok: false, error_code, description}`), in long polling or webhook mode:
 Updates come bare or wrapped in `{ok, result}` (both are seen: ZALO.md, U); they have no
 update id, so the event id is the message's `message_id` and the engine drops duplicates by it.
 
-Zalo documents no buttons, so an `Outgoing`'s buttons are written into the text as a numbered
-list; navigation buttons (Back, Skip) become words the engine already understands. Until the
-engine maps a typed number to a button itself (the typed-choices work), this channel does it for
-its own prompts: see "typed choices" below, meant to be removed at that merge.
+Zalo documents no buttons, so an `Outgoing`'s buttons are written into the text by the engine's
+`numbered_text`: numbered in reading order (bulleted at a number or date step), with the hint
+the engine put in the message, in the reader's language. A typed answer goes to the engine as
+text, and the engine maps it to the button it names (engine/typed.py): the number shown, the
+label's words, a synonym ("quay lại", "bỏ qua").
 
 Documents cannot be sent (sendPhoto takes only a URL): the text goes out with a note that the
 file is in the web chat or comes with /kehoach on another channel.
@@ -39,7 +40,7 @@ import aiohttp
 from aiohttp import web
 
 from chidoan.bot.channels.base import Host, Limits, RetryLater, Unreachable, split_text
-from chidoan.engine.messages import Button, Incoming, InFile, Outgoing, clean_text
+from chidoan.engine.messages import Incoming, InFile, Outgoing, clean_text, numbered_text
 from chidoan.i18n import N_, gettext
 
 log = logging.getLogger(__name__)
@@ -193,56 +194,6 @@ def unreadable(raw: object) -> Incoming:
     )
 
 
-# ---- typed choices (temporary) -------------------------------------------------------------
-# Zalo has no buttons: a person types the number of a choice. Until the engine maps a typed
-# number to the last prompt's button on every channel (the typed-choices work), the channel does
-# it for its own prompts: what each number means is kept per chat (in the `setting` table, so a
-# restart keeps it) and a typed number is handed to the engine as that button. At that merge,
-# remove `choices_key`, `ZaloBotChannel._remember_choices` and `ZaloBotChannel._typed_choice`
-# (and the mapping returned by `render`); the rendering stays.
-
-CHOICES_KEY_MAX = 64  # setting.key
-CHOICES_VALUE_MAX = 512  # setting.value
-NAVIGATION = {"back": N_("Type “back” to return to the previous question."), "skip": N_("Type “skip” to leave it out.")}
-PICK_NUMBER = N_("Reply with the number of your choice.")
-PICK_VALUE = N_("Reply with one of the values above.")
-_NUMBERED = re.compile(r"^\d{1,3}\.\s+")
-
-
-def choices_key(chat_id: str) -> str:
-    key = f"{NAME}.choices.{chat_id}"
-    if len(key) <= CHOICES_KEY_MAX:
-        return key
-    return f"{NAME}.choices.#" + hashlib.sha256(chat_id.encode()).hexdigest()[:40]
-
-
-def _navigation(button: Button) -> str | None:
-    """The navigation a journey's button stands for ("back", "skip": typed as words instead), or None."""
-    action = button.payload.rpartition(".")[2]
-    return action if button.payload.startswith("j:") and action in NAVIGATION else None
-
-
-def render(message: Outgoing, locale: str) -> tuple[str, dict[str, str]]:
-    """The message's text with its buttons written out, and what each typed answer stands for:
-    options numbered ("1. Bí thư"), or listed as they are when their labels are numbers (a year),
-    so a typed number is never ambiguous; Back and Skip as the words the engine understands."""
-    buttons = [b for row in message.buttons for b in row]
-    options = [b for b in buttons if _navigation(b) is None]
-    words = [NAVIGATION[n] for n in dict.fromkeys(_navigation(b) for b in buttons) if n is not None]
-    lines = [message.text] if message.text else []
-    mapping: dict[str, str] = {}
-    labels = [_NUMBERED.sub("", b.label).strip() or b.label for b in options]
-    if options and any(label.isdigit() for label in labels):
-        lines += [""] + [f"• {label}" for label in labels] + [gettext(locale, PICK_VALUE)]
-        mapping = {label: b.payload for label, b in zip(labels, options, strict=True)}
-    elif options:
-        lines += [""] + [f"{i}. {label}" for i, label in enumerate(labels, 1)] + [gettext(locale, PICK_NUMBER)]
-        mapping = {str(i): b.payload for i, b in enumerate(options, 1)}
-    if words:
-        lines += ([""] if not options else []) + [gettext(locale, w) for w in words]
-    return "\n".join(lines), mapping
-
-
 # ---- the channel ----------------------------------------------------------------------------
 
 
@@ -266,7 +217,6 @@ class ZaloBotChannel:
         self._polling: asyncio.Task | None = None
         self._stopping = asyncio.Event()
         self._storing = False  # polling: an update taken from Zalo is being stored (never cancelled)
-        self._choices: dict[str, str] = {}  # chat -> the mapping last remembered (typed choices)
 
     # ---- the API ------------------------------------------------------------------------
 
@@ -320,10 +270,7 @@ class ZaloBotChannel:
             file, media = await self._fetch(url, incoming.event_id)
             incoming = dataclasses.replace(incoming, file=file, media=media)
 
-        async def submit() -> bool:
-            return await self.host.submit(await self._typed_choice(incoming))
-
-        await self._stored(submit, incoming.event_id)
+        await self._stored(lambda: self.host.submit(incoming), incoming.event_id)
 
     async def _fetch(self, url: str, event_id: str) -> tuple[InFile | None, str]:
         """Download a photo within CHIDOAN_MAX_FILE_KB; the engine keeps it only where a report
@@ -413,44 +360,14 @@ class ZaloBotChannel:
             await self.handle(raw)  # a failure to store is a 500: Zalo may deliver it again
         return web.json_response({"ok": True})
 
-    # ---- typed choices (temporary: see above) ----------------------------------------------
-
-    async def _remember_choices(self, chat_id: str, mapping: dict[str, str]) -> None:
-        value = json.dumps(mapping, ensure_ascii=False, separators=(",", ":"))
-        while len(value) > CHOICES_VALUE_MAX:  # keep the first options that fit
-            mapping = dict(list(mapping.items())[:-1])
-            value = json.dumps(mapping, ensure_ascii=False, separators=(",", ":"))
-        if self._choices.get(chat_id) != value:
-            await self.host.remember(choices_key(chat_id), value)
-            self._choices[chat_id] = value
-
-    async def _typed_choice(self, incoming: Incoming) -> Incoming:
-        """A typed number (or a listed value) that stands for a button of the last prompt sent to
-        this chat is handed to the engine as that button, the typed text kept beside it."""
-        typed = (incoming.text or "").strip()
-        if not (typed and typed.isascii() and typed.isdigit() and len(typed) <= 6):
-            return incoming
-        key = choices_key(incoming.chat_id)
-        value = await self.host.read(lambda uow: uow.kv.get(key))
-        try:
-            payload = _dict(json.loads(value)).get(typed) if value else None
-        except ValueError:  # not ours to fail on: the number goes to the engine as typed
-            payload = None
-        return dataclasses.replace(incoming, payload=payload) if isinstance(payload, str) else incoming
-
     # ---- out ----------------------------------------------------------------------------
 
     async def send(self, chat_id: str, message: Outgoing) -> None:
-        text, mapping = message.text, dict[str, str]()
-        if message.buttons or message.attachment is not None:  # the channel's own words, in their language
+        text = numbered_text(message)  # the buttons as the engine numbers them, and its hint
+        if message.attachment is not None:  # the channel's own words, in the reader's language
             locale = await self.host.read(lambda uow: uow.accounts.locale_of_chat(NAME, chat_id))
-            locale = locale or self.settings.default_locale
-            if message.buttons:
-                text, mapping = render(message, locale)
-            if message.attachment is not None:
-                note = gettext(locale, FILE_NOTE, filename=message.attachment.filename)
-                text = f"{text}\n\n{note}" if text else note
-        await self._remember_choices(chat_id, mapping)  # before sending: the answer may come at once
+            note = gettext(locale or self.settings.default_locale, FILE_NOTE, filename=message.attachment.filename)
+            text = f"{text}\n\n{note}" if text else note
         parts = split_text(text, MAX_TEXT)
         for i, part in enumerate(parts):
             for wait in range(PART_WAITS + 1):

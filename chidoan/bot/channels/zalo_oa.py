@@ -12,8 +12,9 @@ then handled. Events stored but not handled when the process ended are handled a
 The signature (`X-ZEvent-Signature: mac=<sha256 hex>`) is checked before anything is read.
 
 Out: texts of at most 2,000 characters (longer ones are split); up to 5 buttons become
-`oa.query.hide` buttons whose payload is the answer typed (see `typed_answer`), more become a
-numbered list to answer by number; a document is uploaded first, then sent by its token.
+`oa.query.hide` buttons whose payload is text the engine maps back to that very button (see
+`tap_payload`), more become the engine's numbered list (`numbered_text`) to answer by number; a
+document is uploaded first, then sent by its token.
 Zalo answers errors with HTTP 200 and `"error" != 0`; see `_raise_for`.
 """
 
@@ -27,16 +28,24 @@ import hmac
 import json
 import logging
 import mimetypes
-import re
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import aiohttp
 from aiohttp import web
 
 from chidoan.bot.channels.base import Host, Limits, NotReachableNow, RetryLater, Unreachable, split_text
-from chidoan.engine.messages import Attachment, Button, Incoming, InFile, Outgoing, clip_filename
-from chidoan.i18n import N_, fold, gettext
+from chidoan.bot.channels.zalo_tokens import ZaloTokens
+from chidoan.engine.messages import (
+    Attachment,
+    Button,
+    Incoming,
+    InFile,
+    Outgoing,
+    button_numbers,
+    clip_filename,
+    numbered_text,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +59,6 @@ SUBMIT_BACKOFF = (0.5, 30.0)  # first and longest wait before handing an accepte
 RATE_BACKOFF = (2.0, 300.0)  # -32 (rate limit): first and longest wait before the next try
 PART_WAITS = 3  # -32 on a later part of a split text: its first parts are out, wait in place
 DOWNLOAD_TIMEOUT = 30.0
-TAPS_KEPT = 10_000  # people whose last buttons are remembered (see `_remember_taps`)
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif")
 
 # Error codes of the OA message and upload APIs (C), by what they mean to the sender.
@@ -75,24 +83,11 @@ MEDIA = {
 }
 FACTS = {"follow": "followed", "unfollow": "unfollowed"}
 
-# What a person types for a journey's own buttons, which the engine accepts typed today (its
-# words, in any language it knows) and which stays right once typed choices are mapped.
-_WORDS = {"y": "Có", "n": "Không", "ok": "Gửi", "edit": "Sửa", "back": "Quay lại", "skip": "Bỏ qua", "done": "Xong"}
-_NUMBERED_ACTIONS = ("v:", "e:", "i:", "d:")  # choices and menus: the engine takes their number
-_NUMBERED_EXACT = ("sum", "add")
-_NUMBER_PREFIX = re.compile(r"^(\d{1,3})\.\s+")
-# Buttons outside a journey that a command with an argument does: (payload pattern, command).
-_COMMANDS = (
-    (re.compile(r"^lang:([a-z]{2,3})$"), "/ngonngu {}"),
-    (re.compile(r"^reg:open:(\d{4})$"), "/dangky {}"),
-)
-
-REPLY_WITH_NUMBER = N_("Reply with the number of your choice.")
-
 
 class TokenSource(Protocol):
-    """Where the OA access token comes from. The token store (zalo_tokens.py) gives one that
-    refreshes; `StaticToken` is the ZALO_OA_ACCESS_TOKEN setting."""
+    """Where the OA access token comes from: the token store (zalo_tokens.py, `ZaloTokens`: the
+    stored pair, refreshed) when ZALO_OA_APP_SECRET is set, else `StaticToken` (the
+    ZALO_OA_ACCESS_TOKEN setting, never refreshed)."""
 
     async def current(self) -> str:
         """The access token to use now."""
@@ -101,6 +96,15 @@ class TokenSource(Protocol):
     async def refreshed(self, after: str) -> str:
         """A token other than `after`, which Zalo refused (refresh once, or one refreshed since)."""
         ...
+
+
+@runtime_checkable
+class Startable(Protocol):
+    """A token source with work of its own (the token store's periodic check)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 class StaticToken:
@@ -122,12 +126,25 @@ class ZaloError(Exception):
         self.code = code
 
 
+NO_TOKEN = (
+    "zalo: no access token: set ZALO_OA_APP_SECRET (the token store, refreshed; authorise once "
+    "with `chidoan zalo connect`) or ZALO_OA_ACCESS_TOKEN (a static token)"
+)
+
+
 def build(host: Host) -> ZaloOAChannel | None:
+    """The channel when ZALO_OA_APP_ID and ZALO_OA_SECRET_KEY are set. Its tokens: the token
+    store when ZALO_OA_APP_SECRET is set, else the static ZALO_OA_ACCESS_TOKEN, else none (the
+    channel then refuses to start)."""
     settings = host.settings
     if not (settings.zalo_oa_app_id and settings.zalo_oa_secret_key):
         return None
-    token = settings.zalo_oa_access_token.get_secret_value() if settings.zalo_oa_access_token else ""
-    return ZaloOAChannel(host, StaticToken(token))
+    tokens: TokenSource | None = None
+    if settings.zalo_oa_app_secret is not None:
+        tokens = ZaloTokens.for_host(host)
+    elif settings.zalo_oa_access_token is not None and settings.zalo_oa_access_token.get_secret_value():
+        tokens = StaticToken(settings.zalo_oa_access_token.get_secret_value())
+    return ZaloOAChannel(host, tokens)
 
 
 def signature(app_id: str, body: bytes, timestamp: str, secret: str) -> str:
@@ -188,35 +205,32 @@ def _attachment(event: dict[str, Any]) -> dict[str, Any]:
     return _dict(_dict(first).get("payload"))
 
 
-def typed_answer(button: Button, position: int) -> str:
-    """The text an `oa.query.hide` button sends: what the person would type for it, so that a tap
-    (which most likely arrives as `user_send_text` carrying this text, U) and typing are the same
-    answer, recognised by today's engine and after typed choices are mapped to buttons:
-    - a journey's choice or menu entry: its number (the engine takes "2" for the second option;
-      the options come first, so it is also the button's position);
-    - a journey's yes/no, send, edit, back, skip, done: the word the engine takes ("Có", "Gửi"…);
-      cancel: /huy;
-    - a language or a plan's year: the command that does the same ("/ngonngu en", "/dangky 2027");
-    - anything else (a suggested text, another button outside a journey): its label, which is
-      the suggested text itself for a short suggestion; the others (e.g. "Use the suggested
-      text", a report of /baocao) are recognised once typed choices are mapped (see the README)."""
-    payload = button.payload
-    for pattern, command in _COMMANDS:
-        if match := pattern.match(payload):
-            return command.format(match.group(1))
-    if payload.startswith("j:"):
-        action = (payload[2:].split(".", 2) + ["", ""])[2]
-        if action.startswith(_NUMBERED_ACTIONS) or action in _NUMBERED_EXACT:
-            return str(position)
-        if action == "x":
-            return "/huy"
-        if action in _WORDS:
-            return _WORDS[action]
-    return button.label
+def tap_payload(button: Button, number: int | None) -> str:
+    """The text an `oa.query.hide` button sends (a tap most likely arrives as `user_send_text`
+    carrying it, U): text the engine's typed choices (engine/typed.py) map to exactly this button
+    of the question, as if it were pressed. Where a typed number names the button, its number
+    (`button_numbers`: "2" names one button whatever its label: a year, a report, "Use the
+    suggested text"); where a number is an answer or navigation takes words (a number or date
+    step; Back or Skip at a free-text step), the label itself, which the engine takes as the
+    button when it is a whole label ("« Back", a remembered count "25")."""
+    return str(number) if number else button.label
 
 
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def render(message: Outgoing) -> tuple[str, list[dict[str, str]]]:
+    """The text and the buttons Zalo shows: up to MAX_BUTTONS as `oa.query.hide` buttons, else
+    the engine's numbered list in the text (with its hint, in the reader's language)."""
+    flat = [b for row in message.buttons for b in row]
+    if len(flat) > MAX_BUTTONS:
+        return numbered_text(message), []
+    buttons = [
+        {"title": _clip(b.label, TITLE_MAX), "type": "oa.query.hide", "payload": tap_payload(b, number)}
+        for b, number in zip(flat, button_numbers(message), strict=True)
+    ]
+    return message.text, buttons
 
 
 class ZaloOAChannel:
@@ -226,23 +240,30 @@ class ZaloOAChannel:
     limits = Limits(per_second=50, burst=50, per_chat_per_second=3, per_chat_burst=6)
     max_text = MAX_TEXT
 
-    def __init__(self, host: Host, tokens: TokenSource):
+    def __init__(self, host: Host, tokens: TokenSource | None):
         self.host = host
         self.settings = settings = host.settings
         assert settings.zalo_oa_app_id is not None and settings.zalo_oa_secret_key is not None
         self.app_id = settings.zalo_oa_app_id
         self._secret = settings.zalo_oa_secret_key.get_secret_value()
         self.api = settings.zalo_oa_api_url.rstrip("/")
-        self.tokens: TokenSource = tokens
+        self._tokens = tokens
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task] = set()
         # One person's events are handled in the order they came: their lock, and how many use it.
         self._people: dict[str, tuple[asyncio.Lock, int]] = {}
         self._stopping = False
         self._rate_wait = RATE_BACKOFF[0]
-        # Per person, the buttons of the last message sent whose answer is their label (which
-        # the engine would take as typed text): {folded label: the button's payload}.
-        self._taps: dict[str, dict[str, str]] = {}
+
+    @property
+    def tokens(self) -> TokenSource:
+        if self._tokens is None:
+            raise RuntimeError(NO_TOKEN)
+        return self._tokens
+
+    @tokens.setter
+    def tokens(self, tokens: TokenSource) -> None:
+        self._tokens = tokens
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -325,8 +346,6 @@ class ZaloOAChannel:
                 if incoming.media in ("photo", "document"):
                     file, media = await self._fetch(event, incoming)
                     incoming = dataclasses.replace(incoming, file=file, media=media)
-                elif incoming.text is not None and (payload := self._tapped(incoming.chat_id, incoming.text)):
-                    incoming = dataclasses.replace(incoming, text=None, payload=payload)
                 await self._submit(dataclasses.replace(incoming, accepted=True))
         finally:
             lock, users = self._people[user]
@@ -412,52 +431,13 @@ class ZaloOAChannel:
     # ---- out ----------------------------------------------------------------------------
 
     async def send(self, chat_id: str, message: Outgoing) -> None:
-        text, buttons = await self._render(chat_id, message)
+        text, buttons = render(message)
         if message.attachment is not None:
             if text.strip():
                 await self._send_text(chat_id, text, buttons)
             await self._send_document(chat_id, message.attachment)
         else:
             await self._send_text(chat_id, text, buttons)
-        self._remember_taps(chat_id, message)
-
-    def _remember_taps(self, chat_id: str, message: Outgoing) -> None:
-        """A tap on a button whose answer is its label (a suggested text such as "Use the
-        suggested text", a report of /baocao) arrives as that label: remembered here, it is
-        handed to the engine as the button it is, not as typed text. Only the last message's
-        buttons, in this process (a restart forgets them: the label then goes as text)."""
-        flat = [b for row in message.buttons for b in row]
-        labelled = {fold(b.label): b.payload for i, b in enumerate(flat, 1) if typed_answer(b, i) == b.label}
-        self._taps.pop(chat_id, None)
-        if labelled:
-            if len(self._taps) >= TAPS_KEPT:
-                self._taps.pop(next(iter(self._taps)))
-            self._taps[chat_id] = labelled
-
-    def _tapped(self, chat_id: str, text: str) -> str | None:
-        return self._taps.get(chat_id, {}).get(fold(text)) if len(text) <= 2 * TITLE_MAX else None
-
-    async def _render(self, chat_id: str, message: Outgoing) -> tuple[str, list[dict[str, str]]]:
-        """The text and the buttons Zalo shows: up to MAX_BUTTONS as buttons, else a numbered
-        list in the text and a line asking for the number."""
-        flat = [b for row in message.buttons for b in row]
-        if len(flat) <= MAX_BUTTONS:
-            buttons = [
-                {"title": _clip(b.label, TITLE_MAX), "type": "oa.query.hide", "payload": typed_answer(b, i)}
-                for i, b in enumerate(flat, 1)
-            ]
-            return message.text, buttons
-        lines = []
-        for i, b in enumerate(flat, 1):
-            numbered = _NUMBER_PREFIX.match(b.label)
-            label = b.label[numbered.end() :] if numbered and numbered.group(1) == str(i) else b.label
-            lines.append(f"{i}. {label}")
-        hint = gettext(await self._locale(chat_id), REPLY_WITH_NUMBER)
-        return "\n".join([message.text, "", *lines, "", hint]), []
-
-    async def _locale(self, chat_id: str) -> str:
-        sender = await self.host.read(lambda uow: uow.accounts.sender(self.name, chat_id))
-        return sender.locale if sender is not None else self.settings.default_locale
 
     async def _send_text(self, chat_id: str, text: str, buttons: list[dict[str, str]]) -> None:
         parts = split_text(text, MAX_TEXT)
@@ -550,7 +530,12 @@ class ZaloOAChannel:
     # ---- life ---------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Refuses (RuntimeError) without a token source; starts the token store's checks."""
+        if self._tokens is None:
+            raise RuntimeError(NO_TOKEN)
         self._stopping = False
+        if isinstance(self._tokens, Startable):
+            await self._tokens.start()
         self._spawn(self._catch_up_logged())
         log.info("zalo: webhook at %s", self.settings.zalo_oa_webhook_path)
 
@@ -570,6 +555,8 @@ class ZaloOAChannel:
                 task.cancel()
             with contextlib.suppress(Exception):
                 await asyncio.gather(*pending, return_exceptions=True)
+        if isinstance(self._tokens, Startable):
+            await self._tokens.stop()
 
     async def close(self) -> None:
         if self._session is not None:
