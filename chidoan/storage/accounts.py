@@ -106,6 +106,23 @@ class Accounts:
             )
         )
 
+    def notice_candidates(self, account_id: int) -> list[Row]:
+        """All the account's identities, in the order a notice tries them: the reachable ones as
+        `notice_targets` orders them, then the others (engine/notices.py chooses)."""
+        return list(
+            self.conn.execute(
+                select(IDENT)
+                .where(IDENT.c.account_id == account_id)
+                .order_by(
+                    IDENT.c.reachable.desc(),
+                    IDENT.c.preferred.desc(),
+                    IDENT.c.last_seen_at.is_(None),
+                    IDENT.c.last_seen_at.desc(),
+                    IDENT.c.id.desc(),
+                )
+            )
+        )
+
     def notice_target(self, account_id: int) -> Row | None:
         targets = self.notice_targets(account_id)
         return targets[0] if targets else None

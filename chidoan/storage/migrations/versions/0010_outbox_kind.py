@@ -1,0 +1,34 @@
+"""outbox kind: a reply, a notice, or a notice sent as a template message
+
+A reply answers what the person just wrote and always goes to that chat; a notice (a district's
+notice, a commitment's follow-up) goes where the person can be reached: Zalo's 7-day window is
+checked when it is queued, and a notice Zalo refuses is queued again on another of the person's
+channels (the refused row is kept as `rerouted`). A `template` row is sent as Zalo's approved
+template message. Every row stored before this revision is taken for a reply.
+
+Revision ID: 0010
+Revises: 0009
+Create Date: 2026-11-29 12:00:00
+"""
+
+from alembic import op
+import sqlalchemy as sa
+import sqlmodel
+
+
+revision = '0010'
+down_revision = '0009'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False, server_default='reply')
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.drop_column('kind')
