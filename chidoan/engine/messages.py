@@ -116,6 +116,7 @@ class Outgoing:
     attachment: Attachment | None = None
     typed: Typed = Typed.choice  # kept with the question, not sent
     hint: str = ""  # "Reply 1, 2 or 3." in the reader's language, for channels without buttons
+    template: bool = False  # send as the platform's approved template message (outbox kind, not body)
 
     def with_hint(self, locale: str) -> Outgoing:
         self.hint = reply_hint(locale, sum(len(row) for row in self.buttons), self.typed)
