@@ -6,6 +6,10 @@ on PostgreSQL skips them and a crashed sender's rows come back. A round never wa
 limit: a chat whose turn has not come is put off until it has (not counted as a failure), so a
 round stays far shorter than the lease and one busy chat never holds up the others. Messages to
 one chat go out in order; each chat's outcomes are recorded as soon as it is done.
+
+A platform that refuses a person for now (`NotReachableNow`: Zalo's window, not following) holds
+the chat's rows until the person writes or follows again (the engine releases them), except
+notices: those go to the account's next reachable channel (see engine/notices.py).
 """
 
 from __future__ import annotations
