@@ -259,6 +259,8 @@ async def test_zalo_only_outside_the_window_is_held_and_sent_when_they_write_aga
         await user.say("/toi")  # back: the held question goes first, then the reply
         texts = [m.get("text", "") for m in user.last]
         assert len(texts) == 2 and "Sửa sân bóng" in texts[0] and "Đoàn phường Vĩnh Bảo" in texts[1]
+        await user.say("in progress")  # the held question, not the reply after it, is answered
+        assert "Recorded: In progress." in user.text
     finally:
         await app.stop()
     assert notices(db, "Sửa sân bóng")[0].status == OutboxStatus.sent

@@ -100,10 +100,11 @@ class Engine:
         )
         if event is None:
             return False
+        released: list = []
         if not sender.reachable or (
             sender.channel in WINDOWED and not self.window.open(sender.last_seen_at, now)
         ):  # back within reach: what was held for this chat goes first, in its order
-            uow.outbox.release_held(incoming.channel, incoming.chat_id, now)
+            released = uow.outbox.release_held(incoming.channel, incoming.chat_id, now)
         if sender.last_seen_at != now:  # not for a duplicate: notices go to the channel used last
             uow.accounts.seen(sender.identity_id, now)
         ctx = Ctx(
@@ -112,13 +113,13 @@ class Engine:
         state = uow.conversations.from_sender(sender)
         if not isolate:
             self._route(ctx, state, text)
-            self._remember(ctx)
+            self._remember(ctx, released)
             self._queue(ctx)
             return True
         try:
             with uow.savepoint():
                 self._route(ctx, state, text)
-                self._remember(ctx)
+                self._remember(ctx, released)
                 self._queue(ctx)
                 uow.outbox.flush()  # inside the savepoint: undone with the handler's other writes
         except (ConcurrentUpdate, DBAPIError):
@@ -251,10 +252,16 @@ class Engine:
             ctx.say(N_("Type /help to see what you can do."))
         return True
 
-    def _remember(self, ctx: Ctx) -> None:
-        """The last reply is the question the person now has in front of them."""
-        if ctx.replies:
-            remember(ctx.uow, ctx.account_id, ctx.replies[-1], ctx.now, last=ctx.last_prompt)
+    def _remember(self, ctx: Ctx, released: list | None = None) -> None:
+        """The last reply is the question the person now has in front of them; unless it offers
+        no choice and a question held for them (a commitment's follow-up) goes out just before
+        it: then that one is answered by typing (or by tapping, on Zalo)."""
+        asked = ctx.replies[-1] if ctx.replies else None
+        if asked is None or not asked.buttons:
+            held = [Outgoing.from_body(r.body) for r in released or () if r.body.get("buttons")]
+            asked = held[-1] if held else asked
+        if asked is not None:
+            remember(ctx.uow, ctx.account_id, asked, ctx.now, last=ctx.last_prompt)
 
     def _run_command(self, ctx: Ctx, state, name: str, args: str) -> None:
         command = self._by_name.get(name)

@@ -114,13 +114,23 @@ class OutboxRepo:
             .values(status=OutboxStatus.held, error=error[:500])
         )
 
-    def release_held(self, channel: str, chat_id: str, now: datetime) -> int:
-        """The person wrote or followed again: what was held for them goes now, in its order."""
-        return self.conn.execute(
-            OUT.update()
-            .where(OUT.c.status == OutboxStatus.held, OUT.c.channel == channel, OUT.c.chat_id == chat_id)
-            .values(status=OutboxStatus.pending, not_before=now)
-        ).rowcount
+    def release_held(self, channel: str, chat_id: str, now: datetime) -> list[Row]:
+        """The person wrote or followed again: what was held for them goes now, in its order.
+        Returns the rows released (id, body)."""
+        held = list(
+            self.conn.execute(
+                select(OUT.c.id, OUT.c.body)
+                .where(OUT.c.status == OutboxStatus.held, OUT.c.channel == channel, OUT.c.chat_id == chat_id)
+                .order_by(OUT.c.id)
+            )
+        )
+        if held:
+            self.conn.execute(
+                OUT.update()
+                .where(OUT.c.id.in_([r.id for r in held]))
+                .values(status=OutboxStatus.pending, not_before=now)
+            )
+        return held
 
     def pending_notices(self, channel: str, chat_id: str) -> list[Row]:
         """The chat's notices not sent yet (claimed ones included), in their order."""
