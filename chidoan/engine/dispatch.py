@@ -101,9 +101,9 @@ class Engine:
         if event is None:
             return False
         released: list = []
-        if not sender.reachable or (
-            sender.channel in WINDOWED and not self.window.open(sender.last_seen_at, now)
-        ):  # back within reach: what was held for this chat goes first, in its order
+        if not sender.reachable or sender.channel in WINDOWED:
+            # Back within reach (a Zalo person may have notices held by the window, whatever its
+            # length now): what was held for this chat goes first, in its order.
             released = uow.outbox.release_held(incoming.channel, incoming.chat_id, now)
         if sender.last_seen_at != now:  # not for a duplicate: notices go to the channel used last
             uow.accounts.seen(sender.identity_id, now)

@@ -259,7 +259,17 @@ class InboundEvent(SQLModel, table=True):
 
 class Outbox(SQLModel, table=True):
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "not_before"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "not_before"),
+        # A chat's held rows, looked up at each event from a person who may have some (Zalo).
+        Index(
+            "ix_outbox_held",
+            "channel",
+            "chat_id",
+            sqlite_where=text("status = 'held'"),
+            postgresql_where=text("status = 'held'"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(max_length=16)

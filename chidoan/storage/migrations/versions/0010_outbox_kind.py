@@ -4,7 +4,8 @@ A reply answers what the person just wrote and always goes to that chat; a notic
 notice, a commitment's follow-up) goes where the person can be reached: Zalo's 7-day window is
 checked when it is queued, and a notice Zalo refuses is queued again on another of the person's
 channels (the refused row is kept as `rerouted`). A `template` row is sent as Zalo's approved
-template message. Every row stored before this revision is taken for a reply.
+template message. Every row stored before this revision is taken for a reply. A chat's held rows
+are found by a partial index, since each event from a Zalo person looks for them.
 
 Revision ID: 0010
 Revises: 0009
@@ -27,8 +28,16 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False, server_default='reply')
         )
+        batch_op.create_index(
+            'ix_outbox_held',
+            ['channel', 'chat_id'],
+            unique=False,
+            sqlite_where=sa.text("status = 'held'"),
+            postgresql_where=sa.text("status = 'held'"),
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.drop_index('ix_outbox_held')
         batch_op.drop_column('kind')
