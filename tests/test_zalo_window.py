@@ -192,6 +192,7 @@ async def test_a_notice_refused_with_230_is_delivered_on_telegram(settings, org,
         zalo.fail_next(-230, ZALO_ID)  # but Zalo counts otherwise
         await join(app, "new1")
         await until(lambda: any("Người Mới new1 joined" in t for t in tg_texts(tg)), what="the notice on Telegram")
+        await until(lambda: notices(db, "Người Mới new1 joined")[-1].status == OutboxStatus.sent, what="recorded")
         refused, moved = notices(db, "Người Mới new1 joined")
         assert (refused.channel, refused.status, refused.kind) == ("zalo", OutboxStatus.rerouted, OutboxKind.notice)
         assert "-230" in refused.error
@@ -325,6 +326,7 @@ async def test_refused_notice_rerouted_on_postgresql(pg_url, zalo, tg):
         zalo.fail_next(-230, ZALO_ID)
         await join(app, "new1")
         await until(lambda: any("Người Mới new1 joined" in t for t in tg_texts(tg)), what="the notice on Telegram")
+        await until(lambda: notices(database, "Người Mới new1 joined")[-1].status == "sent", what="recorded")
         assert [(r.channel, r.status) for r in notices(database, "Người Mới new1 joined")] == [
             ("zalo", OutboxStatus.rerouted),
             ("telegram", OutboxStatus.sent),
