@@ -6,7 +6,8 @@
         await zalo.deliver(app_url, zalo.text_event("84901", "xin chào"))
 
 It copies what the channel depends on (see /work/shared/ZALO.md): `POST /v3.0/oa/message/cs`
-with the `access_token` header, text ≤ 2,000 characters, at most 5 template buttons; uploads of
+with the `access_token` header, text ≤ 2,000 characters, at most 5 template buttons;
+`POST /v3.0/oa/message/template` (a template message by user id, its shape assumed); uploads of
 files (→ token) and images (→ attachment_id) as multipart `file`; errors answered with HTTP 200
 and `"error" != 0` (-216 for a token it does not know; any code on demand); attachment URLs to
 download; and events shaped as Zalo sends them, signed as Zalo signs them.
@@ -65,6 +66,7 @@ class FakeZaloOA:
     async def __aenter__(self) -> FakeZaloOA:
         app = web.Application(client_max_size=20 * 1024 * 1024)
         app.router.add_post("/v3.0/oa/message/cs", self._message)
+        app.router.add_post("/v3.0/oa/message/template", self._template)
         app.router.add_post("/v2.0/oa/upload/file", self._upload_file)
         app.router.add_post("/v2.0/oa/upload/image", self._upload_image)
         app.router.add_get("/files/{key}", self._download)
@@ -103,6 +105,16 @@ class FakeZaloOA:
             c.body["message"]
             for c in self.calls
             if c.path.endswith("message/cs")
+            and c.error == 0
+            and (user_id is None or c.body["recipient"]["user_id"] == user_id)
+        ]
+
+    def templates(self, user_id: str | None = None) -> list[dict[str, Any]]:
+        """The body of every message/template call it accepted (for one recipient)."""
+        return [
+            c.body
+            for c in self.calls
+            if c.path.endswith("message/template")
             and c.error == 0
             and (user_id is None or c.body["recipient"]["user_id"] == user_id)
         ]
@@ -151,6 +163,26 @@ class FakeZaloOA:
             return self._answer(call, -201, problem)
         msg_id = f"{next(self._msg_ids):032x}"
         return self._answer(call, 0, "Success", {"message_id": msg_id, "user_id": user_id})
+
+    async def _template(self, request: web.Request) -> web.Response:
+        """An approved template message by user id (the shape chidoan assumes, U): a known
+        template id (any non-empty string here) and its data."""
+        token = request.headers.get("access_token")
+        try:
+            body = await request.json()
+        except ValueError:
+            return self._answer(Call(request.path, token), -201, "body is not JSON")
+        call = Call(request.path, token, body)
+        if token not in self.tokens:
+            return self._answer(call, -216, "Access token is invalid")
+        user_id = (body.get("recipient") or {}).get("user_id")
+        if not isinstance(user_id, str) or not user_id:
+            return self._answer(call, -201, "recipient.user_id is required")
+        if not isinstance(body.get("template_id"), str) or not isinstance(body.get("template_data"), dict):
+            return self._answer(call, -201, "template_id and template_data are required")
+        if code := self._failure(request.path, user_id):
+            return self._answer(call, code, f"failure {code} on demand")
+        return self._answer(call, 0, "Success", {"msg_id": f"{next(self._msg_ids):032x}"})
 
     def _check_attachment(self, attachment: dict[str, Any]) -> str | None:
         kind, payload = attachment.get("type"), attachment.get("payload") or {}

@@ -16,6 +16,7 @@ from chidoan.bot.followups import FollowUps
 from chidoan.bot.processor import Processor
 from chidoan.bot.sender import Sender
 from chidoan.engine.dispatch import Engine
+from chidoan.engine.notices import Window
 from chidoan.handlers import build_engine
 from chidoan.storage.clock import utcnow
 from chidoan.storage.db import DatabaseNotReady, make_engine, prepare
@@ -43,7 +44,7 @@ class App:
         self.processor = Processor(self.db, self.engine, clock=clock)
         self.host = Host(settings, self.processor, self.engine.commands, descriptions or {})
         self.channels: dict[str, Channel] = configured(self.host)
-        self.sender = Sender(self.processor, self.channels, clock=clock)
+        self.sender = Sender(self.processor, self.channels, clock=clock, window=Window.of(settings))
         self.followups = FollowUps(self.processor, settings)
         self._runner: web.AppRunner | None = None
 

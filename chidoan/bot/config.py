@@ -54,6 +54,25 @@ class Settings(BaseSettings):
         validation_alias="ZALO_OA_ACCESS_TOKEN",
         description="a static access token, used (never refreshed) when ZALO_OA_APP_SECRET is not set",
     )
+    # Zalo's window (C): a consultation message only within this long after the person's last
+    # interaction, free within the first hours; beyond it only an approved template message.
+    zalo_oa_window_days: float = Field(
+        default=7.0,
+        gt=0,
+        validation_alias="ZALO_OA_WINDOW_DAYS",
+        description="days after a person's last message within which the OA may write to them",
+    )
+    zalo_oa_free_hours: float = Field(
+        default=48.0,
+        ge=0,
+        validation_alias="ZALO_OA_FREE_HOURS",
+        description="hours after a person's last message within which a message is free (beyond: billed)",
+    )
+    zalo_oa_template_id: str | None = Field(
+        default=None,
+        validation_alias="ZALO_OA_TEMPLATE_ID",
+        description="an approved template for notices to people outside the window (optional)",
+    )
     web_enabled: bool = Field(default=True, validation_alias="CHIDOAN_WEB_ENABLED")
     web_host: str = Field(default="127.0.0.1", validation_alias="CHIDOAN_WEB_HOST")
     web_port: int = Field(default=8080, validation_alias="CHIDOAN_WEB_PORT")

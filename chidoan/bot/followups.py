@@ -10,6 +10,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from chidoan.bot.processor import Processor
+from chidoan.engine.notices import Window
 from chidoan.handlers.commitments import ask_due
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,8 @@ class FollowUps:
 
     async def run_once(self) -> int:
         now = self.processor.clock()
-        asked = await self.processor.run(lambda uow: ask_due(uow, now, self.settings.tz))
+        window = Window.of(self.settings)
+        asked = await self.processor.run(lambda uow: ask_due(uow, now, self.settings.tz, window))
         if asked:
             log.info("asked about %d commitment(s)", asked)
             for wake in self.processor.committed:  # the sender goes at once

@@ -6,6 +6,10 @@ on PostgreSQL skips them and a crashed sender's rows come back. A round never wa
 limit: a chat whose turn has not come is put off until it has (not counted as a failure), so a
 round stays far shorter than the lease and one busy chat never holds up the others. Messages to
 one chat go out in order; each chat's outcomes are recorded as soon as it is done.
+
+A platform that refuses a person for now (`NotReachableNow`: Zalo's window, not following) holds
+the chat's rows until the person writes or follows again (the engine releases them), except
+notices: those go to the account's next reachable channel (see engine/notices.py).
 """
 
 from __future__ import annotations
@@ -25,8 +29,11 @@ from chidoan.bot.channels.base import Channel, NotReachableNow, RetryLater, Unre
 from chidoan.bot.processor import Processor
 from chidoan.bot.ratelimit import TokenBucket
 from chidoan.bot.tasks import cancel
+from chidoan.engine.dispatch import notice_row
 from chidoan.engine.messages import Attachment, Outgoing
+from chidoan.engine.notices import Window
 from chidoan.storage.clock import utcnow
+from chidoan.storage.models import OutboxKind
 from chidoan.storage.outbox import LEASE
 from chidoan.storage.uow import UnitOfWork
 
@@ -38,7 +45,7 @@ MAX_ATTEMPTS = 8
 @dataclass
 class Outcome:
     row: Row
-    status: str  # "sent", "retry", "unreachable", "held" (not reachable for now)
+    status: str  # "sent", "retry", "unreachable", "held" (not reachable for now; a notice is re-routed)
     error: str = ""
     after: float = 0.0
     counts: bool = True
@@ -53,8 +60,10 @@ class Sender:
         clock: Callable[[], datetime] = utcnow,
         batch: int = 100,
         idle: float = 1.0,
+        window: Window | None = None,
     ):
         self.processor = processor
+        self.window = window or Window()
         self.channels = channels
         self.clock = clock
         self.batch = batch
@@ -149,6 +158,7 @@ class Sender:
     async def _send(self, channel: Channel, row: Row) -> Outcome:
         try:
             message = Outgoing.from_body(row.body)
+            message.template = row.kind == OutboxKind.template
             if (attachment := message.attachment) is not None:
                 message.attachment = await self.processor.run(lambda uow: _load(uow, attachment))
             await channel.send(row.chat_id, message)
@@ -165,6 +175,7 @@ class Sender:
 
     def _record(self, uow: UnitOfWork, outcomes: list[Outcome]) -> None:
         now = self.clock()
+        held: set[tuple[str, str]] = set()
         for o in outcomes:
             if o.status == "sent":
                 uow.outbox.mark_sent(o.row.id, now)
@@ -172,8 +183,12 @@ class Sender:
                 uow.outbox.mark_unreachable(o.row.channel, o.row.chat_id, o.error)
                 uow.accounts.mark_unreachable(o.row.channel, o.row.chat_id, now)
             elif o.status == "held":  # reachable again when they write or follow (the engine)
-                uow.outbox.mark_held(o.row.channel, o.row.chat_id, o.error)
+                if (o.row.channel, o.row.chat_id) in held:
+                    continue  # the chat's pending rows were dealt with at its first refusal
+                held.add((o.row.channel, o.row.chat_id))
                 uow.accounts.mark_unreachable(o.row.channel, o.row.chat_id, now)
+                self._reroute(uow, o.row.channel, o.row.chat_id, o.error, now)
+                uow.outbox.mark_held(o.row.channel, o.row.chat_id, o.error)
             else:
                 uow.outbox.mark_retry(
                     o.row.id,
@@ -182,6 +197,25 @@ class Sender:
                     counts=o.counts,
                     max_attempts=MAX_ATTEMPTS,
                 )
+
+    def _reroute(self, uow: UnitOfWork, channel: str, chat_id: str, error: str, now) -> None:
+        """The platform refused this chat for now: its notices (not replies, which answer what the
+        person wrote there) go to the account's next reachable channel, queued in this
+        transaction; the refused row stays as `rerouted` with the refusal. A notice with nowhere
+        else to go stays here, held (the caller), until the person writes or follows again."""
+        for row in uow.outbox.pending_notices(channel, chat_id):
+            if row.account_id is None:
+                continue
+            refused = next(
+                (i.id for i in uow.accounts.identities(row.account_id) if (i.channel, i.chat_id) == (channel, chat_id)),
+                None,
+            )
+            moved = notice_row(uow, row.account_id, Outgoing(""), now, self.window, refused=refused)
+            if moved is None or (moved["channel"], moved["chat_id"]) == (channel, chat_id):
+                continue
+            uow.outbox.add_many([moved | {"body": row.body}])
+            uow.outbox.mark_rerouted(row.id, error)
+            log.info("outbox row %s refused by %s (%s): queued on %s instead", row.id, channel, error, moved["channel"])
 
 
 def _load(uow: UnitOfWork, attachment: Attachment) -> Attachment:

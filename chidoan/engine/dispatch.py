@@ -16,6 +16,7 @@ from chidoan.engine.commands import Command, parse_command
 from chidoan.engine.context import Ctx
 from chidoan.engine.journey import Journey
 from chidoan.engine.messages import FACTS, Incoming, Outgoing, Typed, clean_text
+from chidoan.engine.notices import WINDOWED, Window, route
 from chidoan.engine.runner import Runner
 from chidoan.engine.typed import buttons_of, match, question, remember
 from chidoan.i18n import N_, gettext, pick_locale
@@ -57,6 +58,7 @@ class Engine:
         self.actions = actions
         self.on_code = on_code
         self.on_link_code = on_link_code
+        self.window = Window.of(settings)
 
     def command(self, name: str) -> Command | None:
         return self._by_name.get(name)
@@ -98,6 +100,11 @@ class Engine:
         )
         if event is None:
             return False
+        released: list = []
+        if not sender.reachable or sender.channel in WINDOWED:
+            # Back within reach (a Zalo person may have notices held by the window, whatever its
+            # length now): what was held for this chat goes first, in its order.
+            released = uow.outbox.release_held(incoming.channel, incoming.chat_id, now)
         if sender.last_seen_at != now:  # not for a duplicate: notices go to the channel used last
             uow.accounts.seen(sender.identity_id, now)
         ctx = Ctx(
@@ -106,13 +113,13 @@ class Engine:
         state = uow.conversations.from_sender(sender)
         if not isolate:
             self._route(ctx, state, text)
-            self._remember(ctx)
+            self._remember(ctx, released)
             self._queue(ctx)
             return True
         try:
             with uow.savepoint():
                 self._route(ctx, state, text)
-                self._remember(ctx)
+                self._remember(ctx, released)
                 self._queue(ctx)
                 uow.outbox.flush()  # inside the savepoint: undone with the handler's other writes
         except (ConcurrentUpdate, DBAPIError):
@@ -153,6 +160,8 @@ class Engine:
         if recorded is None or sender is None:
             return recorded is not None
         uow.accounts.set_reachable(sender.identity_id, FACTS[incoming.kind], now)
+        if FACTS[incoming.kind]:  # followed or unblocked again: what was held for them goes now
+            uow.outbox.release_held(sender.channel, sender.chat_id, now)
         return True
 
     def keep_failed(self, uow: UnitOfWork, incoming: Incoming, error: str, now: datetime, raw: str | None) -> bool:
@@ -245,15 +254,21 @@ class Engine:
             ctx.say(N_("Type /help to see what you can do."))
         return True
 
-    def _remember(self, ctx: Ctx) -> None:
+    def _remember(self, ctx: Ctx, released: list | None = None) -> None:
         """The last reply is the question the person now has in front of them, in the chat they
-        wrote from (replies go there)."""
-        if ctx.replies:
+        wrote from (replies go there); unless it offers no choice and a question held for them (a
+        commitment's follow-up, released to that same chat) goes out just before it: then that
+        one is answered by typing (or by tapping, on Zalo)."""
+        asked = ctx.replies[-1] if ctx.replies else None
+        if asked is None or not asked.buttons:
+            held = [Outgoing.from_body(r.body) for r in released or () if r.body.get("buttons")]
+            asked = held[-1] if held else asked
+        if asked is not None:
             inc = ctx.incoming
             remember(
                 ctx.uow,
                 ctx.account_id,
-                ctx.replies[-1],
+                asked,
                 ctx.now,
                 channel=inc.channel,
                 chat_id=inc.chat_id,
@@ -285,14 +300,30 @@ class Engine:
         for account_id, msgid, params in ctx.notices:
             account = ctx.uow.accounts.one(account_id)
             text = gettext(account.locale, msgid, **params)
-            # One channel: the one they chose, else the one they used last (else the next reachable).
-            target = ctx.uow.accounts.notice_target(account_id)
-            if target is not None:
-                rows.append(outbox_row(target.channel, target.chat_id, account_id, Outgoing(text), ctx.now))
+            row = notice_row(ctx.uow, account_id, Outgoing(text), ctx.now, self.window)
+            if row is not None:
+                rows.append(row)
         ctx.uow.outbox.queue(rows)
 
 
-def outbox_row(channel: str, chat_id: str, account_id: int | None, message: Outgoing, now: datetime) -> dict:
+def notice_row(
+    uow: UnitOfWork, account_id: int, message: Outgoing, now: datetime, window: Window, *, refused: int | None = None
+) -> dict | None:
+    """The outbox row of a notice to an account, on one channel: the one they chose, else the
+    one used last, else the next reachable, Zalo only within its window (see engine/notices.py);
+    held when nowhere takes it now. None: the account has no channel to keep it for."""
+    target = route(uow.accounts.notice_candidates(account_id), now, window, refused=refused)
+    if target is None:
+        return None
+    row = outbox_row(target.channel, target.chat_id, account_id, message, now, kind=target.kind)
+    if target.held is not None:
+        row |= {"status": "held", "error": target.held}
+    return row
+
+
+def outbox_row(
+    channel: str, chat_id: str, account_id: int | None, message: Outgoing, now: datetime, kind: str = "reply"
+) -> dict:
     return {
         "channel": channel,
         "chat_id": chat_id,
@@ -305,4 +336,5 @@ def outbox_row(channel: str, chat_id: str, account_id: int | None, message: Outg
         "dedupe_key": None,
         "sent_at": None,
         "error": None,
+        "kind": kind,
     }

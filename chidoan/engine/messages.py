@@ -132,6 +132,7 @@ class Outgoing:
     attachment: Attachment | None = None
     typed: Typed = Typed.choice  # kept with the question, not sent
     hint: str = ""  # "Reply 1, 2 or 3." in the reader's language, for channels without buttons
+    template: bool = False  # send as the platform's approved template message (outbox kind, not body)
 
     def with_hint(self, locale: str) -> Outgoing:
         self.hint = reply_hint(locale, numbered_count(self.buttons, self.typed), self.typed)

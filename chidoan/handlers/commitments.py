@@ -7,10 +7,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from chidoan.engine.context import Ctx
-from chidoan.engine.dispatch import outbox_row
+from chidoan.engine.dispatch import notice_row
 from chidoan.engine.inputs import parse_id
 from chidoan.engine.journey import Answers, Journey, Step
 from chidoan.engine.messages import Button, Outgoing
+from chidoan.engine.notices import Window
 from chidoan.engine.typed import remember
 from chidoan.handlers.access import BASE_UNIT, acting_unit, still_acting
 from chidoan.i18n import N_, format_date, gettext
@@ -24,10 +25,12 @@ ANSWERS = {
 }
 
 
-def ask_due(uow: UnitOfWork, now: datetime, tz) -> int:
+def ask_due(uow: UnitOfWork, now: datetime, tz, window: Window | None = None) -> int:
     """Ask about every commitment whose day has come; each person is asked once per commitment
     (the outbox's unique key), however often and on however many workers this runs, on however
-    many channels they have."""
+    many channels they have. A question nobody can take now (outside Zalo's window, no other
+    channel) is stored held and counts as asked: it goes when the person writes again."""
+    window = window or Window()
     asked = 0
     for commitment in uow.reports.due_commitments(now.astimezone(tz).date()):
         report = uow.reports.one(commitment.report_id)
@@ -45,17 +48,16 @@ def ask_due(uow: UnitOfWork, now: datetime, tz) -> int:
             buttons = [
                 [Button(gettext(locale, label), f"cm:{commitment.id}:{status}") for status, label in ANSWERS.items()]
             ]
-            # On one channel (the chosen one, else the one used last); the key is the person's,
-            # so linking another channel later does not ask again. Keys were per identity before
-            # (commitment:<id>:<identity id>): a person asked under one of those is asked already.
+            # On one channel (the chosen one, else the one used last, Zalo within its window); the
+            # key is the person's, so linking another channel later does not ask again. Keys were
+            # per identity before (commitment:<id>:<identity id>): one asked so is asked already.
             message = Outgoing(text, buttons).with_hint(locale)
-            target = uow.accounts.notice_target(account_id)
-            if target is not None and not uow.outbox.keyed_for(f"commitment:{commitment.id}:", account_id):
-                row = outbox_row(target.channel, target.chat_id, account_id, message, now)
+            row = notice_row(uow, account_id, message, now, window)
+            if row is not None and not uow.outbox.keyed_for(f"commitment:{commitment.id}:", account_id):
                 queued = uow.outbox.add_once(row | {"dedupe_key": f"commitment:{commitment.id}:account:{account_id}"})
-                if queued:
+                if queued and row["status"] == "pending":
                     # Answered by typing too ("dang thuc hien"), in the chat it is shown in.
-                    remember(uow, account_id, message, now, channel=target.channel, chat_id=target.chat_id)
+                    remember(uow, account_id, message, now, channel=row["channel"], chat_id=row["chat_id"])
                 asked += queued
     return asked
 

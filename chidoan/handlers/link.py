@@ -14,6 +14,7 @@ from chidoan.engine.context import Ctx
 from chidoan.engine.dispatch import outbox_row
 from chidoan.engine.inputs import parse_id
 from chidoan.engine.messages import Button, Outgoing
+from chidoan.engine.notices import route
 from chidoan.handlers.labels import ROLE_LABELS
 from chidoan.i18n import N_, gettext
 from chidoan.storage.links import LIFETIME, MAX_WRONG, draft_of, looks_like_link_code, merge_accounts
@@ -47,7 +48,7 @@ def link_command(ctx: Ctx, args: str) -> None:
     identities = ctx.uow.accounts.identities(ctx.account_id)
     if len(identities) < 2:
         return
-    target = ctx.uow.accounts.notice_target(ctx.account_id)
+    target = route(ctx.uow.accounts.notice_candidates(ctx.account_id), ctx.now, ctx.engine.window)
     chosen = any(i.preferred for i in identities)
     lines = [ctx.t(N_("Linked apps:"))]
     for identity in identities:
@@ -56,7 +57,7 @@ def link_command(ctx: Ctx, args: str) -> None:
             channel=channel_label(ctx, identity.channel),
             when=_when(ctx, identity.last_seen_at),
         )
-        if target is not None and identity.id == target.id:
+        if target is not None and target.held is None and identity.id == target.identity_id:
             line += " — " + ctx.t(N_("notices go here") if not chosen else N_("notices go here (your choice)"))
         lines.append("• " + line)
     lines.append(ctx.t(N_("Where should notices go?")))

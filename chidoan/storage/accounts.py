@@ -90,14 +90,16 @@ class Accounts:
         """The person wrote from this identity now: notices follow them to the channel used last."""
         _SEEN.rowcount(self.conn, {"iid": identity_id, "now": now})
 
-    def notice_targets(self, account_id: int) -> list[Row]:
-        """The account's reachable identities, the one a notice should go to first: the preferred
-        one, then the most recently used (the next ones are the fallbacks)."""
+    def notice_candidates(self, account_id: int) -> list[Row]:
+        """All the account's identities, in the order a notice tries them (engine/notices.py
+        chooses among them): the reachable ones first; of those, the preferred one, then the most
+        recently used (the next ones are the fallbacks); then the unreachable ones."""
         return list(
             self.conn.execute(
                 select(IDENT)
-                .where(IDENT.c.account_id == account_id, IDENT.c.reachable.is_(True))
+                .where(IDENT.c.account_id == account_id)
                 .order_by(
+                    IDENT.c.reachable.desc(),
                     IDENT.c.preferred.desc(),
                     IDENT.c.last_seen_at.is_(None),
                     IDENT.c.last_seen_at.desc(),
@@ -105,10 +107,6 @@ class Accounts:
                 )
             )
         )
-
-    def notice_target(self, account_id: int) -> Row | None:
-        targets = self.notice_targets(account_id)
-        return targets[0] if targets else None
 
     def prefer(self, account_id: int, identity_id: int | None) -> bool:
         """Make one identity the preferred one for notices (None: the one used last). False when

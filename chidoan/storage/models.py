@@ -67,6 +67,16 @@ class OutboxStatus(StrEnum):
     failed = "failed"
     unreachable = "unreachable"
     held = "held"  # not sent: the person is out of the platform's reach for now (kept, not retried)
+    rerouted = "rerouted"  # not sent here: a notice the platform refused, queued on another channel
+
+
+class OutboxKind(StrEnum):
+    reply = "reply"  # an answer to what the person just wrote: always on that chat
+    notice = "notice"  # to a person who did not just write (notices, follow-ups): may go elsewhere
+    template = "template"  # a notice sent as the platform's approved template message (Zalo)
+
+
+HELD_OUTSIDE_WINDOW = "outside_window"  # outbox.error of a notice held by the window, not sent
 
 
 class OrgUnit(SQLModel, table=True):
@@ -249,7 +259,17 @@ class InboundEvent(SQLModel, table=True):
 
 class Outbox(SQLModel, table=True):
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "not_before"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "not_before"),
+        # A chat's held rows, looked up at each event from a person who may have some (Zalo).
+        Index(
+            "ix_outbox_held",
+            "channel",
+            "chat_id",
+            sqlite_where=text("status = 'held'"),
+            postgresql_where=text("status = 'held'"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(max_length=16)
@@ -264,6 +284,7 @@ class Outbox(SQLModel, table=True):
     created_at: datetime
     sent_at: datetime | None = None
     error: str | None = Field(default=None, max_length=512)
+    kind: str = Field(default=OutboxKind.reply, max_length=16, sa_column_kwargs={"server_default": "reply"})
 
 
 class Setting(SQLModel, table=True):

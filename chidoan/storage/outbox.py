@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Row, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from chidoan.storage.models import Outbox, OutboxStatus, table
+from chidoan.storage.models import Outbox, OutboxKind, OutboxStatus, table
 from chidoan.storage.prepared import Prepared
 
 OUT = table(Outbox)
@@ -24,6 +24,7 @@ _COLUMNS = (
     "created_at",
     "sent_at",
     "error",
+    "kind",
 )
 _INSERT = Prepared(OUT.insert().values({c: bindparam(c) for c in _COLUMNS}))
 
@@ -34,8 +35,8 @@ class OutboxRepo:
         self._queued: list[dict] = []
 
     def add_many(self, rows: list[dict]) -> None:
-        if rows:
-            _INSERT.many(self.conn, rows)
+        if rows:  # a row that says no kind is a reply
+            _INSERT.many(self.conn, [r if "kind" in r else r | {"kind": OutboxKind.reply} for r in rows])
 
     def add_once(self, row: dict) -> bool:
         """Insert unless a row with the same dedupe_key exists (sent once, even by two workers)."""
@@ -112,6 +113,56 @@ class OutboxRepo:
             .where(OUT.c.channel == channel, OUT.c.chat_id == chat_id, OUT.c.status == OutboxStatus.pending)
             .values(status=OutboxStatus.held, error=error[:500])
         )
+
+    def release_held(self, channel: str, chat_id: str, now: datetime) -> list[Row]:
+        """The person wrote or followed again: what was held for them goes now, in its order.
+        Returns the rows released (id, body)."""
+        held = list(
+            self.conn.execute(
+                select(OUT.c.id, OUT.c.body)
+                .where(OUT.c.status == OutboxStatus.held, OUT.c.channel == channel, OUT.c.chat_id == chat_id)
+                .order_by(OUT.c.id)
+            )
+        )
+        if held:
+            self.conn.execute(
+                OUT.update()
+                .where(OUT.c.id.in_([r.id for r in held]))
+                .values(status=OutboxStatus.pending, not_before=now)
+            )
+        return held
+
+    def pending_notices(self, channel: str, chat_id: str) -> list[Row]:
+        """The chat's notices not sent yet (claimed ones included), in their order."""
+        return list(
+            self.conn.execute(
+                select(OUT)
+                .where(
+                    OUT.c.channel == channel,
+                    OUT.c.chat_id == chat_id,
+                    OUT.c.status == OutboxStatus.pending,
+                    OUT.c.kind != OutboxKind.reply,
+                )
+                .order_by(OUT.c.id)
+            )
+        )
+
+    def mark_rerouted(self, outbox_id: int, error: str) -> None:
+        self.conn.execute(
+            OUT.update().where(OUT.c.id == outbox_id).values(status=OutboxStatus.rerouted, error=error[:500])
+        )
+
+    def held_by_account(self, account_ids: list[int]) -> dict[int, int]:
+        """How many messages to each account are held (unreachable for now: outside Zalo's window,
+        or refused by the platform until the person writes again): for a district's status."""
+        if not account_ids:
+            return {}
+        stmt = (
+            select(OUT.c.account_id, func.count())
+            .where(OUT.c.status == OutboxStatus.held, OUT.c.account_id.in_(account_ids))
+            .group_by(OUT.c.account_id)
+        )
+        return {row[0]: row[1] for row in self.conn.execute(stmt)}
 
     def for_chat(self, channel: str, chat_id: str) -> list[Row]:
         return list(

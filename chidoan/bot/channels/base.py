@@ -43,8 +43,9 @@ class Unreachable(Exception):
 
 class NotReachableNow(Exception):
     """The platform refuses to deliver to this person for now (Zalo: no interaction within its
-    window, not following): not an error to retry, and not for ever either. The message is
-    held (kept, not sent) and the person counts as unreachable until they write or follow again."""
+    window, not following): not an error to retry, and not for ever either. A notice goes to the
+    person's next reachable channel if they have one; anything else is held (kept, not sent), and
+    the person counts as unreachable, until they write or follow again: then it is sent."""
 
 
 class RetryLater(Exception):

@@ -431,6 +431,9 @@ class ZaloOAChannel:
     # ---- out ----------------------------------------------------------------------------
 
     async def send(self, chat_id: str, message: Outgoing) -> None:
+        if message.template:  # outside the 7-day window: the approved template (engine/notices.py)
+            await self._send_template(chat_id, message.text)
+            return
         text, buttons = render(message)
         if message.attachment is not None:
             if text.strip():
@@ -458,6 +461,17 @@ class ZaloOAChannel:
     async def _message(self, chat_id: str, message: dict[str, Any]) -> dict[str, Any]:
         body = {"recipient": {"user_id": chat_id}, "message": message}
         return await self._call("/v3.0/oa/message/cs", lambda: {"json": body})
+
+    async def _send_template(self, chat_id: str, text: str) -> None:
+        """The approved template ZALO_OA_TEMPLATE_ID by user id (P); the body's shape, one
+        parameter `content` carrying the notice, is U (an approved template names its own)."""
+        data = {"content": _clip(text, MAX_TEXT)}
+        body = {
+            "recipient": {"user_id": chat_id},
+            "template_id": self.settings.zalo_oa_template_id,
+            "template_data": data,
+        }
+        await self._call("/v3.0/oa/message/template", lambda: {"json": body})
 
     async def _send_document(self, chat_id: str, attachment: Attachment) -> None:
         if attachment.content is None:
