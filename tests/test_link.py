@@ -311,6 +311,29 @@ async def test_a_link_code_typed_in_the_middle_of_a_number_step_is_not_an_answer
     assert "total" not in draft.data["a"]
 
 
+async def test_a_number_the_owner_types_into_a_report_never_allows_a_link(both, db, tg):
+    owner = add_member(db, "branch", "Phạm Minh Dũng", "RG-VB-KP1", "secretary", locale="en")
+    async with WebUser(both, "branch", language="en") as web:
+        await web.say("/sinhhoat")
+        await web.say("hôm qua")
+        await web.press("Regular")
+        await web.say("Học tập Nghị quyết")
+        await web.say("/lienket")
+        user = TgUser(tg, db, 9012, language="en")
+        await user.say(code_in(web.text))
+        await web.replies()  # the request arrives in the middle of "how many members"
+        assert "wants to link to your account" in web.text
+        allow = web.button("Allow")
+        await web.say("1")  # one member: the step's answer, not option 1 (Allow)
+        assert web.text == "How many members were present?"
+        assert account_of(db, "telegram", 9012) != owner
+        await web.send_frame({"type": "button", "payload": allow})  # the button still works
+        assert "Linked!" in web.text
+    assert account_of(db, "telegram", 9012) == owner
+    [draft] = conversations(db, owner)
+    assert draft.data["a"]["total"] == 1
+
+
 async def test_wrong_codes_are_counted_and_refused_after_the_limit(both, db, tg):
     add_member(db, "sec", "Lê Văn Cường", "RG-VB", "secretary", locale="en")
     async with WebUser(both, "sec", language="en") as web:

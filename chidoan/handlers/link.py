@@ -15,7 +15,7 @@ from sqlalchemy import Row
 from chidoan.engine.context import Ctx
 from chidoan.engine.dispatch import outbox_row
 from chidoan.engine.inputs import parse_id
-from chidoan.engine.messages import Button, Outgoing
+from chidoan.engine.messages import Button, Outgoing, Typed
 from chidoan.engine.typed import remember
 from chidoan.handlers.labels import ROLE_LABELS
 from chidoan.i18n import N_, gettext
@@ -133,7 +133,8 @@ def link_code(ctx: Ctx, text: str) -> None:
 
 def _ask_owner(ctx: Ctx, link: Row) -> None:
     """The request, in the app where the code was made (else where the owner's notices go), with
-    Allow and Refuse; it becomes the owner's question, so typing "Allow" there works too."""
+    Allow and Refuse; it becomes the owner's question, so typing "Allow" ("cho phép") there works
+    too."""
     uow = ctx.uow
     owner = uow.accounts.one(link.account_id)
     target = uow.links.identity(link.identity_id)
@@ -157,6 +158,9 @@ def _ask_owner(ctx: Ctx, link: Row) -> None:
                 Button(gettext(locale, N_("❌ Refuse")), f"lk:refuse:{link.id}"),
             ]
         ],
+        # Typed, only the words of a button answer it: a number the owner types into a report at
+        # that moment ("1" member) must never allow a link.
+        typed=Typed.value,
     ).with_hint(locale)
     uow.outbox.queue([outbox_row(target.channel, target.chat_id, owner.id, message, ctx.now)])
     remember(uow, owner.id, message, ctx.now)
