@@ -302,8 +302,10 @@ async def test_a_follow_up_sent_to_the_other_app_does_not_take_a_number_typed_in
     async with WebUser(app, "app1", language="en") as one, WebUser(app, "app2", language="en") as two:
         await one.say("/lienket")
         await two.say(code_in(one.text))
-        await two.press("Link")
-        await one.replies()
+        await one.replies()  # the owner is asked to allow the link
+        await one.press("Allow")
+        await two.replies()
+        assert "Linked!" in two.text
         await one.say("/sinhhoat")
         await one.say("hôm qua")
         assert "What kind of meeting was it?" in one.text

@@ -878,7 +878,7 @@ async def test_the_suggested_text_tapped_in_a_plan_after_a_restart(settings, org
 
 
 async def test_a_plan_begun_on_zalo_is_finished_on_telegram_after_lienket(settings, org, db, zalo, tg):
-    from tests.test_link import account_of, code_in
+    from tests.test_link import WAIT, account_of, code_in
     from tests.test_telegram import TgUser
 
     secretary = add_member(db, "84930", "Lê Văn Cường", "RG-VB", "secretary", channel="zalo", locale="en")
@@ -903,8 +903,10 @@ async def test_a_plan_begun_on_zalo_is_finished_on_telegram_after_lienket(settin
         assert user.last[-1]["text"] == asked  # the draft's question again, untouched
         tg_user = TgUser(tg, db, 9130, first_name="Cường", language="en")
         await tg_user.say(code)
-        assert "Link this Telegram to that account?" in tg_user.text
-        await tg_user.press("Link")
+        assert tg_user.text == WAIT  # the owner allows it on Zalo
+        await user.replies()
+        await user.tap("Allow")
+        await tg_user.replies()
         assert "Linked!" in tg_user.text
         # The same step, now on Telegram: its question without Zalo's numbered list of options.
         assert asked.startswith(tg_user.last[-1].params["text"] + "\n\n1. 2.1 ")

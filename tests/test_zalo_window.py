@@ -23,7 +23,7 @@ from chidoan.storage.models import HELD_OUTSIDE_WINDOW, ChannelIdentity, Outbox,
 from chidoan.storage.uow import unit_of_work
 from tests.conftest import WebUser, add_member, new_invite, seed_org
 from tests.fake_zalo_oa import FakeZaloOA
-from tests.test_link import code_in
+from tests.test_link import WAIT, code_in
 from tests.test_telegram import TgUser, sent_to
 from tests.test_zalo_oa import ZaloUser, identity, until, webhook_url, zalo_settings
 
@@ -79,15 +79,16 @@ def tg_texts(tg) -> list[str]:
 
 
 async def link_zalo_and_telegram(app: App, db, zalo: FakeZaloOA, tg) -> tuple[ZaloUser, TgUser]:
-    """The real /lienket journey: the code made on Zalo, typed on Telegram and confirmed there."""
+    """The real /lienket journey: the code made on Zalo, typed on Telegram, allowed on Zalo."""
     user = ZaloUser(zalo, app, db, ZALO_ID)
     await user.say("/lienket")
     phone = TgUser(tg, db, TG_ID, language="en")
     await phone.say(code_in(user.text))
-    assert "Link this Telegram to that account?" in phone.text
-    await phone.press("Link")
-    assert "Linked! Zalo, Telegram now lead to the same account." in phone.text
+    assert phone.text == WAIT
     await user.replies()
+    await user.tap("Allow")
+    await phone.replies()
+    assert "Linked! Zalo, Telegram now lead to the same account." in phone.text
     return user, phone
 
 

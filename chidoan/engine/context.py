@@ -82,6 +82,13 @@ class Ctx:
     def forget_roles(self) -> None:
         self.__dict__.pop("roles", None)
 
+    def become(self, sender: Row) -> None:
+        """The event is now another account's (its own account was merged into that one): what
+        was read of the old one is forgotten."""
+        self.sender = sender
+        self.forget_roles()
+        self.__dict__.pop("last_prompt", None)
+
     @property
     def role_names(self) -> set[str]:
         return {r.role for r in self.roles}

@@ -4,8 +4,14 @@ channels.
 A link code is "LK-" and six digits: it cannot be taken for an invite code (invites never use L,
 0 or 1, see storage/invites.py) and is recognised wherever it is typed, even in the middle of a
 conversation. Only its hash is stored. Typing it on the other channel claims it for the account
-there (single use); confirming consumes it, and the two accounts are merged in the same
-transaction as the event that confirmed.
+there (single use) and asks the code's owner, in the app where it was made, to allow the link;
+the owner's Allow consumes it, and the two accounts are merged in the same transaction as that
+event (both account rows locked first, in id order, and the code read again: see `lock_pair`).
+
+Six digits can be guessed, so wrong codes are limited twice: per account (a few an hour), and
+across all accounts (`GLOBAL_MAX_WRONG` within `GLOBAL_WINDOW`, counted one at a time under the
+`link_guard` row's lock whatever the number of workers), after which every code is refused for
+`LOCKOUT`. And a right guess still needs the owner's approval.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from chidoan.storage.models import (
     ConversationStatus,
     LinkAttempt,
     LinkCode,
+    LinkGuard,
     Prompt,
     RoleAssignment,
     table,
@@ -32,6 +39,7 @@ from chidoan.storage.models import (
 
 L = table(LinkCode)
 LA = table(LinkAttempt)
+LG = table(LinkGuard)
 A = table(Account)
 IDENT = table(ChannelIdentity)
 R = table(RoleAssignment)
@@ -42,7 +50,10 @@ PREFIX = "LK"
 DIGITS = 6
 LIFETIME = timedelta(minutes=10)
 MAX_WRONG = 5  # wrong codes an account may type ...
-WRONG_WINDOW = timedelta(hours=1)  # ... within this time, then codes are refused
+WRONG_WINDOW = timedelta(hours=1)  # ... within this time, then codes are refused for it
+GLOBAL_MAX_WRONG = 20  # wrong codes typed by all accounts together ...
+GLOBAL_WINDOW = timedelta(minutes=10)  # ... within this time, then every code is refused ...
+LOCKOUT = timedelta(minutes=30)  # ... for this long (longer than the window), and admins are told
 _SHAPE = re.compile(rf"^{PREFIX}\d{{{DIGITS}}}$")
 
 
@@ -67,8 +78,9 @@ class Links:
     def __init__(self, conn: Connection):
         self.conn = conn
 
-    def issue(self, account_id: int, now: datetime) -> str:
-        """A new code for the account (its earlier unused ones stop working), as the person sees it."""
+    def issue(self, account_id: int, identity_id: int, now: datetime) -> str:
+        """A new code for the account, made in the app `identity_id` (where the owner is asked to
+        allow the link); its earlier unused ones stop working. The code as the person sees it."""
         self.conn.execute(
             L.update()
             .where(L.c.account_id == account_id, L.c.used_at.is_(None), L.c.expires_at > now)
@@ -79,7 +91,13 @@ class Links:
             if self.live(code, now) is None:  # no two live codes alike
                 break
         self.conn.execute(
-            L.insert().values(account_id=account_id, code_hash=_hash(code), created_at=now, expires_at=now + LIFETIME)
+            L.insert().values(
+                account_id=account_id,
+                identity_id=identity_id,
+                code_hash=_hash(code),
+                created_at=now,
+                expires_at=now + LIFETIME,
+            )
         )
         return shown(code)
 
@@ -89,25 +107,17 @@ class Links:
             select(L).where(L.c.code_hash == _hash(code), L.c.used_at.is_(None), L.c.expires_at > now)
         ).first()
 
-    def spent(self, code: str) -> Row | None:
-        """The newest code with this text that was used or has expired (to say so)."""
-        return self.conn.execute(select(L).where(L.c.code_hash == _hash(code)).order_by(L.c.id.desc())).first()
-
     def get(self, link_id: int) -> Row | None:
         return self.conn.execute(select(L).where(L.c.id == link_id)).first()
 
-    def claim(self, link_id: int, account_id: int, now: datetime) -> bool:
-        """The code was typed by this account: nobody else may use it. False if it was claimed
-        by another account, used or expired meanwhile."""
+    def claim(self, link_id: int, account_id: int, identity_id: int, now: datetime) -> bool:
+        """The code was typed by this account, in the app `identity_id`: nobody else may use it,
+        and the owner now has `LIFETIME` to answer. False if it was claimed before (by anyone),
+        used or expired meanwhile."""
         done = self.conn.execute(
             L.update()
-            .where(
-                L.c.id == link_id,
-                L.c.used_at.is_(None),
-                L.c.expires_at > now,
-                (L.c.claimed_by.is_(None)) | (L.c.claimed_by == account_id),
-            )
-            .values(claimed_by=account_id, claimed_at=now)
+            .where(L.c.id == link_id, L.c.used_at.is_(None), L.c.expires_at > now, L.c.claimed_by.is_(None))
+            .values(claimed_by=account_id, claimed_identity_id=identity_id, claimed_at=now, expires_at=now + LIFETIME)
         ).rowcount
         return done == 1
 
@@ -121,8 +131,64 @@ class Links:
         ).rowcount
         return done == 1
 
-    def wrong(self, account_id: int, now: datetime) -> None:
+    def refuse(self, link_id: int, owner_id: int, now: datetime) -> bool:
+        """The owner refused the link: the code is used up, nothing is merged. False when it was
+        answered or expired meanwhile."""
+        done = self.conn.execute(
+            L.update()
+            .where(
+                L.c.id == link_id,
+                L.c.account_id == owner_id,
+                L.c.claimed_by.is_not(None),
+                L.c.used_at.is_(None),
+                L.c.expires_at > now,
+            )
+            .values(used_at=now, refused_at=now)
+        ).rowcount
+        return done == 1
+
+    def lock_pair(self, link_id: int) -> Row | None:
+        """The code read again once its owner's and its claimer's account rows are locked, in id
+        order (SELECT … FOR UPDATE on PostgreSQL; SQLite has one writer anyway): until the end of
+        the transaction no other worker can merge either account, and what is read here stays
+        true. Two people answering crossed codes at once are then taken one after the other, and
+        the second finds the accounts already one."""
+        link = self.get(link_id)
+        for _ in range(3):  # a merge that committed meanwhile moved the code to other accounts
+            if link is None:
+                return None
+            pair = sorted({link.account_id, link.claimed_by or link.account_id})
+            for account_id in pair:
+                self.conn.execute(select(A.c.id).where(A.c.id == account_id).with_for_update()).all()
+            link = self.get(link_id)
+            if link is None or sorted({link.account_id, link.claimed_by or link.account_id}) == pair:
+                return link
+        return None
+
+    def guard(self, now: datetime) -> datetime | None:
+        """Taken before a link code is looked at: the `link_guard` row, locked until the end of
+        the transaction, so every worker counts wrong codes one after the other. The time until
+        which all codes are refused, if that is now."""
+        stmt = select(LG.c.locked_until).where(LG.c.id == 1).with_for_update()
+        row = self.conn.execute(stmt).first()
+        if row is None:  # a database made from the models, not the migrations
+            self.conn.execute(LG.insert().values(id=1, locked_until=None))
+            row = self.conn.execute(stmt).one()
+        return row.locked_until if row.locked_until is not None and row.locked_until > now else None
+
+    def wrong(self, account_id: int, now: datetime) -> datetime | None:
+        """A wrong code typed (under `guard`'s lock). When it is one too many across all
+        accounts, every code is refused from now on for `LOCKOUT`: the time until then (once:
+        the admins are to be told)."""
         self.conn.execute(LA.insert().values(account_id=account_id, attempted_at=now))
+        recent = self.conn.execute(
+            select(func.count()).select_from(LA).where(LA.c.attempted_at > now - GLOBAL_WINDOW)
+        ).scalar_one()
+        if recent < GLOBAL_MAX_WRONG:
+            return None
+        until = now + LOCKOUT
+        self.conn.execute(LG.update().where(LG.c.id == 1).values(locked_until=until))
+        return until
 
     def wrong_recently(self, account_id: int, now: datetime) -> int:
         return self.conn.execute(
@@ -130,6 +196,12 @@ class Links:
             .select_from(LA)
             .where(LA.c.account_id == account_id, LA.c.attempted_at > now - WRONG_WINDOW)
         ).scalar_one()
+
+    def identity(self, identity_id: int | None) -> Row | None:
+        """A channel identity named by a code (where it was made, where it was typed)."""
+        if identity_id is None:
+            return None
+        return self.conn.execute(select(IDENT).where(IDENT.c.id == identity_id)).first()
 
 
 def draft_of(conn: Connection, account_id: int) -> Row | None:
@@ -141,6 +213,14 @@ def draft_of(conn: Connection, account_id: int) -> Row | None:
     ).first()
 
 
+def _check_apart(conn: Connection, into: int, other: int) -> None:
+    if into == other:
+        raise ValueError(f"account {into} cannot be merged into itself")
+    merged = conn.execute(select(A.c.id).where(A.c.id.in_((into, other)), A.c.merged_into.is_not(None))).first()
+    if merged is not None:
+        raise ValueError(f"account {merged.id} was merged into another already")
+
+
 def merge_accounts(conn: Connection, *, into: int, other: int, keep: int | None, now: datetime) -> None:
     """Move everything of account `other` to account `into`, in the caller's transaction: its
     channel identities, roles (one held by both is kept once), conversations, and every record
@@ -149,7 +229,11 @@ def merge_accounts(conn: Connection, *, into: int, other: int, keep: int | None,
     with `merged_into` set.
 
     `keep` is the draft (conversation id) to keep when both accounts have one; the other draft
-    is cancelled (it stays in the history). Of the two, the kept one is the open one."""
+    is cancelled (it stays in the history). Of the two, the kept one is the open one.
+
+    Refused (ValueError, nothing written) when both are the same account or either was merged
+    away already: the caller locks both rows first (`Links.lock_pair`) and checks."""
+    _check_apart(conn, into, other)
     mine, theirs = draft_of(conn, into), draft_of(conn, other)
     if mine is not None and theirs is not None:
         drop = theirs if keep == mine.id else mine

@@ -155,8 +155,9 @@ class Invite(SQLModel, table=True):
 
 class LinkCode(SQLModel, table=True):
     """A one-time code (/lienket) that binds another channel to the account that asked for it.
-    Only a hash of the code is kept. Typing it on the other channel claims it (single use);
-    confirming there consumes it and merges the two accounts."""
+    Only a hash of the code is kept. Typing it on the other channel claims it (single use) and
+    asks the owner, in the app where the code was made, to allow the link; the owner's Allow
+    consumes it and merges the two accounts, a refusal consumes it and merges nothing."""
 
     __tablename__ = "link_code"
 
@@ -167,18 +168,38 @@ class LinkCode(SQLModel, table=True):
     expires_at: datetime
     claimed_by: int | None = Field(default=None, foreign_key="account.id")
     claimed_at: datetime | None = None
-    used_at: datetime | None = None
+    used_at: datetime | None = None  # allowed (and merged), refused, or found already linked
+    # The app where the code was made: the owner is asked there to allow the link ...
+    identity_id: int | None = Field(default=None, foreign_key="channel_identity.id")
+    # ... and the app where it was typed is told there what the owner decided.
+    claimed_identity_id: int | None = Field(default=None, foreign_key="channel_identity.id")
+    refused_at: datetime | None = None
 
 
 class LinkAttempt(SQLModel, table=True):
-    """A wrong link code typed by an account: a few an hour, then codes are refused."""
+    """A wrong link code typed by an account: a few an hour, then codes are refused for it; and a
+    few more across all accounts within minutes, then for everyone a while (see LinkGuard)."""
 
     __tablename__ = "link_attempt"
-    __table_args__ = (Index("ix_link_attempt_account_at", "account_id", "attempted_at"),)
+    __table_args__ = (
+        Index("ix_link_attempt_account_at", "account_id", "attempted_at"),
+        Index("ix_link_attempt_at", "attempted_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     account_id: int = Field(foreign_key="account.id")
     attempted_at: datetime
+
+
+class LinkGuard(SQLModel, table=True):
+    """One row (id 1), locked by every link code typed (FOR UPDATE on PostgreSQL) so that wrong
+    codes are counted across all accounts and workers one at a time. Past the global limit,
+    `locked_until` is set: every link code is refused until then, and the admins are told once."""
+
+    __tablename__ = "link_guard"
+
+    id: int | None = Field(default=None, primary_key=True)
+    locked_until: datetime | None = None
 
 
 # The partial index's predicate: queries must repeat it as a literal (a bound parameter cannot be
