@@ -246,11 +246,21 @@ class FakeZaloOA:
         self._uploads[attachment_id] = (call.file[0], call.file[1])
         return self._answer(call, 0, "Success", {"attachment_id": attachment_id})
 
-    async def _download(self, request: web.Request) -> web.Response:
+    async def _download(self, request: web.Request) -> web.StreamResponse:
         found = self._files.get(request.match_info["key"])
         if found is None:
             return web.Response(status=404)
-        return web.Response(body=found[0], content_type=found[1])
+        if len(found[0]) <= 64 * 1024:
+            return web.Response(body=found[0], content_type=found[1])
+        # A large file comes in pieces, a moment apart, as over a real network.
+        response = web.StreamResponse(headers={"Content-Type": found[1]})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for start in range(0, len(found[0]), 32 * 1024):
+            await response.write(found[0][start : start + 32 * 1024])
+            await asyncio.sleep(0.005)
+        await response.write_eof()
+        return response
 
     # ---- the webhook side: events as Zalo sends them ------------------------------------------
 

@@ -216,6 +216,17 @@ def tap_payload(button: Button, number: int | None) -> str:
     return str(number) if number else button.label
 
 
+async def _read_at_most(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The body, or its first limit + 1 bytes when it is longer (then refused as too big). One
+    read(n) returns only what has arrived so far: a photo would be kept cut."""
+    content = bytearray()
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        content += chunk
+        if len(content) > limit:
+            break
+    return bytes(content[: limit + 1])
+
+
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
@@ -280,10 +291,11 @@ class ZaloOAChannel:
         if not header or not header.startswith("mac="):
             return False
         app_id, timestamp = _id(event.get("app_id")), _id(event.get("timestamp"))
-        if app_id != self.app_id or not timestamp:
+        # Epoch milliseconds only: anything else could not be signed, and must not reach encode().
+        if app_id != self.app_id or not (timestamp.isascii() and timestamp.isdigit()):
             return False
-        expected = signature(app_id, body, timestamp, self._secret)
-        return hmac.compare_digest(expected, header[4:].strip().lower())
+        expected = signature(app_id, body, timestamp, self._secret).encode()
+        return hmac.compare_digest(expected, header[4:].strip().lower().encode("utf-8", "replace"))
 
     async def _webhook(self, request: web.Request) -> web.Response:
         body = await request.read()
@@ -299,8 +311,6 @@ class ZaloOAChannel:
                 "no signature" if "X-ZEvent-Signature" not in request.headers else "wrong signature",
             )
             return web.Response(status=403, text="signature")
-        if self._stopping:
-            return web.Response(status=503, text="stopping")
         incoming = read_event(event)
         if incoming is None:  # the OA's own sends echoed, receipts: nothing to keep
             return web.json_response({"ok": True})
@@ -317,7 +327,9 @@ class ZaloOAChannel:
         except Exception as exc:
             log.warning("zalo webhook: could not store event %s (%s)", incoming.event_id, type(exc).__name__)
             return web.Response(status=503, text="unavailable")
-        if new:
+        # While stopping an event is still stored and acknowledged (Zalo would not deliver it again
+        # after an error), and left for the next start's catch-up.
+        if new and not self._stopping:
             self._spawn(self._handle(incoming, event))
         return web.json_response({"ok": True})
 
@@ -396,7 +408,7 @@ class ZaloOAChannel:
                     return None, media
                 if (response.content_length or 0) > limit:
                     return None, "too_big"
-                content = await response.content.read(limit + 1)
+                content = await _read_at_most(response, limit)
                 declared = response.content_type
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("zalo: could not download the attachment of event %s (%s)", incoming.event_id, exc)
