@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from aiohttp import web
 from sqlalchemy import func, select
 
 from chidoan.bot.app import App
@@ -512,7 +513,8 @@ async def test_events_stored_before_a_restart_are_handled_at_the_next_start(sett
     async def ends_before_handling(incoming, raw_event):  # the process ends right after the 200
         return None
 
-    first.channels["zalo"]._handle = ends_before_handling  # type: ignore[attr-defined]
+    # both ways in: the webhook's and the catch-up's (an event stored just after the start)
+    first.channels["zalo"]._handle = first.channels["zalo"]._in_order = ends_before_handling  # type: ignore[attr-defined]
     raws = [zalo.text_event("84906", "/toi"), zalo.text_event("84906", "/trogiup")]
     try:
         for raw in raws:
@@ -556,6 +558,55 @@ async def test_an_event_arriving_while_stopping_is_stored_acknowledged_and_handl
         assert "Đoàn phường Vĩnh Bảo" in zalo.messages("84907")[0]["text"]
     finally:
         await second.stop()
+
+
+async def test_a_fresh_event_is_handled_after_the_persons_events_stored_before_a_restart(settings, org, db, zalo):
+    """m1 (a picture slow to download) and m2 stored before a restart, m3 sent right after the
+    start: handled m1, m2, m3, never m3 before the catch-up's m2."""
+
+    async def slow_picture(request: web.Request) -> web.Response:
+        await asyncio.sleep(1.0)  # a CDN taking a second
+        return web.Response(body=PNG, content_type="image/png")
+
+    cdn = web.Application()
+    cdn.router.add_get("/m1.png", slow_picture)
+    runner = web.AppRunner(cdn, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    zs = zalo_settings(settings.database_url, zalo)
+    m1 = zalo.image_event("84907", f"http://127.0.0.1:{port}/m1.png")
+    m2, m3 = zalo.text_event("84907", "hai"), zalo.text_event("84907", "ba")
+    first = App(zs)
+    await first.start()
+
+    async def ends_before_handling(incoming, raw_event):  # the process ends right after the 200
+        return None
+
+    # both ways in: the webhook's and the catch-up's (an event stored just after the start)
+    first.channels["zalo"]._handle = first.channels["zalo"]._in_order = ends_before_handling  # type: ignore[attr-defined]
+    try:
+        for raw in (m1, m2):
+            assert (await zalo.deliver(webhook_url(first), raw))[0] == 200
+    finally:
+        await first.stop()
+    assert [e.processed_at for e in events(db)] == [None, None]
+
+    second = App(zs)
+    await second.start()
+    try:
+        await asyncio.sleep(0.2)  # the catch-up is downloading m1's picture
+        status, took = await zalo.deliver(webhook_url(second), m3)
+        assert status == 200 and took < 1.0  # acknowledged without waiting for the catch-up
+        await until(lambda: len(events(db)) == 3 and all(e.processed_at for e in events(db)), what="all handled")
+    finally:
+        await second.stop()
+        await runner.cleanup()
+    handled = sorted(events(db), key=lambda e: (e.processed_at, e.id))
+    ids = {m["message"]["msg_id"]: name for m, name in ((m1, "m1"), (m2, "m2"), (m3, "m3"))}
+    assert [ids[e.event_id] for e in handled] == ["m1", "m2", "m3"]
+    assert all(e.failed_at is None for e in handled)
 
 
 async def test_a_stored_event_that_cannot_be_read_again_is_kept_as_failed(settings, org, db, zalo):

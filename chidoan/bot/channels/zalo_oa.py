@@ -264,6 +264,10 @@ class ZaloOAChannel:
         # One person's events are handled in the order they came: their lock, and how many use it.
         self._people: dict[str, tuple[asyncio.Lock, int]] = {}
         self._stopping = False
+        # Set once the catch-up (at start) has queued the events stored before the restart on their
+        # people's locks: a fresh event waits for it, so it is handled after that person's older
+        # ones. The webhook is live before the channel starts: unset until then.
+        self._caught_up = asyncio.Event()
         self._rate_wait = RATE_BACKOFF[0]
 
     @property
@@ -349,6 +353,11 @@ class ZaloOAChannel:
             await self._handle(incoming, event)
 
     async def _handle(self, incoming: Incoming, event: dict[str, Any]) -> None:
+        """A fresh event: after the catch-up has queued the events stored before the restart."""
+        await self._caught_up.wait()
+        await self._in_order(incoming, event)
+
+    async def _in_order(self, incoming: Incoming, event: dict[str, Any]) -> None:
         """Download the attachment if any, then handle the stored event, in the person's order."""
         user = incoming.user_id
         lock, users = self._people.get(user, (asyncio.Lock(), 0))
@@ -423,19 +432,34 @@ class ZaloOAChannel:
         return InFile(name, mime, content, url), media
 
     async def catch_up(self) -> int:
-        """Handle the events stored but not handled before the process ended; how many."""
-        pending = await self.host.unprocessed(self.name)
-        for event_id, raw in pending:
-            try:
-                event = json.loads(raw)
-                incoming = read_event(event) if isinstance(event, dict) else None
-            except (ValueError, RecursionError):
-                incoming = None
-            if incoming is None or incoming.event_id != event_id:
-                stub = Incoming(self.name, event_id, "", "")
-                await self.host.keep_failed(stub, "stored zalo event cannot be read again", raw)
-                continue
-            await self._handle(incoming, event)
+        """Handle the events stored but not handled before the process ended; how many. Their
+        tasks are all made at once, in order, so they take their people's locks before any fresh
+        event of the same person (which waits for `_caught_up`)."""
+        try:
+            pending = await self.host.unprocessed(self.name)
+            unreadable: list[tuple[str, str]] = []
+            handling: list[asyncio.Task] = []
+            for event_id, raw in pending:
+                try:
+                    event = json.loads(raw)
+                    incoming = read_event(event) if isinstance(event, dict) else None
+                except (ValueError, RecursionError):
+                    incoming = None
+                if incoming is None or incoming.event_id != event_id:
+                    unreadable.append((event_id, raw))
+                    continue
+                task = asyncio.ensure_future(self._in_order(incoming, event))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+                handling.append(task)
+        finally:
+            self._caught_up.set()
+        for event_id, raw in unreadable:
+            stub = Incoming(self.name, event_id, "", "")
+            await self.host.keep_failed(stub, "stored zalo event cannot be read again", raw)
+        for result in await asyncio.gather(*handling, return_exceptions=True):
+            if isinstance(result, Exception):
+                log.error("zalo: a stored event could not be handled", exc_info=result)
         if pending:
             log.info("zalo: %d event(s) stored before the restart handled", len(pending))
         return len(pending)
@@ -562,6 +586,7 @@ class ZaloOAChannel:
         self._stopping = False
         if isinstance(self._tokens, Startable):
             await self._tokens.start()
+        self._caught_up.clear()  # fresh events wait until the catch-up has queued the stored ones
         self._spawn(self._catch_up_logged())
         log.info("zalo: webhook at %s", self.settings.zalo_oa_webhook_path)
 
