@@ -9,7 +9,10 @@ module in this package with a `build(host)` function, plus its settings (see the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, TypeVar
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
     from chidoan.storage.uow import UnitOfWork
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,34 @@ class Host:
     async def read(self, query: Callable[[UnitOfWork], T]) -> T:
         """Run a read-only query on the database thread."""
         return await self.processor.run(query)
+
+
+STORE_BACKOFF = (0.5, 30.0)  # polling: first and longest wait before storing an update again
+
+
+async def store_until_stored(
+    store: Callable[[], Awaitable[object]], what: str, *, stopping: asyncio.Event | None = None
+) -> None:
+    """Polling: an update taken from the platform's queue is stored again until it is (later
+    updates wait, as they would on the platform); the processor keeps an event that keeps failing
+    as failed, so what goes on failing here is a database taking no writes at all. A stop ends
+    the waiting, with the error."""
+    delay = STORE_BACKOFF[0]
+    while True:
+        try:
+            await store()
+            return
+        except Exception as exc:
+            if stopping is not None and stopping.is_set():
+                log.error("%s could not be stored before stopping (%s)", what, type(exc).__name__)
+                raise
+            log.warning("could not store %s (%s); trying again in %.1fs", what, type(exc).__name__, delay)
+            if stopping is None:
+                await asyncio.sleep(delay)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), delay)
+            delay = min(delay * 2, STORE_BACKOFF[1])
 
 
 def split_text(text: str, limit: int) -> list[str]:

@@ -39,7 +39,7 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 from pydantic import ValidationError
 
-from chidoan.bot.channels.base import Host, Limits, RetryLater, Unreachable, split_text
+from chidoan.bot.channels.base import Host, Limits, RetryLater, Unreachable, split_text, store_until_stored
 from chidoan.engine.messages import Attachment, Incoming, InFile, Outgoing, clean_text, clip_filename
 from chidoan.handlers.invites import BOT_USERNAME_KEY
 from chidoan.i18n import LOCALES, gettext
@@ -50,7 +50,6 @@ MAX_TEXT = 4096
 MAX_CAPTION = 1024
 NAME_MAX = 255  # channel_identity.display_name
 PART_WAITS = 3  # flood-control waits for the rest of a split message (its first parts are out)
-SUBMIT_BACKOFF = (0.5, 30.0)  # polling: first and longest wait before storing an update again
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
 MEDIA_TYPES = (
     "photo",
@@ -234,25 +233,11 @@ class TelegramChannel:
     async def _stored(self, store: Callable[[], Awaitable[object]], update_id: str) -> None:
         """Webhook: a failure propagates (a 500: Telegram delivers the update again). Polling:
         aiogram would log it and confirm the update with the next getUpdates, losing it, so the
-        update is stored again until it is (later updates wait, as they would for Telegram). The
-        processor gives an event that keeps failing a bounded number of tries, then keeps it as
-        failed: what goes on failing here is the database taking no writes at all."""
-        delay = SUBMIT_BACKOFF[0]
-        while True:
-            try:
-                await store()
-                return
-            except Exception as exc:
-                if self.settings.telegram_webhook_url:
-                    raise
-                log.warning(
-                    "could not store telegram update %s (%s); trying again in %.1fs",
-                    update_id,
-                    type(exc).__name__,
-                    delay,
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, SUBMIT_BACKOFF[1])
+        update is stored again until it is."""
+        if self.settings.telegram_webhook_url:
+            await store()
+        else:
+            await store_until_stored(store, f"telegram update {update_id}")
 
     async def read_update(self, raw: object) -> Update | None:
         """An update as aiogram's model, or None when aiogram cannot read it (a field in a shape

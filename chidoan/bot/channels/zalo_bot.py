@@ -39,7 +39,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from chidoan.bot.channels.base import Host, Limits, RetryLater, Unreachable, split_text
+from chidoan.bot.channels.base import Host, Limits, RetryLater, Unreachable, split_text, store_until_stored
 from chidoan.engine.messages import Incoming, InFile, Outgoing, clean_text, numbered_text
 from chidoan.i18n import N_, gettext
 
@@ -52,7 +52,6 @@ EVENT_ID_MAX = 64  # inbound_event.event_id
 POLL_TIMEOUT = 30  # seconds a getUpdates waits for an update
 REQUEST_TIMEOUT = 20  # seconds for any other call
 POLL_BACKOFF = (1.0, 60.0)  # first and longest wait after a failed getUpdates
-SUBMIT_BACKOFF = (0.5, 30.0)  # polling: first and longest wait before storing an update again
 PART_WAITS = 3  # rate-limit waits for the rest of a split message (its first parts are out)
 STOP_GRACE = 10.0  # seconds stop() lets the update being stored finish
 SECRET_HEADER = "X-Bot-Api-Secret-Token"
@@ -293,29 +292,12 @@ class ZaloBotChannel:
         return InFile(f"photo-{event_id.lstrip('#')[:40]}.{extension}", mime, content, url), "photo"
 
     async def _stored(self, store: Callable[[], Awaitable[object]], event_id: str) -> None:
-        """Webhook: a failure propagates (a 500). Polling: the update has left Zalo's queue, so
-        it is stored again until it is (later updates wait); the processor keeps an event that
-        keeps failing as failed, so what goes on failing here is a database taking no writes."""
-        delay = SUBMIT_BACKOFF[0]
-        while True:
-            try:
-                await store()
-                return
-            except Exception as exc:
-                if self.webhook_url:
-                    raise
-                if self._stopping.is_set():
-                    log.error("zalo_bot update %s could not be stored before stopping (%s)", event_id, exc)
-                    raise
-                log.warning(
-                    "could not store zalo_bot update %s (%s); trying again in %.1fs",
-                    event_id,
-                    type(exc).__name__,
-                    delay,
-                )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), delay)
-                delay = min(delay * 2, SUBMIT_BACKOFF[1])
+        """Webhook: a failure propagates (a 500). Polling: the update has left Zalo's queue, so it
+        is stored again until it is (or the channel stops)."""
+        if self.webhook_url:
+            await store()
+        else:
+            await store_until_stored(store, f"zalo_bot update {event_id}", stopping=self._stopping)
 
     async def _poll(self) -> None:
         delay = POLL_BACKOFF[0]
