@@ -133,7 +133,7 @@ async def store_until_stored(
     """Polling: an update taken from the platform's queue is stored again until it is (later
     updates wait, as they would on the platform); the processor keeps an event that keeps failing
     as failed, so what goes on failing here is a database taking no writes at all. A stop ends
-    the waiting, with the error."""
+    the waiting: the error is raised."""
     delay = STORE_BACKOFF[0]
     while True:
         try:
@@ -141,8 +141,7 @@ async def store_until_stored(
             return
         except Exception as exc:
             if stopping is not None and stopping.is_set():
-                log.error("%s could not be stored before stopping (%s)", what, type(exc).__name__)
-                raise
+                raise  # what that means (lost, or left for the next start) is the caller's to say
             log.warning("could not store %s (%s); trying again in %.1fs", what, type(exc).__name__, delay)
             if stopping is None:
                 await asyncio.sleep(delay)

@@ -296,8 +296,12 @@ class ZaloBotChannel:
         is stored again until it is (or the channel stops)."""
         if self.webhook_url:
             await store()
-        else:
+            return
+        try:
             await store_until_stored(store, f"zalo_bot update {event_id}", stopping=self._stopping)
+        except Exception as exc:
+            log.error("zalo_bot update %s could not be stored before stopping (%s)", event_id, exc)
+            raise
 
     async def _poll(self) -> None:
         delay = POLL_BACKOFF[0]

@@ -34,7 +34,15 @@ from typing import Any, Protocol, runtime_checkable
 import aiohttp
 from aiohttp import web
 
-from chidoan.bot.channels.base import Host, Limits, NotReachableNow, RetryLater, Unreachable, split_text
+from chidoan.bot.channels.base import (
+    Host,
+    Limits,
+    NotReachableNow,
+    RetryLater,
+    Unreachable,
+    split_text,
+    store_until_stored,
+)
 from chidoan.bot.channels.zalo_tokens import ZaloTokens
 from chidoan.engine.messages import (
     Attachment,
@@ -55,7 +63,6 @@ MAX_BUTTONS = 5  # buttons of one message (P); more become a numbered list
 TITLE_MAX = 100  # a button's title: no documented limit found (U); long labels are clipped
 ACK_WITHIN = 1.5  # seconds to store an event before answering 503 (Zalo waits 2 s)
 EVENT_ID_MAX = 64  # inbound_event.event_id
-SUBMIT_BACKOFF = (0.5, 30.0)  # first and longest wait before handing an accepted event again
 RATE_BACKOFF = (2.0, 300.0)  # -32 (rate limit): first and longest wait before the next try
 PART_WAITS = 3  # -32 on a later part of a split text: its first parts are out, wait in place
 DOWNLOAD_TIMEOUT = 30.0
@@ -263,7 +270,7 @@ class ZaloOAChannel:
         self._tasks: set[asyncio.Task] = set()
         # One person's events are handled in the order they came: their lock, and how many use it.
         self._people: dict[str, tuple[asyncio.Lock, int]] = {}
-        self._stopping = False
+        self._stopping = asyncio.Event()
         # Set once the catch-up (at start) has queued the events stored before the restart on their
         # people's locks: a fresh event waits for it, so it is handled after that person's older
         # ones. The webhook is live before the channel starts: unset until then.
@@ -333,7 +340,7 @@ class ZaloOAChannel:
             return web.Response(status=503, text="unavailable")
         # While stopping an event is still stored and acknowledged (Zalo would not deliver it again
         # after an error), and left for the next start's catch-up.
-        if new and not self._stopping:
+        if new and not self._stopping.is_set():
             self._spawn(self._handle(incoming, event))
         return web.json_response({"ok": True})
 
@@ -376,26 +383,15 @@ class ZaloOAChannel:
                 self._people[user] = (lock, users - 1)
 
     async def _submit(self, incoming: Incoming) -> None:
-        """Zalo will not deliver it again: hand it to the processor until it is handled. The
-        processor gives an event that keeps failing a bounded number of tries, then keeps it as
-        failed; what goes on failing here is the database taking no writes at all."""
-        delay = SUBMIT_BACKOFF[0]
-        while True:
-            try:
-                await self.host.submit(incoming)
-                return
-            except Exception as exc:
-                if self._stopping:  # stored and not processed: the next start handles it
-                    log.warning("zalo: event %s left for the next start (%s)", incoming.event_id, type(exc).__name__)
-                    return
-                log.warning(
-                    "could not handle zalo event %s (%s); trying again in %.1fs",
-                    incoming.event_id,
-                    type(exc).__name__,
-                    delay,
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, SUBMIT_BACKOFF[1])
+        """Zalo will not deliver it again: hand it to the processor until it is handled (as a
+        polled update is stored, see `store_until_stored`). When the channel stops first, the
+        event stays stored and unprocessed: the next start's catch-up handles it."""
+        try:
+            await store_until_stored(
+                lambda: self.host.submit(incoming), f"zalo event {incoming.event_id}", stopping=self._stopping
+            )
+        except Exception as exc:
+            log.warning("zalo: event %s left for the next start (%s)", incoming.event_id, type(exc).__name__)
 
     async def _fetch(self, event: dict[str, Any], incoming: Incoming) -> tuple[InFile | None, str]:
         """The attached picture or PDF, within CHIDOAN_MAX_FILE_KB (as Telegram's); anything else
@@ -583,7 +579,7 @@ class ZaloOAChannel:
         """Refuses (RuntimeError) without a token source; starts the token store's checks."""
         if self._tokens is None:
             raise RuntimeError(NO_TOKEN)
-        self._stopping = False
+        self._stopping.clear()
         if isinstance(self._tokens, Startable):
             await self._tokens.start()
         self._caught_up.clear()  # fresh events wait until the catch-up has queued the stored ones
@@ -599,7 +595,7 @@ class ZaloOAChannel:
     async def stop(self) -> None:
         """Take no more events; let those being handled finish (bounded): the rest are stored and
         handled at the next start."""
-        self._stopping = True
+        self._stopping.set()
         if self._tasks:
             _, pending = await asyncio.wait(set(self._tasks), timeout=10)
             for task in pending:
