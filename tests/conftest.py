@@ -40,6 +40,7 @@ def make_settings(database_url: str, **extra) -> Settings:
         "ZALO_OA_APP_ID": None,
         "CHIDOAN_TIMEZONE": "Asia/Ho_Chi_Minh",
         "CHIDOAN_DEFAULT_LOCALE": "vi",
+        "CHIDOAN_REMINDERS": False,  # on in the tests of reminders (tests/test_reminders.py)
     } | extra
     return Settings(_env_file=None, **values)
 

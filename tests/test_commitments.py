@@ -50,7 +50,7 @@ async def test_nothing_is_asked_before_the_due_date(settings, org, db):
     app = App(settings, clock=clock_at(2026, 12, 9, 23, 0))
     await app.start()  # the sweep runs at start
     try:
-        assert await app.followups.run_once() == 0
+        assert await app.sweeps.follow_ups() == 0
     finally:
         await app.stop()
     assert questions(db) == []
@@ -62,8 +62,8 @@ async def test_the_secretary_is_asked_once_on_the_due_date_and_answers(settings,
     await app.start()  # the start-up sweep asks
     second = App(settings, clock=clock_at(2026, 12, 10, 8, 5))  # another worker, same database
     try:
-        assert await app.followups.run_once() == 0  # asked already
-        assert await second.followups.run_once() == 0
+        assert await app.sweeps.follow_ups() == 0  # asked already
+        assert await second.sweeps.follow_ups() == 0
         async with WebUser(app, "sec", language="en") as sec, WebUser(app, "other", language="en") as other:
             await sec.replies()
             assert "promised “Khảo sát mặt bằng sân bóng” by 10/12/2026. Was it done?" in sec.text

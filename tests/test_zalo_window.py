@@ -225,7 +225,7 @@ async def test_a_commitment_follow_up_goes_to_telegram_when_zalo_is_outside_the_
         user, phone = await link_zalo_and_telegram(app, db, zalo, tg)
         await user.say("/toi")  # Zalo used last
         clock.offset = timedelta(days=8, hours=1)
-        assert await app.followups.run_once() == 1
+        assert await app.sweeps.follow_ups() == 1
         await phone.replies()
         assert "Sửa sân bóng" in phone.text
         await phone.press("Done")
@@ -247,8 +247,8 @@ async def test_zalo_only_outside_the_window_is_held_and_sent_when_they_write_aga
     await app.start()
     try:
         clock.offset = timedelta(days=8)  # their last interaction (joining) was 8 days ago
-        assert await app.followups.run_once() == 1
-        assert await app.followups.run_once() == 0  # asked once: held counts as asked
+        assert await app.sweeps.follow_ups() == 1
+        assert await app.sweeps.follow_ups() == 0  # asked once: held counts as asked
         await app.sender.drain_once()
         [asked] = notices(db, "Sửa sân bóng")
         assert (asked.channel, asked.status, asked.error) == ("zalo", OutboxStatus.held, HELD_OUTSIDE_WINDOW)
@@ -277,7 +277,7 @@ async def test_zalo_only_outside_the_window_gets_the_template_when_one_is_set(se
     await app.start()
     try:
         clock.offset = timedelta(days=8)
-        assert await app.followups.run_once() == 1
+        assert await app.sweeps.follow_ups() == 1
         await until(lambda: zalo.templates(ZALO_ID), what="the template message")
     finally:
         await app.stop()

@@ -12,9 +12,9 @@ from sqlalchemy import text
 
 from chidoan.bot.channels import configured
 from chidoan.bot.channels.base import Channel, Host
-from chidoan.bot.followups import FollowUps
 from chidoan.bot.processor import Processor
 from chidoan.bot.sender import Sender
+from chidoan.bot.sweeps import Sweeps
 from chidoan.engine.dispatch import Engine
 from chidoan.engine.notices import Window
 from chidoan.handlers import build_engine
@@ -45,7 +45,7 @@ class App:
         self.host = Host(settings, self.processor, self.engine.commands, descriptions or {})
         self.channels: dict[str, Channel] = configured(self.host)
         self.sender = Sender(self.processor, self.channels, clock=clock, window=Window.of(settings))
-        self.followups = FollowUps(self.processor, settings)
+        self.sweeps = Sweeps(self.processor, settings)
         self._runner: web.AppRunner | None = None
 
     def http_app(self) -> web.Application:
@@ -58,7 +58,7 @@ class App:
     async def start(self) -> None:
         await self.processor.start()
         await self.sender.start()
-        await self.followups.start()
+        await self.sweeps.start()
         self._runner = web.AppRunner(self.http_app(), access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.settings.web_host, self.settings.web_port).start()
@@ -76,7 +76,7 @@ class App:
 
     async def stop(self) -> None:
         """Stop taking events, send what is queued, then close."""
-        await self.followups.stop()
+        await self.sweeps.stop()
         for channel in self.channels.values():
             await channel.stop()
         if self._runner:

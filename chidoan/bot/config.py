@@ -6,6 +6,7 @@ Secrets are `SecretStr`, so `repr()` and logs show `**********`, never the value
 from __future__ import annotations
 
 import ipaddress
+from datetime import date, time
 from functools import cached_property
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -96,6 +97,27 @@ class Settings(BaseSettings):
         description="load the demo data on first start",
     )
     log_level: str = Field(default="INFO", validation_alias="CHIDOAN_LOG_LEVEL")
+    reminders: bool = Field(
+        default=True,
+        validation_alias="CHIDOAN_REMINDERS",
+        description="remind people of what is due, and send the districts their digests",
+    )
+    reminder_hours: str = Field(
+        default="07:30-20:30",
+        pattern=r"^\d{1,2}:\d{2}-\d{1,2}:\d{2}$",
+        validation_alias="CHIDOAN_REMINDER_HOURS",
+        description="local hours within which reminders and digests go out (a stage due at night waits)",
+    )
+    reminder_policy: Path | None = Field(
+        default=None,
+        validation_alias="CHIDOAN_REMINDER_POLICY",
+        description="a reminder policy file to use instead of the shipped chidoan/reminders/policy.yaml",
+    )
+    obligations_from: date | None = Field(
+        default=None,
+        validation_alias="CHIDOAN_OBLIGATIONS_FROM",
+        description="the province's season start: units nobody has joined owe what is due after it",
+    )
     # Zalo OA's OAuth (the tokens; see bot/channels/zalo_tokens.py). The app id and secret are
     # on the app's page at developers.zalo.me.
     zalo_oa_app_secret: SecretStr | None = Field(default=None, validation_alias="ZALO_OA_APP_SECRET")
@@ -155,6 +177,11 @@ class Settings(BaseSettings):
                 "unset ZALO_BOT_WEBHOOK_URL to use long polling."
             )
         return self
+
+    @cached_property
+    def allowed_hours(self) -> tuple[time, time]:
+        start, end = (time.fromisoformat(part.zfill(5)) for part in self.reminder_hours.split("-"))
+        return start, end
 
     @property
     def web_exposed(self) -> bool:

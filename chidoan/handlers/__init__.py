@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chidoan.engine.commands import STAFF, Command
 from chidoan.engine.dispatch import Engine
-from chidoan.handlers import basics, commitments, dialogues, link, meetings, registration, reports
+from chidoan.handlers import basics, commitments, dialogues, link, meetings, registration, reminders, reports
 from chidoan.handlers.invites import invite_command
 from chidoan.handlers.onboarding import ONBOARDING, start_with_code
 from chidoan.i18n import N_
@@ -61,6 +61,13 @@ COMMANDS = [
         reports.reports_command,
         roles=SECRETARIES,
     ),
+    Command(
+        "nhacnho",
+        ("remind",),
+        N_("remind the units below you of what is late or due soon"),
+        reminders.nudge_command,
+        roles=STAFF,
+    ),
     Command("moi", ("invite",), N_("issue an invite code for a unit you manage"), invite_command, roles=STAFF),
     Command("lienket", ("link",), N_("use the same account in another app; where notices go"), link.link_command),
     Command("ngonngu", ("language",), N_("change the language"), basics.language, resumes=False),
@@ -80,6 +87,7 @@ ACTIONS = {
     "cm": commitments.commitment_action,
     "rp": reports.report_action,
     "lk": link.link_action,
+    "rm": reminders.reminder_action,
 }
 
 

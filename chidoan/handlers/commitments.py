@@ -15,6 +15,7 @@ from chidoan.engine.notices import Window
 from chidoan.engine.typed import remember
 from chidoan.handlers.access import BASE_UNIT, acting_unit, still_acting
 from chidoan.i18n import N_, format_date, gettext
+from chidoan.reminders.obligations import commitment_key
 from chidoan.storage.models import CommitmentStatus, Role
 from chidoan.storage.uow import UnitOfWork
 
@@ -71,6 +72,7 @@ def commitment_action(ctx: Ctx, arg: str) -> None:
         ctx.say(N_("That button is no longer valid."))
         return
     ctx.uow.reports.follow_up(commitment.id, status=status, now=ctx.now)
+    ctx.uow.reminders.cancel(commitment_key(commitment.id))
     ctx.say(N_("Recorded: {answer}."), answer=ctx.t(ANSWERS[CommitmentStatus(status)]))
     ctx.engine.runner.start(ctx, NOTE.name, context={"commitment": commitment.id})
 

@@ -23,6 +23,8 @@ from chidoan.engine.messages import Button
 from chidoan.handlers.access import BASE_UNIT, SECRETARIES, acting_unit, refuse
 from chidoan.i18n import N_, fold, format_date, gettext
 from chidoan.programmes.loader import Programme, load_programmes, programme_for
+from chidoan.reminders.obligations import Calendar, plan_key
+from chidoan.reminders.policy import policy_of
 from chidoan.storage.conversations import ConversationState
 from chidoan.storage.models import ConversationStatus, RegistrationStatus, Role, UnitKind
 from chidoan.storage.registrations import NewerVersion, RegistrationReadOnly
@@ -379,7 +381,11 @@ def submit(ctx: Ctx, programme: Programme, answers: Answers) -> None:
     if _refused(ctx, registration, context["base_version"]):
         return
     unit = uow.units.one(registration.unit_id)
-    on_time = programme.is_on_time(registration.year, ctx.now, ctx.tz)
+    # On time by the reviewing unit's deadline, which it may have moved (/hanchot).
+    due_day = Calendar.load(uow, programmes(ctx.settings), policy_of(ctx.settings), ctx.settings).plan_due(
+        programme, registration.year, unit
+    )
+    on_time = ctx.now.astimezone(ctx.tz).date() < due_day
     document = plan_document(ctx, programme, unit, registration.year, answers)
     filename = plan_filename(document.unit_abbr, registration.year)
     try:
@@ -399,7 +405,8 @@ def submit(ctx: Ctx, programme: Programme, answers: Answers) -> None:
         return refuse(ctx, REVIEWED_MEANWHILE)
     except NewerVersion as refused:
         return _newer_version(ctx, refused.current)
-    due = format_date(programme.registration_due(registration.year))
+    uow.reminders.cancel(plan_key(programme.code, registration.year, unit.id))  # its reminders stop now
+    due = format_date(due_day)
     timing = N_("on time (deadline: before {due})") if on_time else N_("late (the deadline was before {due})")
     ctx.send_document(
         document_id,

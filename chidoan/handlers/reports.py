@@ -11,6 +11,7 @@ from chidoan.engine.journey import Answers
 from chidoan.engine.messages import Button
 from chidoan.handlers.access import BASE_UNIT, REPORTING_KINDS, acting_unit, refuse, still_acting
 from chidoan.i18n import N_, format_date
+from chidoan.reminders.obligations import dialogue_key, meeting_key
 from chidoan.storage.models import ReportKind, ReportStatus
 from chidoan.storage.reports import ReportReadOnly
 
@@ -53,6 +54,10 @@ def save_report(ctx: Ctx, kind: ReportKind, answers: Answers) -> tuple[int, int,
             unit_id=context["unit"], kind=kind, held_on=held_on, data=data, account_id=ctx.account_id, now=ctx.now
         )
         version = 1
+    # Reported: its reminders not sent yet are cancelled at once.
+    unit_id = context["unit"]
+    key = meeting_key(unit_id, held_on) if kind == ReportKind.meeting else dialogue_key(unit_id, held_on.year)
+    ctx.uow.reminders.cancel(key)
     return report_id, version, data, held_on
 
 

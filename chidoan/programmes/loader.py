@@ -106,23 +106,28 @@ class Area(_Frozen):
         return next((item for item in self.items if item.code == code), None)
 
 
-class Deadline(_Frozen):
-    """A yearly deadline: day/month of the plan year + `year_offset` (-1 = the year before)."""
+class DayOfYear(_Frozen):
+    """A day that recurs each year (the day a yearly report is due before)."""
 
     month: int = Field(ge=1, le=12)
     day: int = Field(ge=1, le=31)
-    year_offset: int = Field(ge=-5, le=5)
-    description: str = Field(min_length=1)
 
     @model_validator(mode="after")
     def _real_date(self) -> Self:
         try:
-            date(2001, self.month, self.day)  # not a leap year: 29/2 would not exist every year
+            date(2001, self.month, self.day)
         except ValueError:
             raise _checks_failed(
                 [(("day",), f"{self.day}/{self.month} is not a date that exists every year")]
             ) from None
         return self
+
+
+class Deadline(DayOfYear):
+    """A yearly deadline: day/month of the plan year + `year_offset` (-1 = the year before)."""
+
+    year_offset: int = Field(ge=-5, le=5)
+    description: str = Field(min_length=1)
 
     def due(self, plan_year: int) -> date:
         """The deadline day for plan year `plan_year`."""
@@ -155,10 +160,14 @@ class Defaults(_Frozen):
 
 
 class Expectations(_Frozen):
-    """What later reports expect of a unit each year."""
+    """What later reports expect of a unit each year, and when they are due: a branch's meeting
+    of month M is reported before day `meeting_report_before_day` of month M+1 (6: by the 5th),
+    a base unit's dialogue of year Y before `dialogue_due` of Y."""
 
     meetings_per_year: int = Field(default=12, ge=0, le=366)
     dialogues_per_year: int = Field(default=1, ge=0, le=366)
+    meeting_report_before_day: int = Field(default=6, ge=2, le=28)
+    dialogue_due: DayOfYear = DayOfYear(month=12, day=15)
 
 
 class Programme(_Frozen):

@@ -94,19 +94,30 @@ class Accounts:
         """All the account's identities, in the order a notice tries them (engine/notices.py
         chooses among them): the reachable ones first; of those, the preferred one, then the most
         recently used (the next ones are the fallbacks); then the unreachable ones."""
-        return list(
-            self.conn.execute(
-                select(IDENT)
-                .where(IDENT.c.account_id == account_id)
-                .order_by(
-                    IDENT.c.reachable.desc(),
-                    IDENT.c.preferred.desc(),
-                    IDENT.c.last_seen_at.is_(None),
-                    IDENT.c.last_seen_at.desc(),
-                    IDENT.c.id.desc(),
-                )
+        return self.notice_candidates_of([account_id]).get(account_id, [])
+
+    def notice_candidates_of(self, account_ids: list[int]) -> dict[int, list[Row]]:
+        """`notice_candidates` of many accounts in one query (a reminder sweep), with each
+        account's locale."""
+        found: dict[int, list[Row]] = {}
+        if not account_ids:
+            return found
+        stmt = (
+            select(IDENT, A.c.locale)
+            .join(A, A.c.id == IDENT.c.account_id)
+            .where(IDENT.c.account_id.in_(account_ids))
+            .order_by(
+                IDENT.c.account_id,
+                IDENT.c.reachable.desc(),
+                IDENT.c.preferred.desc(),
+                IDENT.c.last_seen_at.is_(None),
+                IDENT.c.last_seen_at.desc(),
+                IDENT.c.id.desc(),
             )
         )
+        for row in self.conn.execute(stmt):
+            found.setdefault(row.account_id, []).append(row)
+        return found
 
     def prefer(self, account_id: int, identity_id: int | None) -> bool:
         """Make one identity the preferred one for notices (None: the one used last). False when

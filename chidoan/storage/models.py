@@ -68,6 +68,7 @@ class OutboxStatus(StrEnum):
     unreachable = "unreachable"
     held = "held"  # not sent: the person is out of the platform's reach for now (kept, not retried)
     rerouted = "rerouted"  # not sent here: a notice the platform refused, queued on another channel
+    cancelled = "cancelled"  # not sent: a reminder whose obligation was met before it went out
 
 
 class OutboxKind(StrEnum):
@@ -465,3 +466,41 @@ class Prompt(SQLModel, table=True):
     seq: int = Field(default=1)
     body: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     updated_at: datetime
+
+
+class Reminder(SQLModel, table=True):
+    """One reminder of one obligation to one account at one stage of the reminder policy
+    (chidoan/reminders). The unique key is what makes it go once: a repeated sweep, a restart or
+    a second worker inserts nothing, and its outbox row (dedupe key `reminder:<id key>`) is
+    written in the same transaction. `obligation` names what is owed: "plan:<programme>:<year>:<unit
+    id>", "meeting:<unit id>:<yyyy-mm>", "dialogue:<unit id>:<year>", "commitment:<id>", or a
+    district's digest "digest:<unit id>:<yyyy-mm-dd>"."""
+
+    __tablename__ = "reminder"
+    __table_args__ = (UniqueConstraint("obligation", "account_id", "stage"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    obligation: str = Field(max_length=96)
+    account_id: int = Field(foreign_key="account.id")
+    stage: str = Field(max_length=32)
+    unit_id: int = Field(foreign_key="org_unit.id", index=True)
+    due_on: date
+    created_at: datetime
+    snoozed_until: datetime | None = None  # "remind me later": nothing before, then once again
+
+
+class DeadlineChange(SQLModel, table=True):
+    """A reviewing unit moved one of its deadlines for its subtree ("plan" or "dialogue" of one
+    programme and year). Never updated: the newest row counts, the rows are the audit trail."""
+
+    __tablename__ = "deadline_change"
+    __table_args__ = (Index("ix_deadline_change_key", "reviewer_id", "obligation", "programme", "year"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    reviewer_id: int = Field(foreign_key="org_unit.id")
+    obligation: str = Field(max_length=16)
+    programme: str = Field(max_length=64)
+    year: int
+    due_on: date  # the first late day, as in the programme files ("before 20/10")
+    changed_by: int = Field(foreign_key="account.id")
+    changed_at: datetime

@@ -46,6 +46,13 @@ class OutboxRepo:
         )
         return self.conn.execute(stmt).first() is not None
 
+    def add_many_once(self, rows: list[dict]) -> None:
+        """`add_once` for many rows in one statement (a reminder sweep): those whose dedupe_key
+        exists are skipped."""
+        if rows:
+            dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
+            self.conn.execute(dialect.insert(OUT).on_conflict_do_nothing(index_elements=["dedupe_key"]), rows)
+
     def keyed_for(self, prefix: str, account_id: int) -> bool:
         """Whether a row whose dedupe key starts with `prefix` was queued for the account (under
         any key of that family, including an older form of it)."""

@@ -97,7 +97,7 @@ class Reports:
         return self.conn.execute(select(C).where(C.c.id == commitment_id)).first()
 
     def due_commitments(self, today: date) -> list[Row]:
-        """Open commitments whose day has come (each is asked about once; see bot/followups.py)."""
+        """Open commitments whose day has come (each is asked about once; see bot/sweeps.py)."""
         return list(
             self.conn.execute(
                 select(C)

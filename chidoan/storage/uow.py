@@ -21,6 +21,7 @@ from chidoan.storage.orgs import OrgUnits
 from chidoan.storage.outbox import OutboxRepo
 from chidoan.storage.prompts import Prompts
 from chidoan.storage.registrations import Registrations
+from chidoan.storage.reminders import DeadlineChanges, Reminders
 from chidoan.storage.reports import Reports
 from chidoan.storage.roles import Roles
 from chidoan.storage.settings_kv import KeyValues
@@ -44,6 +45,8 @@ class UnitOfWork:
         self.reports = Reports(conn)
         self.tokens = ChannelTokens(conn)
         self.prompts = Prompts(conn)
+        self.reminders = Reminders(conn)
+        self.deadlines = DeadlineChanges(conn)
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:

@@ -1,0 +1,125 @@
+"""What people do with reminders: a reminder's buttons ("rm:go:<kind>" starts the right journey,
+"rm:later:<obligation>" puts it off for a day), and the reviewing level's manual nudge
+(`/nhacnho`, and the digest's button "rm:nudge:<unit id>": one action)."""
+
+from __future__ import annotations
+
+from sqlalchemy import Row
+
+from chidoan.engine.context import Ctx
+from chidoan.engine.messages import Button
+from chidoan.handlers import dialogues, meetings, registration
+from chidoan.i18n import N_, format_date
+from chidoan.reminders.digest import due_for_nudge, nudge
+from chidoan.reminders.obligations import Calendar
+from chidoan.reminders.policy import policy_of
+from chidoan.reminders.sweep import snooze_until, within_hours
+from chidoan.storage.models import Role
+
+STARTS = {
+    "plan": registration.register_command,
+    "meeting": meetings.meeting_command,
+    "dialogue": dialogues.dialogue_command,
+}
+
+
+def calendar(ctx: Ctx) -> Calendar:
+    return Calendar.load(ctx.uow, registration.programmes(ctx.settings), policy_of(ctx.settings), ctx.settings)
+
+
+def reminder_action(ctx: Ctx, arg: str) -> None:
+    what, _, rest = arg.partition(":")
+    if what == "go" and rest in STARTS:
+        return STARTS[rest](ctx, "")
+    if what == "later" and rest:
+        return _later(ctx, rest)
+    if what == "nudge":
+        return _nudge(ctx, rest)
+    if what == "no":
+        ctx.say(N_("All right, nobody was reminded."))
+        return
+    ctx.say(N_("That button is no longer valid."))
+
+
+def _later(ctx: Ctx, obligation: str) -> None:
+    until = snooze_until(ctx.now)
+    snoozed = ctx.uow.reminders.snooze(obligation, ctx.account_id, until)
+    if snoozed is None:
+        ctx.say(N_("That button is no longer valid."))
+    elif snoozed.snoozed_until is not None:
+        when = snoozed.snoozed_until.astimezone(ctx.tz)
+        ctx.say(
+            N_("Already put off: you will be reminded again on {date} at {time}."),
+            date=format_date(when),
+            time=f"{when:%H:%M}",
+        )
+    else:
+        when = until.astimezone(ctx.tz)
+        ctx.say(
+            N_("All right, you will be reminded again tomorrow ({date}, from {time})."),
+            date=format_date(when),
+            time=f"{when:%H:%M}",
+        )
+
+
+def _reviewing_units(ctx: Ctx) -> list[Row]:
+    """The units whose subtree this person may nudge: those they are staff of (admins: every
+    reviewing unit they hold a role on)."""
+    return [ctx.uow.units.one(r.unit_id) for r in ctx.roles if r.role in (Role.district_staff, Role.admin)]
+
+
+def nudge_command(ctx: Ctx, _args: str) -> None:
+    units = _reviewing_units(ctx)
+    if not units:
+        ctx.say(N_("Reminders are sent by the staff of a reviewing union."))
+        return
+    cal = calendar(ctx)
+    for unit in units:
+        owed = due_for_nudge(ctx.uow, cal, unit, ctx.now)
+        reachable = [o for o in owed if o.recipients]
+        if not reachable:
+            ctx.say(
+                N_("{unit}: nothing is late or due within a week, or nobody can be reminded of it."), unit=unit.name
+            )
+            continue
+        ctx.say(
+            N_(
+                "{unit}: {units} units ({people} people) would be reminded now of {n} obligations that are late or due within a week. {nobody} have nobody to remind. Send the reminders?"
+            ),
+            unit=unit.name,
+            units=len({o.unit.id for o in reachable}),
+            people=len({a for o in reachable for a in o.recipients}),
+            n=len(reachable),
+            nobody=len(owed) - len(reachable),
+            buttons=[
+                [
+                    Button(ctx.t(N_("🔔 Send the reminders")), f"rm:nudge:{unit.id}"),
+                    Button(ctx.t(N_("Not now")), "rm:no"),
+                ]
+            ],
+        )
+
+
+def _nudge(ctx: Ctx, arg: str) -> None:
+    unit = next((u for u in _reviewing_units(ctx) if str(u.id) == arg), None)
+    if unit is None:
+        ctx.say(N_("That button is no longer valid."))
+        return
+    start, end = ctx.settings.allowed_hours
+    if not within_hours((start, end), ctx.now, ctx.tz):
+        ctx.say(
+            N_("Reminders go out only between {start} and {end}. Please try again then."),
+            start=f"{start:%H:%M}",
+            end=f"{end:%H:%M}",
+        )
+        return
+    made, already, nobody = nudge(ctx.uow, calendar(ctx), unit, ctx.now, ctx.engine.window)
+    ctx.say(
+        N_(
+            "{unit}: {made} reminders sent now; {already} had been reminded by hand today already; {nobody} obligations have nobody to remind."
+        ),
+        unit=unit.name,
+        made=made,
+        already=already,
+        nobody=nobody,
+    )

@@ -1,0 +1,99 @@
+"""Reminder rows (one per obligation, account and stage; see models.Reminder) and the moves of
+reviewing units' deadlines."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime
+
+from sqlalchemy import Connection, Row, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from chidoan.storage.models import DeadlineChange, Outbox, OutboxStatus, Reminder, table
+
+REM = table(Reminder)
+MOVES = table(DeadlineChange)
+OUT = table(Outbox)
+
+
+def outbox_key(obligation: str, account_id: int, stage: str) -> str:
+    """The dedupe key of a reminder's outbox row."""
+    return f"reminder:{obligation}:{account_id}:{stage}"
+
+
+class Reminders:
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def _insert(self):
+        dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
+        return dialect.insert(REM).on_conflict_do_nothing(index_elements=["obligation", "account_id", "stage"])
+
+    def add_many(self, rows: list[dict]) -> None:
+        """Insert reminders; one that exists already (another sweep, another worker) is skipped."""
+        if rows:
+            self.conn.execute(self._insert(), rows)
+
+    def of_obligations(self, keys: list[str]) -> dict[tuple[str, int], list[Row]]:
+        """The reminders already made for these obligations, by (obligation, account), oldest first."""
+        found: dict[tuple[str, int], list[Row]] = defaultdict(list)
+        if keys:
+            stmt = select(REM).where(REM.c.obligation.in_(keys)).order_by(REM.c.id)
+            for row in self.conn.execute(stmt):
+                found[(row.obligation, row.account_id)].append(row)
+        return found
+
+    def snooze(self, obligation: str, account_id: int, until: datetime) -> Row | None:
+        """ "Remind me later" on the newest reminder of this obligation to this account. Returns that
+        reminder as it was (None: there is none); it is snoozed only when it was not already."""
+        rows = self.of_obligations([obligation]).get((obligation, account_id))
+        if not rows:
+            return None
+        newest = rows[-1]
+        if newest.snoozed_until is None:
+            self.conn.execute(REM.update().where(REM.c.id == newest.id).values(snoozed_until=until))
+        return newest
+
+    def cancel(self, obligation: str) -> int:
+        """The obligation is met: its reminders not sent yet (queued or held) are cancelled at once."""
+        keys = [
+            outbox_key(obligation, row.account_id, row.stage)
+            for row in self.conn.execute(select(REM.c.account_id, REM.c.stage).where(REM.c.obligation == obligation))
+        ]
+        if not keys:
+            return 0
+        return self.conn.execute(
+            OUT.update()
+            .where(OUT.c.dedupe_key.in_(keys), OUT.c.status.in_([OutboxStatus.pending, OutboxStatus.held]))
+            .values(status=OutboxStatus.cancelled)
+        ).rowcount
+
+
+class DeadlineChanges:
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def current(self) -> dict[tuple[int, str, str, int], date]:
+        """The newest move of each (reviewing unit, obligation, programme, year)."""
+        moved: dict[tuple[int, str, str, int], date] = {}
+        for row in self.conn.execute(select(MOVES).order_by(MOVES.c.id)):
+            moved[(row.reviewer_id, row.obligation, row.programme, row.year)] = row.due_on
+        return moved
+
+    def move(
+        self, *, reviewer_id: int, obligation: str, programme: str, year: int, due_on: date, by: int, now: datetime
+    ) -> None:
+        self.conn.execute(
+            MOVES.insert().values(
+                reviewer_id=reviewer_id,
+                obligation=obligation,
+                programme=programme,
+                year=year,
+                due_on=due_on,
+                changed_by=by,
+                changed_at=now,
+            )
+        )
+
+    def history(self, reviewer_id: int) -> list[Row]:
+        return list(self.conn.execute(select(MOVES).where(MOVES.c.reviewer_id == reviewer_id).order_by(MOVES.c.id)))
