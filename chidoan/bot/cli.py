@@ -52,6 +52,12 @@ def main(argv: list[str] | None = None) -> int:
         "status", help="the access token's age, expiry, last refresh and error; the webhook's last event"
     )
 
+    reminders = sub.add_parser("reminders", help="the reminders of deadlines")
+    reminders_sub = reminders.add_subparsers(dest="reminders_command", required=True)
+    plan = reminders_sub.add_parser("plan", help="print what a sweep at a moment would send, without sending")
+    plan.add_argument("--at", required=True, help='local time, e.g. "2026-10-12 08:00"')
+    plan.add_argument("--district", help="only this reviewing unit's subtree (its code)")
+
     args = parser.parse_args(argv)
     try:
         settings = Settings()
@@ -172,6 +178,33 @@ def cmd_failed(settings, args) -> int:
         print(f"#{e.id} {e.failed_at.astimezone(settings.tz):%d/%m/%Y %H:%M} {e.channel} event {e.event_id}: {who}")
         print(f"    sent: {_short(said)}")
         print(f"    error: {e.error}")
+    return 0
+
+
+def cmd_reminders(settings, args) -> int:
+    from datetime import datetime
+
+    from chidoan.handlers.registration import programmes
+    from chidoan.reminders.obligations import Calendar
+    from chidoan.reminders.policy import policy_of
+    from chidoan.reminders.preview import preview
+    from chidoan.storage.uow import unit_of_work
+
+    try:
+        at = datetime.fromisoformat(args.at).replace(tzinfo=settings.tz)
+    except ValueError:
+        print(f'chidoan: --at {args.at!r} is not a time like "2026-10-12 08:00"', file=sys.stderr)
+        return 2
+    engine = _db(settings)
+    with unit_of_work(engine) as uow:
+        within = uow.units.by_code(args.district) if args.district else None
+        if args.district and within is None:
+            print(f"chidoan: no unit with the code {args.district!r}", file=sys.stderr)
+            return 2
+        cal = Calendar.load(uow, programmes(settings), policy_of(settings), settings)
+        lines = preview(uow, cal, settings, at, within)
+    engine.dispose()
+    print("\n".join(lines))
     return 0
 
 
@@ -349,6 +382,7 @@ COMMANDS = {
     "invite": cmd_invite,
     "failed": cmd_failed,
     "zalo": cmd_zalo,
+    "reminders": cmd_reminders,
 }
 
 if __name__ == "__main__":
