@@ -1,4 +1,4 @@
-"""What people do with reminders: a reminder's buttons ("rm:go:<kind>" starts the right journey,
+"""What people do with reminders: a reminder's buttons ("rm:go:<kind>[:<year>]" starts the right journey,
 "rm:later:<obligation>" puts it off for a day), and the reviewing level's manual nudge
 (`/nhacnho`, and the digest's button "rm:nudge:<unit id>": one action)."""
 
@@ -29,8 +29,9 @@ def calendar(ctx: Ctx) -> Calendar:
 
 def reminder_action(ctx: Ctx, arg: str) -> None:
     what, _, rest = arg.partition(":")
-    if what == "go" and rest in STARTS:
-        return STARTS[rest](ctx, "")
+    kind, _, args = rest.partition(":")
+    if what == "go" and kind in STARTS:
+        return STARTS[kind](ctx, args)
     if what == "later" and rest:
         return _later(ctx, rest)
     if what == "nudge":
@@ -84,7 +85,7 @@ def nudge_command(ctx: Ctx, _args: str) -> None:
             continue
         ctx.say(
             N_(
-                "{unit}: {units} units ({people} people) would be reminded now of {n} obligations that are late or due within a week. {nobody} have nobody to remind. Send the reminders?"
+                "{unit}: obligations late or due within a week: {n}, of {units} unit(s); {people} person(s) would be reminded now; with nobody to remind: {nobody}. Send the reminders?"
             ),
             unit=unit.name,
             units=len({o.unit.id for o in reachable}),
@@ -116,7 +117,7 @@ def _nudge(ctx: Ctx, arg: str) -> None:
     made, already, nobody = nudge(ctx.uow, calendar(ctx), unit, ctx.now, ctx.engine.window)
     ctx.say(
         N_(
-            "{unit}: {made} reminders sent now; {already} had been reminded by hand today already; {nobody} obligations have nobody to remind."
+            "{unit}: reminders sent now: {made}; already reminded by hand today: {already}; obligations with nobody to remind: {nobody}."
         ),
         unit=unit.name,
         made=made,

@@ -31,7 +31,7 @@ WHY = {
     "blocked": N_("has blocked the bot"),
     "outside_window": N_("outside Zalo's 7-day window"),
 }
-DIGEST_HEAD = N_("📋 {unit}, {date}: {n} obligations of units below are late.")
+DIGEST_HEAD = N_("📋 {unit}, {date}: late obligations of the units below: {n}.")
 UNREACHABLE_HEAD = N_("Cannot be reached for now ({n}):")
 MORE = N_("… and {n} more.")
 NUDGE_BUTTON = N_("🔔 Remind them again now")
@@ -68,7 +68,7 @@ def write_digests(uow: UnitOfWork, cal: Calendar, season: Season, at: datetime, 
     today = at.astimezone(cal.tz).date()
     sends = []
     for reviewer_id, late in season.overdue.items():
-        if not late or not digest_day(cal, late, today):
+        if not late or not digest_day(cal, late, at):
             continue
         reviewer = uow.units.one(reviewer_id)
         late.sort(key=lambda item: (item[0].unit.code, item[0].due))

@@ -103,13 +103,6 @@ class Policy(_Frozen):
         last = spec.stages[-1].days + (spec.repeat.times + 1) * spec.repeat.every_days
         return max(0, -first), max(0, last)
 
-    def after_due_days(self, kind: str) -> set[int]:
-        """Days after the due day on which an overdue stage of this kind is sent (the digest days)."""
-        spec = self.of(kind)
-        days = [s.days for s in spec.stages if s.message == "overdue"]
-        days += [spec.stages[-1].days + n * spec.repeat.every_days for n in range(1, spec.repeat.times + 1)]
-        return {d for d in days if d >= 0}
-
 
 def load_policy(path: Path | None = None) -> Policy:
     """Read and check a policy file; a wrong one stops the start with pydantic's own message."""

@@ -198,10 +198,15 @@ def sweep_chunk(
     return next_id
 
 
-def digest_day(cal: Calendar, late: list[tuple[Obligation, str]], today: date) -> bool:
-    """A district's digest goes on the mornings an overdue stage goes out for one of its units:
-    the first day late, then each repeat (the policy's days)."""
-    return any((today - o.due).days in cal.policy.after_due_days(o.kind) for o, _why in late)
+def digest_day(cal: Calendar, late: list[tuple[Obligation, str]], at: datetime) -> bool:
+    """A district's digest goes on the mornings an overdue stage of one of its late units goes
+    out (the first late day, then each repeat), with that stage, not before it."""
+    today = at.astimezone(cal.tz).date()
+    for o, _why in late:
+        stage = cal.policy.current_stage(o.kind, o.due, at, cal.tz)
+        if stage is not None and stage.message == "overdue" and stage.at.astimezone(cal.tz).date() == today:
+            return True
+    return False
 
 
 def snooze_until(now: datetime) -> datetime:

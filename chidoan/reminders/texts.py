@@ -24,7 +24,7 @@ MESSAGES = {
     "opening": N_("📅 {unit}: {what} is due before {due}. It can be done now: tap the button below."),
     "before": N_("⏰ Reminder for {unit}: {what} is due before {due}, {days} days from now. {missing}"),
     "last_day": N_("⏰ {unit}: today is the last day for {what} (due before {due}). {missing}"),
-    "overdue": N_("❗ {unit}: {what} was due before {due} and is {days} days late. {missing} Please send it now."),
+    "overdue": N_("❗ {unit}: {what} was due before {due}; it is late by {days} day(s). {missing} Please send it now."),
 }
 COMMITMENT = N_(
     "❗ The follow-up of the commitment “{promise}” ({by}, due {due}) from the dialogue of {unit} has not been answered yet. Was it done?"
@@ -66,6 +66,8 @@ def reminder_message(obligation: Obligation, message: str, today: date, locale: 
         missing=gettext(locale, MISSING[missing_id], period=period),
     )
     label, payload = START[obligation.kind]
+    if obligation.kind == "plan":
+        payload += f":{obligation.period}"  # the plan of that year, not a question which
     buttons = [
         [Button(gettext(locale, label), payload)],
         [Button(gettext(locale, LATER), f"rm:later:{obligation.key}")],
