@@ -33,11 +33,14 @@ def local(*parts: int) -> datetime:
     return datetime(*parts, tzinfo=TZ)
 
 
+REMINDING = {"CHIDOAN_REMINDERS": True, "CHIDOAN_OBLIGATIONS_FROM": "2026-09-01"}
+
+
 @pytest.fixture
 def settings(tmp_path):
-    return make_settings(
-        f"sqlite:///{tmp_path}/chidoan.sqlite3", CHIDOAN_REMINDERS=True, CHIDOAN_OBLIGATIONS_FROM="2026-09-01"
-    )
+    """Sweeps on the database thread, where they keep what they found for the test to read; the
+    child process the service uses is tested by the tests that set CHIDOAN_SWEEP_PROCESS."""
+    return make_settings(f"sqlite:///{tmp_path}/chidoan.sqlite3", CHIDOAN_SWEEP_PROCESS=False, **REMINDING)
 
 
 def backdate(db, when: datetime = BOUND) -> None:
@@ -168,6 +171,7 @@ async def test_a_simulated_october(settings, db, org, people):
 
 
 async def test_the_reminder_says_what_is_due_and_its_buttons_work(settings, db, org, people):
+    settings = make_settings(settings.database_url, **REMINDING)  # the service's way: in a child process
     app = App(settings, clock=clock_at(2026, 10, 12, 8, 5))
     await app.start()  # the start-up sweep makes the "3 days before" reminder
     try:
@@ -378,7 +382,7 @@ async def test_two_workers_on_postgresql_make_each_reminder_once(pg_url, tmp_pat
     from chidoan.storage.db import upgrade
     from tests.conftest import seed_org
 
-    settings = make_settings(pg_url, CHIDOAN_REMINDERS=True, CHIDOAN_OBLIGATIONS_FROM="2026-09-01")
+    settings = make_settings(pg_url, **REMINDING)  # each worker's sweep in its own child process
     engine = make_engine(pg_url)
     upgrade(engine)
     seed_org(engine)

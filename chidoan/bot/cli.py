@@ -184,9 +184,6 @@ def cmd_failed(settings, args) -> int:
 def cmd_reminders(settings, args) -> int:
     from datetime import datetime
 
-    from chidoan.handlers.registration import programmes
-    from chidoan.reminders.obligations import Calendar
-    from chidoan.reminders.policy import policy_of
     from chidoan.reminders.preview import preview
     from chidoan.storage.uow import unit_of_work
 
@@ -198,11 +195,11 @@ def cmd_reminders(settings, args) -> int:
     engine = _db(settings)
     with unit_of_work(engine) as uow:
         within = uow.units.by_code(args.district) if args.district else None
-        if args.district and within is None:
-            print(f"chidoan: no unit with the code {args.district!r}", file=sys.stderr)
-            return 2
-        cal = Calendar.load(uow, programmes(settings), policy_of(settings), settings)
-        lines = preview(uow, cal, settings, at, within)
+    if args.district and within is None:
+        print(f"chidoan: no unit with the code {args.district!r}", file=sys.stderr)
+        engine.dispose()
+        return 2
+    lines = preview(engine, settings, at, within)
     engine.dispose()
     print("\n".join(lines))
     return 0

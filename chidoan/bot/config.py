@@ -102,6 +102,11 @@ class Settings(BaseSettings):
         validation_alias="CHIDOAN_REMINDERS",
         description="remind people of what is due, and send the districts their digests",
     )
+    sweep_process: bool = Field(
+        default=True,
+        validation_alias="CHIDOAN_SWEEP_PROCESS",
+        description="run the reminder sweep in a child process (false: on the database thread, in chunks)",
+    )
     reminder_hours: str = Field(
         default="07:30-20:30",
         pattern=r"^\d{1,2}:\d{2}-\d{1,2}:\d{2}$",

@@ -6,12 +6,16 @@ once at start too (what fell due while the service was down is caught up):
 
 Both are idempotent (unique keys), so a repeated run, a restart or every worker running them
 sends nothing twice. A reminder sweep works in chunks of units, one short transaction each, so
-the replies of people who are typing are not held up behind it.
+the replies of people who are typing are not held up behind it; by default it runs in a child
+process, so its Python work does not compete with them either (reminders/run.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from functools import partial
 
@@ -22,12 +26,15 @@ from chidoan.bot.processor import Processor
 from chidoan.engine.notices import Window
 from chidoan.handlers.commitments import ask_due
 from chidoan.handlers.registration import programmes
-from chidoan.reminders.digest import write_digests
+from chidoan.reminders.digest import digests
 from chidoan.reminders.obligations import Calendar
 from chidoan.reminders.policy import Policy, policy_of
-from chidoan.reminders.sweep import Season, sweep_chunk, within_hours
+from chidoan.reminders.run import child_chunk
+from chidoan.reminders.sweep import Season, store, sweep_chunk, within_hours
+from chidoan.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
+STORE = 50  # reminders a transaction on the database thread: about a millisecond
 
 
 class Sweeps:
@@ -36,6 +43,7 @@ class Sweeps:
         self.settings = settings
         self.policy = policy or policy_of(settings)
         self.scheduler = AsyncIOScheduler(timezone=settings.tz)
+        self._pool: ProcessPoolExecutor | None = None
 
     def _wake_sender(self) -> None:
         for wake in self.processor.committed:
@@ -51,25 +59,54 @@ class Sweeps:
         return asked
 
     async def reminders(self, at: datetime | None = None, *, dry_run: bool = False) -> Season:
-        """One reminder sweep at `at` (now by default): makes what is due, and the digests."""
+        """One reminder sweep at `at` (now by default): makes what is due, and the digests. Its
+        reading and composing run in a child process (CHIDOAN_SWEEP_PROCESS, the default; see
+        reminders/run.py), which reports only how many messages were queued; else on the
+        database thread in chunks, keeping what it found (the preview and the tests read it)."""
         at = at or self.processor.clock()
         season = Season()
-        if not within_hours(self.settings.allowed_hours, at, self.settings.tz):
-            return season
-        window = Window.of(self.settings)
-        cal = await self.processor.run(
-            lambda uow: Calendar.load(uow, programmes(self.settings), self.policy, self.settings)
-        )
-        after: int | None = 0
-        while after is not None:
-            chunk = partial(sweep_chunk, cal=cal, at=at, window=window, season=season, after_id=after, dry_run=dry_run)
-            after = await self.processor.run(chunk)
-        if not dry_run:
-            season.created += await self.processor.run(lambda uow: write_digests(uow, cal, season, at, window))
+        if within_hours(self.settings.allowed_hours, at, self.settings.tz):
+            if self.settings.sweep_process and not dry_run:
+                season.created = await self._in_child(at)
+            else:
+                await self._in_thread(at, season, dry_run)
         if season.created:
             log.info("reminders: %d queued", season.created)
             self._wake_sender()
         return season
+
+    async def _in_child(self, at: datetime) -> int:
+        """The child composes chunk after chunk while this process stores the previous one."""
+        if self._pool is None:  # spawned, not forked: this process has threads and an event loop
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        loop = asyncio.get_running_loop()
+        created = 0
+        next_chunk = loop.run_in_executor(self._pool, child_chunk, self.settings, at, 0)
+        while True:
+            batch, after = await next_chunk
+            if after is not None:
+                next_chunk = loop.run_in_executor(self._pool, child_chunk, self.settings, at, after)
+            for start in range(0, len(batch), STORE):
+                created += await self.processor.run(partial(store, batch=batch[start : start + STORE]))
+            if after is None:
+                return created
+
+    async def _in_thread(self, at: datetime, season: Season, dry_run: bool) -> None:
+        window = Window.of(self.settings)
+        cal = await self.processor.run(
+            lambda uow: Calendar.load(uow, programmes(self.settings), self.policy, self.settings)
+        )
+
+        def chunk(uow: UnitOfWork, after_id: int) -> int | None:
+            after, batch = sweep_chunk(uow, cal, at, window, season, after_id=after_id, dry_run=dry_run)
+            season.created += store(uow, batch)
+            return after
+
+        after: int | None = 0
+        while after is not None:
+            after = await self.processor.run(partial(chunk, after_id=after))
+        if not dry_run:
+            season.created += await self.processor.run(lambda uow: store(uow, digests(uow, cal, season, at, window)))
 
     async def start(self) -> None:
         tz = self.settings.tz
@@ -86,3 +123,6 @@ class Sweeps:
     async def stop(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None

@@ -6,7 +6,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 from chidoan.i18n import N_, gettext
@@ -159,6 +159,7 @@ class Outgoing:
 
 
 @lru_cache(maxsize=256)  # a few locales × counts × kinds; made for every message with buttons
+@cache  # a few locales × counts: a reminder season words thousands of messages with the same hint
 def reply_hint(locale: str, count: int, typed: Typed = Typed.choice) -> str:
     """The line under a numbered list of options: "Trả lời 1, 2 hoặc 3." """
     if count == 0:

@@ -18,7 +18,7 @@ from chidoan.engine.messages import Button, Outgoing
 from chidoan.engine.notices import Window
 from chidoan.i18n import N_, format_date, gettext
 from chidoan.reminders.obligations import Calendar, Obligation
-from chidoan.reminders.sweep import Season, Send, digest_day, send
+from chidoan.reminders.sweep import Batch, Season, Send, compose, digest_day, send
 from chidoan.reminders.texts import WHAT, period_text, reminder_message
 from chidoan.storage.models import Role
 from chidoan.storage.uow import UnitOfWork
@@ -63,8 +63,9 @@ def digest_message(reviewer: Row, late: list[tuple[Obligation, str]], today: dat
     return Outgoing("\n".join(lines), [[button]]).with_hint(locale)
 
 
-def write_digests(uow: UnitOfWork, cal: Calendar, season: Season, at: datetime, window: Window) -> int:
-    """One digest a reviewing unit's staff member a day (the key: digest:<unit>:<date>)."""
+def digests(uow: UnitOfWork, cal: Calendar, season: Season, at: datetime, window: Window) -> Batch:
+    """The day's digests, one a reviewing unit's staff member (the key: digest:<unit>:<date>),
+    to `store`."""
     today = at.astimezone(cal.tz).date()
     sends = []
     for reviewer_id, late in season.overdue.items():
@@ -83,7 +84,7 @@ def write_digests(uow: UnitOfWork, cal: Calendar, season: Season, at: datetime, 
                     partial(digest_message, reviewer, late, today),
                 )
             )
-    return len(send(uow, sends, at, window))
+    return compose(uow, sends, at, window)
 
 
 def due_for_nudge(uow: UnitOfWork, cal: Calendar, unit: Row, at: datetime) -> list[Obligation]:
@@ -94,11 +95,7 @@ def due_for_nudge(uow: UnitOfWork, cal: Calendar, unit: Row, at: datetime) -> li
     after: int | None = 0
     while after is not None:
         chunk, after = cal.open_obligations(uow, at, after_id=after, within=unit)
-        found += [
-            o
-            for o in chunk
-            if o.due - today <= SOON and cal.policy.current_stage(o.kind, o.due, at, cal.tz) is not None
-        ]
+        found += [o for o in chunk if o.due - today <= SOON]
     return found
 
 

@@ -19,7 +19,8 @@ the unit is listed for its district as having nobody to remind); without it such
 nothing yet. So a unit that joins in November is not chased for the plan due in October.
 
 Units are read in chunks of ids (`open_obligations`), a few queries a chunk, so a sweep over a
-whole province never holds the database for long.
+whole province never holds the database for long; an obligation is only made when it is owed
+and the reminder policy has a stage for it at that moment.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from datetime import date, datetime, timedelta, tzinfo
 from sqlalchemy import Row, select
 
 from chidoan.programmes.loader import Programme, programme_for
-from chidoan.reminders.policy import Policy
+from chidoan.reminders.policy import Policy, Stage
 from chidoan.storage.models import (
     Commitment,
     CommitmentStatus,
@@ -45,6 +46,7 @@ from chidoan.storage.models import (
     UnitKind,
     table,
 )
+from chidoan.storage.rows import among
 from chidoan.storage.uow import UnitOfWork
 
 U = table(OrgUnit)
@@ -54,6 +56,7 @@ REP = table(Report)
 COM = table(Commitment)
 
 OWING_KINDS = (UnitKind.base_unit, UnitKind.branch)
+UNIT_COLUMNS = (U.c.id, U.c.code, U.c.name, U.c.kind, U.c.path)  # what an obligation shows of its unit
 MOVABLE = ("plan", "dialogue")  # the deadlines a reviewing unit may move (yearly ones)
 
 
@@ -81,6 +84,7 @@ class Obligation:
     due: date  # the first late day
     period: str  # "2027" (plan year, dialogue year), "2026-11" (meeting month), commitment id
     recipients: tuple[int, ...]  # the unit's secretaries, else its deputies; () when nobody is bound
+    stage: Stage  # the policy's current stage at the moment asked about
     programme: Programme | None = None
     draft: bool = False  # a plan started and not sent
     commitment: Row | None = None
@@ -94,6 +98,9 @@ class Calendar:
     obligations_from: date | None = None
     reviewing: set[int] = field(default_factory=set)  # ids of the units that review
     moved: dict[tuple[int, str, str, int], date] = field(default_factory=dict)
+    # Memos for a sweep over a province: units share parents and obligations share due days.
+    _reviewers: dict[str, int | None] = field(default_factory=dict, repr=False)
+    _stages: dict[tuple[str, date], list[Stage]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, uow: UnitOfWork, programmes: dict[str, Programme], policy: Policy, settings) -> Calendar:
@@ -104,10 +111,18 @@ class Calendar:
 
     def reviewer_id(self, unit: Row) -> int | None:
         """The nearest ancestor that reviews (the unit's "district")."""
-        for part in reversed(unit.path.strip("/").split("/")[:-1]):
-            if part and int(part) in self.reviewing:
-                return int(part)
-        return None
+        above = unit.path[: unit.path.rstrip("/").rfind("/") + 1]
+        if above not in self._reviewers:
+            ids = [int(part) for part in above.strip("/").split("/") if part]
+            self._reviewers[above] = next((i for i in reversed(ids) if i in self.reviewing), None)
+        return self._reviewers[above]
+
+    def stage_at(self, kind: str, due: date, at: datetime) -> Stage | None:
+        """The policy's current stage at `at` of an obligation due on `due` (reminders/policy.py)."""
+        key = (kind, due)
+        if key not in self._stages:
+            self._stages[key] = self.policy.stages(kind, due, self.tz)
+        return self.policy.current_of(kind, self._stages[key], at)
 
     def _moved(self, unit: Row, obligation: str, programme: Programme, year: int) -> date | None:
         reviewer = self.reviewer_id(unit)
@@ -172,116 +187,79 @@ class Calendar:
     def open_obligations(
         self, uow: UnitOfWork, at: datetime, *, after_id: int = 0, limit: int = 1000, within: Row | None = None
     ) -> tuple[list[Obligation], int | None]:
-        """The open obligations in season at `at` of the next `limit` units (by id, after
-        `after_id`; only `within`'s subtree when given). Returns them and the id to go on from
-        (None: that was the last chunk)."""
-        stmt = select(U).where(U.c.kind.in_(OWING_KINDS), U.c.id > after_id).order_by(U.c.id).limit(limit)
+        """The open obligations of the next `limit` units (by id, after `after_id`; only
+        `within`'s subtree when given) that the policy has a stage for at `at`, each with that
+        stage. Returns them and the id to go on from (None: that was the last chunk)."""
+        stmt = select(*UNIT_COLUMNS).where(U.c.kind.in_(OWING_KINDS), U.c.id > after_id).order_by(U.c.id).limit(limit)
         if within is not None:
             stmt = stmt.where(U.c.path.startswith(within.path, autoescape=True))
         units = list(uow.conn.execute(stmt))
         if not units:
             return [], None
         today = at.astimezone(self.tz).date()
-        ids = [u.id for u in units]
-        people, starts = _bound(uow, ids, self.tz)
-        found: list[Obligation] = []
+        people, starts = _bound(uow, [u.id for u in units], self.tz)
+        owing = _Owing(self, at, people, starts)
         base = [u for u in units if u.kind == UnitKind.base_unit]
         branches = [u for u in units if u.kind == UnitKind.branch]
         if base:
-            found += self._plans(uow, base, today, people)
-            found += self._dialogues(uow, base, today, people)
-            found += self._commitments(uow, base, today, people)
+            self._plans(uow, base, today, owing)
+            self._dialogues(uow, base, today, owing)
+            self._commitments(uow, base, today, owing)
         if branches:
-            found += self._meetings(uow, branches, today, people)
-        owed = [o for o in found if self._owes(o, starts.get(o.unit.id))]
-        return owed, (units[-1].id if len(units) == limit else None)
+            self._meetings(uow, branches, today, owing)
+        return owing.found, (units[-1].id if len(units) == limit else None)
 
-    def _owes(self, obligation: Obligation, start: date | None) -> bool:
+    def owes(self, due: date, start: date | None) -> bool:
+        """The start rule (see the module's docstring): owed when due after the unit's start."""
         start = start or self.obligations_from
-        return start is not None and obligation.due > start
+        return start is not None and due > start
 
-    def _plans(self, uow: UnitOfWork, units: list[Row], today: date, people) -> list[Obligation]:
+    def _plans(self, uow: UnitOfWork, units: list[Row], today: date, owing: _Owing) -> None:
         periods = self.plan_periods(today)
         if not periods:
-            return []
+            return
         stmt = select(REG.c.unit_id, REG.c.programme, REG.c.year, REG.c.version).where(
-            REG.c.unit_id.in_([u.id for u in units]), REG.c.year.in_({y for _p, y in periods})
+            among(REG.c.unit_id, [u.id for u in units]), among(REG.c.year, {y for _p, y in periods})
         )
         state = {(r.unit_id, r.programme, r.year): r.version for r in uow.conn.execute(stmt)}
-        found = []
         for programme, year in periods:
             for unit in units:
                 version = state.get((unit.id, programme.code, year))
-                if version:
-                    continue  # submitted
-                found.append(
-                    Obligation(
-                        plan_key(programme.code, year, unit.id),
-                        "plan",
-                        unit,
-                        self.plan_due(programme, year, unit),
-                        str(year),
-                        people.get(unit.id, ()),
-                        programme,
-                        draft=version is not None,
-                    )
-                )
-        return found
+                if not version:  # not submitted
+                    due = self.plan_due(programme, year, unit)
+                    key = plan_key(programme.code, year, unit.id)
+                    owing.add(key, "plan", unit, due, str(year), programme, draft=version is not None)
 
-    def _dialogues(self, uow: UnitOfWork, units: list[Row], today: date, people) -> list[Obligation]:
+    def _dialogues(self, uow: UnitOfWork, units: list[Row], today: date, owing: _Owing) -> None:
         periods = self.dialogue_periods(today)
         if not periods:
-            return []
+            return
         held = _reported(uow, units, ReportKind.dialogue, date(min(y for _p, y in periods), 1, 1))
-        found = []
         for programme, year in periods:
             for unit in units:
-                if any(d.year == year for d in held.get(unit.id, ())):
-                    continue
-                found.append(
-                    Obligation(
-                        dialogue_key(unit.id, year),
-                        "dialogue",
-                        unit,
-                        self.dialogue_due(programme, year, unit),
-                        str(year),
-                        people.get(unit.id, ()),
-                        programme,
-                    )
-                )
-        return found
+                if not any(d.year == year for d in held.get(unit.id, ())):
+                    due = self.dialogue_due(programme, year, unit)
+                    owing.add(dialogue_key(unit.id, year), "dialogue", unit, due, str(year), programme)
 
-    def _meetings(self, uow: UnitOfWork, units: list[Row], today: date, people) -> list[Obligation]:
+    def _meetings(self, uow: UnitOfWork, units: list[Row], today: date, owing: _Owing) -> None:
         periods = self.meeting_periods(today)
         if not periods:
-            return []
-        first = min(date(y, m, 1) for _p, y, m in periods)
-        held = _reported(uow, units, ReportKind.meeting, first)
-        found = []
+            return
+        held = _reported(uow, units, ReportKind.meeting, min(date(y, m, 1) for _p, y, m in periods))
         for programme, year, month in periods:
+            due = self.meeting_due(programme, year, month)
             for unit in units:
-                if any((d.year, d.month) == (year, month) for d in held.get(unit.id, ())):
-                    continue
-                found.append(
-                    Obligation(
-                        meeting_key(unit.id, date(year, month, 1)),
-                        "meeting",
-                        unit,
-                        self.meeting_due(programme, year, month),
-                        f"{year}-{month:02d}",
-                        people.get(unit.id, ()),
-                        programme,
-                    )
-                )
-        return found
+                if not any((d.year, d.month) == (year, month) for d in held.get(unit.id, ())):
+                    key = meeting_key(unit.id, date(year, month, 1))
+                    owing.add(key, "meeting", unit, due, f"{year}-{month:02d}", programme)
 
-    def _commitments(self, uow: UnitOfWork, units: list[Row], today: date, people) -> list[Obligation]:
+    def _commitments(self, uow: UnitOfWork, units: list[Row], today: date, owing: _Owing) -> None:
         _before, after = self.policy.horizon("commitment")
         by_id = {u.id: u for u in units}
         stmt = (
             select(COM)
             .where(
-                COM.c.unit_id.in_(list(by_id)),
+                among(COM.c.unit_id, by_id),
                 COM.c.status == CommitmentStatus.open,
                 COM.c.due_on.is_not(None),
                 COM.c.due_on <= today,
@@ -289,25 +267,37 @@ class Calendar:
             )
             .order_by(COM.c.id)
         )
-        return [
-            Obligation(
-                commitment_key(c.id),
-                "commitment",
-                by_id[c.unit_id],
-                c.due_on,
-                str(c.id),
-                people.get(c.unit_id, ()),
-                commitment=c,
+        for c in uow.conn.execute(stmt):
+            owing.add(commitment_key(c.id), "commitment", by_id[c.unit_id], c.due_on, str(c.id), commitment=c)
+
+
+@dataclass
+class _Owing:
+    """Collects a chunk's obligations: only those the unit owes (the start rule) and the policy
+    has a stage for now; checked before an obligation is made, as most are not in season."""
+
+    cal: Calendar
+    at: datetime
+    people: dict[int, tuple[int, ...]]
+    starts: dict[int, date]
+    found: list[Obligation] = field(default_factory=list)
+
+    def add(self, key: str, kind: str, unit: Row, due: date, period: str, programme=None, **extra) -> None:
+        if not self.cal.owes(due, self.starts.get(unit.id)):
+            return
+        stage = self.cal.stage_at(kind, due, self.at)
+        if stage is not None:
+            obligation = Obligation(
+                key, kind, unit, due, period, self.people.get(unit.id, ()), stage, programme, **extra
             )
-            for c in uow.conn.execute(stmt)
-        ]
+            self.found.append(obligation)
 
 
 def _bound(uow: UnitOfWork, unit_ids: list[int], tz: tzinfo) -> tuple[dict[int, tuple[int, ...]], dict[int, date]]:
     """Who is reminded for each unit (its secretaries, else its deputies), and the day its first
     secretary or deputy was bound (revoked roles count: the unit had joined)."""
     stmt = select(R.c.unit_id, R.c.account_id, R.c.role, R.c.granted_at, R.c.revoked_at).where(
-        R.c.unit_id.in_(unit_ids), R.c.role.in_([Role.secretary, Role.deputy])
+        among(R.c.unit_id, unit_ids), R.c.role.in_([Role.secretary, Role.deputy])
     )
     holders: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     starts: dict[int, date] = {}
@@ -324,7 +314,7 @@ def _bound(uow: UnitOfWork, unit_ids: list[int], tz: tzinfo) -> tuple[dict[int, 
 
 def _reported(uow: UnitOfWork, units: list[Row], kind: ReportKind, since: date) -> dict[int, list[date]]:
     stmt = select(REP.c.unit_id, REP.c.held_on).where(
-        REP.c.unit_id.in_([u.id for u in units]),
+        among(REP.c.unit_id, [u.id for u in units]),
         REP.c.kind == kind,
         REP.c.status != ReportStatus.withdrawn,
         REP.c.held_on >= since,

@@ -85,7 +85,10 @@ class Policy(_Frozen):
 
     def current_stage(self, kind: str, due: date, at: datetime, tz: tzinfo) -> Stage | None:
         """The stage a sweep at `at` sends for this obligation (see the module's docstring)."""
-        stages = self.stages(kind, due, tz)
+        return self.current_of(kind, self.stages(kind, due, tz), at)
+
+    def current_of(self, kind: str, stages: list[Stage], at: datetime) -> Stage | None:
+        """`current_stage` among an obligation's `stages` (made once, by `stages`)."""
         current = None
         for stage in stages:
             if stage.at > at:

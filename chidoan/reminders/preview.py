@@ -4,29 +4,26 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Row
+from sqlalchemy import Engine, Row
 
-from chidoan.engine.notices import Window
-from chidoan.reminders.obligations import Calendar
-from chidoan.reminders.sweep import Season, sweep_chunk, within_hours
-from chidoan.storage.uow import UnitOfWork
+from chidoan.reminders.run import run_sweep
+from chidoan.reminders.sweep import within_hours
+from chidoan.storage.uow import UnitOfWork, unit_of_work
 
 
-def preview(uow: UnitOfWork, cal: Calendar, settings, at: datetime, within: Row | None = None) -> list[str]:
+def preview(db: Engine, settings, at: datetime, within: Row | None = None) -> list[str]:
     """The lines to print: each reminder a sweep at `at` would make (recipient, unit, obligation,
     stage), then the units that owe something with nobody to remind."""
-    local = at.astimezone(cal.tz)
+    local = at.astimezone(settings.tz)
     start, end = settings.allowed_hours
-    if not within_hours((start, end), at, cal.tz):
+    if not within_hours((start, end), at, settings.tz):
         return [
             f"{local:%d/%m/%Y %H:%M}: nothing goes out: outside the allowed hours "
             f"{start:%H:%M}–{end:%H:%M} (CHIDOAN_REMINDER_HOURS); what is due then goes with the first sweep after {start:%H:%M}."
         ]
-    season = Season()
-    after: int | None = 0
-    while after is not None:
-        after = sweep_chunk(uow, cal, at, Window.of(settings), season, after_id=after, dry_run=True, within=within)
-    names = {a.id: a.full_name for a in _accounts(uow, {p.account_id for p in season.planned})}
+    season = run_sweep(db, settings, at, dry_run=True, within=within)
+    with unit_of_work(db) as uow:
+        names = {a.id: a.full_name for a in _accounts(uow, {p.account_id for p in season.planned})}
     lines = [f"{local:%d/%m/%Y %H:%M}: {len(season.planned)} reminder(s)"]
     for p in season.planned:
         o = p.obligation

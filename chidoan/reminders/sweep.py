@@ -36,7 +36,7 @@ from chidoan.storage.models import OutboxStatus
 from chidoan.storage.reminders import outbox_key
 from chidoan.storage.uow import UnitOfWork
 
-CHUNK = 500  # units a transaction: a few ms of reads and one batch of inserts
+CHUNK = 200  # units a transaction: a few ms of reads and one batch of inserts
 LATER = "+later"
 
 
@@ -56,20 +56,19 @@ class Planned:
 class Season:
     """What one sweep found, across its chunks: for the preview and the districts' digests."""
 
+    created: int = 0  # messages queued (reminders and digests, held ones included)
     planned: list[Planned] = field(default_factory=list)
     nobody: list[Obligation] = field(default_factory=list)  # owed, in season, nobody to remind
-    created: int = 0
+    # Late obligations by reviewing unit, with why nobody can be reached ("": they can be).
     overdue: dict[int, list[tuple[Obligation, str]]] = field(default_factory=lambda: defaultdict(list))
 
 
-def plan(uow: UnitOfWork, cal: Calendar, obligations: list[Obligation], at: datetime) -> list[Planned]:
+def plan(uow: UnitOfWork, obligations: list[Obligation], at: datetime) -> list[Planned]:
     """The reminders a sweep at `at` makes for these obligations (see the module's docstring)."""
     existing = uow.reminders.of_obligations([o.key for o in obligations if o.recipients])
     planned = []
     for o in obligations:
-        stage = cal.policy.current_stage(o.kind, o.due, at, cal.tz)
-        if stage is None:
-            continue
+        stage = o.stage
         for account_id in o.recipients:
             made = existing.get((o.key, account_id), [])
             snoozed = next((r for r in reversed(made) if r.snoozed_until is not None), None)
@@ -95,58 +94,67 @@ class Send:
     render: Callable[[str], Outgoing]
 
 
-def write(uow: UnitOfWork, cal: Calendar, planned: list[Planned], at: datetime, window: Window) -> list[dict]:
+# What a sweep writes: each reminder row with its outbox row (None: the account has no channel).
+Batch = list[tuple[dict, dict | None]]
+
+
+def sends_of(cal: Calendar, planned: list[Planned], at: datetime) -> list[Send]:
     today = at.astimezone(cal.tz).date()
-    return send(
-        uow,
-        [
-            Send(
-                p.obligation.key,
-                p.obligation.unit.id,
-                p.obligation.due,
-                p.account_id,
-                p.stage.name,
-                partial(reminder_message, p.obligation, p.stage.message, today),
-            )
-            for p in planned
-        ],
-        at,
-        window,
-    )
+    return [
+        Send(
+            p.obligation.key,
+            p.obligation.unit.id,
+            p.obligation.due,
+            p.account_id,
+            p.stage.name,
+            partial(reminder_message, p.obligation, p.stage.message, today),
+        )
+        for p in planned
+    ]
 
 
-def send(uow: UnitOfWork, sends: list[Send], at: datetime, window: Window) -> list[dict]:
-    """Store the reminders and their outbox rows (both skip what exists already). Returns the
-    outbox rows, held ones included (their `error` says why)."""
-    if not sends:
-        return []
+def compose(uow: UnitOfWork, sends: list[Send], at: datetime, window: Window) -> Batch:
+    """The rows of these reminders: each routed as a notice (see engine/notices.py) and worded in
+    its reader's language. Read-only: `store` writes them."""
     candidates = uow.accounts.notice_candidates_of(list({s.account_id for s in sends}))
-    reminders, rows = [], []
+    batch: Batch = []
     for s in sends:
         identities = candidates.get(s.account_id, [])
-        reminders.append(
-            {
-                "obligation": s.obligation,
-                "account_id": s.account_id,
-                "stage": s.stage,
-                "unit_id": s.unit_id,
-                "due_on": s.due,
-                "created_at": at,
-                "snoozed_until": None,
-            }
-        )
+        reminder = {
+            "obligation": s.obligation,
+            "account_id": s.account_id,
+            "stage": s.stage,
+            "unit_id": s.unit_id,
+            "due_on": s.due,
+            "created_at": at,
+            "snoozed_until": None,
+        }
         target = route(identities, at, window)
-        if target is None:
-            continue  # no channel at all: the digest lists the unit
-        message = s.render(identities[0].locale)
-        row = outbox_row(target.channel, target.chat_id, s.account_id, message, at, kind=target.kind)
+        if target is None:  # no channel at all: the digest lists the unit
+            batch.append((reminder, None))
+            continue
+        row = outbox_row(
+            target.channel, target.chat_id, s.account_id, s.render(identities[0].locale), at, kind=target.kind
+        )
         row["dedupe_key"] = outbox_key(s.obligation, s.account_id, s.stage)
         if target.held is not None:
             row |= {"status": OutboxStatus.held, "error": target.held}
-        rows.append(row)
-    uow.reminders.add_many(reminders)
+        batch.append((reminder, row))
+    return batch
+
+
+def store(uow: UnitOfWork, batch: Batch) -> int:
+    """Write reminders with their outbox rows, in this one transaction; a reminder that exists
+    already (another sweep, another worker) is skipped, and so is its outbox row (the same key).
+    Returns how many messages were queued (held ones included)."""
+    rows = [row for _reminder, row in batch if row is not None]
+    uow.reminders.add_many([reminder for reminder, _row in batch])
     uow.outbox.add_many_once(rows)
-    return rows
+    return len(rows)
+
+
+def send(uow: UnitOfWork, sends: list[Send], at: datetime, window: Window) -> int:
+    return store(uow, compose(uow, sends, at, window))
 
 
 def unreachable(uow: UnitOfWork, obligations: list[Obligation], at: datetime, window: Window) -> dict[str, str]:
@@ -178,35 +186,29 @@ def sweep_chunk(
     dry_run: bool = False,
     within: Row | None = None,
     limit: int = CHUNK,
-) -> int | None:
-    """One chunk of a sweep: plan (and unless `dry_run`, write) the reminders of the next
-    `limit` units; note what the districts' digests need. Returns the id to go on from."""
+) -> tuple[int | None, Batch]:
+    """One chunk of a sweep: plan the reminders of the next `limit` units and note what the
+    districts' digests need. Returns the id to go on from (None: the last chunk), and unless
+    `dry_run` the rows to `store`."""
     obligations, next_id = cal.open_obligations(uow, at, after_id=after_id, limit=limit, within=within)
-    planned = plan(uow, cal, obligations, at)
+    planned = plan(uow, obligations, at)
     season.planned += planned
+    season.nobody += [o for o in obligations if not o.recipients]
     today = at.astimezone(cal.tz).date()
-    in_season = [o for o in obligations if cal.policy.current_stage(o.kind, o.due, at, cal.tz) is not None]
-    season.nobody += [o for o in in_season if not o.recipients]
-    late = [o for o in in_season if o.due <= today]
+    late = [o for o in obligations if o.due <= today]
     why = unreachable(uow, late, at, window)
     for o in late:
         reviewer = cal.reviewer_id(o.unit)
         if reviewer is not None:
             season.overdue[reviewer].append((o, why.get(o.key, "")))
-    if not dry_run:
-        season.created += len(write(uow, cal, planned, at, window))
-    return next_id
+    return next_id, ([] if dry_run else compose(uow, sends_of(cal, planned, at), at, window))
 
 
 def digest_day(cal: Calendar, late: list[tuple[Obligation, str]], at: datetime) -> bool:
     """A district's digest goes on the mornings an overdue stage of one of its late units goes
     out (the first late day, then each repeat), with that stage, not before it."""
     today = at.astimezone(cal.tz).date()
-    for o, _why in late:
-        stage = cal.policy.current_stage(o.kind, o.due, at, cal.tz)
-        if stage is not None and stage.message == "overdue" and stage.at.astimezone(cal.tz).date() == today:
-            return True
-    return False
+    return any(o.stage.message == "overdue" and o.stage.at.astimezone(cal.tz).date() == today for o, _why in late)
 
 
 def snooze_until(now: datetime) -> datetime:

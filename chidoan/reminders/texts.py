@@ -4,6 +4,7 @@ and the buttons that start the right journey or put the reminder off for a day."
 from __future__ import annotations
 
 from datetime import date
+from functools import cache
 
 from chidoan.engine.messages import Button, Outgoing
 from chidoan.i18n import N_, format_date, gettext
@@ -49,30 +50,37 @@ def reminder_message(obligation: Obligation, message: str, today: date, locale: 
     if obligation.kind == "commitment":
         return _commitment(obligation, locale)
     period = period_text(obligation)
-    what = gettext(
-        locale,
-        WHAT[obligation.kind],
-        programme=obligation.programme.short_name if obligation.programme else "",
-        period=period,
-    )
-    missing_id = "plan_draft" if obligation.draft else obligation.kind
+    programme = obligation.programme.short_name if obligation.programme else ""
     text = gettext(
         locale,
         MESSAGES[message],
         unit=obligation.unit.name,
-        what=what,
+        what=_what(locale, obligation.kind, programme, period),
         due=format_date(obligation.due),
         days=abs((obligation.due - today).days) + (0 if today < obligation.due else 1),
-        missing=gettext(locale, MISSING[missing_id], period=period),
+        missing=_missing(locale, "plan_draft" if obligation.draft else obligation.kind, period),
     )
     label, payload = START[obligation.kind]
     if obligation.kind == "plan":
         payload += f":{obligation.period}"  # the plan of that year, not a question which
-    buttons = [
-        [Button(gettext(locale, label), payload)],
-        [Button(gettext(locale, LATER), f"rm:later:{obligation.key}")],
-    ]
+    buttons = [[Button(_label(locale, label), payload)], [Button(_label(locale, LATER), f"rm:later:{obligation.key}")]]
     return Outgoing(text, buttons).with_hint(locale)
+
+
+# A sweep words thousands of reminders that differ only in the unit: the rest is looked up once.
+@cache
+def _what(locale: str, kind: str, programme: str, period: str) -> str:
+    return gettext(locale, WHAT[kind], programme=programme, period=period)
+
+
+@cache
+def _missing(locale: str, key: str, period: str) -> str:
+    return gettext(locale, MISSING[key], period=period)
+
+
+@cache
+def _label(locale: str, msgid: str) -> str:
+    return gettext(locale, msgid)
 
 
 def _commitment(obligation: Obligation, locale: str) -> Outgoing:

@@ -8,7 +8,7 @@ from sqlalchemy import Connection, Row, bindparam, select
 
 from chidoan.storage.models import ACTIVE_ONLY, Account, ChannelIdentity, Conversation, table
 from chidoan.storage.prepared import Prepared
-from chidoan.storage.rows import found, inserted_id
+from chidoan.storage.rows import among, found, inserted_id
 
 A = table(Account)
 IDENT = table(ChannelIdentity)
@@ -35,6 +35,16 @@ _SENDER = (
     )
     .join(A, A.c.id == IDENT.c.account_id)
     .outerjoin(C, (C.c.account_id == A.c.id) & ACTIVE_ONLY)
+)
+# What engine/notices.py needs to choose an identity (a sweep reads it for thousands at once).
+_ROUTING = (
+    IDENT.c.id,
+    IDENT.c.account_id,
+    IDENT.c.channel,
+    IDENT.c.chat_id,
+    IDENT.c.reachable,
+    IDENT.c.preferred,
+    IDENT.c.last_seen_at,
 )
 _SEEN = Prepared(IDENT.update().where(IDENT.c.id == bindparam("iid")).values(last_seen_at=bindparam("now")))
 _SENDER_BY_KEY = Prepared(
@@ -103,9 +113,9 @@ class Accounts:
         if not account_ids:
             return found
         stmt = (
-            select(IDENT, A.c.locale)
+            select(*_ROUTING, A.c.locale)
             .join(A, A.c.id == IDENT.c.account_id)
-            .where(IDENT.c.account_id.in_(account_ids))
+            .where(among(IDENT.c.account_id, account_ids))
             .order_by(
                 IDENT.c.account_id,
                 IDENT.c.reachable.desc(),

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, Row, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from chidoan.storage.models import DeadlineChange, Outbox, OutboxStatus, Reminder, table
+from chidoan.storage.rows import among
 
 REM = table(Reminder)
 MOVES = table(DeadlineChange)
@@ -38,7 +39,7 @@ class Reminders:
         """The reminders already made for these obligations, by (obligation, account), oldest first."""
         found: dict[tuple[str, int], list[Row]] = defaultdict(list)
         if keys:
-            stmt = select(REM).where(REM.c.obligation.in_(keys)).order_by(REM.c.id)
+            stmt = select(REM).where(among(REM.c.obligation, keys)).order_by(REM.c.id)
             for row in self.conn.execute(stmt):
                 found[(row.obligation, row.account_id)].append(row)
         return found

@@ -1,11 +1,13 @@
-"""Fetch-or-fail for repositories: a caller that holds an id it got from the database expects
-the row, and a missing one is an error with a name, not an AttributeError on None later."""
+"""Fetch-or-fail for repositories (a caller that holds an id it got from the database expects
+the row, and a missing one is an error with a name, not an AttributeError on None later), and
+`among`, the IN of a long list of values."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import CursorResult, Row
+from sqlalchemy import ColumnElement, CursorResult, Row, bindparam
 
 
 class NotFound(LookupError):
@@ -24,3 +26,10 @@ def inserted_id(result: CursorResult[Any]) -> int:
     if key is None:
         raise NotFound("the insert returned no primary key")
     return int(key[0])
+
+
+def among(column: ColumnElement, values: Iterable) -> ColumnElement[bool]:
+    """`column IN (values)` as one expanding parameter of the column's type: a long list costs
+    no per-value coercion when the statement is built (measured: most of a sweep chunk's SQL
+    overhead with plain `in_([...])`)."""
+    return column.in_(bindparam(None, list(values), type_=column.type, expanding=True))

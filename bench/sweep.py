@@ -1,0 +1,251 @@
+"""The reminder sweep at scale, and what it does to the replies of people who are typing.
+
+A province of N base units under 100 reviewing units, each with its secretary (bound on 1/9),
+none of whom has registered the 2027 plan: a sweep on 12/10/2026 at 08:00 makes N reminders
+(stage "before_3") and their outbox rows. Measured: the sweep's wall time, its longest
+transaction (one chunk), and the latency of replies (a person's "/trogiup", stored and answered
+through the real Processor and Engine) while the sweep runs, against the same without it.
+
+Run: python bench/sweep.py [--obligations 100000]   (bench/reminders.py calls `measure_sweep`)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+AT = datetime(2026, 10, 12, 8, 0, tzinfo=TZ)  # "3 days before" the plan's 15/10
+REVIEWERS = 100
+REPLIES = 300  # replies measured in each condition
+REPLY_GAP = 0.01  # seconds between two replies' submissions
+
+
+def _seed(db, n: int) -> None:
+    from sqlalchemy import insert
+
+    from chidoan.storage.models import Account, ChannelIdentity, OrgUnit, RoleAssignment, table
+
+    bound = datetime(2026, 9, 1, 2, 0, tzinfo=UTC)
+    units, accounts, identities, roles = [], [], [], []
+    for r in range(REVIEWERS):
+        rid = r + 2
+        units.append(
+            dict(
+                id=rid,
+                code=f"D{r}",
+                name=f"Đoàn cấp trên {r}",
+                kind="district",
+                parent_id=1,
+                path=f"/1/{rid}/",
+                reviews=True,
+                created_at=bound,
+            )
+        )
+    for i in range(n):
+        uid = REVIEWERS + 2 + i
+        parent = 2 + i % REVIEWERS
+        units.append(
+            dict(
+                id=uid,
+                code=f"U{i}",
+                name=f"Đoàn xã {i}",
+                kind="base_unit",
+                parent_id=parent,
+                path=f"/1/{parent}/{uid}/",
+                reviews=False,
+                created_at=bound,
+            )
+        )
+        accounts.append(dict(id=i + 1, full_name=f"Bí thư {i}", locale="vi", created_at=bound))
+        identities.append(
+            dict(
+                channel="web",
+                external_id=f"s{i}",
+                chat_id=f"s{i}",
+                account_id=i + 1,
+                display_name=None,
+                reachable=True,
+                created_at=bound,
+                last_seen_at=bound,
+                preferred=False,
+            )
+        )
+        roles.append(dict(account_id=i + 1, unit_id=uid, role="secretary", invite_id=None, granted_at=bound))
+    with db.begin() as conn:
+        conn.execute(
+            insert(table(OrgUnit)),
+            [
+                dict(
+                    id=1,
+                    code="P",
+                    name="Tỉnh đoàn",
+                    kind="province",
+                    parent_id=None,
+                    path="/1/",
+                    reviews=True,
+                    created_at=bound,
+                )
+            ],
+        )
+        for rows, model in (
+            (units, OrgUnit),
+            (accounts, Account),
+            (identities, ChannelIdentity),
+            (roles, RoleAssignment),
+        ):
+            for start in range(0, len(rows), 5000):
+                conn.execute(insert(table(model)), rows[start : start + 5000])
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def _replies(processor, tag: str, stop: asyncio.Event | None = None) -> list[float]:
+    """Submit "/trogiup" from the first secretaries one after another; each latency in ms."""
+    from chidoan.engine.messages import Incoming
+
+    latencies = []
+    for k in range(REPLIES):
+        if stop is not None and stop.is_set():
+            break
+        incoming = Incoming("web", f"{tag}-{k}", f"s{k}", f"s{k}", text="/trogiup")
+        started = time.perf_counter()
+        await processor.submit(incoming)
+        latencies.append((time.perf_counter() - started) * 1000)
+        await asyncio.sleep(REPLY_GAP)
+    return latencies
+
+
+def measure_sweep(obligations: int = 100_000) -> dict:
+    """Seed a province, then: the sweep as the service runs it (a child process) with replies
+    measured before and during it; the same sweep run again on a fresh copy on the database
+    thread, for comparison; and the longest transaction of one chunk."""
+    import shutil
+
+    with tempfile.TemporaryDirectory() as tmp:
+        seeded = f"{tmp}/seeded.sqlite3"
+        db = _fresh(f"sqlite:///{seeded}")
+        _seed(db, obligations)
+        db.dispose()
+        figures: dict = {}
+        for mode in ("process", "thread"):
+            path = f"{tmp}/{mode}.sqlite3"
+            shutil.copy(seeded, path)
+            figures[mode] = asyncio.run(_sweep_with_replies(f"sqlite:///{path}", mode == "process"))
+        shutil.copy(seeded, f"{tmp}/chunks.sqlite3")
+        figures["chunks"] = _chunk_times(f"sqlite:///{tmp}/chunks.sqlite3")
+    return figures
+
+
+def _settings(url: str, process: bool):
+    from chidoan.bot.config import Settings
+
+    return Settings(
+        _env_file=None,
+        CHIDOAN_DATABASE_URL=url,
+        CHIDOAN_OBLIGATIONS_FROM="2026-09-01",
+        CHIDOAN_SWEEP_PROCESS=process,
+        CHIDOAN_WEB_ENABLED=False,
+    )
+
+
+def _fresh(url: str):
+    from chidoan.storage.db import make_engine, upgrade
+
+    db = make_engine(url)
+    upgrade(db)
+    return db
+
+
+async def _sweep_with_replies(url: str, process: bool) -> dict:
+    from sqlalchemy import func, select
+
+    from chidoan.bot.processor import Processor
+    from chidoan.bot.sweeps import Sweeps
+    from chidoan.handlers import build_engine
+    from chidoan.storage.db import make_engine
+    from chidoan.storage.models import Reminder, table
+
+    settings = _settings(url, process)
+    db = make_engine(url)
+    processor = Processor(db, build_engine(settings))
+    await processor.start()
+    sweeps = Sweeps(processor, settings)
+    if process:  # the child is spawned once, at the service's first sweep: not part of a sweep's time
+        await sweeps.reminders(datetime(2026, 10, 12, 3, 0, tzinfo=TZ))  # at night: does nothing
+    quiet = await _replies(processor, "quiet")
+    started = time.perf_counter()
+    sweep = asyncio.create_task(sweeps.reminders(AT))
+    done = asyncio.Event()
+    sweep.add_done_callback(lambda _t: done.set())
+    busy = await _replies(processor, "busy", stop=done)
+    season = await sweep
+    seconds = time.perf_counter() - started
+    await sweeps.stop()
+    await processor.stop()
+    with db.connect() as conn:
+        made = conn.execute(select(func.count()).select_from(table(Reminder))).scalar_one()
+    db.dispose()
+    return {"quiet": quiet, "busy": busy, "seconds": seconds, "created": season.created, "reminders": made}
+
+
+def _chunk_times(url: str) -> list[float]:
+    """Each chunk's transaction, in ms (a synchronous sweep, timed around each chunk)."""
+    import chidoan.reminders.run as run_module
+
+    chunks: list[float] = []
+    real = run_module.sweep_chunk
+
+    def timed(uow, *args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return real(uow, *args, **kwargs)
+        finally:
+            chunks.append((time.perf_counter() - started) * 1000)
+
+    run_module.sweep_chunk = timed  # type: ignore[assignment]
+    try:
+        db = _fresh(url)
+        run_module.run_sweep(db, _settings(url, False), AT)
+        db.dispose()
+    finally:
+        run_module.sweep_chunk = real  # type: ignore[assignment]
+    return chunks
+
+
+def report(figures: dict) -> None:
+    for mode, label in (("process", "in a child process (the service's way)"), ("thread", "on the database thread")):
+        f = figures[mode]
+        print(f"sweep {label}: {f['seconds']:.2f} s for {f['reminders']} reminders ({f['created']} messages queued)")
+        print(
+            f"  replies without a sweep: p50 {statistics.median(f['quiet']):.1f} ms, p99 {_percentile(f['quiet'], 0.99):.1f} ms ({len(f['quiet'])})"
+        )
+        if f["busy"]:
+            print(
+                f"  replies during the sweep: p50 {statistics.median(f['busy']):.1f} ms, p99 {_percentile(f['busy'], 0.99):.1f} ms ({len(f['busy'])})"
+            )
+    chunks = figures["chunks"]
+    print(f"sweep transactions: {len(chunks)}, longest {max(chunks):.1f} ms, median {statistics.median(chunks):.1f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--obligations", type=int, default=100_000)
+    args = parser.parse_args()
+    report(measure_sweep(args.obligations))
+
+
+if __name__ == "__main__":
+    main()

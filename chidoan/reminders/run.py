@@ -1,0 +1,83 @@
+"""A whole reminder sweep, and its two halves for the service.
+
+`run_sweep` does it all synchronously, each chunk in its own transaction (the preview, and a
+bench of the chunks). The service splits it (bot/sweeps.py): a child process reads and composes
+each chunk (`child_chunk`: seconds of Python work over a province, which on the service's
+database thread, or merely under its interpreter lock, would hold up the replies of people who
+are typing), and the service's database thread stores the rows in small transactions between
+those replies. On SQLite that keeps one writer, so a reply never waits on a lock (SQLite's busy
+wait sleeps in steps of several milliseconds) but only for one small insert.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import cache
+
+from sqlalchemy import Engine, Row
+
+from chidoan.engine.notices import Window
+from chidoan.reminders.digest import digests
+from chidoan.reminders.obligations import Calendar
+from chidoan.reminders.policy import policy_of
+from chidoan.reminders.sweep import Batch, Season, store, sweep_chunk, within_hours
+from chidoan.storage.db import make_engine
+from chidoan.storage.uow import unit_of_work
+
+
+def calendar(db: Engine, settings) -> Calendar:
+    from chidoan.handlers.registration import programmes  # the handlers import this package
+
+    with unit_of_work(db) as uow:
+        return Calendar.load(uow, programmes(settings), policy_of(settings), settings)
+
+
+def run_sweep(db: Engine, settings, at: datetime, *, dry_run: bool = False, within: Row | None = None) -> Season:
+    """Make (or with `dry_run`, only find) the reminders and digests due at `at`."""
+    season = Season()
+    if not within_hours(settings.allowed_hours, at, settings.tz):
+        return season
+    window = Window.of(settings)
+    cal = calendar(db, settings)
+    after: int | None = 0
+    while after is not None:
+        with unit_of_work(db) as uow:
+            after, batch = sweep_chunk(uow, cal, at, window, season, after_id=after, dry_run=dry_run, within=within)
+            season.created += store(uow, batch)
+    if not dry_run:
+        with unit_of_work(db) as uow:
+            season.created += store(uow, digests(uow, cal, season, at, window))
+    return season
+
+
+@cache
+def _engine(url: str) -> Engine:
+    return make_engine(url)
+
+
+_under_way: dict[str, tuple[datetime, Calendar, Season]] = {}  # the child's sweep, by database
+
+
+def settle_heap() -> None:
+    from chidoan.bot.app import settle_heap as settle
+
+    settle()
+
+
+def child_chunk(settings, at: datetime, after_id: int) -> tuple[Batch, int | None]:
+    """In the child process: the rows of the next chunk of the sweep at `at` (the first call,
+    `after_id` 0, reads the calendar afresh), and the id to go on from; the last chunk's rows
+    end with the day's digests."""
+    db = _engine(settings.database_url)
+    if not _under_way and after_id == 0:
+        settle_heap()  # as the service does: a sweep allocates much, and keeps little
+    if after_id == 0 or _under_way.get(settings.database_url, (None,))[0] != at:
+        _under_way[settings.database_url] = (at, calendar(db, settings), Season())
+    _at, cal, season = _under_way[settings.database_url]
+    window = Window.of(settings)
+    with unit_of_work(db) as uow:
+        after, batch = sweep_chunk(uow, cal, at, window, season, after_id=after_id)
+        if after is None:
+            batch += digests(uow, cal, season, at, window)
+            del _under_way[settings.database_url]
+    return batch, after
