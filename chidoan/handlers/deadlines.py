@@ -18,7 +18,7 @@ secretaries (else deputies) whose plan or dialogue report is still open and owed
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import Row
 
@@ -99,7 +99,7 @@ def _usage(ctx: Ctx) -> None:
         N_(
             "To move a deadline of the units you review, type /hanchot kehoach (plan registration) or /hanchot doithoai (dialogue report) and the new date, the first late day, for example /hanchot kehoach {example}."
         ),
-        example=format_date(ctx.today.replace(day=1) + MAX_MOVE // 4),
+        example=format_date(ctx.today + timedelta(days=14)),
     )
 
 

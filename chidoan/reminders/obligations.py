@@ -163,10 +163,9 @@ class Calendar:
         found = []
         for year in range(low.year, high.year + 1):
             p = programme_for(self.programmes, year, UnitKind.base_unit)
-            if p is not None and p.expectations.dialogues_per_year > 0:
-                day = p.expectations.dialogue_due
-                if low <= date(year, day.month, day.day) <= high:
-                    found.append((p, year))
+            in_season = p is not None and low <= self.default_due("dialogue", p, year) <= high
+            if p is not None and in_season and p.expectations.dialogues_per_year > 0:
+                found.append((p, year))
         return found
 
     def meeting_periods(self, today: date) -> list[tuple[Programme, int, int]]:
