@@ -305,6 +305,8 @@ async def test_start_publishes_the_command_menu_per_language(bot_app, tg, db):
         "sinhhoat",
         "doithoai",
         "baocao",
+        "nhacnho",
+        "hanchot",
         "moi",
         "lienket",
         "ngonngu",

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from chidoan.engine.commands import STAFF, Command
 from chidoan.engine.dispatch import Engine
-from chidoan.handlers import basics, commitments, dialogues, link, meetings, registration, reminders, reports
+from chidoan.handlers import (
+    basics,
+    commitments,
+    deadlines,
+    dialogues,
+    link,
+    meetings,
+    registration,
+    reminders,
+    reports,
+)
 from chidoan.handlers.invites import invite_command
 from chidoan.handlers.onboarding import ONBOARDING, start_with_code
 from chidoan.i18n import N_
@@ -68,6 +78,13 @@ COMMANDS = [
         reminders.nudge_command,
         roles=STAFF,
     ),
+    Command(
+        "hanchot",
+        ("deadline",),
+        N_("the deadlines of the units you review; move one"),
+        deadlines.deadline_command,
+        roles=STAFF,
+    ),
     Command("moi", ("invite",), N_("issue an invite code for a unit you manage"), invite_command, roles=STAFF),
     Command("lienket", ("link",), N_("use the same account in another app; where notices go"), link.link_command),
     Command("ngonngu", ("language",), N_("change the language"), basics.language, resumes=False),
@@ -88,6 +105,7 @@ ACTIONS = {
     "rp": reports.report_action,
     "lk": link.link_action,
     "rm": reminders.reminder_action,
+    "dl": deadlines.deadline_action,
 }
 
 

@@ -8,7 +8,7 @@ against the programme's deadline), makes the KẾ HOẠCH document and tells the
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from functools import cache
 from pathlib import Path
 from typing import TypeGuard
@@ -45,6 +45,11 @@ def _load(directory: Path | None) -> dict[str, Programme]:
 def programmes(settings) -> dict[str, Programme]:
     """The programme files in use: the shipped ones, or CHIDOAN_PROGRAMMES_DIR's."""
     return _load(settings.programmes_dir)
+
+
+def calendar(ctx: Ctx) -> Calendar:
+    """The deadlines in force (the programmes', as reviewing units moved them) and the start rule."""
+    return Calendar.load(ctx.uow, programmes(ctx.settings), policy_of(ctx.settings), ctx.settings)
 
 
 def journey_name(programme: Programme) -> str:
@@ -297,13 +302,14 @@ def _other_editor(ctx: Ctx, registration: Row) -> Row | None:
 def _start(ctx: Ctx, programme: Programme, registration: Row, answers: Answers | None) -> None:
     ctx.uow.registrations.set_editor(registration.id, ctx.account_id, ctx.now)
     if answers is None:
-        due = programme.registration_due(registration.year)
+        unit = ctx.uow.units.one(registration.unit_id)
+        due = calendar(ctx).plan_due(programme, registration.year, unit)  # as the reviewing unit moved it
         ctx.say(
             N_(
                 "Registering the {programme} plan of {unit} for {year}. Deadline: before {due}. For each of the {areas} areas, add at least one concrete task. You can leave at any time and continue later with /dangky."
             ),
             programme=programme.short_name,
-            unit=ctx.uow.units.one(registration.unit_id).name,
+            unit=unit.name,
             year=registration.year,
             due=format_date(due),
             areas=len(programme.areas),
@@ -382,9 +388,7 @@ def submit(ctx: Ctx, programme: Programme, answers: Answers) -> None:
         return
     unit = uow.units.one(registration.unit_id)
     # On time by the reviewing unit's deadline, which it may have moved (/hanchot).
-    due_day = Calendar.load(uow, programmes(ctx.settings), policy_of(ctx.settings), ctx.settings).plan_due(
-        programme, registration.year, unit
-    )
+    due_day = calendar(ctx).plan_due(programme, registration.year, unit)
     on_time = ctx.now.astimezone(ctx.tz).date() < due_day
     document = plan_document(ctx, programme, unit, registration.year, answers)
     filename = plan_filename(document.unit_abbr, registration.year)
@@ -568,17 +572,21 @@ def status_command(ctx: Ctx, _args: str) -> None:
         ctx.say(N_("Your unit has no obligations under a programme."))
         return
     lines = [ctx.t(N_("Obligations of {unit}:"), unit=unit.name)]
+    cal = calendar(ctx)
+    start = cal.start_of(ctx.uow, unit)
     for programme in programmes(ctx.settings).values():
         if UnitKind(unit.kind) not in programme.registering_kinds:
             continue
         years = [y for y in (ctx.today.year, *programme.plan_years(ctx.today)) if programme.covers(y)]
         for year in sorted(set(years)):
-            lines.append(_status_line(ctx, programme, unit, year))
+            lines.append(_status_line(ctx, cal, start, programme, unit, year))
     ctx.say_text("\n".join(lines))
 
 
-def _status_line(ctx: Ctx, programme: Programme, unit: Row, year: int) -> str:
-    due = programme.registration_due(year)
+def _status_line(ctx: Ctx, cal: Calendar, start: date | None, programme: Programme, unit: Row, year: int) -> str:
+    """One plan year: its deadline in force (moved or not), and what is done. A plan that fell
+    due before the unit joined is shown as not required (the reminders' start rule), not late."""
+    due = cal.plan_due(programme, year, unit)
     head = ctx.t(
         N_("• {programme} plan for {year}, due before {due}:"),
         programme=programme.short_name,
@@ -590,6 +598,8 @@ def _status_line(ctx: Ctx, programme: Programme, unit: Row, year: int) -> str:
         days = (due - ctx.today).days
         if days > 0:
             return head + " " + ctx.t(N_("not submitted yet, {days} days left. /dangky"), days=days)
+        if not cal.owes(due, start):
+            return head + " " + ctx.t(N_("not required: the deadline passed before your unit joined."))
         return head + " " + ctx.t(N_("not submitted, overdue. Please submit it now: /dangky"))
     when = format_date(registration.first_submitted_at.astimezone(ctx.tz))
     state = (

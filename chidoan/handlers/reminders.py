@@ -11,8 +11,6 @@ from chidoan.engine.messages import Button
 from chidoan.handlers import dialogues, meetings, registration
 from chidoan.i18n import N_, format_date
 from chidoan.reminders.digest import due_for_nudge, nudge
-from chidoan.reminders.obligations import Calendar
-from chidoan.reminders.policy import policy_of
 from chidoan.reminders.sweep import snooze_until, within_hours
 from chidoan.storage.models import Role
 
@@ -21,10 +19,6 @@ STARTS = {
     "meeting": meetings.meeting_command,
     "dialogue": dialogues.dialogue_command,
 }
-
-
-def calendar(ctx: Ctx) -> Calendar:
-    return Calendar.load(ctx.uow, registration.programmes(ctx.settings), policy_of(ctx.settings), ctx.settings)
 
 
 def reminder_action(ctx: Ctx, arg: str) -> None:
@@ -74,7 +68,7 @@ def nudge_command(ctx: Ctx, _args: str) -> None:
     if not units:
         ctx.say(N_("Reminders are sent by the staff of a reviewing union."))
         return
-    cal = calendar(ctx)
+    cal = registration.calendar(ctx)
     for unit in units:
         owed = due_for_nudge(ctx.uow, cal, unit, ctx.now)
         reachable = [o for o in owed if o.recipients]
@@ -114,7 +108,7 @@ def _nudge(ctx: Ctx, arg: str) -> None:
             end=f"{end:%H:%M}",
         )
         return
-    made, already, nobody = nudge(ctx.uow, calendar(ctx), unit, ctx.now, ctx.engine.window)
+    made, already, nobody = nudge(ctx.uow, registration.calendar(ctx), unit, ctx.now, ctx.engine.window)
     ctx.say(
         N_(
             "{unit}: reminders sent now: {made}; already reminded by hand today: {already}; obligations with nobody to remind: {nobody}."

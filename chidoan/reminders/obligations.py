@@ -17,6 +17,10 @@ was bound (a whole province is imported at once, so the import date says nothing
 unit nobody has joined yet, the province's season start `obligations_from` when it is set (then
 the unit is listed for its district as having nobody to remind); without it such a unit owes
 nothing yet. So a unit that joins in November is not chased for the plan due in October.
+`owes` is that rule and `start_of` a unit's start; /trangthai asks the same two.
+
+A reviewing unit may move a plan or dialogue deadline for the units it reviews directly (those
+whose nearest reviewing ancestor it is) by at most `MAX_MOVE` from the programme's day.
 
 Units are read in chunks of ids (`open_obligations`), a few queries a chunk, so a sweep over a
 whole province never holds the database for long; an obligation is only made when it is owed
@@ -58,6 +62,7 @@ COM = table(Commitment)
 OWING_KINDS = (UnitKind.base_unit, UnitKind.branch)
 UNIT_COLUMNS = (U.c.id, U.c.code, U.c.name, U.c.kind, U.c.path)  # what an obligation shows of its unit
 MOVABLE = ("plan", "dialogue")  # the deadlines a reviewing unit may move (yearly ones)
+MAX_MOVE = timedelta(days=120)  # how far from the programme's day a deadline may be moved
 
 
 def plan_key(programme: str, year: int, unit_id: int) -> str:
@@ -124,16 +129,26 @@ class Calendar:
             self._stages[key] = self.policy.stages(kind, due, self.tz)
         return self.policy.current_of(kind, self._stages[key], at)
 
-    def _moved(self, unit: Row, obligation: str, programme: Programme, year: int) -> date | None:
-        reviewer = self.reviewer_id(unit)
-        return self.moved.get((reviewer, obligation, programme.code, year)) if reviewer is not None else None
+    @staticmethod
+    def default_due(obligation: str, programme: Programme, year: int) -> date:
+        """The programme's own day of a movable deadline ("plan" of plan year `year`, "dialogue"
+        of `year`)."""
+        if obligation == "plan":
+            return programme.registration_due(year)
+        day = programme.expectations.dialogue_due
+        return date(year, day.month, day.day)
+
+    def due(self, reviewer_id: int | None, obligation: str, programme: Programme, year: int) -> date:
+        """The deadline in force for the units `reviewer_id` reviews directly: as it moved it, or
+        the programme's."""
+        moved = self.moved.get((reviewer_id, obligation, programme.code, year)) if reviewer_id is not None else None
+        return moved or self.default_due(obligation, programme, year)
 
     def plan_due(self, programme: Programme, year: int, unit: Row) -> date:
-        return self._moved(unit, "plan", programme, year) or programme.registration_due(year)
+        return self.due(self.reviewer_id(unit), "plan", programme, year)
 
     def dialogue_due(self, programme: Programme, year: int, unit: Row) -> date:
-        day = programme.expectations.dialogue_due
-        return self._moved(unit, "dialogue", programme, year) or date(year, day.month, day.day)
+        return self.due(self.reviewer_id(unit), "dialogue", programme, year)
 
     @staticmethod
     def meeting_due(programme: Programme, year: int, month: int) -> date:
@@ -148,7 +163,7 @@ class Calendar:
 
     def plan_periods(self, today: date) -> list[tuple[Programme, int]]:
         low, high = self._window("plan", today)
-        low, high = low - timedelta(days=60), high + timedelta(days=60)  # moved deadlines
+        low, high = low - MAX_MOVE, high + MAX_MOVE  # moved deadlines
         return [
             (p, y)
             for p in self.programmes.values()
@@ -159,14 +174,13 @@ class Calendar:
 
     def dialogue_periods(self, today: date) -> list[tuple[Programme, int]]:
         low, high = self._window("dialogue", today)
-        low, high = low - timedelta(days=60), high + timedelta(days=60)  # moved deadlines
+        low, high = low - MAX_MOVE, high + MAX_MOVE  # moved deadlines
         found = []
         for year in range(low.year, high.year + 1):
             p = programme_for(self.programmes, year, UnitKind.base_unit)
-            if p is not None and p.expectations.dialogues_per_year > 0:
-                day = p.expectations.dialogue_due
-                if low <= date(year, day.month, day.day) <= high:
-                    found.append((p, year))
+            in_season = p is not None and low <= self.default_due("dialogue", p, year) <= high
+            if p is not None and in_season and p.expectations.dialogues_per_year > 0:
+                found.append((p, year))
         return found
 
     def meeting_periods(self, today: date) -> list[tuple[Programme, int, int]]:
@@ -197,7 +211,7 @@ class Calendar:
         if not units:
             return [], None
         today = at.astimezone(self.tz).date()
-        people, starts = _bound(uow, [u.id for u in units], self.tz)
+        people, starts = bound(uow, [u.id for u in units], self.tz)
         owing = _Owing(self, at, people, starts)
         base = [u for u in units if u.kind == UnitKind.base_unit]
         branches = [u for u in units if u.kind == UnitKind.branch]
@@ -209,10 +223,18 @@ class Calendar:
             self._meetings(uow, branches, today, owing)
         return owing.found, (units[-1].id if len(units) == limit else None)
 
+    # ---- the start rule -------------------------------------------------------------------
+
     def owes(self, due: date, start: date | None) -> bool:
-        """The start rule (see the module's docstring): owed when due after the unit's start."""
+        """Whether a unit whose start is `start` (see `start_of`; None: nobody has joined it)
+        owes an obligation whose first late day is `due`: only if it falls due after the start,
+        or, for a unit nobody has joined, after `obligations_from` when that is set."""
         start = start or self.obligations_from
         return start is not None and due > start
+
+    def start_of(self, uow: UnitOfWork, unit: Row) -> date | None:
+        """The day the unit's first secretary or deputy was bound (None: nobody ever was)."""
+        return bound(uow, [unit.id], self.tz)[1].get(unit.id)
 
     def _plans(self, uow: UnitOfWork, units: list[Row], today: date, owing: _Owing) -> None:
         periods = self.plan_periods(today)
@@ -293,7 +315,7 @@ class _Owing:
             self.found.append(obligation)
 
 
-def _bound(uow: UnitOfWork, unit_ids: list[int], tz: tzinfo) -> tuple[dict[int, tuple[int, ...]], dict[int, date]]:
+def bound(uow: UnitOfWork, unit_ids: list[int], tz: tzinfo) -> tuple[dict[int, tuple[int, ...]], dict[int, date]]:
     """Who is reminded for each unit (its secretaries, else its deputies), and the day its first
     secretary or deputy was bound (revoked roles count: the unit had joined)."""
     stmt = select(R.c.unit_id, R.c.account_id, R.c.role, R.c.granted_at, R.c.revoked_at).where(

@@ -96,5 +96,20 @@ class DeadlineChanges:
             )
         )
 
+    def newest(self, reviewer_id: int, obligation: str, programme: str, year: int) -> Row | None:
+        """The move in force of this deadline (who, when, to what), None if it was never moved."""
+        stmt = (
+            select(MOVES)
+            .where(
+                MOVES.c.reviewer_id == reviewer_id,
+                MOVES.c.obligation == obligation,
+                MOVES.c.programme == programme,
+                MOVES.c.year == year,
+            )
+            .order_by(MOVES.c.id.desc())
+            .limit(1)
+        )
+        return self.conn.execute(stmt).first()
+
     def history(self, reviewer_id: int) -> list[Row]:
         return list(self.conn.execute(select(MOVES).where(MOVES.c.reviewer_id == reviewer_id).order_by(MOVES.c.id)))
