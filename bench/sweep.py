@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 AT = datetime(2026, 10, 12, 8, 0, tzinfo=TZ)  # "3 days before" the plan's 15/10
 REVIEWERS = 100
-REPLIES = 300  # replies measured in each condition
+REPLIES = 600  # replies measured in each condition
 REPLY_GAP = 0.01  # seconds between two replies' submissions
 
 

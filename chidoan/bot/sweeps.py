@@ -29,12 +29,13 @@ from chidoan.handlers.registration import programmes
 from chidoan.reminders.digest import digests
 from chidoan.reminders.obligations import Calendar
 from chidoan.reminders.policy import Policy, policy_of
-from chidoan.reminders.run import child_chunk
+from chidoan.reminders.run import child_chunk, child_started
 from chidoan.reminders.sweep import Season, store, sweep_chunk, within_hours
 from chidoan.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 STORE = 50  # reminders a transaction on the database thread: about a millisecond
+THREAD_CHUNK = 100  # units a transaction when the whole sweep runs on the database thread (~5 ms)
 
 
 class Sweeps:
@@ -78,7 +79,9 @@ class Sweeps:
     async def _in_child(self, at: datetime) -> int:
         """The child composes chunk after chunk while this process stores the previous one."""
         if self._pool is None:  # spawned, not forked: this process has threads and an event loop
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=child_started
+            )
         loop = asyncio.get_running_loop()
         created = 0
         next_chunk = loop.run_in_executor(self._pool, child_chunk, self.settings, at, 0)
@@ -98,7 +101,9 @@ class Sweeps:
         )
 
         def chunk(uow: UnitOfWork, after_id: int) -> int | None:
-            after, batch = sweep_chunk(uow, cal, at, window, season, after_id=after_id, dry_run=dry_run)
+            after, batch = sweep_chunk(
+                uow, cal, at, window, season, after_id=after_id, dry_run=dry_run, limit=THREAD_CHUNK
+            )
             season.created += store(uow, batch)
             return after
 

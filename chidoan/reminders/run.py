@@ -11,6 +11,8 @@ wait sleeps in steps of several milliseconds) but only for one small insert.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from datetime import datetime
 from functools import cache
 
@@ -58,10 +60,14 @@ def _engine(url: str) -> Engine:
 _under_way: dict[str, tuple[datetime, Calendar, Season]] = {}  # the child's sweep, by database
 
 
-def settle_heap() -> None:
-    from chidoan.bot.app import settle_heap as settle
+def child_started() -> None:
+    """The child process's start: the service's replies go first (a sweep is never in a hurry),
+    and its heap is settled as the service's is (a sweep allocates much and keeps little)."""
+    from chidoan.bot.app import settle_heap
 
-    settle()
+    with contextlib.suppress(OSError):
+        os.nice(10)
+    settle_heap()
 
 
 def child_chunk(settings, at: datetime, after_id: int) -> tuple[Batch, int | None]:
@@ -69,8 +75,6 @@ def child_chunk(settings, at: datetime, after_id: int) -> tuple[Batch, int | Non
     `after_id` 0, reads the calendar afresh), and the id to go on from; the last chunk's rows
     end with the day's digests."""
     db = _engine(settings.database_url)
-    if not _under_way and after_id == 0:
-        settle_heap()  # as the service does: a sweep allocates much, and keeps little
     if after_id == 0 or _under_way.get(settings.database_url, (None,))[0] != at:
         _under_way[settings.database_url] = (at, calendar(db, settings), Season())
     _at, cal, season = _under_way[settings.database_url]

@@ -36,7 +36,7 @@ from chidoan.storage.models import OutboxStatus
 from chidoan.storage.reminders import outbox_key
 from chidoan.storage.uow import UnitOfWork
 
-CHUNK = 200  # units a transaction: a few ms of reads and one batch of inserts
+CHUNK = 500  # units a chunk the child process reads and words; stored 50 reminders a transaction
 LATER = "+later"
 
 
