@@ -6,7 +6,7 @@ none of whom has registered the 2027 plan: a sweep on 12/10/2026 at 08:00 makes 
 transaction (one chunk), and the latency of replies (a person's "/trogiup", stored and answered
 through the real Processor and Engine) while the sweep runs, against the same without it.
 
-Run: python bench/sweep.py [--obligations 100000]   (bench/reminders.py calls `measure_sweep`)
+Run: python bench/sweep.py [--obligations 100000] [--compare]   (bench/reminders.py calls `measure_sweep`)
 """
 
 from __future__ import annotations
@@ -128,10 +128,10 @@ async def _replies(processor, tag: str, stop: asyncio.Event | None = None) -> li
     return latencies
 
 
-def measure_sweep(obligations: int = 100_000) -> dict:
-    """Seed a province, then: the sweep as the service runs it (a child process) with replies
-    measured before and during it; the same sweep run again on a fresh copy on the database
-    thread, for comparison; and the longest transaction of one chunk."""
+def measure_sweep(obligations: int = 100_000, compare: bool = False) -> dict:
+    """Seed a province, then run the sweep as the service does (a child process) once alone, for
+    its time, and once with replies measured before and during it; with `compare`, also on the
+    database thread; and time each chunk's transaction of a synchronous sweep."""
     import shutil
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -140,10 +140,11 @@ def measure_sweep(obligations: int = 100_000) -> dict:
         _seed(db, obligations)
         db.dispose()
         figures: dict = {}
-        for mode in ("process", "thread"):
-            path = f"{tmp}/{mode}.sqlite3"
+        runs = [("alone", True, False), ("process", True, True)] + ([("thread", False, True)] if compare else [])
+        for name, process, replies in runs:
+            path = f"{tmp}/{name}.sqlite3"
             shutil.copy(seeded, path)
-            figures[mode] = asyncio.run(_sweep_with_replies(f"sqlite:///{path}", mode == "process"))
+            figures[name] = asyncio.run(_sweep_with_replies(f"sqlite:///{path}", process, replies))
         shutil.copy(seeded, f"{tmp}/chunks.sqlite3")
         figures["chunks"] = _chunk_times(f"sqlite:///{tmp}/chunks.sqlite3")
     return figures
@@ -169,7 +170,7 @@ def _fresh(url: str):
     return db
 
 
-async def _sweep_with_replies(url: str, process: bool) -> dict:
+async def _sweep_with_replies(url: str, process: bool, replies: bool) -> dict:
     from sqlalchemy import func, select
 
     from chidoan.bot.processor import Processor
@@ -184,13 +185,13 @@ async def _sweep_with_replies(url: str, process: bool) -> dict:
     await processor.start()
     sweeps = Sweeps(processor, settings)
     if process:  # the child is spawned once, at the service's first sweep: not part of a sweep's time
-        await sweeps.reminders(datetime(2026, 10, 12, 3, 0, tzinfo=TZ))  # at night: does nothing
-    quiet = await _replies(processor, "quiet")
+        await sweeps.reminders(datetime(2026, 6, 1, 8, 0, tzinfo=TZ))  # nothing in season then
+    quiet = await _replies(processor, "quiet") if replies else []
     started = time.perf_counter()
     sweep = asyncio.create_task(sweeps.reminders(AT))
     done = asyncio.Event()
     sweep.add_done_callback(lambda _t: done.set())
-    busy = await _replies(processor, "busy", stop=done)
+    busy = await _replies(processor, "busy", stop=done) if replies else []
     season = await sweep
     seconds = time.perf_counter() - started
     await sweeps.stop()
@@ -226,25 +227,34 @@ def _chunk_times(url: str) -> list[float]:
 
 
 def report(figures: dict) -> None:
-    for mode, label in (("process", "in a child process (the service's way)"), ("thread", "on the database thread")):
+    alone = figures["alone"]
+    print(f"sweep: {alone['seconds']:.2f} s for {alone['reminders']} reminders ({alone['created']} messages queued)")
+    labels = {"process": "in a child process (the service's way)", "thread": "on the database thread"}
+    for mode, label in labels.items():
+        if mode not in figures:
+            continue
         f = figures[mode]
-        print(f"sweep {label}: {f['seconds']:.2f} s for {f['reminders']} reminders ({f['created']} messages queued)")
+        quiet, busy = f["quiet"], f["busy"]
+        print(f"with replies, {label}: the sweep took {f['seconds']:.2f} s")
         print(
-            f"  replies without a sweep: p50 {statistics.median(f['quiet']):.1f} ms, p99 {_percentile(f['quiet'], 0.99):.1f} ms ({len(f['quiet'])})"
+            f"  replies without a sweep: p50 {statistics.median(quiet):.1f} ms, p99 {_percentile(quiet, 0.99):.1f} ms ({len(quiet)})"
         )
-        if f["busy"]:
+        if busy:
             print(
-                f"  replies during the sweep: p50 {statistics.median(f['busy']):.1f} ms, p99 {_percentile(f['busy'], 0.99):.1f} ms ({len(f['busy'])})"
+                f"  replies during the sweep: p50 {statistics.median(busy):.1f} ms, p99 {_percentile(busy, 0.99):.1f} ms ({len(busy)})"
             )
     chunks = figures["chunks"]
-    print(f"sweep transactions: {len(chunks)}, longest {max(chunks):.1f} ms, median {statistics.median(chunks):.1f} ms")
+    print(
+        f"sweep transactions (synchronous, 500 units each): {len(chunks)}, longest {max(chunks):.1f} ms, median {statistics.median(chunks):.1f} ms"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--obligations", type=int, default=100_000)
+    parser.add_argument("--compare", action="store_true", help="also run the sweep on the database thread")
     args = parser.parse_args()
-    report(measure_sweep(args.obligations))
+    report(measure_sweep(args.obligations, args.compare))
 
 
 if __name__ == "__main__":

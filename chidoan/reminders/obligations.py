@@ -241,7 +241,7 @@ class Calendar:
         if not periods:
             return
         stmt = select(REG.c.unit_id, REG.c.programme, REG.c.year, REG.c.version).where(
-            among(REG.c.unit_id, [u.id for u in units]), among(REG.c.year, {y for _p, y in periods})
+            _of(REG.c.unit_id, [u.id for u in units]), among(REG.c.year, {y for _p, y in periods})
         )
         state = {(r.unit_id, r.programme, r.year): r.version for r in uow.conn.execute(stmt)}
         for programme, year in periods:
@@ -281,7 +281,7 @@ class Calendar:
         stmt = (
             select(COM)
             .where(
-                among(COM.c.unit_id, by_id),
+                _of(COM.c.unit_id, list(by_id)),
                 COM.c.status == CommitmentStatus.open,
                 COM.c.due_on.is_not(None),
                 COM.c.due_on <= today,
@@ -290,7 +290,8 @@ class Calendar:
             .order_by(COM.c.id)
         )
         for c in uow.conn.execute(stmt):
-            owing.add(commitment_key(c.id), "commitment", by_id[c.unit_id], c.due_on, str(c.id), commitment=c)
+            if c.unit_id in by_id:  # `_of` may read a few more
+                owing.add(commitment_key(c.id), "commitment", by_id[c.unit_id], c.due_on, str(c.id), commitment=c)
 
 
 @dataclass
@@ -315,11 +316,18 @@ class _Owing:
             self.found.append(obligation)
 
 
+def _of(column, ids: list[int]):
+    """Rows of these units: a chunk's ids are nearly contiguous, so a range (read a few more,
+    dropped by the caller's lookups) is much cheaper than a list of a few hundred values."""
+    low, high = min(ids), max(ids)
+    return column.between(low, high) if high - low < 2 * len(ids) + 16 else among(column, ids)
+
+
 def bound(uow: UnitOfWork, unit_ids: list[int], tz: tzinfo) -> tuple[dict[int, tuple[int, ...]], dict[int, date]]:
     """Who is reminded for each unit (its secretaries, else its deputies), and the day its first
     secretary or deputy was bound (revoked roles count: the unit had joined)."""
     stmt = select(R.c.unit_id, R.c.account_id, R.c.role, R.c.granted_at, R.c.revoked_at).where(
-        among(R.c.unit_id, unit_ids), R.c.role.in_([Role.secretary, Role.deputy])
+        _of(R.c.unit_id, unit_ids), R.c.role.in_([Role.secretary, Role.deputy])
     )
     holders: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     starts: dict[int, date] = {}
@@ -336,7 +344,7 @@ def bound(uow: UnitOfWork, unit_ids: list[int], tz: tzinfo) -> tuple[dict[int, t
 
 def _reported(uow: UnitOfWork, units: list[Row], kind: ReportKind, since: date) -> dict[int, list[date]]:
     stmt = select(REP.c.unit_id, REP.c.held_on).where(
-        among(REP.c.unit_id, [u.id for u in units]),
+        _of(REP.c.unit_id, [u.id for u in units]),
         REP.c.kind == kind,
         REP.c.status != ReportStatus.withdrawn,
         REP.c.held_on >= since,

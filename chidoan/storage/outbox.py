@@ -27,6 +27,13 @@ _COLUMNS = (
     "kind",
 )
 _INSERT = Prepared(OUT.insert().values({c: bindparam(c) for c in _COLUMNS}))
+# The same, skipping a row whose dedupe_key exists (a reminder another sweep queued already).
+_INSERT_ONCE = {
+    d.dialect.name: Prepared(
+        d.insert(OUT).values({c: bindparam(c) for c in _COLUMNS}).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    )
+    for d in (sqlite, postgresql)
+}
 
 
 class OutboxRepo:
@@ -50,8 +57,7 @@ class OutboxRepo:
         """`add_once` for many rows in one statement (a reminder sweep): those whose dedupe_key
         exists are skipped."""
         if rows:
-            dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
-            self.conn.execute(dialect.insert(OUT).on_conflict_do_nothing(index_elements=["dedupe_key"]), rows)
+            _INSERT_ONCE[self.conn.dialect.name].many(self.conn, rows)
 
     def keyed_for(self, prefix: str, account_id: int) -> bool:
         """Whether a row whose dedupe key starts with `prefix` was queued for the account (under

@@ -6,15 +6,27 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date, datetime
 
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Connection, Row, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from chidoan.storage.models import DeadlineChange, Outbox, OutboxStatus, Reminder, table
+from chidoan.storage.prepared import Prepared
 from chidoan.storage.rows import among
 
 REM = table(Reminder)
 MOVES = table(DeadlineChange)
 OUT = table(Outbox)
+
+
+_COLUMNS = ("obligation", "account_id", "stage", "unit_id", "due_on", "created_at", "snoozed_until")
+_INSERT_ONCE = {
+    d.dialect.name: Prepared(
+        d.insert(REM)
+        .values({c: bindparam(c) for c in _COLUMNS})
+        .on_conflict_do_nothing(index_elements=["obligation", "account_id", "stage"])
+    )
+    for d in (sqlite, postgresql)
+}
 
 
 def outbox_key(obligation: str, account_id: int, stage: str) -> str:
@@ -26,14 +38,10 @@ class Reminders:
     def __init__(self, conn: Connection):
         self.conn = conn
 
-    def _insert(self):
-        dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
-        return dialect.insert(REM).on_conflict_do_nothing(index_elements=["obligation", "account_id", "stage"])
-
     def add_many(self, rows: list[dict]) -> None:
         """Insert reminders; one that exists already (another sweep, another worker) is skipped."""
         if rows:
-            self.conn.execute(self._insert(), rows)
+            _INSERT_ONCE[self.conn.dialect.name].many(self.conn, rows)
 
     def of_obligations(self, keys: list[str]) -> dict[tuple[str, int], list[Row]]:
         """The reminders already made for these obligations, by (obligation, account), oldest first."""
