@@ -405,3 +405,45 @@ async def test_two_workers_on_postgresql_make_each_reminder_once(pg_url, tmp_pat
     assert len(rows) == 40 == len({r.dedupe_key for r in rows})
     assert len(reminders(engine)) == 40
     engine.dispose()
+
+
+async def test_on_telegram_a_hurried_secretary_types_instead_of_tapping(settings, db, org, tg):
+    """The reminder reaches the secretary through the real Telegram client (the fake Bot API);
+    "nhac lai sau" typed without accents puts it off like the button, a stale tap on it says so,
+    and the start button opens that year's plan; a secretary in the middle of a report keeps
+    their question: "2" there is still the report's answer."""
+    from tests.test_telegram import TgUser, tg_settings
+
+    add_member(db, "7001", "Đặng Thu Hà", "CT-ML", "secretary", channel="telegram")
+    add_member(db, "7002", "Phạm Minh Dũng", "RG-VB-KP1", "secretary", channel="telegram")
+    backdate(db)
+    quiet = tg_settings(
+        settings, tg, CHIDOAN_SWEEP_PROCESS=False, CHIDOAN_REMINDERS=False, CHIDOAN_OBLIGATIONS_FROM="2026-09-01"
+    )
+    app = App(quiet, clock=clock_at(2026, 10, 5, 8, 0))
+    await app.start()  # no sweep yet: it runs below, once Dũng is in the middle of a report
+    try:
+        ha, dung = TgUser(tg, db, 7001, language="vi"), TgUser(tg, db, 7002, language="vi")
+        await dung.say("/sinhhoat")
+        await dung.say("hom qua")  # in the middle of a meeting report, at its "kind" question
+        await app.sweeps.reminders(app.processor.clock())
+        await ha.replies()
+        assert "kế hoạch “3 chủ động” năm 2027 cần gửi trước ngày 15/10/2026" in ha.text, ha.text
+        await dung.replies()
+        assert "hôm nay là ngày cuối để gửi báo cáo sinh hoạt chi đoàn tháng 09/2026" in dung.text, dung.text
+        await ha.say("nhac lai sau")
+        assert "Chatbot sẽ nhắc lại vào ngày mai (06/10/2026" in ha.text, ha.text
+        await ha.press("Nhắc lại sau")
+        assert "đã được hẹn lại" in ha.text
+        await ha.press("Đăng ký kế hoạch")
+        assert "năm 2027 của Đoàn xã Minh Lương" in ha.text and "1/3" in ha.text, ha.text
+        await dung.say("1")  # the report's first kind, not the reminder's first button
+        with unit_of_work(db) as uow:
+            state = uow.conversations.active(people_id(uow, "telegram", "7002"))
+        assert state is not None and state.journey == "meeting" and state.step != "kind"
+    finally:
+        await app.stop()
+
+
+def people_id(uow, channel: str, external_id: str) -> int:
+    return uow.accounts.sender(channel, external_id).account_id

@@ -141,14 +141,23 @@ def remember(
     told: int | None = None,
 ) -> None:
     """`message` is now the account's question in the chat (`channel`, `chat_id`) it is shown in.
-    Asking the same again keeps what came before it (so a number for the menu before a re-asked
-    question is still recognised as stale), and `told`: a number the person was just told
-    belongs to that earlier menu, taken as an answer if they type it again. `last`: the account's
-    question in that chat as already read in this transaction, if it was."""
-    buttons = [[[b.label, b.payload] for b in row] for row in message.buttons]
-    body: dict[str, Any] = {"text": message.text, "buttons": buttons, "typed": str(message.typed)}
+    `last`: the account's question in that chat as already read in this transaction, if it was;
+    `told`: see `prompt_of`."""
     if last is _UNREAD:
         last = uow.prompts.last(account_id, channel, chat_id)
+    prompt = prompt_of(message, last, told)
+    if prompt is not None:
+        uow.prompts.put(account_id, channel, chat_id, *prompt, now)
+
+
+def prompt_of(message: Outgoing, last: tuple[int, dict] | None, told: int | None = None) -> tuple[int, dict] | None:
+    """The (seq, body) that makes `message` the question in a chat whose question was `last`;
+    None when it is that question already, asked the same way. Asking the same again keeps what
+    came before it (so a number for the menu before a re-asked question is still recognised as
+    stale), and `told`: a number the person was just told belongs to that earlier menu, taken as
+    an answer if they type it again."""
+    buttons = [[[b.label, b.payload] for b in row] for row in message.buttons]
+    body: dict[str, Any] = {"text": message.text, "buttons": buttons, "typed": str(message.typed)}
     seq, earlier, numbers = 1, 0, []
     if last is not None:
         seq, before = last
@@ -161,8 +170,7 @@ def remember(
     body["earlier"] = earlier
     if numbers:
         body["told"] = numbers
-    if last is None or last != (seq, body):  # the same question asked the same way: nothing to write
-        uow.prompts.put(account_id, channel, chat_id, seq, body, now)
+    return None if last is not None and last == (seq, body) else (seq, body)
 
 
 def question(body: dict[str, Any], locale: str) -> Outgoing:

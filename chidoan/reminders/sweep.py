@@ -29,10 +29,11 @@ from sqlalchemy import Row
 from chidoan.engine.dispatch import outbox_row
 from chidoan.engine.messages import Outgoing
 from chidoan.engine.notices import Window, route
+from chidoan.engine.typed import prompt_of
 from chidoan.reminders.obligations import Calendar, Obligation
 from chidoan.reminders.policy import Stage
 from chidoan.reminders.texts import reminder_message
-from chidoan.storage.models import OutboxStatus
+from chidoan.storage.models import OutboxKind, OutboxStatus
 from chidoan.storage.reminders import outbox_key
 from chidoan.storage.uow import UnitOfWork
 
@@ -94,8 +95,17 @@ class Send:
     render: Callable[[str], Outgoing]
 
 
-# What a sweep writes: each reminder row with its outbox row (None: the account has no channel).
-Batch = list[tuple[dict, dict | None]]
+@dataclass(frozen=True)
+class Written:
+    """One reminder to store: its row, its outbox row (None: the account has no channel), and the
+    chat's new question (None: not remembered), so that its buttons can be typed too."""
+
+    reminder: dict
+    row: dict | None = None
+    prompt: dict | None = None
+
+
+Batch = list[Written]
 
 
 def sends_of(cal: Calendar, planned: list[Planned], at: datetime) -> list[Send]:
@@ -114,9 +124,14 @@ def sends_of(cal: Calendar, planned: list[Planned], at: datetime) -> list[Send]:
 
 
 def compose(uow: UnitOfWork, sends: list[Send], at: datetime, window: Window) -> Batch:
-    """The rows of these reminders: each routed as a notice (see engine/notices.py) and worded in
-    its reader's language. Read-only: `store` writes them."""
-    candidates = uow.accounts.notice_candidates_of(list({s.account_id for s in sends}))
+    """The rows of these reminders: each routed as a notice (see engine/notices.py), worded in its
+    reader's language, and made the chat's question (its buttons typed: "nhac lai sau", "2")
+    unless the person is in the middle of a journey, whose question it must not replace.
+    Read-only: `store` writes them."""
+    accounts = list({s.account_id for s in sends})
+    candidates = uow.accounts.notice_candidates_of(accounts)
+    busy = uow.conversations.busy(accounts)
+    asked = uow.prompts.last_of([a for a in accounts if a not in busy])
     batch: Batch = []
     for s in sends:
         identities = candidates.get(s.account_id, [])
@@ -131,25 +146,33 @@ def compose(uow: UnitOfWork, sends: list[Send], at: datetime, window: Window) ->
         }
         target = route(identities, at, window)
         if target is None:  # no channel at all: the digest lists the unit
-            batch.append((reminder, None))
+            batch.append(Written(reminder))
             continue
-        row = outbox_row(
-            target.channel, target.chat_id, s.account_id, s.render(identities[0].locale), at, kind=target.kind
-        )
+        message = s.render(identities[0].locale)
+        row = outbox_row(target.channel, target.chat_id, s.account_id, message, at, kind=target.kind)
         row["dedupe_key"] = outbox_key(s.obligation, s.account_id, s.stage)
+        prompt = None
         if target.held is not None:
             row |= {"status": OutboxStatus.held, "error": target.held}
-        batch.append((reminder, row))
+        elif s.account_id not in busy and target.kind == OutboxKind.notice:
+            chat = (s.account_id, target.channel, target.chat_id)
+            made = prompt_of(message, asked.get(chat))
+            if made is not None:
+                asked[chat] = made  # a second reminder to the chat in this batch comes after it
+                prompt = dict(zip(("account_id", "channel", "chat_id"), chat, strict=True))
+                prompt |= {"seq": made[0], "body": made[1], "updated_at": at}
+        batch.append(Written(reminder, row, prompt))
     return batch
 
 
 def store(uow: UnitOfWork, batch: Batch) -> int:
-    """Write reminders with their outbox rows, in this one transaction; a reminder that exists
-    already (another sweep, another worker) is skipped, and so is its outbox row (the same key).
-    Returns how many messages were queued (held ones included)."""
-    rows = [row for _reminder, row in batch if row is not None]
-    uow.reminders.add_many([reminder for reminder, _row in batch])
+    """Write reminders with their outbox rows and questions, in this one transaction; a reminder
+    that exists already (another sweep, another worker) is skipped, and so is its outbox row (the
+    same key). Returns how many messages were queued (held ones included)."""
+    uow.reminders.add_many([w.reminder for w in batch])
+    rows = [w.row for w in batch if w.row is not None]
     uow.outbox.add_many_once(rows)
+    uow.prompts.put_many([w.prompt for w in batch if w.prompt is not None])
     return len(rows)
 
 

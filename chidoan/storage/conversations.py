@@ -10,7 +10,7 @@ from sqlalchemy import Connection, bindparam, select
 
 from chidoan.storage.models import ACTIVE_ONLY, Conversation, ConversationStatus, table
 from chidoan.storage.prepared import Prepared
-from chidoan.storage.rows import inserted_id
+from chidoan.storage.rows import among, inserted_id
 
 C = table(Conversation)
 
@@ -58,6 +58,14 @@ class Conversations:
         return ConversationState(
             sender.conversation_id, sender.account_id, sender.journey, sender.step, sender.data, sender.version
         )
+
+    def busy(self, account_ids: list[int]) -> set[int]:
+        """Which of these accounts are in the middle of a journey (a reminder must not take the
+        place of its question in their chat)."""
+        if not account_ids:
+            return set()
+        stmt = select(C.c.account_id).where(ACTIVE_ONLY, among(C.c.account_id, account_ids))
+        return set(self.conn.execute(stmt).scalars())
 
     def active(self, account_id: int) -> ConversationState | None:
         row = self.conn.execute(_ACTIVE, {"account_id": account_id}).first()

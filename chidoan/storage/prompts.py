@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from chidoan.storage.models import Prompt, table
 from chidoan.storage.prepared import Prepared
+from chidoan.storage.rows import among
 
 P = table(Prompt)
 
@@ -59,3 +60,17 @@ class Prompts:
         """Make `body` the account's question in that chat."""
         params = {"account_id": account_id, "channel": channel, "chat_id": chat_id, "seq": seq, "body": body}
         _PUT[self.conn.dialect.name].rowcount(self.conn, params | {"updated_at": now})
+
+    def put_many(self, rows: list[dict[str, Any]]) -> None:
+        """`put` for many chats (a reminder sweep): rows of account_id, channel, chat_id, seq, body, updated_at."""
+        if rows:
+            _PUT[self.conn.dialect.name].many(self.conn, rows)
+
+    def last_of(self, account_ids: list[int]) -> dict[tuple[int, str, str], tuple[int, dict[str, Any]]]:
+        """`last` of every chat of these accounts, by (account_id, channel, chat_id)."""
+        if not account_ids:
+            return {}
+        stmt = select(P.c.account_id, P.c.channel, P.c.chat_id, P.c.seq, P.c.body).where(
+            among(P.c.account_id, account_ids)
+        )
+        return {(r.account_id, r.channel, r.chat_id): (r.seq, r.body) for r in self.conn.execute(stmt)}
