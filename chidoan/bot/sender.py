@@ -1,11 +1,21 @@
 """Drains the outbox: claims due rows, sends them through their channel at the platform's
-pace, and records the outcome (sent, retry later, recipient unreachable, failed).
+pace, and records the outcome (sent, retry later, recipient unreachable, failed) per row.
 
 Rows are claimed with a lease (their `not_before` moves a minute ahead), so a second sender
-on PostgreSQL skips them and a crashed sender's rows come back. A round never waits for a rate
-limit: a chat whose turn has not come is put off until it has (not counted as a failure), so a
-round stays far shorter than the lease and one busy chat never holds up the others. Messages to
-one chat go out in order; each chat's outcomes are recorded as soon as it is done.
+on PostgreSQL skips them and a crashed sender's rows come back. A round claims replies first,
+then notices and bulk rows (a reminder season) in priority order, but only about a second of
+each channel's budget of those (`Pacer.budget`): a reply queued while a season is sending waits
+for the round under way, about a second, never for the season. Every send books its slot with
+the pacer (bot/pacing.py) and awaits it when it comes within about a second; a row whose slot is
+further off is put off until then (not counted as a failure), so a round stays far shorter than
+the lease and one busy chat never holds up the others.
+
+Order is kept per (chat, priority): a chat's rows of one priority go out in the order queued,
+and one that cannot go now (put off, retried later) holds back the later rows of that chat and
+priority only; a reply may overtake a reminder queued for the same chat. Each chat's outcomes
+are recorded as soon as it is done. On 429 (`RetryLater`) a row is tried again after the time
+the platform gives; blocked (`Unreachable`): the chat's pending rows stop and the identity is
+marked unreachable; any other error: backoff, then `failed` after MAX_ATTEMPTS.
 
 A platform that refuses a person for now (`NotReachableNow`: Zalo's window, not following) holds
 the chat's rows until the person writes or follows again (the engine releases them), except
@@ -26,14 +36,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import Row
 
 from chidoan.bot.channels.base import Channel, NotReachableNow, RetryLater, Unreachable
+from chidoan.bot.pacing import Pacer
 from chidoan.bot.processor import Processor
-from chidoan.bot.ratelimit import TokenBucket
 from chidoan.bot.tasks import cancel
 from chidoan.engine.dispatch import notice_row
 from chidoan.engine.messages import Attachment, Outgoing
 from chidoan.engine.notices import Window
 from chidoan.storage.clock import utcnow
-from chidoan.storage.models import OutboxKind
+from chidoan.storage.models import OutboxKind, Priority
 from chidoan.storage.outbox import LEASE
 from chidoan.storage.uow import UnitOfWork
 
@@ -61,6 +71,7 @@ class Sender:
         batch: int = 100,
         idle: float = 1.0,
         window: Window | None = None,
+        pacer: Pacer | None = None,
     ):
         self.processor = processor
         self.window = window or Window()
@@ -72,8 +83,7 @@ class Sender:
         self._task: asyncio.Task | None = None
         self._stopping = False
         self._next_due: float | None = None  # monotonic time when the earliest put-off row is due
-        self._channel_buckets = {name: TokenBucket(c.limits.per_second, c.limits.burst) for name, c in channels.items()}
-        self._chat_buckets: dict[tuple[str, str], TokenBucket] = {}
+        self.pacer = pacer or Pacer(lambda name: self.channels[name].limits)
         processor.committed.append(self.wake)
 
     def wake(self) -> None:
@@ -121,34 +131,43 @@ class Sender:
         return len(rows)
 
     def _claim(self, uow: UnitOfWork) -> list[Row]:
+        """Replies first (all that are due, up to `batch`), then each channel's notices and bulk
+        rows in priority order, up to about a second of its budget less the replies it got."""
         now = self.clock()
-        rows = uow.outbox.due(now, self.batch, list(self.channels))
+        names = list(self.channels)
+        rows = uow.outbox.due(now, self.batch, names, priorities=(Priority.reply, Priority.reply))
+        for name in names:
+            replies = sum(1 for r in rows if r.channel == name)
+            budget = self.pacer.budget(name, self.batch) - replies
+            if budget > 0:
+                rows += uow.outbox.due(now, budget, [name], priorities=(Priority.notice, max(Priority)))
         uow.outbox.postpone([r.id for r in rows], now + LEASE)
         return rows
 
     async def _deliver_chat(self, key: tuple[str, str], rows: list[Row]) -> None:
+        """The chat's rows in (priority, id) order, each at its slot. A row that cannot go now
+        holds back the later rows of its priority; unreachable or held stops the whole chat."""
         channel = self.channels[key[0]]
-        chat_bucket = self._chat_buckets.get(key)
-        if chat_bucket is None:
-            chat_bucket = self._chat_buckets[key] = TokenBucket(
-                channel.limits.per_chat_per_second, channel.limits.per_chat_burst
-            )
-        channel_bucket = self._channel_buckets[key[0]]
         outcomes: list[Outcome] = []
+        blocked: dict[int, Outcome] = {}  # priority: why its later rows wait
         for index, row in enumerate(rows):
-            wait = max(chat_bucket.available_in(), channel_bucket.available_in())
-            if wait > 0:  # not this chat's turn yet: the rest waits for it, in order
-                outcomes += [Outcome(r, "retry", "paced", wait, counts=False) for r in rows[index:]]
-                break
-            chat_bucket.take()
-            channel_bucket.take()
+            if (before := blocked.get(row.priority)) is not None:
+                outcomes.append(Outcome(row, before.status, before.error, before.after, counts=False))
+                continue
+            wait = self.pacer.reserve(key[0], key[1])
+            if wait > self.pacer.max_wait:  # not this chat's turn for a while: put off, in order
+                blocked[row.priority] = outcome = Outcome(row, "retry", "paced", wait, counts=False)
+                outcomes.append(outcome)
+                continue
+            if wait > 0:
+                await asyncio.sleep(wait)
             outcome = await self._send(channel, row)
             outcomes.append(outcome)
-            if outcome.status != "sent":
-                # Keep the chat's order: what follows waits for the one that could not go.
-                after = outcome.after if outcome.status == "retry" else 0
-                outcomes += [Outcome(r, outcome.status, outcome.error, after, counts=False) for r in rows[index + 1 :]]
+            if outcome.status in ("unreachable", "held"):  # the chat's pending rows all stop here
+                outcomes += [Outcome(r, outcome.status, outcome.error, counts=False) for r in rows[index + 1 :]]
                 break
+            if outcome.status == "retry":
+                blocked[row.priority] = outcome
         await self.processor.run(lambda uow: self._record(uow, outcomes))
         later = [o.after for o in outcomes if o.status == "retry"]
         if later:  # measured after recording: the rows are due no sooner than this
@@ -213,7 +232,7 @@ class Sender:
             moved = notice_row(uow, row.account_id, Outgoing(""), now, self.window, refused=refused)
             if moved is None or (moved["channel"], moved["chat_id"]) == (channel, chat_id):
                 continue
-            uow.outbox.add_many([moved | {"body": row.body}])
+            uow.outbox.add_many([moved | {"body": row.body, "priority": row.priority}])
             uow.outbox.mark_rerouted(row.id, error)
             log.info("outbox row %s refused by %s (%s): queued on %s instead", row.id, channel, error, moved["channel"])
 
