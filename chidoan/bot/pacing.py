@@ -28,8 +28,11 @@ from dataclasses import dataclass
 from chidoan.bot.channels.base import Limits
 
 MARGIN = 0.015  # slots 1.5 % wider than the limit: room for the network's jitter under a strict window
-MAX_WAIT = 1.0  # seconds a send awaits its slot; beyond it the row is put off
 ROUND = 1.0  # seconds of a channel's budget one round takes from its notices and bulk rows
+# Seconds a send awaits its slot; beyond it the row is put off. A little over a round's span
+# (its rows sit on slots (1 + MARGIN) / rate apart, after the last slot of the round before),
+# so a round's own rows are not put off.
+MAX_WAIT = ROUND * (1 + MARGIN) + 0.05
 MAX_CHATS = 10_000  # per-chat state kept before idle chats (their bucket full again) are forgotten
 
 

@@ -126,7 +126,8 @@ class OutboxRepo:
         )
 
     def release_held(self, channel: str, chat_id: str, now: datetime) -> list[Row]:
-        """The person wrote or followed again: what was held for them goes now, in its order.
+        """The person wrote or followed again: what was held for them goes now, in its order,
+        and before the reply to what they wrote (released as replies: priority 0, older ids).
         Returns the rows released (id, body)."""
         held = list(
             self.conn.execute(
@@ -139,7 +140,7 @@ class OutboxRepo:
             self.conn.execute(
                 OUT.update()
                 .where(OUT.c.id.in_([r.id for r in held]))
-                .values(status=OutboxStatus.pending, not_before=now)
+                .values(status=OutboxStatus.pending, not_before=now, priority=Priority.reply)
             )
         return held
 
