@@ -2,13 +2,14 @@
 pace, and records the outcome (sent, retry later, recipient unreachable, failed) per row.
 
 Rows are claimed with a lease (their `not_before` moves a minute ahead), so a second sender
-on PostgreSQL skips them and a crashed sender's rows come back. A round claims replies first,
-then notices and bulk rows (a reminder season) in priority order, but only about a second of
-each channel's budget of those (`Pacer.budget`): a reply queued while a season is sending waits
-for the round under way, about a second, never for the season. Every send books its slot with
-the pacer (bot/pacing.py) and awaits it when it comes within about a second; a row whose slot is
-further off is put off until then (not counted as a failure), so a round stays far shorter than
-the lease and one busy chat never holds up the others.
+on PostgreSQL skips them and a crashed sender's rows come back. Two lanes claim and send in
+rounds of their own: replies (priority 0), and notices and bulk rows (a reminder season) in
+priority order, about a second of each channel's budget a round (`Pacer.budget`). So a reply
+queued while a season is sending is claimed at once, and the pacer (bot/pacing.py) gives it the
+channel's next slot before the season's waiting sends: it waits one slot, never for the season.
+A send awaits its slot when it comes within about a second; a row whose slot is further off is
+put off until then (not counted as a failure), so a round stays far shorter than the lease and
+one busy chat never holds up the others.
 
 Order is kept per (chat, priority): a chat's rows of one priority go out in the order queued,
 and one that cannot go now (put off, retried later) holds back the later rows of that chat and
@@ -30,7 +31,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import Row
@@ -61,6 +62,17 @@ class Outcome:
     counts: bool = True
 
 
+@dataclass
+class Lane:
+    """Rows of some priorities, claimed and sent in rounds of their own: replies go while a
+    season's round is under way, and one priority is never in two rounds at once (its order)."""
+
+    name: str
+    priorities: tuple[int, int]  # inclusive
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    next_due: float | None = None  # monotonic time when its earliest put-off row is due
+
+
 class Sender:
     def __init__(
         self,
@@ -79,23 +91,26 @@ class Sender:
         self.clock = clock
         self.batch = batch
         self.idle = idle
-        self._wake = asyncio.Event()
+        self.lanes = (
+            Lane("replies", (Priority.reply, Priority.reply)),
+            Lane("notices", (Priority.notice, max(Priority))),
+        )
         self._task: asyncio.Task | None = None
         self._stopping = False
-        self._next_due: float | None = None  # monotonic time when the earliest put-off row is due
         self.pacer = pacer or Pacer(lambda name: self.channels[name].limits)
         processor.committed.append(self.wake)
 
     def wake(self) -> None:
-        self._wake.set()
+        for lane in self.lanes:
+            lane.wake.set()
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="chidoan-sender")
 
     async def stop(self, timeout: float = 10.0) -> None:
-        """Let the round under way finish and record what it sent, then stop."""
+        """Let the rounds under way finish and record what they sent, then stop."""
         self._stopping = True
-        self._wake.set()
+        self.wake()
         if self._task is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), timeout)
@@ -104,47 +119,54 @@ class Sender:
             self._task = None
 
     async def _loop(self) -> None:
+        await asyncio.gather(*(self._run(lane) for lane in self.lanes))
+
+    async def _run(self, lane: Lane) -> None:
         while not self._stopping:
             try:
-                handled = await self.drain_once()
+                handled = await self._round(lane)
             except Exception:
-                log.exception("sender round failed")
+                log.exception("sender round failed (%s)", lane.name)
                 handled = 0
             if handled == 0 and not self._stopping:
                 timeout = self.idle
-                if self._next_due is not None:  # a paced chat's turn comes before the idle poll
-                    timeout = max(0.0, min(timeout, self._next_due - time.monotonic() + 0.01))
-                    self._next_due = None
+                if lane.next_due is not None:  # a paced chat's turn comes before the idle poll
+                    timeout = max(0.0, min(timeout, lane.next_due - time.monotonic() + 0.01))
+                    lane.next_due = None
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout)
-                self._wake.clear()
+                    await asyncio.wait_for(lane.wake.wait(), timeout)
+                lane.wake.clear()
 
     async def drain_once(self) -> int:
-        """One round: claim, deliver, record. Returns how many rows were handled."""
-        rows = await self.processor.run(self._claim)
+        """One round of each lane, replies first: claim, deliver, record. Returns how many rows
+        were handled."""
+        return sum([await self._round(lane) for lane in self.lanes])
+
+    async def _round(self, lane: Lane) -> int:
+        rows = await self.processor.run(lambda uow: self._claim(uow, lane))
         if not rows:
             return 0
         by_chat: dict[tuple[str, str], list[Row]] = defaultdict(list)
         for row in rows:
             by_chat[(row.channel, row.chat_id)].append(row)
-        await asyncio.gather(*(self._deliver_chat(key, chat_rows) for key, chat_rows in by_chat.items()))
+        await asyncio.gather(*(self._deliver_chat(lane, key, chat_rows) for key, chat_rows in by_chat.items()))
         return len(rows)
 
-    def _claim(self, uow: UnitOfWork) -> list[Row]:
-        """Replies first (all that are due, up to `batch`), then each channel's notices and bulk
-        rows in priority order, up to about a second of its budget less the replies it got."""
+    def _claim(self, uow: UnitOfWork, lane: Lane) -> list[Row]:
+        """Replies: all that are due, up to `batch`. Notices and bulk rows: in priority order,
+        about a second of each channel's budget (`Pacer.budget`), so their round stays short."""
         now = self.clock()
         names = list(self.channels)
-        rows = uow.outbox.due(now, self.batch, names, priorities=(Priority.reply, Priority.reply))
-        for name in names:
-            replies = sum(1 for r in rows if r.channel == name)
-            budget = self.pacer.budget(name, self.batch) - replies
-            if budget > 0:
-                rows += uow.outbox.due(now, budget, [name], priorities=(Priority.notice, max(Priority)))
+        if lane.priorities[0] == Priority.reply:
+            rows = uow.outbox.due(now, self.batch, names, priorities=lane.priorities)
+        else:
+            rows = []
+            for name in names:
+                rows += uow.outbox.due(now, self.pacer.budget(name, self.batch), [name], priorities=lane.priorities)
         uow.outbox.postpone([r.id for r in rows], now + LEASE)
         return rows
 
-    async def _deliver_chat(self, key: tuple[str, str], rows: list[Row]) -> None:
+    async def _deliver_chat(self, lane: Lane, key: tuple[str, str], rows: list[Row]) -> None:
         """The chat's rows in (priority, id) order, each at its slot. A row that cannot go now
         holds back the later rows of its priority; unreachable or held stops the whole chat."""
         channel = self.channels[key[0]]
@@ -154,13 +176,11 @@ class Sender:
             if (before := blocked.get(row.priority)) is not None:
                 outcomes.append(Outcome(row, before.status, before.error, before.after, counts=False))
                 continue
-            wait = self.pacer.reserve(key[0], key[1])
-            if wait > self.pacer.max_wait:  # not this chat's turn for a while: put off, in order
+            wait = await self.pacer.take(key[0], key[1], row.priority)
+            if wait > 0:  # not this chat's turn for a while: put off, in order
                 blocked[row.priority] = outcome = Outcome(row, "retry", "paced", wait, counts=False)
                 outcomes.append(outcome)
                 continue
-            if wait > 0:
-                await asyncio.sleep(wait)
             outcome = await self._send(channel, row)
             outcomes.append(outcome)
             if outcome.status in ("unreachable", "held"):  # the chat's pending rows all stop here
@@ -172,7 +192,7 @@ class Sender:
         later = [o.after for o in outcomes if o.status == "retry"]
         if later:  # measured after recording: the rows are due no sooner than this
             due = time.monotonic() + min(later)
-            self._next_due = due if self._next_due is None else min(self._next_due, due)
+            lane.next_due = due if lane.next_due is None else min(lane.next_due, due)
 
     async def _send(self, channel: Channel, row: Row) -> Outcome:
         try:
