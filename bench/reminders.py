@@ -61,10 +61,10 @@ def _row(chat_id: int, text: str, priority: int, now: datetime) -> dict:
     }
 
 
-def seed_season(db, recipients: int) -> float:
-    """One bulk notice per recipient, inserted in batches; returns the seconds it took."""
+async def seed_season(processor, recipients: int) -> float:
+    """One bulk notice per recipient, inserted in batches on the database thread (SQLite's one
+    connection is the processor's); returns the seconds it took."""
     from chidoan.storage.models import Priority
-    from chidoan.storage.uow import unit_of_work
 
     began = time.perf_counter()
     now = datetime.now(UTC)
@@ -73,8 +73,7 @@ def seed_season(db, recipients: int) -> float:
             _row(SEASON_CHATS + i, f"[season {i}] Nhắc hạn: báo cáo quý IV nộp trước thứ Sáu.", Priority.bulk, now)
             for i in range(start, min(recipients, start + BATCH))
         ]
-        with unit_of_work(db) as uow:
-            uow.outbox.add_many(rows)
+        await processor.run(lambda uow, rows=rows: uow.outbox.add_many(rows))
     return time.perf_counter() - began
 
 
@@ -155,17 +154,18 @@ async def _season(recipients: int, rate: float, baseline_replies: int) -> dict:
                 await _until(quiet.delivered, 30)
                 result["reply_quiet"] = quiet.latencies()
 
-                result["seed_s"] = await asyncio.to_thread(seed_season, db, recipients)
+                result["seed_s"] = await seed_season(processor, recipients)
                 sent_before = len(fake.calls)
                 done = asyncio.Event()
                 busy = Replies(processor, sender, fake, REPLY_CHATS + baseline_replies)
                 sender.wake()
                 injector = asyncio.create_task(busy.every(1.0, done))
 
-                def finished() -> bool:
-                    return processor_count(db, OutboxStatus.pending) == 0
-
-                await _until(finished, recipients / rate * 2 + 60, poll=1.0)
+                deadline = time.monotonic() + recipients / rate * 2 + 60
+                while await processor.run(lambda uow: uow.outbox.count(OutboxStatus.pending)):
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("the season was not sent in time")
+                    await asyncio.sleep(1.0)
                 done.set()
                 await injector
                 await _until(busy.delivered, 30)
@@ -192,13 +192,6 @@ async def _season(recipients: int, rate: float, baseline_replies: int) -> dict:
                 "most_in_a_second": _most_in_a_second([c.at for c in ok]),
             }
     return result
-
-
-def processor_count(db, status) -> int:
-    from chidoan.storage.uow import unit_of_work
-
-    with unit_of_work(db) as uow:
-        return uow.outbox.count(status)
 
 
 async def _until(check, timeout: float, poll: float = 0.05) -> None:
