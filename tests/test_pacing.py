@@ -15,6 +15,7 @@ from chidoan.bot.channels.base import Host, Limits
 from chidoan.bot.channels.telegram import TelegramChannel
 from chidoan.bot.pacing import MARGIN, Pacer
 from chidoan.bot.sender import MAX_ATTEMPTS, Sender
+from chidoan.engine.dispatch import outbox_row
 from chidoan.engine.messages import Outgoing
 from chidoan.storage.models import Outbox, OutboxKind, OutboxStatus, Priority
 from chidoan.storage.uow import unit_of_work
@@ -275,3 +276,31 @@ async def test_telegram_5xx_is_retried_with_backoff_then_failed(telegram, tg, db
     assert "Bad Gateway" in row.error
     assert await sender.drain_once() == 0  # failed: not tried again
     assert send_attempts(tg, "5003") == [502] * MAX_ATTEMPTS
+
+
+# ---- what decides a row's priority --------------------------------------------------------
+
+
+def test_a_row_priority_follows_its_kind_unless_told(db):
+    now = datetime.now(UTC)
+    message = Outgoing("x")
+    assert outbox_row("telegram", "1", None, message, now)["priority"] == Priority.reply
+    assert outbox_row("telegram", "1", None, message, now, kind=OutboxKind.notice)["priority"] == Priority.notice
+    assert outbox_row("zalo", "1", None, message, now, kind=OutboxKind.template)["priority"] == Priority.notice
+    season = outbox_row("telegram", "1", None, message, now, kind=OutboxKind.notice, priority=Priority.bulk)
+    assert season["priority"] == Priority.bulk
+    unsaid = [
+        {k: v for k, v in outbox_row("telegram", c, None, message, now, kind=k).items() if k != "priority"}
+        for c, k in (("a", OutboxKind.reply), ("b", OutboxKind.notice))
+    ]
+    with unit_of_work(db) as uow:
+        uow.outbox.add_many(unsaid)
+        uow.outbox.add_once(unsaid[1] | {"chat_id": "c", "dedupe_key": "k"})
+    assert [r.priority for r in outbox(db)] == [Priority.reply, Priority.notice, Priority.notice]
+
+
+def test_telegram_rate_comes_from_the_setting(settings, db):
+    tg_settings = make_settings(settings.database_url, TELEGRAM_BOT_TOKEN="1:x", TELEGRAM_RATE_PER_SECOND="12.5")
+    channel = TelegramChannel(Host(tg_settings, own_processor(tg_settings)))
+    assert channel.limits == Limits(per_second=12.5, per_chat_per_second=1, per_chat_burst=3)
+    assert make_settings(settings.database_url).telegram_rate_per_second == 25
