@@ -5,7 +5,9 @@
 
 It copies the server behaviour bots depend on: error codes and descriptions aiogram turns into
 exceptions, getUpdates offset confirmation and long polling, the webhook/getUpdates conflict,
-per-chat message ids, and methods returned in a webhook reply being executed.
+per-chat message ids, and methods returned in a webhook reply being executed. `enforce` makes
+it count messages as Telegram's flood control does (a sliding second per bot and per chat, 429
+with retry_after beyond); `fail` makes the next sends answer a server error (5xx).
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ import asyncio
 import contextlib
 import itertools
 import json
+import math
 import mimetypes
 import re
 import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -66,6 +70,7 @@ class Call:
     params: dict[str, Any]
     status: int = 200  # the HTTP status the fake answered with
     via_webhook: bool = False  # returned in a webhook reply instead of sent as a request
+    at: float = field(default_factory=time.monotonic)  # when the fake received it
 
 
 @dataclass
@@ -188,6 +193,13 @@ class FakeTelegram:
         self._blocked: set[str] = set()
         self._rate_limited = 0
         self._retry_after = 1
+        self._failing = 0
+        self._fail_status = 502
+        self._per_second: int | None = None  # enforce(): messages in any sliding second, per bot
+        self._per_chat: int | None = None  # ... and per chat
+        self._window: deque[float] = deque()  # monotonic times of the messages of the last second
+        self._chat_windows: dict[int, deque[float]] = {}
+        self.too_many = 0  # 429s answered by enforce()'s flood control
         self._serial = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self._port = 0
@@ -313,6 +325,36 @@ class FakeTelegram:
 
     def rate_limit(self, n: int = 1, retry_after: int = 1) -> None:
         self._rate_limited, self._retry_after = n, retry_after
+
+    def fail(self, n: int = 1, status: int = 502) -> None:
+        """The next n sending calls answer a server error (Telegram's 5xx: try again later)."""
+        self._failing, self._fail_status = n, status
+
+    def enforce(self, per_second: int | None = 30, per_chat: int | None = 1) -> None:
+        """Flood control as Telegram counts it: a message beyond `per_second` within any sliding
+        second (or `per_chat` to one chat) gets 429 with the whole seconds until it would pass."""
+        self._per_second, self._per_chat = per_second, per_chat
+
+    def _flood_control(self, chat_id: Any) -> None:
+        now = time.monotonic()
+        waits = []
+        for window, limit in (
+            (self._window, self._per_second),
+            (self._chat_windows.setdefault(chat_id, deque()) if self._per_chat else None, self._per_chat),
+        ):
+            if window is None or limit is None:
+                continue
+            while window and window[0] <= now - 1.0:
+                window.popleft()
+            if len(window) >= limit:
+                waits.append(window[len(window) - limit] + 1.0 - now)
+        if waits:
+            self.too_many += 1
+            retry_after = max(1, math.ceil(max(waits)))
+            raise ApiError(429, f"Too Many Requests: retry after {retry_after}", retry_after=retry_after)
+        self._window.append(now)
+        if self._per_chat:
+            self._chat_windows[chat_id].append(now)
 
     def add_file(
         self,
@@ -573,8 +615,15 @@ class FakeTelegram:
                 raise ApiError(
                     429, f"Too Many Requests: retry after {self._retry_after}", retry_after=self._retry_after
                 )
+            if name in _SENDING and self._failing > 0:
+                self._failing -= 1
+                raise ApiError(
+                    self._fail_status, "Bad Gateway" if self._fail_status == 502 else "Internal Server Error"
+                )
             if "chat_id" in params and str(params["chat_id"]) in self._blocked:
                 raise ApiError(403, "Forbidden: bot was blocked by the user")
+            if name in _SENDING and (self._per_second or self._per_chat):
+                self._flood_control(params.get("chat_id"))
             return 200, {"ok": True, "result": await self._methods[name](params)}
         except ApiError as error:
             call.status = error.code

@@ -36,6 +36,12 @@ class Settings(BaseSettings):
     telegram_webhook_url: str | None = Field(default=None, validation_alias="TELEGRAM_WEBHOOK_URL")
     telegram_webhook_secret: SecretStr | None = Field(default=None, validation_alias="TELEGRAM_WEBHOOK_SECRET")
     telegram_webhook_path: str = Field(default="/telegram/webhook", validation_alias="TELEGRAM_WEBHOOK_PATH")
+    telegram_rate_per_second: float = Field(
+        default=25.0,
+        gt=0,
+        validation_alias="TELEGRAM_RATE_PER_SECOND",
+        description="messages a second the bot sends at most (Telegram allows about 30; bulk seasons run at this)",
+    )
     zalo_bot_token: SecretStr | None = Field(default=None, validation_alias="ZALO_BOT_TOKEN")
     zalo_bot_api_url: str = Field(default="https://bot-api.zaloplatforms.com", validation_alias="ZALO_BOT_API_URL")
     zalo_bot_webhook_url: str | None = Field(default=None, validation_alias="ZALO_BOT_WEBHOOK_URL")

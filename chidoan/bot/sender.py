@@ -1,11 +1,22 @@
 """Drains the outbox: claims due rows, sends them through their channel at the platform's
-pace, and records the outcome (sent, retry later, recipient unreachable, failed).
+pace, and records the outcome (sent, retry later, recipient unreachable, failed) per row.
 
 Rows are claimed with a lease (their `not_before` moves a minute ahead), so a second sender
-on PostgreSQL skips them and a crashed sender's rows come back. A round never waits for a rate
-limit: a chat whose turn has not come is put off until it has (not counted as a failure), so a
-round stays far shorter than the lease and one busy chat never holds up the others. Messages to
-one chat go out in order; each chat's outcomes are recorded as soon as it is done.
+on PostgreSQL skips them and a crashed sender's rows come back. Two lanes claim and send in
+rounds of their own: replies (priority 0), and notices and bulk rows (a reminder season) in
+priority order, about a second of each channel's budget a round (`Pacer.budget`). So a reply
+queued while a season is sending is claimed at once, and the pacer (bot/pacing.py) gives it the
+channel's next slot before the season's waiting sends: it waits one slot, never for the season.
+A send awaits its slot when it comes within about a second; a row whose slot is further off is
+put off until then (not counted as a failure), so a round stays far shorter than the lease and
+one busy chat never holds up the others.
+
+Order is kept per (chat, priority): a chat's rows of one priority go out in the order queued,
+and one that cannot go now (put off, retried later) holds back the later rows of that chat and
+priority only; a reply may overtake a reminder queued for the same chat. Each chat's outcomes
+are recorded as soon as it is done. On 429 (`RetryLater`) a row is tried again after the time
+the platform gives; blocked (`Unreachable`): the chat's pending rows stop and the identity is
+marked unreachable; any other error: backoff, then `failed` after MAX_ATTEMPTS.
 
 A platform that refuses a person for now (`NotReachableNow`: Zalo's window, not following) holds
 the chat's rows until the person writes or follows again (the engine releases them), except
@@ -20,20 +31,20 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import Row
 
 from chidoan.bot.channels.base import Channel, NotReachableNow, RetryLater, Unreachable
+from chidoan.bot.pacing import Pacer
 from chidoan.bot.processor import Processor
-from chidoan.bot.ratelimit import TokenBucket
 from chidoan.bot.tasks import cancel
 from chidoan.engine.dispatch import notice_row
 from chidoan.engine.messages import Attachment, Outgoing
 from chidoan.engine.notices import Window
 from chidoan.storage.clock import utcnow
-from chidoan.storage.models import OutboxKind
+from chidoan.storage.models import OutboxKind, Priority
 from chidoan.storage.outbox import LEASE
 from chidoan.storage.uow import UnitOfWork
 
@@ -51,6 +62,17 @@ class Outcome:
     counts: bool = True
 
 
+@dataclass
+class Lane:
+    """Rows of some priorities, claimed and sent in rounds of their own: replies go while a
+    season's round is under way, and one priority is never in two rounds at once (its order)."""
+
+    name: str
+    priorities: tuple[int, int]  # inclusive
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    next_due: float | None = None  # monotonic time when its earliest put-off row is due
+
+
 class Sender:
     def __init__(
         self,
@@ -61,6 +83,7 @@ class Sender:
         batch: int = 100,
         idle: float = 1.0,
         window: Window | None = None,
+        pacer: Pacer | None = None,
     ):
         self.processor = processor
         self.window = window or Window()
@@ -68,24 +91,26 @@ class Sender:
         self.clock = clock
         self.batch = batch
         self.idle = idle
-        self._wake = asyncio.Event()
+        self.lanes = (
+            Lane("replies", (Priority.reply, Priority.reply)),
+            Lane("notices", (Priority.notice, max(Priority))),
+        )
         self._task: asyncio.Task | None = None
         self._stopping = False
-        self._next_due: float | None = None  # monotonic time when the earliest put-off row is due
-        self._channel_buckets = {name: TokenBucket(c.limits.per_second, c.limits.burst) for name, c in channels.items()}
-        self._chat_buckets: dict[tuple[str, str], TokenBucket] = {}
+        self.pacer = pacer or Pacer(lambda name: self.channels[name].limits)
         processor.committed.append(self.wake)
 
     def wake(self) -> None:
-        self._wake.set()
+        for lane in self.lanes:
+            lane.wake.set()
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="chidoan-sender")
 
     async def stop(self, timeout: float = 10.0) -> None:
-        """Let the round under way finish and record what it sent, then stop."""
+        """Let the rounds under way finish and record what they sent, then stop."""
         self._stopping = True
-        self._wake.set()
+        self.wake()
         if self._task is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), timeout)
@@ -94,66 +119,80 @@ class Sender:
             self._task = None
 
     async def _loop(self) -> None:
+        await asyncio.gather(*(self._run(lane) for lane in self.lanes))
+
+    async def _run(self, lane: Lane) -> None:
         while not self._stopping:
             try:
-                handled = await self.drain_once()
+                handled = await self._round(lane)
             except Exception:
-                log.exception("sender round failed")
+                log.exception("sender round failed (%s)", lane.name)
                 handled = 0
             if handled == 0 and not self._stopping:
                 timeout = self.idle
-                if self._next_due is not None:  # a paced chat's turn comes before the idle poll
-                    timeout = max(0.0, min(timeout, self._next_due - time.monotonic() + 0.01))
-                    self._next_due = None
+                if lane.next_due is not None:  # a paced chat's turn comes before the idle poll
+                    timeout = max(0.0, min(timeout, lane.next_due - time.monotonic() + 0.01))
+                    lane.next_due = None
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout)
-                self._wake.clear()
+                    await asyncio.wait_for(lane.wake.wait(), timeout)
+                lane.wake.clear()
 
     async def drain_once(self) -> int:
-        """One round: claim, deliver, record. Returns how many rows were handled."""
-        rows = await self.processor.run(self._claim)
+        """One round of each lane, replies first: claim, deliver, record. Returns how many rows
+        were handled."""
+        return sum([await self._round(lane) for lane in self.lanes])
+
+    async def _round(self, lane: Lane) -> int:
+        rows = await self.processor.run(lambda uow: self._claim(uow, lane))
         if not rows:
             return 0
         by_chat: dict[tuple[str, str], list[Row]] = defaultdict(list)
         for row in rows:
             by_chat[(row.channel, row.chat_id)].append(row)
-        await asyncio.gather(*(self._deliver_chat(key, chat_rows) for key, chat_rows in by_chat.items()))
+        await asyncio.gather(*(self._deliver_chat(lane, key, chat_rows) for key, chat_rows in by_chat.items()))
         return len(rows)
 
-    def _claim(self, uow: UnitOfWork) -> list[Row]:
+    def _claim(self, uow: UnitOfWork, lane: Lane) -> list[Row]:
+        """Replies: all that are due, up to `batch`. Notices and bulk rows: in priority order,
+        about a second of each channel's budget (`Pacer.budget`), so their round stays short."""
         now = self.clock()
-        rows = uow.outbox.due(now, self.batch, list(self.channels))
+        names = list(self.channels)
+        if lane.priorities[0] == Priority.reply:
+            rows = uow.outbox.due(now, self.batch, names, priorities=lane.priorities)
+        else:
+            rows = []
+            for name in names:
+                rows += uow.outbox.due(now, self.pacer.budget(name, self.batch), [name], priorities=lane.priorities)
         uow.outbox.postpone([r.id for r in rows], now + LEASE)
         return rows
 
-    async def _deliver_chat(self, key: tuple[str, str], rows: list[Row]) -> None:
+    async def _deliver_chat(self, lane: Lane, key: tuple[str, str], rows: list[Row]) -> None:
+        """The chat's rows in (priority, id) order, each at its slot. A row that cannot go now
+        holds back the later rows of its priority; unreachable or held stops the whole chat."""
         channel = self.channels[key[0]]
-        chat_bucket = self._chat_buckets.get(key)
-        if chat_bucket is None:
-            chat_bucket = self._chat_buckets[key] = TokenBucket(
-                channel.limits.per_chat_per_second, channel.limits.per_chat_burst
-            )
-        channel_bucket = self._channel_buckets[key[0]]
         outcomes: list[Outcome] = []
+        blocked: dict[int, Outcome] = {}  # priority: why its later rows wait
         for index, row in enumerate(rows):
-            wait = max(chat_bucket.available_in(), channel_bucket.available_in())
-            if wait > 0:  # not this chat's turn yet: the rest waits for it, in order
-                outcomes += [Outcome(r, "retry", "paced", wait, counts=False) for r in rows[index:]]
-                break
-            chat_bucket.take()
-            channel_bucket.take()
+            if (before := blocked.get(row.priority)) is not None:
+                outcomes.append(Outcome(row, before.status, before.error, before.after, counts=False))
+                continue
+            wait = await self.pacer.take(key[0], key[1], row.priority)
+            if wait > 0:  # not this chat's turn for a while: put off, in order
+                blocked[row.priority] = outcome = Outcome(row, "retry", "paced", wait, counts=False)
+                outcomes.append(outcome)
+                continue
             outcome = await self._send(channel, row)
             outcomes.append(outcome)
-            if outcome.status != "sent":
-                # Keep the chat's order: what follows waits for the one that could not go.
-                after = outcome.after if outcome.status == "retry" else 0
-                outcomes += [Outcome(r, outcome.status, outcome.error, after, counts=False) for r in rows[index + 1 :]]
+            if outcome.status in ("unreachable", "held"):  # the chat's pending rows all stop here
+                outcomes += [Outcome(r, outcome.status, outcome.error, counts=False) for r in rows[index + 1 :]]
                 break
+            if outcome.status == "retry":
+                blocked[row.priority] = outcome
         await self.processor.run(lambda uow: self._record(uow, outcomes))
         later = [o.after for o in outcomes if o.status == "retry"]
         if later:  # measured after recording: the rows are due no sooner than this
             due = time.monotonic() + min(later)
-            self._next_due = due if self._next_due is None else min(self._next_due, due)
+            lane.next_due = due if lane.next_due is None else min(lane.next_due, due)
 
     async def _send(self, channel: Channel, row: Row) -> Outcome:
         try:
@@ -213,7 +252,7 @@ class Sender:
             moved = notice_row(uow, row.account_id, Outgoing(""), now, self.window, refused=refused)
             if moved is None or (moved["channel"], moved["chat_id"]) == (channel, chat_id):
                 continue
-            uow.outbox.add_many([moved | {"body": row.body}])
+            uow.outbox.add_many([moved | {"body": row.body, "priority": row.priority}])
             uow.outbox.mark_rerouted(row.id, error)
             log.info("outbox row %s refused by %s (%s): queued on %s instead", row.id, channel, error, moved["channel"])
 

@@ -23,6 +23,7 @@ from chidoan.i18n import N_, gettext, pick_locale
 from chidoan.storage.conversations import ConcurrentUpdate
 from chidoan.storage.invites import looks_like_code
 from chidoan.storage.links import looks_like_link_code
+from chidoan.storage.models import OutboxKind, Priority
 from chidoan.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -307,23 +308,41 @@ class Engine:
 
 
 def notice_row(
-    uow: UnitOfWork, account_id: int, message: Outgoing, now: datetime, window: Window, *, refused: int | None = None
+    uow: UnitOfWork,
+    account_id: int,
+    message: Outgoing,
+    now: datetime,
+    window: Window,
+    *,
+    refused: int | None = None,
+    priority: int = Priority.notice,
 ) -> dict | None:
     """The outbox row of a notice to an account, on one channel: the one they chose, else the
     one used last, else the next reachable, Zalo only within its window (see engine/notices.py);
-    held when nowhere takes it now. None: the account has no channel to keep it for."""
+    held when nowhere takes it now. None: the account has no channel to keep it for. A season
+    of reminders passes `priority=Priority.bulk`: it goes out after replies and single notices."""
     target = route(uow.accounts.notice_candidates(account_id), now, window, refused=refused)
     if target is None:
         return None
-    row = outbox_row(target.channel, target.chat_id, account_id, message, now, kind=target.kind)
+    row = outbox_row(target.channel, target.chat_id, account_id, message, now, kind=target.kind, priority=priority)
     if target.held is not None:
         row |= {"status": "held", "error": target.held}
     return row
 
 
 def outbox_row(
-    channel: str, chat_id: str, account_id: int | None, message: Outgoing, now: datetime, kind: str = "reply"
+    channel: str,
+    chat_id: str,
+    account_id: int | None,
+    message: Outgoing,
+    now: datetime,
+    kind: str = "reply",
+    *,
+    priority: int | None = None,
 ) -> dict:
+    """A row for the outbox. Its priority is its kind's unless told (a reply 0, any notice 1)."""
+    if priority is None:
+        priority = Priority.reply if kind == OutboxKind.reply else Priority.notice
     return {
         "channel": channel,
         "chat_id": chat_id,
@@ -337,4 +356,5 @@ def outbox_row(
         "sent_at": None,
         "error": None,
         "kind": kind,
+        "priority": int(priority),
     }

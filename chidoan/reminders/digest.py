@@ -20,7 +20,7 @@ from chidoan.i18n import N_, format_date, gettext
 from chidoan.reminders.obligations import Calendar, Obligation
 from chidoan.reminders.sweep import Batch, Season, Send, compose, digest_day, send
 from chidoan.reminders.texts import WHAT, period_text, reminder_message
-from chidoan.storage.models import Role
+from chidoan.storage.models import Priority, Role
 from chidoan.storage.uow import UnitOfWork
 
 SHOWN = 25  # lines of units a digest lists; the rest are counted
@@ -82,6 +82,7 @@ def digests(uow: UnitOfWork, cal: Calendar, season: Season, at: datetime, window
                     holder.account_id,
                     "digest",
                     partial(digest_message, reviewer, late, today),
+                    Priority.notice,  # one a staff member, not part of the season's bulk
                 )
             )
     return compose(uow, sends, at, window)

@@ -33,7 +33,7 @@ from chidoan.engine.typed import prompt_of
 from chidoan.reminders.obligations import Calendar, Obligation
 from chidoan.reminders.policy import Stage
 from chidoan.reminders.texts import reminder_message
-from chidoan.storage.models import OutboxKind, OutboxStatus
+from chidoan.storage.models import OutboxKind, OutboxStatus, Priority
 from chidoan.storage.reminders import outbox_key
 from chidoan.storage.uow import UnitOfWork
 
@@ -93,6 +93,7 @@ class Send:
     account_id: int
     stage: str
     render: Callable[[str], Outgoing]
+    priority: int = Priority.bulk  # after replies and single notices (see bot/sender.py)
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,7 @@ def compose(uow: UnitOfWork, sends: list[Send], at: datetime, window: Window) ->
             batch.append(Written(reminder))
             continue
         message = s.render(identities[0].locale)
-        row = outbox_row(target.channel, target.chat_id, s.account_id, message, at, kind=target.kind)
+        row = outbox_row(target.channel, target.chat_id, s.account_id, message, at, target.kind, priority=s.priority)
         row["dedupe_key"] = outbox_key(s.obligation, s.account_id, s.stage)
         prompt = None
         if target.held is not None:

@@ -7,7 +7,7 @@ time zone.
 from __future__ import annotations
 
 from datetime import date, datetime
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Column, Index, LargeBinary, Table, Text, UniqueConstraint, text
@@ -75,6 +75,16 @@ class OutboxKind(StrEnum):
     reply = "reply"  # an answer to what the person just wrote: always on that chat
     notice = "notice"  # to a person who did not just write (notices, follow-ups): may go elsewhere
     template = "template"  # a notice sent as the platform's approved template message (Zalo)
+
+
+class Priority(IntEnum):
+    """outbox.priority: what goes first when the sender claims rows (lower first). A reply answers
+    someone who is typing; a notice reaches someone who is not; bulk is a season of them (the
+    reminder sweep): it fills the platform's budget only after the others."""
+
+    reply = 0
+    notice = 1
+    bulk = 2
 
 
 HELD_OUTSIDE_WINDOW = "outside_window"  # outbox.error of a notice held by the window, not sent
@@ -282,7 +292,9 @@ class InboundEvent(SQLModel, table=True):
 class Outbox(SQLModel, table=True):
     __tablename__ = "outbox"
     __table_args__ = (
-        Index("ix_outbox_due", "status", "not_before"),
+        # The sender's claim: pending rows in (priority, id) order, read in index order up to its
+        # limit (a season's 100,000 due rows are never sorted); not_before is checked in the index.
+        Index("ix_outbox_claim", "status", "priority", "id", "not_before"),
         # A chat's held rows, looked up at each event from a person who may have some (Zalo).
         Index(
             "ix_outbox_held",
@@ -307,6 +319,7 @@ class Outbox(SQLModel, table=True):
     sent_at: datetime | None = None
     error: str | None = Field(default=None, max_length=512)
     kind: str = Field(default=OutboxKind.reply, max_length=16, sa_column_kwargs={"server_default": "reply"})
+    priority: int = Field(default=Priority.reply, sa_column_kwargs={"server_default": "0"})
 
 
 class Setting(SQLModel, table=True):

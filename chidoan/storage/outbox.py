@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Row, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from chidoan.storage.models import Outbox, OutboxKind, OutboxStatus, table
+from chidoan.storage.models import Outbox, OutboxKind, OutboxStatus, Priority, table
 from chidoan.storage.prepared import Prepared
 
 OUT = table(Outbox)
@@ -25,6 +25,7 @@ _COLUMNS = (
     "sent_at",
     "error",
     "kind",
+    "priority",
 )
 _INSERT = Prepared(OUT.insert().values({c: bindparam(c) for c in _COLUMNS}))
 # The same, skipping a row whose dedupe_key exists (a reminder another sweep queued already).
@@ -42,14 +43,17 @@ class OutboxRepo:
         self._queued: list[dict] = []
 
     def add_many(self, rows: list[dict]) -> None:
-        if rows:  # a row that says no kind is a reply
-            _INSERT.many(self.conn, [r if "kind" in r else r | {"kind": OutboxKind.reply} for r in rows])
+        if rows:  # a row that says no kind is a reply; one that says no priority has its kind's
+            _INSERT.many(self.conn, [_defaults(r) for r in rows])
 
     def add_once(self, row: dict) -> bool:
         """Insert unless a row with the same dedupe_key exists (sent once, even by two workers)."""
         dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
         stmt = (
-            dialect.insert(OUT).values(**row).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(OUT.c.id)
+            dialect.insert(OUT)
+            .values(**_defaults(row))
+            .on_conflict_do_nothing(index_elements=["dedupe_key"])
+            .returning(OUT.c.id)
         )
         return self.conn.execute(stmt).first() is not None
 
@@ -75,11 +79,18 @@ class OutboxRepo:
         rows, self._queued = self._queued, []
         self.add_many(rows)
 
-    def due(self, now: datetime, limit: int, channels: list[str]) -> list[Row]:
+    def due(self, now: datetime, limit: int, channels: list[str], *, priorities: tuple[int, int] = (0, 9)) -> list[Row]:
+        """Pending rows due by `now`, priority first (replies before notices before bulk), then
+        in the order they were queued; `priorities` is the inclusive range to take."""
         stmt = (
             select(OUT)
-            .where(OUT.c.status == OutboxStatus.pending, OUT.c.not_before <= now, OUT.c.channel.in_(channels))
-            .order_by(OUT.c.id)
+            .where(
+                OUT.c.status == OutboxStatus.pending,
+                OUT.c.priority.between(*priorities),
+                OUT.c.not_before <= now,
+                OUT.c.channel.in_(channels),
+            )
+            .order_by(OUT.c.priority, OUT.c.id)
             .limit(limit)
         )
         if self.conn.dialect.name == "postgresql":
@@ -128,7 +139,8 @@ class OutboxRepo:
         )
 
     def release_held(self, channel: str, chat_id: str, now: datetime) -> list[Row]:
-        """The person wrote or followed again: what was held for them goes now, in its order.
+        """The person wrote or followed again: what was held for them goes now, in its order,
+        and before the reply to what they wrote (released as replies: priority 0, older ids).
         Returns the rows released (id, body)."""
         held = list(
             self.conn.execute(
@@ -141,7 +153,7 @@ class OutboxRepo:
             self.conn.execute(
                 OUT.update()
                 .where(OUT.c.id.in_([r.id for r in held]))
-                .values(status=OutboxStatus.pending, not_before=now)
+                .values(status=OutboxStatus.pending, not_before=now, priority=Priority.reply)
             )
         return held
 
@@ -187,3 +199,9 @@ class OutboxRepo:
 
 
 LEASE = timedelta(seconds=60)
+
+
+def _defaults(row: dict) -> dict:
+    kind = row.get("kind", OutboxKind.reply)
+    priority = row.get("priority", Priority.reply if kind == OutboxKind.reply else Priority.notice)
+    return row | {"kind": kind, "priority": priority}

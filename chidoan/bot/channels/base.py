@@ -33,10 +33,12 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Limits:
-    """Token buckets: messages per second for the whole bot and per chat, with their bursts."""
+    """A platform's pace (see bot/pacing.py): messages per second for the whole bot, sent on
+    evenly spaced slots (no burst: a burst overshoots a platform's sliding one-second window),
+    and per chat, a token bucket with its burst."""
 
     per_second: float = 0.0  # 0: unlimited
-    burst: int = 1
+    burst: int = 1  # not used: the whole bot's messages are spaced evenly (kept for old declarations)
     per_chat_per_second: float = 0.0
     per_chat_burst: int = 1
 

@@ -120,14 +120,16 @@ def build(host: Host) -> TelegramChannel | None:
 
 class TelegramChannel:
     name = "telegram"
-    # Telegram: about 30 messages a second per bot, and about one a second per chat (short bursts pass).
-    limits = Limits(per_second=25, burst=25, per_chat_per_second=1, per_chat_burst=3)
+    # Telegram: about 30 messages a second per bot, and about one a second per chat (short bursts
+    # pass). The bot's rate is TELEGRAM_RATE_PER_SECOND (set in __init__); this is its default.
+    limits = Limits(per_second=25, per_chat_per_second=1, per_chat_burst=3)
     max_text = MAX_TEXT
 
     def __init__(self, host: Host):
         self.host = host
         self.settings = settings = host.settings
         assert settings.telegram_bot_token is not None
+        self.limits = Limits(per_second=settings.telegram_rate_per_second, per_chat_per_second=1, per_chat_burst=3)
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
         self.bot = Bot(settings.telegram_bot_token.get_secret_value(), session=session)
         # Conversation state lives in chidoan's database: aiogram's FSM would only add a

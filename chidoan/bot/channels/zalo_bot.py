@@ -200,7 +200,7 @@ class ZaloBotChannel:
     name = NAME
     # Zalo publishes no rate limits for bots (ZALO.md): paced well below Telegram's, and the
     # basic plan's 3,000 messages a month are the real bound.
-    limits = Limits(per_second=5, burst=5, per_chat_per_second=1, per_chat_burst=3)
+    limits = Limits(per_second=5, per_chat_per_second=1, per_chat_burst=3)
     max_text = MAX_TEXT
 
     def __init__(self, host: Host):

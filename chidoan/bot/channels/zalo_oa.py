@@ -255,7 +255,7 @@ class ZaloOAChannel:
     name = NAME
     # About 4,000 requests a minute per app (C): 50 a second leaves room for uploads and
     # retries. No per-person limit is documented; a few a second keeps a split text in order.
-    limits = Limits(per_second=50, burst=50, per_chat_per_second=3, per_chat_burst=6)
+    limits = Limits(per_second=50, per_chat_per_second=3, per_chat_burst=6)
     max_text = MAX_TEXT
 
     def __init__(self, host: Host, tokens: TokenSource | None):
