@@ -49,6 +49,7 @@ async def test_nothing_is_asked_before_the_due_date(settings, org, db):
     a_dialogue_with_a_promise(db)
     app = App(settings, clock=clock_at(2026, 12, 9, 23, 0))
     await app.start()  # the sweep runs at start
+    await app.sweeps.caught_up()
     try:
         assert await app.sweeps.follow_ups() == 0
     finally:
@@ -60,6 +61,7 @@ async def test_the_secretary_is_asked_once_on_the_due_date_and_answers(settings,
     commitment_id = a_dialogue_with_a_promise(db)
     app = App(settings, clock=clock_at(2026, 12, 10, 8, 0))
     await app.start()  # the start-up sweep asks
+    await app.sweeps.caught_up()
     second = App(settings, clock=clock_at(2026, 12, 10, 8, 5))  # another worker, same database
     try:
         assert await app.sweeps.follow_ups() == 0  # asked already

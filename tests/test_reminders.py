@@ -51,6 +51,12 @@ def backdate(db, when: datetime = BOUND) -> None:
 
 @pytest.fixture
 def people(db, org):
+    return bind_people(db)
+
+
+def bind_people(db) -> dict[str, int]:
+    """Secretaries of RG-VB, CT-ML and the branch RG-VB-KP1, and the staff of RG, CT and KG, all
+    bound on 1/9."""
     found = {
         "vb": add_member(db, "vb", "Lê Văn Cường", "RG-VB", "secretary", locale="en"),
         "ml": add_member(db, "ml", "Đặng Thu Hà", "CT-ML", "secretary"),
@@ -90,7 +96,7 @@ def submit_plan(db, unit_code: str, at: datetime) -> None:
         uow.registrations.add_version(
             registration, data={}, account_id=secretary, now=at, on_time=True, document_id=None
         )
-        uow.reminders.cancel(f"{PLAN}:{unit.id}")
+        uow.reminders.met(f"{PLAN}:{unit.id}", at)
 
 
 def report(db, unit_code: str, kind: ReportKind, held_on: date, at: datetime) -> None:
@@ -174,6 +180,7 @@ async def test_the_reminder_says_what_is_due_and_its_buttons_work(settings, db, 
     settings = make_settings(settings.database_url, **REMINDING)  # the service's way: in a child process
     app = App(settings, clock=clock_at(2026, 10, 12, 8, 5))
     await app.start()  # the start-up sweep makes the "3 days before" reminder
+    await app.sweeps.caught_up()
     try:
         async with WebUser(app, "vb", language="en") as vb:
             await vb.replies()
@@ -231,6 +238,7 @@ async def test_a_meeting_report_through_the_chat_cancels_its_reminder(settings, 
         )
     app = App(settings, clock=clock_at(2026, 10, 6, 8, 5))
     await app.start()
+    await app.sweeps.caught_up()
     try:
         (queued,) = [r for r in outbox(db) if r.account_id == people["kp1"]]
         assert (queued.channel, queued.status) == ("telegram", OutboxStatus.pending)
@@ -256,6 +264,7 @@ async def test_a_meeting_report_through_the_chat_cancels_its_reminder(settings, 
 async def test_the_digest_and_the_nudge_are_one_action_once_a_day(settings, db, org, people):
     app = App(settings, clock=clock_at(2026, 10, 15, 8, 5))
     await app.start()
+    await app.sweeps.caught_up()
     try:
         async with WebUser(app, "kg", language="en") as kg:
             await kg.replies()
@@ -285,6 +294,7 @@ async def test_the_digest_and_the_nudge_are_one_action_once_a_day(settings, db, 
 async def test_no_nudge_at_night(settings, db, org, people):
     app = App(settings, clock=clock_at(2026, 10, 15, 21, 0))
     await app.start()
+    await app.sweeps.caught_up()
     try:
         assert reminders(db) == []  # the start-up sweep at night makes nothing
         async with WebUser(app, "ct") as ct:
@@ -375,6 +385,8 @@ def test_the_preview_command(settings, db, org, people, capsys, monkeypatch):
     assert "1 reminder(s)" in out and "RG-VB" not in out
     assert cli(["reminders", "plan", "--at", "2026-10-12 22:00"]) == 0
     assert "nothing goes out" in capsys.readouterr().out
+    assert cli(["reminders", "plan", "--at", "2026-10-12T01:00+00:00"]) == 0  # an explicit offset is kept
+    assert "12/10/2026 08:00: 3 reminder(s)" in capsys.readouterr().out
     assert reminders(db) == []  # a preview writes nothing
 
 
@@ -422,6 +434,7 @@ async def test_on_telegram_a_hurried_secretary_types_instead_of_tapping(settings
     )
     app = App(quiet, clock=clock_at(2026, 10, 5, 8, 0))
     await app.start()  # no sweep yet: it runs below, once Dũng is in the middle of a report
+    await app.sweeps.caught_up()
     try:
         ha, dung = TgUser(tg, db, 7001, language="vi"), TgUser(tg, db, 7002, language="vi")
         await dung.say("/sinhhoat")
@@ -447,3 +460,9 @@ async def test_on_telegram_a_hurried_secretary_types_instead_of_tapping(settings
 
 def people_id(uow, channel: str, external_id: str) -> int:
     return uow.accounts.sender(channel, external_id).account_id
+
+
+@pytest.mark.parametrize("hours", ["20:00-07:00", "25:00-26:00", "8-20", "07:30-07:30"])
+def test_allowed_hours_that_cannot_work_stop_the_start(tmp_path, hours):
+    with pytest.raises(ValueError, match="CHIDOAN_REMINDER_HOURS|reminder_hours"):
+        make_settings(f"sqlite:///{tmp_path}/x.sqlite3", CHIDOAN_REMINDER_HOURS=hours)

@@ -149,6 +149,7 @@ async def test_a_district_notice_goes_to_telegram_when_zalo_is_outside_the_windo
     staff = add_member(db, ZALO_ID, "Trần Thị Bình", "RG", "district_staff", channel="zalo", locale="en")
     app = start_app(settings, zalo, tg, clock)
     await app.start()
+    await app.sweeps.caught_up()
     try:
         user, phone = await link_zalo_and_telegram(app, db, zalo, tg)
         await user.say("/toi")  # Zalo is now the app used last
@@ -187,6 +188,7 @@ async def test_a_notice_refused_with_230_is_delivered_on_telegram(settings, org,
     add_member(db, ZALO_ID, "Trần Thị Bình", "RG", "district_staff", channel="zalo", locale="en")
     app = start_app(settings, zalo, tg, clock)
     await app.start()
+    await app.sweeps.caught_up()
     try:
         user, phone = await link_zalo_and_telegram(app, db, zalo, tg)
         await user.say("/toi")  # Zalo used last, within the window as chidoan knows it
@@ -221,6 +223,7 @@ async def test_a_commitment_follow_up_goes_to_telegram_when_zalo_is_outside_the_
     add_commitment(db, secretary, due=(datetime.now(UTC) + timedelta(days=8)).date())
     app = start_app(settings, zalo, tg, clock)
     await app.start()
+    await app.sweeps.caught_up()
     try:
         user, phone = await link_zalo_and_telegram(app, db, zalo, tg)
         await user.say("/toi")  # Zalo used last
@@ -245,6 +248,7 @@ async def test_zalo_only_outside_the_window_is_held_and_sent_when_they_write_aga
     add_commitment(db, secretary, due=(datetime.now(UTC) + timedelta(days=8)).date())
     app = start_app(settings, zalo, tg, clock)
     await app.start()
+    await app.sweeps.caught_up()
     try:
         clock.offset = timedelta(days=8)  # their last interaction (joining) was 8 days ago
         assert await app.sweeps.follow_ups() == 1
@@ -275,6 +279,7 @@ async def test_zalo_only_outside_the_window_gets_the_template_when_one_is_set(se
     add_commitment(db, secretary, due=(datetime.now(UTC) + timedelta(days=8)).date())
     app = start_app(settings, zalo, tg, clock, ZALO_OA_TEMPLATE_ID="tmpl-nhac-viec")
     await app.start()
+    await app.sweeps.caught_up()
     try:
         clock.offset = timedelta(days=8)
         assert await app.sweeps.follow_ups() == 1
@@ -292,6 +297,7 @@ async def test_zalo_only_refused_notice_is_held_and_sent_when_they_follow_again(
     add_member(db, ZALO_ID, "Trần Thị Bình", "RG", "district_staff", channel="zalo", locale="en")
     app = start_app(settings, zalo, tg, clock)
     await app.start()
+    await app.sweeps.caught_up()
     try:
         zalo.fail_next(-213, ZALO_ID)  # not following (the unfollow was missed)
         await join(app, "new1")
@@ -321,6 +327,7 @@ async def test_refused_notice_rerouted_on_postgresql(pg_url, zalo, tg):
 
     app = start_app(make_settings(pg_url), zalo, tg, clock)
     await app.start()
+    await app.sweeps.caught_up()
     try:
         user, phone = await link_zalo_and_telegram(app, database, zalo, tg)
         await user.say("/toi")

@@ -188,7 +188,8 @@ def cmd_reminders(settings, args) -> int:
     from chidoan.storage.uow import unit_of_work
 
     try:
-        at = datetime.fromisoformat(args.at).replace(tzinfo=settings.tz)
+        at = datetime.fromisoformat(args.at)
+        at = at.replace(tzinfo=settings.tz) if at.tzinfo is None else at.astimezone(settings.tz)
     except ValueError:
         print(f'chidoan: --at {args.at!r} is not a time like "2026-10-12 08:00"', file=sys.stderr)
         return 2

@@ -189,10 +189,20 @@ class Settings(BaseSettings):
             )
         return self
 
+    @field_validator("reminder_hours")
+    @classmethod
+    def _hours(cls, value: str) -> str:
+        try:
+            start, end = _hours(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a span of the day like 07:30-20:30") from None
+        if start >= end:
+            raise ValueError(f"{value!r}: the hours must start before they end, within one day (07:30-20:30)")
+        return value
+
     @cached_property
     def allowed_hours(self) -> tuple[time, time]:
-        start, end = (time.fromisoformat(part.zfill(5)) for part in self.reminder_hours.split("-"))
-        return start, end
+        return _hours(self.reminder_hours)
 
     @property
     def web_exposed(self) -> bool:
@@ -205,6 +215,11 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def _hours(span: str) -> tuple[time, time]:
+    start, end = (time.fromisoformat(part.strip().zfill(5)) for part in span.split("-"))
+    return start, end
 
 
 def is_loopback(host: str) -> bool:

@@ -252,7 +252,10 @@ class Sender:
             moved = notice_row(uow, row.account_id, Outgoing(""), now, self.window, refused=refused)
             if moved is None or (moved["channel"], moved["chat_id"]) == (channel, chat_id):
                 continue
-            uow.outbox.add_many([moved | {"body": row.body, "priority": row.priority}])
+            # A keyed notice (a reminder) keeps its key, marked, so that meeting its obligation
+            # still cancels it there.
+            key = f"{row.dedupe_key}~{moved['channel']}" if row.dedupe_key else None
+            uow.outbox.add_many([moved | {"body": row.body, "priority": row.priority, "dedupe_key": key}])
             uow.outbox.mark_rerouted(row.id, error)
             log.info("outbox row %s refused by %s (%s): queued on %s instead", row.id, channel, error, moved["channel"])
 

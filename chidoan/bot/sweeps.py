@@ -1,5 +1,6 @@
 """The periodic sweeps over the database, on APScheduler with the service's time zone, each run
-once at start too (what fell due while the service was down is caught up):
+once just after start too, in the background (what fell due while the service was down is
+caught up without holding up the start):
 
 - the follow-up of commitments, daily at 08:00 (handlers/commitments.py);
 - the reminders and the districts' digests, every 10 minutes (chidoan/reminders).
@@ -16,6 +17,7 @@ import asyncio
 import logging
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
 from functools import partial
 
@@ -23,6 +25,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from chidoan.bot.processor import Processor
+from chidoan.bot.tasks import cancel
 from chidoan.engine.notices import Window
 from chidoan.handlers.commitments import ask_due
 from chidoan.handlers.registration import programmes
@@ -45,6 +48,8 @@ class Sweeps:
         self.policy = policy or policy_of(settings)
         self.scheduler = AsyncIOScheduler(timezone=settings.tz)
         self._pool: ProcessPoolExecutor | None = None
+        self._one_at_a_time = asyncio.Lock()
+        self._catch_up: asyncio.Task | None = None
 
     def _wake_sender(self) -> None:
         for wake in self.processor.committed:
@@ -67,17 +72,27 @@ class Sweeps:
         at = at or self.processor.clock()
         season = Season()
         if within_hours(self.settings.allowed_hours, at, self.settings.tz):
-            if self.settings.sweep_process and not dry_run:
-                season.created = await self._in_child(at)
-            else:
-                await self._in_thread(at, season, dry_run)
+            async with self._one_at_a_time:  # the start's catch-up and a tick of the clock may meet
+                if self.settings.sweep_process and not dry_run:
+                    season.created = await self._in_child(at)
+                else:
+                    await self._in_thread(at, season, dry_run)
         if season.created:
             log.info("reminders: %d queued", season.created)
             self._wake_sender()
         return season
 
     async def _in_child(self, at: datetime) -> int:
-        """The child composes chunk after chunk while this process stores the previous one."""
+        """The child composes chunk after chunk while this process stores the previous one. A
+        child that died (killed, out of memory) is replaced, and the sweep run once more."""
+        try:
+            return await self._child_sweep(at)
+        except BrokenProcessPool:
+            log.error("the reminder sweep's child process died: starting a new one")
+            self._pool = None
+            return await self._child_sweep(at)
+
+    async def _child_sweep(self, at: datetime) -> int:
         if self._pool is None:  # spawned, not forked: this process has threads and an event loop
             self._pool = ProcessPoolExecutor(
                 max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=child_started
@@ -121,13 +136,26 @@ class Sweeps:
                 self.reminders, CronTrigger(minute="*/10", timezone=tz), id="reminders", coalesce=True, max_instances=1
             )
         self.scheduler.start()
-        await self.follow_ups()
-        if self.settings.reminders:
-            await self.reminders()
+        # What fell due while the service was down, caught up without holding up the start.
+        self._catch_up = asyncio.create_task(self._catch_up_once(), name="chidoan-catch-up")
+
+    async def _catch_up_once(self) -> None:
+        for sweep in (self.follow_ups, self.reminders) if self.settings.reminders else (self.follow_ups,):
+            try:
+                await sweep()
+            except Exception:
+                log.exception("the catch-up %s at start failed; the next scheduled one will try again", sweep.__name__)
+
+    async def caught_up(self) -> None:
+        """Wait for the start's catch-up (tests, and `stop`)."""
+        if self._catch_up is not None:
+            await asyncio.shield(self._catch_up)
 
     async def stop(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        if self._catch_up is not None:
+            await cancel(self._catch_up)
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None

@@ -72,7 +72,7 @@ def commitment_action(ctx: Ctx, arg: str) -> None:
         ctx.say(N_("That button is no longer valid."))
         return
     ctx.uow.reports.follow_up(commitment.id, status=status, now=ctx.now)
-    ctx.uow.reminders.cancel(commitment_key(commitment.id))
+    ctx.uow.reminders.met(commitment_key(commitment), ctx.now)
     ctx.say(N_("Recorded: {answer}."), answer=ctx.t(ANSWERS[CommitmentStatus(status)]))
     ctx.engine.runner.start(ctx, NOTE.name, context={"commitment": commitment.id})
 

@@ -12,6 +12,7 @@ from chidoan.handlers.meetings import date_steps
 from chidoan.handlers.registration import registering_unit
 from chidoan.handlers.reports import save_report
 from chidoan.i18n import N_, format_date
+from chidoan.reminders.obligations import commitment_key
 from chidoan.storage.models import ReportKind
 
 # The usual titles, one tap away; anything else can be typed.
@@ -37,9 +38,12 @@ def _submit(ctx: Ctx, answers: Answers) -> None:
         return  # refused, and said why
     report_id, _version, data, held_on = saved
     unit_id = answers["_ctx"]["unit"]
+    before = ctx.uow.reports.commitments(report_id)
     ctx.uow.reports.drop_open_commitments(report_id)  # an edit states its promises afresh
     followed = {c.promise for c in ctx.uow.reports.commitments(report_id)}  # answered ones stay as they are
     commitments = [q for q in data["questions"] if q.get("promised")]
+    for gone in {c.promise: c for c in before if c.promise not in {q["promise"] for q in commitments}}.values():
+        ctx.uow.reminders.met(commitment_key(gone), ctx.now)  # no longer promised: not chased
     for question in (q for q in commitments if q["promise"] not in followed):
         due = date.fromisoformat(question["due"]) if question.get("due") else None
         ctx.uow.reports.add_commitment(

@@ -409,7 +409,7 @@ def submit(ctx: Ctx, programme: Programme, answers: Answers) -> None:
         return refuse(ctx, REVIEWED_MEANWHILE)
     except NewerVersion as refused:
         return _newer_version(ctx, refused.current)
-    uow.reminders.cancel(plan_key(programme.code, registration.year, unit.id))  # its reminders stop now
+    uow.reminders.met(plan_key(programme.code, registration.year, unit.id), ctx.now)  # its reminders stop now
     due = format_date(due_day)
     timing = N_("on time (deadline: before {due})") if on_time else N_("late (the deadline was before {due})")
     ctx.send_document(

@@ -11,7 +11,7 @@ from chidoan.engine.journey import Answers
 from chidoan.engine.messages import Button
 from chidoan.handlers.access import BASE_UNIT, REPORTING_KINDS, acting_unit, refuse, still_acting
 from chidoan.i18n import N_, format_date
-from chidoan.reminders.obligations import dialogue_key, meeting_key
+from chidoan.reminders.obligations import commitment_key, dialogue_key, meeting_key
 from chidoan.storage.models import ReportKind, ReportStatus
 from chidoan.storage.reports import ReportReadOnly
 
@@ -57,7 +57,7 @@ def save_report(ctx: Ctx, kind: ReportKind, answers: Answers) -> tuple[int, int,
     # Reported: its reminders not sent yet are cancelled at once.
     unit_id = context["unit"]
     key = meeting_key(unit_id, held_on) if kind == ReportKind.meeting else dialogue_key(unit_id, held_on.year)
-    ctx.uow.reminders.cancel(key)
+    ctx.uow.reminders.met(key, ctx.now)
     return report_id, version, data, held_on
 
 
@@ -123,6 +123,8 @@ def report_action(ctx: Ctx, arg: str) -> None:
         except ReportReadOnly:  # reviewed a moment ago
             ctx.say(N_("This report can no longer be changed."))
             return
+        for commitment in ctx.uow.reports.commitments(report.id):  # a withdrawn dialogue's are not chased
+            ctx.uow.reminders.met(commitment_key(commitment), ctx.now)
         ctx.say(N_("The report of {date} is withdrawn. It stays in the history."), date=format_date(report.held_on))
         return
     if what == "edit":

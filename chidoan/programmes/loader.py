@@ -171,7 +171,7 @@ class Expectations(_Frozen):
 
 
 class Programme(_Frozen):
-    code: str = Field(pattern=r"^[a-z0-9_]+$")
+    code: str = Field(pattern=r"^[a-z0-9_]+$", max_length=32)  # in buttons, within Telegram's 64 bytes
     name: str = Field(min_length=1)
     short_name: str = Field(min_length=1, max_length=SHORT_MAX)
     source: str = Field(min_length=1)

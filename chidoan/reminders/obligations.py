@@ -29,6 +29,7 @@ and the reminder policy has a stage for it at that moment.
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
@@ -77,8 +78,11 @@ def dialogue_key(unit_id: int, year: int) -> str:
     return f"dialogue:{unit_id}:{year}"
 
 
-def commitment_key(commitment_id: int) -> str:
-    return f"commitment:{commitment_id}"
+def commitment_key(commitment: Row) -> str:
+    """By its report and its words, not its id: editing a dialogue report states its commitments
+    afresh (new rows), and an unchanged promise must keep its reminders, a new one get its own."""
+    digest = hashlib.sha1(commitment.promise.encode()).hexdigest()[:10]
+    return f"commitment:{commitment.report_id}:{digest}"
 
 
 @dataclass(frozen=True)
@@ -186,7 +190,8 @@ class Calendar:
     def meeting_periods(self, today: date) -> list[tuple[Programme, int, int]]:
         low, high = self._window("meeting", today)
         found = []
-        year, month = low.year, low.month
+        start = low - timedelta(days=31)  # a month is due in the next: its last stages come later still
+        year, month = start.year, start.month
         for _ in range(14):
             p = programme_for(self.programmes, year, UnitKind.base_unit)
             if p is not None and p.expectations.meetings_per_year > 0:
@@ -250,7 +255,8 @@ class Calendar:
                 if not version:  # not submitted
                     due = self.plan_due(programme, year, unit)
                     key = plan_key(programme.code, year, unit.id)
-                    owing.add(key, "plan", unit, due, str(year), programme, draft=version is not None)
+                    moved = due != self.default_due("plan", programme, year)
+                    owing.add(key, "plan", unit, due, str(year), programme, moved, draft=version is not None)
 
     def _dialogues(self, uow: UnitOfWork, units: list[Row], today: date, owing: _Owing) -> None:
         periods = self.dialogue_periods(today)
@@ -261,7 +267,8 @@ class Calendar:
             for unit in units:
                 if not any(d.year == year for d in held.get(unit.id, ())):
                     due = self.dialogue_due(programme, year, unit)
-                    owing.add(dialogue_key(unit.id, year), "dialogue", unit, due, str(year), programme)
+                    moved = due != self.default_due("dialogue", programme, year)
+                    owing.add(dialogue_key(unit.id, year), "dialogue", unit, due, str(year), programme, moved)
 
     def _meetings(self, uow: UnitOfWork, units: list[Row], today: date, owing: _Owing) -> None:
         periods = self.meeting_periods(today)
@@ -280,7 +287,9 @@ class Calendar:
         by_id = {u.id: u for u in units}
         stmt = (
             select(COM)
+            .join(REP, REP.c.id == COM.c.report_id)
             .where(
+                REP.c.status != ReportStatus.withdrawn,
                 _of(COM.c.unit_id, list(by_id)),
                 COM.c.status == CommitmentStatus.open,
                 COM.c.due_on.is_not(None),
@@ -291,7 +300,7 @@ class Calendar:
         )
         for c in uow.conn.execute(stmt):
             if c.unit_id in by_id:  # `_of` may read a few more
-                owing.add(commitment_key(c.id), "commitment", by_id[c.unit_id], c.due_on, str(c.id), commitment=c)
+                owing.add(commitment_key(c), "commitment", by_id[c.unit_id], c.due_on, str(c.id), commitment=c)
 
 
 @dataclass
@@ -305,10 +314,18 @@ class _Owing:
     starts: dict[int, date]
     found: list[Obligation] = field(default_factory=list)
 
-    def add(self, key: str, kind: str, unit: Row, due: date, period: str, programme=None, **extra) -> None:
+    def add(self, key: str, kind: str, unit: Row, due: date, period: str, programme=None, moved=False, **extra) -> None:
         if not self.cal.owes(due, self.starts.get(unit.id)):
             return
         stage = self.cal.stage_at(kind, due, self.at)
+        if stage is not None and moved:
+            # The stages of a moved deadline are new ones, sent again, except its opening: the
+            # move itself was announced (/hanchot).
+            stage = (
+                None
+                if stage.message == "opening"
+                else Stage(f"{stage.name}@{due.isoformat()}", stage.message, stage.at)
+            )
         if stage is not None:
             obligation = Obligation(
                 key, kind, unit, due, period, self.people.get(unit.id, ()), stage, programme, **extra

@@ -57,7 +57,8 @@ def _engine(url: str) -> Engine:
     return make_engine(url)
 
 
-_under_way: dict[str, tuple[datetime, Calendar, Season]] = {}  # the child's sweep, by database
+# The child's sweeps under way, by database and moment: what each has read and found so far.
+_under_way: dict[tuple[str, datetime], tuple[Calendar, Season]] = {}
 
 
 def child_started() -> None:
@@ -75,13 +76,14 @@ def child_chunk(settings, at: datetime, after_id: int) -> tuple[Batch, int | Non
     `after_id` 0, reads the calendar afresh), and the id to go on from; the last chunk's rows
     end with the day's digests."""
     db = _engine(settings.database_url)
-    if after_id == 0 or _under_way.get(settings.database_url, (None,))[0] != at:
-        _under_way[settings.database_url] = (at, calendar(db, settings), Season())
-    _at, cal, season = _under_way[settings.database_url]
+    sweep = (settings.database_url, at)
+    if after_id == 0 or sweep not in _under_way:
+        _under_way[sweep] = (calendar(db, settings), Season())
+    cal, season = _under_way[sweep]
     window = Window.of(settings)
     with unit_of_work(db) as uow:
         after, batch = sweep_chunk(uow, cal, at, window, season, after_id=after_id)
         if after is None:
             batch += digests(uow, cal, season, at, window)
-            del _under_way[settings.database_url]
+            del _under_way[sweep]
     return batch, after

@@ -78,7 +78,7 @@ def plan(uow: UnitOfWork, obligations: list[Obligation], at: datetime) -> list[P
             stages = {r.stage for r in made}
             if stage.name not in stages:
                 planned.append(Planned(o, account_id, stage))
-            elif snoozed is not None and not snoozed.stage.endswith(LATER) and snoozed.stage + LATER not in stages:
+            elif snoozed is not None and snoozed.stage == stage.name and stage.name + LATER not in stages:
                 planned.append(Planned(o, account_id, Stage(snoozed.stage + LATER, stage.message, at)))
     return planned
 
@@ -169,11 +169,22 @@ def compose(uow: UnitOfWork, sends: list[Send], at: datetime, window: Window) ->
 def store(uow: UnitOfWork, batch: Batch) -> int:
     """Write reminders with their outbox rows and questions, in this one transaction; a reminder
     that exists already (another sweep, another worker) is skipped, and so is its outbox row (the
-    same key). Returns how many messages were queued (held ones included)."""
+    same key); one whose obligation was met after it was composed is dropped. A reminder held for
+    someone out of reach replaces the older ones held for them. Returns how many messages were
+    queued (held ones included)."""
+    met = uow.reminders.met_since(list({w.reminder["obligation"] for w in batch}))
+    batch = [
+        w
+        for w in batch
+        if not (w.reminder["obligation"] in met and met[w.reminder["obligation"]] >= w.reminder["created_at"])
+    ]
     uow.reminders.add_many([w.reminder for w in batch])
     rows = [w.row for w in batch if w.row is not None]
     uow.outbox.add_many_once(rows)
     uow.prompts.put_many([w.prompt for w in batch if w.prompt is not None])
+    for w in batch:
+        if w.row is not None and w.row["status"] == OutboxStatus.held:
+            uow.reminders.supersede_held(w.reminder["obligation"], w.reminder["account_id"], w.row["dedupe_key"])
     return len(rows)
 
 

@@ -502,6 +502,17 @@ class Reminder(SQLModel, table=True):
     snoozed_until: datetime | None = None  # "remind me later": nothing before, then once again
 
 
+class ObligationMet(SQLModel, table=True):
+    """When an obligation was last met (a plan submitted, a meeting or dialogue reported, a
+    follow-up answered): a reminder composed before that moment and stored after it (a sweep's
+    child process composes, the service stores) is dropped, not sent."""
+
+    __tablename__ = "obligation_met"
+
+    obligation: str = Field(primary_key=True, max_length=96)
+    met_at: datetime
+
+
 class DeadlineChange(SQLModel, table=True):
     """A reviewing unit moved one of its deadlines for its subtree ("plan" or "dialogue" of one
     programme and year). Never updated: the newest row counts, the rows are the audit trail."""

@@ -9,12 +9,13 @@ from datetime import date, datetime
 from sqlalchemy import Connection, Row, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from chidoan.storage.models import DeadlineChange, Outbox, OutboxStatus, Reminder, table
+from chidoan.storage.models import DeadlineChange, ObligationMet, Outbox, OutboxStatus, Reminder, table
 from chidoan.storage.prepared import Prepared
 from chidoan.storage.rows import among
 
 REM = table(Reminder)
 MOVES = table(DeadlineChange)
+MET = table(ObligationMet)
 OUT = table(Outbox)
 
 
@@ -63,19 +64,44 @@ class Reminders:
             self.conn.execute(REM.update().where(REM.c.id == newest.id).values(snoozed_until=until))
         return newest
 
-    def cancel(self, obligation: str) -> int:
-        """The obligation is met: its reminders not sent yet (queued or held) are cancelled at once."""
-        keys = [
-            outbox_key(obligation, row.account_id, row.stage)
-            for row in self.conn.execute(select(REM.c.account_id, REM.c.stage).where(REM.c.obligation == obligation))
-        ]
-        if not keys:
-            return 0
-        return self.conn.execute(
-            OUT.update()
-            .where(OUT.c.dedupe_key.in_(keys), OUT.c.status.in_([OutboxStatus.pending, OutboxStatus.held]))
-            .values(status=OutboxStatus.cancelled)
-        ).rowcount
+    def met(self, obligation: str, now: datetime) -> int:
+        """The obligation is met: its reminders not sent yet (queued, held, or moved to another
+        app) are cancelled at once, and one composed before now but not stored yet will be
+        dropped when it is (`met_since`). Returns how many were cancelled."""
+        insert = (postgresql if self.conn.dialect.name == "postgresql" else sqlite).insert(MET)
+        self.conn.execute(
+            insert.values(obligation=obligation, met_at=now).on_conflict_do_update(
+                index_elements=["obligation"], set_={"met_at": now}
+            )
+        )
+        return self._cancel(_keyed(self.conn, f"reminder:{obligation}:"), [OutboxStatus.pending, OutboxStatus.held])
+
+    def met_since(self, obligations: list[str]) -> dict[str, datetime]:
+        """When each of these obligations was last met, if ever."""
+        if not obligations:
+            return {}
+        stmt = select(MET.c.obligation, MET.c.met_at).where(among(MET.c.obligation, obligations))
+        return {row.obligation: row.met_at for row in self.conn.execute(stmt)}
+
+    def supersede_held(self, obligation: str, account_id: int, keep: str) -> int:
+        """A newer reminder of the obligation is held for the account (out of reach for now):
+        the older ones held are cancelled, so they are not all sent at once when the person
+        writes again, only the newest."""
+        prefix = f"reminder:{obligation}:{account_id}:"
+        return self._cancel(_keyed(self.conn, prefix) & (OUT.c.dedupe_key != keep), [OutboxStatus.held])
+
+    def _cancel(self, which, statuses: list[str]) -> int:
+        stmt = OUT.update().where(which, OUT.c.status.in_(statuses)).values(status=OutboxStatus.cancelled)
+        return self.conn.execute(stmt).rowcount
+
+
+def _keyed(conn: Connection, prefix: str):
+    """Outbox rows whose dedupe key starts with `prefix` (a reminder moved to another app keeps
+    its key + "~<app>"). On SQLite as a range, which the unique index serves (LIKE would not; its
+    text compares byte by byte); on PostgreSQL, whose collation may not, as LIKE."""
+    if conn.dialect.name == "sqlite":
+        return (OUT.c.dedupe_key >= prefix) & (OUT.c.dedupe_key < prefix + "\uffff")
+    return OUT.c.dedupe_key.startswith(prefix, autoescape=True)
 
 
 class DeadlineChanges:

@@ -1,5 +1,6 @@
-"""reminders, one row per (obligation, account, stage), unique; deadline_change, the moves of a
-reviewing unit's deadlines (the newest counts, the rows are the audit trail)
+"""reminders, one row per (obligation, account, stage), unique; obligation_met, when each was
+last met; deadline_change, the moves of a reviewing unit's deadlines (the newest counts, the rows
+are the audit trail)
 
 Revision ID: 0013
 Revises: 0012
@@ -18,6 +19,11 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table('obligation_met',
+    sa.Column('obligation', sqlmodel.sql.sqltypes.AutoString(length=96), nullable=False),
+    sa.Column('met_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('obligation')
+    )
     op.create_table('deadline_change',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('reviewer_id', sa.Integer(), nullable=False),
@@ -62,3 +68,4 @@ def downgrade() -> None:
         batch_op.drop_index('ix_deadline_change_key')
 
     op.drop_table('deadline_change')
+    op.drop_table('obligation_met')
