@@ -42,23 +42,12 @@ BATCH = 5_000
 
 
 def _row(chat_id: int, text: str, priority: int, now: datetime) -> dict:
+    from chidoan.engine.dispatch import outbox_row
+    from chidoan.engine.messages import Outgoing
     from chidoan.storage.models import OutboxKind, Priority
 
-    return {
-        "channel": "telegram",
-        "chat_id": str(chat_id),
-        "account_id": None,
-        "body": {"text": text},
-        "status": "pending",
-        "attempts": 0,
-        "not_before": now,
-        "created_at": now,
-        "dedupe_key": None,
-        "sent_at": None,
-        "error": None,
-        "kind": OutboxKind.reply if priority == Priority.reply else OutboxKind.notice,
-        "priority": priority,
-    }
+    kind = OutboxKind.reply if priority == Priority.reply else OutboxKind.notice
+    return outbox_row("telegram", str(chat_id), None, Outgoing(text), now, kind, priority=priority)
 
 
 async def seed_season(processor, recipients: int) -> float:

@@ -173,6 +173,7 @@ def _fresh(url: str):
 async def _sweep_with_replies(url: str, process: bool, replies: bool) -> dict:
     from sqlalchemy import func, select
 
+    from chidoan.bot.checkpointer import Checkpointer
     from chidoan.bot.processor import Processor
     from chidoan.bot.sweeps import Sweeps
     from chidoan.handlers import build_engine
@@ -180,7 +181,9 @@ async def _sweep_with_replies(url: str, process: bool, replies: bool) -> dict:
     from chidoan.storage.models import Reminder, table
 
     settings = _settings(url, process)
-    db = make_engine(url)
+    db = make_engine(url, checkpoints=False)  # as the service runs it, with its checkpointer
+    checkpointer = Checkpointer(url)
+    await checkpointer.start()
     processor = Processor(db, build_engine(settings))
     await processor.start()
     sweeps = Sweeps(processor, settings)
@@ -196,6 +199,7 @@ async def _sweep_with_replies(url: str, process: bool, replies: bool) -> dict:
     seconds = time.perf_counter() - started
     await sweeps.stop()
     await processor.stop()
+    await checkpointer.stop()
     with db.connect() as conn:
         made = conn.execute(select(func.count()).select_from(table(Reminder))).scalar_one()
     db.dispose()

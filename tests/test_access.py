@@ -179,6 +179,7 @@ async def test_a_follow_up_note_after_the_role_is_revoked_is_not_stored(settings
     commitment_id = a_dialogue_with_a_promise(db)
     application = App(settings, clock=clock_at(2026, 12, 10, 8, 0))
     await application.start()
+    await application.sweeps.caught_up()  # the follow-up question, asked just after start
     try:
         async with WebUser(application, "sec", language="en") as sec:
             await sec.replies()

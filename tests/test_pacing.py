@@ -29,24 +29,7 @@ OUT = Outbox.__table__
 def queue(db, chat_id: str, texts: list[str], priority: int = Priority.reply) -> None:
     now = datetime.now(UTC) - timedelta(minutes=5)  # due for a sender whose clock stands still
     kind = OutboxKind.reply if priority == Priority.reply else OutboxKind.notice
-    rows = [
-        {
-            "channel": "telegram",
-            "chat_id": chat_id,
-            "account_id": None,
-            "body": {"text": t},
-            "status": "pending",
-            "attempts": 0,
-            "not_before": now,
-            "created_at": now,
-            "dedupe_key": None,
-            "sent_at": None,
-            "error": None,
-            "kind": kind,
-            "priority": priority,
-        }
-        for t in texts
-    ]
+    rows = [outbox_row("telegram", chat_id, None, Outgoing(t), now, kind, priority=priority) for t in texts]
     with unit_of_work(db) as uow:
         uow.outbox.add_many(rows)
 

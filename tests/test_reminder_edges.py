@@ -138,15 +138,20 @@ def _dialogue_with_commitment(db, org, secretary: dict[str, int]) -> int:
             account_id=secretary["vb"],
             now=at,
         )
-        uow.reports.add_commitment(
-            report_id=report,
-            unit_id=org["RG-VB"].id,
-            promise="Sửa đèn đường",
-            promised_by="Chủ tịch UBND",
-            due_on=date(2026, 10, 1),
-            now=at,
-        )
+        promise(uow, report, org, at)
     return report
+
+
+def promise(uow, report: int, org, at: datetime) -> None:
+    """The street lights the commune's chairman promised to mend by 1/10."""
+    uow.reports.add_commitment(
+        report_id=report,
+        unit_id=org["RG-VB"].id,
+        promise="Sửa đèn đường",
+        promised_by="Chủ tịch UBND",
+        due_on=date(2026, 10, 1),
+        now=at,
+    )
 
 
 def commitment_reminders(db) -> list[tuple[str, str, str]]:
@@ -181,14 +186,7 @@ def test_an_edited_dialogue_report_keeps_its_commitments_reminders(backend, requ
     run_sweep(db, on, local(2026, 10, 4, 9, 0))
     with unit_of_work(db) as uow:  # what an edit of the report does
         uow.reports.drop_open_commitments(report)
-        uow.reports.add_commitment(
-            report_id=report,
-            unit_id=org["RG-VB"].id,
-            promise="Sửa đèn đường",
-            promised_by="Chủ tịch UBND",
-            due_on=date(2026, 10, 1),
-            now=local(2026, 10, 4, 10, 0).astimezone(UTC),
-        )
+        promise(uow, report, org, local(2026, 10, 4, 10, 0).astimezone(UTC))
     run_sweep(db, on, local(2026, 10, 4, 10, 10))
     assert [(s, when) for _key, s, when in commitment_reminders(db)] == [("overdue", "04/10 09:00")]
     db.dispose()

@@ -1,5 +1,7 @@
 """Schema and storage: migrations match the models on both databases; the org tree queries."""
 
+import asyncio
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -110,3 +112,29 @@ def test_a_question_kept_per_account_is_kept_for_the_chat_used_last(tmp_path):
         kept = dict(conn.execute(text("SELECT account_id, seq FROM prompt")).all())
     assert kept == {1: 4, 2: 3}
     engine.dispose()
+
+
+async def test_the_service_checkpoints_the_wal_beside_its_commits(settings, org):
+    """The service's own connection never checkpoints inside a commit (bot/checkpointer.py does,
+    on a connection of its own); the WAL is emptied at stop."""
+    import os
+
+    from sqlalchemy import text
+
+    from chidoan.bot.app import App
+
+    app = App(settings)
+    await app.start()
+    try:
+        every = await app.processor.run(lambda uow: uow.conn.execute(text("PRAGMA wal_autocheckpoint")).scalar())
+        assert every == 0
+        for n in range(200):  # a few hundred pages of WAL
+            await app.processor.run(lambda uow, n=n: uow.kv.put(f"k{n}", "x" * 400))
+        wal = settings.database_url.removeprefix("sqlite:///") + "-wal"
+        await asyncio.sleep(1.2)  # two checkpoints: the WAL's frames are in the database now
+        with make_engine(settings.database_url).connect() as conn:
+            busy, frames, copied = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+        assert frames == copied
+    finally:
+        await app.stop()
+    assert not os.path.exists(wal) or os.path.getsize(wal) == 0

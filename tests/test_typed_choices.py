@@ -240,6 +240,7 @@ async def test_the_commitment_follow_up_answered_dang_thuc_hien(settings, org, d
         uow.accounts.update(uow.accounts.sender("web", "sec").account_id, locale="vi")
     app = App(settings, clock=clock_at(2026, 12, 10, 8, 0))
     await app.start()  # the start-up sweep asks
+    await app.sweeps.caught_up()
     try:
         async with WebUser(app, "sec") as sec:
             await sec.replies()

@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from chidoan.bot.channels import configured
 from chidoan.bot.channels.base import Channel, Host
+from chidoan.bot.checkpointer import Checkpointer
 from chidoan.bot.processor import Processor
 from chidoan.bot.sender import Sender
 from chidoan.bot.sweeps import Sweeps
@@ -34,7 +35,9 @@ class App:
         self, settings, *, descriptions: dict[str, str] | None = None, engine: Engine | None = None, clock=utcnow
     ):
         self.settings = settings
-        self.db = make_engine(settings.database_url)
+        # On SQLite the WAL is checkpointed beside the commits, not inside them (bot/checkpointer.py).
+        self.db = make_engine(settings.database_url, checkpoints=False)
+        self.checkpointer = Checkpointer(settings.database_url) if settings.is_sqlite else None
         try:
             prepare(self.db)
         except DatabaseNotReady as exc:
@@ -56,6 +59,8 @@ class App:
         return app
 
     async def start(self) -> None:
+        if self.checkpointer is not None:
+            await self.checkpointer.start()
         await self.processor.start()
         await self.sender.start()
         await self.sweeps.start()
@@ -87,6 +92,8 @@ class App:
         for channel in self.channels.values():
             await channel.close()
         self.db.dispose()
+        if self.checkpointer is not None:
+            await self.checkpointer.stop()
 
     async def processor_drain(self) -> None:
         """Let the sender push out what the last updates queued (bounded: shutdown must end)."""
