@@ -37,7 +37,7 @@ from chidoan.storage.models import OutboxKind, OutboxStatus, Priority
 from chidoan.storage.reminders import outbox_key
 from chidoan.storage.uow import UnitOfWork
 
-CHUNK = 500  # units a chunk the child process reads and words; stored 50 reminders a transaction
+CHUNK = 500  # units a chunk the child process reads and words (stored in smaller transactions: bot/sweeps.py)
 LATER = "+later"
 
 
