@@ -203,6 +203,11 @@ async def test_the_reminder_says_what_is_due_and_its_buttons_work(settings, db, 
         await app.sweeps.reminders(local(2026, 10, 13, 9, 0))
         stages = [r.stage for r in reminders(db) if r.account_id == people["vb"] and r.obligation.startswith(PLAN)]
         assert stages == ["before_3", "before_3+later"]
+        submit_plan(db, "RG-VB", local(2026, 10, 13, 9, 30))  # the "+later" one, still queued, is cancelled
+        async with WebUser(app, "vb", language="en") as vb:  # the old button, once the plan is in
+            vb._seen = len([r for r in outbox_all(db) if (r.channel, r.chat_id) == ("web", "vb")])  # read before
+            await vb.send_frame({"type": "button", "payload": later})
+            assert "This is done already: there will be no more reminders about it." in vb.text
     finally:
         await app.stop()
 

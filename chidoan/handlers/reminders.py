@@ -37,6 +37,11 @@ def reminder_action(ctx: Ctx, arg: str) -> None:
 
 
 def _later(ctx: Ctx, obligation: str) -> None:
+    made = ctx.uow.reminders.of_obligations([obligation]).get((obligation, ctx.account_id))
+    met = ctx.uow.reminders.met_since([obligation]).get(obligation)
+    if made and met is not None and met >= made[-1].created_at:  # a stale reminder's button
+        ctx.say(N_("This is done already: there will be no more reminders about it."))
+        return
     until = snooze_until(ctx.now)
     snoozed = ctx.uow.reminders.snooze(obligation, ctx.account_id, until)
     if snoozed is None:

@@ -247,5 +247,5 @@ def digest_day(cal: Calendar, late: list[tuple[Obligation, str]], at: datetime) 
 
 
 def snooze_until(now: datetime) -> datetime:
-    """ "Remind me tomorrow": a day from now (the allowed hours still apply then)."""
+    """A day from now, for "remind me tomorrow" (the allowed hours still apply then)."""
     return now + timedelta(days=1)
