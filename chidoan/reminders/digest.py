@@ -1,9 +1,10 @@
 """Escalation to the reviewing level: the morning digest, and the manual nudge.
 
 On the mornings an overdue stage goes out (the first late day, then each repeat), the staff of
-each reviewing unit get one digest for its subtree: the units that are late, and those that
-cannot be reached for now (nobody bound, the bot blocked, outside Zalo's window), with a button
-to nudge them again. `/nhacnho` and that button are one action, `nudge`: at most one manual
+each reviewing unit get one digest of the units it reviews directly (those whose nearest
+reviewing ancestor it is): the units that are late, and those that cannot be reached for now (nobody bound, the bot blocked, outside Zalo's window), with a button
+to nudge them again. `/nhacnho` and that button are one action, `nudge` (over the staff's whole
+subtree): at most one manual
 reminder per obligation and person a day (stage "manual:<date>"), only inside the allowed hours.
 """
 

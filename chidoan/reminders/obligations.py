@@ -6,8 +6,8 @@ from the deadlines reviewing units moved (`/hanchot`).
 - meeting: a branch reports its meeting of month M before day `meeting_report_before_day` of
   M+1; open while no report of a meeting held in M (withdrawn ones do not count).
 - dialogue: a base unit reports a dialogue held in year Y before `dialogue_due` of Y.
-- commitment: a leader's commitment from a dialogue report, followed up from its due day;
-  open until the secretary answers the follow-up.
+- commitment: a leader's commitment from a dialogue report (not withdrawn), followed up from
+  its due day; open until the secretary answers the follow-up.
 
 Every due date here is the first late day, as the programme files say it ("before 15/10").
 
