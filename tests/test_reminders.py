@@ -280,11 +280,15 @@ async def test_the_digest_and_the_nudge_are_one_action_once_a_day(settings, db, 
             await ct.replies()
             assert "CT-ML Đoàn xã Minh Lương" in ct.text
             await ct.press("Nhắc lại ngay")
-            assert "1 lời nhắc" in ct.text, ct.text
+            assert "đang gửi nhắc nhở" in ct.text, ct.text  # done beside the replies, then answered
+            await answer_of(app, ct)
+            assert "đã gửi 1 lời nhắc" in ct.text, ct.text
             before = len(outbox(db))
             await ct.say("/nhacnho")
+            await answer_of(app, ct)
             assert "1 đơn vị" in ct.text, ct.text
-            await ct.press("Gửi nhắc nhở")
+            await ct.say("gui nhac nho")  # typed, the answer's button
+            await answer_of(app, ct)
             assert "đã gửi 0 lời nhắc; 1 lời nhắc đã được gửi hôm nay" in ct.text, ct.text
             assert len(outbox(db)) == before  # one manual nudge per obligation a day
         async with WebUser(app, "vb", language="en") as vb:
@@ -296,6 +300,14 @@ async def test_the_digest_and_the_nudge_are_one_action_once_a_day(settings, db, 
     assert [(r.account_id, r.stage) for r in manual] == [(people["ml"], "manual:2026-10-15")]
 
 
+async def answer_of(app: App, user: WebUser) -> None:
+    """A staff's count or nudge is answered after its event (bot/nudges.py), often before the
+    event's own reply was read: wait, then read it beside that reply."""
+    before = user.last
+    await app.nudges.answered()
+    user.last = before + await user.replies()
+
+
 async def test_no_nudge_at_night(settings, db, org, people):
     app = App(settings, clock=clock_at(2026, 10, 15, 21, 0))
     await app.start()
@@ -304,6 +316,7 @@ async def test_no_nudge_at_night(settings, db, org, people):
         assert reminders(db) == []  # the start-up sweep at night makes nothing
         async with WebUser(app, "ct") as ct:
             await ct.say("/nhacnho")
+            await answer_of(app, ct)
             await ct.press("Gửi nhắc nhở")
             assert "chỉ được gửi từ 07:30 đến 20:30" in ct.text, ct.text
     finally:
@@ -471,3 +484,19 @@ def people_id(uow, channel: str, external_id: str) -> int:
 def test_allowed_hours_that_cannot_work_stop_the_start(tmp_path, hours):
     with pytest.raises(ValueError, match="CHIDOAN_REMINDER_HOURS|reminder_hours"):
         make_settings(f"sqlite:///{tmp_path}/x.sqlite3", CHIDOAN_REMINDER_HOURS=hours)
+
+
+async def test_a_count_asked_before_a_restart_is_answered_after_it(settings, db, org, people):
+    with unit_of_work(db) as uow:  # asked, then the service stopped before answering
+        uow.nudges.add(unit_id=org["CT"].id, account_id=people["ct"], kind="count", now=datetime.now(UTC))
+    app = App(settings, clock=clock_at(2026, 10, 15, 9, 0))
+    await app.start()
+    try:
+        await app.nudges.answered()
+        async with WebUser(app, "ct") as ct:
+            await ct.replies()
+            assert "Huyện đoàn Châu Thành: có 1 việc quá hạn" in ct.text, ct.text
+    finally:
+        await app.stop()
+    with unit_of_work(db) as uow:
+        assert uow.nudges.pending() == []

@@ -60,6 +60,9 @@ class Engine:
         self.on_code = on_code
         self.on_link_code = on_link_code
         self.window = Window.of(settings)
+        # Set by a handler that left work to be done after its commit (a staff's count or nudge,
+        # bot/sweeps.py); cleared by whoever does it.
+        self.asked = False
 
     def command(self, name: str) -> Command | None:
         return self._by_name.get(name)

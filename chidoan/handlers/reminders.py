@@ -7,10 +7,8 @@ from __future__ import annotations
 from sqlalchemy import Row
 
 from chidoan.engine.context import Ctx
-from chidoan.engine.messages import Button
 from chidoan.handlers import dialogues, meetings, registration
 from chidoan.i18n import N_, format_date
-from chidoan.reminders.digest import due_for_nudge, nudge
 from chidoan.reminders.sweep import snooze_until, within_hours
 from chidoan.storage.models import Role
 
@@ -73,31 +71,9 @@ def nudge_command(ctx: Ctx, _args: str) -> None:
     if not units:
         ctx.say(N_("Reminders are sent by the staff of a reviewing union."))
         return
-    cal = registration.calendar(ctx)
     for unit in units:
-        owed = due_for_nudge(ctx.uow, cal, unit, ctx.now)
-        reachable = [o for o in owed if o.recipients]
-        if not reachable:
-            ctx.say(
-                N_("{unit}: nothing is late or due within a week, or nobody can be reminded of it."), unit=unit.name
-            )
-            continue
-        ctx.say(
-            N_(
-                "{unit}: obligations late or due within a week: {n}, of {units} unit(s); {people} person(s) would be reminded now; with nobody to remind: {nobody}. Send the reminders?"
-            ),
-            unit=unit.name,
-            units=len({o.unit.id for o in reachable}),
-            people=len({a for o in reachable for a in o.recipients}),
-            n=len(reachable),
-            nobody=len(owed) - len(reachable),
-            buttons=[
-                [
-                    Button(ctx.t(N_("🔔 Send the reminders")), f"rm:nudge:{unit.id}"),
-                    Button(ctx.t(N_("Not now")), "rm:no"),
-                ]
-            ],
-        )
+        _ask(ctx, unit, "count")
+        ctx.say(N_("{unit}: counting what is late or due within a week…"), unit=unit.name)
 
 
 def _nudge(ctx: Ctx, arg: str) -> None:
@@ -113,13 +89,11 @@ def _nudge(ctx: Ctx, arg: str) -> None:
             end=f"{end:%H:%M}",
         )
         return
-    made, already, nobody = nudge(ctx.uow, registration.calendar(ctx), unit, ctx.now, ctx.engine.window)
-    ctx.say(
-        N_(
-            "{unit}: reminders sent now: {made}; already reminded by hand today: {already}; obligations with nobody to remind: {nobody}."
-        ),
-        unit=unit.name,
-        made=made,
-        already=already,
-        nobody=nobody,
-    )
+    _ask(ctx, unit, "send")
+    ctx.say(N_("{unit}: sending the reminders…"), unit=unit.name)
+
+
+def _ask(ctx: Ctx, unit: Row, kind: str) -> None:
+    """Done beside the replies, then answered (bot/sweeps.py): a province is thousands of units."""
+    ctx.uow.nudges.add(unit_id=unit.id, account_id=ctx.account_id, kind=kind, now=ctx.now)
+    ctx.engine.asked = True

@@ -2,14 +2,17 @@
 
 On the mornings an overdue stage goes out (the first late day, then each repeat), the staff of
 each reviewing unit get one digest of the units it reviews directly (those whose nearest
-reviewing ancestor it is): the units that are late, and those that cannot be reached for now (nobody bound, the bot blocked, outside Zalo's window), with a button
-to nudge them again. `/nhacnho` and that button are one action, `nudge` (over the staff's whole
-subtree): at most one manual
-reminder per obligation and person a day (stage "manual:<date>"), only inside the allowed hours.
+reviewing ancestor it is): the units that are late, and those that cannot be reached for now
+(nobody bound, the bot blocked, outside Zalo's window), with a button to nudge them again. `/nhacnho` and that button are one action (over the staff's whole subtree):
+at most one manual reminder per obligation and person a day (stage "manual:<date>"), only inside
+the allowed hours. A province's subtree is thousands of units, so a count and a nudge are not
+done inside the staff member's event: it asks for them (`nudge_request`) and the service does
+them beside the replies, in short transactions (`nudge_chunk`), then answers (bot/sweeps.py).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import partial
 
@@ -36,6 +39,16 @@ DIGEST_HEAD = N_("📋 {unit}, {date}: late obligations of the units below: {n}.
 UNREACHABLE_HEAD = N_("Cannot be reached for now ({n}):")
 MORE = N_("… and {n} more.")
 NUDGE_BUTTON = N_("🔔 Remind them again now")
+NUDGE_CHUNK = 200  # units a transaction of a count or a nudge (about 10-20 ms)
+NOTHING_TO_NUDGE = N_("{unit}: nothing is late or due within a week, or nobody can be reminded of it.")
+WOULD_NUDGE = N_(
+    "{unit}: obligations late or due within a week: {n}, of {units} unit(s); {people} person(s) would be reminded now; with nobody to remind: {nobody}. Send the reminders?"
+)
+NUDGE_NOW = N_("🔔 Send the reminders")
+NOT_NOW = N_("Not now")
+NUDGED = N_(
+    "{unit}: reminders sent now: {made}; already reminded by hand today: {already}; obligations with nobody to remind: {nobody}."
+)
 
 
 def _what(o: Obligation, locale: str) -> str:
@@ -89,41 +102,83 @@ def digests(uow: UnitOfWork, cal: Calendar, season: Season, at: datetime, window
     return compose(uow, sends, at, window)
 
 
-def due_for_nudge(uow: UnitOfWork, cal: Calendar, unit: Row, at: datetime) -> list[Obligation]:
-    """What a nudge of `unit`'s subtree would remind of: open obligations in season, late or due
-    within a week."""
-    today = at.astimezone(cal.tz).date()
-    found: list[Obligation] = []
-    after: int | None = 0
-    while after is not None:
-        chunk, after = cal.open_obligations(uow, at, after_id=after, within=unit)
-        found += [o for o in chunk if o.due - today <= SOON]
-    return found
+@dataclass
+class Tally:
+    """What a count or a nudge of a subtree found, chunk after chunk."""
+
+    units: set[int] = field(default_factory=set)  # units with someone to remind
+    people: set[int] = field(default_factory=set)
+    reachable: int = 0  # obligations with someone to remind
+    nobody: int = 0  # obligations with nobody to remind
+    made: int = 0  # reminders made now (a nudge)
+    already: int = 0  # reminders made by hand today already
 
 
-def nudge(uow: UnitOfWork, cal: Calendar, unit: Row, at: datetime, window: Window) -> tuple[int, int, int]:
-    """Remind now of what `due_for_nudge` finds. Returns (reminders made now, already nudged
-    today, obligations with nobody to remind)."""
+def nudge_chunk(
+    uow: UnitOfWork,
+    cal: Calendar,
+    unit: Row,
+    at: datetime,
+    window: Window,
+    tally: Tally,
+    *,
+    after_id: int,
+    send_now: bool,
+    limit: int = NUDGE_CHUNK,
+) -> int | None:
+    """One chunk of a count or a nudge of `unit`'s subtree: the open obligations in season that
+    are late or due within a week. With `send_now`, each of their people is reminded now, unless
+    reminded by hand today already (stage "manual:<date>"). Returns the id to go on from."""
     today = at.astimezone(cal.tz).date()
-    owed = due_for_nudge(uow, cal, unit, at)
-    stage = f"manual:{today.isoformat()}"
-    existing = uow.reminders.of_obligations([o.key for o in owed])
-    sends, already = [], 0
-    for o in owed:
-        message = "overdue" if o.due <= today else "last_day" if o.due - today <= timedelta(days=1) else "before"
-        for account_id in o.recipients:
-            if any(r.stage == stage for r in existing.get((o.key, account_id), [])):
-                already += 1
-                continue
-            sends.append(
-                Send(
-                    o.key,
-                    o.unit.id,
-                    o.due,
-                    account_id,
-                    stage,
-                    partial(reminder_message, o, message, today),
+    chunk, after = cal.open_obligations(uow, at, after_id=after_id, within=unit, limit=limit)
+    owed = [o for o in chunk if o.due - today <= SOON]
+    reachable = [o for o in owed if o.recipients]
+    tally.units |= {o.unit.id for o in reachable}
+    tally.people |= {a for o in reachable for a in o.recipients}
+    tally.reachable += len(reachable)
+    tally.nobody += len(owed) - len(reachable)
+    if send_now:
+        stage = f"manual:{today.isoformat()}"
+        existing = uow.reminders.of_obligations([o.key for o in reachable])
+        sends = []
+        for o in reachable:
+            message = "overdue" if o.due <= today else "last_day" if o.due - today <= timedelta(days=1) else "before"
+            for account_id in o.recipients:
+                if any(r.stage == stage for r in existing.get((o.key, account_id), [])):
+                    tally.already += 1
+                    continue
+                sends.append(
+                    Send(o.key, o.unit.id, o.due, account_id, stage, partial(reminder_message, o, message, today))
                 )
-            )
-    send(uow, sends, at, window)
-    return len(sends), already, sum(1 for o in owed if not o.recipients)
+        send(uow, sends, at, window)
+        tally.made += len(sends)
+    return after
+
+
+def count_message(unit: Row, tally: Tally, locale: str) -> Outgoing:
+    """The answer to `/nhacnho`: how many would be reminded, and the button that does it."""
+    if not tally.reachable:
+        text = gettext(locale, NOTHING_TO_NUDGE, unit=unit.name)
+        return Outgoing(text)
+    text = gettext(
+        locale,
+        WOULD_NUDGE,
+        unit=unit.name,
+        units=len(tally.units),
+        people=len(tally.people),
+        n=tally.reachable,
+        nobody=tally.nobody,
+    )
+    buttons = [
+        [
+            Button(gettext(locale, NUDGE_NOW), f"rm:nudge:{unit.id}"),
+            Button(gettext(locale, NOT_NOW), "rm:no"),
+        ]
+    ]
+    return Outgoing(text, buttons).with_hint(locale)
+
+
+def sent_message(unit: Row, tally: Tally, locale: str) -> Outgoing:
+    return Outgoing(
+        gettext(locale, NUDGED, unit=unit.name, made=tally.made, already=tally.already, nobody=tally.nobody)
+    )

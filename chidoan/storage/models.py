@@ -513,6 +513,22 @@ class ObligationMet(SQLModel, table=True):
     met_at: datetime
 
 
+class NudgeRequest(SQLModel, table=True):
+    """A reviewing unit's staff asked to count (`/nhacnho`) or to remind (its button) the units
+    below: done by the service beside the replies, in short transactions (bot/sweeps.py), and
+    answered with a message; `done_at` once answered."""
+
+    __tablename__ = "nudge_request"
+    __table_args__ = (Index("ix_nudge_request_open", "done_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    unit_id: int = Field(foreign_key="org_unit.id")
+    account_id: int = Field(foreign_key="account.id")
+    kind: str = Field(max_length=8)  # "count" or "send"
+    created_at: datetime
+    done_at: datetime | None = None
+
+
 class DeadlineChange(SQLModel, table=True):
     """A reviewing unit moved one of its deadlines for its subtree ("plan" or "dialogue" of one
     programme and year). Never updated: the newest row counts, the rows are the audit trail."""

@@ -9,13 +9,22 @@ from datetime import date, datetime
 from sqlalchemy import Connection, Row, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from chidoan.storage.models import DeadlineChange, ObligationMet, Outbox, OutboxStatus, Reminder, table
+from chidoan.storage.models import (
+    DeadlineChange,
+    NudgeRequest,
+    ObligationMet,
+    Outbox,
+    OutboxStatus,
+    Reminder,
+    table,
+)
 from chidoan.storage.prepared import Prepared
 from chidoan.storage.rows import among
 
 REM = table(Reminder)
 MOVES = table(DeadlineChange)
 MET = table(ObligationMet)
+NUDGE = table(NudgeRequest)
 OUT = table(Outbox)
 
 
@@ -147,3 +156,17 @@ class DeadlineChanges:
 
     def history(self, reviewer_id: int) -> list[Row]:
         return list(self.conn.execute(select(MOVES).where(MOVES.c.reviewer_id == reviewer_id).order_by(MOVES.c.id)))
+
+
+class NudgeRequests:
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def add(self, *, unit_id: int, account_id: int, kind: str, now: datetime) -> None:
+        self.conn.execute(NUDGE.insert().values(unit_id=unit_id, account_id=account_id, kind=kind, created_at=now))
+
+    def pending(self) -> list[Row]:
+        return list(self.conn.execute(select(NUDGE).where(NUDGE.c.done_at.is_(None)).order_by(NUDGE.c.id)))
+
+    def done(self, request_id: int, now: datetime) -> None:
+        self.conn.execute(NUDGE.update().where(NUDGE.c.id == request_id).values(done_at=now))

@@ -21,7 +21,7 @@ from chidoan.storage.orgs import OrgUnits
 from chidoan.storage.outbox import OutboxRepo
 from chidoan.storage.prompts import Prompts
 from chidoan.storage.registrations import Registrations
-from chidoan.storage.reminders import DeadlineChanges, Reminders
+from chidoan.storage.reminders import DeadlineChanges, NudgeRequests, Reminders
 from chidoan.storage.reports import Reports
 from chidoan.storage.roles import Roles
 from chidoan.storage.settings_kv import KeyValues
@@ -47,6 +47,7 @@ class UnitOfWork:
         self.prompts = Prompts(conn)
         self.reminders = Reminders(conn)
         self.deadlines = DeadlineChanges(conn)
+        self.nudges = NudgeRequests(conn)
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:

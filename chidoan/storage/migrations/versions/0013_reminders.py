@@ -1,5 +1,5 @@
 """reminders, one row per (obligation, account, stage), unique; obligation_met, when each was
-last met; deadline_change, the moves of a reviewing unit's deadlines (the newest counts, the rows
+last met; nudge_request, a reviewing staff's count or manual nudge to be done beside the replies; deadline_change, the moves of a reviewing unit's deadlines (the newest counts, the rows
 are the audit trail)
 
 Revision ID: 0013
@@ -19,6 +19,19 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table('nudge_request',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('unit_id', sa.Integer(), nullable=False),
+    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+    sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('done_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['account_id'], ['account.id'], ),
+    sa.ForeignKeyConstraint(['unit_id'], ['org_unit.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('nudge_request', schema=None) as batch_op:
+        batch_op.create_index('ix_nudge_request_open', ['done_at'], unique=False)
     op.create_table('obligation_met',
     sa.Column('obligation', sqlmodel.sql.sqltypes.AutoString(length=96), nullable=False),
     sa.Column('met_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
@@ -69,3 +82,7 @@ def downgrade() -> None:
 
     op.drop_table('deadline_change')
     op.drop_table('obligation_met')
+    with op.batch_alter_table('nudge_request', schema=None) as batch_op:
+        batch_op.drop_index('ix_nudge_request_open')
+
+    op.drop_table('nudge_request')
