@@ -1,5 +1,5 @@
 """Where a notice goes: a message to a person who did not just write (a district's notice, a
-commitment's follow-up, and the reminders to come). One choice, made here, for all of them.
+commitment's follow-up, a reminder, a digest). One choice, made here, for all of them.
 
 A reply always goes to the chat the person wrote from. A notice goes to one of the account's
 channels: the chosen one, else the one used last, else the next reachable one (see
