@@ -9,9 +9,8 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlalchemy import select
 
-from chidoan.handlers.registration import programmes
+from chidoan.programmes.loader import programmes
 from chidoan.reminders.obligations import Calendar
-from chidoan.reminders.policy import policy_of
 from chidoan.storage.models import DeadlineChange, RoleAssignment
 from chidoan.storage.uow import unit_of_work
 from tests.conftest import WebUser, add_member
@@ -245,7 +244,7 @@ def test_the_calendar_returns_a_moved_date_for_the_reviewers_units_only(settings
             by=people["staff"],
             now=now,
         )
-        cal = Calendar.load(uow, programmes(settings), policy_of(settings), settings)
+        cal = Calendar.load(uow, settings)
         vb, branch, ml, cd = (uow.units.by_code(code) for code in ("RG-VB", "RG-VB-KP1", "CT-ML", "KG-CD"))
         assert cal.plan_due(programme, 2027, vb) == cal.plan_due(programme, 2027, branch) == date(2026, 10, 20)
         assert cal.plan_due(programme, 2027, ml) == cal.plan_due(programme, 2027, cd) == date(2026, 10, 15)

@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from chidoan.bot.app import App
 from chidoan.handlers.commitments import ask_due
-from chidoan.handlers.registration import programmes
 from chidoan.i18n import gettext
+from chidoan.programmes.loader import programmes
 from chidoan.storage.models import CommitmentStatus, ReportKind, ReportStatus
 from chidoan.storage.uow import unit_of_work
 from tests.conftest import WebUser, add_member, new_invite

@@ -20,10 +20,8 @@ from chidoan.bot.tasks import cancel
 from chidoan.engine.dispatch import notice_row
 from chidoan.engine.notices import Window
 from chidoan.engine.typed import remember
-from chidoan.handlers.registration import programmes
 from chidoan.reminders.digest import Tally, count_message, nudge_chunk, sent_message
 from chidoan.reminders.obligations import Calendar
-from chidoan.reminders.policy import policy_of
 from chidoan.reminders.sweep import within_hours
 from chidoan.storage.models import Priority
 from chidoan.storage.uow import UnitOfWork
@@ -77,7 +75,7 @@ class Nudges:
         send_now = request.kind == "send" and within_hours(self.settings.allowed_hours, now, self.settings.tz)
         cal, unit = await self.processor.run(
             lambda uow: (
-                Calendar.load(uow, programmes(self.settings), policy_of(self.settings), self.settings),
+                Calendar.load(uow, self.settings),
                 uow.units.one(request.unit_id),
             )
         )

@@ -28,13 +28,9 @@ from chidoan.bot.processor import Processor
 from chidoan.bot.tasks import cancel
 from chidoan.engine.notices import Window
 from chidoan.handlers.commitments import ask_due
-from chidoan.handlers.registration import programmes
-from chidoan.reminders.digest import digests
 from chidoan.reminders.obligations import Calendar
-from chidoan.reminders.policy import Policy, policy_of
-from chidoan.reminders.run import child_chunk, child_started
-from chidoan.reminders.sweep import Season, store, sweep_chunk, within_hours
-from chidoan.storage.uow import UnitOfWork
+from chidoan.reminders.run import child_chunk, child_started, store_digests, sweep_step
+from chidoan.reminders.sweep import Season, store, within_hours
 
 log = logging.getLogger(__name__)
 STORE = 100  # reminders a transaction on the database thread: 2-3 ms (50: as slow a sweep, no better replies)
@@ -42,10 +38,9 @@ THREAD_CHUNK = 100  # units a transaction when the whole sweep runs on the datab
 
 
 class Sweeps:
-    def __init__(self, processor: Processor, settings, policy: Policy | None = None):
+    def __init__(self, processor: Processor, settings):
         self.processor = processor
         self.settings = settings
-        self.policy = policy or policy_of(settings)
         self.scheduler = AsyncIOScheduler(timezone=settings.tz)
         self._pool: ProcessPoolExecutor | None = None
         self._one_at_a_time = asyncio.Lock()
@@ -111,22 +106,22 @@ class Sweeps:
 
     async def _in_thread(self, at: datetime, season: Season, dry_run: bool) -> None:
         window = Window.of(self.settings)
-        cal = await self.processor.run(
-            lambda uow: Calendar.load(uow, programmes(self.settings), self.policy, self.settings)
-        )
-
-        def chunk(uow: UnitOfWork, after_id: int) -> int | None:
-            after, batch = sweep_chunk(
-                uow, cal, at, window, season, after_id=after_id, dry_run=dry_run, limit=THREAD_CHUNK
-            )
-            season.created += store(uow, batch)
-            return after
-
+        cal = await self.processor.run(lambda uow: Calendar.load(uow, self.settings))
         after: int | None = 0
         while after is not None:
-            after = await self.processor.run(partial(chunk, after_id=after))
+            step = partial(
+                sweep_step,
+                cal=cal,
+                at=at,
+                window=window,
+                season=season,
+                after_id=after,
+                dry_run=dry_run,
+                limit=THREAD_CHUNK,
+            )
+            after = await self.processor.run(step)
         if not dry_run:
-            season.created += await self.processor.run(lambda uow: store(uow, digests(uow, cal, season, at, window)))
+            await self.processor.run(partial(store_digests, cal=cal, at=at, window=window, season=season))
 
     async def start(self) -> None:
         tz = self.settings.tz

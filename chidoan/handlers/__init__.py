@@ -18,6 +18,7 @@ from chidoan.handlers import (
 from chidoan.handlers.invites import invite_command
 from chidoan.handlers.onboarding import ONBOARDING, start_with_code
 from chidoan.i18n import N_
+from chidoan.programmes.loader import programmes
 from chidoan.storage.models import Role
 
 SECRETARIES = frozenset({Role.secretary, Role.deputy})
@@ -110,7 +111,7 @@ ACTIONS = {
 
 
 def build_engine(settings) -> Engine:
-    plans = [registration.build_journey(p) for p in registration.programmes(settings).values()]
+    plans = [registration.build_journey(p) for p in programmes(settings).values()]
     return Engine(
         settings,
         commands=COMMANDS,

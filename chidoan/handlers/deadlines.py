@@ -25,9 +25,8 @@ from sqlalchemy import Row
 from chidoan.engine.context import Ctx
 from chidoan.engine.inputs import ascii_int, parse_date, parse_id
 from chidoan.engine.messages import Button
-from chidoan.handlers.registration import calendar, programmes
 from chidoan.i18n import N_, fold, format_date
-from chidoan.programmes.loader import Programme, programme_for
+from chidoan.programmes.loader import Programme, programme_for, programmes
 from chidoan.reminders.obligations import MAX_MOVE, Calendar, bound
 from chidoan.storage.models import ReportKind, ReportStatus, Role, UnitKind
 
@@ -89,7 +88,7 @@ def deadline_command(ctx: Ctx, args: str) -> None:
     programme, year = target
     if not _allowed(ctx, obligation, programme, year, new):
         return
-    cal = calendar(ctx)
+    cal = Calendar.load(ctx.uow, ctx.settings)
     for unit in units:
         _ask(ctx, cal, unit, obligation, programme, year, new)
 
@@ -125,7 +124,7 @@ def _season(ctx: Ctx) -> list[tuple[str, Programme, int]]:
 
 
 def _list(ctx: Ctx, units: list[Row]) -> None:
-    cal = calendar(ctx)
+    cal = Calendar.load(ctx.uow, ctx.settings)
     season = _season(ctx)
     for unit in units:
         lines = [ctx.t(N_("Deadlines of the units {unit} reviews:"), unit=unit.name)]
@@ -259,7 +258,7 @@ def deadline_action(ctx: Ctx, arg: str) -> None:
         return
     if not _allowed(ctx, obligation, programme, year, new):  # e.g. pressed days later
         return
-    cal = calendar(ctx)
+    cal = Calendar.load(ctx.uow, ctx.settings)
     old = cal.due(unit.id, obligation, programme, year)
     ctx.uow.deadlines.move(
         reviewer_id=unit.id,

@@ -9,8 +9,6 @@ against the programme's deadline), makes the KẾ HOẠCH document and tells the
 from __future__ import annotations
 
 from datetime import date, timedelta
-from functools import cache
-from pathlib import Path
 from typing import TypeGuard
 
 from sqlalchemy import Row
@@ -22,9 +20,8 @@ from chidoan.engine.journey import Answers, Choice, Journey, Kind, Step
 from chidoan.engine.messages import Button
 from chidoan.handlers.access import BASE_UNIT, SECRETARIES, acting_unit, refuse
 from chidoan.i18n import N_, fold, format_date, gettext
-from chidoan.programmes.loader import Programme, load_programmes, programme_for
+from chidoan.programmes.loader import Programme, programme_for, programmes
 from chidoan.reminders.obligations import Calendar, plan_key
-from chidoan.reminders.policy import policy_of
 from chidoan.storage.conversations import ConversationState
 from chidoan.storage.models import ConversationStatus, RegistrationStatus, Role, UnitKind
 from chidoan.storage.registrations import NewerVersion, RegistrationReadOnly
@@ -35,21 +32,6 @@ REGISTERING_ROLES = SECRETARIES
 DOCUMENT_LOCALE = "vi"
 IN_CHARGE = (N_("Standing committee"), N_("Executive committee"), N_("The secretary"))
 EDIT_LOCK = timedelta(hours=12)  # after this an unfinished editor no longer holds others back
-
-
-@cache
-def _load(directory: Path | None) -> dict[str, Programme]:
-    return load_programmes(directory)
-
-
-def programmes(settings) -> dict[str, Programme]:
-    """The programme files in use: the shipped ones, or CHIDOAN_PROGRAMMES_DIR's."""
-    return _load(settings.programmes_dir)
-
-
-def calendar(ctx: Ctx) -> Calendar:
-    """The deadlines in force (the programmes', as reviewing units moved them) and the start rule."""
-    return Calendar.load(ctx.uow, programmes(ctx.settings), policy_of(ctx.settings), ctx.settings)
 
 
 def journey_name(programme: Programme) -> str:
@@ -303,7 +285,9 @@ def _start(ctx: Ctx, programme: Programme, registration: Row, answers: Answers |
     ctx.uow.registrations.set_editor(registration.id, ctx.account_id, ctx.now)
     if answers is None:
         unit = ctx.uow.units.one(registration.unit_id)
-        due = calendar(ctx).plan_due(programme, registration.year, unit)  # as the reviewing unit moved it
+        due = Calendar.load(ctx.uow, ctx.settings).plan_due(
+            programme, registration.year, unit
+        )  # as the reviewing unit moved it
         ctx.say(
             N_(
                 "Registering the {programme} plan of {unit} for {year}. Deadline: before {due}. For each of the {areas} areas, add at least one concrete task. You can leave at any time and continue later with /dangky."
@@ -388,7 +372,7 @@ def submit(ctx: Ctx, programme: Programme, answers: Answers) -> None:
         return
     unit = uow.units.one(registration.unit_id)
     # On time by the reviewing unit's deadline, which it may have moved (/hanchot).
-    due_day = calendar(ctx).plan_due(programme, registration.year, unit)
+    due_day = Calendar.load(ctx.uow, ctx.settings).plan_due(programme, registration.year, unit)
     on_time = ctx.now.astimezone(ctx.tz).date() < due_day
     document = plan_document(ctx, programme, unit, registration.year, answers)
     filename = plan_filename(document.unit_abbr, registration.year)
@@ -572,7 +556,7 @@ def status_command(ctx: Ctx, _args: str) -> None:
         ctx.say(N_("Your unit has no obligations under a programme."))
         return
     lines = [ctx.t(N_("Obligations of {unit}:"), unit=unit.name)]
-    cal = calendar(ctx)
+    cal = Calendar.load(ctx.uow, ctx.settings)
     start = cal.start_of(ctx.uow, unit)
     for programme in programmes(ctx.settings).values():
         if UnitKind(unit.kind) not in programme.registering_kinds:

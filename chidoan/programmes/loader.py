@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, tzinfo
+from functools import cache
 from pathlib import Path
 from typing import Any, Self
 
@@ -423,6 +424,16 @@ def load_programmes(directory: Path | None = None) -> dict[str, Programme]:
     if problems:
         raise ProgrammeError(problems)
     return programmes
+
+
+@cache
+def _load(directory: Path | None) -> dict[str, Programme]:
+    return load_programmes(directory)
+
+
+def programmes(settings) -> dict[str, Programme]:
+    """The programme files in use: the shipped ones, or CHIDOAN_PROGRAMMES_DIR's (read once)."""
+    return _load(settings.programmes_dir)
 
 
 def programme_for(programmes: dict[str, Programme], year: int, kind: UnitKind | str) -> Programme | None:

@@ -3,11 +3,12 @@
 On the mornings an overdue stage goes out (the first late day, then each repeat), the staff of
 each reviewing unit get one digest of the units it reviews directly (those whose nearest
 reviewing ancestor it is): the units that are late, and those that cannot be reached for now
-(nobody bound, the bot blocked, outside Zalo's window), with a button to nudge them again. `/nhacnho` and that button are one action (over the staff's whole subtree):
-at most one manual reminder per obligation and person a day (stage "manual:<date>"), only inside
-the allowed hours. A province's subtree is thousands of units, so a count and a nudge are not
-done inside the staff member's event: it asks for them (`nudge_request`) and the service does
-them beside the replies, in short transactions (`nudge_chunk`), then answers (bot/sweeps.py).
+(nobody bound, the bot blocked, outside Zalo's window), with a button to nudge them again.
+`/nhacnho` and that button are one action (over the staff's whole subtree): at most one manual
+reminder per obligation and person a day (stage "manual:<date>"), only inside the allowed hours.
+A province's subtree is thousands of units, so a count and a nudge are not done inside the
+staff member's event: it asks for them (`nudge_request`) and the service does them beside the
+replies, in short transactions (`nudge_chunk`), then answers (bot/nudges.py).
 """
 
 from __future__ import annotations

@@ -36,8 +36,8 @@ from datetime import date, datetime, timedelta, tzinfo
 
 from sqlalchemy import Row, select
 
-from chidoan.programmes.loader import Programme, programme_for
-from chidoan.reminders.policy import Policy, Stage
+from chidoan.programmes.loader import Programme, programme_for, programmes
+from chidoan.reminders.policy import Policy, Stage, policy_of
 from chidoan.storage.models import (
     Commitment,
     CommitmentStatus,
@@ -112,9 +112,18 @@ class Calendar:
     _stages: dict[tuple[str, date], list[Stage]] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def load(cls, uow: UnitOfWork, programmes: dict[str, Programme], policy: Policy, settings) -> Calendar:
+    def load(cls, uow: UnitOfWork, settings) -> Calendar:
+        """The deadlines in force (the programmes', as reviewing units moved them), the reminder
+        policy and the start rule."""
         reviewing = set(uow.conn.execute(select(U.c.id).where(U.c.reviews.is_(True))).scalars())
-        return cls(programmes, policy, settings.tz, settings.obligations_from, reviewing, uow.deadlines.current())
+        return cls(
+            programmes(settings),
+            policy_of(settings),
+            settings.tz,
+            settings.obligations_from,
+            reviewing,
+            uow.deadlines.current(),
+        )
 
     # ---- deadlines ------------------------------------------------------------------------
 

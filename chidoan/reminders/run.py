@@ -21,17 +21,14 @@ from sqlalchemy import Engine, Row
 from chidoan.engine.notices import Window
 from chidoan.reminders.digest import digests
 from chidoan.reminders.obligations import Calendar
-from chidoan.reminders.policy import policy_of
-from chidoan.reminders.sweep import Batch, Season, store, sweep_chunk, within_hours
+from chidoan.reminders.sweep import CHUNK, Batch, Season, store, sweep_chunk, within_hours
 from chidoan.storage.db import make_engine
-from chidoan.storage.uow import unit_of_work
+from chidoan.storage.uow import UnitOfWork, unit_of_work
 
 
 def calendar(db: Engine, settings) -> Calendar:
-    from chidoan.handlers.registration import programmes  # the handlers import this package
-
     with unit_of_work(db) as uow:
-        return Calendar.load(uow, programmes(settings), policy_of(settings), settings)
+        return Calendar.load(uow, settings)
 
 
 def run_sweep(db: Engine, settings, at: datetime, *, dry_run: bool = False, within: Row | None = None) -> Season:
@@ -44,12 +41,36 @@ def run_sweep(db: Engine, settings, at: datetime, *, dry_run: bool = False, with
     after: int | None = 0
     while after is not None:
         with unit_of_work(db) as uow:
-            after, batch = sweep_chunk(uow, cal, at, window, season, after_id=after, dry_run=dry_run, within=within)
-            season.created += store(uow, batch)
+            after = sweep_step(uow, cal, at, window, season, after_id=after, dry_run=dry_run, within=within)
     if not dry_run:
         with unit_of_work(db) as uow:
-            season.created += store(uow, digests(uow, cal, season, at, window))
+            store_digests(uow, cal, at, window, season)
     return season
+
+
+def sweep_step(
+    uow: UnitOfWork,
+    cal: Calendar,
+    at: datetime,
+    window: Window,
+    season: Season,
+    *,
+    after_id: int,
+    dry_run: bool = False,
+    within: Row | None = None,
+    limit: int = CHUNK,
+) -> int | None:
+    """One chunk of a sweep, planned and stored in this transaction. Returns the id to go on from."""
+    after, batch = sweep_chunk(
+        uow, cal, at, window, season, after_id=after_id, dry_run=dry_run, within=within, limit=limit
+    )
+    season.created += store(uow, batch)
+    return after
+
+
+def store_digests(uow: UnitOfWork, cal: Calendar, at: datetime, window: Window, season: Season) -> None:
+    """The day's digests of what the sweep found, stored."""
+    season.created += store(uow, digests(uow, cal, season, at, window))
 
 
 @cache
@@ -78,7 +99,7 @@ def child_chunk(settings, at: datetime, after_id: int) -> tuple[Batch, int | Non
     db = _engine(settings.database_url)
     sweep = (settings.database_url, at)
     if after_id == 0 or sweep not in _under_way:
-        _under_way[sweep] = (calendar(db, settings), Season())
+        _under_way[sweep] = (calendar(db, settings), Season(keep=False))  # a province's worth, otherwise
     cal, season = _under_way[sweep]
     window = Window.of(settings)
     with unit_of_work(db) as uow:

@@ -58,6 +58,7 @@ class Season:
     """What one sweep found, across its chunks: for the preview and the districts' digests."""
 
     created: int = 0  # messages queued (reminders and digests, held ones included)
+    keep: bool = True  # keep `planned` and `nobody` (a preview, the tests); the child does not
     planned: list[Planned] = field(default_factory=list)
     nobody: list[Obligation] = field(default_factory=list)  # owed, in season, nobody to remind
     # Late obligations by reviewing unit, with why nobody can be reached ("": they can be).
@@ -227,8 +228,9 @@ def sweep_chunk(
     `dry_run` the rows to `store`."""
     obligations, next_id = cal.open_obligations(uow, at, after_id=after_id, limit=limit, within=within)
     planned = plan(uow, obligations, at)
-    season.planned += planned
-    season.nobody += [o for o in obligations if not o.recipients]
+    if season.keep:
+        season.planned += planned
+        season.nobody += [o for o in obligations if not o.recipients]
     today = at.astimezone(cal.tz).date()
     late = [o for o in obligations if o.due <= today]
     why = unreachable(uow, late, at, window)
