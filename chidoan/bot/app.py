@@ -13,6 +13,7 @@ from sqlalchemy import text
 from chidoan.bot.channels import configured
 from chidoan.bot.channels.base import Channel, Host
 from chidoan.bot.checkpointer import Checkpointer
+from chidoan.bot.jobs import Jobs
 from chidoan.bot.nudges import Nudges
 from chidoan.bot.processor import Processor
 from chidoan.bot.sender import Sender
@@ -51,6 +52,7 @@ class App:
         self.sender = Sender(self.processor, self.channels, clock=clock, window=Window.of(settings))
         self.sweeps = Sweeps(self.processor, settings)
         self.nudges = Nudges(self.processor, settings)
+        self.jobs = Jobs(self.processor, settings, self.engine.jobs)
         self._runner: web.AppRunner | None = None
 
     def http_app(self) -> web.Application:
@@ -67,6 +69,7 @@ class App:
         await self.sender.start()
         await self.sweeps.start()
         await self.nudges.start()
+        await self.jobs.start()
         self._runner = web.AppRunner(self.http_app(), access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.settings.web_host, self.settings.web_port).start()
@@ -86,6 +89,7 @@ class App:
         """Stop taking events, send what is queued, then close."""
         await self.sweeps.stop()
         await self.nudges.stop()
+        await self.jobs.stop()
         for channel in self.channels.values():
             await channel.stop()
         if self._runner:

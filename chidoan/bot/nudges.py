@@ -40,8 +40,8 @@ class Nudges:
 
     def _poke(self) -> None:
         """After each commit: a handler that stored a request says so on the engine."""
-        if self.processor.engine.asked:
-            self.processor.engine.asked = False
+        if "nudges" in self.processor.engine.asked:
+            self.processor.engine.asked.discard("nudges")
             self._idle.clear()
             self._asked.set()
 

@@ -62,6 +62,16 @@ class Ctx:
     def send_document(self, document_id: int, filename: str, msgid: str, **params: object) -> None:
         self.replies.append(Outgoing(self.t(msgid, **params), attachment=Attachment(document_id, filename)))
 
+    def later(self, kind: str, **params: object) -> None:
+        """Leave work for after this event's commit, answered in this chat (bot/jobs.py): a
+        chart, a document or an export is read in short transactions and rendered off the
+        database thread, so nobody's reply waits behind it. `params` must be JSON."""
+        inc = self.incoming
+        self.uow.jobs.add(
+            kind=kind, account_id=self.account_id, channel=inc.channel, chat_id=inc.chat_id, params=params, now=self.now
+        )
+        self.engine.asked.add("jobs")
+
     def notify(self, account_id: int, msgid: str, **params: object) -> None:
         """A message for another account, rendered in their language."""
         self.notices.append((account_id, msgid, params))

@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 
 from chidoan.engine.commands import Command, parse_command
 from chidoan.engine.context import Ctx
+from chidoan.engine.jobs import JobFn
 from chidoan.engine.journey import Journey
 from chidoan.engine.messages import FACTS, Incoming, Outgoing, Typed, clean_text
 from chidoan.engine.notices import WINDOWED, Window, route
@@ -51,6 +52,7 @@ class Engine:
         actions: Mapping[str, Action],
         on_code: Action,
         on_link_code: Action | None = None,
+        jobs: Mapping[str, JobFn] | None = None,
     ):
         self.settings = settings
         self.runner = Runner(journeys)
@@ -59,10 +61,11 @@ class Engine:
         self.actions = actions
         self.on_code = on_code
         self.on_link_code = on_link_code
+        self.jobs: Mapping[str, JobFn] = jobs or {}  # by kind: see engine/jobs.py
         self.window = Window.of(settings)
-        # Set by a handler that left work to be done after its commit (a staff's count or nudge,
-        # bot/sweeps.py); cleared by whoever does it.
-        self.asked = False
+        # Named by a handler that left work to be done after its commit ("nudges": a staff's
+        # count or nudge, bot/nudges.py; "jobs": bot/jobs.py); taken off by whoever does it.
+        self.asked: set[str] = set()
 
     def command(self, name: str) -> Command | None:
         return self._by_name.get(name)

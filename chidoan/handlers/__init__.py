@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from chidoan.engine.commands import STAFF, Command
 from chidoan.engine.dispatch import Engine
+from chidoan.engine.jobs import JobFn
 from chidoan.handlers import (
     basics,
     commitments,
@@ -109,6 +110,9 @@ ACTIONS = {
     "dl": deadlines.deadline_action,
 }
 
+# Work left for after a commit, by kind (`ctx.later`, see engine/jobs.py).
+JOBS: dict[str, JobFn] = {}
+
 
 def build_engine(settings) -> Engine:
     plans = [registration.build_journey(p) for p in programmes(settings).values()]
@@ -119,6 +123,7 @@ def build_engine(settings) -> Engine:
         actions=ACTIONS,
         on_code=start_with_code,
         on_link_code=link.link_code,
+        jobs=JOBS,
     )
 
 

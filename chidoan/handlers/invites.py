@@ -8,6 +8,7 @@ from sqlalchemy import Row
 
 from chidoan.engine.context import Ctx
 from chidoan.handlers.labels import ROLE_LABELS
+from chidoan.handlers.scope import in_scope, staff_scope
 from chidoan.i18n import N_, fold, format_date
 from chidoan.storage.models import Role
 from chidoan.storage.uow import UnitOfWork
@@ -40,15 +41,6 @@ def deep_link(username: str | None, code: str) -> str | None:
 
 def bot_username(uow: UnitOfWork, settings) -> str | None:
     return settings.telegram_bot_username or uow.kv.get(BOT_USERNAME_KEY)
-
-
-def staff_scope(ctx: Ctx) -> list[Row]:
-    """The units whose subtree this account may act on as district staff."""
-    return [r for r in ctx.roles if r.role in (Role.district_staff, Role.admin)]
-
-
-def in_scope(ctx: Ctx, unit: Row) -> bool:
-    return any(unit.path.startswith(scope.path) for scope in staff_scope(ctx))
 
 
 def invite_command(ctx: Ctx, args: str) -> None:

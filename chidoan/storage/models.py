@@ -58,7 +58,15 @@ class ConversationStatus(StrEnum):
 class RegistrationStatus(StrEnum):
     draft = "draft"  # being written, never submitted
     submitted = "submitted"
-    reviewed = "reviewed"  # the district has rated it: read-only from then on
+    returned = "returned"  # sent back for correction: only the parts named in the return reopen
+    reviewed = "reviewed"  # accepted (or rated) by the reviewing unit: read-only from then on
+
+
+class ReviewResult(StrEnum):
+    """registration.result, set at the year-end rating; item_rating.result of each task."""
+
+    passed = "passed"
+    not_passed = "not_passed"
 
 
 class OutboxStatus(StrEnum):
@@ -96,12 +104,19 @@ class OrgUnit(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=64, unique=True)
     name: str = Field(max_length=255)
+    # The name lower-cased without accents (i18n.fold), kept by storage/orgs.py: "phi thong"
+    # finds "Đoàn xã Phi Thông" in SQL, on SQLite as on PostgreSQL.
+    folded_name: str = Field(default="", max_length=255, sa_column_kwargs={"server_default": ""})
     kind: str = Field(max_length=16)
     parent_id: int | None = Field(default=None, foreign_key="org_unit.id", index=True)
     # Materialised path of ids, "/1/7/42/": a subtree is one indexed prefix query.
     path: str = Field(default="/", max_length=512, index=True)
     reviews: bool = Field(default=False)
     created_at: datetime
+    # A unit folded into another (the 2025 mergers): kept with its history, listed for the years
+    # before `closed_on`, its roles and open work moved to `merged_into`.
+    closed_on: date | None = None
+    merged_into: int | None = Field(default=None, foreign_key="org_unit.id")
 
 
 class Account(SQLModel, table=True):
@@ -345,6 +360,7 @@ class Registration(SQLModel, table=True):
     version: int = Field(default=0)  # the newest submitted version; 0 while a draft
     first_submitted_at: datetime | None = None
     on_time: bool | None = None  # of the first submission, against the programme's deadline
+    result: str | None = Field(default=None, max_length=16)  # ReviewResult, once rated at year-end
     # Who has it open in a conversation: a second editor is told, not silently overwritten.
     editing_by: int | None = Field(default=None, foreign_key="account.id")
     editing_since: datetime | None = None
@@ -544,3 +560,79 @@ class DeadlineChange(SQLModel, table=True):
     due_on: date  # the first late day, as in the programme files ("before 20/10")
     changed_by: int = Field(foreign_key="account.id")
     changed_at: datetime
+
+
+class ReviewAction(SQLModel, table=True):
+    """What a reviewing unit's staff did to a unit's registration or report (accept, return for
+    correction, rate a task, rate the year, override the proposed result): never updated, the
+    audit trail of reviews. `detail` holds what the action names (the returned parts and their
+    comments, a task and its result...)."""
+
+    __tablename__ = "review_action"
+    __table_args__ = (
+        Index("ix_review_action_unit", "unit_id", "at"),
+        Index("ix_review_action_registration", "registration_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    unit_id: int = Field(foreign_key="org_unit.id")  # the unit whose work was reviewed
+    registration_id: int | None = Field(default=None, foreign_key="registration.id")
+    report_id: int | None = Field(default=None, foreign_key="report.id")
+    account_id: int = Field(foreign_key="account.id")  # who did it
+    action: str = Field(max_length=16)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    note: str | None = Field(default=None, sa_column=Column(Text))
+    at: datetime
+
+
+class ItemRating(SQLModel, table=True):
+    """The year-end rating of one registered task of a plan (seed 004 step 3): the newest rating
+    of each task; every rating is also a review_action."""
+
+    __tablename__ = "item_rating"
+    __table_args__ = (UniqueConstraint("registration_id", "task"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    registration_id: int = Field(foreign_key="registration.id")
+    task: int  # the task's position (1, 2, ...) in the registration's newest version, all areas in order
+    item: str = Field(max_length=16)  # the programme item it registers, e.g. "1.2"
+    result: str = Field(max_length=16)  # ReviewResult
+    note: str | None = Field(default=None, sa_column=Column(Text))
+    rated_by: int = Field(foreign_key="account.id")
+    rated_at: datetime
+
+
+class CompiledReport(SQLModel, table=True):
+    """A reviewing unit's compiled registration report of one programme year, sent to the level
+    above (seed 004 step 2, due 25/10): each sending is a row, the document with it."""
+
+    __tablename__ = "compiled_report"
+    __table_args__ = (Index("ix_compiled_report_unit", "unit_id", "programme", "year"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    unit_id: int = Field(foreign_key="org_unit.id")  # the reviewing unit that compiled it
+    programme: str = Field(max_length=64)
+    year: int  # the plan year
+    document_id: int = Field(foreign_key="document.id")
+    sent_by: int = Field(foreign_key="account.id")
+    sent_at: datetime
+    on_time: bool
+
+
+class Job(SQLModel, table=True):
+    """Work a handler leaves for after its commit, done off the database thread and answered in
+    the chat it came from (a chart, a document, an export): see bot/jobs.py. `done_at` once
+    answered; a job left by a stopped service is done at the next start."""
+
+    __tablename__ = "job"
+    __table_args__ = (Index("ix_job_open", "done_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32)
+    account_id: int = Field(foreign_key="account.id")
+    channel: str = Field(max_length=16)
+    chat_id: str = Field(max_length=64)
+    params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime
+    done_at: datetime | None = None
+    error: str | None = Field(default=None, max_length=512)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, Row, bindparam, func, select
+from sqlalchemy import Connection, Row, and_, bindparam, func, or_, select
 
+from chidoan.i18n import fold
 from chidoan.storage.models import OrgUnit, table
 from chidoan.storage.rows import found, inserted_id
 
@@ -41,6 +42,7 @@ class OrgUnits:
         values = {
             "code": code,
             "name": name,
+            "folded_name": fold(name),
             "kind": kind,
             "parent_id": parent.id if parent else None,
             "path": "/",
@@ -53,6 +55,8 @@ class OrgUnits:
         return self.one(unit_id)
 
     def update(self, unit_id: int, **values) -> None:
+        if "name" in values:
+            values["folded_name"] = fold(values["name"])
         self.conn.execute(U.update().where(U.c.id == unit_id).values(**values))
 
     def ancestors(self, unit: Row) -> list[Row]:
@@ -73,6 +77,24 @@ class OrgUnits:
     @staticmethod
     def contains(outer: Row, inner: Row) -> bool:
         return inner.path.startswith(outer.path)
+
+    def search(self, roots: list[Row], text: str, *, limit: int = 20) -> list[Row]:
+        """Units inside the roots' subtrees whose code is `text` (any case) or whose name holds
+        its words without accents ("phi thong" finds "Đoàn xã Phi Thông"), open ones first, then
+        by path; at most `limit`."""
+        words = fold(text).split()
+        if not roots or not words:
+            return []
+        inside = or_(*(U.c.path.startswith(root.path, autoescape=True) for root in roots))
+        by_code = func.upper(U.c.code) == text.strip().upper()
+        by_name = and_(*(U.c.folded_name.contains(word, autoescape=True) for word in words))
+        stmt = (
+            select(U)
+            .where(inside, or_(by_code, by_name))
+            .order_by(by_code.desc(), U.c.closed_on.is_not(None), U.c.path)
+            .limit(limit)
+        )
+        return list(self.conn.execute(stmt))
 
     def subtree(self, unit: Row) -> list[Row]:
         return list(

@@ -16,6 +16,7 @@ from chidoan.storage.conversations import Conversations
 from chidoan.storage.documents import Documents
 from chidoan.storage.events import Events
 from chidoan.storage.invites import Invites
+from chidoan.storage.jobs import Jobs
 from chidoan.storage.links import Links
 from chidoan.storage.orgs import OrgUnits
 from chidoan.storage.outbox import OutboxRepo
@@ -48,6 +49,7 @@ class UnitOfWork:
         self.reminders = Reminders(conn)
         self.deadlines = DeadlineChanges(conn)
         self.nudges = NudgeRequests(conn)
+        self.jobs = Jobs(conn)
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:

@@ -1,0 +1,89 @@
+"""Jobs: what a handler leaves for after its commit (`ctx.later(kind, **params)`), done by
+bot/jobs.py and answered in the chat it came from.
+
+A chart, a compiled report or a province's export reads many rows and renders for tens or
+hundreds of milliseconds; inside the person's event that would hold the one database thread and
+every other person's reply behind it. A job instead reads in short transactions (`read`),
+renders off the database thread (`render`), and stores its answer (`reply`, `reply_file`) in one
+more short transaction. A job function is registered by kind in `build_engine(jobs=...)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Row
+
+from chidoan.engine.messages import Attachment, Button, Outgoing
+from chidoan.engine.typed import remember
+from chidoan.i18n import gettext
+from chidoan.storage.uow import UnitOfWork
+
+T = TypeVar("T")
+
+
+@dataclass
+class JobContext:
+    job: Row  # kind, account_id, channel, chat_id, params, created_at
+    locale: str  # the asker's, read when the job started
+    now: datetime  # UTC
+    settings: Any
+    run: Callable[[Callable[[UnitOfWork], Any]], Awaitable[Any]]  # a short transaction on the database thread
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.job.params
+
+    def t(self, msgid: str, **params: object) -> str:
+        return gettext(self.locale, msgid, **params)
+
+    async def read(self, work: Callable[[UnitOfWork], T]) -> T:
+        """One short transaction on the database thread; keep each under ~50 ms (chunk a subtree)."""
+        return await self.run(work)
+
+    async def render(self, work: Callable[..., T], *args: Any) -> T:
+        """CPU work (a .docx, an .xlsx, a PNG) on a worker thread, off the database thread."""
+        return await asyncio.to_thread(work, *args)
+
+    async def reply(self, message: Outgoing) -> None:
+        """Queue the answer in the asker's chat, ahead of any season's bulk."""
+        await self.run(lambda uow: self._queue(uow, message))
+
+    async def reply_text(self, msgid: str, *, buttons: list[list[Button]] | None = None, **params: object) -> None:
+        await self.reply(Outgoing(self.t(msgid, **params), buttons or []).with_hint(self.locale))
+
+    async def reply_file(
+        self,
+        content: bytes,
+        filename: str,
+        msgid: str,
+        *,
+        kind: str,
+        buttons: list[list[Button]] | None = None,
+        **params: object,
+    ) -> int:
+        """Store the file as a document and send it with a caption; returns the document's id."""
+        caption = self.t(msgid, **params)
+
+        def store(uow: UnitOfWork) -> int:
+            document_id = uow.documents.add(kind=kind, filename=filename, content=content, now=self.now)
+            message = Outgoing(caption, buttons or [], attachment=Attachment(document_id, filename))
+            self._queue(uow, message.with_hint(self.locale))
+            return document_id
+
+        return await self.run(store)
+
+    def _queue(self, uow: UnitOfWork, message: Outgoing) -> None:
+        from chidoan.engine.dispatch import outbox_row  # dispatch imports the context, which imports this
+
+        job = self.job
+        uow.outbox.add_many([outbox_row(job.channel, job.chat_id, job.account_id, message, self.now)])
+        if message.buttons:  # typed "1" or the label's words press the job's buttons too
+            remember(uow, job.account_id, message, self.now, channel=job.channel, chat_id=job.chat_id)
+
+
+JobFn = Callable[[JobContext], Awaitable[None]]
