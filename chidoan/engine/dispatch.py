@@ -13,10 +13,10 @@ from datetime import datetime
 from sqlalchemy.exc import DBAPIError
 
 from chidoan.engine.commands import Command, parse_command
-from chidoan.engine.context import Ctx
+from chidoan.engine.context import Ctx, Notice
 from chidoan.engine.jobs import JobFn
 from chidoan.engine.journey import Journey
-from chidoan.engine.messages import FACTS, Incoming, Outgoing, Typed, clean_text
+from chidoan.engine.messages import FACTS, Button, Incoming, Outgoing, Typed, clean_text
 from chidoan.engine.notices import WINDOWED, Window, route
 from chidoan.engine.runner import Runner
 from chidoan.engine.typed import buttons_of, match, question, remember
@@ -304,13 +304,24 @@ class Engine:
     def _queue(self, ctx: Ctx) -> None:
         inc = ctx.incoming
         rows = [outbox_row(inc.channel, inc.chat_id, ctx.account_id, reply, ctx.now) for reply in ctx.replies]
-        for account_id, msgid, params in ctx.notices:
-            account = ctx.uow.accounts.one(account_id)
-            text = gettext(account.locale, msgid, **params)
-            row = notice_row(ctx.uow, account_id, Outgoing(text), ctx.now, self.window)
-            if row is not None:
-                rows.append(row)
+        for notice in ctx.notices:
+            message = notice_message(ctx.uow.accounts.one(notice.account_id).locale, notice)
+            row = notice_row(ctx.uow, notice.account_id, message, ctx.now, self.window)
+            if row is None:
+                continue
+            rows.append(row)
+            if message.buttons and row["status"] == "pending":
+                # Typed "1" or the label's words press its buttons (Zalo taps arrive as text), in
+                # the chat it goes to; a held one is remembered when it is released.
+                remember(ctx.uow, notice.account_id, message, ctx.now, channel=row["channel"], chat_id=row["chat_id"])
         ctx.uow.outbox.queue(rows)
+
+
+def notice_message(locale: str, notice: Notice) -> Outgoing:
+    """A notice in its reader's language: the text, the buttons' labels, the hint under them."""
+    buttons = [[Button(gettext(locale, b.label), b.payload) for b in row] for row in notice.buttons]
+    text = gettext(locale, notice.msgid, **notice.params)
+    return Outgoing(text, buttons, attachment=notice.attachment).with_hint(locale)
 
 
 def notice_row(

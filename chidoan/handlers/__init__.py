@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chidoan.engine.commands import STAFF, Command
+from chidoan.engine.commands import ANY_ROLE, STAFF, Command
 from chidoan.engine.dispatch import Engine
 from chidoan.engine.jobs import JobFn
 from chidoan.handlers import (
@@ -15,8 +15,9 @@ from chidoan.handlers import (
     registration,
     reminders,
     reports,
+    units,
 )
-from chidoan.handlers.invites import invite_command
+from chidoan.handlers.invites import invite_action, invite_command
 from chidoan.handlers.onboarding import ONBOARDING, start_with_code
 from chidoan.i18n import N_
 from chidoan.programmes.loader import programmes
@@ -87,6 +88,14 @@ COMMANDS = [
         deadlines.deadline_command,
         roles=STAFF,
     ),
+    Command(
+        "donvi",
+        ("units",),
+        N_("the units you can see, with their codes; /donvi <name> searches"),
+        units.units_command,
+        roles=ANY_ROLE,
+    ),
+    Command("xem", ("view",), N_("one unit's page: plan, reports, commitments"), units.view_command, roles=ANY_ROLE),
     Command("moi", ("invite",), N_("issue an invite code for a unit you manage"), invite_command, roles=STAFF),
     Command("lienket", ("link",), N_("use the same account in another app; where notices go"), link.link_command),
     Command("ngonngu", ("language",), N_("change the language"), basics.language, resumes=False),
@@ -108,6 +117,8 @@ ACTIONS = {
     "lk": link.link_action,
     "rm": reminders.reminder_action,
     "dl": deadlines.deadline_action,
+    "un": units.unit_action,
+    "inv": invite_action,
 }
 
 # Work left for after a commit, by kind (`ctx.later`, see engine/jobs.py).

@@ -17,8 +17,9 @@ from chidoan.documents.plan import PlanArea, PlanDocument, PlanTask, plan_filena
 from chidoan.engine.context import Ctx
 from chidoan.engine.inputs import ascii_int, parse_id
 from chidoan.engine.journey import Answers, Choice, Journey, Kind, Step
-from chidoan.engine.messages import Button
+from chidoan.engine.messages import Attachment, Button
 from chidoan.handlers.access import BASE_UNIT, SECRETARIES, acting_unit, refuse
+from chidoan.handlers.labels import VIEW
 from chidoan.i18n import N_, fold, format_date, gettext
 from chidoan.programmes.loader import Programme, programme_for, programmes
 from chidoan.reminders.obligations import Calendar, plan_key
@@ -414,10 +415,13 @@ def submit(ctx: Ctx, programme: Programme, answers: Answers) -> None:
             "{unit} submitted its {programme} plan for {year} (version {version}), late: the deadline was before {due}."
         )
     )
+    # The document goes with it, and a button that opens the unit's page (/xem, handlers/units.py).
     for staff in uow.roles.holders(reviewer.id, Role.district_staff) if reviewer else []:
         ctx.notify(
             staff.account_id,
             notice,
+            attachment=Attachment(document_id, filename),
+            buttons=[[Button(VIEW, f"un:open:{unit.id}")]],
             unit=unit.name,
             programme=programme.short_name,
             year=registration.year,

@@ -6,11 +6,12 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Row, select
 
-from chidoan.storage.models import Registration, RegistrationStatus, RegistrationVersion, table
+from chidoan.storage.models import Registration, RegistrationStatus, RegistrationVersion, ReviewAction, table
 from chidoan.storage.rows import found
 
 R = table(Registration)
 V = table(RegistrationVersion)
+A = table(ReviewAction)
 
 
 class RegistrationRefused(Exception):
@@ -125,3 +126,8 @@ class Registrations:
 
     def versions(self, registration_id: int) -> list[Row]:
         return list(self.conn.execute(select(V).where(V.c.registration_id == registration_id).order_by(V.c.version)))
+
+    def review_actions(self, registration_id: int) -> list[Row]:
+        """What the reviewing staff did to this plan (review_action rows), oldest first."""
+        stmt = select(A).where(A.c.registration_id == registration_id).order_by(A.c.at, A.c.id)
+        return list(self.conn.execute(stmt))
