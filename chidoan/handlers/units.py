@@ -16,6 +16,8 @@ name outside one's subtree gets the same answer as one that does not exist.
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import Row
 
 from chidoan.engine.context import Ctx
@@ -25,9 +27,10 @@ from chidoan.handlers.commitments import ANSWERS as FOLLOW_UP_LABELS
 from chidoan.handlers.labels import KIND_LABELS, ROLE_LABELS
 from chidoan.handlers.reports import STATUS_LABELS, show_report
 from chidoan.handlers.scope import can_see, find_units, visible_roots
-from chidoan.i18n import N_, format_date
+from chidoan.i18n import N_, fold, format_date
 from chidoan.programmes.loader import programmes
 from chidoan.storage.models import (
+    KIND_LEVEL,
     CommitmentStatus,
     RegistrationStatus,
     ReportKind,
@@ -38,11 +41,13 @@ from chidoan.storage.models import (
 )
 
 PAGE = 20  # units a page of /donvi
+OUTLINE_MAX = 3000  # a subtree up to this size is listed siblings by name (read whole: a few ms)
 REPORTS_PAGE = 10  # reports or commitments a page of a unit's section
 FOUND_MAX = 20  # search results shown (one more is read, to know there are more)
 QUERY_MAX = 100  # characters of a search read: enough for a name, never thousands of LIKEs
 LABEL_MAX = 48  # a button's unit name, clipped
 
+_DIGITS = re.compile(r"(\d+)")
 INVALID = N_("That button is no longer valid.")
 NOBODY = N_("nobody has joined yet")
 EXPECTED = N_("expected result")
@@ -115,7 +120,7 @@ def list_units(ctx: Ctx, root: Row, page: int) -> None:
         ),
         "",
     ]
-    for unit in ctx.uow.units.subtree_page(root, offset=offset, limit=PAGE):
+    for unit in _page_of_tree(ctx, root, total, offset):
         indent = "    " * (unit.path.count("/") - depth)
         line = f"{indent}• {_kind(ctx, unit)}: {unit.name} — {unit.code}"
         if unit.merged_into is not None:
@@ -123,6 +128,32 @@ def list_units(ctx: Ctx, root: Row, page: int) -> None:
         lines.append(line)
     lines += ["", ctx.t(N_("Type /xem and a code to open a unit, or /donvi and a few words of a name to search."))]
     ctx.say_text("\n".join(lines), buttons=_nav(ctx, f"un:ls:{root.id}", page, pages))
+
+
+def _page_of_tree(ctx: Ctx, root: Row, total: int, offset: int) -> list[Row]:
+    """One page of the subtree in reading order: each unit under its parent, siblings by kind then
+    by name ("Khu phố 2" before "Khu phố 10"). Past OUTLINE_MAX units (a province's thousands)
+    the order is the stored paths': still each unit under its parent, siblings as created."""
+    if total > OUTLINE_MAX:
+        return ctx.uow.units.subtree_page(root, offset=offset, limit=PAGE)
+    children: dict[int | None, list[Row]] = {}
+    for row in ctx.uow.units.outline(root):
+        children.setdefault(row.parent_id, []).append(row)
+    order: list[int] = []
+    stack = [root.id]
+    while stack:
+        unit_id = stack.pop()
+        order.append(unit_id)
+        below = sorted(children.get(unit_id, []), key=_sibling_order)
+        stack += [child.id for child in reversed(below)]
+    ids = order[offset : offset + PAGE]
+    rows = ctx.uow.units.many(ids)
+    return [rows[i] for i in ids if i in rows]
+
+
+def _sibling_order(unit: Row) -> tuple:
+    level = KIND_LEVEL.get(UnitKind(unit.kind), 9) if unit.kind in set(UnitKind) else 9
+    return (level, [int(part) if part.isdigit() else part for part in _DIGITS.split(fold(unit.name))])
 
 
 def search(ctx: Ctx, text: str) -> None:

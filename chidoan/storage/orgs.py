@@ -113,6 +113,14 @@ class OrgUnits:
         )
         return list(self.conn.execute(stmt))
 
+    def outline(self, unit: Row) -> list[Row]:
+        """The unit's subtree in its lightest form (id, parent_id, kind, name), to order a listing."""
+        stmt = select(U.c.id, U.c.parent_id, U.c.kind, U.c.name).where(U.c.path.startswith(unit.path, autoescape=True))
+        return list(self.conn.execute(stmt))
+
+    def many(self, ids: list[int]) -> dict[int, Row]:
+        return {row.id: row for row in self.conn.execute(select(U).where(U.c.id.in_(ids)))} if ids else {}
+
     def subtree_count(self, unit: Row) -> int:
         stmt = select(func.count()).select_from(U).where(U.c.path.startswith(unit.path, autoescape=True))
         return self.conn.execute(stmt).scalar_one()
