@@ -310,9 +310,10 @@ class Engine:
             if row is None:
                 continue
             rows.append(row)
-            if message.buttons and row["status"] == "pending":
+            if message.buttons and row["status"] == "pending" and row["kind"] == OutboxKind.notice:
                 # Typed "1" or the label's words press its buttons (Zalo taps arrive as text), in
-                # the chat it goes to; a held one is remembered when it is released.
+                # the chat it goes to; a held one is remembered when it is released, a template
+                # (Zalo, outside its window) shows no buttons.
                 remember(ctx.uow, notice.account_id, message, ctx.now, channel=row["channel"], chat_id=row["chat_id"])
         ctx.uow.outbox.queue(rows)
 

@@ -41,7 +41,7 @@ from chidoan.storage.models import (
 )
 
 PAGE = 20  # units a page of /donvi
-OUTLINE_MAX = 3000  # a subtree up to this size is listed siblings by name (read whole: a few ms)
+OUTLINE_MAX = 1000  # a subtree up to this size is listed siblings by name (read whole: ~10 ms)
 REPORTS_PAGE = 10  # reports or commitments a page of a unit's section
 FOUND_MAX = 20  # search results shown (one more is read, to know there are more)
 QUERY_MAX = 100  # characters of a search read: enough for a name, never thousands of LIKEs
