@@ -515,3 +515,47 @@ async def test_on_telegram_the_notice_is_a_document_whose_button_opens_the_page(
         assert "Các phần việc đã đăng ký:" in staff.text
     finally:
         await app.stop()
+
+
+async def test_reports_of_the_year_newest_first_ten_a_page(settings, db, people):
+    now = datetime.now(UTC)
+    with unit_of_work(db) as uow:
+        kp1, kp2 = uow.units.by_code("RG-VB-KP1"), uow.units.by_code("RG-VB-KP2")
+        for month in range(1, 12):  # 11 meetings of 2026, one of 2025 (another year: not listed)
+            uow.reports.add(
+                unit_id=(kp1 if month % 2 else kp2).id,
+                kind=ReportKind.meeting,
+                held_on=date(2026, month, 5),
+                data={"held_on": f"2026-{month:02d}-05"},
+                account_id=people["branch"],
+                now=now,
+            )
+        uow.reports.add(
+            unit_id=kp1.id,
+            kind=ReportKind.meeting,
+            held_on=date(2025, 12, 5),
+            data={},
+            account_id=people["branch"],
+            now=now,
+        )
+        uow.reports.withdraw(uow.reports.of_unit(kp2.id, ReportKind.meeting)[-1].id, now)  # 05/10
+    app = await started(settings, 2026, 11, 20, 9, 0)
+    try:
+        async with WebUser(app, "staff") as staff:
+            await staff.say("/xem RG-VB")
+            await staff.press("Báo cáo sinh hoạt (11)")
+            assert (
+                "Báo cáo sinh hoạt năm 2026 của Đoàn phường Vĩnh Bảo và các chi đoàn trực thuộc: 11, trang 1/2"
+                in staff.text
+            )
+            labels = [b["label"] for b in buttons(staff)]
+            assert labels[:3] == [
+                "05/11/2026 · v1 · Chi đoàn Khu phố 1",
+                "05/10/2026 · v1 · Chi đoàn Khu phố 2 · đã rút",
+                "05/09/2026 · v1 · Chi đoàn Khu phố 1",
+            ]
+            assert len(labels) == 11 and labels[-1] == "Trang sau »"
+            await staff.press("Trang sau")
+            assert [b["label"] for b in buttons(staff)] == ["05/01/2026 · v1 · Chi đoàn Khu phố 1", "« Trang trước"]
+    finally:
+        await app.stop()
