@@ -559,3 +559,50 @@ async def test_reports_of_the_year_newest_first_ten_a_page(settings, db, people)
             assert [b["label"] for b in buttons(staff)] == ["05/01/2026 · v1 · Chi đoàn Khu phố 1", "« Trang trước"]
     finally:
         await app.stop()
+
+
+# ---- Zalo OA: within its window, and held outside it --------------------------------------------
+
+
+@pytest.mark.parametrize("inside", [True, False])
+async def test_on_zalo_the_notice_sends_the_document_and_its_tapped_button_opens_the_page(settings, db, people, inside):
+    from tests.fake_zalo_oa import FakeZaloOA
+    from tests.test_zalo_oa import ZaloUser, zalo_settings
+
+    account = add_member(db, "84909", "Ngô Văn Tâm", "RG", "district_staff", channel="zalo")
+    with unit_of_work(db) as uow:  # wrote yesterday (inside Zalo's window) or in January (outside)
+        seen = datetime(2026, 10, 9, 2, 0, tzinfo=UTC) if inside else datetime(2026, 1, 1, tzinfo=UTC)
+        uow.conn.execute(
+            ChannelIdentity.__table__.update()
+            .where(ChannelIdentity.__table__.c.account_id == account)
+            .values(last_seen_at=seen)
+        )
+    async with FakeZaloOA() as zalo:
+        app = App(zalo_settings(settings.database_url, zalo), clock=clock_at(2026, 10, 10, 9, 0))
+        await app.start()
+        try:
+            staff = ZaloUser(zalo, app, db, "84909")
+            async with WebUser(app, "sec", language="en") as sec:
+                await register(sec)
+            if inside:
+                notice, document = await staff.replies()
+            else:
+                assert await staff.replies() == []  # held until they write
+                [held] = [r for r in list_outbox(db, "84909") if r.status == "held"]
+                assert held.error == "outside_window" and "document" in held.body
+                notice, document, toi = await staff.say("/toi")  # released first, in order, then the reply
+                assert "Ngô Văn Tâm" in toi["text"]
+            assert notice["text"].startswith("Đoàn phường Vĩnh Bảo đã gửi kế hoạch “3 chủ động” năm 2027")
+            [button] = notice["attachment"]["payload"]["buttons"]
+            assert (button["title"], button["payload"]) == ("🔎 Xem", "1")
+            token = document["attachment"]["payload"]["token"]
+            assert zalo.uploaded(token)[0].endswith(".docx")
+            await staff.tap("Xem")  # Zalo sends the payload as text: "1"
+            assert staff.text.startswith("🏢 Đoàn phường Vĩnh Bảo")
+        finally:
+            await app.stop()
+
+
+def list_outbox(db, chat_id: str) -> list:
+    with db.connect() as conn:
+        return list(conn.execute(select(OUT).where(OUT.c.chat_id == chat_id).order_by(OUT.c.id)))
