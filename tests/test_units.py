@@ -407,6 +407,23 @@ async def test_access_other_district_stranger_forged_buttons_and_hostile_text(se
                     assert "Vĩnh Bảo" not in ct.text and "Minh Lương" not in ct.text, (command, hostile)
             await ct.say("/donvi " + "a " * 3000)
             no_apology(ct)
+        async with WebUser(app, "staff") as staff:  # who may see RG-VB: digits that are no page or id
+            huge = "9" * 23
+            for forged in (
+                f"un:ls:{vb}:²",
+                f"un:ls:{vb}:0",
+                f"un:ls:{vb}:{huge}",
+                f"un:rep:{vb}:m:³",
+                f"un:cm:{vb}:-1",
+                f"un:r:{huge}",
+                "un:r:²",
+                f"un:open:{vb}:",
+                "inv:²:secretary",
+                f"inv:{huge}:secretary",
+                f"inv:{vb}:²",
+            ):
+                await staff.send_frame({"type": "button", "payload": forged})
+                assert staff.text == INVALID, forged
     finally:
         await app.stop()
     with unit_of_work(db) as uow:
