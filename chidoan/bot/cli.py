@@ -127,7 +127,10 @@ def cmd_org(settings, args) -> int:
         for problem in result.problems:
             print(f"  {problem}", file=sys.stderr)
         return 1
-    print(f"Đã nhập: {result.created} đơn vị mới, {result.updated} đơn vị cập nhật.")
+    print(
+        f"Đã nhập: {result.created} đơn vị mới, {result.updated} đơn vị cập nhật, "
+        f"{result.moved} đơn vị chuyển sang đơn vị cấp trên mới."
+    )
     return 0
 
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, Row, and_, bindparam, func, or_, select
+from sqlalchemy import Connection, Row, and_, bindparam, func, literal, or_, select
 
 from chidoan.i18n import fold
-from chidoan.storage.models import OrgUnit, table
+from chidoan.storage.models import OrgChange, OrgUnit, table
 from chidoan.storage.rows import found, inserted_id
 
 U = table(OrgUnit)
+CHANGE = table(OrgChange)
 
 # Built once: an import adds thousands of units, and building statements costs more than running them.
 _INSERT = U.insert()
@@ -59,6 +61,29 @@ class OrgUnits:
             values["folded_name"] = fold(values["name"])
         self.conn.execute(U.update().where(U.c.id == unit_id).values(**values))
 
+    def move(self, unit: Row, parent: Row | None) -> int:
+        """Put `unit` under `parent` (None: a root): its path and every descendant's rewritten in
+        one UPDATE, the old prefix replaced by the new. The caller checks levels and cycles (a
+        unit never goes under itself or its own subtree). Returns the rows whose path changed."""
+        old = unit.path
+        new = f"{parent.path if parent else '/'}{unit.id}/"
+        assert not new.startswith(old), f"unit {unit.id} cannot go under its own subtree"
+        self.conn.execute(U.update().where(U.c.id == unit.id).values(parent_id=parent.id if parent else None))
+        return self.rebase(old, new)
+
+    def rebase(self, old: str, new: str, *, keep_root: bool = False) -> int:
+        """Every path starting with `old` starts with `new` instead (SQLite and PostgreSQL alike:
+        || and substr); `keep_root` leaves the row whose path is `old` itself as it is."""
+        inside = U.c.path.startswith(old, autoescape=True)
+        if keep_root:
+            inside = and_(inside, U.c.path != old)
+        tail = func.substr(U.c.path, len(old) + 1)
+        stmt = U.update().where(inside).values(path=literal(new).concat(tail))
+        return self.conn.execute(stmt).rowcount
+
+    def children(self, unit: Row) -> list[Row]:
+        return list(self.conn.execute(select(U).where(U.c.parent_id == unit.id).order_by(U.c.id)))
+
     def ancestors(self, unit: Row) -> list[Row]:
         """From the root down to the unit's parent."""
         ids = [int(part) for part in unit.path.strip("/").split("/")[:-1] if part]
@@ -100,3 +125,19 @@ class OrgUnits:
         return list(
             self.conn.execute(select(U).where(U.c.path.startswith(unit.path, autoescape=True)).order_by(U.c.path))
         )
+
+
+class OrgChanges:
+    """The audit trail of the tree (models.OrgChange): appended, never updated."""
+
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def add(self, *, kind: str, unit_id: int, detail: dict[str, Any], by: int | None, now: datetime) -> None:
+        self.conn.execute(CHANGE.insert().values(kind=kind, unit_id=unit_id, detail=detail, by=by, at=now))
+
+    def of(self, unit_id: int) -> list[Row]:
+        return list(self.conn.execute(select(CHANGE).where(CHANGE.c.unit_id == unit_id).order_by(CHANGE.c.id)))
+
+    def all(self) -> list[Row]:
+        return list(self.conn.execute(select(CHANGE).order_by(CHANGE.c.id)))

@@ -18,7 +18,7 @@ from chidoan.storage.events import Events
 from chidoan.storage.invites import Invites
 from chidoan.storage.jobs import Jobs
 from chidoan.storage.links import Links
-from chidoan.storage.orgs import OrgUnits
+from chidoan.storage.orgs import OrgChanges, OrgUnits
 from chidoan.storage.outbox import OutboxRepo
 from chidoan.storage.prompts import Prompts
 from chidoan.storage.registrations import Registrations
@@ -38,6 +38,7 @@ class UnitOfWork:
         self.invites = Invites(conn)
         self.links = Links(conn)
         self.units = OrgUnits(conn)
+        self.org_changes = OrgChanges(conn)
         self.outbox = OutboxRepo(conn)
         self.roles = Roles(conn)
         self.kv = KeyValues(conn)
