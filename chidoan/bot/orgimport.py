@@ -18,6 +18,7 @@ import csv
 import io
 import sys
 import unicodedata
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -272,7 +273,8 @@ def plan(lines: list[Line], existing: dict[str, Row]) -> tuple[list[Planned], li
         for code, unit in existing.items()
         if code not in first_row and (parent := code_of_id.get(unit.parent_id)) is not None
     } | parents
-    in_cycle = _cycles(after, first_row, problems)
+    moving = {line.code for line in firsts if _moves(line, existing, code_of_id)}
+    in_cycle = _cycles(after, first_row, problems, moving)
 
     for line in firsts:
         if line.parent_code and line.code not in in_cycle:
@@ -364,9 +366,12 @@ def _reviews(text: str, kind: UnitKind) -> bool:
     return fold(text) in TRUE_WORDS if text else kind in REVIEWER_KINDS
 
 
-def _cycles(parents: dict[str, str], first_row: dict[str, int], problems: list[Problem]) -> set[str]:
+def _cycles(
+    parents: dict[str, str], first_row: dict[str, int], problems: list[Problem], moving: AbstractSet[str] = frozenset()
+) -> set[str]:
     """Codes whose chain of parents loops back (`parents`: the tree as the file would leave it,
-    stored units included); one problem per loop, on the row of its first unit in the file."""
+    stored units included); one problem per loop, on the row of its first unit in the file that
+    `moving` to another parent closes it (else its first unit in the file)."""
     in_cycle: set[str] = set()
     settled: set[str] = set()  # chains already followed to their end
     for start in parents:
@@ -380,15 +385,15 @@ def _cycles(parents: dict[str, str], first_row: dict[str, int], problems: list[P
         if code is not None and code in on_path:
             loop = path[path.index(code) :]
             in_cycle.update(loop)
-            first = min((c for c in loop if c in first_row), key=first_row.__getitem__)
+            blamed = [c for c in loop if c in moving] or [c for c in loop if c in first_row]
+            first = min(blamed, key=first_row.__getitem__)
             if len(loop) == 1:
                 problems.append(Problem(first_row[first], "đơn vị không thể trực thuộc chính nó"))
             elif any(c not in first_row for c in loop):  # a stored unit's subtree
                 problems.append(
                     Problem(
                         first_row[first],
-                        f"không thể chuyển '{first}' vào '{parents[first]}': "
-                        f"đó là đơn vị cấp dưới của chính '{first}'",
+                        f"không thể chuyển '{first}' vào '{parents[first]}': đó là đơn vị cấp dưới của chính '{first}'",
                     )
                 )
             else:
