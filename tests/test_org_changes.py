@@ -325,6 +325,9 @@ def test_merge_by_the_command_line(db, org, settings, capsys, monkeypatch):
     # A second merge of X is refused, and says into what it went.
     assert cli(["org", "merge", "--from", "CT-ML", "--into", "KG-CD"]) == 1
     assert "CT-ML' đã được sáp nhập vào 'RG-VB' từ ngày 01/07/2025" in capsys.readouterr().err
+    # Nor is an invite to it issued.
+    assert cli(["invite", "--unit", "CT-ML", "--role", "secretary"]) == 1
+    assert "CT-ML was merged into RG-VB" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -506,3 +509,44 @@ def test_an_old_file_after_a_merge_is_refused(db, org, settings, tmp_path):
     ]
     renamed = HEADER + "CT-ML,Đoàn xã Minh Lương (cũ),cơ sở,CT\n"
     assert import_org(db, write(tmp_path, renamed, "renamed.csv")).updated == 1  # its name may still change
+
+
+def migrate_down_and_up(engine) -> None:
+    """Revision 0016 (org_change) up, down to 0015 and up again, with a row in it."""
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from chidoan.storage.db import alembic_config
+    from tests.test_storage import schema_drift
+
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+
+    def to(revision: str, step=command.upgrade) -> None:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            step(cfg, revision)
+
+    to("head")
+    seed_org(engine)
+    with unit_of_work(engine) as uow:
+        unit = uow.units.by_code("CT-ML")
+        uow.org_changes.add(kind="rename", unit_id=unit.id, detail={"old_name": "X"}, by=None, now=datetime.now(UTC))
+    to("0015", command.downgrade)
+    assert "org_change" not in inspect(engine).get_table_names()
+    to("head")
+    assert schema_drift(engine) == []
+    with unit_of_work(engine) as uow:
+        assert uow.org_changes.all() == []
+
+
+def test_the_org_change_migration_goes_down_and_up_on_sqlite(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path}/m.sqlite3")
+    migrate_down_and_up(engine)
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_the_org_change_migration_goes_down_and_up_on_postgresql(pg_url):
+    engine = make_engine(pg_url)
+    migrate_down_and_up(engine)
+    engine.dispose()

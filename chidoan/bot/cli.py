@@ -191,6 +191,13 @@ def cmd_invite(settings, args) -> int:
         if unit is None:
             print(f"No unit with code {args.unit!r}.", file=sys.stderr)
             return 1
+        if unit.closed_on is not None:
+            into = uow.units.get(unit.merged_into) if unit.merged_into is not None else None
+            print(
+                f"{unit.code} was merged into {into.code if into else 'another unit'}: invite to that unit.",
+                file=sys.stderr,
+            )
+            return 1
         invite = issue(
             uow, unit=unit, role=Role(args.role), issued_by=None, now=utcnow(), days=args.days or settings.invite_days
         )

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Connection, Row, and_, bindparam, func, literal, or_, select
 
 from chidoan.i18n import fold
-from chidoan.storage.models import OrgChange, OrgUnit, table
+from chidoan.storage.models import OrgUnit, table
 from chidoan.storage.rows import found, inserted_id
 
 U = table(OrgUnit)
-CHANGE = table(OrgChange)
 
 # Built once: an import adds thousands of units, and building statements costs more than running them.
 _INSERT = U.insert()
@@ -125,19 +123,3 @@ class OrgUnits:
         return list(
             self.conn.execute(select(U).where(U.c.path.startswith(unit.path, autoescape=True)).order_by(U.c.path))
         )
-
-
-class OrgChanges:
-    """The audit trail of the tree (models.OrgChange): appended, never updated."""
-
-    def __init__(self, conn: Connection):
-        self.conn = conn
-
-    def add(self, *, kind: str, unit_id: int, detail: dict[str, Any], by: int | None, now: datetime) -> None:
-        self.conn.execute(CHANGE.insert().values(kind=kind, unit_id=unit_id, detail=detail, by=by, at=now))
-
-    def of(self, unit_id: int) -> list[Row]:
-        return list(self.conn.execute(select(CHANGE).where(CHANGE.c.unit_id == unit_id).order_by(CHANGE.c.id)))
-
-    def all(self) -> list[Row]:
-        return list(self.conn.execute(select(CHANGE).order_by(CHANGE.c.id)))

@@ -18,7 +18,8 @@ from chidoan.storage.events import Events
 from chidoan.storage.invites import Invites
 from chidoan.storage.jobs import Jobs
 from chidoan.storage.links import Links
-from chidoan.storage.orgs import OrgChanges, OrgUnits
+from chidoan.storage.orgchanges import OrgChanges
+from chidoan.storage.orgs import OrgUnits
 from chidoan.storage.outbox import OutboxRepo
 from chidoan.storage.prompts import Prompts
 from chidoan.storage.registrations import Registrations
