@@ -550,3 +550,18 @@ def test_the_org_change_migration_goes_down_and_up_on_postgresql(pg_url):
     engine = make_engine(pg_url)
     migrate_down_and_up(engine)
     engine.dispose()
+
+
+def test_a_reviewing_unit_merged_into_another_brings_its_units_and_staff(db, org, settings):
+    """Two district unions merged: CT's base unit is reviewed by RG from now on, and CT's staff
+    act on it there."""
+    ct_staff = add_member(db, "ct", "Ngô Văn Tâm", "CT", "district_staff")
+    result = merge_units(db, "CT", "RG", settings=settings)
+    assert (result.children, result.roles_moved) == (["CT-ML"], 1)
+    after = units(db)
+    assert after["CT-ML"].path == f"{after['RG'].path}{after['CT-ML'].id}/"
+    with unit_of_work(db) as uow:
+        assert uow.units.reviewer(after["CT-ML"]).code == "RG"
+    ctx = staff(db, ct_staff)
+    assert [r.code for r in ctx.roles] == ["RG"]
+    assert in_scope(ctx, after["CT-ML"]) and in_scope(ctx, after["RG-VB-KP1"])
