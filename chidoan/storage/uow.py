@@ -18,6 +18,7 @@ from chidoan.storage.events import Events
 from chidoan.storage.invites import Invites
 from chidoan.storage.jobs import Jobs
 from chidoan.storage.links import Links
+from chidoan.storage.orgchanges import OrgChanges
 from chidoan.storage.orgs import OrgUnits
 from chidoan.storage.outbox import OutboxRepo
 from chidoan.storage.prompts import Prompts
@@ -38,6 +39,7 @@ class UnitOfWork:
         self.invites = Invites(conn)
         self.links = Links(conn)
         self.units = OrgUnits(conn)
+        self.org_changes = OrgChanges(conn)
         self.outbox = OutboxRepo(conn)
         self.roles = Roles(conn)
         self.kv = KeyValues(conn)
