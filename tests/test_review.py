@@ -178,7 +178,9 @@ async def test_return_correct_resubmit_accept_and_rate(settings, db, people):
                 assert "Thành đoàn Rạch Giá đã trả lại kế hoạch “3 chủ động” năm 2027" in user.text
                 assert "Các phần cần sửa: Phần việc 2 (1.4), Mục I" in user.text and COMMENT in user.text
             fix = sec.button("Sửa kế hoạch")
-            await sec.press("Sửa kế hoạch")
+            await sec.say("/trangthai")
+            assert "đã được trả lại để sửa: gõ /dangky để sửa" in sec.text
+            await sec.send_frame({"type": "button", "payload": fix})
             assert "Đồng chí Trần Thị Bình đã trả lại kế hoạch năm 2027 để sửa." in sec.text
             # Only task 2 then section I, nothing else.
             assert "(hiện tại: 1.4 " in sec.text
@@ -195,6 +197,13 @@ async def test_return_correct_resubmit_accept_and_rate(settings, db, people):
             menu = labels(sec)
             assert any(label.startswith("1. ") for label in menu) and any(label.startswith("I.") for label in menu)
             assert not any(label.startswith(("2. ", "3. ", "III.")) for label in menu)
+            forged = sec.button("1. ").replace("e:area1", "e:area2")  # a part that was not returned
+            await sec.send_frame({"type": "button", "payload": forged})
+            assert "Nút này không còn dùng được nữa." in sec.text
+            await sec.press("1. ")
+            assert "Sửa số 1" not in " ".join(labels(sec)) and "Sửa số 2" in " ".join(labels(sec))
+            assert not any(label.startswith(("Xóa số", "Thêm nữa")) for label in labels(sec))  # none removed or added
+            await sec.press("Quay lại")
             await sec.press("Không đổi gì")
             await sec.press("Gửi kế hoạch")
             assert "(phiên bản 2)" in sec.text
@@ -375,7 +384,7 @@ async def test_access_rules(settings, db, people):
 
 
 async def test_stale_buttons_and_changes_under_an_edit(settings, db, people):
-    reg_id = submit_direct(db, "RG-VB", people["sec"])
+    submit_direct(db, "RG-VB", people["sec"])
     app = await started(settings, 2026, 10, 12, 9, 0)
     try:
         async with WebUser(app, "staff") as staff, WebUser(app, "kg") as kg, WebUser(app, "sec") as sec:
@@ -509,3 +518,51 @@ def test_recognition_rule_is_read_and_checked(tmp_path):
     text = source.replace("  min_passed_share: 1.0", "  min_pased_share: 1.0")
     (problem,) = problems_of(tmp_path, text)
     assert "unknown key" in problem and f"line {line_of(text, 'min_pased_share')}" in problem
+
+
+# ---- through the fake Telegram Bot API ------------------------------------------------------------
+
+
+async def test_return_correct_resubmit_through_telegram(settings, db, org, tg):
+    from tests.test_telegram import TgUser, tg_settings
+
+    sec_id = add_member(db, "5005", "Lê Văn Cường", "RG-VB", "secretary", channel="telegram")
+    add_member(db, "7007", "Trần Thị Bình", "RG", "district_staff", channel="telegram")
+    reg_id = submit_direct(db, "RG-VB", sec_id)
+    v1 = version_data(db, reg_id, 1)
+    app = App(tg_settings(settings, tg))
+    await app.start()
+    try:
+        staff = TgUser(tg, db, 7007, language="vi")
+        sec = TgUser(tg, db, 5005, language="vi")
+        await staff.say("/duyet")
+        await staff.press("RG-VB")
+        assert any(c.status == 200 and str(c.params["chat_id"]) == "7007" for c in tg.calls_of("sendDocument"))
+        await staff.press("Trả lại để sửa")
+        await staff.press("Phần việc 2 (1.4)")
+        await staff.press("Tiếp")
+        await staff.say(COMMENT)
+        await staff.press("Trả lại kế hoạch")
+        assert registration(db).status == RegistrationStatus.returned
+
+        await sec.replies()
+        assert "Các phần cần sửa: Phần việc 2 (1.4)" in sec.text
+        await sec.press("Sửa kế hoạch")
+        await sec.press("1.4")
+        await sec.say("Lập danh sách 30 thanh niên khó khăn để giúp đỡ")
+        await sec.say("quý IV")
+        await sec.press("Ban Thường vụ")
+        await sec.press("Bỏ qua")
+        assert "Vui lòng kiểm tra lại các câu trả lời" in sec.text
+        await sec.press("Gửi kế hoạch")
+        row = registration(db)
+        assert (row.status, row.version) == (RegistrationStatus.submitted, 2)
+        v2 = version_data(db, reg_id, 2)
+        assert v2["area1"][1]["what"] == "Lập danh sách 30 thanh niên khó khăn để giúp đỡ"
+        assert {k: v for k, v in v2.items() if k != "area1"} == {k: v for k, v in v1.items() if k != "area1"}
+        assert [v2["area1"][0]] == [v1["area1"][0]]
+        await staff.replies()
+        assert "Đoàn phường Vĩnh Bảo đã sửa và gửi lại kế hoạch" in staff.text
+        assert [a.action for a in actions(db, reg_id)] == ["return"]
+    finally:
+        await app.stop()
