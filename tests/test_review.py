@@ -14,6 +14,7 @@ from sqlalchemy import select
 from chidoan.bot.app import App
 from chidoan.documents.plan import plan_filename
 from chidoan.programmes.loader import Recognition, load_programme
+from chidoan.storage.db import make_engine, upgrade
 from chidoan.storage.models import (
     ItemRating,
     OrgUnit,
@@ -24,7 +25,7 @@ from chidoan.storage.models import (
     ReviewAction,
 )
 from chidoan.storage.uow import unit_of_work
-from tests.conftest import WebUser, add_member
+from tests.conftest import WebUser, add_member, make_settings, seed_org
 from tests.test_programmes import line_of, problems_of
 from tests.test_registration import TASKS, clock_at
 
@@ -183,7 +184,7 @@ async def test_return_correct_resubmit_accept_and_rate(settings, db, people):
             await sec.send_frame({"type": "button", "payload": fix})
             assert "Đồng chí Trần Thị Bình đã trả lại kế hoạch năm 2027 để sửa." in sec.text
             # Only task 2 then section I, nothing else.
-            assert "(hiện tại: 1.4 " in sec.text
+            assert "(hiện tại: 1.4 " in sec.text and "Phần việc 2 của nội dung 1" in sec.text  # task 2, as returned
             await sec.press("1.4")
             await sec.say("Lập danh sách 25 thanh niên có hoàn cảnh khó khăn ở 5 khu phố để giúp đỡ")
             await sec.say("quý III")
@@ -283,6 +284,27 @@ async def test_return_correct_resubmit_accept_and_rate(settings, db, people):
 
 
 async def test_proposal_confirmed_and_a_double_press_stores_once(settings, db, people):
+    await proposal_round(settings, db, people)
+
+
+async def test_proposal_and_double_press_on_postgresql(pg_url):
+    settings = make_settings(pg_url)
+    engine = make_engine(pg_url)
+    try:
+        upgrade(engine)
+        seed_org(engine)
+        people = {
+            "sec": add_member(engine, "sec", "Lê Văn Cường", "RG-VB", "secretary"),
+            "staff": add_member(engine, "staff", "Trần Thị Bình", "RG", "district_staff"),
+        }
+        await proposal_round(settings, engine, people)
+    finally:
+        engine.dispose()
+
+
+async def proposal_round(settings, db, people) -> None:
+    """Accept (pressed twice), rate every task passed, confirm the proposal (pressed twice), rate
+    a task again (its button pressed twice): each stored once."""
     reg_id = submit_direct(db, "RG-VB", people["sec"])
     app = await started(settings, 2027, 12, 20, 9, 0)
     try:
@@ -323,6 +345,43 @@ async def test_proposal_confirmed_and_a_double_press_stores_once(settings, db, p
             assert "Phần việc 1 đã được đánh giá sau khi nút này được gửi" in staff.text
             assert len([a for a in actions(db, reg_id) if a.action == "rate"]) == 5
             assert ratings(db, reg_id)[0].result == "not_passed"
+    finally:
+        await app.stop()
+
+
+async def test_the_queue_is_oldest_first_and_paginated(settings, db, people):
+    now = datetime.now(UTC)
+    with unit_of_work(db) as uow:
+        rg = uow.units.by_code("RG")
+        for n in range(1, 11):
+            uow.units.add(
+                code=f"RG-X{n:02}", name=f"Đoàn xã Thử {n:02}", kind="base_unit", parent=rg, reviews=False, now=now
+            )
+    for n in range(1, 11):  # RG-X01 sent first
+        submit_direct(db, f"RG-X{n:02}", people["sec"])
+    app = await started(settings, 2026, 10, 20, 9, 0)
+    try:
+        async with WebUser(app, "staff") as staff, WebUser(app, "ct") as ct:
+            await staff.say("/duyet")
+            assert "Kế hoạch chờ duyệt: 10 (cũ nhất trước, trang 1/2)." in staff.text
+            page = labels(staff)
+            assert [label.split(" · ")[0] for label in page[:8]] == [f"RG-X{n:02}" for n in range(1, 9)]
+            assert page[8:] == ["Trang sau »"]
+            await staff.press("Trang sau")
+            assert "trang 2/2" in staff.text
+            assert labels(staff) == [
+                "RG-X09 · Đoàn xã Thử 09 · 2027 · v1",
+                "RG-X10 · Đoàn xã Thử 10 · 2027 · v1",
+                "« Trang trước",
+            ]
+            await staff.send_frame({"type": "button", "payload": "dv:p:k:40"})  # past the end: the last page
+            assert "trang 2/2" in staff.text
+            await staff.say("/duyet thu 0")  # several units match: a choice
+            assert "Đồng chí chọn đơn vị nào?" in staff.text and len(labels(staff)) == 10
+            await staff.press("RG-X03")
+            assert "Đoàn xã Thử 03 (RG-X03)" in staff.text
+            await ct.say("/duyet")
+            assert "Không có kế hoạch nào đang chờ duyệt" in ct.text
     finally:
         await app.stop()
 

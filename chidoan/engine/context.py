@@ -81,6 +81,8 @@ class Ctx:
 
     # A number the person was just told belongs to an earlier question: typed again, it is the answer.
     told: int | None = None
+    # The journey position being asked ("tasks.1.when"), set by the runner for a step's `params`.
+    position: str | None = None
 
     @cached_property
     def last_prompt(self) -> tuple[int, dict] | None:

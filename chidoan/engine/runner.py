@@ -375,6 +375,7 @@ class Runner:
             extra.append(btn(ctx.t(N_("Skip")), "skip"))
         if extra:
             rows.append(extra)
+        ctx.position = state.step
         params = step.params(ctx, answers) if step.params else {}
         prompt = ctx.t(step.prompt, **params)
         current = self._current_value(state, step)

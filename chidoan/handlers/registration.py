@@ -80,8 +80,10 @@ def _area_step(programme: Programme, area) -> Step:
 
     def intro(ctx: Ctx, answers: Answers) -> dict:
         tasks = answers.get(key) or []
+        where = (ctx.position or "").split(".")
+        index = int(where[1]) if len(where) == 3 and where[0] == key else len(tasks)  # an edit names its task
         if tasks:  # the area was introduced with its first task
-            return {"intro": "", "number": area.number, "n": len(tasks) + 1}
+            return {"intro": "", "number": area.number, "n": index + 1}
         items = "\n".join(f"{item.code} {item.short}" for item in area.items)
         head = ctx.t(
             N_("Area {number} of {total}: {title}\nItems:\n{items}"),

@@ -205,12 +205,14 @@ def _queue(ctx: Ctx, kind: str, page: int) -> None:
         ctx.say(empty)
         return
     pages = (total + PAGE - 1) // PAGE
+    if page >= pages:  # an old button of a page that no longer exists: the last one
+        return _queue(ctx, kind, pages - 1)
     nav = []
     if page > 0:
         nav.append(Button(ctx.t(N_("« Previous page")), f"dv:p:{kind}:{page - 1}"))
     if page + 1 < pages:
         nav.append(Button(ctx.t(N_("Next page »")), f"dv:p:{kind}:{page + 1}"))
-    ctx.say(heading, total=total, page=min(page + 1, pages), pages=pages, buttons=buttons + ([nav] if nav else []))
+    ctx.say(heading, total=total, page=page + 1, pages=pages, buttons=buttons + ([nav] if nav else []))
 
 
 # ---- the buttons ---------------------------------------------------------------------------------
@@ -416,7 +418,7 @@ def _return_pick(ctx: Ctx, registration: Row, unit: Row, args: list[str]) -> Non
 
 
 def _mask(text: str) -> int | None:
-    if not (text.isascii() and 0 < len(text) <= 16) or any(ch not in "0123456789abcdef" for ch in text):
+    if not (text.isascii() and 0 < len(text) <= 24) or any(ch not in "0123456789abcdef" for ch in text):
         return None
     return int(text, 16)
 
