@@ -625,3 +625,23 @@ async def test_return_correct_resubmit_through_telegram(settings, db, org, tg):
         assert [a.action for a in actions(db, reg_id)] == ["return"]
     finally:
         await app.stop()
+
+
+def test_a_correction_takes_only_the_reopened_parts():
+    """Whatever the correction's answers hold, only the returned parts come from them."""
+    from chidoan.handlers.registration import _corrected
+    from chidoan.programmes.loader import PROGRAMMES_DIR
+
+    programme = load_programme(PROGRAMMES_DIR / "three_proactives_2023_2027.yaml")
+    previous = plan_data()
+    edited = plan_data(purpose="Mục đích mới", implementation="Đổi cả mục III")
+    for area in ("area1", "area2", "area3"):
+        for task in edited[area]:
+            task["what"] = "đổi"
+    merged = _corrected(programme, previous, edited, ["task:2", "section:I"])
+    assert merged["purpose"] == "Mục đích mới" and merged["implementation"] == previous["implementation"]
+    assert merged["area1"][1]["what"] == "đổi"
+    assert [t["what"] for t in merged["area1"][:1] + merged["area2"] + merged["area3"]] == [
+        t["what"] for t in previous["area1"][:1] + previous["area2"] + previous["area3"]
+    ]
+    assert previous == plan_data()  # the returned version itself is not touched
