@@ -15,6 +15,7 @@ from chidoan.handlers import (
     registration,
     reminders,
     reports,
+    review,
 )
 from chidoan.handlers.invites import invite_command
 from chidoan.handlers.onboarding import ONBOARDING, start_with_code
@@ -87,6 +88,13 @@ COMMANDS = [
         deadlines.deadline_command,
         roles=STAFF,
     ),
+    Command(
+        "duyet",
+        ("review",),
+        N_("review the plans and reports of the units you review: accept, return, rate"),
+        review.review_command,
+        roles=STAFF,
+    ),
     Command("moi", ("invite",), N_("issue an invite code for a unit you manage"), invite_command, roles=STAFF),
     Command("lienket", ("link",), N_("use the same account in another app; where notices go"), link.link_command),
     Command("ngonngu", ("language",), N_("change the language"), basics.language, resumes=False),
@@ -98,6 +106,9 @@ JOURNEYS = [
     meetings.MEETING,
     dialogues.DIALOGUE,
     commitments.NOTE,
+    review.RETURN,
+    review.NOTE,
+    review.OVERRIDE,
 ]  # and one registration journey per programme file, see build_engine
 
 ACTIONS = {
@@ -108,6 +119,7 @@ ACTIONS = {
     "lk": link.link_action,
     "rm": reminders.reminder_action,
     "dl": deadlines.deadline_action,
+    "dv": review.review_action,
 }
 
 # Work left for after a commit, by kind (`ctx.later`, see engine/jobs.py).

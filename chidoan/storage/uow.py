@@ -25,6 +25,7 @@ from chidoan.storage.prompts import Prompts
 from chidoan.storage.registrations import Registrations
 from chidoan.storage.reminders import DeadlineChanges, NudgeRequests, Reminders
 from chidoan.storage.reports import Reports
+from chidoan.storage.reviews import Reviews
 from chidoan.storage.roles import Roles
 from chidoan.storage.settings_kv import KeyValues
 from chidoan.storage.tokens import ChannelTokens
@@ -52,6 +53,7 @@ class UnitOfWork:
         self.deadlines = DeadlineChanges(conn)
         self.nudges = NudgeRequests(conn)
         self.jobs = Jobs(conn)
+        self.reviews = Reviews(conn)
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
