@@ -205,7 +205,7 @@ async def test_the_plan_notice_carries_the_document_and_opens_the_unit_page(sett
                     assert f"({item}) {what}" in tasks["text"]
             assert "Các phiên bản:\n• Phiên bản 1: ngày 10/10/2026, Lê Văn Cường gửi, đúng hạn" in tasks["text"]
             assert (
-                "Lịch sử kiểm tra, đánh giá:\n• 10:00 12/10/2026, Trần Thị Bình: trả lại để chỉnh sửa — Ghi rõ số lượng đoàn viên"
+                "Lịch sử kiểm tra, đánh giá:\n• 10:00 12/10/2026, Trần Thị Bình: đã trả lại để sửa — Ghi rõ số lượng đoàn viên"
                 in tasks["text"]
             )
             await staff.press("Vĩnh Bảo (RG-VB)")  # back to the page

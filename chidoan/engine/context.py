@@ -26,7 +26,7 @@ class Notice:
     account_id: int
     msgid: str
     params: dict
-    buttons: list[list[Button]] = field(default_factory=list)  # labels are msgids
+    buttons: list[list[tuple[str, str]]] = field(default_factory=list)  # (label msgid, payload)
     attachment: Attachment | None = None
 
 
@@ -88,19 +88,21 @@ class Ctx:
         account_id: int,
         msgid: str,
         *,
-        buttons: list[list[Button]] | None = None,
+        buttons: list[list[tuple[str, str]]] | None = None,
         attachment: Attachment | None = None,
         **params: object,
     ) -> None:
         """A message for another account, rendered in their language and routed as every notice
         is (engine/notices.py: the app they chose or used last, Zalo within its window, else held).
-        `buttons`: each label is a msgid, rendered in the recipient's language too (a label with
-        no entry in the catalogs shows as written); `attachment`: a stored document sent with it
-        (`Attachment(document_id, filename)`), the text as its caption."""
+        `buttons`: rows of (label msgid, payload), the labels worded in their language too;
+        `attachment`: a stored document sent with it (`Attachment(document_id, filename)`), the
+        text as its caption."""
         self.notices.append(Notice(account_id, msgid, params, buttons or [], attachment))
 
     # A number the person was just told belongs to an earlier question: typed again, it is the answer.
     told: int | None = None
+    # The journey position being asked ("tasks.1.when"), set by the runner for a step's `params`.
+    position: str | None = None
 
     @cached_property
     def last_prompt(self) -> tuple[int, dict] | None:

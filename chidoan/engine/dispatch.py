@@ -310,17 +310,22 @@ class Engine:
             if row is None:
                 continue
             rows.append(row)
-            if message.buttons and row["status"] == "pending" and row["kind"] == OutboxKind.notice:
-                # Typed "1" or the label's words press its buttons (Zalo taps arrive as text), in
-                # the chat it goes to; a held one is remembered when it is released, a template
-                # (Zalo, outside its window) shows no buttons.
+            if (
+                message.buttons
+                and row["status"] == "pending"
+                and row["kind"] == OutboxKind.notice
+                and not ctx.uow.conversations.busy([notice.account_id])
+            ):
+                # Its buttons answer typed words too (and Zalo's taps), in the chat it goes to,
+                # unless a journey's question there must stay the one typed text answers; a held
+                # one is remembered when it is released, a template (Zalo) shows no buttons.
                 remember(ctx.uow, notice.account_id, message, ctx.now, channel=row["channel"], chat_id=row["chat_id"])
         ctx.uow.outbox.queue(rows)
 
 
 def notice_message(locale: str, notice: Notice) -> Outgoing:
     """A notice in its reader's language: the text, the buttons' labels, the hint under them."""
-    buttons = [[Button(gettext(locale, b.label), b.payload) for b in row] for row in notice.buttons]
+    buttons = [[Button(gettext(locale, label), payload) for label, payload in row] for row in notice.buttons]
     text = gettext(locale, notice.msgid, **notice.params)
     return Outgoing(text, buttons, attachment=notice.attachment).with_hint(locale)
 

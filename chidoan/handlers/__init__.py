@@ -15,6 +15,7 @@ from chidoan.handlers import (
     registration,
     reminders,
     reports,
+    review,
     units,
 )
 from chidoan.handlers.invites import invite_action, invite_command
@@ -89,6 +90,13 @@ COMMANDS = [
         roles=STAFF,
     ),
     Command(
+        "duyet",
+        ("review",),
+        N_("review the plans and reports of the units you review: accept, return, rate"),
+        review.review_command,
+        roles=STAFF,
+    ),
+    Command(
         "donvi",
         ("units",),
         N_("the units you can see, with their codes; /donvi <name> searches"),
@@ -107,6 +115,9 @@ JOURNEYS = [
     meetings.MEETING,
     dialogues.DIALOGUE,
     commitments.NOTE,
+    review.RETURN,
+    review.NOTE,
+    review.OVERRIDE,
 ]  # and one registration journey per programme file, see build_engine
 
 ACTIONS = {
@@ -117,6 +128,7 @@ ACTIONS = {
     "lk": link.link_action,
     "rm": reminders.reminder_action,
     "dl": deadlines.deadline_action,
+    "dv": review.review_action,
     "un": units.unit_action,
     "inv": invite_action,
 }

@@ -10,7 +10,6 @@ from sqlalchemy import Row
 
 from chidoan.engine.context import Ctx
 from chidoan.engine.journey import Answers, Choice, Journey, Kind, Step
-from chidoan.engine.messages import Button
 from chidoan.handlers.labels import VIEW
 from chidoan.handlers.meetings import date_steps
 from chidoan.handlers.registration import registering_unit
@@ -83,7 +82,7 @@ def _tell_reviewers(
             N_(
                 "{unit} reported the dialogue of {date} (version {version}): {questions} question(s), {commitments} commitment(s) to follow up."
             ),
-            buttons=[[Button(VIEW, f"un:r:{report_id}")]],
+            buttons=[[(VIEW, f"un:r:{report_id}")]],
             unit=unit.name,
             date=format_date(held_on),
             version=version,

@@ -63,15 +63,12 @@ REGISTRATION_STATES = {
     RegistrationStatus.reviewed: N_("reviewed"),
 }
 RESULTS = {ReviewResult.passed: N_("passed"), ReviewResult.not_passed: N_("not passed")}
-# review_action.action as the reviewing staff's commands write it; another is shown as stored.
+# review_action.action as the review commands write it (storage/reviews.py); another shows as stored.
 REVIEW_ACTIONS = {
     "accept": N_("accepted"),
     "return": N_("returned for correction"),
     "rate": N_("rated a task"),
-    "rate_item": N_("rated a task"),
     "result": N_("rated the year"),
-    "rate_year": N_("rated the year"),
-    "override": N_("changed the proposed result"),
 }
 
 
@@ -363,7 +360,7 @@ def show_plan(ctx: Ctx, unit: Row) -> None:
                 timing=ctx.t(N_("on time") if version.on_time else N_("late")),
             )
         )
-    reviews = uow.registrations.review_actions(registration.id)
+    reviews = uow.reviews.actions_of(registration_id=registration.id)
     if reviews:
         lines += ["", ctx.t(N_("Reviews:"))]
         for review in reviews:

@@ -6,12 +6,11 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Row, select
 
-from chidoan.storage.models import Registration, RegistrationStatus, RegistrationVersion, ReviewAction, table
+from chidoan.storage.models import Registration, RegistrationStatus, RegistrationVersion, table
 from chidoan.storage.rows import found
 
 R = table(Registration)
 V = table(RegistrationVersion)
-A = table(ReviewAction)
 
 
 class RegistrationRefused(Exception):
@@ -28,6 +27,11 @@ class RegistrationReadOnly(RegistrationRefused):
 
 class NewerVersion(RegistrationRefused):
     """Someone else's version was stored since this one was started from."""
+
+
+class StatusChanged(RegistrationRefused):
+    """The reviewing union returned the plan for correction (or took back nothing else) since this
+    edit was started: the edit was of the whole plan, the correction is of the returned parts."""
 
 
 class Registrations:
@@ -75,21 +79,34 @@ class Registrations:
         )
 
     def add_version(
-        self, registration: Row, *, data: dict, account_id: int, now: datetime, on_time: bool, document_id: int
+        self,
+        registration: Row,
+        *,
+        data: dict,
+        account_id: int,
+        now: datetime,
+        on_time: bool,
+        document_id: int,
+        expected_status: str | None = None,
     ) -> int:
         """Store a submission as the version after `registration`'s; returns its number.
 
-        The same UPDATE checks that the plan is not reviewed and still at that version (and locks
-        the row until the version is written): RegistrationReadOnly or NewerVersion otherwise, with
+        The same UPDATE checks that the plan is not reviewed and still at that version (and, given
+        `expected_status`, still in the status the edit was started in), and locks the row until
+        the version is written: RegistrationReadOnly, NewerVersion or StatusChanged otherwise, with
         nothing written, even when the review or the other version landed a moment ago."""
         number = registration.version + 1
         first = registration.first_submitted_at is None
+        status_check = (
+            R.c.status == expected_status if expected_status is not None else R.c.status != RegistrationStatus.reviewed
+        )
         changed = self.conn.execute(
             R.update()
             .where(
                 R.c.id == registration.id,
                 R.c.version == registration.version,
                 R.c.status != RegistrationStatus.reviewed,
+                status_check,
             )
             .values(
                 version=number,
@@ -105,6 +122,8 @@ class Registrations:
             current = self.conn.execute(select(R).where(R.c.id == registration.id)).one()
             if current.status == RegistrationStatus.reviewed:
                 raise RegistrationReadOnly(current)
+            if current.version == registration.version:
+                raise StatusChanged(current)
             raise NewerVersion(current)
         self.conn.execute(
             V.insert().values(
@@ -126,8 +145,3 @@ class Registrations:
 
     def versions(self, registration_id: int) -> list[Row]:
         return list(self.conn.execute(select(V).where(V.c.registration_id == registration_id).order_by(V.c.version)))
-
-    def review_actions(self, registration_id: int) -> list[Row]:
-        """What the reviewing staff did to this plan (review_action rows), oldest first."""
-        stmt = select(A).where(A.c.registration_id == registration_id).order_by(A.c.at, A.c.id)
-        return list(self.conn.execute(stmt))
