@@ -621,7 +621,9 @@ async def test_return_correct_resubmit_through_telegram(settings, db, org, tg):
         assert {k: v for k, v in v2.items() if k != "area1"} == {k: v for k, v in v1.items() if k != "area1"}
         assert [v2["area1"][0]] == [v1["area1"][0]]
         await staff.replies()
-        assert "Đoàn phường Vĩnh Bảo đã sửa và gửi lại kế hoạch" in staff.text
+        # The notice carries the corrected plan's .docx: on Telegram, its text is the caption.
+        *_, notice = [c for c in tg.calls_of("sendDocument") if c.status == 200 and c.params["chat_id"] == 7007]
+        assert "Đoàn phường Vĩnh Bảo đã sửa và gửi lại kế hoạch" in notice.params["caption"]
         assert [a.action for a in actions(db, reg_id)] == ["return"]
     finally:
         await app.stop()

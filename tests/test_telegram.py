@@ -308,6 +308,8 @@ async def test_start_publishes_the_command_menu_per_language(bot_app, tg, db):
         "nhacnho",
         "hanchot",
         "duyet",
+        "donvi",
+        "xem",
         "moi",
         "lienket",
         "ngonngu",

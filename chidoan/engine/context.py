@@ -19,6 +19,17 @@ if TYPE_CHECKING:  # both import this module
     from chidoan.engine.dispatch import Engine
 
 
+@dataclass(frozen=True)
+class Notice:
+    """A message for another account (`Ctx.notify`), rendered when it is queued."""
+
+    account_id: int
+    msgid: str
+    params: dict
+    buttons: list[list[tuple[str, str]]] = field(default_factory=list)  # (label msgid, payload)
+    attachment: Attachment | None = None
+
+
 @dataclass
 class Ctx:
     uow: UnitOfWork
@@ -29,8 +40,8 @@ class Ctx:
     settings: Settings
     engine: Engine  # for handlers that start journeys or list commands
     replies: list[Outgoing] = field(default_factory=list)
-    # (account id, msgid, params, buttons) for other people: hand-over notices, district notices
-    notices: list[tuple[int, str, dict, list[list[tuple[str, str]]]]] = field(default_factory=list)
+    # Messages for other people: hand-over notices, the reviewing staff's notices (see `notify`)
+    notices: list[Notice] = field(default_factory=list)
 
     @property
     def account_id(self) -> int:
@@ -73,11 +84,20 @@ class Ctx:
         self.engine.asked.add("jobs")
 
     def notify(
-        self, account_id: int, msgid: str, *, buttons: list[list[tuple[str, str]]] | None = None, **params: object
+        self,
+        account_id: int,
+        msgid: str,
+        *,
+        buttons: list[list[tuple[str, str]]] | None = None,
+        attachment: Attachment | None = None,
+        **params: object,
     ) -> None:
-        """A message for another account, rendered in their language; `buttons` as rows of
-        (label msgid, payload), the labels worded in their language too."""
-        self.notices.append((account_id, msgid, params, buttons or []))
+        """A message for another account, rendered in their language and routed as every notice
+        is (engine/notices.py: the app they chose or used last, Zalo within its window, else held).
+        `buttons`: rows of (label msgid, payload), the labels worded in their language too;
+        `attachment`: a stored document sent with it (`Attachment(document_id, filename)`), the
+        text as its caption."""
+        self.notices.append(Notice(account_id, msgid, params, buttons or [], attachment))
 
     # A number the person was just told belongs to an earlier question: typed again, it is the answer.
     told: int | None = None

@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy.exc import DBAPIError
 
 from chidoan.engine.commands import Command, parse_command
-from chidoan.engine.context import Ctx
+from chidoan.engine.context import Ctx, Notice
 from chidoan.engine.jobs import JobFn
 from chidoan.engine.journey import Journey
 from chidoan.engine.messages import FACTS, Button, Incoming, Outgoing, Typed, clean_text
@@ -304,19 +304,30 @@ class Engine:
     def _queue(self, ctx: Ctx) -> None:
         inc = ctx.incoming
         rows = [outbox_row(inc.channel, inc.chat_id, ctx.account_id, reply, ctx.now) for reply in ctx.replies]
-        for account_id, msgid, params, buttons in ctx.notices:
-            account = ctx.uow.accounts.one(account_id)
-            text = gettext(account.locale, msgid, **params)
-            rows_of = [[Button(gettext(account.locale, label), payload) for label, payload in row] for row in buttons]
-            message = Outgoing(text, rows_of).with_hint(account.locale) if rows_of else Outgoing(text)
-            row = notice_row(ctx.uow, account_id, message, ctx.now, self.window)
-            if row is not None:
-                rows.append(row)
-                if rows_of and row["status"] == "pending" and not ctx.uow.conversations.busy([account_id]):
-                    # Its buttons answer typed words too (and Zalo's taps), in the chat it goes to,
-                    # unless a journey's question there must stay the one typed text answers.
-                    remember(ctx.uow, account_id, message, ctx.now, channel=row["channel"], chat_id=row["chat_id"])
+        for notice in ctx.notices:
+            message = notice_message(ctx.uow.accounts.one(notice.account_id).locale, notice)
+            row = notice_row(ctx.uow, notice.account_id, message, ctx.now, self.window)
+            if row is None:
+                continue
+            rows.append(row)
+            if (
+                message.buttons
+                and row["status"] == "pending"
+                and row["kind"] == OutboxKind.notice
+                and not ctx.uow.conversations.busy([notice.account_id])
+            ):
+                # Its buttons answer typed words too (and Zalo's taps), in the chat it goes to,
+                # unless a journey's question there must stay the one typed text answers; a held
+                # one is remembered when it is released, a template (Zalo) shows no buttons.
+                remember(ctx.uow, notice.account_id, message, ctx.now, channel=row["channel"], chat_id=row["chat_id"])
         ctx.uow.outbox.queue(rows)
+
+
+def notice_message(locale: str, notice: Notice) -> Outgoing:
+    """A notice in its reader's language: the text, the buttons' labels, the hint under them."""
+    buttons = [[Button(gettext(locale, label), payload) for label, payload in row] for row in notice.buttons]
+    text = gettext(locale, notice.msgid, **notice.params)
+    return Outgoing(text, buttons, attachment=notice.attachment).with_hint(locale)
 
 
 def notice_row(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chidoan.engine.commands import STAFF, Command
+from chidoan.engine.commands import ANY_ROLE, STAFF, Command
 from chidoan.engine.dispatch import Engine
 from chidoan.engine.jobs import JobFn
 from chidoan.handlers import (
@@ -16,8 +16,9 @@ from chidoan.handlers import (
     reminders,
     reports,
     review,
+    units,
 )
-from chidoan.handlers.invites import invite_command
+from chidoan.handlers.invites import invite_action, invite_command
 from chidoan.handlers.onboarding import ONBOARDING, start_with_code
 from chidoan.i18n import N_
 from chidoan.programmes.loader import programmes
@@ -95,6 +96,14 @@ COMMANDS = [
         review.review_command,
         roles=STAFF,
     ),
+    Command(
+        "donvi",
+        ("units",),
+        N_("the units you can see, with their codes; /donvi <name> searches"),
+        units.units_command,
+        roles=ANY_ROLE,
+    ),
+    Command("xem", ("view",), N_("one unit's page: plan, reports, commitments"), units.view_command, roles=ANY_ROLE),
     Command("moi", ("invite",), N_("issue an invite code for a unit you manage"), invite_command, roles=STAFF),
     Command("lienket", ("link",), N_("use the same account in another app; where notices go"), link.link_command),
     Command("ngonngu", ("language",), N_("change the language"), basics.language, resumes=False),
@@ -120,6 +129,8 @@ ACTIONS = {
     "rm": reminders.reminder_action,
     "dl": deadlines.deadline_action,
     "dv": review.review_action,
+    "un": units.unit_action,
+    "inv": invite_action,
 }
 
 # Work left for after a commit, by kind (`ctx.later`, see engine/jobs.py).

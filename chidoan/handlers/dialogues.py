@@ -6,14 +6,17 @@ from __future__ import annotations
 
 from datetime import date
 
+from sqlalchemy import Row
+
 from chidoan.engine.context import Ctx
 from chidoan.engine.journey import Answers, Choice, Journey, Kind, Step
+from chidoan.handlers.labels import VIEW
 from chidoan.handlers.meetings import date_steps
 from chidoan.handlers.registration import registering_unit
 from chidoan.handlers.reports import save_report
 from chidoan.i18n import N_, format_date
 from chidoan.reminders.obligations import commitment_key
-from chidoan.storage.models import ReportKind
+from chidoan.storage.models import ReportKind, Role
 
 # The usual titles, one tap away; anything else can be typed.
 LEADER_TITLES = ("Bí thư Đảng ủy xã", "Phó Bí thư Đảng ủy xã", "Chủ tịch UBND xã", "Phó Chủ tịch UBND xã")
@@ -36,7 +39,7 @@ def _submit(ctx: Ctx, answers: Answers) -> None:
     saved = save_report(ctx, ReportKind.dialogue, answers)
     if saved is None:
         return  # refused, and said why
-    report_id, _version, data, held_on = saved
+    report_id, version, data, held_on = saved
     unit_id = answers["_ctx"]["unit"]
     before = ctx.uow.reports.commitments(report_id)
     ctx.uow.reports.drop_open_commitments(report_id)  # an edit states its promises afresh
@@ -63,6 +66,29 @@ def _submit(ctx: Ctx, answers: Answers) -> None:
         questions=len(data["questions"]),
         commitments=len(commitments),
     )
+    _tell_reviewers(ctx, ctx.uow.units.one(unit_id), report_id, version, held_on, data, len(commitments))
+
+
+def _tell_reviewers(
+    ctx: Ctx, unit: Row, report_id: int, version: int, held_on: date, data: Answers, commitments: int
+) -> None:
+    """The reviewing unit's staff are told of each dialogue (a unit holds one or two a year), with a
+    button that opens the report (handlers/units.py). A branch's monthly meeting is not announced:
+    dozens a month would drown the notices that matter; /xem shows them."""
+    reviewer = ctx.uow.units.reviewer(unit)
+    for staff in ctx.uow.roles.holders(reviewer.id, Role.district_staff) if reviewer else []:
+        ctx.notify(
+            staff.account_id,
+            N_(
+                "{unit} reported the dialogue of {date} (version {version}): {questions} question(s), {commitments} commitment(s) to follow up."
+            ),
+            buttons=[[(VIEW, f"un:r:{report_id}")]],
+            unit=unit.name,
+            date=format_date(held_on),
+            version=version,
+            questions=len(data["questions"]),
+            commitments=commitments,
+        )
 
 
 DIALOGUE = Journey(

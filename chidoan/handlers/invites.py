@@ -1,4 +1,5 @@
-"""Invite codes: issued by the CLI or by district staff for units inside their own district."""
+"""Invite codes: issued by the CLI or by the reviewing staff for units inside their own subtree,
+named by code or by name typed with or without accents (several matches: a choice)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import Row
 
 from chidoan.engine.context import Ctx
+from chidoan.engine.inputs import has_words, parse_id
+from chidoan.engine.messages import Button
 from chidoan.handlers.labels import ROLE_LABELS
-from chidoan.handlers.scope import in_scope, staff_scope
+from chidoan.handlers.scope import find_units, in_scope, staff_scope
 from chidoan.i18n import N_, fold, format_date
 from chidoan.storage.models import Role
 from chidoan.storage.uow import UnitOfWork
@@ -44,10 +47,12 @@ def bot_username(uow: UnitOfWork, settings) -> str | None:
 
 
 def invite_command(ctx: Ctx, args: str) -> None:
-    """/moi <unit code> <role>"""
-    code, _, role_text = args.strip().partition(" ")
-    role = ROLE_WORDS.get(fold(role_text)) if role_text else Role.secretary
-    if not code or role is None:
+    """/moi <unit code or name> [role]: "/moi RG-VB bithu", "/moi Phi Thông", "/moi phi thong canbo"."""
+    text, role = _split_role(args.strip())
+    code, _, rest = text.partition(" ")
+    if rest and _managed(ctx, code):  # "/moi RG-VB phó": a code, then a role that is none of them
+        role = None
+    if not text or role is None:
         ctx.say(
             N_(
                 "Usage: /moi <unit code> <role>, where role is “bithu” (secretary, the default), “phobithu” (deputy) or “canbo” (district staff). Example: /moi {example} bithu"
@@ -55,11 +60,58 @@ def invite_command(ctx: Ctx, args: str) -> None:
             example=staff_scope(ctx)[0].code if staff_scope(ctx) else "CD-AP1",
         )
         return
-    unit = ctx.uow.units.by_code(code.strip().upper()) or ctx.uow.units.by_code(code.strip())
-    if unit is None or not in_scope(ctx, unit):
-        # The same answer for "no such unit" and "not yours": codes outside one's district stay private.
-        ctx.say(N_("There is no unit with code {code} among the units you manage."), code=code[:64])
+    unit = _managed(ctx, text)
+    if unit is not None:
+        return _issue(ctx, unit, role)
+    found = find_units(ctx, text[:100], limit=FOUND_MAX + 1) if has_words(text) else []
+    if len(found) == 1:
+        return _issue(ctx, found[0], role)
+    if not found:
+        # The same answer for "no such unit" and "not yours": codes outside one's subtree stay private.
+        if " " in text:
+            ctx.say(N_("There is no unit named “{name}” among the units you manage."), name=text[:64])
+        else:
+            ctx.say(N_("There is no unit with code {code} among the units you manage."), code=text[:64])
         return
+    lines = [ctx.t(N_("Several units you manage match “{name}”. Which one?"), name=text[:64])]
+    if len(found) > FOUND_MAX:
+        lines.append(ctx.t(N_("There are more than {n}: type more words of the name."), n=FOUND_MAX))
+    buttons = [[Button(f"{u.name} ({u.code})", f"inv:{u.id}:{role}")] for u in found[:FOUND_MAX]]
+    ctx.say_text("\n".join(lines), buttons=buttons)
+
+
+FOUND_MAX = 20
+
+
+def _managed(ctx: Ctx, code: str) -> Row | None:
+    unit = ctx.uow.units.by_code(code.upper()) or ctx.uow.units.by_code(code)
+    return unit if unit is not None and in_scope(ctx, unit) else None
+
+
+def _split_role(text: str) -> tuple[str, Role | None]:
+    """The unit part and the role of "/moi"'s text: a role word (or two, three: "pho bi thu")
+    at its end, else a secretary; a role word alone is no unit."""
+    words = text.split()
+    for size in (3, 2, 1):
+        if len(words) > size and (role := ROLE_WORDS.get(fold(" ".join(words[-size:])))) is not None:
+            return " ".join(words[:-size]), role
+    if len(words) == 1 and fold(words[0]) in ROLE_WORDS:
+        return "", Role.secretary
+    return text, Role.secretary
+
+
+def invite_action(ctx: Ctx, arg: str) -> None:
+    """Buttons "inv:<unit id>:<role>" (a choice among the units a name matched): the unit must
+    still be inside the staff member's subtree and the role one /moi issues."""
+    ident, _, role_text = arg.partition(":")
+    unit = ctx.uow.units.get(unit_id) if (unit_id := parse_id(ident)) else None
+    if unit is None or not in_scope(ctx, unit) or role_text not in set(ROLE_WORDS.values()):
+        ctx.say(N_("That button is no longer valid."))
+        return
+    _issue(ctx, unit, Role(role_text))
+
+
+def _issue(ctx: Ctx, unit: Row, role: Role) -> None:
     invite = issue(ctx.uow, unit=unit, role=role, issued_by=ctx.account_id, now=ctx.now, days=ctx.settings.invite_days)
     link = deep_link(bot_username(ctx.uow, ctx.settings), invite.code)
     ctx.say(

@@ -17,3 +17,6 @@ KIND_LABELS = {
     UnitKind.branch_group: Lazy(N_("Branch group")),
     UnitKind.branch: Lazy(N_("Branch")),
 }
+
+# A notice's button that opens what it is about (the unit's page, a report: handlers/units.py).
+VIEW = N_("🔎 View")

@@ -17,8 +17,9 @@ from chidoan.documents.plan import PlanArea, PlanDocument, PlanTask, plan_filena
 from chidoan.engine.context import Ctx
 from chidoan.engine.inputs import ascii_int, parse_id
 from chidoan.engine.journey import Answers, Choice, Journey, Kind, Step
-from chidoan.engine.messages import Button
+from chidoan.engine.messages import Attachment, Button
 from chidoan.handlers.access import BASE_UNIT, SECRETARIES, acting_unit, refuse
+from chidoan.handlers.labels import VIEW
 from chidoan.handlers.review import part_labels, part_targets
 from chidoan.i18n import N_, fold, format_date, gettext
 from chidoan.programmes.loader import Programme, programme_for, programmes
@@ -482,7 +483,8 @@ def submit(ctx: Ctx, programme: Programme, answers: Answers) -> None:
     staff_ids = [
         staff.account_id for staff in (uow.roles.holders(reviewer.id, Role.district_staff) if reviewer else [])
     ]
-    buttons = None
+    # The document goes with it, and a button that opens the unit's page (/xem, handlers/units.py).
+    buttons = [[(VIEW, f"un:open:{unit.id}")]]
     if context.get("reopen"):  # corrected and sent again: told to the reviewers and whoever returned it
         notice = N_("{unit} corrected its {programme} plan for {year} and sent it again (version {version}).")
         back = uow.reviews.last_return(registration.id)
@@ -492,6 +494,7 @@ def submit(ctx: Ctx, programme: Programme, answers: Answers) -> None:
         ctx.notify(
             account_id,
             notice,
+            attachment=Attachment(document_id, filename),
             buttons=buttons,
             unit=unit.name,
             programme=programme.short_name,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import date
 
+from sqlalchemy import Row
+
 from chidoan.engine.context import Ctx
 from chidoan.engine.inputs import parse_id
 from chidoan.engine.journey import Answers
@@ -80,6 +82,44 @@ def reports_command(ctx: Ctx, _args: str) -> None:
     )
 
 
+def show_report(
+    ctx: Ctx,
+    report: Row,
+    data: dict,
+    *,
+    buttons: list[list[Button]] | None = None,
+    unit: Row | None = None,
+    files: bool = False,
+) -> None:
+    """A report in chat: its answers as the journey's summary shows them. With `unit`, headed by
+    the unit's name (a base unit's page lists its branches' reports); with `files`, the photos of
+    the minutes or the attendance sheet follow, each as the file that was sent."""
+    kind = ReportKind(report.kind)
+    journey = ctx.engine.runner.journeys[JOURNEYS[kind]]
+    text = ctx.engine.runner.summary(ctx, journey, data).split("\n", 2)[-1]  # without "please check"
+    head = ctx.t(
+        N_("{kind} of {date}, version {version}:"),
+        kind=ctx.t(KIND_LABELS[kind]),
+        date=format_date(report.held_on),
+        version=report.version,
+    )
+    if report.status in STATUS_LABELS:
+        head += f" ({ctx.t(STATUS_LABELS[ReportStatus(report.status)])})"
+    if unit is not None:
+        head = f"{unit.name} ({unit.code})\n{head}"
+    ctx.say_text(head + "\n" + text, buttons=buttons or [])
+    photos = [p for p in data.get("photos") or [] if isinstance(p, dict) and p.get("document")]
+    for number, photo in enumerate(photos if files else [], 1):
+        ctx.send_document(
+            photo["document"],
+            photo.get("name") or "file",
+            N_("File {n} of {total} of the report of {date}"),
+            n=number,
+            total=len(photos),
+            date=format_date(report.held_on),
+        )
+
+
 def report_action(ctx: Ctx, arg: str) -> None:
     """Buttons "rp:<view|edit|withdraw>:<report id>", for the unit's own reports only."""
     what, _, ident = arg.partition(":")
@@ -92,14 +132,6 @@ def report_action(ctx: Ctx, arg: str) -> None:
     data = ctx.uow.reports.latest_data(report.id)
     read_only = report.status in (ReportStatus.reviewed, ReportStatus.withdrawn)
     if what == "view":
-        journey = ctx.engine.runner.journeys[JOURNEYS[kind]]
-        text = ctx.engine.runner.summary(ctx, journey, data).split("\n", 2)[-1]  # without "please check"
-        head = ctx.t(
-            N_("{kind} of {date}, version {version}:"),
-            kind=ctx.t(KIND_LABELS[kind]),
-            date=format_date(report.held_on),
-            version=report.version,
-        )
         buttons = (
             []
             if read_only
@@ -110,7 +142,7 @@ def report_action(ctx: Ctx, arg: str) -> None:
                 ]
             ]
         )
-        ctx.say_text(head + "\n" + text, buttons=buttons)
+        show_report(ctx, report, data, buttons=buttons)
         if report.status == ReportStatus.reviewed:
             ctx.say(N_("The district has reviewed this report, so it can no longer be changed."))
         return

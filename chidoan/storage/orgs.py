@@ -123,3 +123,35 @@ class OrgUnits:
         return list(
             self.conn.execute(select(U).where(U.c.path.startswith(unit.path, autoescape=True)).order_by(U.c.path))
         )
+
+    def subtree_page(self, unit: Row, *, offset: int, limit: int) -> list[Row]:
+        """One page of the unit's subtree (itself first), each unit after its parent: ordered by
+        path, so siblings come in the order they were created (imported)."""
+        stmt = (
+            select(U)
+            .where(U.c.path.startswith(unit.path, autoescape=True))
+            .order_by(U.c.path)
+            .offset(offset)
+            .limit(limit)
+        )
+        return list(self.conn.execute(stmt))
+
+    def outline(self, unit: Row) -> list[Row]:
+        """The unit's subtree in its lightest form (id, parent_id, kind, name), to order a listing."""
+        stmt = select(U.c.id, U.c.parent_id, U.c.kind, U.c.name).where(U.c.path.startswith(unit.path, autoescape=True))
+        return list(self.conn.execute(stmt))
+
+    def many(self, ids: list[int]) -> dict[int, Row]:
+        return {row.id: row for row in self.conn.execute(select(U).where(U.c.id.in_(ids)))} if ids else {}
+
+    def subtree_count(self, unit: Row) -> int:
+        stmt = select(func.count()).select_from(U).where(U.c.path.startswith(unit.path, autoescape=True))
+        return self.conn.execute(stmt).scalar_one()
+
+    def children_count(self, unit_id: int) -> int:
+        return self.conn.execute(select(func.count()).select_from(U).where(U.c.parent_id == unit_id)).scalar_one()
+
+    def merged_in(self, unit_id: int) -> list[Row]:
+        """The units folded into this one (org_unit.merged_into), oldest merger first."""
+        stmt = select(U).where(U.c.merged_into == unit_id).order_by(U.c.closed_on, U.c.id)
+        return list(self.conn.execute(stmt))

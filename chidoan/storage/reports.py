@@ -4,14 +4,23 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Connection, Row, func, select
 
-from chidoan.storage.models import Commitment, CommitmentStatus, Report, ReportStatus, ReportVersion, table
+from chidoan.storage.models import (
+    Commitment,
+    CommitmentStatus,
+    OrgUnit,
+    Report,
+    ReportStatus,
+    ReportVersion,
+    table,
+)
 from chidoan.storage.rows import found, inserted_id
 
 R = table(Report)
 V = table(ReportVersion)
 C = table(Commitment)
+U = table(OrgUnit)
 
 
 class ReportReadOnly(Exception):
@@ -160,3 +169,61 @@ class Reports:
     def drop_open_commitments(self, report_id: int) -> None:
         """Before an edited dialogue's promises are stored again (answered ones stay)."""
         self.conn.execute(C.delete().where(C.c.report_id == report_id, C.c.status == CommitmentStatus.open))
+
+    # ---- a unit and its subtree (the drill-down, handlers/units.py) ---------------------------
+
+    def _in_subtree(self, path: str, kind: str, year: int):
+        return (
+            R.join(U, U.c.id == R.c.unit_id),
+            (
+                U.c.path.startswith(path, autoescape=True),
+                R.c.kind == kind,
+                R.c.held_on >= date(year, 1, 1),
+                R.c.held_on <= date(year, 12, 31),
+            ),
+        )
+
+    def in_subtree(self, path: str, kind: str, year: int, *, offset: int, limit: int) -> list[Row]:
+        """Reports of `kind` held in `year` by the units under `path` (the unit and its branches),
+        newest first, each with its unit's name and code (`unit_name`, `unit_code`)."""
+        joined, where = self._in_subtree(path, kind, year)
+        stmt = (
+            select(R, U.c.name.label("unit_name"), U.c.code.label("unit_code"))
+            .select_from(joined)
+            .where(*where)
+            .order_by(R.c.held_on.desc(), R.c.id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+        return list(self.conn.execute(stmt))
+
+    def count_in_subtree(self, path: str, kind: str, year: int) -> int:
+        joined, where = self._in_subtree(path, kind, year)
+        return self.conn.execute(select(func.count()).select_from(joined).where(*where)).scalar_one()
+
+    def commitments_in_subtree(self, path: str, *, offset: int, limit: int) -> list[Row]:
+        """Commitments of the units under `path`, the newest dialogue first, each with the day of
+        its dialogue (`held_on`), the report's status (`report_status`) and its unit's name."""
+        stmt = (
+            select(
+                C,
+                R.c.held_on,
+                R.c.status.label("report_status"),
+                U.c.name.label("unit_name"),
+                U.c.code.label("unit_code"),
+            )
+            .select_from(C.join(R, R.c.id == C.c.report_id).join(U, U.c.id == C.c.unit_id))
+            .where(U.c.path.startswith(path, autoescape=True))
+            .order_by(R.c.held_on.desc(), C.c.id)
+            .offset(offset)
+            .limit(limit)
+        )
+        return list(self.conn.execute(stmt))
+
+    def count_commitments_in_subtree(self, path: str) -> int:
+        stmt = (
+            select(func.count())
+            .select_from(C.join(U, U.c.id == C.c.unit_id))
+            .where(U.c.path.startswith(path, autoescape=True))
+        )
+        return self.conn.execute(stmt).scalar_one()
