@@ -81,6 +81,7 @@ REG_STATUS_VI = {
 }
 RESULT_VI = {"passed": "Đạt", "not_passed": "Không đạt"}
 REPORT_STATUS_VI = {"submitted": "Đã gửi", "withdrawn": "Đã rút lại", "reviewed": "Đã kiểm tra"}
+LEVEL_VI = {"commune": "Cấp xã", "district": "Cấp huyện (trước 01/7/2025)", "province": "Cấp tỉnh"}
 MEETING_KIND_VI = {"regular": "Định kỳ", "themed": "Chuyên đề", "extraordinary": "Bất thường"}
 COMMITMENT_VI = {
     "open": "Chưa theo dõi",
@@ -488,7 +489,7 @@ def _report_rows(found: Fetched, by_id: dict) -> tuple[list, list]:
             dialogues.append(
                 head
                 + [
-                    str(data.get("level") or ""),
+                    LEVEL_VI.get(data.get("level"), str(data.get("level") or "")),
                     _leaders(data),
                     data.get("participants"),
                     len(questions),
@@ -519,6 +520,8 @@ class Sheets:
     def _cell(self, sheet, value: Any) -> Any:
         if isinstance(value, str):
             value = ILLEGAL_CHARACTERS_RE.sub("", value)
+            if not value:
+                return None
             if value.startswith("="):  # a text, never a formula
                 cell = WriteOnlyCell(sheet, value=value)
                 cell.data_type = "s"
