@@ -20,12 +20,11 @@ from sqlalchemy import Row, func, select
 from chidoan.documents.review import CompiledDocument, DecisionDocument, Header, TaskLine, UnitLine
 from chidoan.handlers.registration import abbreviation, place_of
 from chidoan.programmes.loader import Programme
-from chidoan.reminders.obligations import Calendar, bound
+from chidoan.review.status import status_of
 from chidoan.storage.models import (
     ItemRating,
     OrgUnit,
     Registration,
-    RegistrationStatus,
     RegistrationVersion,
     ReviewResult,
     Role,
@@ -82,71 +81,39 @@ class Reviewed:
         return self.first_submitted_at is not None
 
     def label(self) -> str:
-        """ "Đúng hạn", "Trễ hạn; trả lại để bổ sung", "Chưa đăng ký"…"""
-        if self.registration in STATUS_VI:
-            return STATUS_VI[self.registration]
-        timing = STATUS_VI["submitted_on_time" if self.on_time else "submitted_late"]
-        return f"{timing}; {STATE_VI.get(self.registration, self.registration)}"
+        return label_of(self.registration, self.on_time)
 
 
-def _registration_state(reg: Row | None, owes: bool) -> str:
-    if reg is None or not reg.version:
-        if not owes:
-            return "not_required"
-        return "draft" if reg is not None else "missing"
-    if reg.status == RegistrationStatus.returned:
-        return "returned"
-    if reg.result == ReviewResult.passed:
-        return "passed"
-    if reg.result == ReviewResult.not_passed:
-        return "not_passed"
-    if reg.status == RegistrationStatus.reviewed:
-        return "accepted"
-    return "submitted_on_time" if reg.on_time else "submitted_late"
+def label_of(registration: str, on_time: bool | None) -> str:
+    """ "Đúng hạn", "Trễ hạn; trả lại để bổ sung", "Chưa đăng ký"… (a status of review/status.py)."""
+    if registration in STATUS_VI:
+        return STATUS_VI[registration]
+    timing = STATUS_VI["submitted_on_time" if on_time else "submitted_late"]
+    return f"{timing}; {STATE_VI.get(registration, registration)}"
 
 
-def reviewed_by(uow: UnitOfWork, reviewer: Row, programme: Programme, year: int, settings) -> list[Reviewed]:
+def reviewed_by(
+    uow: UnitOfWork, reviewer: Row, programme: Programme, year: int, today: date, settings
+) -> list[Reviewed]:
     """The units of the programme's registering kinds that `reviewer` reviews directly (its
-    nearest reviewing ancestor), open at the deadline, in tree order, with their registration
-    of `year`. One transaction: a reviewing unit reviews at most a few hundred units directly."""
-    cal = Calendar.load(uow, settings)
-    kinds = [str(kind) for kind in programme.registering_kinds]
-    stmt = (
-        select(U.c.id, U.c.code, U.c.name, U.c.path, U.c.closed_on)
-        .where(U.c.path.startswith(reviewer.path, autoescape=True), among(U.c.kind, kinds), U.c.id != reviewer.id)
-        .order_by(U.c.path)
-    )
-    units = [u for u in uow.conn.execute(stmt) if cal.reviewer_id(u) == reviewer.id]
-    due = cal.due(reviewer.id, "plan", programme, year)
-    units = [u for u in units if u.closed_on is None or u.closed_on >= due]
-    if not units:
-        return []
-    ids = [u.id for u in units]
-    regs = {
-        r.unit_id: r
-        for r in uow.conn.execute(
-            select(REG).where(among(REG.c.unit_id, ids), REG.c.programme == programme.code, REG.c.year == year)
+    nearest reviewing ancestor), in tree order, with their registration of `year`, as the
+    reviewing level's status reads them (review/status.py). One transaction."""
+    status = status_of(uow, reviewer, programme, year, today=today, settings=settings)
+    return [
+        Reviewed(
+            unit_id=u.unit_id,
+            code=u.code,
+            name=u.name,
+            registration=u.registration,
+            registration_id=u.registration_id,
+            version=u.version,
+            first_submitted_at=u.first_submitted_at,
+            on_time=u.on_time,
+            due=u.due,
         )
-    }
-    _people, starts = bound(uow, ids, cal.tz)
-    out = []
-    for unit in units:
-        reg = regs.get(unit.id)
-        state = _registration_state(reg, cal.owes(due, starts.get(unit.id)))
-        out.append(
-            Reviewed(
-                unit_id=unit.id,
-                code=unit.code,
-                name=unit.name,
-                registration=state,
-                registration_id=reg.id if reg is not None else None,
-                version=reg.version if reg is not None else 0,
-                first_submitted_at=reg.first_submitted_at if reg is not None else None,
-                on_time=reg.on_time if reg is not None else None,
-                due=due,
-            )
-        )
-    return out
+        for u in status.units
+        if u.reviewer_id == reviewer.id
+    ]
 
 
 def tasks_of(programme: Programme, data: dict) -> list[TaskLine]:
@@ -231,7 +198,7 @@ async def compiled_document(
 
     def head(uow: UnitOfWork) -> tuple[Header, list[Reviewed]]:
         reviewer = uow.units.one(reviewer_id)
-        return header_of(uow, reviewer, today), reviewed_by(uow, reviewer, programme, year, settings)
+        return header_of(uow, reviewer, today), reviewed_by(uow, reviewer, programme, year, today, settings)
 
     header, units = await read(head)
     tasks = await read_tasks(read, programme, units)
@@ -281,7 +248,7 @@ async def decision_document(
 
     def head(uow: UnitOfWork) -> tuple[Header, list[Reviewed]]:
         reviewer = uow.units.one(reviewer_id)
-        units = reviewed_by(uow, reviewer, programme, year, settings)
+        units = reviewed_by(uow, reviewer, programme, year, today, settings)
         return header_of(uow, reviewer, today), [u for u in units if u.registration == "passed"]
 
     header, passed = await read(head)

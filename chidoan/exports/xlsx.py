@@ -21,7 +21,7 @@ import json
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import partial
 from typing import Any
 
@@ -32,9 +32,9 @@ from openpyxl.styles import Font
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import aliased
 
-from chidoan.documents.gather import STATE_VI, STATUS_VI, _registration_state
-from chidoan.programmes.loader import programme_for
-from chidoan.reminders.obligations import Calendar, bound
+from chidoan.documents.gather import label_of
+from chidoan.reminders.obligations import Calendar
+from chidoan.review.status import status_of, within
 from chidoan.storage.models import (
     Account,
     Commitment,
@@ -211,25 +211,34 @@ class Scope:
     cal: Calendar
     reviewer_codes: dict[int, str]
     tz: Any
+    # Where each registering unit's plan of the year stands, as the status reads it (review/status.py).
+    labels: dict[int, str] = field(default_factory=dict)
 
 
 def _local(moment: datetime | None, tz) -> datetime | None:
     return moment.astimezone(tz).replace(tzinfo=None, microsecond=0) if moment is not None else None
 
 
-def scope_of(uow: UnitOfWork, root_id: int, year: int, settings) -> tuple[Scope, int]:
-    """The scope of an export and how many units it covers."""
+def scope_of(uow: UnitOfWork, root_id: int, year: int, settings, today: date) -> tuple[Scope, int]:
+    """The scope of an export, the plans' status of its registering units (the status query, one
+    transaction: three set queries whatever the subtree's size), and how many units it covers."""
     root = uow.units.one(root_id)
     cal = Calendar.load(uow, settings)
+    labels: dict[int, str] = {}
+    for programme in cal.programmes.values():
+        if programme.covers(year):
+            status = status_of(uow, root, programme, year, today=today, settings=settings, cal=cal)
+            labels |= {u.unit_id: label_of(u.registration, u.on_time) for u in status.units}
     codes = {
         r.id: r.code
         for r in uow.conn.execute(select(U.c.id, U.c.code).where(U.c.reviews.is_(True)))
         if r.id in cal.reviewing
     }
+    dialect = uow.conn.dialect.name
     count = uow.conn.execute(
-        select(func.count()).select_from(U).where(U.c.path.startswith(root.path, autoescape=True))
+        select(func.count()).select_from(U).where(within(U.c.path, root.path, dialect))
     ).scalar_one()
-    return Scope(root.path, year, cal, codes, settings.tz), count
+    return Scope(root.path, year, cal, codes, settings.tz, labels), count
 
 
 def _year_span(year: int) -> tuple[date, date]:
@@ -248,7 +257,6 @@ class Fetched:
     report_data: dict = field(default_factory=dict)
     commitments: list = field(default_factory=list)
     actions: list = field(default_factory=list)
-    starts: dict = field(default_factory=dict)
 
     @property
     def last_path(self) -> str | None:
@@ -265,7 +273,7 @@ def read_chunk(uow: UnitOfWork, scope: Scope, after: str | None, limit: int = CH
     stmt = (
         select(U.c.id, U.c.code, U.c.name, U.c.kind, U.c.path, U.c.closed_on, P.c.code.label("parent_code"))
         .outerjoin(P, P.c.id == U.c.parent_id)
-        .where(U.c.path.startswith(scope.root_path, autoescape=True))
+        .where(within(U.c.path, scope.root_path, uow.conn.dialect.name))
         .order_by(U.c.path)
         .limit(limit)
     )
@@ -316,7 +324,6 @@ def read_chunk(uow: UnitOfWork, scope: Scope, after: str | None, limit: int = CH
             .order_by(ACT.c.unit_id, ACT.c.at, ACT.c.id)
         )
     )
-    found.starts = bound(uow, ids, scope.tz)[1]
     return found
 
 
@@ -356,20 +363,6 @@ def rows_of(scope: Scope, found: Fetched) -> Chunk:
     return chunk
 
 
-def _plan_label(scope: Scope, unit, reg, start: date | None) -> str:
-    programme = programme_for(scope.cal.programmes, scope.year, unit.kind)
-    if programme is None:
-        return ""
-    due = scope.cal.plan_due(programme, scope.year, unit)
-    if unit.closed_on is not None and unit.closed_on < due:
-        return ""
-    state = _registration_state(reg, scope.cal.owes(due, start))
-    if state in STATUS_VI:
-        return STATUS_VI[state]
-    timing = STATUS_VI["submitted_on_time" if reg is not None and reg.on_time else "submitted_late"]
-    return f"{timing}; {STATE_VI.get(state, state)}"
-
-
 def _unit_rows(scope: Scope, found: Fetched) -> list[list[Any]]:
     reg_by_unit = {r.unit_id: r for r in found.regs}
     counted: dict[tuple[int, str], int] = defaultdict(int)
@@ -393,7 +386,7 @@ def _unit_rows(scope: Scope, found: Fetched) -> list[list[Any]]:
                 KIND_VI.get(unit.kind, unit.kind),
                 unit.parent_code or "",
                 scope.reviewer_codes.get(reviewer, "") if reviewer is not None else "",
-                _plan_label(scope, unit, reg, found.starts.get(unit.id)),
+                scope.labels.get(unit.id, ""),
                 submitted.date() if submitted is not None else None,
                 reg.version if reg is not None and reg.version else None,
                 counted[(unit.id, ReportKind.meeting)],
@@ -563,10 +556,12 @@ async def export(
     *,
     progress: Callable[[int, int], None] | None = None,
     chunk_size: int = CHUNK,
+    now: datetime | None = None,
 ) -> bytes:
     """The .xlsx of the subtree of `root_id` for `year`: read a chunk (one transaction), append
     it on a worker thread, and so on; `progress(done, total)` after each chunk."""
-    scope, total = await read(lambda uow: scope_of(uow, root_id, year, settings))
+    today = (now or datetime.now(UTC)).astimezone(settings.tz).date()
+    scope, total = await read(lambda uow: scope_of(uow, root_id, year, settings, today))
     sheets: Sheets = await render(Sheets)
     after: str | None = None
     done = 0

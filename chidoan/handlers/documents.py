@@ -383,7 +383,7 @@ async def export_job(job: JobContext) -> None:
     def progress(done: int, _total: int) -> None:
         counted[0] = done
 
-    content = await export(job.read, job.render, unit_id, year, job.settings, progress=progress)
+    content = await export(job.read, job.render, unit_id, year, job.settings, progress=progress, now=job.now)
     await job.reply_file(
         content,
         export_filename(unit.code, year),
