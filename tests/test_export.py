@@ -523,3 +523,16 @@ async def test_the_compiled_report_through_the_fake_telegram_api(settings, db, p
         assert upward[0].params["document"].data == upload.data
     finally:
         await app.stop()
+
+
+async def test_a_large_export_runs_in_a_child_process_and_gives_the_same_workbook(settings, db, people, monkeypatch):
+    from chidoan.handlers import documents
+
+    await plan_and_records(settings, db, people)
+    _app, replies = await export_in_chat(settings, "staff", "/xuat 2027")
+    in_thread = workbook(content_of(db, replies[-1]["document"]["id"]))
+    monkeypatch.setattr(documents, "CHILD_ABOVE", 0)  # as a province's is
+    add_member(db, "staff2", "Lý Văn Hai", "RG", Role.district_staff)
+    _app, replies = await export_in_chat(settings, "staff2", "/xuat 2027")
+    assert "4 đơn vị" in replies[-1]["text"]
+    assert workbook(content_of(db, replies[-1]["document"]["id"])) == in_thread

@@ -18,7 +18,6 @@ from typing import Any, TypeVar
 from sqlalchemy import Row, func, select
 
 from chidoan.documents.review import CompiledDocument, DecisionDocument, Header, TaskLine, UnitLine
-from chidoan.handlers.registration import abbreviation, place_of
 from chidoan.programmes.loader import Programme
 from chidoan.review.status import status_of
 from chidoan.storage.models import (
@@ -160,6 +159,8 @@ def _ratings(uow: UnitOfWork, registration_ids: list[int]) -> dict[int, int]:
 
 
 def header_of(uow: UnitOfWork, reviewer: Row, today: date) -> Header:
+    from chidoan.handlers.registration import abbreviation, place_of  # the plan's own rules (handlers import us)
+
     parents = uow.units.ancestors(reviewer)
     above = parents[-1] if parents else None
     return Header(

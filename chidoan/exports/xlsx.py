@@ -16,25 +16,33 @@ text, and characters a spreadsheet cannot hold are dropped.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+import multiprocessing
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import partial
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Row, Text, and_, func, or_, select
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import aliased
 
 from chidoan.documents.gather import label_of
-from chidoan.reminders.obligations import Calendar
-from chidoan.review.status import status_of, within
+from chidoan.programmes.loader import programme_for
+from chidoan.reminders.obligations import Calendar, bound
+from chidoan.review.status import _state as plan_state
+from chidoan.review.status import within
 from chidoan.storage.models import (
     Account,
     Commitment,
@@ -53,7 +61,7 @@ from chidoan.storage.models import (
 from chidoan.storage.rows import among
 from chidoan.storage.uow import UnitOfWork
 
-CHUNK = 300  # units read in one transaction
+CHUNK = 200  # units read in one transaction
 
 U = table(OrgUnit)
 P = aliased(U)
@@ -211,8 +219,7 @@ class Scope:
     cal: Calendar
     reviewer_codes: dict[int, str]
     tz: Any
-    # Where each registering unit's plan of the year stands, as the status reads it (review/status.py).
-    labels: dict[int, str] = field(default_factory=dict)
+    today: date
 
 
 def _local(moment: datetime | None, tz) -> datetime | None:
@@ -220,15 +227,9 @@ def _local(moment: datetime | None, tz) -> datetime | None:
 
 
 def scope_of(uow: UnitOfWork, root_id: int, year: int, settings, today: date) -> tuple[Scope, int]:
-    """The scope of an export, the plans' status of its registering units (the status query, one
-    transaction: three set queries whatever the subtree's size), and how many units it covers."""
+    """The scope of an export and how many units it covers (one short transaction)."""
     root = uow.units.one(root_id)
     cal = Calendar.load(uow, settings)
-    labels: dict[int, str] = {}
-    for programme in cal.programmes.values():
-        if programme.covers(year):
-            status = status_of(uow, root, programme, year, today=today, settings=settings, cal=cal)
-            labels |= {u.unit_id: label_of(u.registration, u.on_time) for u in status.units}
     codes = {
         r.id: r.code
         for r in uow.conn.execute(select(U.c.id, U.c.code).where(U.c.reviews.is_(True)))
@@ -238,7 +239,7 @@ def scope_of(uow: UnitOfWork, root_id: int, year: int, settings, today: date) ->
     count = uow.conn.execute(
         select(func.count()).select_from(U).where(within(U.c.path, root.path, dialect))
     ).scalar_one()
-    return Scope(root.path, year, cal, codes, settings.tz, labels), count
+    return Scope(root.path, year, cal, codes, settings.tz, today), count
 
 
 def _year_span(year: int) -> tuple[date, date]:
@@ -257,10 +258,17 @@ class Fetched:
     report_data: dict = field(default_factory=dict)
     commitments: list = field(default_factory=list)
     actions: list = field(default_factory=list)
+    starts: dict = field(default_factory=dict)  # unit id: the day its first secretary or deputy was bound
 
     @property
     def last_path(self) -> str | None:
         return self.units[-1].path if self.units else None
+
+
+def _json(text: str | None) -> dict:
+    """A version's data, read as text in the transaction and decoded here, off the database thread."""
+    value = json.loads(text) if text else {}
+    return value if isinstance(value, dict) else {}
 
 
 def _newest(rows, key: str, wanted: set[tuple[int, int]]) -> dict:
@@ -271,7 +279,16 @@ def read_chunk(uow: UnitOfWork, scope: Scope, after: str | None, limit: int = CH
     """The next `limit` units of the subtree after path `after`, and everything of theirs for
     the year, in one transaction (a few indexed queries)."""
     stmt = (
-        select(U.c.id, U.c.code, U.c.name, U.c.kind, U.c.path, U.c.closed_on, P.c.code.label("parent_code"))
+        select(
+            U.c.id,
+            U.c.code,
+            U.c.name,
+            U.c.kind,
+            U.c.path,
+            U.c.closed_on,
+            U.c.merged_into,
+            P.c.code.label("parent_code"),
+        )
         .outerjoin(P, P.c.id == U.c.parent_id)
         .where(within(U.c.path, scope.root_path, uow.conn.dialect.name))
         .order_by(U.c.path)
@@ -289,7 +306,9 @@ def read_chunk(uow: UnitOfWork, scope: Scope, after: str | None, limit: int = CH
     )
     reg_ids = [r.id for r in found.regs]
     rows = uow.conn.execute(
-        select(VER.c.registration_id, VER.c.version, VER.c.data).where(among(VER.c.registration_id, reg_ids))
+        select(VER.c.registration_id, VER.c.version, sql_cast(VER.c.data, Text).label("data")).where(
+            among(VER.c.registration_id, reg_ids)
+        )
     )
     found.versions = _newest(rows, "registration_id", {(g.id, g.version) for g in found.regs})
     found.ratings = {
@@ -305,7 +324,9 @@ def read_chunk(uow: UnitOfWork, scope: Scope, after: str | None, limit: int = CH
     )
     report_ids = [r.id for r in found.reports]
     rows = uow.conn.execute(
-        select(REPV.c.report_id, REPV.c.version, REPV.c.data).where(among(REPV.c.report_id, report_ids))
+        select(REPV.c.report_id, REPV.c.version, sql_cast(REPV.c.data, Text).label("data")).where(
+            among(REPV.c.report_id, report_ids)
+        )
     )
     found.report_data = _newest(rows, "report_id", {(p.id, p.version) for p in found.reports})
     dialogue_ids = [r.id for r in found.reports if r.kind == ReportKind.dialogue]
@@ -316,6 +337,7 @@ def read_chunk(uow: UnitOfWork, scope: Scope, after: str | None, limit: int = CH
         and_(ACT.c.registration_id.is_not(None), among(ACT.c.registration_id, reg_ids)),
         and_(ACT.c.report_id.is_not(None), among(ACT.c.report_id, report_ids)),
     )
+    found.starts = bound(uow, ids, scope.tz)[1]
     found.actions = list(
         uow.conn.execute(
             select(ACT, ACC.c.full_name)
@@ -363,6 +385,29 @@ def rows_of(scope: Scope, found: Fetched) -> Chunk:
     return chunk
 
 
+def _plan_label(scope: Scope, unit, reg, start: date | None) -> str:
+    """Where a registering unit's plan of the year stands, by the status's own rule
+    (review/status.py), read here chunk by chunk: the status query reads a whole subtree in one
+    transaction, too long for a province's export beside the replies."""
+    programme = programme_for(scope.cal.programmes, scope.year, unit.kind)
+    if programme is None:
+        return ""
+    due = scope.cal.plan_due(programme, scope.year, unit)
+    if (unit.closed_on is not None and unit.closed_on <= due) or (
+        unit.merged_into is not None and unit.closed_on is None
+    ):
+        return ""
+    row = SimpleNamespace(
+        registration_id=reg.id if reg is not None else None,
+        version=reg.version if reg is not None else 0,
+        status=reg.status if reg is not None else None,
+        result=reg.result if reg is not None else None,
+        on_time=reg.on_time if reg is not None else None,
+    )
+    state, _overdue = plan_state(cast(Row, row), due, start, scope.today, scope.cal)
+    return label_of(state, row.on_time)
+
+
 def _unit_rows(scope: Scope, found: Fetched) -> list[list[Any]]:
     reg_by_unit = {r.unit_id: r for r in found.regs}
     counted: dict[tuple[int, str], int] = defaultdict(int)
@@ -386,7 +431,7 @@ def _unit_rows(scope: Scope, found: Fetched) -> list[list[Any]]:
                 KIND_VI.get(unit.kind, unit.kind),
                 unit.parent_code or "",
                 scope.reviewer_codes.get(reviewer, "") if reviewer is not None else "",
-                scope.labels.get(unit.id, ""),
+                _plan_label(scope, unit, reg, found.starts.get(unit.id)),
                 submitted.date() if submitted is not None else None,
                 reg.version if reg is not None and reg.version else None,
                 counted[(unit.id, ReportKind.meeting)],
@@ -418,7 +463,7 @@ def _registration_rows(scope: Scope, found: Fetched, by_id: dict) -> tuple[list,
         )
         if programme is None or not reg.version:
             continue
-        data = found.versions.get(reg.id, {})
+        data = _json(found.versions.get(reg.id))
         # Positions count the tasks of all areas in order, as item_rating.task does.
         registered = [
             task
@@ -446,6 +491,12 @@ def _registration_rows(scope: Scope, found: Fetched, by_id: dict) -> tuple[list,
     return registrations, tasks
 
 
+def _named(names: dict[str, str], value: Any) -> str:
+    """A stored code as its Vietnamese name ("regular" → "Định kỳ"), else as it is."""
+    text = "" if value is None else str(value)
+    return names.get(text, text)
+
+
 def _leaders(data: dict) -> str:
     leaders = [leader for leader in data.get("leaders") or [] if isinstance(leader, dict)]
     return "; ".join(", ".join(str(x) for x in (leader.get("name"), leader.get("title")) if x) for leader in leaders)
@@ -455,7 +506,7 @@ def _report_rows(found: Fetched, by_id: dict) -> tuple[list, list]:
     meetings, dialogues = [], []
     for report in found.reports:
         unit = by_id[report.unit_id]
-        data = found.report_data.get(report.id, {})
+        data = _json(found.report_data.get(report.id))
         head = [
             unit.code,
             unit.name,
@@ -467,7 +518,7 @@ def _report_rows(found: Fetched, by_id: dict) -> tuple[list, list]:
             meetings.append(
                 head
                 + [
-                    MEETING_KIND_VI.get(data.get("kind"), data.get("kind") or ""),
+                    _named(MEETING_KIND_VI, data.get("kind")),
                     data.get("theme") or "",
                     data.get("total"),
                     data.get("present"),
@@ -482,7 +533,7 @@ def _report_rows(found: Fetched, by_id: dict) -> tuple[list, list]:
             dialogues.append(
                 head
                 + [
-                    LEVEL_VI.get(data.get("level"), str(data.get("level") or "")),
+                    _named(LEVEL_VI, data.get("level")),
                     _leaders(data),
                     data.get("participants"),
                     len(questions),
@@ -588,3 +639,55 @@ def export_filename(code: str, year: int) -> str:
 
 
 __all__ = ["SHEETS", "Sheets", "export", "export_filename", "read_chunk", "scope_of"]
+
+
+# ---- a province's export in a child process ----------------------------------------------------
+
+# Above this many units the export runs in a child process with its own connection: its Python
+# work (decoding, building rows, writing the workbook: seconds for a province) then competes
+# neither with the replies for the interpreter nor with them for the database thread.
+CHILD_ABOVE = 2000
+_pool: ProcessPoolExecutor | None = None
+
+
+def export_file(settings, root_id: int, year: int, now: datetime) -> bytes:
+    """In the child process: the whole export, read through the child's own connection."""
+    from chidoan.reminders.run import _engine
+    from chidoan.storage.uow import unit_of_work
+
+    db = _engine(settings.database_url)
+
+    async def read(work):
+        with unit_of_work(db) as uow:
+            return work(uow)
+
+    async def render(work, *args):
+        return work(*args)
+
+    return asyncio.run(export(read, render, root_id, year, settings, now=now))
+
+
+async def export_elsewhere(settings, root_id: int, year: int, now: datetime) -> bytes:
+    """The export in the child process (spawned once, kept; a dead one is replaced)."""
+    global _pool
+    loop = asyncio.get_running_loop()
+    for attempt in (1, 2):
+        if _pool is None:  # spawned, not forked: this process has threads and an event loop
+            from chidoan.reminders.run import child_started
+
+            _pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=child_started
+            )
+        try:
+            return await loop.run_in_executor(_pool, export_file, settings, root_id, year, now)
+        except BrokenProcessPool:
+            _pool = None
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def units_below(uow: UnitOfWork, root_id: int) -> int:
+    root = uow.units.one(root_id)
+    stmt = select(func.count()).select_from(U).where(within(U.c.path, root.path, uow.conn.dialect.name))
+    return uow.conn.execute(stmt).scalar_one()

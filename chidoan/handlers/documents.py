@@ -30,7 +30,7 @@ from chidoan.engine.dispatch import notice_row
 from chidoan.engine.inputs import ascii_int, parse_id
 from chidoan.engine.jobs import JobContext
 from chidoan.engine.messages import Attachment, Button, Outgoing
-from chidoan.exports.xlsx import export, export_filename
+from chidoan.exports.xlsx import CHILD_ABOVE, export, export_elsewhere, export_filename, units_below
 from chidoan.handlers.deadlines import reviewing_units
 from chidoan.handlers.scope import find_units, in_scope, staff_scope
 from chidoan.i18n import N_, format_date, gettext
@@ -383,7 +383,11 @@ async def export_job(job: JobContext) -> None:
     def progress(done: int, _total: int) -> None:
         counted[0] = done
 
-    content = await export(job.read, job.render, unit_id, year, job.settings, progress=progress, now=job.now)
+    counted[0] = await job.read(lambda uow: units_below(uow, unit_id))
+    if counted[0] > CHILD_ABOVE:  # a province: in a child process, nothing of it on this one's threads
+        content = await export_elsewhere(job.settings, unit_id, year, job.now)
+    else:
+        content = await export(job.read, job.render, unit_id, year, job.settings, progress=progress, now=job.now)
     await job.reply_file(
         content,
         export_filename(unit.code, year),
