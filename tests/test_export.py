@@ -536,3 +536,38 @@ async def test_a_large_export_runs_in_a_child_process_and_gives_the_same_workboo
     _app, replies = await export_in_chat(settings, "staff2", "/xuat 2027")
     assert "4 đơn vị" in replies[-1]["text"]
     assert workbook(content_of(db, replies[-1]["document"]["id"])) == in_thread
+
+
+async def test_on_zalo_oa_the_spreadsheet_goes_as_a_link_and_the_report_as_a_file(settings, db, people):
+    from tests.fake_zalo_oa import FakeZaloOA
+    from tests.test_zalo_oa import ZaloUser as OaUser
+    from tests.test_zalo_oa import zalo_settings as oa_settings
+
+    add_member(db, "8123", "Trần Thị Bình", "RG", Role.district_staff, channel="zalo")
+    async with FakeZaloOA() as zalo:
+        plain = oa_settings(settings.database_url, zalo)
+        oa = oa_settings(
+            settings.database_url,
+            zalo,
+            CHIDOAN_WEB_PORT=plain.web_port,
+            CHIDOAN_PUBLIC_URL="https://chidoan.example.vn",
+        )
+        app = App(oa, clock=Clock(2026, 10, 22, 9, 0))
+        await app.start()
+        try:
+            user = OaUser(zalo, app, db, "8123")
+            await user.say("/xuat 2026")
+            await app.jobs.done()
+            await user.replies()
+            assert (
+                "Tải tệp “chidoan-RG-2026.xlsx” tại đây" in user.text
+                and "https://chidoan.example.vn/files/" in user.text
+            )
+            assert not zalo.calls_to("upload/file")  # Zalo's upload takes no spreadsheet
+            await user.say("/baocaohuyen")
+            await app.jobs.done()
+            await user.replies()
+            [upload] = zalo.calls_to("upload/file")
+            assert upload.file is not None and upload.file[0] == "BC-3CD-2027-TDRG.docx"
+        finally:
+            await app.stop()

@@ -61,7 +61,7 @@ from chidoan.storage.models import (
 from chidoan.storage.rows import among
 from chidoan.storage.uow import UnitOfWork
 
-CHUNK = 200  # units read in one transaction
+CHUNK = 150  # units read in one transaction
 
 U = table(OrgUnit)
 P = aliased(U)
