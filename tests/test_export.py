@@ -571,3 +571,78 @@ async def test_on_zalo_oa_the_spreadsheet_goes_as_a_link_and_the_report_as_a_fil
             assert upload.file is not None and upload.file[0] == "BC-3CD-2027-TDRG.docx"
         finally:
             await app.stop()
+
+
+async def test_the_export_and_the_compiled_report_read_the_same_on_postgresql(pg_url):
+    from chidoan.documents.gather import compiled_document
+    from chidoan.exports.xlsx import export
+    from chidoan.programmes.loader import programmes
+    from chidoan.storage.db import make_engine, upgrade
+    from tests.conftest import seed_org
+
+    pg_settings = make_settings(pg_url, CHIDOAN_OBLIGATIONS_FROM="2026-01-01")
+    engine = make_engine(pg_settings.database_url)
+    try:
+        upgrade(engine)
+        seed_org(engine)
+        now = datetime.now(UTC)
+        with unit_of_work(engine) as uow:
+            uow.units.add(
+                code="RG-AH",
+                name="Đoàn phường An Hòa",
+                kind="base_unit",
+                parent=uow.units.by_code("RG"),
+                reviews=False,
+                now=now,
+            )
+        people = {
+            "sec": add_member(engine, "sec", "Lê Văn Cường", "RG-VB", Role.secretary),
+            "staff": add_member(engine, "staff", "Trần Thị Bình", "RG", Role.district_staff),
+        }
+        with unit_of_work(engine) as uow:  # RG-VB's plan, sent on time
+            vb = uow.units.by_code("RG-VB")
+            registration = uow.registrations.open(vb.id, PROGRAMME, 2027, local(2026, 10, 1, 9, 0))
+            data = {
+                f"area{a}": [{"item": f"{a}.1", "what": f"Phần việc {a}", "when": "Quý I", "who": "BTV"}]
+                for a in (1, 2, 3)
+            }
+            data |= {"area1": data["area1"] * 2, "purpose": "x", "implementation": "y"}
+            uow.registrations.add_version(
+                registration,
+                data=data,
+                account_id=people["sec"],
+                now=local(2026, 10, 1, 9, 0),
+                on_time=True,
+                document_id=None,
+            )
+        add_records(engine, people)
+
+        async def read(work):
+            with unit_of_work(engine) as uow:
+                return work(uow)
+
+        async def render(work, *args):
+            return work(*args)
+
+        with unit_of_work(engine) as uow:
+            rg = uow.units.by_code("RG").id
+        sheets = workbook(await export(read, render, rg, 2027, pg_settings, now=local(2027, 12, 20, 9, 0)))
+        assert [row[0] for row in sheets["Đơn vị"][1:]] == ["RG", "RG-VB", "RG-VB-KP1", "RG-AH"]
+        assert [row[5] for row in sheets["Đơn vị"][1:]] == [None, "Đúng hạn", None, "Trễ hạn"]
+        assert [row[5] for row in sheets["Phần việc"][1:]] == [
+            "Phần việc 1",
+            "Phần việc 1",
+            "Phần việc 2",
+            "Phần việc 3",
+            '=HYPERLINK("http://x")',
+            "Sinh hoạt chi đoàn",
+        ]
+        assert sheets["Phần việc"][2][9:] == ["Đạt", "Tốt"]
+        assert len(sheets["Sinh hoạt"]) == 2 and len(sheets["Đối thoại"]) == 2 and len(sheets["Cam kết"]) == 2
+        assert sheets["Kiểm tra, đánh giá"][1][4] == "rate_task"
+        programme = programmes(pg_settings)[PROGRAMME]
+        doc = await compiled_document(read, rg, programme, 2027, date(2026, 10, 22), pg_settings)
+        assert (doc.expected, doc.on_time, doc.late, doc.missing) == (2, 1, 1, 0)
+        assert [len(u.tasks) for u in doc.units] == [4, 2]
+    finally:
+        engine.dispose()
