@@ -307,6 +307,7 @@ async def test_start_publishes_the_command_menu_per_language(bot_app, tg, db):
         "baocao",
         "nhacnho",
         "hanchot",
+        "duyet",
         "baocaohuyen",
         "quyetdinh",
         "xuat",

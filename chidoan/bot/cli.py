@@ -30,6 +30,13 @@ def main(argv: list[str] | None = None) -> int:
     org_sub = org.add_subparsers(dest="org_command", required=True)
     imp = org_sub.add_parser("import", help="import units from a CSV or XLSX file (code, name, kind, parent_code)")
     imp.add_argument("file", type=Path)
+    merge = org_sub.add_parser(
+        "merge",
+        help="fold one unit into another: its children, roles and open commitments move there; its history stays",
+    )
+    merge.add_argument("--from", dest="source", required=True, help="the code of the unit merged away")
+    merge.add_argument("--into", dest="target", required=True, help="the code of the unit it is merged into")
+    merge.add_argument("--on", help="the day the merger took effect, DD/MM/YYYY (default today)")
 
     invite = sub.add_parser("invite", help="issue a single-use invite code for a unit and a role")
     invite.add_argument("--unit", required=True, help="the unit's code")
@@ -134,6 +141,10 @@ def cmd_migrate(settings, _args) -> int:
 
 
 def cmd_org(settings, args) -> int:
+    return {"import": cmd_org_import, "merge": cmd_org_merge}[args.org_command](settings, args)
+
+
+def cmd_org_import(settings, args) -> int:
     from chidoan.bot.orgimport import import_org
 
     engine = _db(settings)
@@ -144,7 +155,45 @@ def cmd_org(settings, args) -> int:
         for problem in result.problems:
             print(f"  {problem}", file=sys.stderr)
         return 1
-    print(f"Đã nhập: {result.created} đơn vị mới, {result.updated} đơn vị cập nhật.")
+    print(
+        f"Đã nhập: {result.created} đơn vị mới, {result.updated} đơn vị cập nhật, "
+        f"{result.moved} đơn vị chuyển sang đơn vị cấp trên mới."
+    )
+    return 0
+
+
+def cmd_org_merge(settings, args) -> int:
+    from datetime import datetime
+
+    from chidoan.bot.orgmerge import MergeError, merge_units
+    from chidoan.i18n import format_date
+
+    on = None
+    if args.on:
+        try:
+            on = datetime.strptime(args.on.strip(), "%d/%m/%Y").date()
+        except ValueError:
+            print(
+                f"Ngày '{args.on}' không hợp lệ: hãy ghi theo dạng ngày/tháng/năm, ví dụ 01/07/2025.", file=sys.stderr
+            )
+            return 2
+    engine = _db(settings)
+    try:
+        result = merge_units(engine, args.source, args.target, settings=settings, on=on)
+    except MergeError as exc:
+        print(f"Không sáp nhập: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    x, y = result.source, result.target
+    print(f"Đã sáp nhập {x.name} ({x.code}) vào {y.name} ({y.code}) từ ngày {format_date(result.on)}.")
+    print(
+        f"  {len(result.children)} đơn vị trực thuộc chuyển sang {y.code}; "
+        f"{result.roles_moved} vai trò tiếp tục ở {y.code}, {result.roles_ended} vai trò kết thúc; "
+        f"{result.commitments} cam kết chưa xong chuyển sang {y.code}; {result.invites} mã mời bị huỷ; "
+        f"{result.notices} thông báo gửi đến những người liên quan."
+    )
+    print(f"  Kế hoạch, báo cáo và lịch sử của {x.code} được giữ nguyên.")
     return 0
 
 
@@ -158,6 +207,13 @@ def cmd_invite(settings, args) -> int:
         unit = uow.units.by_code(args.unit)
         if unit is None:
             print(f"No unit with code {args.unit!r}.", file=sys.stderr)
+            return 1
+        if unit.closed_on is not None:
+            into = uow.units.get(unit.merged_into) if unit.merged_into is not None else None
+            print(
+                f"{unit.code} was merged into {into.code if into else 'another unit'}: invite to that unit.",
+                file=sys.stderr,
+            )
             return 1
         invite = issue(
             uow, unit=unit, role=Role(args.role), issued_by=None, now=utcnow(), days=args.days or settings.invite_days

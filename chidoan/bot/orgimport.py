@@ -3,6 +3,13 @@
 Columns: code, name, kind, parent_code and an optional reviews. The whole file is checked
 before anything is written, and written in one transaction: a half-imported tree would leave
 units without their parents and is worse than no import at all.
+
+A unit already stored keeps its kind, but the file may rename it and move it: a parent_code
+other than its parent's moves it there with its whole subtree (every path rewritten in one
+UPDATE). The parent must still be of a strictly higher level, a unit never goes under itself
+or its own subtree, and nothing goes under a unit merged into another (`chidoan org merge`,
+bot/orgmerge.py): re-importing an old file after a merge is refused, not undone. Each move and
+each rename is written to org_change, the tree's audit trail.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ import csv
 import io
 import sys
 import unicodedata
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -20,7 +28,7 @@ from tqdm import tqdm
 
 from chidoan.i18n import fold
 from chidoan.storage.clock import utcnow
-from chidoan.storage.models import KIND_LEVEL, REVIEWER_KINDS, OrgUnit, UnitKind, table
+from chidoan.storage.models import KIND_LEVEL, REVIEWER_KINDS, OrgChangeKind, OrgUnit, UnitKind, table
 from chidoan.storage.uow import unit_of_work
 
 REQUIRED_COLUMNS = ("code", "name", "kind", "parent_code")
@@ -96,6 +104,7 @@ class ImportResult:
     created: int
     updated: int  # only units whose name or reviews actually changed
     problems: list[Problem]
+    moved: int = 0  # stored units put under another parent (with their subtrees)
 
     @property
     def ok(self) -> bool:
@@ -129,6 +138,7 @@ class Planned:
     parent_code: str | None
     reviews: bool
     existing: Row | None
+    moves: bool = False  # `existing` goes under another parent
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -256,9 +266,16 @@ def plan(lines: list[Line], existing: dict[str, Row]) -> tuple[list[Planned], li
                 parents[line.code] = line.parent_code
             if (kind := parse_kind(line.kind)) is not None:
                 kinds[line.code] = kind
-    in_cycle = _cycles(parents, first_row, problems)
-
     code_of_id = {unit.id: code for code, unit in existing.items()}
+    # The tree as it would be: the file's parents, and the stored ones of the units not in it.
+    after = {
+        code: parent
+        for code, unit in existing.items()
+        if code not in first_row and (parent := code_of_id.get(unit.parent_id)) is not None
+    } | parents
+    moving = {line.code for line in firsts if _moves(line, existing, code_of_id)}
+    in_cycle = _cycles(after, first_row, problems, moving)
+
     for line in firsts:
         if line.parent_code and line.code not in in_cycle:
             problems.extend(_check_parent(line, kinds, first_row, existing))
@@ -276,6 +293,7 @@ def plan(lines: list[Line], existing: dict[str, Row]) -> tuple[list[Planned], li
             line.parent_code or None,
             _reviews(line.reviews, kinds[line.code]),
             existing.get(line.code),
+            _moves(line, existing, code_of_id),
         )
         for line in firsts
     ]
@@ -296,6 +314,8 @@ def _check_parent(
         parent_kind = UnitKind(existing[parent_code].kind)
     else:
         return [Problem(line.row, f"không tìm thấy đơn vị cấp trên '{parent_code}'")]
+    if parent_code in existing and existing[parent_code].closed_on is not None:
+        return [Problem(line.row, f"đơn vị cấp trên '{parent_code}' đã được sáp nhập vào đơn vị khác")]
     if kind and parent_kind and KIND_LEVEL[parent_kind] >= KIND_LEVEL[kind]:
         return [Problem(line.row, f"{KIND_AS_CHILD[kind]} không thể trực thuộc {KIND_AS_PARENT[parent_kind]}")]
     return []
@@ -304,16 +324,21 @@ def _check_parent(
 def _check_stored(
     line: Line, kind: UnitKind | None, existing: dict[str, Row], code_of_id: dict[int, str]
 ) -> list[Problem]:
-    """A code already stored keeps its kind and its parent."""
+    """A code already stored keeps its kind; a unit merged into another stays where it was."""
     stored = existing.get(line.code)
     if stored is None or kind is None:
         return []
     if stored.kind != kind:
         old = KIND_AS_CHILD[UnitKind(stored.kind)]
         return [Problem(line.row, f"mã '{line.code}' đã có trong hệ thống với loại đơn vị khác ({old})")]
-    if code_of_id.get(stored.parent_id) != (line.parent_code or None):
-        return [Problem(line.row, f"mã '{line.code}' đã có trong hệ thống với đơn vị cấp trên khác")]
+    if stored.closed_on is not None and _moves(line, existing, code_of_id):
+        return [Problem(line.row, f"đơn vị '{line.code}' đã được sáp nhập vào đơn vị khác, không chuyển được")]
     return []
+
+
+def _moves(line: Line, existing: dict[str, Row], code_of_id: dict[int, str]) -> bool:
+    stored = existing.get(line.code)
+    return stored is not None and code_of_id.get(stored.parent_id) != (line.parent_code or None)
 
 
 def _check_line(line: Line, first_row: dict[str, int]) -> list[Problem]:
@@ -341,8 +366,12 @@ def _reviews(text: str, kind: UnitKind) -> bool:
     return fold(text) in TRUE_WORDS if text else kind in REVIEWER_KINDS
 
 
-def _cycles(parents: dict[str, str], first_row: dict[str, int], problems: list[Problem]) -> set[str]:
-    """Codes whose chain of parents inside the file loops back; one problem per loop."""
+def _cycles(
+    parents: dict[str, str], first_row: dict[str, int], problems: list[Problem], moving: AbstractSet[str] = frozenset()
+) -> set[str]:
+    """Codes whose chain of parents loops back (`parents`: the tree as the file would leave it,
+    stored units included); one problem per loop, on the row of its first unit in the file that
+    `moving` to another parent closes it (else its first unit in the file)."""
     in_cycle: set[str] = set()
     settled: set[str] = set()  # chains already followed to their end
     for start in parents:
@@ -356,9 +385,17 @@ def _cycles(parents: dict[str, str], first_row: dict[str, int], problems: list[P
         if code is not None and code in on_path:
             loop = path[path.index(code) :]
             in_cycle.update(loop)
-            first = min(loop, key=first_row.__getitem__)
+            blamed = [c for c in loop if c in moving] or [c for c in loop if c in first_row]
+            first = min(blamed, key=first_row.__getitem__)
             if len(loop) == 1:
                 problems.append(Problem(first_row[first], "đơn vị không thể trực thuộc chính nó"))
+            elif any(c not in first_row for c in loop):  # a stored unit's subtree
+                problems.append(
+                    Problem(
+                        first_row[first],
+                        f"không thể chuyển '{first}' vào '{parents[first]}': đó là đơn vị cấp dưới của chính '{first}'",
+                    )
+                )
             else:
                 at = loop.index(first)
                 names = " → ".join([*loop[at:], *loop[:at], first])
@@ -377,21 +414,46 @@ def import_org(engine: Engine, path: Path, *, progress: bool = False) -> ImportR
     except OrgFileError as exc:
         return ImportResult(0, 0, [Problem(None, str(exc))])
 
-    created = updated = 0
+    created = updated = moved = 0
     now = utcnow()
     with unit_of_work(engine) as uow:
         units = uow.units.codes()
         planned, problems = plan(lines, units)
         if problems:
             return ImportResult(0, 0, problems)
+
+        def parent_of(item: Planned) -> Row | None:
+            """As it is now: a move rewrote the paths of the rows read before it. Parents come
+            first (level order), so by now every ancestor is where the file puts it."""
+            if not item.parent_code:
+                return None
+            parent = units[item.parent_code]
+            return uow.units.one(parent.id) if moved else parent
+
+        code_of = {unit.id: code for code, unit in units.items()}
         for item in tqdm(planned, desc="Nhập đơn vị", unit=" đơn vị", file=sys.stderr, disable=not progress):
             if item.existing is None:
-                parent = units[item.parent_code] if item.parent_code else None
                 units[item.code] = uow.units.add(
-                    code=item.code, name=item.name, kind=item.kind, parent=parent, reviews=item.reviews, now=now
+                    code=item.code,
+                    name=item.name,
+                    kind=item.kind,
+                    parent=parent_of(item),
+                    reviews=item.reviews,
+                    now=now,
                 )
                 created += 1
-            elif (item.existing.name, item.existing.reviews) != (item.name, item.reviews):
-                uow.units.update(item.existing.id, name=item.name, reviews=item.reviews)
+                continue
+            old = item.existing
+            if item.moves:
+                old_parent = code_of.get(old.parent_id) if old.parent_id is not None else None
+                uow.units.move(uow.units.one(old.id), parent_of(item))
+                detail = {"code": item.code, "old_parent": old_parent, "new_parent": item.parent_code}
+                uow.org_changes.add(kind=OrgChangeKind.move, unit_id=old.id, detail=detail, by=None, now=now)
+                moved += 1
+            if (old.name, old.reviews) != (item.name, item.reviews):
+                uow.units.update(old.id, name=item.name, reviews=item.reviews)
                 updated += 1
-    return ImportResult(created, updated, [])
+            if old.name != item.name:
+                detail = {"code": item.code, "old_name": old.name, "new_name": item.name}
+                uow.org_changes.add(kind=OrgChangeKind.rename, unit_id=old.id, detail=detail, by=None, now=now)
+    return ImportResult(created, updated, [], moved)

@@ -29,8 +29,8 @@ class Ctx:
     settings: Settings
     engine: Engine  # for handlers that start journeys or list commands
     replies: list[Outgoing] = field(default_factory=list)
-    # (account id, message) for other people: hand-over notices, district notices
-    notices: list[tuple[int, str, dict]] = field(default_factory=list)
+    # (account id, msgid, params, buttons) for other people: hand-over notices, district notices
+    notices: list[tuple[int, str, dict, list[list[tuple[str, str]]]]] = field(default_factory=list)
 
     @property
     def account_id(self) -> int:
@@ -72,12 +72,17 @@ class Ctx:
         )
         self.engine.asked.add("jobs")
 
-    def notify(self, account_id: int, msgid: str, **params: object) -> None:
-        """A message for another account, rendered in their language."""
-        self.notices.append((account_id, msgid, params))
+    def notify(
+        self, account_id: int, msgid: str, *, buttons: list[list[tuple[str, str]]] | None = None, **params: object
+    ) -> None:
+        """A message for another account, rendered in their language; `buttons` as rows of
+        (label msgid, payload), the labels worded in their language too."""
+        self.notices.append((account_id, msgid, params, buttons or []))
 
     # A number the person was just told belongs to an earlier question: typed again, it is the answer.
     told: int | None = None
+    # The journey position being asked ("tasks.1.when"), set by the runner for a step's `params`.
+    position: str | None = None
 
     @cached_property
     def last_prompt(self) -> tuple[int, dict] | None:

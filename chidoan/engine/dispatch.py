@@ -16,7 +16,7 @@ from chidoan.engine.commands import Command, parse_command
 from chidoan.engine.context import Ctx
 from chidoan.engine.jobs import JobFn
 from chidoan.engine.journey import Journey
-from chidoan.engine.messages import FACTS, Incoming, Outgoing, Typed, clean_text
+from chidoan.engine.messages import FACTS, Button, Incoming, Outgoing, Typed, clean_text
 from chidoan.engine.notices import WINDOWED, Window, route
 from chidoan.engine.runner import Runner
 from chidoan.engine.typed import buttons_of, match, question, remember
@@ -304,12 +304,18 @@ class Engine:
     def _queue(self, ctx: Ctx) -> None:
         inc = ctx.incoming
         rows = [outbox_row(inc.channel, inc.chat_id, ctx.account_id, reply, ctx.now) for reply in ctx.replies]
-        for account_id, msgid, params in ctx.notices:
+        for account_id, msgid, params, buttons in ctx.notices:
             account = ctx.uow.accounts.one(account_id)
             text = gettext(account.locale, msgid, **params)
-            row = notice_row(ctx.uow, account_id, Outgoing(text), ctx.now, self.window)
+            rows_of = [[Button(gettext(account.locale, label), payload) for label, payload in row] for row in buttons]
+            message = Outgoing(text, rows_of).with_hint(account.locale) if rows_of else Outgoing(text)
+            row = notice_row(ctx.uow, account_id, message, ctx.now, self.window)
             if row is not None:
                 rows.append(row)
+                if rows_of and row["status"] == "pending" and not ctx.uow.conversations.busy([account_id]):
+                    # Its buttons answer typed words too (and Zalo's taps), in the chat it goes to,
+                    # unless a journey's question there must stay the one typed text answers.
+                    remember(ctx.uow, account_id, message, ctx.now, channel=row["channel"], chat_id=row["chat_id"])
         ctx.uow.outbox.queue(rows)
 
 

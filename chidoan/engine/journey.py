@@ -81,6 +81,7 @@ class Journey:
     complete: Callable[[Ctx, Answers], None]
     intro: str | None = None  # msgid said once at the start
     submit_label: str | None = None  # msgid of the confirm button
+    confirm: bool = True  # False: completed as soon as the last step is answered, no summary
 
     def __post_init__(self) -> None:
         keys = [s.key for s in self.steps]

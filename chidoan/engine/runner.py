@@ -7,7 +7,10 @@ Where the user is lives in `conversation.step` as a position:
   "@summary", "@edit"       the summary, and the choice of what to edit
   "tasks.@items"            the choice of which item of "tasks" to edit, add or remove
 `conversation.data` holds {"a": answers, "trail": positions visited (for back),
-"ret": "summary" while editing, "ctx": what the journey was started with}.
+"ret": "summary" while editing, "ctx": what the journey was started with}; a journey started
+with `only` (a plan returned for correction) also holds "only", the steps and items that may be
+edited (a top-level key, or "<repeat key>.<index>"), and "queue", those walked through in order
+before the summary the first time; the edit menu then offers only those, and no item is added or removed.
 
 Buttons carry "j:<conversation id>.<version>.<action>": a button from an earlier question
 (an older version) is recognised as stale and the current question is asked again.
@@ -61,13 +64,25 @@ class Runner:
     # ---- entry points -------------------------------------------------------------------
 
     def start(
-        self, ctx: Ctx, name: str, context: dict | None = None, answers: Answers | None = None
+        self,
+        ctx: Ctx,
+        name: str,
+        context: dict | None = None,
+        answers: Answers | None = None,
+        only: list[str] | None = None,
     ) -> ConversationState:
-        """Begin a journey (setting aside any unfinished one, which stays in history)."""
+        """Begin a journey (setting aside any unfinished one, which stays in history). With
+        `only` (complete `answers` given), just those steps or items ("tasks.1") are asked again,
+        in that order, then the summary; nothing else can be edited."""
         journey = self.journeys[name]
         self._set_aside(ctx)
         data: dict[str, Any] = {"a": dict(answers or {}), "trail": [], "ctx": dict(context or {})}
         first = self._first_open(journey, data["a"], 0) or SUMMARY
+        if only:
+            data["only"] = list(only)
+            data["queue"] = [self._edit_entry(journey, target) for target in only]
+            data["ret"] = "summary"
+            first = data["queue"][0]
         state = ctx.uow.conversations.start(ctx.account_id, name, first, data, ctx.now)
         if journey.intro:
             ctx.say(journey.intro)
@@ -228,6 +243,8 @@ class Runner:
             return True
         if not action.startswith("e:"):
             return False
+        if "only" in state.data and action not in dict(self._menu_options(ctx, self.journeys[state.journey], state)):
+            return False  # not one of the parts that may be edited
         key = action[2:]
         step = self.journeys[state.journey].step(key)
         state.data["ret"] = "summary"
@@ -240,6 +257,8 @@ class Runner:
         step = self.journeys[state.journey].step(key)
         items = answers.get(key) or []
         index = button_index(action[2:], len(items)) if action[:2] in ("i:", "d:") else None
+        if "only" in state.data and action not in dict(self._menu_options(ctx, self.journeys[state.journey], state)):
+            return False  # only the reopened items are edited; none added or removed
         if action == "add":
             items.append({})
             answers[key] = items
@@ -356,6 +375,7 @@ class Runner:
             extra.append(btn(ctx.t(N_("Skip")), "skip"))
         if extra:
             rows.append(extra)
+        ctx.position = state.step
         params = step.params(ctx, answers) if step.params else {}
         prompt = ctx.t(step.prompt, **params)
         current = self._current_value(state, step)
@@ -415,7 +435,10 @@ class Runner:
             items[int(index)][step.key] = value
         else:
             answers[step.key] = value
-        self._move(ctx, state, self._after(journey, state))
+        position = self._after(journey, state)
+        if position == SUMMARY and not journey.confirm:
+            return self.submit(ctx, state)
+        self._move(ctx, state, position)
 
     def _answer_more(self, ctx: Ctx, state: ConversationState, parsed: Parsed) -> None:
         if not parsed.ok:
@@ -460,7 +483,15 @@ class Runner:
         return self._next_top(journey, state, step)
 
     def _resume_edit(self, journey: Journey, state: ConversationState) -> str:
-        """After an edit go back to the summary, unless the edit opened a branch still unanswered."""
+        """After an edit go back to the summary, unless the edit opened a branch still unanswered
+        or parts to edit are still queued (`start(only=...)`)."""
+        queue = state.data.get("queue")
+        if queue:  # walking through the reopened parts, the first time (back goes back among them)
+            here = ".".join(state.step.split(".")[:2])
+            position = next((i for i, entry in enumerate(queue) if ".".join(entry.split(".")[:2]) == here), len(queue))
+            if position + 1 < len(queue):
+                return queue[position + 1]
+            state.data.pop("queue")
         missing = self._first_open(journey, state.data["a"], 0)
         if missing is None:
             state.data.pop("ret", None)
@@ -490,6 +521,13 @@ class Runner:
             elif step.key not in answers:
                 return self._entry(step)
         return None
+
+    @staticmethod
+    def _edit_entry(journey: Journey, target: str) -> str:
+        """Where editing `target` ("purpose", or item "tasks.1") begins."""
+        key, _, index = target.partition(".")
+        step = journey.step(key)
+        return f"{key}.{int(index)}.{step.steps[0].key}" if step.kind is Kind.repeat else key
 
     @staticmethod
     def _entry(step: Step, index: int = 0) -> str:
@@ -526,19 +564,26 @@ class Runner:
 
     def _menu_options(self, ctx: Ctx, journey: Journey, state: ConversationState) -> list[tuple[str, str]]:
         answers = state.data["a"]
+        only = state.data.get("only")
         if state.step == EDIT:
-            options = [(f"e:{s.key}", ctx.t(s.label or s.prompt)) for s in journey.steps if s.applies(answers)]
+            options = [
+                (f"e:{s.key}", ctx.t(s.label or s.prompt))
+                for s in journey.steps
+                if s.applies(answers) and (only is None or any(t.partition(".")[0] == s.key for t in only))
+            ]
             return options + [("sum", ctx.t(N_("Nothing, back to the summary")))]
         key = state.step.split(".")[0]
         step = journey.step(key)
         options = []
         for i, item in enumerate(answers.get(key) or []):
+            if only is not None and f"{key}.{i}" not in only:
+                continue
             first = item.get(step.steps[0].key)
             short = self._show(ctx, step.steps[0], first)[:40]
             options.append((f"i:{i}", ctx.t(N_("Edit {n}: {text}"), n=i + 1, text=short)))
-            if len(answers.get(key) or []) > step.min_items:
+            if only is None and len(answers.get(key) or []) > step.min_items:
                 options.append((f"d:{i}", ctx.t(N_("Remove {n}"), n=i + 1)))
-        return options + [("add", ctx.t(N_("Add one more")))]
+        return options + ([] if only is not None else [("add", ctx.t(N_("Add one more")))])
 
     # ---- values -------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from chidoan.handlers import (
     registration,
     reminders,
     reports,
+    review,
 )
 from chidoan.handlers.invites import invite_command
 from chidoan.handlers.onboarding import ONBOARDING, start_with_code
@@ -89,6 +90,13 @@ COMMANDS = [
         roles=STAFF,
     ),
     Command(
+        "duyet",
+        ("review",),
+        N_("review the plans and reports of the units you review: accept, return, rate"),
+        review.review_command,
+        roles=STAFF,
+    ),
+    Command(
         "baocaohuyen",
         ("baocaotonghop", "summaryreport"),
         N_("the compiled report on the plans of the units you review, to send upward"),
@@ -120,6 +128,9 @@ JOURNEYS = [
     meetings.MEETING,
     dialogues.DIALOGUE,
     commitments.NOTE,
+    review.RETURN,
+    review.NOTE,
+    review.OVERRIDE,
 ]  # and one registration journey per programme file, see build_engine
 
 ACTIONS = {
@@ -130,6 +141,7 @@ ACTIONS = {
     "lk": link.link_action,
     "rm": reminders.reminder_action,
     "dl": deadlines.deadline_action,
+    "dv": review.review_action,
     "doc": documents.document_action,
 }
 

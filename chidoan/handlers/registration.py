@@ -19,12 +19,13 @@ from chidoan.engine.inputs import ascii_int, parse_id
 from chidoan.engine.journey import Answers, Choice, Journey, Kind, Step
 from chidoan.engine.messages import Button
 from chidoan.handlers.access import BASE_UNIT, SECRETARIES, acting_unit, refuse
+from chidoan.handlers.review import part_labels, part_targets
 from chidoan.i18n import N_, fold, format_date, gettext
 from chidoan.programmes.loader import Programme, programme_for, programmes
 from chidoan.reminders.obligations import Calendar, plan_key
 from chidoan.storage.conversations import ConversationState
 from chidoan.storage.models import ConversationStatus, RegistrationStatus, Role, UnitKind
-from chidoan.storage.registrations import NewerVersion, RegistrationReadOnly
+from chidoan.storage.registrations import NewerVersion, RegistrationReadOnly, StatusChanged
 
 REGISTERING_ROLES = SECRETARIES
 # The plan is a Vietnamese document whatever language the secretary chats in: one-tap answers
@@ -79,8 +80,10 @@ def _area_step(programme: Programme, area) -> Step:
 
     def intro(ctx: Ctx, answers: Answers) -> dict:
         tasks = answers.get(key) or []
+        where = (ctx.position or "").split(".")
+        index = int(where[1]) if len(where) == 3 and where[0] == key else len(tasks)  # an edit names its task
         if tasks:  # the area was introduced with its first task
-            return {"intro": "", "number": area.number, "n": len(tasks) + 1}
+            return {"intro": "", "number": area.number, "n": index + 1}
         items = "\n".join(f"{item.code} {item.short}" for item in area.items)
         head = ctx.t(
             N_("Area {number} of {total}: {title}\nItems:\n{items}"),
@@ -206,7 +209,7 @@ def open_plan(ctx: Ctx, unit: Row, year: int) -> None:
         )
         return
     name = journey_name(programme)
-    if _is_draft_of(ctx.uow.conversations.active(ctx.account_id), name, registration) or _paused_drafts(
+    if _is_draft_of(ctx.uow.conversations.active(ctx.account_id), name, registration, ctx) or _paused_drafts(
         ctx, name, registration
     ):
         ctx.say(
@@ -231,6 +234,8 @@ def open_plan(ctx: Ctx, unit: Row, year: int) -> None:
             buttons=[[Button(ctx.t(N_("Edit anyway")), f"reg:force:{registration.id}")]],
         )
         return
+    if registration.status == RegistrationStatus.returned:  # straight to the returned parts
+        return _start(ctx, programme, registration, _latest_answers(ctx, registration))
     if registration.version > 0:
         latest = ctx.uow.registrations.version(registration.id, registration.version)
         submitter = ctx.uow.accounts.one(latest.submitted_by)
@@ -248,15 +253,21 @@ def open_plan(ctx: Ctx, unit: Row, year: int) -> None:
     _start(ctx, programme, registration, answers=None)
 
 
-def _is_draft_of(state: ConversationState | None, journey: str, registration: Row) -> TypeGuard[ConversationState]:
+def _is_draft_of(
+    state: ConversationState | None, journey: str, registration: Row, ctx: Ctx
+) -> TypeGuard[ConversationState]:
     return (
-        state is not None and state.journey == journey and state.data["ctx"].get("registration_id") == registration.id
+        state is not None
+        and state.journey == journey
+        and state.data["ctx"].get("registration_id") == registration.id
+        and _same_round(ctx, state.data["ctx"], registration)
     )
 
 
 def _paused_drafts(ctx: Ctx, journey: str, registration: Row) -> list:
     """This person's set-aside drafts of the plan, newest first (only those started from its
-    current version: an older one could only end in a "newer version" refusal)."""
+    current version and status: an older one could only end in a "newer version" refusal, and a
+    whole-plan edit begun before a return is not the correction of the returned parts)."""
     return [
         conv
         for conv in reversed(ctx.uow.conversations.history(ctx.account_id))
@@ -264,7 +275,24 @@ def _paused_drafts(ctx: Ctx, journey: str, registration: Row) -> list:
         and conv.status == ConversationStatus.paused
         and conv.data["ctx"].get("registration_id") == registration.id
         and conv.data["ctx"].get("base_version") == registration.version
+        and _same_round(ctx, conv.data["ctx"], registration)
     ]
+
+
+def _same_round(ctx: Ctx, context: dict, registration: Row) -> bool:
+    """Whether a draft was begun in the registration's present state (a draft from before this
+    field was kept counts as begun in it)."""
+    if "base_status" not in context:
+        return True
+    return context["base_status"] == registration.status and context.get("reopen") == _reopened_parts(ctx, registration)
+
+
+def _reopened_parts(ctx: Ctx, registration: Row) -> list[str] | None:
+    """The parts ("task:2", "section:I") the reviewing union reopened, while it is returned."""
+    if registration.status != RegistrationStatus.returned:
+        return None
+    back = ctx.uow.reviews.last_return(registration.id)
+    return list(back.detail.get("parts", [])) if back is not None else None
 
 
 def _other_editor(ctx: Ctx, registration: Row) -> Row | None:
@@ -283,6 +311,14 @@ def _other_editor(ctx: Ctx, registration: Row) -> Row | None:
 
 def _start(ctx: Ctx, programme: Programme, registration: Row, answers: Answers | None) -> None:
     ctx.uow.registrations.set_editor(registration.id, ctx.account_id, ctx.now)
+    context = {
+        "registration_id": registration.id,
+        "base_version": registration.version,
+        "base_status": registration.status,
+    }
+    parts = _reopened_parts(ctx, registration)
+    if parts and answers is not None:
+        return _start_correction(ctx, programme, registration, answers, context | {"reopen": parts})
     if answers is None:
         unit = ctx.uow.units.one(registration.unit_id)
         due = Calendar.load(ctx.uow, ctx.settings).plan_due(
@@ -298,11 +334,29 @@ def _start(ctx: Ctx, programme: Programme, registration: Row, answers: Answers |
             due=format_date(due),
             areas=len(programme.areas),
         )
+    ctx.engine.runner.start(ctx, journey_name(programme), context=context, answers=answers)
+
+
+def _start_correction(ctx: Ctx, programme: Programme, registration: Row, answers: Answers, context: dict) -> None:
+    """A returned plan: only the parts the reviewing union reopened are asked again, in order;
+    the rest is kept as in the returned version (and `submit` takes it from there)."""
+    back = ctx.uow.reviews.last_return(registration.id)
+    assert back is not None
+    ctx.say(
+        N_(
+            "{reviewer} returned the plan for {year} for correction.\nParts to correct: {parts}\nComment: {comment}\nYou will be taken through these parts only; the rest stays as it is. Then check the summary and send the plan again."
+        ),
+        reviewer=ctx.uow.accounts.one(back.account_id).full_name or "?",
+        year=registration.year,
+        parts=part_labels(ctx.locale, programme, answers, context["reopen"]),
+        comment=back.detail.get("comment", ""),
+    )
     ctx.engine.runner.start(
         ctx,
         journey_name(programme),
-        context={"registration_id": registration.id, "base_version": registration.version},
+        context=context,
         answers=answers,
+        only=part_targets(programme, answers, context["reopen"]),
     )
 
 
@@ -324,7 +378,7 @@ def registration_action(ctx: Ctx, arg: str) -> None:
     name = journey_name(programme)
     state = ctx.uow.conversations.active(ctx.account_id)
     if what == "continue":
-        if _is_draft_of(state, name, registration):
+        if _is_draft_of(state, name, registration, ctx):
             return ctx.engine.runner.ask(ctx, state)
         draft = next(iter(_paused_drafts(ctx, name, registration)), None)
         if draft is not None:
@@ -332,14 +386,17 @@ def registration_action(ctx: Ctx, arg: str) -> None:
             return
         return open_plan(ctx, unit, registration.year)
     if what in ("restart", "force"):
-        if _is_draft_of(state, name, registration):
+        if _is_draft_of(state, name, registration, ctx):
             ctx.engine.runner.close(ctx, state, ConversationStatus.cancelled)
         for draft in _paused_drafts(ctx, name, registration):  # discarded for good
             ctx.uow.conversations.set_status(draft.id, ConversationStatus.cancelled, ctx.now)
         answers = _latest_answers(ctx, registration) if registration.version else None
         return _start(ctx, programme, registration, answers)
     if what == "edit":
-        if registration.version == 0:  # never submitted: nothing to edit, but its draft to continue
+        if registration.version == 0 or registration.status in (
+            RegistrationStatus.reviewed,
+            RegistrationStatus.returned,
+        ):  # a draft to continue, a reviewed plan to refuse, a correction under way to go on with
             return open_plan(ctx, unit, registration.year)
         return _start(ctx, programme, registration, _latest_answers(ctx, registration))
     ctx.say(N_("That button is no longer valid."))
@@ -362,14 +419,19 @@ def _latest_answers(ctx: Ctx, registration: Row) -> Answers:
 REVIEWED_MEANWHILE = N_(
     "The district reviewed this plan in the meantime, so it can no longer be changed. Your answers are kept in the history."
 )
+RETURNED_MEANWHILE = N_(
+    "The reviewing union returned this plan for correction while you were editing, so your version was not stored (your answers are kept in the history). Type /dangky to correct the parts it returned."
+)
 
 
 def submit(ctx: Ctx, programme: Programme, answers: Answers) -> None:
     uow = ctx.uow
     context = answers.pop("_ctx")
     registration = uow.registrations.one(context["registration_id"])
-    if _refused(ctx, registration, context["base_version"]):
+    if _refused(ctx, registration, context):
         return
+    if context.get("reopen"):  # a correction: only the reopened parts are taken from this edit
+        answers = _corrected(programme, _latest_answers(ctx, registration), answers, context["reopen"])
     unit = uow.units.one(registration.unit_id)
     # On time by the reviewing unit's deadline, which it may have moved (/hanchot).
     due_day = Calendar.load(ctx.uow, ctx.settings).plan_due(programme, registration.year, unit)
@@ -388,9 +450,12 @@ def submit(ctx: Ctx, programme: Programme, answers: Answers) -> None:
                 now=ctx.now,
                 on_time=on_time,
                 document_id=document_id,
+                expected_status=context.get("base_status"),
             )
     except RegistrationReadOnly:  # reviewed a moment ago, after the check above
         return refuse(ctx, REVIEWED_MEANWHILE)
+    except StatusChanged:  # returned a moment ago
+        return refuse(ctx, RETURNED_MEANWHILE)
     except NewerVersion as refused:
         return _newer_version(ctx, refused.current)
     uow.reminders.met(plan_key(programme.code, registration.year, unit.id), ctx.now)  # its reminders stop now
@@ -414,10 +479,20 @@ def submit(ctx: Ctx, programme: Programme, answers: Answers) -> None:
             "{unit} submitted its {programme} plan for {year} (version {version}), late: the deadline was before {due}."
         )
     )
-    for staff in uow.roles.holders(reviewer.id, Role.district_staff) if reviewer else []:
+    staff_ids = [
+        staff.account_id for staff in (uow.roles.holders(reviewer.id, Role.district_staff) if reviewer else [])
+    ]
+    buttons = None
+    if context.get("reopen"):  # corrected and sent again: told to the reviewers and whoever returned it
+        notice = N_("{unit} corrected its {programme} plan for {year} and sent it again (version {version}).")
+        back = uow.reviews.last_return(registration.id)
+        staff_ids += [back.account_id] if back is not None else []
+        buttons = [[(N_("Open the plan"), f"dv:o:{registration.id}")]]
+    for account_id in dict.fromkeys(staff_ids):
         ctx.notify(
-            staff.account_id,
+            account_id,
             notice,
+            buttons=buttons,
             unit=unit.name,
             programme=programme.short_name,
             year=registration.year,
@@ -426,9 +501,25 @@ def submit(ctx: Ctx, programme: Programme, answers: Answers) -> None:
         )
 
 
-def _refused(ctx: Ctx, registration: Row, base_version: int) -> bool:
+def _corrected(programme: Programme, previous: Answers, edited: Answers, parts: list[str]) -> Answers:
+    """The returned version with only the reopened parts taken from the edit: whatever else the
+    edit holds, the rest stays exactly as it was."""
+    data = {
+        key: ([dict(item) for item in value] if isinstance(value, list) else value) for key, value in previous.items()
+    }
+    for target in part_targets(programme, previous, parts):
+        key, _, index = target.partition(".")
+        if index:
+            data[key][int(index)] = edited[key][int(index)]
+        else:
+            data[key] = edited[key]
+    return data
+
+
+def _refused(ctx: Ctx, registration: Row, context: dict) -> bool:
     """Whether this submission may not be stored; if so, the conversation is closed and the
     person told why (storage checks the status and the version again in its write)."""
+    base_version = context["base_version"]
     if acting_unit(ctx, kinds=BASE_UNIT, roles=REGISTERING_ROLES, unit_id=registration.unit_id) is None:
         refuse(  # e.g. replaced by a new secretary meanwhile
             ctx,
@@ -440,6 +531,8 @@ def _refused(ctx: Ctx, registration: Row, base_version: int) -> bool:
         refuse(ctx, REVIEWED_MEANWHILE)
     elif registration.version != base_version:
         _newer_version(ctx, registration)
+    elif "base_status" in context and registration.status != context["base_status"]:
+        refuse(ctx, RETURNED_MEANWHILE)
     else:
         return False
     return True
@@ -586,11 +679,10 @@ def _status_line(ctx: Ctx, cal: Calendar, start: date | None, programme: Program
             return head + " " + ctx.t(N_("not required: the deadline passed before your unit joined."))
         return head + " " + ctx.t(N_("not submitted, overdue. Please submit it now: /dangky"))
     when = format_date(registration.first_submitted_at.astimezone(ctx.tz))
-    state = (
-        N_("reviewed by the district")
-        if registration.status == RegistrationStatus.reviewed
-        else N_("waiting for the district's review")
-    )
+    state = {
+        RegistrationStatus.reviewed: N_("reviewed by the district"),
+        RegistrationStatus.returned: N_("returned for correction: type /dangky to correct it"),
+    }.get(RegistrationStatus(registration.status), N_("waiting for the district's review"))
     timing = N_("on time") if registration.on_time else N_("late")
     return (
         head

@@ -171,6 +171,20 @@ class Expectations(_Frozen):
     dialogue_due: DayOfYear = DayOfYear(month=12, day=15)
 
 
+class Recognition(_Frozen):
+    """How the year-end rating proposes a unit's result: the unit is recognised (passed, "đạt
+    3 chủ động") when at least `min_passed_share` of its registered tasks were rated passed
+    (1.0: every one, as seed 004's step 3 reads: each registered content is rated passed or not,
+    and the unit that carried out what it registered is recognised). The reviewer confirms the
+    proposal or overrides it with a note."""
+
+    min_passed_share: float = Field(default=1.0, gt=0, le=1)
+
+    def proposes(self, passed: int, rated: int) -> bool:
+        """Whether `passed` of `rated` tasks make the unit recognised."""
+        return rated > 0 and passed >= self.min_passed_share * rated - 1e-9
+
+
 class Programme(_Frozen):
     code: str = Field(pattern=r"^[a-z0-9_]+$", max_length=32)  # in buttons, within Telegram's 64 bytes
     name: str = Field(min_length=1)
@@ -187,6 +201,7 @@ class Programme(_Frozen):
     document: DocumentSpec
     defaults: Defaults
     expectations: Expectations = Expectations()
+    recognition: Recognition = Recognition()
 
     @field_validator("last_year")
     @classmethod

@@ -34,7 +34,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, or_, select
 
 from chidoan.programmes.loader import Programme, programme_for, programmes
 from chidoan.reminders.policy import Policy, Stage, policy_of
@@ -217,14 +217,21 @@ class Calendar:
     ) -> tuple[list[Obligation], int | None]:
         """The open obligations of the next `limit` units (by id, after `after_id`; only
         `within`'s subtree when given) that the policy has a stage for at `at`, each with that
-        stage. Returns them and the id to go on from (None: that was the last chunk)."""
-        stmt = select(*UNIT_COLUMNS).where(U.c.kind.in_(OWING_KINDS), U.c.id > after_id).order_by(U.c.id).limit(limit)
+        stage. Returns them and the id to go on from (None: that was the last chunk). A unit
+        merged into another (closed on or before `at`'s day) owes nothing from then on: its
+        unfinished commitments were moved to the unit it joined, which owes them."""
+        today = at.astimezone(self.tz).date()
+        stmt = (
+            select(*UNIT_COLUMNS)
+            .where(U.c.kind.in_(OWING_KINDS), U.c.id > after_id, or_(U.c.closed_on.is_(None), U.c.closed_on > today))
+            .order_by(U.c.id)
+            .limit(limit)
+        )
         if within is not None:
             stmt = stmt.where(U.c.path.startswith(within.path, autoescape=True))
         units = list(uow.conn.execute(stmt))
         if not units:
             return [], None
-        today = at.astimezone(self.tz).date()
         people, starts = bound(uow, [u.id for u in units], self.tz)
         owing = _Owing(self, at, people, starts)
         base = [u for u in units if u.kind == UnitKind.base_unit]

@@ -119,6 +119,28 @@ class OrgUnit(SQLModel, table=True):
     merged_into: int | None = Field(default=None, foreign_key="org_unit.id")
 
 
+class OrgChangeKind(StrEnum):
+    move = "move"  # to another parent (org import)
+    merge = "merge"  # folded into another unit (chidoan org merge)
+    rename = "rename"  # a new name (org import)
+
+
+class OrgChange(SQLModel, table=True):
+    """A change of the org tree: a unit moved, renamed or merged into another. Never updated:
+    the audit trail of the tree. `detail` says what changed (old and new parent, old and new
+    name, what a merge moved); `by` is the account that did it, None for the command line."""
+
+    __tablename__ = "org_change"
+    __table_args__ = (Index("ix_org_change_unit", "unit_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)  # OrgChangeKind
+    unit_id: int = Field(foreign_key="org_unit.id")  # the unit moved, renamed, or merged away
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    by: int | None = Field(default=None, foreign_key="account.id")
+    at: datetime
+
+
 class Account(SQLModel, table=True):
     __tablename__ = "account"
 

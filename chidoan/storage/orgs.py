@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, Row, and_, bindparam, func, or_, select
+from sqlalchemy import Connection, Row, and_, bindparam, func, literal, or_, select
 
 from chidoan.i18n import fold
 from chidoan.storage.models import OrgUnit, table
@@ -58,6 +58,29 @@ class OrgUnits:
         if "name" in values:
             values["folded_name"] = fold(values["name"])
         self.conn.execute(U.update().where(U.c.id == unit_id).values(**values))
+
+    def move(self, unit: Row, parent: Row | None) -> int:
+        """Put `unit` under `parent` (None: a root): its path and every descendant's rewritten in
+        one UPDATE, the old prefix replaced by the new. The caller checks levels and cycles (a
+        unit never goes under itself or its own subtree). Returns the rows whose path changed."""
+        old = unit.path
+        new = f"{parent.path if parent else '/'}{unit.id}/"
+        assert not new.startswith(old), f"unit {unit.id} cannot go under its own subtree"
+        self.conn.execute(U.update().where(U.c.id == unit.id).values(parent_id=parent.id if parent else None))
+        return self.rebase(old, new)
+
+    def rebase(self, old: str, new: str, *, keep_root: bool = False) -> int:
+        """Every path starting with `old` starts with `new` instead (SQLite and PostgreSQL alike:
+        || and substr); `keep_root` leaves the row whose path is `old` itself as it is."""
+        inside = U.c.path.startswith(old, autoescape=True)
+        if keep_root:
+            inside = and_(inside, U.c.path != old)
+        tail = func.substr(U.c.path, len(old) + 1)
+        stmt = U.update().where(inside).values(path=literal(new).concat(tail))
+        return self.conn.execute(stmt).rowcount
+
+    def children(self, unit: Row) -> list[Row]:
+        return list(self.conn.execute(select(U).where(U.c.parent_id == unit.id).order_by(U.c.id)))
 
     def ancestors(self, unit: Row) -> list[Row]:
         """From the root down to the unit's parent."""

@@ -29,6 +29,11 @@ class NewerVersion(RegistrationRefused):
     """Someone else's version was stored since this one was started from."""
 
 
+class StatusChanged(RegistrationRefused):
+    """The reviewing union returned the plan for correction (or took back nothing else) since this
+    edit was started: the edit was of the whole plan, the correction is of the returned parts."""
+
+
 class Registrations:
     def __init__(self, conn: Connection):
         self.conn = conn
@@ -74,21 +79,34 @@ class Registrations:
         )
 
     def add_version(
-        self, registration: Row, *, data: dict, account_id: int, now: datetime, on_time: bool, document_id: int
+        self,
+        registration: Row,
+        *,
+        data: dict,
+        account_id: int,
+        now: datetime,
+        on_time: bool,
+        document_id: int,
+        expected_status: str | None = None,
     ) -> int:
         """Store a submission as the version after `registration`'s; returns its number.
 
-        The same UPDATE checks that the plan is not reviewed and still at that version (and locks
-        the row until the version is written): RegistrationReadOnly or NewerVersion otherwise, with
+        The same UPDATE checks that the plan is not reviewed and still at that version (and, given
+        `expected_status`, still in the status the edit was started in), and locks the row until
+        the version is written: RegistrationReadOnly, NewerVersion or StatusChanged otherwise, with
         nothing written, even when the review or the other version landed a moment ago."""
         number = registration.version + 1
         first = registration.first_submitted_at is None
+        status_check = (
+            R.c.status == expected_status if expected_status is not None else R.c.status != RegistrationStatus.reviewed
+        )
         changed = self.conn.execute(
             R.update()
             .where(
                 R.c.id == registration.id,
                 R.c.version == registration.version,
                 R.c.status != RegistrationStatus.reviewed,
+                status_check,
             )
             .values(
                 version=number,
@@ -104,6 +122,8 @@ class Registrations:
             current = self.conn.execute(select(R).where(R.c.id == registration.id)).one()
             if current.status == RegistrationStatus.reviewed:
                 raise RegistrationReadOnly(current)
+            if current.version == registration.version:
+                raise StatusChanged(current)
             raise NewerVersion(current)
         self.conn.execute(
             V.insert().values(

@@ -85,6 +85,11 @@ class Reminders:
         )
         return self._cancel(_keyed(self.conn, f"reminder:{obligation}:"), [OutboxStatus.pending, OutboxStatus.held])
 
+    def cancel(self, obligation: str, statuses: list[str]) -> int:
+        """Cancel the obligation's reminders in these outbox statuses (a unit merged away owes
+        nothing any more); the reminder rows stay as history. Returns how many."""
+        return self._cancel(_keyed(self.conn, f"reminder:{obligation}:"), statuses)
+
     def met_since(self, obligations: list[str]) -> dict[str, datetime]:
         """When each of these obligations was last met, if ever."""
         if not obligations:

@@ -19,12 +19,14 @@ from chidoan.storage.events import Events
 from chidoan.storage.invites import Invites
 from chidoan.storage.jobs import Jobs
 from chidoan.storage.links import Links
+from chidoan.storage.orgchanges import OrgChanges
 from chidoan.storage.orgs import OrgUnits
 from chidoan.storage.outbox import OutboxRepo
 from chidoan.storage.prompts import Prompts
 from chidoan.storage.registrations import Registrations
 from chidoan.storage.reminders import DeadlineChanges, NudgeRequests, Reminders
 from chidoan.storage.reports import Reports
+from chidoan.storage.reviews import Reviews
 from chidoan.storage.roles import Roles
 from chidoan.storage.settings_kv import KeyValues
 from chidoan.storage.tokens import ChannelTokens
@@ -39,6 +41,7 @@ class UnitOfWork:
         self.invites = Invites(conn)
         self.links = Links(conn)
         self.units = OrgUnits(conn)
+        self.org_changes = OrgChanges(conn)
         self.outbox = OutboxRepo(conn)
         self.roles = Roles(conn)
         self.kv = KeyValues(conn)
@@ -51,6 +54,7 @@ class UnitOfWork:
         self.deadlines = DeadlineChanges(conn)
         self.nudges = NudgeRequests(conn)
         self.jobs = Jobs(conn)
+        self.reviews = Reviews(conn)
         self.compiled = CompiledReports(conn)
 
     @contextmanager
