@@ -220,16 +220,29 @@ async def test_a_late_sending_is_recorded_late_and_a_forged_button_is_refused(se
 
 async def test_the_decision_lists_exactly_the_units_that_passed(settings, db, people):
     await submit_plans(settings)
-    with unit_of_work(db) as uow:  # the year-end result, as the review sets it
-        vb = uow.registrations.find(uow.units.by_code("RG-VB").id, PROGRAMME, 2027)
-        ah = uow.registrations.find(uow.units.by_code("RG-AH").id, PROGRAMME, 2027)
-        table = Registration.__table__
-        uow.conn.execute(
-            table.update().where(table.c.id == vb.id).values(status="reviewed", result=ReviewResult.passed)
-        )
-        uow.conn.execute(
-            table.update().where(table.c.id == ah.id).values(status="reviewed", result=ReviewResult.not_passed)
-        )
+    at = datetime(2027, 12, 15, 2, 0, tzinfo=UTC)
+    with unit_of_work(db) as uow:  # the year-end rating, through the review's storage
+        for code, results, result in (
+            ("RG-VB", ["passed", "passed", "not_passed", "passed"], ReviewResult.passed),
+            ("RG-AH", ["not_passed", "passed", "not_passed"], ReviewResult.not_passed),
+        ):
+            registration = uow.registrations.find(uow.units.by_code(code).id, PROGRAMME, 2027)
+            data = uow.registrations.version(registration.id, 1).data
+            items = [t["item"] for a in (1, 2, 3) for t in data[f"area{a}"]]
+            for task, (item, rated) in enumerate(zip(items, results, strict=True), 1):
+                uow.reviews.rate(
+                    registration,
+                    task=task,
+                    item=item,
+                    result=rated,
+                    seen=None,
+                    note=None,
+                    account_id=people["staff"],
+                    now=at,
+                )
+            uow.reviews.set_result(
+                registration, proposed=result, result=result, note=None, account_id=people["staff"], now=at
+            )
     app = await started(settings, 2027, 12, 20, 9, 0)
     try:
         async with WebUser(app, "staff") as staff:
@@ -244,7 +257,7 @@ async def test_the_decision_lists_exactly_the_units_that_passed(settings, db, pe
     assert "QUYẾT ĐỊNH" in text and "V/v công nhận Đoàn cơ sở “3 chủ động” năm 2027" in text
     assert "Công nhận 01 Đoàn cơ sở đạt danh hiệu Đoàn cơ sở “3 chủ động” năm 2027" in text
     assert "BAN THƯỜNG VỤ THÀNH ĐOÀN RẠCH GIÁ" in text
-    assert table_rows(document, "STT", "Đoàn cơ sở") == [["1", "Đoàn phường Vĩnh Bảo", "0/4"]]
+    assert table_rows(document, "STT", "Đoàn cơ sở") == [["1", "Đoàn phường Vĩnh Bảo", "3/4"]]
     with unit_of_work(db) as uow:
         passed = [
             r.unit_id for r in uow.conn.execute(select(Registration.__table__)) if r.result == ReviewResult.passed

@@ -15,7 +15,7 @@ from datetime import date, datetime, tzinfo
 from functools import partial
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import Row, select
 
 from chidoan.documents.review import CompiledDocument, DecisionDocument, Header, TaskLine, UnitLine
 from chidoan.programmes.loader import Programme
@@ -149,13 +149,12 @@ async def read_tasks(read: Read, programme: Programme, units: list[Reviewed]) ->
     return out
 
 
-def _ratings(uow: UnitOfWork, registration_ids: list[int]) -> dict[int, int]:
-    stmt = (
-        select(RATING.c.registration_id, func.count())
-        .where(among(RATING.c.registration_id, registration_ids), RATING.c.result == ReviewResult.passed)
-        .group_by(RATING.c.registration_id)
-    )
-    return {registration_id: count for registration_id, count in uow.conn.execute(stmt)}
+def _passed_tasks(uow: UnitOfWork, registration_ids: list[int]) -> dict[int, int]:
+    """How many tasks of each registration were rated passed (the review's ratings)."""
+    return {
+        registration_id: sum(1 for r in ratings if r.result == ReviewResult.passed)
+        for registration_id, ratings in uow.reviews.ratings_of(registration_ids).items()
+    }
 
 
 def header_of(uow: UnitOfWork, reviewer: Row, today: date) -> Header:
@@ -258,7 +257,7 @@ async def decision_document(
     ids = [u.registration_id for u in passed if u.registration_id is not None]
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
-        ratings |= await read(partial(_ratings, registration_ids=chunk))
+        ratings |= await read(partial(_passed_tasks, registration_ids=chunk))
     lines = [
         UnitLine(
             u.name,
