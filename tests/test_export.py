@@ -644,5 +644,18 @@ async def test_the_export_and_the_compiled_report_read_the_same_on_postgresql(pg
         doc = await compiled_document(read, rg, programme, 2027, date(2026, 10, 22), pg_settings)
         assert (doc.expected, doc.on_time, doc.late, doc.missing) == (2, 1, 1, 0)
         assert [len(u.tasks) for u in doc.units] == [4, 2]
+        with unit_of_work(engine) as uow:  # the sending's record, its document's row locked first
+            document_id = uow.documents.add(kind="compiled", filename="BC.docx", content=b"x", now=now)
+            assert uow.compiled.by_document(document_id) is None
+            uow.compiled.add(
+                unit_id=rg,
+                programme=PROGRAMME,
+                year=2027,
+                document_id=document_id,
+                sent_by=people["staff"],
+                sent_at=now,
+                on_time=True,
+            )
+            assert uow.compiled.by_document(document_id).unit_id == rg
     finally:
         engine.dispose()

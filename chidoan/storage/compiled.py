@@ -6,10 +6,11 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Row, select
 
-from chidoan.storage.models import CompiledReport, table
+from chidoan.storage.models import CompiledReport, Document, table
 from chidoan.storage.rows import inserted_id
 
 C = table(CompiledReport)
+D = table(Document)
 
 
 class CompiledReports:
@@ -39,7 +40,10 @@ class CompiledReports:
         return inserted_id(self.conn.execute(C.insert().values(**values)))
 
     def by_document(self, document_id: int) -> Row | None:
-        """The sending of this document, if it was sent (a document is sent once)."""
+        """The sending of this document, if it was sent (a document is sent once). On PostgreSQL
+        the document's row is locked first, so two workers handling two presses of the same
+        button one after the other see the first one's sending (SQLite has one writer)."""
+        self.conn.execute(select(D.c.id).where(D.c.id == document_id).with_for_update())
         return self.conn.execute(select(C).where(C.c.document_id == document_id).order_by(C.c.id)).first()
 
     def of_unit(self, unit_id: int, programme: str, year: int) -> list[Row]:
