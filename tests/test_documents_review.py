@@ -206,7 +206,18 @@ async def test_a_late_sending_is_recorded_late_and_a_forged_button_is_refused(se
             forged = prefix.replace(f"doc:up:{document_id}:", f"doc:up:{document_id + 1}:", 1) + ":" + sig
             refused = await staff.send_frame({"type": "button", "payload": forged})
             assert "không còn dùng được" in refused[0]["text"]
-            for bad in ("doc:up:1:2", "doc:c:99999:2027", "doc:c:abc:2027", "doc:x:1:²⁰²⁷"):
+            huge = "9" * 23  # more than SQLite's 64-bit INTEGER
+            for bad in (
+                "doc:up:1:2",
+                "doc:c:99999:2027",
+                "doc:c:abc:2027",
+                "doc:x:1:²⁰²⁷",
+                f"doc:x:{huge}:2027",
+                f"doc:up:{huge}:{huge}:2027:{'A' * 22}",
+                "doc:up:1:1:2027:" + "\u200b" * 22,
+                "doc:zz:1:2027",
+                "doc:",
+            ):
                 refused = await staff.send_frame({"type": "button", "payload": bad})
                 assert "không còn dùng được" in refused[0]["text"], bad
             sent = await staff.send_frame({"type": "button", "payload": payload})

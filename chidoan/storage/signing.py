@@ -35,4 +35,6 @@ def sign(uow: UnitOfWork, message: str) -> str:
 
 
 def verify(uow: UnitOfWork, message: str, given: str) -> bool:
-    return hmac.compare_digest(sign(uow, message), given)
+    """Whether `given` is the signature of `message` (compared in constant time; a forged
+    signature may hold anything, and compare_digest takes only ASCII text)."""
+    return given.isascii() and hmac.compare_digest(sign(uow, message).encode(), given.encode())
