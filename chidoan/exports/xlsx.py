@@ -687,6 +687,11 @@ async def export_elsewhere(settings, root_id: int, year: int, now: datetime) -> 
     raise AssertionError("unreachable")
 
 
+def shared_database(url: str) -> bool:
+    """Whether another process can open this database (not an in-memory SQLite one)."""
+    return not (url.startswith("sqlite") and (":memory:" in url or url.rstrip("/") in ("sqlite:", "sqlite+pysqlite:")))
+
+
 def units_below(uow: UnitOfWork, root_id: int) -> int:
     root = uow.units.one(root_id)
     stmt = select(func.count()).select_from(U).where(within(U.c.path, root.path, uow.conn.dialect.name))

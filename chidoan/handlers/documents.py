@@ -30,7 +30,14 @@ from chidoan.engine.dispatch import notice_row
 from chidoan.engine.inputs import ascii_int, parse_id
 from chidoan.engine.jobs import JobContext
 from chidoan.engine.messages import Attachment, Button, Outgoing
-from chidoan.exports.xlsx import CHILD_ABOVE, export, export_elsewhere, export_filename, units_below
+from chidoan.exports.xlsx import (
+    CHILD_ABOVE,
+    export,
+    export_elsewhere,
+    export_filename,
+    shared_database,
+    units_below,
+)
 from chidoan.handlers.deadlines import reviewing_units
 from chidoan.handlers.scope import find_units, in_scope, staff_scope
 from chidoan.i18n import N_, format_date, gettext
@@ -384,7 +391,8 @@ async def export_job(job: JobContext) -> None:
         counted[0] = done
 
     counted[0] = await job.read(lambda uow: units_below(uow, unit_id))
-    if counted[0] > CHILD_ABOVE:  # a province: in a child process, nothing of it on this one's threads
+    if counted[0] > CHILD_ABOVE and shared_database(job.settings.database_url):
+        # A province: in a child process, nothing of it on this one's threads.
         content = await export_elsewhere(job.settings, unit_id, year, job.now)
     else:
         content = await export(job.read, job.render, unit_id, year, job.settings, progress=progress, now=job.now)
