@@ -394,10 +394,15 @@ def build_plan(path: Path) -> None:
         para(right, "", align=CENTER, after=0)
     para(right, ("{{ secretary_name }}", "b"), align=CENTER, after=0)
 
+    _finish(doc, path, "Kế hoạch đăng ký xây dựng Đoàn cơ sở 3 chủ động")
+
+
+def _finish(doc, path: Path, title: str) -> None:
+    """Fixed properties and time stamps, so re-running the script gives the same bytes."""
     props = doc.core_properties
     props.author = "chidoan"
     props.last_modified_by = "chidoan"
-    props.title = "Kế hoạch đăng ký xây dựng Đoàn cơ sở 3 chủ động"
+    props.title = title
     props.subject = ""
     props.comments = ""
     props.language = "vi-VN"
@@ -417,6 +422,248 @@ def build_plan(path: Path) -> None:
     path.write_bytes(_stable_zip(buffer.getvalue()))
 
 
+# ---------------------------------------------------------------- the reviewing unit's documents
+
+
+def _header(doc, kind: str) -> None:
+    """The two-column header of the reviewing unit's documents: the level above and the unit on
+    the left with "Số: …-<kind>/<abbr>", the Union's name and the place and date on the right."""
+    header = borderless_table(doc, 2, [LEFT_COL_CM, RIGHT_COL_CM])
+    left, right = header.rows[0].cells
+    para(left, "{{ committee_line }}", align=CENTER, size=HEADER_PT, after=0)
+    para(left, ("{{ unit_line }}", "b"), align=CENTER, size=HEADER_PT, after=0)
+    para(left, "***", align=CENTER, size=HEADER_PT, after=0)
+    para(right, ("ĐOÀN TNCS HỒ CHÍ MINH", "bu"), align=CENTER, size=15, after=0)
+    left, right = header.rows[1].cells
+    para(left, f"Số: {{{{ number }}}}-{kind}/{{{{ unit_abbr }}}}", align=CENTER, size=HEADER_PT, before=6, after=0)
+    para(
+        right,
+        ("{{ place }}, ngày {{ day }} tháng {{ month }} năm {{ year_of_date }}", "i"),
+        align=CENTER,
+        before=6,
+        after=0,
+    )
+
+
+def _borders(table) -> None:
+    tbl_pr = table._tbl.tblPr
+    borders = OxmlElement("w:tblBorders")
+    for edge in ("top", "left", "bottom", "right", "insideH", "insideV"):
+        el = OxmlElement(f"w:{edge}")
+        el.set(qn("w:val"), "single")
+        el.set(qn("w:sz"), "4")
+        el.set(qn("w:space"), "0")
+        el.set(qn("w:color"), "000000")
+        borders.append(el)
+    tbl_pr.append(borders)
+
+
+def grid_table(doc, header: list[str], widths_cm: list[float], row: list[str], *, loop: str, size: float = 12):
+    """A bordered table: a bold header row (repeated on every page), then one row per item of
+    ``loop`` ("u in units"), its cells' texts in ``row``, between docxtpl's ``{%tr %}`` rows."""
+    table = doc.add_table(rows=4, cols=len(widths_cm))
+    _borders(table)
+    _fixed_layout(table, widths_cm)
+    # Cells a little inside their borders (the layout above sets 0 for the borderless header).
+    mar = table._tbl.tblPr.find(qn("w:tblCellMar"))
+    for el in mar:
+        el.set(qn("w:w"), "85")
+    _order_tbl_pr(table)
+    for r in table.rows:
+        for cell in r.cells:
+            for p in list(cell.paragraphs):
+                p._p.getparent().remove(p._p)
+    head, start, body, end = table.rows
+    head._tr.get_or_add_trPr().append(OxmlElement("w:tblHeader"))
+    _cant_split(head)
+    _cant_split(body)
+    for cell, text in zip(head.cells, header, strict=True):
+        cell.vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.CENTER
+        para(cell, (text, "b"), align=CENTER, size=size, after=0)
+    for index, cell in enumerate(start.cells):
+        para(cell, f"{{%tr for {loop} %}}" if index == 0 else "", align=LEFT, size=size, after=0)
+    for index, (cell, text) in enumerate(zip(body.cells, row, strict=True)):
+        cell.vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.TOP
+        para(cell, text, align=CENTER if index == 0 else LEFT, size=size, after=0)
+    for index, cell in enumerate(end.cells):
+        para(cell, "{%tr endfor %}" if index == 0 else "", align=LEFT, size=size, after=0)
+    return table
+
+
+def _signature(doc, recipients_before: list[str]) -> None:
+    """TM. BAN THƯỜNG VỤ on the right; "Nơi nhận:" on the left (the document's recipients, then
+    ``recipients_before``' fixed lines, then "- Lưu.")."""
+    para(doc, "", after=0, keep_next=True)
+    sign = borderless_table(doc, 1, [LEFT_COL_CM, RIGHT_COL_CM])
+    left, right = sign.rows[0].cells
+    para(left, ("Nơi nhận:", "bi"), align=LEFT, size=12, after=0)
+    tag(left, "{%p for recipient in recipients %}")
+    para(left, "- {{ recipient }};", align=LEFT, size=11, after=0)
+    tag(left, "{%p endfor %}")
+    for line in recipients_before:
+        para(left, line, align=LEFT, size=11, after=0)
+    para(left, "- Lưu.", align=LEFT, size=11, after=0)
+    para(right, ("TM. BAN THƯỜNG VỤ", "b"), align=CENTER, after=0)
+    para(right, ("BÍ THƯ", "b"), align=CENTER, after=0)
+    for _ in range(4):
+        para(right, "", align=CENTER, after=0)
+    para(right, ("{{ signer_name }}", "b"), align=CENTER, after=0)
+
+
+def _new_page(doc):
+    p = para(doc, "", after=0)
+    p.paragraph_format.page_break_before = True
+    return p
+
+
+def build_compiled(path: Path) -> None:
+    """The reviewing unit's report to the level above on its units' registrations (seed 004,
+    step 2): the shape of the KẾ HOẠCH, with counts, the list of units and the registered tasks."""
+    doc = Document()
+    _setup_styles(doc)
+    _setup_page(doc)
+    _setup_settings(doc)
+    _header(doc, "BC")
+
+    para(doc, ("BÁO CÁO", "b"), align=CENTER, size=15, before=24, after=0, keep_next=True)
+    para(doc, ("{{ title }}", "b"), align=CENTER, after=18, keep_next=True)
+    para(
+        doc,
+        "Thực hiện {{ basis }}, Ban Thường vụ {{ unit_name }} báo cáo kết quả đăng ký xây dựng Đoàn "
+        "cơ sở {{ programme_short }} năm {{ year }} của các Đoàn cơ sở trực thuộc như sau:",
+        first_line=FIRST_LINE_CM,
+    )
+
+    para(doc, ("I. KẾT QUẢ ĐĂNG KÝ", "b"), first_line=FIRST_LINE_CM, before=6, keep_next=True)
+    para(
+        doc,
+        "- Tổng số Đoàn cơ sở phải đăng ký: {{ expected }} đơn vị.",
+        first_line=FIRST_LINE_CM,
+    )
+    para(
+        doc,
+        "- Số Đoàn cơ sở đã đăng ký: {{ registered }} đơn vị, đạt tỷ lệ {{ reporting_rate }}; trong đó "
+        "đúng hạn (trước ngày {{ due }}): {{ on_time }} đơn vị, đạt tỷ lệ {{ on_time_rate }}; "
+        "trễ hạn: {{ late }} đơn vị.",
+        first_line=FIRST_LINE_CM,
+    )
+    para(doc, "- Số Đoàn cơ sở chưa đăng ký: {{ missing }} đơn vị.", first_line=FIRST_LINE_CM)
+    para(
+        doc,
+        "- Tổng số phần việc đã đăng ký: {{ task_count }} phần việc; trong đó:",
+        first_line=FIRST_LINE_CM,
+    )
+    tag(doc, "{%p for area in areas %}")
+    para(
+        doc,
+        "+ Lĩnh vực {{ area.number }} ({{ area.title }}): {{ area.count }} phần việc.",
+        first_line=FIRST_LINE_CM,
+    )
+    tag(doc, "{%p endfor %}")
+
+    para(doc, ("II. DANH SÁCH ĐOÀN CƠ SỞ VÀ TÌNH HÌNH ĐĂNG KÝ", "b"), first_line=FIRST_LINE_CM, before=6, keep_next=True)
+    grid_table(
+        doc,
+        ["STT", "Đoàn cơ sở", "Ngày gửi", "Số phần việc", "Tình hình"],
+        [1.2, 6.0, 2.8, 2.0, 4.0],
+        ["{{ u.number }}", "{{ u.name }}", "{{ u.sent }}", "{{ u.tasks }}", "{{ u.status }}"],
+        loop="u in units",
+    )
+
+    para(doc, ("III. ĐỀ XUẤT, KIẾN NGHỊ", "b"), first_line=FIRST_LINE_CM, before=12, keep_next=True)
+    tag(doc, "{%p for text in proposals %}")
+    para(doc, "{{ text }}", first_line=FIRST_LINE_CM)
+    tag(doc, "{%p endfor %}")
+
+    _signature(doc, [])
+
+    # Appendix: the registered tasks of each unit.
+    _new_page(doc)
+    para(doc, ("PHỤ LỤC", "b"), align=CENTER, size=15, after=0)
+    para(doc, ("Các phần việc đăng ký xây dựng Đoàn cơ sở {{ programme_short }} năm {{ year }}", "b"), align=CENTER, after=0)
+    para(
+        doc,
+        ("(Kèm theo Báo cáo số {{ number }}-BC/{{ unit_abbr }} của Ban Thường vụ {{ unit_name }})", "i"),
+        align=CENTER,
+        after=12,
+    )
+    tag(doc, "{%p for u in appendix %}")
+    para(doc, ("{{ u.number }}. {{ u.name }}", "b"), align=LEFT, before=6, keep_next=True)
+    grid_table(
+        doc,
+        ["STT", "Nội dung", "Phần việc", "Thời gian", "Phụ trách"],
+        [1.2, 1.8, 7.4, 2.6, 3.0],
+        ["{{ t.number }}", "{{ t.item }}", "{{ t.what }}", "{{ t.when }}", "{{ t.who }}"],
+        loop="t in u.tasks",
+    )
+    tag(doc, "{%p endfor %}")
+    tag(doc, "{%p if not appendix %}")
+    para(doc, ("Chưa có Đoàn cơ sở nào đăng ký.", "i"), align=CENTER)
+    tag(doc, "{%p endif %}")
+
+    _finish(doc, path, "Báo cáo kết quả đăng ký xây dựng Đoàn cơ sở 3 chủ động")
+
+
+def build_decision(path: Path) -> None:
+    """QUYẾT ĐỊNH công nhận Đoàn cơ sở "3 chủ động" (seed 004's template), with the list of the
+    units recognised attached."""
+    doc = Document()
+    _setup_styles(doc)
+    _setup_page(doc)
+    _setup_settings(doc)
+    _header(doc, "QĐ")
+
+    para(doc, ("QUYẾT ĐỊNH", "b"), align=CENTER, size=15, before=24, after=0, keep_next=True)
+    para(doc, ("V/v công nhận {{ title }}", "b"), align=CENTER, after=18, keep_next=True)
+    para(doc, ("BAN THƯỜNG VỤ {{ unit_upper }}", "b"), align=CENTER, after=12, keep_next=True)
+    para(
+        doc,
+        ("Căn cứ Chương trình công tác Đoàn và phong trào thanh thiếu nhi năm {{ year }};", "i"),
+        first_line=FIRST_LINE_CM,
+    )
+    para(doc, ("Căn cứ {{ basis }};", "i"), first_line=FIRST_LINE_CM)
+    para(
+        doc,
+        ("Xét kết quả kiểm tra, đánh giá mức độ hoàn thành các nội dung đăng ký của các Đoàn cơ sở,", "i"),
+        first_line=FIRST_LINE_CM,
+    )
+    para(doc, ("QUYẾT ĐỊNH:", "b"), align=CENTER, before=6, after=12, keep_next=True)
+    para(
+        doc,
+        ("Điều 1. ", "b"),
+        "Công nhận {{ count }} Đoàn cơ sở đạt danh hiệu {{ title }} (có danh sách kèm theo).",
+        first_line=FIRST_LINE_CM,
+    )
+    para(
+        doc,
+        ("Điều 2. ", "b"),
+        "Văn phòng, Ủy ban Kiểm tra {{ unit_name }} và các Đoàn cơ sở có tên tại Điều 1 chịu trách "
+        "nhiệm thi hành quyết định này./.",
+        first_line=FIRST_LINE_CM,
+    )
+    _signature(doc, ["- Như Điều 2;"])
+
+    _new_page(doc)
+    para(doc, ("DANH SÁCH", "b"), align=CENTER, size=15, after=0)
+    para(doc, ("Đoàn cơ sở đạt danh hiệu {{ title }}", "b"), align=CENTER, after=0)
+    para(
+        doc,
+        ("(Kèm theo Quyết định số {{ number }}-QĐ/{{ unit_abbr }} của Ban Thường vụ {{ unit_name }})", "i"),
+        align=CENTER,
+        after=12,
+    )
+    grid_table(
+        doc,
+        ["STT", "Đoàn cơ sở", "Phần việc đạt / đã đăng ký"],
+        [1.2, 10.8, 4.0],
+        ["{{ u.number }}", "{{ u.name }}", "{{ u.rated }}"],
+        loop="u in units",
+        size=13,
+    )
+
+    _finish(doc, path, "Quyết định công nhận Đoàn cơ sở 3 chủ động")
+
+
 def _stable_zip(data: bytes) -> bytes:
     """Rewrite the package with fixed time stamps, so the output is reproducible."""
     out = io.BytesIO()
@@ -428,7 +675,7 @@ def _stable_zip(data: bytes) -> bytes:
     return out.getvalue()
 
 
-TEMPLATES = {"plan.docx": build_plan}
+TEMPLATES = {"plan.docx": build_plan, "compiled.docx": build_compiled, "decision.docx": build_decision}
 
 
 def main(argv: list[str]) -> int:

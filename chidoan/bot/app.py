@@ -10,6 +10,7 @@ import signal
 from aiohttp import web
 from sqlalchemy import text
 
+from chidoan.bot import downloads
 from chidoan.bot.channels import configured
 from chidoan.bot.channels.base import Channel, Host
 from chidoan.bot.checkpointer import Checkpointer
@@ -58,6 +59,9 @@ class App:
     def http_app(self) -> web.Application:
         app = web.Application(client_max_size=256 * 1024)
         app.router.add_get("/healthz", self._healthz)
+        # Download links (bot/downloads.py): served whatever channels run, the web chat's own
+        # links only while it is on.
+        downloads.mount(app, self.processor.run, self.processor.clock, web_tokens=self.settings.web_enabled)
         for channel in self.channels.values():
             channel.mount(app)
         return app

@@ -65,6 +65,23 @@ def main(argv: list[str] | None = None) -> int:
     plan.add_argument("--at", required=True, help='local time, e.g. "2026-10-12 08:00"')
     plan.add_argument("--district", help="only this reviewing unit's subtree (its code)")
 
+    export = sub.add_parser("export", help="a subtree's year as a spreadsheet (.xlsx): one sheet per kind of record")
+    export.add_argument("--district", required=True, help="the code of the unit whose subtree is exported")
+    export.add_argument("--year", type=int, required=True, help="the plan year (meetings and dialogues of that year)")
+    export.add_argument("--out", type=Path, required=True, help="the .xlsx file to write")
+    export.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    document = sub.add_parser("document", help="a reviewing unit's documents (.docx)")
+    document_sub = document.add_subparsers(dest="document_command", required=True)
+    for name, what in (
+        ("compiled", "the compiled report on the plans of the units it reviews (BÁO CÁO)"),
+        ("decision", "the decision recognising the units whose plans passed (QUYẾT ĐỊNH)"),
+    ):
+        one = document_sub.add_parser(name, help=what)
+        one.add_argument("--unit", required=True, help="the reviewing unit's code")
+        one.add_argument("--year", type=int, required=True, help="the plan year")
+        one.add_argument("--out", type=Path, required=True, help="the .docx file to write")
+
     args = parser.parse_args(argv)
     try:
         settings = Settings()
@@ -428,6 +445,94 @@ def _span(delta) -> str:
     return f"{minutes} min" if minutes else "under a minute"
 
 
+def _reader(engine):
+    """`read` for the document and export builders: each call one transaction of its own."""
+    from chidoan.storage.uow import unit_of_work
+
+    async def read(work):
+        with unit_of_work(engine) as uow:
+            return work(uow)
+
+    async def render(work, *args):
+        return work(*args)
+
+    return read, render
+
+
+def _unit_or_complain(engine, code: str):
+    from chidoan.storage.uow import unit_of_work
+
+    with unit_of_work(engine) as uow:
+        unit = uow.units.by_code(code)
+    if unit is None:
+        print(f"chidoan: no unit with the code {code!r}", file=sys.stderr)
+    return unit
+
+
+def cmd_export(settings, args) -> int:
+    from tqdm import tqdm
+
+    from chidoan.exports.xlsx import export
+
+    engine = _db(settings)
+    try:
+        unit = _unit_or_complain(engine, args.district)
+        if unit is None:
+            return 2
+        read, render = _reader(engine)
+        with tqdm(total=0, unit="units", disable=args.quiet, desc=unit.code) as bar:
+
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
+
+            content = asyncio.run(export(read, render, unit.id, args.year, settings, progress=progress))
+    finally:
+        engine.dispose()
+    args.out.write_bytes(content)
+    print(f"{args.out}: {len(content):,} bytes")
+    return 0
+
+
+def cmd_document(settings, args) -> int:
+    from chidoan.documents.gather import compiled_document, decision_document
+    from chidoan.documents.review import render_compiled, render_decision
+    from chidoan.programmes.loader import programme_for, programmes
+    from chidoan.storage.clock import utcnow
+    from chidoan.storage.models import UnitKind
+
+    programme = programme_for(programmes(settings), args.year, UnitKind.base_unit)
+    if programme is None:
+        print(f"chidoan: no programme covers the plan year {args.year}", file=sys.stderr)
+        return 2
+    engine = _db(settings)
+    try:
+        unit = _unit_or_complain(engine, args.unit)
+        if unit is None:
+            return 2
+        if not unit.reviews:
+            print(f"chidoan: {args.unit} does not review the units below it", file=sys.stderr)
+            return 2
+        read, _render = _reader(engine)
+        today = utcnow().astimezone(settings.tz).date()
+        if args.document_command == "compiled":
+            compiled = asyncio.run(compiled_document(read, unit.id, programme, args.year, today, settings))
+            content = render_compiled(compiled)
+            summary = f"{compiled.registered} of {compiled.expected} units registered"
+        else:
+            decision = asyncio.run(decision_document(read, unit.id, programme, args.year, today, settings))
+            if not decision.units:
+                print(f"chidoan: no unit reviewed by {args.unit} has passed for {args.year}: nothing written")
+                return 1
+            content = render_decision(decision)
+            summary = f"{len(decision.units)} units passed"
+    finally:
+        engine.dispose()
+    args.out.write_bytes(content)
+    print(f"{args.out}: {summary}")
+    return 0
+
+
 COMMANDS = {
     "run": cmd_run,
     "demo": cmd_demo,
@@ -437,6 +542,8 @@ COMMANDS = {
     "failed": cmd_failed,
     "zalo": cmd_zalo,
     "reminders": cmd_reminders,
+    "export": cmd_export,
+    "document": cmd_document,
 }
 
 if __name__ == "__main__":

@@ -88,6 +88,19 @@ class Settings(BaseSettings):
         validation_alias="CHIDOAN_WEB_PUBLIC",
         description="the web chat (no login) may listen on an interface other than loopback",
     )
+    public_url: str | None = Field(
+        default=None,
+        validation_alias="CHIDOAN_PUBLIC_URL",
+        description="the address people reach this service at (https://…): download links for files a "
+        "channel cannot carry (Zalo) start with it; unset, no link is sent",
+    )
+    link_hours: float = Field(
+        default=24.0,
+        gt=0,
+        le=24 * 30,
+        validation_alias="CHIDOAN_LINK_HOURS",
+        description="hours a download link works",
+    )
     timezone: str = Field(default="Asia/Ho_Chi_Minh", validation_alias="CHIDOAN_TIMEZONE")
     default_locale: str = Field(default="vi", validation_alias="CHIDOAN_DEFAULT_LOCALE")
     invite_days: int = Field(default=14, ge=1, validation_alias="CHIDOAN_INVITE_DAYS")
@@ -154,6 +167,16 @@ class Settings(BaseSettings):
     @classmethod
     def _driver(cls, value: str) -> str:
         return normalise_database_url(value)
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        value = (value or "").strip().rstrip("/")
+        if not value:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} must start with https:// (or http://)")
+        return value
 
     @field_validator("default_locale")
     @classmethod

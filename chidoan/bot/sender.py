@@ -36,6 +36,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Row
 
+from chidoan.bot import downloads
 from chidoan.bot.channels.base import Channel, NotReachableNow, RetryLater, Unreachable
 from chidoan.bot.pacing import Pacer
 from chidoan.bot.processor import Processor
@@ -199,7 +200,8 @@ class Sender:
             message = Outgoing.from_body(row.body)
             message.template = row.kind == OutboxKind.template
             if (attachment := message.attachment) is not None:
-                message.attachment = await self.processor.run(lambda uow: _load(uow, attachment))
+                settings, now = self.processor.engine.settings, self.clock()
+                message.attachment = await self.processor.run(lambda uow: _load(uow, attachment, settings, now))
             await channel.send(row.chat_id, message)
         except Unreachable as exc:
             return Outcome(row, "unreachable", str(exc))
@@ -260,6 +262,15 @@ class Sender:
             log.info("outbox row %s refused by %s (%s): queued on %s instead", row.id, channel, error, moved["channel"])
 
 
-def _load(uow: UnitOfWork, attachment: Attachment) -> Attachment:
+def _load(uow: UnitOfWork, attachment: Attachment, settings, now: datetime) -> Attachment:
+    """The document's bytes, and a download link for channels that cannot carry it."""
     document = uow.documents.one(attachment.document_id)
-    return Attachment(document.id, document.filename, document.content, document.token)
+    link = downloads.link_for(uow, settings, document.id, now)
+    return Attachment(
+        document.id,
+        document.filename,
+        document.content,
+        document.token,
+        link=link[0] if link else None,
+        link_expires=link[1] if link else None,
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from functools import cache, lru_cache
 from typing import Any
@@ -99,6 +100,10 @@ class Attachment:
     filename: str
     content: bytes | None = None
     token: str | None = None  # the web chat's download link
+    # A download link for channels that cannot carry the file (bot/downloads.py), and until when
+    # it works; set when the document is loaded to be sent, if CHIDOAN_PUBLIC_URL is set.
+    link: str | None = None
+    link_expires: datetime | None = None
 
 
 class Typed(StrEnum):

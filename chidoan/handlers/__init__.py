@@ -10,6 +10,7 @@ from chidoan.handlers import (
     commitments,
     deadlines,
     dialogues,
+    documents,
     link,
     meetings,
     registration,
@@ -104,6 +105,27 @@ COMMANDS = [
         roles=ANY_ROLE,
     ),
     Command("xem", ("view",), N_("one unit's page: plan, reports, commitments"), units.view_command, roles=ANY_ROLE),
+    Command(
+        "baocaohuyen",
+        ("baocaotonghop", "summaryreport"),
+        N_("the compiled report on the plans of the units you review, to send upward"),
+        documents.compiled_command,
+        roles=STAFF,
+    ),
+    Command(
+        "quyetdinh",
+        ("decision",),
+        N_("the decision recognising the units whose plans passed"),
+        documents.decision_command,
+        roles=STAFF,
+    ),
+    Command(
+        "xuat",
+        ("export",),
+        N_("a spreadsheet of your units' plans, reports and reviews"),
+        documents.export_command,
+        roles=STAFF,
+    ),
     Command("moi", ("invite",), N_("issue an invite code for a unit you manage"), invite_command, roles=STAFF),
     Command("lienket", ("link",), N_("use the same account in another app; where notices go"), link.link_command),
     Command("ngonngu", ("language",), N_("change the language"), basics.language, resumes=False),
@@ -131,10 +153,11 @@ ACTIONS = {
     "dv": review.review_action,
     "un": units.unit_action,
     "inv": invite_action,
+    "doc": documents.document_action,
 }
 
 # Work left for after a commit, by kind (`ctx.later`, see engine/jobs.py).
-JOBS: dict[str, JobFn] = {}
+JOBS: dict[str, JobFn] = {**documents.JOBS}
 
 
 def build_engine(settings) -> Engine:

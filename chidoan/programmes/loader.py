@@ -195,7 +195,9 @@ class Programme(_Frozen):
     registering_kinds: list[UnitKind] = Field(min_length=1)
     areas: list[Area] = Field(min_length=1)
     registration_deadline: Deadline
-    district_report_deadline: Deadline
+    # The reviewing unit's compiled report to the level above (seed 004 step 2); a programme
+    # without one asks for no such report.
+    district_report_deadline: Deadline | None = None
     document: DocumentSpec
     defaults: Defaults
     expectations: Expectations = Expectations()
@@ -238,9 +240,10 @@ class Programme(_Frozen):
         the plan must be registered BEFORE this day (see `is_on_time`)."""
         return self.registration_deadline.due(year)
 
-    def district_report_due(self, year: int) -> date:
-        """The day before which the district reports the registrations for plan year `year`."""
-        return self.district_report_deadline.due(year)
+    def district_report_due(self, year: int) -> date | None:
+        """The day before which the reviewing unit reports the registrations for plan year `year`
+        to the level above; None when the programme asks for no such report."""
+        return self.district_report_deadline.due(year) if self.district_report_deadline else None
 
     def is_on_time(self, year: int, submitted_at: datetime, tz: tzinfo) -> bool:
         """Whether a plan for `year` submitted at `submitted_at` (an aware datetime) is on time.

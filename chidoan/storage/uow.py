@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from sqlalchemy import Connection, Engine
 
 from chidoan.storage.accounts import Accounts
+from chidoan.storage.compiled import CompiledReports
 from chidoan.storage.conversations import Conversations
 from chidoan.storage.documents import Documents
 from chidoan.storage.events import Events
@@ -54,6 +55,7 @@ class UnitOfWork:
         self.nudges = NudgeRequests(conn)
         self.jobs = Jobs(conn)
         self.reviews = Reviews(conn)
+        self.compiled = CompiledReports(conn)
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:

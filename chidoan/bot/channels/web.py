@@ -96,7 +96,7 @@ class WebChannel:
         app.router.add_get("/", self._page)
         app.router.add_get("/api/identities", self._list_identities)
         app.router.add_get("/ws", self._socket)
-        app.router.add_get("/files/{token}", self._download)
+        # "/files/{token}", the links of the documents it shows, is mounted by the App (bot/downloads.py).
         app.router.add_static("/static", STATIC)
 
     async def _page(self, _request: web.Request) -> web.FileResponse:
@@ -105,18 +105,6 @@ class WebChannel:
     async def _list_identities(self, _request: web.Request) -> web.Response:
         descriptions = self.host.descriptions
         return web.json_response(await self.host.read(lambda uow: read_people(uow, descriptions)))
-
-    async def _download(self, request: web.Request) -> web.Response:
-        token = request.match_info["token"]
-        found = await self.host.read(lambda uow: read_document(uow, token))
-        if found is None:
-            raise web.HTTPNotFound(text="no such file")
-        filename, content = found
-        return web.Response(
-            body=content,
-            content_type="application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-        )
 
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:
         user = request.query.get("user", "")
@@ -248,11 +236,6 @@ def _shown(uow: UnitOfWork, body: dict) -> dict:
         document = uow.documents.one(body["document"]["id"])
         shown["file"] = {"url": f"/files/{document.token}", "filename": document.filename}
     return shown
-
-
-def read_document(uow: UnitOfWork, token: str) -> tuple[str, bytes] | None:
-    document = uow.documents.by_token(token)
-    return (document.filename, document.content) if document else None
 
 
 def read_people(uow: UnitOfWork, descriptions: dict[str, str]) -> list[dict]:

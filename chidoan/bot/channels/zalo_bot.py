@@ -16,8 +16,9 @@ the engine put in the message, in the reader's language. A typed answer goes to 
 text, and the engine maps it to the button it names (engine/typed.py): the number shown, the
 label's words, a synonym ("quay lại", "bỏ qua").
 
-Documents cannot be sent (sendPhoto takes only a URL): the text goes out with a note that the
-file is in the web chat or comes with /kehoach on another channel.
+Documents cannot be sent (sendPhoto takes only a URL): the text goes out with a download link
+that works for a while (bot/downloads.py, `CHIDOAN_PUBLIC_URL`), or, without a public address,
+a note saying whom to ask.
 
 The basic plan allows about 50 users per bot and 3,000 messages a month (ZALO.md, P): a pilot for
 one district, not a province. `start` says so in the log, and says when the bot has more users.
@@ -40,8 +41,8 @@ import aiohttp
 from aiohttp import web
 
 from chidoan.bot.channels.base import Host, Limits, RetryLater, Unreachable, split_text, store_until_stored
+from chidoan.bot.downloads import file_note
 from chidoan.engine.messages import Incoming, InFile, Outgoing, clean_text, numbered_text
-from chidoan.i18n import N_, gettext
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +67,6 @@ MEDIA = {
     "audio": "audio",
     "file": "document",
 }
-
-FILE_NOTE = N_(
-    "(Zalo cannot carry the file “{filename}”: open it in the web chat, or send /kehoach on another channel such as Telegram.)"
-)
 
 
 class ZaloBotError(Exception):
@@ -352,7 +349,7 @@ class ZaloBotChannel:
         text = numbered_text(message)  # the buttons as the engine numbers them, and its hint
         if message.attachment is not None:  # the channel's own words, in the reader's language
             locale = await self.host.read(lambda uow: uow.accounts.locale_of_chat(NAME, chat_id))
-            note = gettext(locale or self.settings.default_locale, FILE_NOTE, filename=message.attachment.filename)
+            note = file_note(locale or self.settings.default_locale, message.attachment, self.settings)
             text = f"{text}\n\n{note}" if text else note
         parts = split_text(text, MAX_TEXT)
         for i, part in enumerate(parts):

@@ -44,6 +44,7 @@ from chidoan.bot.channels.base import (
     store_until_stored,
 )
 from chidoan.bot.channels.zalo_tokens import ZaloTokens
+from chidoan.bot.downloads import file_note
 from chidoan.engine.messages import (
     Attachment,
     Button,
@@ -67,6 +68,11 @@ RATE_BACKOFF = (2.0, 300.0)  # -32 (rate limit): first and longest wait before t
 PART_WAITS = 3  # -32 on a later part of a split text: its first parts are out, wait in place
 DOWNLOAD_TIMEOUT = 30.0
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif")
+# What upload/file takes (P: Zalo's page lists PDF, DOC and DOCX), and the sizes (P: images ≤ 1 MB,
+# files ≤ 5 MB). Anything else (a spreadsheet, a bigger file) goes as a download link instead.
+FILE_EXTENSIONS = (".pdf", ".doc", ".docx")
+MAX_IMAGE_BYTES = 1024 * 1024
+MAX_FILE_BYTES = 5 * 1024 * 1024
 
 # Error codes of the OA message and upload APIs (C), by what they mean to the sender.
 TOKEN_REFUSED = {-216, -220}  # token invalid, expired: refresh once and try once more
@@ -89,6 +95,14 @@ MEDIA = {
     "user_submit_info": "info",
 }
 FACTS = {"follow": "followed", "unfollow": "unfollowed"}
+
+
+def uploadable(attachment: Attachment) -> bool:
+    """Whether Zalo's upload takes this file: an image up to 1 MB, a PDF or Word file up to 5 MB."""
+    name, size = attachment.filename.lower(), len(attachment.content or b"")
+    if name.endswith(IMAGE_EXTENSIONS):
+        return size <= MAX_IMAGE_BYTES
+    return name.endswith(FILE_EXTENSIONS) and size <= MAX_FILE_BYTES
 
 
 class TokenSource(Protocol):
@@ -467,7 +481,11 @@ class ZaloOAChannel:
             await self._send_template(chat_id, message.text)
             return
         text, buttons = render(message)
-        if message.attachment is not None:
+        if message.attachment is not None and not uploadable(message.attachment):
+            locale = await self.host.read(lambda uow: uow.accounts.locale_of_chat(NAME, chat_id))
+            note = file_note(locale or self.settings.default_locale, message.attachment, self.settings)
+            await self._send_text(chat_id, f"{text}\n\n{note}" if text.strip() else note, buttons)
+        elif message.attachment is not None:
             if text.strip():
                 await self._send_text(chat_id, text, buttons)
             await self._send_document(chat_id, message.attachment)

@@ -1,0 +1,283 @@
+"""What the reviewing unit's documents say, read from the database in short transactions.
+
+Every function here takes `read`: something that runs one function of a unit of work in one
+short transaction (a job's `JobContext.read` on the service's database thread, or a plain
+transaction in the CLI) and gives back its result. The units reviewed directly are read at once
+(a reviewing unit has at most a few hundred), their plans' tasks 200 registrations at a time;
+the document is then built from plain values and rendered by the caller off the database thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date, datetime, tzinfo
+from functools import partial
+from typing import Any, TypeVar
+
+from sqlalchemy import Row, select
+
+from chidoan.documents.review import CompiledDocument, DecisionDocument, Header, TaskLine, UnitLine
+from chidoan.programmes.loader import Programme
+from chidoan.review.status import status_of
+from chidoan.storage.models import (
+    ItemRating,
+    OrgUnit,
+    Registration,
+    RegistrationVersion,
+    ReviewResult,
+    Role,
+    table,
+)
+from chidoan.storage.rows import among
+from chidoan.storage.uow import UnitOfWork
+
+T = TypeVar("T")
+Read = Callable[[Callable[[UnitOfWork], Any]], Awaitable[Any]]
+
+CHUNK = 200  # registrations whose newest version is read in one transaction
+
+U = table(OrgUnit)
+REG = table(Registration)
+VER = table(RegistrationVersion)
+RATING = table(ItemRating)
+
+# What the documents say of a unit's registration (they are Vietnamese whatever the reader's
+# language). The keys are the status vocabulary of the reviewing level (review/status.py).
+STATUS_VI = {
+    "not_required": "Không phải đăng ký (tham gia sau hạn)",
+    "missing": "Chưa đăng ký",
+    "draft": "Đang soạn, chưa gửi",
+    "submitted_on_time": "Đúng hạn",
+    "submitted_late": "Trễ hạn",
+}
+STATE_VI = {
+    "returned": "trả lại để bổ sung",
+    "accepted": "đã kiểm tra",
+    "passed": "đánh giá: đạt",
+    "not_passed": "đánh giá: không đạt",
+}
+
+
+@dataclass(frozen=True)
+class Reviewed:
+    """A unit the reviewing unit reviews directly, and where its plan of the year stands."""
+
+    unit_id: int
+    code: str
+    name: str
+    registration: (
+        str  # not_required, missing, draft, submitted_on_time, submitted_late, returned, accepted, passed, not_passed
+    )
+    registration_id: int | None
+    version: int
+    first_submitted_at: datetime | None
+    on_time: bool | None
+    due: date
+
+    @property
+    def sent(self) -> bool:
+        return self.first_submitted_at is not None
+
+    def label(self) -> str:
+        return label_of(self.registration, self.on_time)
+
+
+def label_of(registration: str, on_time: bool | None) -> str:
+    """ "Đúng hạn", "Trễ hạn; trả lại để bổ sung", "Chưa đăng ký"… (a status of review/status.py)."""
+    if registration in STATUS_VI:
+        return STATUS_VI[registration]
+    timing = STATUS_VI["submitted_on_time" if on_time else "submitted_late"]
+    return f"{timing}; {STATE_VI.get(registration, registration)}"
+
+
+def reviewed_by(
+    uow: UnitOfWork, reviewer: Row, programme: Programme, year: int, today: date, settings
+) -> list[Reviewed]:
+    """The units of the programme's registering kinds that `reviewer` reviews directly (its
+    nearest reviewing ancestor), in tree order, with their registration of `year`, as the
+    reviewing level's status reads them (review/status.py). One transaction."""
+    status = status_of(uow, reviewer, programme, year, today=today, settings=settings)
+    return [
+        Reviewed(
+            unit_id=u.unit_id,
+            code=u.code,
+            name=u.name,
+            registration=u.registration,
+            registration_id=u.registration_id,
+            version=u.version,
+            first_submitted_at=u.first_submitted_at,
+            on_time=u.on_time,
+            due=u.due,
+        )
+        for u in status.units
+        if u.reviewer_id == reviewer.id
+    ]
+
+
+def tasks_of(programme: Programme, data: dict) -> list[TaskLine]:
+    """A version's registered tasks, area by area, in the order they were registered."""
+    return [
+        TaskLine(
+            str(task.get("item", "")), str(task.get("what", "")), str(task.get("when", "")), str(task.get("who", ""))
+        )
+        for area in programme.areas
+        for task in data.get(f"area{area.number}", []) or []
+        if isinstance(task, dict)
+    ]
+
+
+def _versions(uow: UnitOfWork, keys: list[tuple[int, int]]) -> dict[int, dict]:
+    ids = [registration_id for registration_id, _version in keys]
+    wanted = set(keys)
+    rows = uow.conn.execute(
+        select(VER.c.registration_id, VER.c.version, VER.c.data).where(among(VER.c.registration_id, ids))
+    )
+    return {r.registration_id: r.data for r in rows if (r.registration_id, r.version) in wanted}
+
+
+async def read_tasks(read: Read, programme: Programme, units: list[Reviewed]) -> dict[int, list[TaskLine]]:
+    """The newest version's tasks of each unit that sent a plan, by unit id, CHUNK at a time."""
+    sent = [u for u in units if u.sent and u.registration_id is not None]
+    out: dict[int, list[TaskLine]] = {}
+    for start in range(0, len(sent), CHUNK):
+        chunk = sent[start : start + CHUNK]
+        keys = [(u.registration_id, u.version) for u in chunk if u.registration_id is not None]
+        data = await read(partial(_versions, keys=keys))
+        for unit in chunk:
+            out[unit.unit_id] = tasks_of(programme, data.get(unit.registration_id, {}))
+    return out
+
+
+def _passed_tasks(uow: UnitOfWork, registration_ids: list[int]) -> dict[int, int]:
+    """How many tasks of each registration were rated passed (the review's ratings)."""
+    return {
+        registration_id: sum(1 for r in ratings if r.result == ReviewResult.passed)
+        for registration_id, ratings in uow.reviews.ratings_of(registration_ids).items()
+    }
+
+
+def header_of(uow: UnitOfWork, reviewer: Row, today: date) -> Header:
+    from chidoan.handlers.registration import abbreviation, place_of  # the plan's own rules (handlers import us)
+
+    parents = uow.units.ancestors(reviewer)
+    above = parents[-1] if parents else None
+    return Header(
+        committee_line=(above.name if above else "").upper(),
+        unit_line=f"BCH {reviewer.name.upper()}",
+        unit_name=reviewer.name,
+        unit_abbr=abbreviation(reviewer.name),
+        place=place_of(reviewer.name),
+        date=today,
+        recipients=[f"BTV {above.name}"] if above else [],
+    )
+
+
+def level_above(uow: UnitOfWork, reviewer: Row) -> Row | None:
+    """Where the compiled report goes: the nearest reviewing ancestor of the reviewing unit."""
+    return uow.units.reviewer(reviewer)
+
+
+def default_proposals(reviewer_name: str) -> str:
+    return (
+        f"Ban Thường vụ {reviewer_name} tiếp tục theo dõi, hướng dẫn các Đoàn cơ sở chưa đăng ký hoàn "
+        "thành việc đăng ký; phân công cán bộ phụ trách theo dõi, hỗ trợ các Đoàn cơ sở triển khai "
+        "thực hiện các phần việc đã đăng ký. Đề nghị Ban Thường vụ Đoàn cấp trên quan tâm tập huấn, "
+        "chia sẻ kinh nghiệm và các mô hình hay trong xây dựng Đoàn cơ sở “3 chủ động”."
+    )
+
+
+def local_day(moment: datetime | None, tz: tzinfo) -> date | None:
+    return moment.astimezone(tz).date() if moment is not None else None
+
+
+async def compiled_document(
+    read: Read, reviewer_id: int, programme: Programme, year: int, today: date, settings
+) -> CompiledDocument:
+    """The compiled registration report of `reviewer_id` for plan year `year`."""
+
+    def head(uow: UnitOfWork) -> tuple[Header, list[Reviewed]]:
+        reviewer = uow.units.one(reviewer_id)
+        return header_of(uow, reviewer, today), reviewed_by(uow, reviewer, programme, year, today, settings)
+
+    header, units = await read(head)
+    tasks = await read_tasks(read, programme, units)
+    lines = [
+        UnitLine(u.name, u.label(), local_day(u.first_submitted_at, settings.tz), tasks.get(u.unit_id, []))
+        for u in units
+    ]
+    counted = [u for u in units if u.registration != "not_required"]
+    on_time = sum(1 for u in counted if u.sent and u.on_time)
+    late = sum(1 for u in counted if u.sent and not u.on_time)
+    areas = [
+        (
+            area.number,
+            area.short,
+            sum(1 for line in lines for t in line.tasks if t.item.split(".")[0] == str(area.number)),
+        )
+        for area in programme.areas
+    ]
+    due = units[0].due if units else programme.registration_due(year)
+    return CompiledDocument(
+        header=header,
+        year=year,
+        title=_result_title(programme, year),
+        programme_short=programme.short_name,
+        basis=programme.source,
+        due=due,
+        expected=len(counted),
+        on_time=on_time,
+        late=late,
+        units=lines,
+        areas=areas,
+        proposals=default_proposals(header.unit_name),
+    )
+
+
+def _result_title(programme: Programme, year: int) -> str:
+    """ "Kết quả đăng ký xây dựng Đoàn cơ sở “3 chủ động” năm 2027", from the plan's title."""
+    title = programme.document.title_for(year)
+    return f"Kết quả {title[:1].lower()}{title[1:]}"
+
+
+async def decision_document(
+    read: Read, reviewer_id: int, programme: Programme, year: int, today: date, settings
+) -> DecisionDocument:
+    """The recognition decision of `reviewer_id` for plan year `year`: the units it reviews
+    directly whose registration's result is passed, each with its passed tasks."""
+
+    def head(uow: UnitOfWork) -> tuple[Header, list[Reviewed]]:
+        reviewer = uow.units.one(reviewer_id)
+        units = reviewed_by(uow, reviewer, programme, year, today, settings)
+        return header_of(uow, reviewer, today), [u for u in units if u.registration == "passed"]
+
+    header, passed = await read(head)
+    tasks = await read_tasks(read, programme, passed)
+    ratings: dict[int, int] = {}
+    ids = [u.registration_id for u in passed if u.registration_id is not None]
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
+        ratings |= await read(partial(_passed_tasks, registration_ids=chunk))
+    lines = [
+        UnitLine(
+            u.name,
+            u.label(),
+            local_day(u.first_submitted_at, settings.tz),
+            tasks.get(u.unit_id, []),
+            passed_tasks=ratings.get(u.registration_id or 0, 0),
+        )
+        for u in passed
+    ]
+    title = programme.document.title_for(year)
+    recognised = title.split("xây dựng ", 1)[1] if "xây dựng " in title else title
+    return DecisionDocument(
+        header=header, year=year, title=recognised[:1].upper() + recognised[1:], basis=programme.source, units=lines
+    )
+
+
+def staff_units(uow: UnitOfWork, account_id: int) -> list[Row]:
+    """The reviewing units this account is staff of (held directly), in tree order."""
+    return sorted(
+        (r for r in uow.roles.active_of(account_id) if r.role == Role.district_staff),
+        key=lambda r: r.path,
+    )

@@ -1,0 +1,1 @@
+"""Exports of a subtree\x27s records (chidoan/exports/xlsx.py)."""

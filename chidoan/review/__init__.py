@@ -1,0 +1,1 @@
+"""The reviewing level's side: what a reviewing unit's staff see of the units below them."""

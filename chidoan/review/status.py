@@ -1,0 +1,457 @@
+"""Where each unit below a reviewing unit stands for one programme year: its plan's state, its
+meetings and dialogues, its open commitments; with totals and rates on DHIS2's convention.
+
+One call reads a whole subtree in three set queries, whatever its size (a district's 200 units or
+a province's 20,000): the registering units with their registration and their start (one GROUP
+BY over role_assignment), the reports of the year counted per registering unit, and the open
+commitments counted the same way. Each report is counted for its nearest registering ancestor
+(a branch's meeting for its base unit) by joining the few parent levels the kinds allow
+(KIND_LEVEL), so nothing is looked up unit by unit.
+
+The rules are the reminders' (chidoan/reminders/obligations.py), read for a whole subtree:
+
+- the plan's deadline in force is the programme's, or the one the unit's reviewing unit moved it
+  to (`Calendar.plan_due`);
+- a unit that has no registration when the deadline has passed owes it only if it fell due after
+  the unit's start (`Calendar.owes`; the start is the day its first secretary or deputy was
+  bound, `Calendar.start_of`): otherwise it is "not_required", not missing;
+- a unit closed by a merger is listed for a plan year only if it was still open on that year's
+  deadline (closed_on > due), so earlier years read as they did; a unit merged into another
+  without a closing day is not listed.
+
+Meetings and dialogues are those of the current calendar year (`today`) when the plan year is
+this year or a later one (the plan registered now for next year is followed beside this year's
+activity), and of the plan year itself for an earlier year. Expected meetings are the
+programme's `meetings_per_year` spread over the months whose report is due by then.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import ColumnElement, FromClause, Row, and_, case, func, or_, select
+
+from chidoan.programmes.loader import Programme
+from chidoan.reminders.obligations import MAX_MOVE, Calendar
+from chidoan.storage.models import (
+    KIND_LEVEL,
+    Commitment,
+    CommitmentStatus,
+    CompiledReport,
+    OrgUnit,
+    Registration,
+    RegistrationStatus,
+    Report,
+    ReportKind,
+    ReportStatus,
+    ReviewResult,
+    Role,
+    RoleAssignment,
+    UnitKind,
+    table,
+)
+from chidoan.storage.rows import among
+from chidoan.storage.uow import UnitOfWork
+
+U = table(OrgUnit)
+R = table(RoleAssignment)
+REG = table(Registration)
+REP = table(Report)
+COM = table(Commitment)
+CR = table(CompiledReport)
+
+REGISTRATION_STATES = (
+    "not_required",
+    "missing",
+    "draft",
+    "submitted_on_time",
+    "submitted_late",
+    "returned",
+    "accepted",
+    "passed",
+    "not_passed",
+)
+SUBMITTED_STATES = frozenset(REGISTRATION_STATES[3:])  # a version has been sent
+NOT_SUBMITTED = frozenset({"missing", "draft"})
+
+
+@dataclass(frozen=True, slots=True)
+class UnitStatus:
+    unit_id: int
+    code: str
+    name: str
+    kind: str
+    path: str
+    parent_id: int | None
+    reviewer_id: int | None  # the unit's nearest reviewing ancestor (its "district")
+    registration: str  # one of REGISTRATION_STATES
+    registration_id: int | None
+    version: int
+    first_submitted_at: datetime | None
+    due: date  # the plan's deadline in force for this unit (the first late day)
+    meetings_month: int
+    meetings_year: int
+    meetings_expected: int  # expected so far this year, from the programme's expectations
+    dialogues_year: int
+    open_commitments: int
+    has_secretary: bool  # a secretary is bound now (not revoked)
+    start: date | None = None  # the day its first secretary or deputy was bound (Calendar.start_of)
+    on_time: bool | None = None  # of the first submission
+    overdue: bool = False  # owed, not submitted, and the deadline has passed
+    closed_on: date | None = None
+
+    @property
+    def submitted(self) -> bool:
+        return self.registration in SUBMITTED_STATES
+
+    @property
+    def expected(self) -> bool:
+        return self.registration != "not_required"
+
+    @property
+    def late(self) -> bool:
+        """Sent late, or not sent and overdue: what `/trangthai tre` lists."""
+        return self.registration == "submitted_late" or self.overdue
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """DHIS2's convention: reporting rate = submitted / expected; on-time rate = on time /
+    expected. `expected` leaves out the units the plan was not required of."""
+
+    units: int  # listed
+    expected: int
+    submitted: int
+    on_time: int
+    late: int  # submitted late
+    missing: int  # expected and not submitted (drafts included)
+    draft: int
+    overdue: int  # missing with the deadline passed
+    returned: int
+    accepted: int
+    passed: int
+    not_passed: int
+    not_required: int
+    no_secretary: int
+    meetings_month: int
+    meetings_year: int
+    meetings_expected: int  # summed over the units
+    meetings_credited: int  # each unit's meetings up to what is expected of it
+    dialogue_units: int  # units with at least one dialogue this year
+    open_commitments: int
+    reporting_rate: float
+    on_time_rate: float
+    meeting_rate: float  # meetings_credited / meetings_expected
+    dialogue_rate: float  # dialogue_units / units (seed 003: "100% of communes hold one a year")
+
+
+@dataclass(frozen=True)
+class Status:
+    root_id: int
+    programme: str
+    year: int  # the plan year
+    units: list[UnitStatus]  # the registering units in the root's subtree, by path
+    totals: Totals
+    as_of: date  # the day meetings and dialogues are counted up to
+    due: date  # the programme's own plan deadline for the year (units may have a moved one)
+
+
+def _rate(part: int, whole: int) -> float:
+    return part / whole if whole else 0.0
+
+
+def totals_of(units: Sequence[UnitStatus]) -> Totals:
+    counts = dict.fromkeys(REGISTRATION_STATES, 0)
+    expected = on_time = overdue = no_secretary = 0
+    meetings_month = meetings_year = meetings_expected = credited = dialogue_units = commitments = 0
+    for u in units:
+        counts[u.registration] += 1
+        if u.registration != "not_required":
+            expected += 1
+        if u.on_time and u.registration in SUBMITTED_STATES:
+            on_time += 1
+        overdue += u.overdue
+        no_secretary += not u.has_secretary
+        meetings_month += u.meetings_month
+        meetings_year += u.meetings_year
+        meetings_expected += u.meetings_expected
+        credited += min(u.meetings_year, u.meetings_expected)
+        dialogue_units += u.dialogues_year > 0
+        commitments += u.open_commitments
+    submitted = sum(counts[s] for s in SUBMITTED_STATES)
+    return Totals(
+        units=len(units),
+        expected=expected,
+        submitted=submitted,
+        on_time=on_time,
+        late=submitted - on_time,
+        missing=expected - submitted,
+        draft=counts["draft"],
+        overdue=overdue,
+        returned=counts["returned"],
+        accepted=counts["accepted"],
+        passed=counts["passed"],
+        not_passed=counts["not_passed"],
+        not_required=counts["not_required"],
+        no_secretary=no_secretary,
+        meetings_month=meetings_month,
+        meetings_year=meetings_year,
+        meetings_expected=meetings_expected,
+        meetings_credited=credited,
+        dialogue_units=dialogue_units,
+        open_commitments=commitments,
+        reporting_rate=_rate(submitted, expected),
+        on_time_rate=_rate(on_time, expected),
+        meeting_rate=_rate(credited, meetings_expected),
+        dialogue_rate=_rate(dialogue_units, len(units)),
+    )
+
+
+def within(column, path: str, dialect: str) -> ColumnElement[bool]:
+    """`column` (a materialised path) is `path` or below it. On SQLite a range, which its index
+    serves (its LIKE is case-insensitive and uses no index); elsewhere LIKE 'path%', which
+    PostgreSQL serves from the index under the C collation (and a pattern index otherwise)."""
+    if dialect == "sqlite":
+        return and_(column >= path, column < path[:-1] + chr(ord(path[-1]) + 1))
+    return column.startswith(path, autoescape=True)
+
+
+def activity_as_of(year: int, today: date) -> date:
+    """The day meetings and dialogues are counted up to for plan year `year`."""
+    return today if year >= today.year else date(year, 12, 31)
+
+
+def meetings_expected(programme: Programme, as_of: date, today: date) -> int:
+    """Meetings expected of a unit by `as_of` in its year: the months whose report is due by then
+    (all twelve for a past year), at the programme's rate."""
+    per_year = programme.expectations.meetings_per_year
+    if as_of.year < today.year:
+        return per_year
+    months = sum(1 for m in range(1, 13) if Calendar.meeting_due(programme, as_of.year, m) <= as_of)
+    return per_year * months // 12
+
+
+def status_of(
+    uow: UnitOfWork,
+    root: Row,
+    programme: Programme,
+    year: int,
+    *,
+    today: date,
+    settings,
+    cal: Calendar | None = None,
+) -> Status:
+    """The status of `root`'s subtree for `programme`'s plan year `year`, as of `today`."""
+    cal = cal or Calendar.load(uow, settings)
+    dialect = uow.conn.dialect.name
+    kinds = [str(k) for k in programme.registering_kinds]
+    as_of = activity_as_of(year, today)
+    expected_meetings = meetings_expected(programme, as_of, today)
+    default_due = programme.registration_due(year)
+
+    rows = uow.conn.execute(_units_query(root.path, dialect, kinds, programme.code, year, default_due))
+    reports = {r.owner: r for r in uow.conn.execute(_reports_query(root.path, dialect, kinds, as_of))}
+    commitments = {r.owner: r.open for r in uow.conn.execute(_commitments_query(root.path, dialect, kinds))}
+
+    tz = cal.tz
+    units: list[UnitStatus] = []
+    for row in rows:
+        reviewer = cal.reviewer_id(row)
+        due = cal.due(reviewer, "plan", programme, year)
+        if row.closed_on is not None and row.closed_on <= due:
+            continue  # closed (merged) before this year's deadline
+        if row.merged_into is not None and row.closed_on is None:
+            continue
+        start = row.start.astimezone(tz).date() if row.start is not None else None
+        state, overdue = _state(row, due, start, today, cal)
+        counted = reports.get(row.id)
+        units.append(
+            UnitStatus(
+                unit_id=row.id,
+                code=row.code,
+                name=row.name,
+                kind=row.kind,
+                path=row.path,
+                parent_id=row.parent_id,
+                reviewer_id=reviewer,
+                registration=state,
+                registration_id=row.registration_id,
+                version=row.version or 0,
+                first_submitted_at=row.first_submitted_at,
+                due=due,
+                meetings_month=int(counted.meetings_month) if counted else 0,
+                meetings_year=int(counted.meetings_year) if counted else 0,
+                meetings_expected=expected_meetings,
+                dialogues_year=int(counted.dialogues_year) if counted else 0,
+                open_commitments=commitments.get(row.id, 0),
+                has_secretary=bool(row.secretaries),
+                start=start,
+                on_time=row.on_time,
+                overdue=overdue,
+                closed_on=row.closed_on,
+            )
+        )
+    return Status(root.id, programme.code, year, units, totals_of(units), as_of, default_due)
+
+
+def _state(row: Row, due: date, start: date | None, today: date, cal: Calendar) -> tuple[str, bool]:
+    """The registration column of one unit, and whether it is overdue."""
+    if row.registration_id is None or not row.version:
+        if due <= today and not cal.owes(due, start):
+            return ("draft" if row.registration_id is not None else "not_required"), False
+        return ("draft" if row.registration_id is not None else "missing"), due <= today
+    if row.status == RegistrationStatus.returned:
+        return "returned", False
+    if row.status == RegistrationStatus.reviewed:
+        if row.result == ReviewResult.passed:
+            return "passed", False
+        if row.result == ReviewResult.not_passed:
+            return "not_passed", False
+        return "accepted", False
+    return ("submitted_on_time" if row.on_time else "submitted_late"), False
+
+
+def _units_query(path: str, dialect: str, kinds: list[str], programme: str, year: int, default_due: date):
+    """The registering units of the subtree, each with its registration of the year and its
+    start (one GROUP BY over role_assignment), by path."""
+    bound_units = U.alias("bound_unit")
+    starts = (
+        select(
+            R.c.unit_id,
+            func.min(R.c.granted_at).label("start"),
+            func.sum(case((and_(R.c.role == Role.secretary, R.c.revoked_at.is_(None)), 1), else_=0)).label(
+                "secretaries"
+            ),
+        )
+        .join(bound_units, bound_units.c.id == R.c.unit_id)
+        .where(
+            within(bound_units.c.path, path, dialect),
+            bound_units.c.kind.in_(kinds),
+            R.c.role.in_([Role.secretary, Role.deputy]),
+        )
+        .group_by(R.c.unit_id)
+        .subquery("starts")
+    )
+    registration = and_(REG.c.unit_id == U.c.id, REG.c.programme == programme, REG.c.year == year)
+    listed = or_(
+        and_(U.c.closed_on.is_(None), U.c.merged_into.is_(None)),
+        U.c.closed_on > default_due - MAX_MOVE,  # the exact rule, with the deadline in force, below
+    )
+    return (
+        select(
+            U.c.id,
+            U.c.code,
+            U.c.name,
+            U.c.kind,
+            U.c.path,
+            U.c.parent_id,
+            U.c.closed_on,
+            U.c.merged_into,
+            REG.c.id.label("registration_id"),
+            REG.c.status,
+            REG.c.version,
+            REG.c.first_submitted_at,
+            REG.c.on_time,
+            REG.c.result,
+            starts.c.start,
+            starts.c.secretaries,
+        )
+        .select_from(U.outerjoin(REG, registration).outerjoin(starts, starts.c.unit_id == U.c.id))
+        .where(within(U.c.path, path, dialect), U.c.kind.in_(kinds), listed)
+        .order_by(U.c.path)
+    )
+
+
+def _owner(kinds: list[str]):
+    """The FROM clause of a subtree's units joined to their parents, and the expression of each
+    unit's nearest registering unit (itself or an ancestor; NULL for a unit above them). The
+    kinds' levels bound the depth: below a base unit there are at most two levels."""
+    levels = max(KIND_LEVEL.values()) - min(KIND_LEVEL[UnitKind(k)] for k in kinds)
+    unit = U.alias("ru")
+    chain = [unit]
+    joined: FromClause = unit
+    for level in range(levels):
+        parent = U.alias(f"p{level + 1}")
+        joined = joined.outerjoin(parent, parent.c.id == chain[-1].c.parent_id)
+        chain.append(parent)
+    owner = case(*((a.c.kind.in_(kinds), a.c.id) for a in chain), else_=None)
+    return unit, joined, owner
+
+
+def _reports_query(path: str, dialect: str, kinds: list[str], as_of: date):
+    unit, joined, owner = _owner(kinds)
+    month_start = as_of.replace(day=1)
+    next_month = date(as_of.year + as_of.month // 12, as_of.month % 12 + 1, 1)
+    meeting = REP.c.kind == ReportKind.meeting
+    this_month = and_(meeting, REP.c.held_on >= month_start, REP.c.held_on < next_month)
+    return (
+        select(
+            owner.label("owner"),
+            func.sum(case((this_month, 1), else_=0)).label("meetings_month"),
+            func.sum(case((meeting, 1), else_=0)).label("meetings_year"),
+            func.sum(case((REP.c.kind == ReportKind.dialogue, 1), else_=0)).label("dialogues_year"),
+        )
+        .select_from(joined.join(REP, REP.c.unit_id == unit.c.id))
+        .where(
+            within(unit.c.path, path, dialect),
+            REP.c.held_on >= date(as_of.year, 1, 1),
+            REP.c.held_on <= as_of,
+            REP.c.status != ReportStatus.withdrawn,
+        )
+        .group_by(owner)
+    )
+
+
+def _commitments_query(path: str, dialect: str, kinds: list[str]):
+    unit, joined, owner = _owner(kinds)
+    return (
+        select(owner.label("owner"), func.count().label("open"))
+        .select_from(joined.join(COM, COM.c.unit_id == unit.c.id).join(REP, REP.c.id == COM.c.report_id))
+        .where(
+            within(unit.c.path, path, dialect),
+            COM.c.status == CommitmentStatus.open,
+            REP.c.status != ReportStatus.withdrawn,
+        )
+        .group_by(owner)
+    )
+
+
+# ---- the level above: rolled up per reviewing unit ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Group:
+    """The units one reviewing unit reviews directly, inside a status (a province's districts,
+    and the province's own base units)."""
+
+    reviewer_id: int | None
+    units: list[UnitStatus]
+    totals: Totals
+
+
+def groups_of(status: Status) -> list[Group]:
+    """The status's units by their reviewing unit, in the order of the units (by path): the
+    root's own units first when it reviews some directly."""
+    by: dict[int | None, list[UnitStatus]] = {}
+    for unit in status.units:
+        by.setdefault(unit.reviewer_id, []).append(unit)
+    order = sorted(by, key=lambda r: (r != status.root_id, by[r][0].path))
+    return [Group(r, by[r], totals_of(by[r])) for r in order]
+
+
+def compiled_reports(uow: UnitOfWork, unit_ids: Iterable[int], programme: str, year: int) -> dict[int, Row]:
+    """Each reviewing unit's first compiled report of the year sent upward (25/10), if any."""
+    ids = list(unit_ids)
+    if not ids:
+        return {}
+    stmt = (
+        select(CR.c.unit_id, CR.c.sent_at, CR.c.on_time)
+        .where(among(CR.c.unit_id, ids), CR.c.programme == programme, CR.c.year == year)
+        .order_by(CR.c.sent_at)
+    )
+    first: dict[int, Row] = {}
+    for row in uow.conn.execute(stmt):
+        first.setdefault(row.unit_id, row)
+    return first
