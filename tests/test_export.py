@@ -497,8 +497,12 @@ async def test_the_compiled_report_through_the_fake_telegram_api(settings, db, p
         user = TgUser(tg, db, 7003, first_name="Rạch", language="vi")
         await user.say("/baocaohuyen")
         await app.jobs.done()
-        await tg.wait_for(lambda calls: any(c.method == "sendDocument" and c.status == 200 for c in calls), timeout=10)
-        [call] = tg.calls_of("sendDocument")
+        # The plans' own notices reach 7003 as documents too (each carries its .docx): the report is the BC-.
+        def compiled(c) -> bool:
+            return c.method == "sendDocument" and c.params["document"].filename.startswith("BC-")
+
+        await tg.wait_for(lambda calls: any(compiled(c) and c.status == 200 for c in calls), timeout=10)
+        [call] = [c for c in tg.calls_of("sendDocument") if compiled(c)]
         assert str(call.params["chat_id"]) == "7003" and "2 trên 3 đơn vị" not in call.params["caption"]
         assert "2 trên 2 đơn vị đã đăng ký" in call.params["caption"]
         upload = call.params["document"]
