@@ -249,3 +249,34 @@ def test_status_of_every_state_on_postgresql(pg_url):
         check_states_and_totals(engine, settings)
     finally:
         engine.dispose()
+
+
+def roundtrip_0016(engine) -> None:
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from chidoan.storage.db import alembic_config
+
+    names = {"ix_org_unit_kind_path", "ix_org_unit_path_bytes"}
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0015")
+    assert not names & {i["name"] for i in inspect(engine).get_indexes("org_unit")}
+    upgrade(engine)
+    assert names <= {i["name"] for i in inspect(engine).get_indexes("org_unit")}
+    assert "ix_report_unit_held" in {i["name"] for i in inspect(engine).get_indexes("report")}
+
+
+def test_migration_0016_goes_down_and_up_on_sqlite(db):
+    roundtrip_0016(db)
+
+
+@pytest.mark.postgres
+def test_migration_0016_goes_down_and_up_on_postgresql(pg_url):
+    engine = make_engine(pg_url)
+    try:
+        upgrade(engine)
+        roundtrip_0016(engine)
+    finally:
+        engine.dispose()
