@@ -262,4 +262,4 @@ class Sender:
 
 def _load(uow: UnitOfWork, attachment: Attachment) -> Attachment:
     document = uow.documents.one(attachment.document_id)
-    return Attachment(document.id, document.filename, document.content, document.token)
+    return Attachment(document.id, document.filename, document.content, document.token, attachment.media)

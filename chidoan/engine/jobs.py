@@ -63,15 +63,17 @@ class JobContext:
         msgid: str,
         *,
         kind: str,
+        media: str = "document",
         buttons: list[list[Button]] | None = None,
         **params: object,
     ) -> int:
-        """Store the file as a document and send it with a caption; returns the document's id."""
+        """Store the file as a document and send it with a caption; returns the document's id.
+        `media` "photo": a picture, shown as one where the channel can (see Attachment)."""
         caption = self.t(msgid, **params)
 
         def store(uow: UnitOfWork) -> int:
             document_id = uow.documents.add(kind=kind, filename=filename, content=content, now=self.now)
-            message = Outgoing(caption, buttons or [], attachment=Attachment(document_id, filename))
+            message = Outgoing(caption, buttons or [], attachment=Attachment(document_id, filename, media=media))
             self._queue(uow, message.with_hint(self.locale))
             return document_id
 

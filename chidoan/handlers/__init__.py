@@ -12,9 +12,11 @@ from chidoan.handlers import (
     dialogues,
     link,
     meetings,
+    pending,
     registration,
     reminders,
     reports,
+    status,
 )
 from chidoan.handlers.invites import invite_command
 from chidoan.handlers.onboarding import ONBOARDING, start_with_code
@@ -46,9 +48,9 @@ COMMANDS = [
     Command(
         "trangthai",
         ("status",),
-        N_("your unit's obligations, deadlines and what is done"),
-        registration.status_command,
-        roles=SECRETARIES,
+        N_("where things stand: your unit's obligations, or the units you review"),
+        status.status_command,
+        roles=SECRETARIES | STAFF,
     ),
     Command(
         "sinhhoat",
@@ -81,6 +83,13 @@ COMMANDS = [
         roles=STAFF,
     ),
     Command(
+        "chuanop",
+        ("pending",),
+        N_("who below you still owes what, with the deadlines"),
+        pending.pending_command,
+        roles=STAFF,
+    ),
+    Command(
         "hanchot",
         ("deadline",),
         N_("the deadlines of the units you review; move one"),
@@ -108,10 +117,12 @@ ACTIONS = {
     "lk": link.link_action,
     "rm": reminders.reminder_action,
     "dl": deadlines.deadline_action,
+    "st": status.status_action,
+    "pd": pending.pending_action,
 }
 
 # Work left for after a commit, by kind (`ctx.later`, see engine/jobs.py).
-JOBS: dict[str, JobFn] = {}
+JOBS: dict[str, JobFn] = {"status_chart": status.status_chart}
 
 
 def build_engine(settings) -> Engine:
