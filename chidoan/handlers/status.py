@@ -185,7 +185,7 @@ def show(ctx: Ctx, root: Row, programme: Programme, year: int, flt: str, page: i
     else:
         text, buttons = unit_list(ctx, root, programme, status, flt, page)
     ctx.say_text(text, buttons=buttons)
-    if chart and ctx.incoming.channel not in NO_PICTURES and status.units:
+    if chart and ctx.incoming.channel not in NO_PICTURES and len(status.units) > 1:  # one unit needs no chart
         ctx.later("status_chart", **chart_params(ctx, root, programme, status, groups if rolled else None))
 
 
