@@ -133,3 +133,24 @@ async def test_nudge_refused_outside_hours_with_a_forged_button_and_for_a_secret
     assert forged[0]["text"] == page[0]["text"] == "Đơn vị này không thuộc phạm vi đồng chí phụ trách."
     assert refused[0]["text"].startswith("Vai trò của bạn không được dùng lệnh /chuanop.")
     assert nudges(db) == []
+
+
+async def test_a_large_subtree_is_answered_by_a_job_with_the_same_lists(settings, db, monkeypatch):
+    import chidoan.handlers.status as handler
+
+    ids = build(db)
+    branches(db, ids)
+    add_member(db, "rg", "Trần Thị Bình", "RG", "district_staff")
+    app = await started(settings, *NOON)
+    try:
+        async with WebUser(app, "rg") as staff:
+            inline = await staff.say("/chuanop")
+            monkeypatch.setattr(handler, "CHUNK", 4)
+            deferred = await staff.say("/chuanop")
+            await app.jobs.done()
+            deferred += await staff.replies()
+    finally:
+        await app.stop()
+    assert deferred[0]["text"] == "Thành đoàn Rạch Giá: đang tổng hợp tình hình 12 đơn vị…"
+    assert [m["text"] for m in deferred[1:]] == [m["text"] for m in inline]
+    assert deferred[-1]["buttons"] == inline[-1]["buttons"]

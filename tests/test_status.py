@@ -13,7 +13,8 @@ from sqlalchemy import func, select
 
 from chidoan.bot.app import App
 from chidoan.programmes.loader import programmes
-from chidoan.review.status import REGISTRATION_STATES, groups_of, status_of
+from chidoan.reminders.obligations import Calendar
+from chidoan.review.status import REGISTRATION_STATES, assemble, count_units, groups_of, status_chunk, status_of
 from chidoan.storage.db import make_engine, upgrade
 from chidoan.storage.models import (
     Commitment,
@@ -233,6 +234,18 @@ def check_states_and_totals(engine, settings) -> None:
     groups = groups_of(province)
     assert [g.reviewer_id for g in groups] == [ids["KG"], ids["RG"], ids["CT"]]  # the province's own first
     assert groups[1].totals == t and sum(g.totals.units for g in groups) == province.totals.units == 13
+
+    # Read in chunks (a province's way, each chunk its own transaction), the same units in the same order.
+    programme = programmes(settings)[PROGRAMME]
+    units, after = [], ""
+    with unit_of_work(engine) as uow:
+        root, cal = uow.units.by_code("KG"), Calendar.load(uow, settings)
+        assert count_units(uow, root, programme) == 14  # RG-GONE and RG-OLD (closed) among them
+        while after is not None:
+            chunk, after = status_chunk(uow, root, programme, 2027, today=TODAY, cal=cal, after=after, limit=4)
+            assert len(chunk) <= 4
+            units += chunk
+    assert assemble(root, programme, 2027, units, today=TODAY) == province
 
     # An earlier year reads as it was: 2025's plan (none registered), the meetings of 2025.
     earlier = status(engine, settings, "RG", year=2025)
@@ -583,3 +596,25 @@ async def test_no_chart_on_zalo_bot_which_cannot_carry_a_picture(settings, db):
     with db.connect() as conn:
         jobs = list(conn.execute(select(table(Job))))
     assert [(j.kind, j.channel) for j in jobs] == [("status_chart", "web")]
+
+
+async def test_a_large_subtree_is_answered_by_a_job_reading_it_in_chunks(settings, db, monkeypatch):
+    import chidoan.handlers.status as handler
+
+    build(db)
+    add_member(db, "kg", "Huỳnh Thị Mai", "KG", "district_staff")
+    app = await started(settings, *NOON)
+    try:
+        async with WebUser(app, "kg") as staff:
+            inline = await staff.say("/trangthai")
+            await app.jobs.done()
+            inline += await staff.replies()
+            monkeypatch.setattr(handler, "CHUNK", 4)  # KG's 14 registering units are "large" now
+            deferred = await staff.say("/trangthai")
+            await app.jobs.done()
+            deferred += await staff.replies()
+    finally:
+        await app.stop()
+    assert deferred[0]["text"] == "Tỉnh đoàn Kiên Giang: đang tổng hợp tình hình 14 đơn vị…"
+    assert deferred[1]["text"] == inline[0]["text"] and deferred[1]["buttons"] == inline[0]["buttons"]
+    assert deferred[2]["file"]["media"] == "photo"

@@ -122,7 +122,11 @@ ACTIONS = {
 }
 
 # Work left for after a commit, by kind (`ctx.later`, see engine/jobs.py).
-JOBS: dict[str, JobFn] = {"status_chart": status.status_chart}
+JOBS: dict[str, JobFn] = {
+    "status_chart": status.status_chart,
+    "status_reply": status.status_reply,
+    "pending_reply": pending.pending_reply,
+}
 
 
 def build_engine(settings) -> Engine:

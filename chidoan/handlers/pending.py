@@ -16,15 +16,17 @@ from sqlalchemy import Row
 
 from chidoan.engine.context import Ctx
 from chidoan.engine.inputs import ascii_int, parse_id
-from chidoan.engine.messages import Button
+from chidoan.engine.jobs import JobContext
+from chidoan.engine.messages import Button, Outgoing
+from chidoan.handlers import status as status_handler
 from chidoan.handlers.scope import in_scope, staff_scope
-from chidoan.handlers.status import MAX_REPLY, PAGE, current_programmes, programme_of
+from chidoan.handlers.status import MAX_REPLY, PAGE, Speaker, current_programmes, programme_of
 from chidoan.i18n import N_, format_date
 from chidoan.programmes.loader import Programme
 from chidoan.reminders.obligations import Calendar
 from chidoan.reminders.sweep import within_hours
 from chidoan.review.pending import KINDS, Owed, Pending, pending_of
-from chidoan.review.status import status_of
+from chidoan.review.status import count_units, status_of
 
 TITLES = {
     "plan": N_("📝 Plans for {period} (due before {due}): {count} units have not sent theirs"),
@@ -75,32 +77,55 @@ def pending_action(ctx: Ctx, arg: str) -> None:
 
 
 def show(ctx: Ctx, root: Row, programme: Programme, year: int, only: str | None, page: int) -> None:
+    """Made here for a district; by a job reading in chunks for a larger subtree (see /trangthai)."""
+    count = count_units(ctx.uow, root, programme)
+    if count > status_handler.CHUNK:
+        ctx.say(N_("{unit}: gathering the status of {count} units…"), unit=root.name, count=count)
+        ctx.later("pending_reply", root=root.id, only=only, page=page, year=year)
+        return
     cal = Calendar.load(ctx.uow, ctx.settings)
     status = status_of(ctx.uow, root, programme, year, today=ctx.today, settings=ctx.settings, cal=cal)
     groups = pending_of(ctx.uow, status, root, programme, today=ctx.today, cal=cal)
+    for text, buttons in messages(ctx, root, groups, only, page, year, ctx.today):
+        ctx.say_text(text, buttons=buttons)
+
+
+async def pending_reply(job: JobContext) -> None:
+    params, settings = job.params, job.settings
+    today = job.now.astimezone(settings.tz).date()
+    programme = status_handler.programme_for_year(settings, params["year"])
+    if programme is None:
+        raise LookupError(f"no programme covers {params['year']}")
+    root, cal = await job.read(lambda uow: (uow.units.one(params["root"]), Calendar.load(uow, settings)))
+    status = await status_handler.read_status(job, root, programme, params["year"], today, cal)
+    groups = await job.read(lambda uow: pending_of(uow, status, root, programme, today=today, cal=cal))
+    for text, buttons in messages(job, root, groups, params["only"], params["page"], params["year"], today):
+        await job.reply(Outgoing(text, buttons).with_hint(job.locale))
+
+
+def messages(
+    who: Speaker, root: Row, groups: list[Pending], only: str | None, page: int, year: int, today: date
+) -> list[tuple[str, list[list[Button]]]]:
+    """One message per obligation owed (or the page of one), then what is done and the button."""
     if only is not None:
         group = next(g for g in groups if g.kind == only)
-        text, buttons = group_page(ctx, root, group, page, year)
-        ctx.say_text(text, buttons=buttons)
-        return
+        return [group_page(who, root, group, page, year, today)]
     owing = [g for g in groups if g.units]
-    ctx.say(
-        N_("{unit}: what the units still owe, as of {date}."),
-        unit=root.name,
-        date=format_date(ctx.today),
-    )
-    done = [ctx.t(NONE[g.kind], period=g.period) for g in groups if not g.units]
-    for group in owing:
-        text, buttons = group_page(ctx, root, group, 0, year)
-        ctx.say_text(text, buttons=buttons)
-    remind = [[Button(ctx.t(N_("🔔 Remind these units")), f"pd:{root.id}:nudge:0:{year}")]] if owing else []
-    ctx.say_text("\n".join(done) if done else ctx.t(N_("That is all.")), buttons=remind)
+    heading = who.t(N_("{unit}: what the units still owe, as of {date}."), unit=root.name, date=format_date(today))
+    found: list[tuple[str, list[list[Button]]]] = [(heading, [])]
+    found += [group_page(who, root, group, 0, year, today) for group in owing]
+    done = [who.t(NONE[g.kind], period=g.period) for g in groups if not g.units]
+    remind = [[Button(who.t(N_("🔔 Remind these units")), f"pd:{root.id}:nudge:0:{year}")]] if owing else []
+    found.append(("\n".join(done) if done else who.t(N_("That is all.")), remind))
+    return found
 
 
-def group_page(ctx: Ctx, root: Row, group: Pending, page: int, year: int) -> tuple[str, list[list[Button]]]:
+def group_page(
+    who: Speaker, root: Row, group: Pending, page: int, year: int, today: date
+) -> tuple[str, list[list[Button]]]:
     pages = max(1, -(-len(group.units) // PAGE))
     page = min(page, pages - 1)
-    title = ctx.t(
+    title = who.t(
         TITLES[group.kind],
         period=group.period,
         due=format_date(group.due) if group.due else "",
@@ -108,33 +133,33 @@ def group_page(ctx: Ctx, root: Row, group: Pending, page: int, year: int) -> tup
     )
     lines = [title]
     if pages > 1:
-        lines.append(ctx.t(N_("Page {page}/{pages}:"), page=page + 1, pages=pages))
-    lines += [owed_line(ctx, group.kind, o) for o in group.units[page * PAGE : (page + 1) * PAGE]]
+        lines.append(who.t(N_("Page {page}/{pages}:"), page=page + 1, pages=pages))
+    lines += [owed_line(who, group.kind, o, today) for o in group.units[page * PAGE : (page + 1) * PAGE]]
     row = []
     if page > 0:
-        row.append(Button(ctx.t(N_("◀ Previous")), f"pd:{root.id}:{group.kind}:{page - 1}:{year}"))
+        row.append(Button(who.t(N_("◀ Previous")), f"pd:{root.id}:{group.kind}:{page - 1}:{year}"))
     if page + 1 < pages:
-        row.append(Button(ctx.t(N_("Next ▶")), f"pd:{root.id}:{group.kind}:{page + 1}:{year}"))
+        row.append(Button(who.t(N_("Next ▶")), f"pd:{root.id}:{group.kind}:{page + 1}:{year}"))
     return "\n".join(lines)[:MAX_REPLY], [row] if row else []
 
 
-def owed_line(ctx: Ctx, kind: str, owed: Owed) -> str:
-    when = _when(ctx, owed.due)
+def owed_line(who: Speaker, kind: str, owed: Owed, today: date) -> str:
+    when = _when(who, owed.due, today)
     if kind == "commitment":
-        return ctx.t(
+        return who.t(
             N_("• {name} ({code}): {count} commitments, {when}"),
             name=owed.name,
             code=owed.code,
             count=owed.count,
             when=when,
         )
-    return ctx.t(N_("• {name} ({code}): {when}"), name=owed.name, code=owed.code, when=when)
+    return who.t(N_("• {name} ({code}): {when}"), name=owed.name, code=owed.code, when=when)
 
 
-def _when(ctx: Ctx, due: date) -> str:
-    if due > ctx.today:
-        return ctx.t(N_("{days} days left"), days=(due - ctx.today).days)
-    return ctx.t(N_("{days} days late"), days=(ctx.today - due).days + 1)
+def _when(who: Speaker, due: date, today: date) -> str:
+    if due > today:
+        return who.t(N_("{days} days left"), days=(due - today).days)
+    return who.t(N_("{days} days late"), days=(today - due).days + 1)
 
 
 def nudge(ctx: Ctx, root: Row) -> None:

@@ -12,14 +12,17 @@ against the person's scope again, so a button forged with another unit's id is r
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import partial
+from typing import Protocol
 
 from sqlalchemy import Row, select
 
 from chidoan.engine.context import Ctx
 from chidoan.engine.inputs import ascii_int, parse_id
 from chidoan.engine.jobs import JobContext
-from chidoan.engine.messages import Button
+from chidoan.engine.messages import Button, Outgoing
 from chidoan.handlers import registration
 from chidoan.handlers.access import SECRETARIES
 from chidoan.handlers.scope import find_units, in_scope, staff_scope
@@ -27,17 +30,22 @@ from chidoan.i18n import N_, fold, format_date
 from chidoan.programmes.loader import Programme, programmes
 from chidoan.reminders.obligations import Calendar
 from chidoan.review.status import (
+    CHUNK,
     Group,
     Status,
     Totals,
     UnitStatus,
+    assemble,
     compiled_reports,
+    count_units,
     groups_of,
+    status_chunk,
     status_of,
     totals_of,
 )
 from chidoan.storage.models import OrgUnit, table
 from chidoan.storage.rows import among
+from chidoan.storage.uow import UnitOfWork
 
 PAGE = 20  # units (or reviewing units) a page
 MAX_REPLY = 4000  # characters in one message
@@ -72,6 +80,12 @@ STATE_NAMES = {
 }
 
 
+class Speaker(Protocol):
+    """Who words a reply: the handler's Ctx, or a job's JobContext (both speak the asker's language)."""
+
+    def t(self, msgid: str, **params: object) -> str: ...
+
+
 # ---- which plan year ------------------------------------------------------------------------
 
 
@@ -94,7 +108,11 @@ def current_programmes(ctx: Ctx) -> list[tuple[Programme, int]]:
 
 
 def programme_of(ctx: Ctx, year: int) -> Programme | None:
-    return next((p for p in sorted(programmes(ctx.settings).values(), key=lambda p: p.code) if p.covers(year)), None)
+    return programme_for_year(ctx.settings, year)
+
+
+def programme_for_year(settings, year: int) -> Programme | None:
+    return next((p for p in sorted(programmes(settings).values(), key=lambda p: p.code) if p.covers(year)), None)
 
 
 # ---- the command ------------------------------------------------------------------------------
@@ -176,21 +194,85 @@ def status_action(ctx: Ctx, arg: str) -> None:
 
 
 def show(ctx: Ctx, root: Row, programme: Programme, year: int, flt: str, page: int, *, chart: bool) -> None:
+    """The reply: made here for a district; for a subtree of more than CHUNK registering units (a
+    province) made by a job that reads it in chunks, each its own short transaction, so that
+    nobody's reply waits behind a province's status."""
+    chart = chart and ctx.incoming.channel not in NO_PICTURES
+    count = count_units(ctx.uow, root, programme)
+    if count > CHUNK:
+        ctx.say(N_("{unit}: gathering the status of {count} units…"), unit=root.name, count=count)
+        ctx.later("status_reply", root=root.id, filter=flt, page=page, year=year, chart=chart)
+        return
     cal = Calendar.load(ctx.uow, ctx.settings)
     status = status_of(ctx.uow, root, programme, year, today=ctx.today, settings=ctx.settings, cal=cal)
-    groups = groups_of(status)
-    rolled = flt == "all" and any(g.reviewer_id != root.id for g in groups) and len(groups) > 1
-    if rolled:
-        text, buttons = rollup(ctx, root, programme, status, groups, page)
-    else:
-        text, buttons = unit_list(ctx, root, programme, status, flt, page)
+    text, buttons, picture = compose(ctx, root, programme, status, facts_of(ctx.uow, root, status), flt, page)
     ctx.say_text(text, buttons=buttons)
-    if chart and ctx.incoming.channel not in NO_PICTURES and len(status.units) > 1:  # one unit needs no chart
-        ctx.later("status_chart", **chart_params(ctx, root, programme, status, groups if rolled else None))
+    if chart and picture is not None:
+        ctx.later("status_chart", **picture)
 
 
-def header(ctx: Ctx, root: Row, programme: Programme, status: Status, totals: Totals) -> list[str]:
-    t = ctx.t
+async def status_reply(job: JobContext) -> None:
+    """The job of a large subtree: read in chunks, then the same reply and chart."""
+    params, settings = job.params, job.settings
+    today = job.now.astimezone(settings.tz).date()
+    programme = programme_for_year(settings, params["year"])
+    if programme is None:
+        raise LookupError(f"no programme covers {params['year']}")
+    root, cal = await job.read(lambda uow: (uow.units.one(params["root"]), Calendar.load(uow, settings)))
+    status = await read_status(job, root, programme, params["year"], today, cal)
+    facts = await job.read(lambda uow: facts_of(uow, root, status))
+    text, buttons, picture = compose(job, root, programme, status, facts, params["filter"], params["page"])
+    await job.reply(Outgoing(text, buttons).with_hint(job.locale))
+    if params["chart"] and picture is not None:
+        await _send_chart(job, picture)
+
+
+async def read_status(
+    job: JobContext, root: Row, programme: Programme, year: int, today: date, cal: Calendar
+) -> Status:
+    """A large subtree's status read in chunks of CHUNK units, each its own short transaction."""
+    units: list[UnitStatus] = []
+    after: str | None = ""
+    while after is not None:
+        read = partial(status_chunk, root=root, programme=programme, year=year, today=today, cal=cal)
+        chunk, after = await job.read(partial(read, after=after, limit=CHUNK))
+        units += chunk
+    return assemble(root, programme, year, units, today=today)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a reply names besides the status: the reviewing units of a roll-up and the compiled
+    reports they sent (read beside the status)."""
+
+    names: dict[int, str]
+    sent: dict[int, Row]
+
+
+def facts_of(uow: UnitOfWork, root: Row, status: Status) -> Facts:
+    ids = sorted({u.reviewer_id for u in status.units if u.reviewer_id is not None})
+    units = table(OrgUnit)
+    names = {u.id: u.name for u in uow.conn.execute(select(units.c.id, units.c.name).where(among(units.c.id, ids)))}
+    below = [i for i in ids if i != root.id]
+    return Facts(names, compiled_reports(uow, below, status.programme, status.year) if below else {})
+
+
+def compose(
+    who: Speaker, root: Row, programme: Programme, status: Status, facts: Facts, flt: str, page: int
+) -> tuple[str, list[list[Button]], dict | None]:
+    """The reply's text and buttons, and what its chart shows (None: no chart for one unit)."""
+    groups = groups_of(status)
+    rolled = flt == "all" and len(groups) > 1 and any(g.reviewer_id != root.id for g in groups)
+    if rolled:
+        text, buttons = rollup(who, root, programme, status, groups, facts, page)
+    else:
+        text, buttons = unit_list(who, root, programme, status, flt, page)
+    picture = chart_params(who, root, status, groups if rolled else None, facts) if len(status.units) > 1 else None
+    return text, buttons, picture
+
+
+def header(who: Speaker, root: Row, programme: Programme, status: Status, totals: Totals) -> list[str]:
+    t = who.t
     lines = [
         t(
             N_("📊 {unit}: {programme} {year} (plans due before {due})"),
@@ -259,9 +341,9 @@ def _pct(rate: float) -> str:
     return f"{round(rate * 100)}%"
 
 
-def unit_line(ctx: Ctx, unit: UnitStatus) -> str:
+def unit_line(who: Speaker, unit: UnitStatus) -> str:
     emoji = OVERDUE if unit.overdue else EMOJI[unit.registration]
-    line = ctx.t(
+    line = who.t(
         N_("{emoji} {name} ({code}) · mt {month}/{year} · dl {dialogues} · cm {commitments}"),
         emoji=emoji,
         name=unit.name,
@@ -271,11 +353,11 @@ def unit_line(ctx: Ctx, unit: UnitStatus) -> str:
         dialogues=unit.dialogues_year,
         commitments=unit.open_commitments,
     )
-    return line if unit.has_secretary else line + " · " + ctx.t(N_("no secretary"))
+    return line if unit.has_secretary else line + " · " + who.t(N_("no secretary"))
 
 
-def legend(ctx: Ctx) -> str:
-    return ctx.t(
+def legend(who: Speaker) -> str:
+    return who.t(
         N_(
             "✅ on time · 🕓 late · ❌ overdue · ⏳ not due yet · 📝 draft · ↩️ returned · ☑️ accepted · 🏅 passed · ⛔ not passed · ⚪ not required; mt meetings this month/year, dl dialogues, cm open commitments"
         )
@@ -296,12 +378,12 @@ def _selected(status: Status, flt: str) -> list[UnitStatus]:
 
 
 def unit_list(
-    ctx: Ctx, root: Row, programme: Programme, status: Status, flt: str, page: int
+    who: Speaker, root: Row, programme: Programme, status: Status, flt: str, page: int
 ) -> tuple[str, list[list[Button]]]:
     units = _selected(status, flt)
     pages = max(1, -(-len(units) // PAGE))
     page = min(page, pages - 1)
-    lines = header(ctx, root, programme, status, status.totals if flt == "all" else _totals(status, flt))
+    lines = header(who, root, programme, status, status.totals if flt == "all" else _totals(status, flt))
     if status.units:
         heading = {
             "all": N_("Units, page {page}/{pages}:"),
@@ -309,23 +391,23 @@ def unit_list(
             "tre": N_("Late units, page {page}/{pages}:"),
             "chua": N_("Units that have not sent their plan, page {page}/{pages}:"),
         }[flt]
-        lines += ["", ctx.t(heading, page=page + 1, pages=pages, unit=root.name)]
-        shown = [unit_line(ctx, u) for u in units[page * PAGE : (page + 1) * PAGE]]
-        lines += shown or [ctx.t(N_("(none)"))]
-        lines += ["", legend(ctx)]
-    return _fit(lines), _pager(ctx, root.id, flt, page, pages, status.year)
+        lines += ["", who.t(heading, page=page + 1, pages=pages, unit=root.name)]
+        shown = [unit_line(who, u) for u in units[page * PAGE : (page + 1) * PAGE]]
+        lines += shown or [who.t(N_("(none)"))]
+        lines += ["", legend(who)]
+    return _fit(lines), _pager(who, root.id, flt, page, pages, status.year)
 
 
 def _totals(status: Status, flt: str) -> Totals:
     return totals_of([u for u in status.units if u.reviewer_id == status.root_id]) if flt == "dir" else status.totals
 
 
-def _pager(ctx: Ctx, root_id: int, flt: str, page: int, pages: int, year: int) -> list[list[Button]]:
+def _pager(who: Speaker, root_id: int, flt: str, page: int, pages: int, year: int) -> list[list[Button]]:
     row = []
     if page > 0:
-        row.append(Button(ctx.t(N_("◀ Previous")), f"st:{root_id}:{flt}:{page - 1}:{year}"))
+        row.append(Button(who.t(N_("◀ Previous")), f"st:{root_id}:{flt}:{page - 1}:{year}"))
     if page + 1 < pages:
-        row.append(Button(ctx.t(N_("Next ▶")), f"st:{root_id}:{flt}:{page + 1}:{year}"))
+        row.append(Button(who.t(N_("Next ▶")), f"st:{root_id}:{flt}:{page + 1}:{year}"))
     return [row] if row else []
 
 
@@ -339,22 +421,20 @@ def _fit(lines: list[str]) -> str:
 
 
 def rollup(
-    ctx: Ctx, root: Row, programme: Programme, status: Status, groups: list[Group], page: int
+    who: Speaker, root: Row, programme: Programme, status: Status, groups: list[Group], facts: Facts, page: int
 ) -> tuple[str, list[list[Button]]]:
     """A province's view: one line per reviewing unit below it (its rates and whether it sent its
     compiled report), its own base units as one group, a button to drill down into each."""
-    reviewers = {u.id: u for u in _units(ctx, [g.reviewer_id for g in groups])}
-    below = [g.reviewer_id for g in groups if g.reviewer_id is not None and g.reviewer_id != root.id]
-    sent = compiled_reports(ctx.uow, below, programme.code, status.year)
+    sent = facts.sent
     pages = max(1, -(-len(groups) // PAGE))
     page = min(page, pages - 1)
-    lines = header(ctx, root, programme, status, status.totals)
-    lines += ["", ctx.t(N_("By reviewing union, page {page}/{pages}:"), page=page + 1, pages=pages)]
+    lines = header(who, root, programme, status, status.totals)
+    lines += ["", who.t(N_("By reviewing union, page {page}/{pages}:"), page=page + 1, pages=pages)]
     buttons: list[list[Button]] = []
     for group in groups[page * PAGE : (page + 1) * PAGE]:
         own = group.reviewer_id is None or group.reviewer_id == root.id
-        name = _group_name(ctx, root, group, {i: u.name for i, u in reviewers.items()})
-        line = ctx.t(
+        name = _group_name(who, root, group, facts.names)
+        line = who.t(
             N_("{name}: plans {sent}/{expected} ({rate}), on time {on_time_rate} · dialogues {dialogue_rate}"),
             name=name,
             sent=group.totals.submitted,
@@ -366,33 +446,26 @@ def rollup(
         if not own:
             report = sent.get(group.reviewer_id)  # type: ignore[arg-type]  # not None: not own
             if report is None:
-                line += " · " + ctx.t(
+                line += " · " + who.t(
                     N_("compiled report (due {due}) not sent"),
                     due=format_date(programme.district_report_due(status.year)),
                 )
             else:
-                line += " · " + ctx.t(
+                line += " · " + who.t(
                     N_("compiled report sent on time") if report.on_time else N_("compiled report sent late")
                 )
         lines.append("• " + line)
         target = f"st:{root.id}:dir:0:{status.year}" if own else f"st:{group.reviewer_id}:all:0:{status.year}"
         label = f"{name} ({_pct(group.totals.reporting_rate)})"
         buttons.append([Button(label[:60], target)])
-    buttons += _pager(ctx, root.id, "all", page, pages, status.year)
+    buttons += _pager(who, root.id, "all", page, pages, status.year)
     return _fit(lines), buttons
 
 
-def _group_name(ctx: Ctx, root: Row, group: Group, names: dict[int, str]) -> str:
+def _group_name(who: Speaker, root: Row, group: Group, names: dict[int, str]) -> str:
     if group.reviewer_id is None or group.reviewer_id == root.id or group.reviewer_id not in names:
-        return ctx.t(N_("Directly under {unit}"), unit=root.name)
+        return who.t(N_("Directly under {unit}"), unit=root.name)
     return names[group.reviewer_id]
-
-
-def _units(ctx: Ctx, ids: list[int | None]) -> list[Row]:
-    """The reviewing units named in a roll-up, in one query."""
-    units = table(OrgUnit)
-    wanted = [i for i in ids if i is not None]
-    return list(ctx.uow.conn.execute(select(units).where(among(units.c.id, wanted)))) if wanted else []
 
 
 # ---- the chart ----------------------------------------------------------------------------------
@@ -415,16 +488,15 @@ def _chart_counts(units: list[UnitStatus]) -> dict[str, int]:
     return counts
 
 
-def chart_params(ctx: Ctx, root: Row, programme: Programme, status: Status, groups: list[Group] | None) -> dict:
+def chart_params(who: Speaker, root: Row, status: Status, groups: list[Group] | None, facts: Facts) -> dict:
     """What the chart shows, worded in the asker's language, as JSON for the job: one stacked bar
     per reviewing unit (a province), or one bar per registration state (a district)."""
-    t = ctx.t
+    t = who.t
     title = t(N_("{unit}: plans for {year}"), unit=root.name, year=status.year)
     if groups is not None:
-        reviewers = {u.id: u.name for u in _units(ctx, [g.reviewer_id for g in groups])}
         bars = [
             {
-                "label": _group_name(ctx, root, g, reviewers),
+                "label": _group_name(who, root, g, facts.names),
                 "counts": _chart_counts(g.units),
             }
             for g in groups[:40]
@@ -501,7 +573,11 @@ def render_chart(params: dict) -> bytes:
 
 async def status_chart(job: JobContext) -> None:
     """The job: render the chart off the database thread, then send it as a picture."""
-    png = await job.render(render_chart, job.params)
+    await _send_chart(job, job.params)
+
+
+async def _send_chart(job: JobContext, params: dict) -> None:
+    png = await job.render(render_chart, params)
     await job.reply_file(
-        png, "trangthai.png", N_("Chart: {title}"), kind="status_chart", media="photo", title=job.params["title"]
+        png, "trangthai.png", N_("Chart: {title}"), kind="status_chart", media="photo", title=params["title"]
     )
