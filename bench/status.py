@@ -302,6 +302,28 @@ def time_chunks(db, settings, code: str) -> tuple[float, float, int]:
     return max(times), statistics.median(times), len(times)
 
 
+def time_pending(db, settings, code: str) -> float:
+    """The transaction of /chuanop's job after the status is read: last month's meetings of every
+    branch and the unanswered commitments, over the subtree (ms, the second of two runs)."""
+    from chidoan.programmes.loader import programmes
+    from chidoan.reminders.obligations import Calendar
+    from chidoan.review.pending import pending_of
+    from chidoan.review.status import status_of
+    from chidoan.storage.uow import unit_of_work
+
+    programme = programmes(settings)[PROGRAMME]
+    with unit_of_work(db) as uow:
+        root, cal = uow.units.by_code(code), Calendar.load(uow, settings)
+        status = status_of(uow, root, programme, 2027, today=TODAY, settings=settings, cal=cal)
+    elapsed = 0.0
+    for _run in range(2):
+        started = time.perf_counter()
+        with unit_of_work(db) as uow:
+            pending_of(uow, status, root, programme, today=TODAY, cal=cal)
+        elapsed = (time.perf_counter() - started) * 1000
+    return elapsed
+
+
 async def time_reply(url: str, runs: int) -> tuple[float, float]:
     """Median ms of the whole /trangthai reply of a district's staff member: the event handled
     (status_of and the text, committed) and then the chart's job (rendered off the database
@@ -344,9 +366,11 @@ def bench_sqlite(rows, runs: int) -> dict:
         district, d_units = time_status(db, settings, "D1", runs)
         province, p_units = time_status(db, settings, "P", runs)
         longest, median, chunks = time_chunks(db, settings, "P")
+        pending = time_pending(db, settings, "P")
         db.dispose()
         reply, handler = asyncio.run(time_reply(url, runs))
     print(f"sqlite: the province read in {chunks} chunks: longest transaction {longest:.1f} ms, median {median:.1f} ms")
+    print(f"sqlite: /chuanop's meetings and commitments of the province, one transaction: {pending:.1f} ms")
     print(
         f"sqlite: status_of district ({d_units} units) {district:.1f} ms; province ({p_units} units) {province:.1f} ms"
     )
@@ -382,10 +406,12 @@ def bench_postgresql(rows, runs: int) -> dict | None:
         district, d_units = time_status(db, settings, "D1", runs)
         province, p_units = time_status(db, settings, "P", runs)
         longest, median, chunks = time_chunks(db, settings, "P")
+        pending = time_pending(db, settings, "P")
         db.dispose()
         print(
             f"postgresql: the province read in {chunks} chunks: longest transaction {longest:.1f} ms, median {median:.1f} ms"
         )
+        print(f"postgresql: /chuanop's meetings and commitments of the province, one transaction: {pending:.1f} ms")
         print(
             f"postgresql: status_of district ({d_units} units) {district:.1f} ms; province ({p_units} units) {province:.1f} ms"
         )
