@@ -11,6 +11,7 @@ the id is parsed and the unit checked against the person's scope again.
 from __future__ import annotations
 
 from datetime import date
+from functools import partial
 
 from sqlalchemy import Row
 
@@ -25,7 +26,7 @@ from chidoan.i18n import N_, format_date
 from chidoan.programmes.loader import Programme
 from chidoan.reminders.obligations import Calendar
 from chidoan.reminders.sweep import within_hours
-from chidoan.review.pending import KINDS, Owed, Pending, pending_of
+from chidoan.review.pending import CHUNKED, KINDS, Owed, Pending, finish, from_status, pending_of
 from chidoan.review.status import count_units, status_of
 
 TITLES = {
@@ -98,7 +99,13 @@ async def pending_reply(job: JobContext) -> None:
         raise LookupError(f"no programme covers {params['year']}")
     root, cal = await job.read(lambda uow: (uow.units.one(params["root"]), Calendar.load(uow, settings)))
     status = await status_handler.read_status(job, root, programme, params["year"], today, cal)
-    groups = await job.read(lambda uow: pending_of(uow, status, root, programme, today=today, cal=cal))
+    groups = from_status(status, programme, today=today, cal=cal)
+    for group in groups:
+        after: str | None = ""
+        while after is not None and group.kind in CHUNKED:  # each chunk its own short transaction
+            read = partial(CHUNKED[group.kind], root=root, group=group, cal=cal, today=today, after=after)
+            after = await job.read(read)
+    finish(groups)
     for text, buttons in messages(job, root, groups, params["only"], params["page"], params["year"], today):
         await job.reply(Outgoing(text, buttons).with_hint(job.locale))
 

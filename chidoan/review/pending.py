@@ -20,7 +20,7 @@ from sqlalchemy import Row, String, exists, func, select, type_coerce
 
 from chidoan.programmes.loader import Programme, programme_for
 from chidoan.reminders.obligations import Calendar
-from chidoan.review.status import Status, within
+from chidoan.review.status import Status, in_chunk, within
 from chidoan.storage.models import (
     Commitment,
     CommitmentStatus,
@@ -63,9 +63,25 @@ class Pending:
 def pending_of(
     uow: UnitOfWork, status: Status, root: Row, programme: Programme, *, today: date, cal: Calendar
 ) -> list[Pending]:
-    """What the units of `root`'s subtree owe, by obligation; `status` is the subtree's status for
-    the plan year followed now (it gives the plan and the dialogues)."""
-    dialect = uow.conn.dialect.name
+    """What the units of `root`'s subtree owe, by obligation, in one transaction (a district);
+    `status` is the subtree's status for the plan year followed now (it gives the plan and the
+    dialogues). A province's job reads the same in chunks: `from_status`, then `meetings_chunk`
+    and `commitments_chunk` until they return None, then `finish`."""
+    groups = from_status(status, programme, today=today, cal=cal)
+    for group in groups:
+        after: str | None = ""
+        while after is not None and group.kind in CHUNKED:
+            after = CHUNKED[group.kind](uow, root, group, cal, today, after=after)
+    return finish(groups)
+
+
+MEETING_CHUNK = 1500  # branches a transaction (a province has thousands)
+COMMITMENT_CHUNK = 1000  # registering units a transaction
+
+
+def from_status(status: Status, programme: Programme, *, today: date, cal: Calendar) -> list[Pending]:
+    """The groups of a subtree's obligations: the plan and the dialogue filled from its status,
+    the meetings and the commitments still empty (filled by their chunks)."""
     groups = [Pending("plan", str(status.year), status.due)]
     for unit in status.units:
         if unit.expected and not unit.submitted:
@@ -85,20 +101,55 @@ def pending_of(
     meetings_programme = programme_for(cal.programmes, month_year, UnitKind.base_unit) or programme
     if meetings_programme.expectations.meetings_per_year > 0:
         due = Calendar.meeting_due(meetings_programme, month_year, month)
-        meeting = Pending("meeting", f"{month:02d}/{month_year}", due)
-        for row in uow.conn.execute(_meetings_query(root.path, dialect, month_year, month)):
-            start = _day(row.start, cal)
-            if cal.owes(due, start):
-                meeting.units.append(Owed(row.id, row.code, row.name, due))
-        groups.append(meeting)
+        groups.append(Pending("meeting", f"{month:02d}/{month_year}", due))
+    groups.append(Pending("commitment", "", None))
+    return groups
 
-    commitments = Pending("commitment", "", None)
-    for row in uow.conn.execute(_commitments_query(root.path, dialect, today)):
-        commitments.units.append(Owed(row.id, row.code, row.name, row.due, int(row.open)))
-    groups.append(commitments)
+
+def finish(groups: list[Pending]) -> list[Pending]:
     for group in groups:
         group.units.sort(key=lambda o: (o.due, o.name))
     return groups
+
+
+def _last_path(uow: UnitOfWork, root: Row, kinds: list[str], after: str, limit: int) -> str | None:
+    """The path of the `limit`-th unit of these kinds after `after`: a chunk's end (None: the rest)."""
+    stmt = (
+        select(U.c.path)
+        .where(U.c.kind.in_(kinds), within(U.c.path, root.path, uow.conn.dialect.name), U.c.path > after)
+        .order_by(U.c.path)
+        .offset(limit - 1)
+        .limit(1)
+    )
+    return uow.conn.execute(stmt).scalar()
+
+
+def meetings_chunk(
+    uow: UnitOfWork, root: Row, group: Pending, cal: Calendar, today: date, *, after: str = "", limit=MEETING_CHUNK
+) -> str | None:
+    """Adds to `group` the branches (paths after `after`, `limit` of them) that owe last month's
+    meeting report; returns the path to go on from (None: done)."""
+    month, year = (int(part) for part in group.period.split("/"))
+    last = _last_path(uow, root, [UnitKind.branch], after, limit)
+    stmt = _meetings_query(root.path, uow.conn.dialect.name, year, month, after=after, last=last)
+    for row in uow.conn.execute(stmt):
+        if group.due is not None and cal.owes(group.due, _day(row.start, cal)):
+            group.units.append(Owed(row.id, row.code, row.name, group.due))
+    return last
+
+
+def commitments_chunk(
+    uow: UnitOfWork, root: Row, group: Pending, cal: Calendar, today: date, *, after: str = "", limit=COMMITMENT_CHUNK
+) -> str | None:
+    """Adds to `group` the units (paths after `after`, up to the `limit`-th base unit's) with
+    commitments due whose follow-up is unanswered; returns the path to go on from (None: done)."""
+    last = _last_path(uow, root, [UnitKind.base_unit], after, limit)
+    for row in uow.conn.execute(_commitments_query(root.path, uow.conn.dialect.name, today, after=after, last=last)):
+        group.units.append(Owed(row.id, row.code, row.name, row.due, int(row.open)))
+    return last
+
+
+CHUNKED = {"meeting": meetings_chunk, "commitment": commitments_chunk}
 
 
 def _day(value, cal: Calendar) -> date | None:
@@ -109,11 +160,11 @@ def _day(value, cal: Calendar) -> date | None:
     return value.astimezone(cal.tz).date()
 
 
-def _meetings_query(path: str, dialect: str, year: int, month: int):
+def _meetings_query(path: str, dialect: str, year: int, month: int, *, after: str = "", last: str | None = None):
     """The open branches of the subtree with no meeting report (not withdrawn) held that month,
     each with its start (one GROUP BY over role_assignment)."""
     first = date(year, month, 1)
-    after = date(year + month // 12, month % 12 + 1, 1)
+    next_month = date(year + month // 12, month % 12 + 1, 1)
     branch = U.alias("branch")
     starts = (
         select(R.c.unit_id, func.min(R.c.granted_at).label("start"))
@@ -121,6 +172,7 @@ def _meetings_query(path: str, dialect: str, year: int, month: int):
         .where(
             branch.c.kind == UnitKind.branch,
             within(branch.c.path, path, dialect),
+            in_chunk(branch.c.path, after, last),
             R.c.role.in_([Role.secretary, Role.deputy]),
         )
         .group_by(R.c.unit_id)
@@ -129,7 +181,7 @@ def _meetings_query(path: str, dialect: str, year: int, month: int):
     reported = exists().where(
         REP.c.unit_id == U.c.id,
         REP.c.held_on >= first,
-        REP.c.held_on < after,
+        REP.c.held_on < next_month,
         REP.c.kind == ReportKind.meeting,
         REP.c.status != ReportStatus.withdrawn,
     )
@@ -139,6 +191,7 @@ def _meetings_query(path: str, dialect: str, year: int, month: int):
         .where(
             U.c.kind == UnitKind.branch,
             within(U.c.path, path, dialect),
+            in_chunk(U.c.path, after, last),
             U.c.closed_on.is_(None),
             U.c.merged_into.is_(None),
             ~reported,
@@ -146,7 +199,7 @@ def _meetings_query(path: str, dialect: str, year: int, month: int):
     )
 
 
-def _commitments_query(path: str, dialect: str, today: date):
+def _commitments_query(path: str, dialect: str, today: date, *, after: str = "", last: str | None = None):
     """Per unit of the subtree: its commitments due by today whose follow-up is unanswered (of
     reports not withdrawn), how many and the earliest due day."""
     return (
@@ -154,6 +207,7 @@ def _commitments_query(path: str, dialect: str, today: date):
         .select_from(U.join(COM, COM.c.unit_id == U.c.id).join(REP, REP.c.id == COM.c.report_id))
         .where(
             within(U.c.path, path, dialect),
+            in_chunk(U.c.path, after, last),
             COM.c.status == CommitmentStatus.open,
             COM.c.due_on.is_not(None),
             COM.c.due_on <= today,

@@ -441,7 +441,7 @@ def _query(
         .where(
             bound_units.c.kind.in_(kinds),
             within(bound_units.c.path, path, dialect),
-            _chunk(bound_units.c.path, after, last),
+            in_chunk(bound_units.c.path, after, last),
             R.c.role.in_([Role.secretary, Role.deputy]),
         )
         .group_by(R.c.unit_id)
@@ -504,12 +504,12 @@ def _query(
             commitments.label("commitments"),
         )
         .select_from(U.outerjoin(REG, registration).outerjoin(starts, starts.c.unit_id == U.c.id))
-        .where(U.c.kind.in_(kinds), within(U.c.path, path, dialect), _chunk(U.c.path, after, last), listed)
+        .where(U.c.kind.in_(kinds), within(U.c.path, path, dialect), in_chunk(U.c.path, after, last), listed)
         .order_by(U.c.path)
     )
 
 
-def _chunk(column, after: str, last: str | None) -> ColumnElement[bool]:
+def in_chunk(column, after: str, last: str | None) -> ColumnElement[bool]:
     """Paths after `after` up to `last` (a chunk; no bound when empty or None), compared in the
     column's own order, the order of ORDER BY path: the chunks follow one another."""
     bounds = [column > after] if after else []
