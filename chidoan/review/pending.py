@@ -75,7 +75,7 @@ def pending_of(
     return finish(groups)
 
 
-MEETING_CHUNK = 1500  # branches a transaction (a province has thousands)
+MEETING_CHUNK = 1000  # branches a transaction (a province has thousands)
 COMMITMENT_CHUNK = 1000  # registering units a transaction
 
 
@@ -200,18 +200,29 @@ def _meetings_query(path: str, dialect: str, year: int, month: int, *, after: st
 
 
 def _commitments_query(path: str, dialect: str, today: date, *, after: str = "", last: str | None = None):
-    """Per unit of the subtree: its commitments due by today whose follow-up is unanswered (of
-    reports not withdrawn), how many and the earliest due day."""
-    return (
-        select(U.c.id, U.c.code, U.c.name, func.count().label("open"), func.min(COM.c.due_on).label("due"))
-        .select_from(U.join(COM, COM.c.unit_id == U.c.id).join(REP, REP.c.id == COM.c.report_id))
-        .where(
-            within(U.c.path, path, dialect),
-            in_chunk(U.c.path, after, last),
-            COM.c.status == CommitmentStatus.open,
-            COM.c.due_on.is_not(None),
-            COM.c.due_on <= today,
-            REP.c.status != ReportStatus.withdrawn,
+    """Per unit of the subtree (or of a chunk of it): its commitments due by today whose
+    follow-up is unanswered (of reports not withdrawn), how many and the earliest due day; as
+    correlated subqueries, so that the units drive the query (unit_id's index) and not every
+    open commitment of the database, chunk after chunk."""
+
+    def owed(column):
+        return (
+            select(column)
+            .select_from(COM.join(REP, REP.c.id == COM.c.report_id))
+            .where(
+                COM.c.unit_id == U.c.id,
+                COM.c.status == CommitmentStatus.open,
+                COM.c.due_on.is_not(None),
+                COM.c.due_on <= today,
+                REP.c.status != ReportStatus.withdrawn,
+            )
+            .scalar_subquery()
         )
-        .group_by(U.c.id, U.c.code, U.c.name)
+
+    counted = owed(func.count()).label("open")
+    inner = (
+        select(U.c.id, U.c.code, U.c.name, counted, owed(func.min(COM.c.due_on)).label("due"))
+        .where(within(U.c.path, path, dialect), in_chunk(U.c.path, after, last))
+        .subquery("owing")
     )
+    return select(inner).where(inner.c.open > 0)
