@@ -20,7 +20,7 @@ from sqlalchemy import Row, String, exists, func, select, type_coerce
 
 from chidoan.programmes.loader import Programme, programme_for
 from chidoan.reminders.obligations import Calendar
-from chidoan.review.status import Status, in_chunk, within
+from chidoan.review.status import Status, in_chunk, no_jit, within
 from chidoan.storage.models import (
     Commitment,
     CommitmentStatus,
@@ -130,6 +130,7 @@ def meetings_chunk(
     """Adds to `group` the branches (paths after `after`, `limit` of them) that owe last month's
     meeting report; returns the path to go on from (None: done)."""
     month, year = (int(part) for part in group.period.split("/"))
+    no_jit(uow)
     last = _last_path(uow, root, [UnitKind.branch], after, limit)
     stmt = _meetings_query(root.path, uow.conn.dialect.name, year, month, after=after, last=last)
     for row in uow.conn.execute(stmt):
@@ -143,6 +144,7 @@ def commitments_chunk(
 ) -> str | None:
     """Adds to `group` the units (paths after `after`, up to the `limit`-th base unit's) with
     commitments due whose follow-up is unanswered; returns the path to go on from (None: done)."""
+    no_jit(uow)
     last = _last_path(uow, root, [UnitKind.base_unit], after, limit)
     for row in uow.conn.execute(_commitments_query(root.path, uow.conn.dialect.name, today, after=after, last=last)):
         group.units.append(Owed(row.id, row.code, row.name, row.due, int(row.open)))

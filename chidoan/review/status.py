@@ -233,6 +233,13 @@ def _within_row(column, path, dialect: str) -> ColumnElement[bool]:
     return below(column, path, upper, dialect)
 
 
+def no_jit(uow: UnitOfWork) -> None:
+    """PostgreSQL: no JIT compiling in this transaction. Correlated subqueries make the planner's
+    estimate large enough to compile the query: 0.4 s of compiling for tens of milliseconds of work."""
+    if uow.conn.dialect.name == "postgresql":
+        uow.conn.execute(text("SET LOCAL jit = off"))
+
+
 def activity_as_of(year: int, today: date) -> date:
     """The day meetings and dialogues are counted up to for plan year `year`."""
     return today if year >= today.year else date(year, 12, 31)
@@ -317,10 +324,7 @@ def status_chunk(
         )
         last = uow.conn.execute(stmt).scalar()
     stmt = _query(root.path, dialect, kinds, programme.code, year, default_due, as_of, after=after, last=last)
-    if dialect == "postgresql":
-        # The correlated subqueries make the planner's estimate large enough to compile the query
-        # (JIT): 0.4 s of compiling for a query that runs in tens of milliseconds.
-        uow.conn.execute(text("SET LOCAL jit = off"))
+    no_jit(uow)
 
     tz = cal.tz
     units: list[UnitStatus] = []
