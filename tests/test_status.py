@@ -11,19 +11,25 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
+from chidoan.bot.app import App
 from chidoan.programmes.loader import programmes
-from chidoan.review.status import REGISTRATION_STATES, groups_of, status_of
+from chidoan.reminders.obligations import Calendar
+from chidoan.review.status import REGISTRATION_STATES, assemble, count_units, groups_of, status_chunk, status_of
 from chidoan.storage.db import make_engine, upgrade
 from chidoan.storage.models import (
     Commitment,
+    CompiledReport,
     DeadlineChange,
+    Document,
     Registration,
+    RegistrationStatus,
     Report,
     RoleAssignment,
     table,
 )
 from chidoan.storage.uow import unit_of_work
-from tests.conftest import make_settings, seed_org
+from tests.conftest import WebUser, add_member, make_settings, seed_org
+from tests.test_registration import clock_at, register
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 PROGRAMME = "three_proactives_2023_2027"
@@ -229,6 +235,18 @@ def check_states_and_totals(engine, settings) -> None:
     assert [g.reviewer_id for g in groups] == [ids["KG"], ids["RG"], ids["CT"]]  # the province's own first
     assert groups[1].totals == t and sum(g.totals.units for g in groups) == province.totals.units == 13
 
+    # Read in chunks (a province's way, each chunk its own transaction), the same units in the same order.
+    programme = programmes(settings)[PROGRAMME]
+    units, after = [], ""
+    with unit_of_work(engine) as uow:
+        root, cal = uow.units.by_code("KG"), Calendar.load(uow, settings)
+        assert count_units(uow, root, programme) == 14  # RG-GONE and RG-OLD (closed) among them
+        while after is not None:
+            chunk, after = status_chunk(uow, root, programme, 2027, today=TODAY, cal=cal, after=after, limit=4)
+            assert len(chunk) <= 4
+            units += chunk
+    assert assemble(root, programme, 2027, units, today=TODAY) == province
+
     # An earlier year reads as it was: 2025's plan (none registered), the meetings of 2025.
     earlier = status(engine, settings, "RG", year=2025)
     assert {u.code for u in earlier.units} >= {"RG-OLD", "RG-GONE"}  # both open on 15/10/2024
@@ -249,3 +267,357 @@ def test_status_of_every_state_on_postgresql(pg_url):
         check_states_and_totals(engine, settings)
     finally:
         engine.dispose()
+
+
+def roundtrip_0017(engine) -> None:
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from chidoan.storage.db import alembic_config
+
+    names = {"ix_org_unit_kind_path", "ix_org_unit_path_bytes"}
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0016")
+    assert not names & {i["name"] for i in inspect(engine).get_indexes("org_unit")}
+    upgrade(engine)
+    assert names <= {i["name"] for i in inspect(engine).get_indexes("org_unit")}
+    assert "ix_report_unit_held" in {i["name"] for i in inspect(engine).get_indexes("report")}
+
+
+def test_migration_0017_goes_down_and_up_on_sqlite(db):
+    roundtrip_0017(db)
+
+
+@pytest.mark.postgres
+def test_migration_0017_goes_down_and_up_on_postgresql(pg_url):
+    engine = make_engine(pg_url)
+    try:
+        upgrade(engine)
+        roundtrip_0017(engine)
+    finally:
+        engine.dispose()
+
+
+# ---- /trangthai end to end -------------------------------------------------------------------
+
+
+NOON = (2026, 11, 20, 9, 0)  # local time of the staff's questions
+
+
+async def started(settings, *local) -> App:
+    app = App(settings, clock=clock_at(*local))
+    await app.start()
+    return app
+
+
+async def journey_plan(settings, db, code: str) -> None:
+    """A base unit added under RG whose secretary submits the 2027 plan through the journey on
+    10/10/2026 (on time)."""
+    with unit_of_work(db) as uow:
+        rg = uow.units.by_code("RG")
+        uow.units.add(
+            code=code, name="Đoàn xã Phi Thông", kind="base_unit", parent=rg, reviews=False, now=datetime.now(UTC)
+        )
+    add_member(db, "jsec", "Lê Văn Cường", code, "secretary", locale="en")
+    app = await started(settings, 2026, 10, 10, 9, 0)
+    try:
+        async with WebUser(app, "jsec") as secretary:
+            await register(secretary)
+            assert "on time" in secretary.text
+    finally:
+        await app.stop()
+
+
+def header_numbers(text: str) -> tuple[int, int, int]:
+    """(sent, expected, on time) from "Đã gửi kế hoạch: 7/10 đơn vị (70%) · đúng hạn 5/10 (50%)"."""
+    import re
+
+    found = re.search(r"Đã gửi kế hoạch: (\d+)/(\d+) đơn vị \(\d+%\) · đúng hạn (\d+)/\d+", text)
+    assert found, text
+    return int(found[1]), int(found[2]), int(found[3])
+
+
+async def test_district_staff_see_every_state_totals_and_a_chart_in_the_web_chat(settings, db):
+    ids = build(db)
+    await journey_plan(settings, db, "RG-PT")
+    add_member(db, "rg", "Trần Thị Bình", "RG", "district_staff")
+    app = await started(settings, *NOON)
+    try:
+        async with WebUser(app, "rg") as staff:
+            replies = await staff.say("/trangthai")
+            await app.jobs.done()
+            replies += await staff.replies()
+    finally:
+        await app.stop()
+    text, picture = replies[0]["text"], replies[-1]
+    assert text.startswith("📊 Thành đoàn Rạch Giá: “3 chủ động” năm 2027 (hạn đăng ký trước 15/10/2026)")
+    # Against the database: the submitted plans of RG's registering units, and those on time.
+    reg = table(Registration)
+    with db.connect() as conn:
+        rows = list(conn.execute(select(reg).where(reg.c.year == 2027, reg.c.version > 0)))
+    in_rg = [r for r in rows if r.unit_id not in (ids["CT-ML"], ids["KG-CD"])]
+    assert header_numbers(text) == (len(in_rg), 10, sum(bool(r.on_time) for r in in_rg)) == (7, 10, 5)
+    assert "(70%)" in text and "(50%)" in text
+    lines = {line.split(" ", 1)[0]: line for line in text.splitlines() if "(RG-" in line}
+    assert "✅ Đoàn xã Phi Thông (RG-PT) · SH 0/0 · ĐT 0 · CK 0" in text  # submitted through the journey
+    assert "✅ Đoàn phường Vĩnh Bảo (RG-VB) · SH 1/3 · ĐT 1 · CK 2" in text
+    for emoji, code in [
+        ("🕓", "RG-LATE"),
+        ("❌", "RG-DRAFT"),
+        ("❌", "RG-MISS"),
+        ("⚪", "RG-NEW"),
+        ("⚪", "RG-NOONE"),
+        ("↩️", "RG-RET"),
+        ("☑️", "RG-ACC"),
+        ("🏅", "RG-PASS"),
+        ("⛔", "RG-FAIL"),
+    ]:
+        assert any(line.startswith(emoji) and f"({code})" in line for line in text.splitlines()), (emoji, code)
+    assert "RG-GONE" not in text and "CT-ML" not in text and lines  # merged before the deadline; another district
+    assert "chưa có Bí thư" in next(line for line in text.splitlines() if "(RG-NOONE)" in line)
+    assert picture["text"] == "Biểu đồ: Thành đoàn Rạch Giá: kế hoạch năm 2027"
+    assert picture["file"]["media"] == "photo" and picture["file"]["filename"] == "trangthai.png"
+    with db.connect() as conn:
+        png = conn.execute(
+            select(table(Document).c.content).where(table(Document).c.kind == "status_chart")
+        ).scalar_one()
+    assert png.startswith(b"\x89PNG")
+
+
+async def test_filters_late_not_sent_and_a_unit_by_name_without_accents(settings, db):
+    build(db)
+    add_member(db, "rg", "Trần Thị Bình", "RG", "district_staff")
+    app = await started(settings, *NOON)
+    try:
+        async with WebUser(app, "rg") as staff:
+            late = (await staff.say("/trangthai tre"))[0]["text"]
+            not_sent = (await staff.say("/trangthai chua"))[0]["text"]
+            one = (await staff.say("/trangthai vinh bao"))[0]["text"]
+            none = (await staff.say("/trangthai khong co"))[0]["text"]
+            outside = (await staff.say("/trangthai CT-ML"))[0]["text"]
+    finally:
+        await app.stop()
+    listed = lambda text: sorted(c for c in UNDER_RG | {"RG-VB": 0, "RG-OLD": 0} if f"({c})" in text)  # noqa: E731
+    assert "Đơn vị trễ hạn" in late and listed(late) == ["RG-DRAFT", "RG-LATE", "RG-MISS", "RG-OLD"]
+    assert "chưa gửi kế hoạch" in not_sent and listed(not_sent) == ["RG-DRAFT", "RG-MISS", "RG-OLD"]
+    assert listed(one) == ["RG-VB"] and "Đã gửi kế hoạch: 1/1" in one
+    assert none == "Không có đơn vị nào trong phạm vi đồng chí phụ trách khớp với “khong co”."
+    assert outside.startswith("Không có đơn vị nào")  # another district's unit is not in reach
+
+
+async def test_pages_of_twenty_and_a_forged_button_refused(settings, db, org):
+    now = datetime.now(UTC)
+    with unit_of_work(db) as uow:
+        ct = uow.units.by_code("CT")
+        for i in range(25):
+            uow.units.add(
+                code=f"CT-{i:02d}", name=f"Đoàn xã Số {i:02d}", kind="base_unit", parent=ct, reviews=False, now=now
+            )
+    add_member(db, "ct", "Ngô Văn Tâm", "CT", "district_staff")
+    app = await started(settings, *NOON)
+    try:
+        async with WebUser(app, "ct") as staff:
+            first = await staff.say("/trangthai")
+            await app.jobs.done()  # the chart comes after the text, in its own time
+            first += await staff.replies()
+            staff.last = first
+            second = await staff.press("Trang sau")
+            back = await staff.press("Trang trước")
+            forged = await staff.send_frame({"type": "button", "payload": f"st:{org['RG'].id}:all:0:2027"})
+            garbage = await staff.send_frame({"type": "button", "payload": "st:1²:all:0:2027"})
+            too_far = await staff.send_frame({"type": "button", "payload": f"st:{org['CT'].id}:all:9:2027"})
+    finally:
+        await app.stop()
+    count = lambda message: sum(" · SH " in line for line in message["text"].splitlines())  # noqa: E731
+    assert "trang 1/2" in first[0]["text"] and count(first[0]) == 20
+    assert "trang 2/2" in second[0]["text"] and count(second[0]) == 6  # 25 + Minh Lương
+    assert [b["label"] for row in second[0]["buttons"] for b in row] == ["◀ Trang trước"]
+    assert back[0]["text"] == first[0]["text"]
+    assert forged[0]["text"] == "Đơn vị này không thuộc phạm vi đồng chí phụ trách."
+    assert garbage[0]["text"] == "Nút này không còn dùng được nữa."
+    assert "trang 2/2" in too_far[0]["text"]  # a page past the end shows the last one
+    assert all(len(m["text"]) <= 4000 for m in (*first, *second))
+
+
+async def test_a_province_with_districts_rolls_up_and_drills_down(settings, db):
+    ids = build(db)
+    add_member(db, "kg", "Huỳnh Thị Mai", "KG", "district_staff")
+    with unit_of_work(db) as uow:
+        document = uow.documents.add(kind="compiled_report", filename="bc.docx", content=b"x", now=datetime.now(UTC))
+        uow.conn.execute(
+            table(CompiledReport)
+            .insert()
+            .values(
+                unit_id=ids["RG"],
+                programme=PROGRAMME,
+                year=2027,
+                document_id=document,
+                sent_by=1,
+                sent_at=at(2026, 10, 24, 9),
+                on_time=True,
+            )
+        )
+    app = await started(settings, *NOON)
+    try:
+        async with WebUser(app, "kg") as staff:
+            replies = await staff.say("/trangthai")
+            await app.jobs.done()
+            replies += await staff.replies()
+            staff.last = replies  # the buttons are on the text, before the chart
+            district = await staff.press("Thành đoàn Rạch Giá")
+            staff.last = replies
+            direct = await staff.press("Trực thuộc")
+    finally:
+        await app.stop()
+    text = replies[0]["text"]
+    assert "Theo Đoàn cấp trên trực tiếp cơ sở" in text
+    assert "• Trực thuộc Tỉnh đoàn Kiên Giang: kế hoạch 0/0" in text
+    assert (
+        "• Thành đoàn Rạch Giá: kế hoạch 6/9 (67%), đúng hạn 44% · đối thoại 9% · đã gửi báo cáo tổng hợp (đúng hạn)"
+        in text
+    )
+    assert "• Huyện đoàn Châu Thành: kế hoạch 0/1 (0%)" in text and "chưa gửi báo cáo tổng hợp (hạn 25/10/2026)" in text
+    assert header_numbers(text) == (6, 10, 4)
+    assert replies[-1]["file"]["media"] == "photo"
+    assert "(RG-VB)" in district[0]["text"] and "Thành đoàn Rạch Giá" in district[0]["text"].splitlines()[0]
+    assert "(KG-CD)" in direct[0]["text"] and "(RG-VB)" not in direct[0]["text"]
+
+
+async def test_a_province_without_a_district_level_lists_its_communes(settings, db):
+    now = datetime.now(UTC)
+    with unit_of_work(db) as uow:
+        province = uow.units.add(
+            code="AG", name="Tỉnh đoàn An Giang", kind="province", parent=None, reviews=True, now=now
+        )
+        for i in range(3):
+            uow.units.add(
+                code=f"AG-{i}", name=f"Đoàn xã Mỹ {i}", kind="base_unit", parent=province, reviews=False, now=now
+            )
+    add_member(db, "ag", "Lâm Văn Hai", "AG", "district_staff")
+    app = await started(settings, *NOON)
+    try:
+        async with WebUser(app, "ag") as staff:
+            text = (await staff.say("/trangthai"))[0]["text"]
+    finally:
+        await app.stop()
+    assert "Theo Đoàn cấp trên" not in text and "Các đơn vị, trang 1/1:" in text
+    assert all(f"(AG-{i})" in text for i in range(3))
+
+
+async def test_a_secretary_gets_their_own_view_and_someone_without_a_role_is_refused(settings, db):
+    build(db)
+    with unit_of_work(db) as uow:
+        registration = uow.registrations.find(uow.units.by_code("RG-RET").id, PROGRAMME, 2027)
+        assert registration.status == RegistrationStatus.returned
+    add_member(db, "ret", "Phan Thị Nga", "RG-RET", "secretary")
+    add_member(db, "both", "Đỗ Văn Hùng", "RG-PASS", "secretary")
+    add_member(db, "gone", "Người cũ", "RG-MISS", "secretary")  # then replaced: an account without a role
+    with unit_of_work(db) as uow:
+        gone = uow.accounts.sender("web", "gone").account_id
+        uow.conn.execute(
+            table(RoleAssignment)
+            .update()
+            .where(table(RoleAssignment).c.account_id == gone)
+            .values(revoked_at=datetime.now(UTC))
+        )
+    with unit_of_work(db) as uow:
+        both = uow.accounts.sender("web", "both").account_id
+        uow.roles.grant(
+            account_id=both,
+            unit_id=uow.units.by_code("CT").id,
+            role="district_staff",
+            invite_id=None,
+            now=datetime.now(UTC),
+        )
+    app = await started(settings, *NOON)
+    try:
+        async with WebUser(app, "ret") as secretary:
+            own = await secretary.say("/trangthai")
+            forged = await secretary.send_frame({"type": "button", "payload": f"st:{build_root(db, 'RG')}:all:0:2027"})
+        async with WebUser(app, "both") as person:
+            two = await person.say("/trangthai")
+        async with WebUser(app, "nobody") as stranger:
+            refused = await stranger.say("/trangthai")
+        async with WebUser(app, "gone") as former:
+            no_role = await former.say("/trangthai")
+    finally:
+        await app.stop()
+    assert len(own) == 1 and own[0]["text"].startswith("Các việc Đoàn RG-RET cần thực hiện:")
+    assert own[0]["text"].endswith("đã được trả lại để sửa: gõ /dangky để sửa.")
+    assert forged[0]["text"] == "Đơn vị này không thuộc phạm vi đồng chí phụ trách."
+    assert "được đánh giá đạt" in two[0]["text"] and two[1]["text"].startswith("📊 Huyện đoàn Châu Thành")
+    assert len(refused) == 1 and refused[0]["text"].startswith("Bạn chưa đăng ký.")  # the engine's answer to a stranger
+    assert no_role == refused and not [m for m in no_role if "📊" in m["text"]]  # a replaced secretary: no role left
+
+
+def build_root(db, code: str) -> int:
+    with unit_of_work(db) as uow:
+        return uow.units.by_code(code).id
+
+
+async def test_through_telegram_the_chart_arrives_as_a_photo(settings, db, tg):
+    from tests.test_telegram import TgUser, tg_settings
+
+    build(db)
+    add_member(db, "9001", "Trần Thị Bình", "RG", "district_staff", channel="telegram")
+    app = App(tg_settings(settings, tg), clock=clock_at(*NOON))
+    await app.start()
+    try:
+        staff = TgUser(tg, db, 9001, language="vi")
+        replies = await staff.say("/trangthai")
+        await app.jobs.done()
+        await tg.wait_for(lambda calls: any(c.method == "sendPhoto" and c.status == 200 for c in calls))
+        page = await staff.say("/trangthai tre")
+    finally:
+        await app.stop()
+    assert replies[0].params["text"].startswith("📊 Thành đoàn Rạch Giá")
+    [photo] = [c for c in tg.calls_of("sendPhoto") if c.status == 200]
+    assert (
+        str(photo.params["chat_id"]) == "9001"
+        and photo.params["caption"] == "Biểu đồ: Thành đoàn Rạch Giá: kế hoạch năm 2027"
+    )
+    assert not tg.calls_of("sendDocument")
+    assert "Đơn vị trễ hạn" in page[0].params["text"] and len(tg.calls_of("sendPhoto")) == 1  # a filter sends no chart
+
+
+async def test_no_chart_on_zalo_bot_which_cannot_carry_a_picture(settings, db):
+    from chidoan.engine.messages import Incoming
+    from chidoan.storage.models import Job
+
+    build(db)
+    add_member(db, "zb1", "Trần Thị Bình", "RG", "district_staff", channel="zalo_bot")
+    add_member(db, "w1", "Võ Văn Ba", "RG", "district_staff")
+    app = await started(settings, *NOON)
+    try:
+        await app.processor.submit(Incoming("zalo_bot", "e1", "zb1", "zb1", text="/trangthai"))
+        await app.processor.submit(Incoming("web", "e2", "w1", "w1", text="/trangthai"))
+        await app.jobs.done()
+    finally:
+        await app.stop()
+    with db.connect() as conn:
+        jobs = list(conn.execute(select(table(Job))))
+    assert [(j.kind, j.channel) for j in jobs] == [("status_chart", "web")]
+
+
+async def test_a_large_subtree_is_answered_by_a_job_reading_it_in_chunks(settings, db, monkeypatch):
+    import chidoan.handlers.status as handler
+
+    build(db)
+    add_member(db, "kg", "Huỳnh Thị Mai", "KG", "district_staff")
+    app = await started(settings, *NOON)
+    try:
+        async with WebUser(app, "kg") as staff:
+            inline = await staff.say("/trangthai")
+            await app.jobs.done()
+            inline += await staff.replies()
+            monkeypatch.setattr(handler, "CHUNK", 4)  # KG's 14 registering units are "large" now
+            deferred = await staff.say("/trangthai")
+            await app.jobs.done()
+            deferred += await staff.replies()
+    finally:
+        await app.stop()
+    assert deferred[0]["text"] == "Tỉnh đoàn Kiên Giang: đang tổng hợp tình hình 14 đơn vị…"
+    assert deferred[1]["text"] == inline[0]["text"] and deferred[1]["buttons"] == inline[0]["buttons"]
+    assert deferred[2]["file"]["media"] == "photo"

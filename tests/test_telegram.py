@@ -306,6 +306,7 @@ async def test_start_publishes_the_command_menu_per_language(bot_app, tg, db):
         "doithoai",
         "baocao",
         "nhacnho",
+        "chuanop",
         "hanchot",
         "duyet",
         "donvi",

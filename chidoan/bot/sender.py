@@ -273,4 +273,5 @@ def _load(uow: UnitOfWork, attachment: Attachment, settings, now: datetime) -> A
         document.token,
         link=link[0] if link else None,
         link_expires=link[1] if link else None,
+        media=attachment.media,
     )

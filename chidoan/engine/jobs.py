@@ -63,18 +63,20 @@ class JobContext:
         msgid: str,
         *,
         kind: str,
+        media: str = "document",
         buttons: list[list[Button]] | None = None,
         buttons_for: Callable[[UnitOfWork, int], list[list[Button]]] | None = None,
         **params: object,
     ) -> int:
         """Store the file as a document and send it with a caption; returns the document's id.
+        `media` "photo": a picture, shown as one where the channel can (see Attachment).
         `buttons_for(uow, document_id)`: buttons that name the stored document."""
         caption = self.t(msgid, **params)
 
         def store(uow: UnitOfWork) -> int:
             document_id = uow.documents.add(kind=kind, filename=filename, content=content, now=self.now)
             rows = buttons_for(uow, document_id) if buttons_for is not None else buttons or []
-            message = Outgoing(caption, rows, attachment=Attachment(document_id, filename))
+            message = Outgoing(caption, rows, attachment=Attachment(document_id, filename, media=media))
             self._queue(uow, message.with_hint(self.locale))
             return document_id
 

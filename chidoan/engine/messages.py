@@ -104,6 +104,7 @@ class Attachment:
     # it works; set when the document is loaded to be sent, if CHIDOAN_PUBLIC_URL is set.
     link: str | None = None
     link_expires: datetime | None = None
+    media: str = "document"  # "photo": shown as a picture (Telegram's sendPhoto, an <img> in the web chat)
 
 
 class Typed(StrEnum):
@@ -152,13 +153,19 @@ class Outgoing:
                 body["hint"] = self.hint
         if self.attachment:
             body["document"] = {"id": self.attachment.document_id, "filename": self.attachment.filename}
+            if self.attachment.media != "document":
+                body["document"]["media"] = self.attachment.media
         return body
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> Outgoing:
         rows = [[Button(b["label"], b["payload"]) for b in row] for row in body.get("buttons", [])]
         document = body.get("document")
-        attachment = Attachment(document["id"], document["filename"]) if document else None
+        attachment = (
+            Attachment(document["id"], document["filename"], media=document.get("media", "document"))
+            if document
+            else None
+        )
         typed = Typed(body["typed"]) if body.get("typed") in set(Typed) else Typed.choice
         return cls(text=body["text"], buttons=rows, attachment=attachment, typed=typed, hint=body.get("hint", ""))
 

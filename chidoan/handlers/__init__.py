@@ -13,11 +13,13 @@ from chidoan.handlers import (
     documents,
     link,
     meetings,
+    pending,
     registration,
     reminders,
     reports,
     review,
     units,
+    status,
 )
 from chidoan.handlers.invites import invite_action, invite_command
 from chidoan.handlers.onboarding import ONBOARDING, start_with_code
@@ -49,9 +51,9 @@ COMMANDS = [
     Command(
         "trangthai",
         ("status",),
-        N_("your unit's obligations, deadlines and what is done"),
-        registration.status_command,
-        roles=SECRETARIES,
+        N_("where things stand: your unit's obligations, or the units you review"),
+        status.status_command,
+        roles=SECRETARIES | STAFF,
     ),
     Command(
         "sinhhoat",
@@ -81,6 +83,13 @@ COMMANDS = [
         ("remind",),
         N_("remind the units below you of what is late or due soon"),
         reminders.nudge_command,
+        roles=STAFF,
+    ),
+    Command(
+        "chuanop",
+        ("pending",),
+        N_("who below you still owes what, with the deadlines"),
+        pending.pending_command,
         roles=STAFF,
     ),
     Command(
@@ -154,10 +163,17 @@ ACTIONS = {
     "un": units.unit_action,
     "inv": invite_action,
     "doc": documents.document_action,
+    "st": status.status_action,
+    "pd": pending.pending_action,
 }
 
 # Work left for after a commit, by kind (`ctx.later`, see engine/jobs.py).
-JOBS: dict[str, JobFn] = {**documents.JOBS}
+JOBS: dict[str, JobFn] = {
+    **documents.JOBS,
+    "status_chart": status.status_chart,
+    "status_reply": status.status_reply,
+    "pending_reply": pending.pending_reply,
+}
 
 
 def build_engine(settings) -> Engine:

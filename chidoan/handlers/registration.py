@@ -25,7 +25,7 @@ from chidoan.i18n import N_, fold, format_date, gettext
 from chidoan.programmes.loader import Programme, programme_for, programmes
 from chidoan.reminders.obligations import Calendar, plan_key
 from chidoan.storage.conversations import ConversationState
-from chidoan.storage.models import ConversationStatus, RegistrationStatus, Role, UnitKind
+from chidoan.storage.models import ConversationStatus, RegistrationStatus, ReviewResult, Role, UnitKind
 from chidoan.storage.registrations import NewerVersion, RegistrationReadOnly, StatusChanged
 
 REGISTERING_ROLES = SECRETARIES
@@ -682,10 +682,14 @@ def _status_line(ctx: Ctx, cal: Calendar, start: date | None, programme: Program
             return head + " " + ctx.t(N_("not required: the deadline passed before your unit joined."))
         return head + " " + ctx.t(N_("not submitted, overdue. Please submit it now: /dangky"))
     when = format_date(registration.first_submitted_at.astimezone(ctx.tz))
-    state = {
-        RegistrationStatus.reviewed: N_("reviewed by the district"),
-        RegistrationStatus.returned: N_("returned for correction: type /dangky to correct it"),
-    }.get(RegistrationStatus(registration.status), N_("waiting for the district's review"))
+    state = N_("waiting for the district's review")
+    if registration.status == RegistrationStatus.reviewed:
+        state = {
+            ReviewResult.passed: N_("rated passed"),
+            ReviewResult.not_passed: N_("rated not passed"),
+        }.get(registration.result, N_("reviewed by the district"))
+    elif registration.status == RegistrationStatus.returned:
+        state = N_("returned for correction: type /dangky to correct it")
     timing = N_("on time") if registration.on_time else N_("late")
     return (
         head

@@ -1,12 +1,12 @@
 """Where each unit below a reviewing unit stands for one programme year: its plan's state, its
 meetings and dialogues, its open commitments; with totals and rates on DHIS2's convention.
 
-One call reads a whole subtree in three set queries, whatever its size (a district's 200 units or
-a province's 20,000): the registering units with their registration and their start (one GROUP
-BY over role_assignment), the reports of the year counted per registering unit, and the open
-commitments counted the same way. Each report is counted for its nearest registering ancestor
-(a branch's meeting for its base unit) by joining the few parent levels the kinds allow
-(KIND_LEVEL), so nothing is looked up unit by unit.
+One query reads a whole subtree, whatever its size (a district's 200 units or a province's
+20,000), never a query per unit: the registering units of the subtree (one range of an index on
+their path), each with its registration of the year; its start and whether a secretary is bound
+(one GROUP BY over role_assignment); its reports of the year counted over its own subtree, so a
+branch's meeting counts for its base unit, and its open commitments (each a correlated subquery
+that reads one range of an index per unit). Indexes for it: migration 0016.
 
 The rules are the reminders' (chidoan/reminders/obligations.py), read for a whole subtree:
 
@@ -29,14 +29,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
-from sqlalchemy import ColumnElement, FromClause, Row, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, Row, String, and_, case, func, literal, or_, select, text, true, type_coerce
+from sqlalchemy.sql.elements import Grouping
 
 from chidoan.programmes.loader import Programme
 from chidoan.reminders.obligations import MAX_MOVE, Calendar
 from chidoan.storage.models import (
-    KIND_LEVEL,
     Commitment,
     CommitmentStatus,
     CompiledReport,
@@ -49,7 +49,6 @@ from chidoan.storage.models import (
     ReviewResult,
     Role,
     RoleAssignment,
-    UnitKind,
     table,
 )
 from chidoan.storage.rows import among
@@ -209,13 +208,36 @@ def totals_of(units: Sequence[UnitStatus]) -> Totals:
     )
 
 
+def below(column, lower, upper, dialect: str) -> ColumnElement[bool]:
+    """`lower <= column < upper`, compared byte by byte: on PostgreSQL with the pattern
+    operators, which its `varchar_pattern_ops` indexes serve whatever the database's collation
+    (a collation that ignores "/" would mix subtrees); on SQLite plainly (its indexes compare
+    bytes; its LIKE is case-insensitive and uses no index)."""
+    if dialect == "postgresql":  # the bounds parenthesised: these operators bind tighter than ||
+        return and_(
+            column.op("~>=~", is_comparison=True)(Grouping(literal(lower) if isinstance(lower, str) else lower)),
+            column.op("~<~", is_comparison=True)(Grouping(literal(upper) if isinstance(upper, str) else upper)),
+        )
+    return and_(column >= lower, column < upper)
+
+
 def within(column, path: str, dialect: str) -> ColumnElement[bool]:
-    """`column` (a materialised path) is `path` or below it. On SQLite a range, which its index
-    serves (its LIKE is case-insensitive and uses no index); elsewhere LIKE 'path%', which
-    PostgreSQL serves from the index under the C collation (and a pattern index otherwise)."""
-    if dialect == "sqlite":
-        return and_(column >= path, column < path[:-1] + chr(ord(path[-1]) + 1))
-    return column.startswith(path, autoescape=True)
+    """`column` (a materialised path) is `path` or below it: the paths from "/1/7/" up to, not
+    including, "/1/70" ("0" follows "/"), one range of an index."""
+    return below(column, path, path[:-1] + "0", dialect)
+
+
+def _within_row(column, path, dialect: str) -> ColumnElement[bool]:
+    """`column` is below the path column `path` of the outer row (a correlated subtree)."""
+    upper = func.substr(path, 1, func.length(path) - 1).concat("0")
+    return below(column, path, upper, dialect)
+
+
+def no_jit(uow: UnitOfWork) -> None:
+    """PostgreSQL: no JIT compiling in this transaction. Correlated subqueries make the planner's
+    estimate large enough to compile the query: 0.4 s of compiling for tens of milliseconds of work."""
+    if uow.conn.dialect.name == "postgresql":
+        uow.conn.execute(text("SET LOCAL jit = off"))
 
 
 def activity_as_of(year: int, today: date) -> date:
@@ -233,6 +255,12 @@ def meetings_expected(programme: Programme, as_of: date, today: date) -> int:
     return per_year * months // 12
 
 
+# The three counts of a unit's reports come back from one correlated subquery as one number:
+# meetings of the year + meetings of the month × MONTH + dialogues × DIALOGUE (each far below 10^6).
+MONTH = 1_000_000
+DIALOGUE = 1_000_000_000_000
+
+
 def status_of(
     uow: UnitOfWork,
     root: Row,
@@ -243,79 +271,167 @@ def status_of(
     settings,
     cal: Calendar | None = None,
 ) -> Status:
-    """The status of `root`'s subtree for `programme`'s plan year `year`, as of `today`."""
+    """The status of `root`'s subtree for `programme`'s plan year `year`, as of `today`, in one
+    query: for a district. A province's thousands of units are read in chunks instead, each its
+    own short transaction (`status_chunk`, then `assemble`), so nobody's reply waits behind it."""
     cal = cal or Calendar.load(uow, settings)
+    units, _after = status_chunk(uow, root, programme, year, today=today, cal=cal)
+    return assemble(root, programme, year, units, today=today)
+
+
+CHUNK = 400  # registering units a transaction when a subtree is read in chunks (~10-20 ms each)
+
+
+def count_units(uow: UnitOfWork, root: Row, programme: Programme) -> int:
+    """How many registering units the subtree holds (closed ones too): one range of an index."""
+    kinds = [str(k) for k in programme.registering_kinds]
+    stmt = select(func.count()).where(U.c.kind.in_(kinds), within(U.c.path, root.path, uow.conn.dialect.name))
+    return int(uow.conn.execute(stmt).scalar_one())
+
+
+def assemble(root: Row, programme: Programme, year: int, units: list[UnitStatus], *, today: date) -> Status:
+    """The Status of units read by `status_chunk` (in path order), with its totals."""
+    as_of = activity_as_of(year, today)
+    return Status(root.id, programme.code, year, units, totals_of(units), as_of, programme.registration_due(year))
+
+
+def status_chunk(
+    uow: UnitOfWork,
+    root: Row,
+    programme: Programme,
+    year: int,
+    *,
+    today: date,
+    cal: Calendar,
+    after: str = "",
+    limit: int | None = None,
+) -> tuple[list[UnitStatus], str | None]:
+    """The statuses of the subtree's registering units whose path comes after `after`, at most
+    `limit` of them (all without one), and the path to go on from (None: that was the last)."""
     dialect = uow.conn.dialect.name
     kinds = [str(k) for k in programme.registering_kinds]
     as_of = activity_as_of(year, today)
     expected_meetings = meetings_expected(programme, as_of, today)
     default_due = programme.registration_due(year)
-
-    rows = uow.conn.execute(_units_query(root.path, dialect, kinds, programme.code, year, default_due))
-    reports = {r.owner: r for r in uow.conn.execute(_reports_query(root.path, dialect, kinds, as_of))}
-    commitments = {r.owner: r.open for r in uow.conn.execute(_commitments_query(root.path, dialect, kinds))}
+    last: str | None = None
+    if limit is not None:  # the chunk's last path, so that every part of the query reads only the chunk
+        stmt = (
+            select(U.c.path)
+            .where(U.c.kind.in_(kinds), within(U.c.path, root.path, dialect), U.c.path > after)
+            .order_by(U.c.path)
+            .offset(limit - 1)
+            .limit(1)
+        )
+        last = uow.conn.execute(stmt).scalar()
+    stmt = _query(root.path, dialect, kinds, programme.code, year, default_due, as_of, after=after, last=last)
+    no_jit(uow)
 
     tz = cal.tz
     units: list[UnitStatus] = []
-    for row in rows:
-        reviewer = cal.reviewer_id(row)
-        due = cal.due(reviewer, "plan", programme, year)
-        if row.closed_on is not None and row.closed_on <= due:
+    reviewers: dict[str, int | None] = {}  # by the parent's path
+    dues: dict[int | None, date] = {}  # by reviewing unit
+    for row in uow.conn.execute(stmt):
+        # Unpacked at once: a province is thousands of rows, and attribute access on each costs.
+        (uid, code, name, kind, path, parent_id, closed_on, merged_into) = row[:8]
+        (reg_id, reg_status, version, submitted_at, on_time, result, started, secretaries, packed, open_) = row[8:]
+        above = path[: path.rstrip("/").rfind("/") + 1]
+        if above not in reviewers:
+            reviewers[above] = cal.reviewer_id(row)
+        reviewer = reviewers[above]
+        if reviewer not in dues:
+            dues[reviewer] = cal.due(reviewer, "plan", programme, year)
+        due = dues[reviewer]
+        if closed_on is not None and closed_on <= due:
             continue  # closed (merged) before this year's deadline
-        if row.merged_into is not None and row.closed_on is None:
+        if merged_into is not None and closed_on is None:
             continue
-        start = row.start.astimezone(tz).date() if row.start is not None else None
-        state, overdue = _state(row, due, start, today, cal)
-        counted = reports.get(row.id)
+        start = _utc(started).astimezone(tz).date() if started is not None else None  # type: ignore[union-attr]
+        state, overdue = _state(reg_id, reg_status, version, on_time, result, due, start, today, cal)
+        packed = int(packed or 0)
         units.append(
             UnitStatus(
-                unit_id=row.id,
-                code=row.code,
-                name=row.name,
-                kind=row.kind,
-                path=row.path,
-                parent_id=row.parent_id,
-                reviewer_id=reviewer,
-                registration=state,
-                registration_id=row.registration_id,
-                version=row.version or 0,
-                first_submitted_at=row.first_submitted_at,
-                due=due,
-                meetings_month=int(counted.meetings_month) if counted else 0,
-                meetings_year=int(counted.meetings_year) if counted else 0,
-                meetings_expected=expected_meetings,
-                dialogues_year=int(counted.dialogues_year) if counted else 0,
-                open_commitments=commitments.get(row.id, 0),
-                has_secretary=bool(row.secretaries),
-                start=start,
-                on_time=row.on_time,
-                overdue=overdue,
-                closed_on=row.closed_on,
+                uid,
+                code,
+                name,
+                kind,
+                path,
+                parent_id,
+                reviewer,
+                state,
+                reg_id,
+                version or 0,
+                _utc(submitted_at),
+                due,
+                packed % DIALOGUE // MONTH,
+                packed % MONTH,
+                expected_meetings,
+                packed // DIALOGUE,
+                open_,
+                bool(secretaries),
+                start,
+                None if on_time is None else bool(on_time),
+                overdue,
+                closed_on,
             )
         )
-    return Status(root.id, programme.code, year, units, totals_of(units), as_of, default_due)
+    return units, last
 
 
-def _state(row: Row, due: date, start: date | None, today: date, cal: Calendar) -> tuple[str, bool]:
+def _utc(value: datetime | str | None) -> datetime | None:
+    """A timestamp read raw: SQLite gives the stored text (parsed here, much faster than
+    SQLAlchemy's own parser), PostgreSQL an aware datetime."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def _state(
+    reg_id: int | None,
+    status: str | None,
+    version: int | None,
+    on_time: bool | None,
+    result: str | None,
+    due: date,
+    start: date | None,
+    today: date,
+    cal: Calendar,
+) -> tuple[str, bool]:
     """The registration column of one unit, and whether it is overdue."""
-    if row.registration_id is None or not row.version:
-        if due <= today and not cal.owes(due, start):
-            return ("draft" if row.registration_id is not None else "not_required"), False
-        return ("draft" if row.registration_id is not None else "missing"), due <= today
-    if row.status == RegistrationStatus.returned:
+    if not version:
+        state = "draft" if reg_id is not None else "missing"
+        if due > today:
+            return state, False
+        owed = cal.owes(due, start)
+        if not owed and state == "missing":
+            return "not_required", False
+        return state, owed
+    if status == RegistrationStatus.returned:
         return "returned", False
-    if row.status == RegistrationStatus.reviewed:
-        if row.result == ReviewResult.passed:
+    if status == RegistrationStatus.reviewed:
+        if result == ReviewResult.passed:
             return "passed", False
-        if row.result == ReviewResult.not_passed:
+        if result == ReviewResult.not_passed:
             return "not_passed", False
         return "accepted", False
-    return ("submitted_on_time" if row.on_time else "submitted_late"), False
+    return ("submitted_on_time" if on_time else "submitted_late"), False
 
 
-def _units_query(path: str, dialect: str, kinds: list[str], programme: str, year: int, default_due: date):
-    """The registering units of the subtree, each with its registration of the year and its
-    start (one GROUP BY over role_assignment), by path."""
+def _query(
+    path: str,
+    dialect: str,
+    kinds: list[str],
+    programme: str,
+    year: int,
+    default_due: date,
+    as_of: date,
+    *,
+    after: str = "",
+    last: str | None = None,
+):
+    """The registering units of the subtree, by path, each with its registration of the year,
+    its start and whether a secretary is bound (one GROUP BY over role_assignment), its reports
+    of the year counted over its own subtree (its branches') and its open commitments (two
+    correlated subqueries, each a range of an index per unit)."""
     bound_units = U.alias("bound_unit")
     starts = (
         select(
@@ -327,17 +443,48 @@ def _units_query(path: str, dialect: str, kinds: list[str], programme: str, year
         )
         .join(bound_units, bound_units.c.id == R.c.unit_id)
         .where(
-            within(bound_units.c.path, path, dialect),
             bound_units.c.kind.in_(kinds),
+            within(bound_units.c.path, path, dialect),
+            in_chunk(bound_units.c.path, after, last),
             R.c.role.in_([Role.secretary, Role.deputy]),
         )
         .group_by(R.c.unit_id)
         .subquery("starts")
     )
+    below_unit = U.alias("ru")
+    month_start = as_of.replace(day=1)
+    meeting = REP.c.kind == ReportKind.meeting
+    weight = case(
+        (and_(meeting, REP.c.held_on >= month_start), MONTH + 1),
+        (meeting, 1),
+        (REP.c.kind == ReportKind.dialogue, DIALOGUE),
+        else_=0,
+    )
+    reports = (
+        select(func.sum(weight))
+        .select_from(below_unit.join(REP, REP.c.unit_id == below_unit.c.id))
+        .where(
+            _within_row(below_unit.c.path, U.c.path, dialect),
+            REP.c.held_on >= date(as_of.year, 1, 1),
+            REP.c.held_on <= as_of,
+            REP.c.status != ReportStatus.withdrawn,
+        )
+        .scalar_subquery()
+    )
+    commitments = (
+        select(func.count())
+        .select_from(COM.join(REP, REP.c.id == COM.c.report_id))
+        .where(
+            COM.c.unit_id == U.c.id,
+            COM.c.status == CommitmentStatus.open,
+            REP.c.status != ReportStatus.withdrawn,
+        )
+        .scalar_subquery()
+    )
     registration = and_(REG.c.unit_id == U.c.id, REG.c.programme == programme, REG.c.year == year)
     listed = or_(
         and_(U.c.closed_on.is_(None), U.c.merged_into.is_(None)),
-        U.c.closed_on > default_due - MAX_MOVE,  # the exact rule, with the deadline in force, below
+        U.c.closed_on > default_due - MAX_MOVE,  # the exact rule, with the deadline in force, in status_of
     )
     return (
         select(
@@ -352,70 +499,27 @@ def _units_query(path: str, dialect: str, kinds: list[str], programme: str, year
             REG.c.id.label("registration_id"),
             REG.c.status,
             REG.c.version,
-            REG.c.first_submitted_at,
+            type_coerce(REG.c.first_submitted_at, String).label("first_submitted_at"),
             REG.c.on_time,
             REG.c.result,
-            starts.c.start,
+            type_coerce(starts.c.start, String).label("start"),
             starts.c.secretaries,
+            reports.label("reports"),
+            commitments.label("commitments"),
         )
         .select_from(U.outerjoin(REG, registration).outerjoin(starts, starts.c.unit_id == U.c.id))
-        .where(within(U.c.path, path, dialect), U.c.kind.in_(kinds), listed)
+        .where(U.c.kind.in_(kinds), within(U.c.path, path, dialect), in_chunk(U.c.path, after, last), listed)
         .order_by(U.c.path)
     )
 
 
-def _owner(kinds: list[str]):
-    """The FROM clause of a subtree's units joined to their parents, and the expression of each
-    unit's nearest registering unit (itself or an ancestor; NULL for a unit above them). The
-    kinds' levels bound the depth: below a base unit there are at most two levels."""
-    levels = max(KIND_LEVEL.values()) - min(KIND_LEVEL[UnitKind(k)] for k in kinds)
-    unit = U.alias("ru")
-    chain = [unit]
-    joined: FromClause = unit
-    for level in range(levels):
-        parent = U.alias(f"p{level + 1}")
-        joined = joined.outerjoin(parent, parent.c.id == chain[-1].c.parent_id)
-        chain.append(parent)
-    owner = case(*((a.c.kind.in_(kinds), a.c.id) for a in chain), else_=None)
-    return unit, joined, owner
-
-
-def _reports_query(path: str, dialect: str, kinds: list[str], as_of: date):
-    unit, joined, owner = _owner(kinds)
-    month_start = as_of.replace(day=1)
-    next_month = date(as_of.year + as_of.month // 12, as_of.month % 12 + 1, 1)
-    meeting = REP.c.kind == ReportKind.meeting
-    this_month = and_(meeting, REP.c.held_on >= month_start, REP.c.held_on < next_month)
-    return (
-        select(
-            owner.label("owner"),
-            func.sum(case((this_month, 1), else_=0)).label("meetings_month"),
-            func.sum(case((meeting, 1), else_=0)).label("meetings_year"),
-            func.sum(case((REP.c.kind == ReportKind.dialogue, 1), else_=0)).label("dialogues_year"),
-        )
-        .select_from(joined.join(REP, REP.c.unit_id == unit.c.id))
-        .where(
-            within(unit.c.path, path, dialect),
-            REP.c.held_on >= date(as_of.year, 1, 1),
-            REP.c.held_on <= as_of,
-            REP.c.status != ReportStatus.withdrawn,
-        )
-        .group_by(owner)
-    )
-
-
-def _commitments_query(path: str, dialect: str, kinds: list[str]):
-    unit, joined, owner = _owner(kinds)
-    return (
-        select(owner.label("owner"), func.count().label("open"))
-        .select_from(joined.join(COM, COM.c.unit_id == unit.c.id).join(REP, REP.c.id == COM.c.report_id))
-        .where(
-            within(unit.c.path, path, dialect),
-            COM.c.status == CommitmentStatus.open,
-            REP.c.status != ReportStatus.withdrawn,
-        )
-        .group_by(owner)
-    )
+def in_chunk(column, after: str, last: str | None) -> ColumnElement[bool]:
+    """Paths after `after` up to `last` (a chunk; no bound when empty or None), compared in the
+    column's own order, the order of ORDER BY path: the chunks follow one another."""
+    bounds = [column > after] if after else []
+    if last is not None:
+        bounds.append(column <= last)
+    return and_(true(), *bounds)
 
 
 # ---- the level above: rolled up per reviewing unit ---------------------------------------------

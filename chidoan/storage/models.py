@@ -98,8 +98,18 @@ class Priority(IntEnum):
 HELD_OUTSIDE_WINDOW = "outside_window"  # outbox.error of a notice held by the window, not sent
 
 
+# A path compared byte by byte (review/status.py): PostgreSQL's pattern operator class serves
+# `~<~` ranges and LIKE 'prefix%' whatever the database's collation; SQLite compares bytes anyway.
+PATH_BYTES = {"path": "varchar_pattern_ops"}
+
+
 class OrgUnit(SQLModel, table=True):
     __tablename__ = "org_unit"
+    __table_args__ = (
+        # The registering units of a subtree; and any subtree (on SQLite a twin of ix_org_unit_path).
+        Index("ix_org_unit_kind_path", "kind", "path", postgresql_ops=PATH_BYTES),
+        Index("ix_org_unit_path_bytes", "path", postgresql_ops=PATH_BYTES),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=64, unique=True)
@@ -434,7 +444,11 @@ class Report(SQLModel, table=True):
     """A report of one event (a branch meeting, a dialogue with leaders): many versions."""
 
     __tablename__ = "report"
-    __table_args__ = (Index("ix_report_unit_kind_date", "unit_id", "kind", "held_on"),)
+    __table_args__ = (
+        Index("ix_report_unit_kind_date", "unit_id", "kind", "held_on"),
+        # A unit's reports of a year, kind and status read from the index alone (review/status.py).
+        Index("ix_report_unit_held", "unit_id", "held_on", "kind", "status"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     unit_id: int = Field(foreign_key="org_unit.id")
@@ -470,7 +484,10 @@ class Commitment(SQLModel, table=True):
     """Something a leader promised in a dialogue: followed up on its due date."""
 
     __tablename__ = "commitment"
-    __table_args__ = (Index("ix_commitment_due", "status", "due_on"),)
+    __table_args__ = (
+        Index("ix_commitment_due", "status", "due_on"),
+        Index("ix_commitment_unit_status", "unit_id", "status"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     report_id: int = Field(foreign_key="report.id", index=True)

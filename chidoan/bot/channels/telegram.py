@@ -312,6 +312,11 @@ class TelegramChannel:
             await self.send(chat_id, Outgoing(message.text))
         file = BufferedInputFile(attachment.content, filename=attachment.filename)
         try:
+            if attachment.media == "photo":  # a chart: shown in the chat, not as a file to open
+                await self.bot.send_photo(
+                    chat_id=int(chat_id), photo=file, caption=caption, reply_markup=keyboard(message)
+                )
+                return
             await self.bot.send_document(
                 chat_id=int(chat_id), document=file, caption=caption, reply_markup=keyboard(message)
             )

@@ -12,6 +12,7 @@ import binascii
 import hashlib
 import json
 import logging
+import mimetypes
 import re
 import uuid
 from collections import defaultdict
@@ -29,6 +30,7 @@ from chidoan.storage.uow import UnitOfWork
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent.parent.parent / "web" / "static"
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 USER_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 MAX_FRAME = 16 * 1024 * 1024  # a photo (base64) fits; anything larger is refused by the socket
 EVENT_ID_MAX = 64  # InboundEvent.event_id
@@ -202,7 +204,11 @@ class WebChannel:
             raise RetryLater(2.0, "web chat not open", counts=False)
         body = {"type": "message", **message.to_body()}
         if message.attachment is not None:
-            body["file"] = {"url": f"/files/{message.attachment.token}", "filename": message.attachment.filename}
+            body["file"] = {
+                "url": f"/files/{message.attachment.token}",
+                "filename": message.attachment.filename,
+                "media": message.attachment.media,
+            }
         for ws in sockets:
             await ws.send_json(body)
 
