@@ -27,22 +27,20 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import partial
-from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
-from sqlalchemy import Row, Text, and_, func, or_, select
+from sqlalchemy import Text, and_, func, or_, select
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import aliased
 
 from chidoan.documents.gather import label_of
 from chidoan.programmes.loader import programme_for
 from chidoan.reminders.obligations import Calendar, bound
-from chidoan.review.status import _state as plan_state
-from chidoan.review.status import within
+from chidoan.review.status import registration_state, within
 from chidoan.storage.models import (
     Account,
     Commitment,
@@ -397,15 +395,19 @@ def _plan_label(scope: Scope, unit, reg, start: date | None) -> str:
         unit.merged_into is not None and unit.closed_on is None
     ):
         return ""
-    row = SimpleNamespace(
-        registration_id=reg.id if reg is not None else None,
-        version=reg.version if reg is not None else 0,
-        status=reg.status if reg is not None else None,
-        result=reg.result if reg is not None else None,
-        on_time=reg.on_time if reg is not None else None,
+    on_time = reg.on_time if reg is not None else None
+    state, _overdue = registration_state(
+        reg.id if reg is not None else None,
+        reg.status if reg is not None else None,
+        reg.version if reg is not None else 0,
+        on_time,
+        reg.result if reg is not None else None,
+        due,
+        start,
+        scope.today,
+        scope.cal,
     )
-    state, _overdue = plan_state(cast(Row, row), due, start, scope.today, scope.cal)
-    return label_of(state, row.on_time)
+    return label_of(state, on_time)
 
 
 def _unit_rows(scope: Scope, found: Fetched) -> list[list[Any]]:

@@ -18,8 +18,8 @@ from chidoan.handlers import (
     reminders,
     reports,
     review,
-    units,
     status,
+    units,
 )
 from chidoan.handlers.invites import invite_action, invite_command
 from chidoan.handlers.onboarding import ONBOARDING, start_with_code

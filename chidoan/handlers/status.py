@@ -445,12 +445,10 @@ def rollup(
         )
         if not own:
             report = sent.get(group.reviewer_id)  # type: ignore[arg-type]  # not None: not own
-            if report is None:
-                line += " · " + who.t(
-                    N_("compiled report (due {due}) not sent"),
-                    due=format_date(programme.district_report_due(status.year)),
-                )
-            else:
+            due = programme.district_report_due(status.year)  # None: the programme asks for none
+            if report is None and due is not None:
+                line += " · " + who.t(N_("compiled report (due {due}) not sent"), due=format_date(due))
+            elif report is not None:
                 line += " · " + who.t(
                     N_("compiled report sent on time") if report.on_time else N_("compiled report sent late")
                 )

@@ -346,7 +346,7 @@ def status_chunk(
         if merged_into is not None and closed_on is None:
             continue
         start = _utc(started).astimezone(tz).date() if started is not None else None  # type: ignore[union-attr]
-        state, overdue = _state(reg_id, reg_status, version, on_time, result, due, start, today, cal)
+        state, overdue = registration_state(reg_id, reg_status, version, on_time, result, due, start, today, cal)
         packed = int(packed or 0)
         units.append(
             UnitStatus(
@@ -385,7 +385,7 @@ def _utc(value: datetime | str | None) -> datetime | None:
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
-def _state(
+def registration_state(
     reg_id: int | None,
     status: str | None,
     version: int | None,

@@ -12,7 +12,6 @@ import binascii
 import hashlib
 import json
 import logging
-import mimetypes
 import re
 import uuid
 from collections import defaultdict
