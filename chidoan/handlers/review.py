@@ -84,6 +84,15 @@ def tasks_of(programme: Programme, data: dict) -> list[Task]:
     return found
 
 
+def task_ratings(ctx: Ctx, registration: Row, tasks: list[Task]) -> dict[int, Row]:
+    """The ratings of these tasks (the registration's current version), by task number: a rating
+    at a position the plan no longer has counts for nothing (a new version deletes the ratings
+    of the old, storage/registrations.py add_version)."""
+    numbers = {task.number for task in tasks}
+    rows = ctx.uow.reviews.ratings_of([registration.id]).get(registration.id, [])
+    return {row.task: row for row in rows if row.task in numbers}
+
+
 def part_targets(programme: Programme, data: dict, parts: list[str]) -> list[str]:
     """The journey's steps or items ("area1.0", "purpose") of returned parts ("task:2", "section:I")."""
     tasks = {task.number: task for task in tasks_of(programme, data)}
@@ -311,8 +320,9 @@ def _show_plan(ctx: Ctx, registration: Row, unit: Row) -> None:
         )
     lines += ["", ctx.t(N_("I. Purpose and requirements")) + ": " + str(data.get("purpose", "")), ""]
     lines.append(ctx.t(N_("II. Tasks:")))
-    ratings = {r.task: r for r in ctx.uow.reviews.ratings_of([registration.id]).get(registration.id, [])}
-    for task in tasks_of(programme, data):
+    tasks = tasks_of(programme, data)
+    ratings = task_ratings(ctx, registration, tasks)
+    for task in tasks:
         text = _task_text(ctx, programme, task)
         if task.number in ratings:
             text += " — " + ctx.t(RESULT_LABELS[ReviewResult(ratings[task.number].result)])
@@ -544,8 +554,9 @@ def _rating_start(ctx: Ctx, registration: Row, unit: Row, _args: list[str]) -> N
         return
     programme = programmes(ctx.settings)[registration.programme]
     data = ctx.uow.registrations.version(registration.id, registration.version).data
-    rated = {r.task for r in ctx.uow.reviews.ratings_of([registration.id]).get(registration.id, [])}
-    first = next((t.number for t in tasks_of(programme, data) if t.number not in rated), None)
+    tasks = tasks_of(programme, data)
+    rated = task_ratings(ctx, registration, tasks)
+    first = next((t.number for t in tasks if t.number not in rated), None)
     if first is None:
         return _proposal(ctx, registration, unit)
     _ask_task(ctx, registration, unit, first)
@@ -566,9 +577,7 @@ def _ask_task(ctx: Ctx, registration: Row, unit: Row, number: int) -> None:
     if not 1 <= number <= len(tasks):
         return _proposal(ctx, registration, unit)
     task = tasks[number - 1]
-    rating = next(
-        (r for r in ctx.uow.reviews.ratings_of([registration.id]).get(registration.id, []) if r.task == number), None
-    )
+    rating = task_ratings(ctx, registration, tasks).get(number)
     seen = CODE[ReviewResult(rating.result)] if rating else "-"
     key = f"dv:g:{registration.id}:{registration.version}:{number}:{seen}"
     text = (
@@ -592,9 +601,9 @@ def _grade(ctx: Ctx, registration: Row, unit: Row, args: list[str]) -> None:
         return
     if registration.status not in RATEABLE:
         return _stale(ctx, registration, unit)
-    rating = next(
-        (r for r in ctx.uow.reviews.ratings_of([registration.id]).get(registration.id, []) if r.task == number), None
-    )
+    programme = programmes(ctx.settings)[registration.programme]
+    tasks = tasks_of(programme, ctx.uow.registrations.version(registration.id, registration.version).data)
+    rating = task_ratings(ctx, registration, tasks).get(number)
     if (CODE[ReviewResult(rating.result)] if rating else "-") != args[1]:
         return _rated_meanwhile(ctx, registration, unit, number)
     ctx.engine.runner.start(
@@ -667,7 +676,7 @@ def _proposal(ctx: Ctx, registration: Row, unit: Row) -> None:
     programme = programmes(ctx.settings)[registration.programme]
     data = ctx.uow.registrations.version(registration.id, registration.version).data
     tasks = tasks_of(programme, data)
-    ratings = {r.task: r for r in ctx.uow.reviews.ratings_of([registration.id]).get(registration.id, [])}
+    ratings = task_ratings(ctx, registration, tasks)
     missing = [t.number for t in tasks if t.number not in ratings]
     if missing:
         ctx.say(
@@ -798,8 +807,9 @@ def _store_result(ctx: Ctx, registration: Row, unit: Row, proposed: str, result:
         refuse(ctx, N_("The plan changed while you were rating it. Nothing was stored."))
         return
     programme = programmes(ctx.settings)[registration.programme]
-    ratings = ctx.uow.reviews.ratings_of([registration.id]).get(registration.id, [])
-    passed = sum(1 for r in ratings if r.result == ReviewResult.passed)
+    tasks = tasks_of(programme, ctx.uow.registrations.version(registration.id, registration.version).data)
+    ratings = task_ratings(ctx, registration, tasks)
+    passed = sum(1 for r in ratings.values() if r.result == ReviewResult.passed)
     ctx.say(
         N_("Stored: {unit}, year-end result for {year}: {result}."),
         unit=unit.name,
@@ -823,7 +833,7 @@ def _store_result(ctx: Ctx, registration: Row, unit: Row, proposed: str, result:
             programme=programme.short_name,
             year=registration.year,
             passed=passed,
-            total=len(ratings),
+            total=len(tasks),
         )
 
 
