@@ -21,6 +21,7 @@ from chidoan.engine.messages import Attachment, Button
 from chidoan.handlers.access import BASE_UNIT, SECRETARIES, acting_unit, refuse
 from chidoan.handlers.labels import VIEW
 from chidoan.handlers.review import part_labels, part_targets
+from chidoan.handlers.scope import reviews_unit
 from chidoan.i18n import N_, fold, format_date, gettext
 from chidoan.programmes.loader import Programme, programme_for, programmes
 from chidoan.reminders.obligations import Calendar, plan_key
@@ -488,7 +489,9 @@ def submit(ctx: Ctx, programme: Programme, answers: Answers) -> None:
     if context.get("reopen"):  # corrected and sent again: told to the reviewers and whoever returned it
         notice = N_("{unit} corrected its {programme} plan for {year} and sent it again (version {version}).")
         back = uow.reviews.last_return(registration.id)
-        staff_ids += [back.account_id] if back is not None else []
+        # ... if they still review the unit (their roles as they are now: they may have left since)
+        if back is not None and reviews_unit(uow.roles.active_of(back.account_id), unit):
+            staff_ids.append(back.account_id)
         buttons = [[(N_("Open the plan"), f"dv:o:{registration.id}")]]
     for account_id in dict.fromkeys(staff_ids):
         ctx.notify(
