@@ -15,7 +15,8 @@ Every action is a `review_action` (storage/reviews.py). Buttons carry the state 
 in (version, status, the task's rating, the result) and storage compares it in its UPDATE, so a
 second press or a press after another reviewer acted changes nothing and is answered as such.
 Payloads "dv:<what>:<registration or report id>:...", each id read with parse_id and the unit
-checked against the person's scope, so a forged id of another subtree is refused.
+checked against the person's scope, so a forged id of another subtree is refused, answered as an
+id that does not exist (no unit's name: walking the ids must not list the province's units).
 """
 
 from __future__ import annotations
@@ -238,10 +239,8 @@ def review_action(ctx: Ctx, arg: str) -> None:
         return _queue(ctx, args[0], page)
     if what == "u":
         unit = ctx.uow.units.get(ident) if (ident := parse_id(args[0])) else None
-        if unit is None:
+        if unit is None or not in_scope(ctx, unit):  # outside the subtree: as if it did not exist
             ctx.say(STALE)
-        elif not in_scope(ctx, unit):
-            ctx.say(OUT_OF_SCOPE, unit=unit.name)
         else:
             _unit_plans(ctx, unit)
         return
@@ -268,8 +267,8 @@ def _registration(ctx: Ctx, ident: str) -> tuple[Row, Row] | None:
         ctx.say(STALE)
         return None
     unit = ctx.uow.units.one(registration.unit_id)
-    if not in_scope(ctx, unit):
-        ctx.say(OUT_OF_SCOPE, unit=unit.name)
+    if not in_scope(ctx, unit):  # a forged id: answered as one that does not exist, no name
+        ctx.say(STALE)
         return None
     return registration, unit
 
@@ -846,8 +845,8 @@ def _report_action(ctx: Ctx, what: str, args: list[str]) -> None:
         ctx.say(STALE)
         return
     unit = ctx.uow.units.one(report.unit_id)
-    if not in_scope(ctx, unit):
-        ctx.say(OUT_OF_SCOPE, unit=unit.name)
+    if not in_scope(ctx, unit):  # a forged id: answered as one that does not exist, no name
+        ctx.say(STALE)
         return
     kind = ReportKind(report.kind)
     if what == "ro":
