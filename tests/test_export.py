@@ -497,6 +497,7 @@ async def test_the_compiled_report_through_the_fake_telegram_api(settings, db, p
         user = TgUser(tg, db, 7003, first_name="Rạch", language="vi")
         await user.say("/baocaohuyen")
         await app.jobs.done()
+
         # The plans' own notices reach 7003 as documents too (each carries its .docx): the report is the BC-.
         def compiled(c) -> bool:
             return c.method == "sendDocument" and c.params["document"].filename.startswith("BC-")
