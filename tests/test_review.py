@@ -7,6 +7,7 @@ web chat (and once through the fake Telegram Bot API), the database checked afte
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select
@@ -24,6 +25,7 @@ from chidoan.storage.models import (
     Report,
     ReviewAction,
 )
+from chidoan.storage.registrations import NewerVersion
 from chidoan.storage.uow import unit_of_work
 from tests.conftest import WebUser, add_member, make_settings, seed_org
 from tests.test_programmes import line_of, problems_of
@@ -407,7 +409,7 @@ async def test_access_rules(settings, db, people):
             assert "Không tìm thấy đơn vị “RG-VB” trong các đơn vị đồng chí phụ trách" in ct.text
             for forged in (f"dv:o:{vb}", f"dv:a:{vb}:1:s", f"dv:c:{vb}:1:4"):
                 await ct.send_frame({"type": "button", "payload": forged})
-                assert "Đoàn phường Vĩnh Bảo không thuộc các đơn vị đồng chí phụ trách" in ct.text
+                assert ct.text == "Nút này không còn dùng được nữa."  # refused, and the unit not named
             # A secretary, and someone with no role.
             await sec.say("/duyet")
             assert "không được dùng lệnh /duyet" in sec.text
@@ -536,7 +538,7 @@ async def test_reports_queue_and_accept(settings, db, people):
     try:
         async with WebUser(app, "staff") as staff, WebUser(app, "ct") as ct, WebUser(app, "sec") as sec:
             await ct.send_frame({"type": "button", "payload": f"dv:ra:{report_id}:1"})
-            assert "không thuộc các đơn vị đồng chí phụ trách" in ct.text
+            assert ct.text == "Nút này không còn dùng được nữa."
             await staff.say("/duyet baocao")
             assert "Báo cáo chờ duyệt: 1" in staff.text
             await staff.press("05/10/2026")
@@ -647,3 +649,272 @@ def test_a_correction_takes_only_the_reopened_parts():
         t["what"] for t in previous["area1"][:1] + previous["area2"] + previous["area3"]
     ]
     assert previous == plan_data()  # the returned version itself is not touched
+
+
+# ---- ratings belong to the version rated ----------------------------------------------------------
+
+
+def new_version(db, reg_id: int, data: dict, account_id: int, **kwargs) -> None:
+    """A new version of the plan, stored the way /dangky stores one."""
+    now = datetime.now(UTC)
+    with unit_of_work(db) as uow:
+        reg = uow.registrations.one(reg_id)
+        doc = uow.documents.add(kind="plan", filename=plan_filename("X", 2027), content=b"docx", now=now)
+        uow.registrations.add_version(
+            reg, data=data, account_id=account_id, now=now, on_time=True, document_id=doc, **kwargs
+        )
+
+
+async def test_a_new_version_drops_the_ratings_of_the_old(settings, db, people):
+    """The reviewer rates v1's four tasks; the secretary then sends v2 (task 1 replaced, task 4
+    gone): no rating of v1 is shown, asked over or counted against v2's tasks, and the audit
+    trail of the old ratings stays."""
+    reg_id = submit_direct(db, "RG-VB", people["sec"])
+    app = await started(settings, 2027, 12, 10, 9, 0)
+    try:
+        async with WebUser(app, "staff") as staff:
+            await staff.say("/duyet RG-VB")
+            await staff.press("Đánh giá cuối năm")
+            for _ in range(4):
+                await press_exact(staff, "✅ Đạt")
+                await staff.press("Bỏ qua")
+            assert "4/4 phần việc đạt" in staff.text
+            assert len(ratings(db, reg_id)) == 4
+
+            data = plan_data()
+            data["area1"][0] = {"item": "1.2", "what": "Một việc hoàn toàn khác", "when": "quý IV", "who": "BTV"}
+            data["area3"] = []
+            new_version(db, reg_id, data, people["sec"])
+            assert registration(db).version == 2
+            assert ratings(db, reg_id) == []  # v1's ratings went with v1
+            assert [a.detail["version"] for a in actions(db, reg_id) if a.action == "rate"] == [1, 1, 1, 1]
+
+            await staff.say("/duyet RG-VB")
+            plan = staff.last[-1]["text"]
+            assert "Phiên bản 2" in plan and "Một việc hoàn toàn khác" in plan
+            assert " — Đạt" not in plan  # no task shown as rated
+            await staff.press("Đánh giá cuối năm")
+            assert "phần việc 1/3" in staff.text and "Đánh giá đến nay" not in staff.text
+            for _ in range(3):
+                await press_exact(staff, "✅ Đạt")
+                await staff.press("Bỏ qua")
+            assert "3/3 phần việc đạt" in staff.text
+            await staff.press("Xác nhận: Đạt")
+            assert registration(db).result == "passed"
+            assert [(r.task, r.item) for r in ratings(db, reg_id)] == [(1, "1.2"), (2, "1.4"), (3, "2.3")]
+    finally:
+        await app.stop()
+
+
+def test_a_correction_drops_the_ratings_of_the_returned_version(db, people):
+    """Rated, then returned for task 1, then corrected: v1's rating of the replaced task is gone."""
+    reg_id = submit_direct(db, "RG-VB", people["sec"])
+    now = datetime.now(UTC)
+    with unit_of_work(db) as uow:
+        reg = uow.registrations.one(reg_id)
+        for n, item in enumerate(["1.1", "1.4", "2.3", "3.1"], 1):
+            uow.reviews.rate(
+                reg, task=n, item=item, result="passed", seen=None, note=None, account_id=people["staff"], now=now
+            )
+        uow.reviews.give_back(
+            reg, parts=["task:1"], comment="Phần việc 1 chưa cụ thể", account_id=people["staff"], now=now
+        )
+    data = plan_data()
+    data["area1"][0] = {"item": "1.2", "what": "Việc mới thay phần việc 1", "when": "quý IV", "who": "BTV"}
+    new_version(db, reg_id, data, people["sec"], expected_status="returned")
+    assert ratings(db, reg_id) == []
+    assert [a.action for a in actions(db, reg_id)] == ["rate"] * 4 + ["return"]
+    # A version refused (here: not the one it was started from) deletes nothing.
+    with unit_of_work(db) as uow:
+        reg = uow.registrations.one(reg_id)
+        uow.reviews.rate(
+            reg, task=1, item="1.2", result="passed", seen=None, note=None, account_id=people["staff"], now=now
+        )
+    stale = SimpleNamespace(**(registration(db)._asdict() | {"version": 1}))
+    with pytest.raises(NewerVersion), unit_of_work(db) as uow:
+        doc = uow.documents.add(kind="plan", filename=plan_filename("X", 2027), content=b"docx", now=now)
+        uow.registrations.add_version(
+            stale, data=data, account_id=people["sec"], now=now, on_time=True, document_id=doc
+        )
+    assert [(r.task, r.item) for r in ratings(db, reg_id)] == [(1, "1.2")]
+
+
+async def test_the_result_counts_only_the_ratings_of_the_current_tasks(settings, db, people):
+    """A rating left at a position the plan no longer has (as stored before ratings were dropped
+    with their version) is neither asked for, nor counted in the proposal or the unit's notice."""
+    reg_id = submit_direct(db, "RG-VB", people["sec"])
+    data = plan_data()
+    data["area3"] = []  # three tasks
+    new_version(db, reg_id, data, people["sec"])
+    with db.begin() as conn:  # left over at task 4
+        conn.execute(
+            IR.insert().values(
+                registration_id=reg_id,
+                task=4,
+                item="3.1",
+                result="passed",
+                rated_by=people["staff"],
+                rated_at=datetime.now(UTC),
+            )
+        )
+    app = await started(settings, 2027, 12, 10, 9, 0)
+    try:
+        async with WebUser(app, "staff") as staff, WebUser(app, "sec") as sec:
+            await staff.say("/duyet RG-VB")
+            await staff.press("Đánh giá cuối năm")
+            assert "phần việc 1/3" in staff.text
+            await press_exact(staff, "❌ Không đạt")
+            await staff.press("Bỏ qua")
+            for _ in range(2):
+                await press_exact(staff, "✅ Đạt")
+                await staff.press("Bỏ qua")
+            assert "2/3 phần việc đạt" in staff.text
+            await staff.press("Xác nhận: Không đạt")
+            await sec.replies()
+            assert "2/3 phần việc đạt" in sec.text, sec.text
+    finally:
+        await app.stop()
+
+
+# ---- whoever returned the plan is sent the correction while they still review the unit -------------
+
+
+async def correct_section_i(sec: WebUser, purpose: str) -> None:
+    await sec.say("/dangky 2027")
+    assert "Các phần cần sửa: Mục I" in sec.text
+    await sec.say(purpose)
+    await sec.press("Gửi kế hoạch")
+    assert "(phiên bản" in sec.text
+
+
+def give_back(db, reg_id: int, account_id: int) -> None:
+    with unit_of_work(db) as uow:
+        reg = uow.registrations.one(reg_id)
+        uow.reviews.give_back(
+            reg, parts=["section:I"], comment="Sửa mục I cho cụ thể", account_id=account_id, now=datetime.now(UTC)
+        )
+
+
+def docx_files(messages: list[dict]) -> list[str]:
+    return [m["file"]["filename"] for m in messages if m.get("file", {}).get("filename", "").endswith(".docx")]
+
+
+async def test_the_correction_goes_to_whoever_returned_it_only_while_they_review_the_unit(settings, db, people):
+    reg_id = submit_direct(db, "RG-VB", people["sec"])
+    give_back(db, reg_id, people["kg"])  # the province's staff returns it
+    app = await started(settings, 2026, 10, 10, 9, 0)
+    try:
+        async with WebUser(app, "sec") as sec, WebUser(app, "kg") as kg, WebUser(app, "staff") as staff:
+            await kg.replies()
+            await staff.replies()
+            # Still province staff: sent the corrected plan.
+            await correct_section_i(sec, "Mục đích mới, sát với tình hình phường Vĩnh Bảo năm 2027.")
+            got = await kg.replies()
+            assert docx_files(got) and "đã sửa và gửi lại kế hoạch" in kg.text
+            assert docx_files(await staff.replies())  # the reviewing union's staff, as ever
+
+            # Returned again; then they leave the province and become staff of another district.
+            give_back(db, reg_id, people["kg"])
+            now = datetime.now(UTC)
+            with unit_of_work(db) as uow:
+                (role,) = uow.roles.active_of(people["kg"])
+                uow.roles.revoke(role.id, reason="moved", now=now)
+                uow.roles.grant(
+                    account_id=people["kg"],
+                    unit_id=uow.units.by_code("CT").id,
+                    role="district_staff",
+                    invite_id=None,
+                    now=now,
+                )
+            await correct_section_i(sec, "Mục đích sửa lần hai, sát với tình hình phường Vĩnh Bảo.")
+            assert registration(db).version == 3
+            got = await kg.replies()
+            assert not docx_files(got) and "Vĩnh Bảo" not in " ".join(m.get("text", "") for m in got)
+            assert docx_files(await staff.replies())
+
+            # Returned a third time, then they leave altogether.
+            give_back(db, reg_id, people["kg"])
+            with unit_of_work(db) as uow:
+                for role in uow.roles.active_of(people["kg"]):
+                    uow.roles.revoke(role.id, reason="left", now=now)
+            await correct_section_i(sec, "Mục đích sửa lần ba, sát với tình hình phường Vĩnh Bảo.")
+            assert registration(db).version == 4
+            got = await kg.replies()
+            assert not docx_files(got) and "Vĩnh Bảo" not in " ".join(m.get("text", "") for m in got)
+    finally:
+        await app.stop()
+
+
+# ---- a correction after the deadline is not a late plan -------------------------------------------
+
+
+async def test_a_correction_after_the_deadline_is_not_called_late(settings, db, people):
+    """Sent on time, returned after the 15/10 deadline, corrected: told it was sent again as
+    corrected (not "late"), and the version keeps the registration's on-time judgement; a
+    voluntary edit after the deadline is still a late version."""
+    reg_id = submit_direct(db, "RG-VB", people["sec"])  # v1 on time
+    give_back(db, reg_id, people["staff"])
+    app = await started(settings, 2026, 11, 5, 9, 0)
+    try:
+        async with WebUser(app, "sec") as sec:
+            await correct_section_i(sec, "Mục đích mới, sát với tình hình phường Vĩnh Bảo năm 2027.")
+            assert "Đã gửi lại bản sửa kế hoạch năm 2027 (phiên bản 2)" in sec.text
+            assert "trễ hạn" not in sec.text and "đúng hạn" not in sec.text
+            assert any(m.get("file", {}).get("filename", "").endswith(".docx") for m in sec.last)
+            await sec.say("/trangthai")
+            assert "(đúng hạn)" in sec.text
+            # A whole-plan edit after the deadline: a late version, said so.
+            await sec.say("/dangky 2027")
+            await sec.press("Sửa kế hoạch")
+            await sec.press("Gửi kế hoạch")
+            assert "(phiên bản 3), trễ hạn" in sec.text
+    finally:
+        await app.stop()
+    with db.connect() as conn:
+        reg = conn.execute(select(R).where(R.c.id == reg_id)).one()
+        on_time = dict(conn.execute(select(V.c.version, V.c.on_time).where(V.c.registration_id == reg_id)).all())
+    assert reg.on_time is True
+    assert on_time == {1: True, 2: True, 3: False}
+
+
+# ---- a forged button does not name a unit outside the subtree --------------------------------------
+
+
+async def test_forged_buttons_name_no_unit_outside_the_subtree(settings, db, people):
+    vb = submit_direct(db, "RG-VB", people["sec"])
+    now = datetime.now(UTC)
+    with unit_of_work(db) as uow:
+        report_id = uow.reports.add(
+            unit_id=uow.units.by_code("RG-VB").id,
+            kind="meeting",
+            held_on=datetime(2026, 10, 5).date(),
+            data={"held_on": "2026-10-05", "kind": "regular", "theme": "Sinh hoạt", "members": 20, "present": 18},
+            account_id=people["sec"],
+            now=now,
+        )
+    with db.connect() as conn:
+        units = list(conn.execute(select(U.c.id, U.c.code, U.c.name)))
+    app = await started(settings, 2026, 10, 10, 9, 0)
+    try:
+        async with WebUser(app, "ct") as ct:  # staff of Châu Thành only
+            await ct.send_frame({"type": "button", "payload": "dv:u:99999"})
+            missing = ct.text
+            assert missing == "Nút này không còn dùng được nữa."
+            outside = [u for u in units if not u.code.startswith("CT")]
+            payloads = [f"dv:u:{u.id}" for u in outside]
+            payloads += [f"dv:o:{vb}", f"dv:a:{vb}:1:s", f"dv:e:{vb}:1", f"dv:ro:{report_id}", f"dv:ra:{report_id}:1"]
+            for payload in payloads:
+                await ct.send_frame({"type": "button", "payload": payload})
+                assert ct.text == missing, (payload, ct.text)
+            # Typed: a code outside the subtree is answered as one that does not exist.
+            await ct.say("/duyet RG-VB")
+            outside_code = ct.text
+            await ct.say("/duyet ZZ-VB")
+            assert outside_code.replace("RG-VB", "ZZ-VB") == ct.text
+            await ct.say("/duyet vinh bao")
+            assert "Vĩnh Bảo" not in ct.text.replace("“vinh bao”", "")
+            # Its own units still open.
+            await ct.send_frame({"type": "button", "payload": f"dv:u:{next(u.id for u in units if u.code == 'CT-ML')}"})
+            assert ct.text == "Đoàn xã Minh Lương chưa gửi kế hoạch nào từ năm 2025 trở đi."
+    finally:
+        await app.stop()

@@ -21,6 +21,7 @@ from chidoan.engine.messages import Attachment, Button
 from chidoan.handlers.access import BASE_UNIT, SECRETARIES, acting_unit, refuse
 from chidoan.handlers.labels import VIEW
 from chidoan.handlers.review import part_labels, part_targets
+from chidoan.handlers.scope import reviews_unit
 from chidoan.i18n import N_, fold, format_date, gettext
 from chidoan.programmes.loader import Programme, programme_for, programmes
 from chidoan.reminders.obligations import Calendar, plan_key
@@ -437,6 +438,9 @@ def submit(ctx: Ctx, programme: Programme, answers: Answers) -> None:
     # On time by the reviewing unit's deadline, which it may have moved (/hanchot).
     due_day = Calendar.load(ctx.uow, ctx.settings).plan_due(programme, registration.year, unit)
     on_time = ctx.now.astimezone(ctx.tz).date() < due_day
+    correction = bool(context.get("reopen"))
+    if correction:  # asked for by the reviewing union, often after the deadline: not a late plan
+        on_time = bool(registration.on_time)  # the first submission's judgement stands
     document = plan_document(ctx, programme, unit, registration.year, answers)
     filename = plan_filename(document.unit_abbr, registration.year)
     try:
@@ -462,16 +466,27 @@ def submit(ctx: Ctx, programme: Programme, answers: Answers) -> None:
     uow.reminders.met(plan_key(programme.code, registration.year, unit.id), ctx.now)  # its reminders stop now
     due = format_date(due_day)
     timing = N_("on time (deadline: before {due})") if on_time else N_("late (the deadline was before {due})")
-    ctx.send_document(
-        document_id,
-        filename,
-        N_(
-            "Your plan for {year} has been submitted (version {version}), {timing}. Here is the document to print, sign and file. /kehoach sends it again."
-        ),
-        year=registration.year,
-        version=version,
-        timing=ctx.t(timing, due=due),
-    )
+    if correction:
+        ctx.send_document(
+            document_id,
+            filename,
+            N_(
+                "Your corrected plan for {year} has been sent again (version {version}). Here is the document to print, sign and file. /kehoach sends it again."
+            ),
+            year=registration.year,
+            version=version,
+        )
+    else:
+        ctx.send_document(
+            document_id,
+            filename,
+            N_(
+                "Your plan for {year} has been submitted (version {version}), {timing}. Here is the document to print, sign and file. /kehoach sends it again."
+            ),
+            year=registration.year,
+            version=version,
+            timing=ctx.t(timing, due=due),
+        )
     reviewer = uow.units.reviewer(unit)
     notice = (
         N_("{unit} submitted its {programme} plan for {year} (version {version}), on time.")
@@ -485,10 +500,12 @@ def submit(ctx: Ctx, programme: Programme, answers: Answers) -> None:
     ]
     # The document goes with it, and a button that opens the unit's page (/xem, handlers/units.py).
     buttons = [[(VIEW, f"un:open:{unit.id}")]]
-    if context.get("reopen"):  # corrected and sent again: told to the reviewers and whoever returned it
+    if correction:  # corrected and sent again: told to the reviewers and whoever returned it
         notice = N_("{unit} corrected its {programme} plan for {year} and sent it again (version {version}).")
         back = uow.reviews.last_return(registration.id)
-        staff_ids += [back.account_id] if back is not None else []
+        # ... if they still review the unit (their roles as they are now: they may have left since)
+        if back is not None and reviews_unit(uow.roles.active_of(back.account_id), unit):
+            staff_ids.append(back.account_id)
         buttons = [[(N_("Open the plan"), f"dv:o:{registration.id}")]]
     for account_id in dict.fromkeys(staff_ids):
         ctx.notify(

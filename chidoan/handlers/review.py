@@ -15,7 +15,8 @@ Every action is a `review_action` (storage/reviews.py). Buttons carry the state 
 in (version, status, the task's rating, the result) and storage compares it in its UPDATE, so a
 second press or a press after another reviewer acted changes nothing and is answered as such.
 Payloads "dv:<what>:<registration or report id>:...", each id read with parse_id and the unit
-checked against the person's scope, so a forged id of another subtree is refused.
+checked against the person's scope, so a forged id of another subtree is refused, answered as an
+id that does not exist (no unit's name: walking the ids must not list the province's units).
 """
 
 from __future__ import annotations
@@ -82,6 +83,15 @@ def tasks_of(programme: Programme, data: dict) -> list[Task]:
         for index, task in enumerate(data.get(f"area{area.number}") or []):
             found.append(Task(len(found) + 1, area.number, index, task))
     return found
+
+
+def task_ratings(ctx: Ctx, registration: Row, tasks: list[Task]) -> dict[int, Row]:
+    """The ratings of these tasks (the registration's current version), by task number: a rating
+    at a position the plan no longer has counts for nothing (a new version deletes the ratings
+    of the old, storage/registrations.py add_version)."""
+    numbers = {task.number for task in tasks}
+    rows = ctx.uow.reviews.ratings_of([registration.id]).get(registration.id, [])
+    return {row.task: row for row in rows if row.task in numbers}
 
 
 def part_targets(programme: Programme, data: dict, parts: list[str]) -> list[str]:
@@ -229,10 +239,8 @@ def review_action(ctx: Ctx, arg: str) -> None:
         return _queue(ctx, args[0], page)
     if what == "u":
         unit = ctx.uow.units.get(ident) if (ident := parse_id(args[0])) else None
-        if unit is None:
+        if unit is None or not in_scope(ctx, unit):  # outside the subtree: as if it did not exist
             ctx.say(STALE)
-        elif not in_scope(ctx, unit):
-            ctx.say(OUT_OF_SCOPE, unit=unit.name)
         else:
             _unit_plans(ctx, unit)
         return
@@ -259,8 +267,8 @@ def _registration(ctx: Ctx, ident: str) -> tuple[Row, Row] | None:
         ctx.say(STALE)
         return None
     unit = ctx.uow.units.one(registration.unit_id)
-    if not in_scope(ctx, unit):
-        ctx.say(OUT_OF_SCOPE, unit=unit.name)
+    if not in_scope(ctx, unit):  # a forged id: answered as one that does not exist, no name
+        ctx.say(STALE)
         return None
     return registration, unit
 
@@ -311,8 +319,9 @@ def _show_plan(ctx: Ctx, registration: Row, unit: Row) -> None:
         )
     lines += ["", ctx.t(N_("I. Purpose and requirements")) + ": " + str(data.get("purpose", "")), ""]
     lines.append(ctx.t(N_("II. Tasks:")))
-    ratings = {r.task: r for r in ctx.uow.reviews.ratings_of([registration.id]).get(registration.id, [])}
-    for task in tasks_of(programme, data):
+    tasks = tasks_of(programme, data)
+    ratings = task_ratings(ctx, registration, tasks)
+    for task in tasks:
         text = _task_text(ctx, programme, task)
         if task.number in ratings:
             text += " — " + ctx.t(RESULT_LABELS[ReviewResult(ratings[task.number].result)])
@@ -544,8 +553,9 @@ def _rating_start(ctx: Ctx, registration: Row, unit: Row, _args: list[str]) -> N
         return
     programme = programmes(ctx.settings)[registration.programme]
     data = ctx.uow.registrations.version(registration.id, registration.version).data
-    rated = {r.task for r in ctx.uow.reviews.ratings_of([registration.id]).get(registration.id, [])}
-    first = next((t.number for t in tasks_of(programme, data) if t.number not in rated), None)
+    tasks = tasks_of(programme, data)
+    rated = task_ratings(ctx, registration, tasks)
+    first = next((t.number for t in tasks if t.number not in rated), None)
     if first is None:
         return _proposal(ctx, registration, unit)
     _ask_task(ctx, registration, unit, first)
@@ -566,9 +576,7 @@ def _ask_task(ctx: Ctx, registration: Row, unit: Row, number: int) -> None:
     if not 1 <= number <= len(tasks):
         return _proposal(ctx, registration, unit)
     task = tasks[number - 1]
-    rating = next(
-        (r for r in ctx.uow.reviews.ratings_of([registration.id]).get(registration.id, []) if r.task == number), None
-    )
+    rating = task_ratings(ctx, registration, tasks).get(number)
     seen = CODE[ReviewResult(rating.result)] if rating else "-"
     key = f"dv:g:{registration.id}:{registration.version}:{number}:{seen}"
     text = (
@@ -592,9 +600,9 @@ def _grade(ctx: Ctx, registration: Row, unit: Row, args: list[str]) -> None:
         return
     if registration.status not in RATEABLE:
         return _stale(ctx, registration, unit)
-    rating = next(
-        (r for r in ctx.uow.reviews.ratings_of([registration.id]).get(registration.id, []) if r.task == number), None
-    )
+    programme = programmes(ctx.settings)[registration.programme]
+    tasks = tasks_of(programme, ctx.uow.registrations.version(registration.id, registration.version).data)
+    rating = task_ratings(ctx, registration, tasks).get(number)
     if (CODE[ReviewResult(rating.result)] if rating else "-") != args[1]:
         return _rated_meanwhile(ctx, registration, unit, number)
     ctx.engine.runner.start(
@@ -667,7 +675,7 @@ def _proposal(ctx: Ctx, registration: Row, unit: Row) -> None:
     programme = programmes(ctx.settings)[registration.programme]
     data = ctx.uow.registrations.version(registration.id, registration.version).data
     tasks = tasks_of(programme, data)
-    ratings = {r.task: r for r in ctx.uow.reviews.ratings_of([registration.id]).get(registration.id, [])}
+    ratings = task_ratings(ctx, registration, tasks)
     missing = [t.number for t in tasks if t.number not in ratings]
     if missing:
         ctx.say(
@@ -798,8 +806,9 @@ def _store_result(ctx: Ctx, registration: Row, unit: Row, proposed: str, result:
         refuse(ctx, N_("The plan changed while you were rating it. Nothing was stored."))
         return
     programme = programmes(ctx.settings)[registration.programme]
-    ratings = ctx.uow.reviews.ratings_of([registration.id]).get(registration.id, [])
-    passed = sum(1 for r in ratings if r.result == ReviewResult.passed)
+    tasks = tasks_of(programme, ctx.uow.registrations.version(registration.id, registration.version).data)
+    ratings = task_ratings(ctx, registration, tasks)
+    passed = sum(1 for r in ratings.values() if r.result == ReviewResult.passed)
     ctx.say(
         N_("Stored: {unit}, year-end result for {year}: {result}."),
         unit=unit.name,
@@ -823,7 +832,7 @@ def _store_result(ctx: Ctx, registration: Row, unit: Row, proposed: str, result:
             programme=programme.short_name,
             year=registration.year,
             passed=passed,
-            total=len(ratings),
+            total=len(tasks),
         )
 
 
@@ -836,8 +845,8 @@ def _report_action(ctx: Ctx, what: str, args: list[str]) -> None:
         ctx.say(STALE)
         return
     unit = ctx.uow.units.one(report.unit_id)
-    if not in_scope(ctx, unit):
-        ctx.say(OUT_OF_SCOPE, unit=unit.name)
+    if not in_scope(ctx, unit):  # a forged id: answered as one that does not exist, no name
+        ctx.say(STALE)
         return
     kind = ReportKind(report.kind)
     if what == "ro":

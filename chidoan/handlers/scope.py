@@ -8,6 +8,8 @@ button forged with another unit's id is refused the same way as a code typed by 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import Row
 
 from chidoan.engine.context import Ctx
@@ -16,14 +18,26 @@ from chidoan.storage.models import Role
 STAFF_ROLES = (Role.district_staff, Role.admin)
 
 
+def staff_roles(roles: Iterable[Row]) -> list[Row]:
+    """Of these roles (rows with their unit's columns, as `uow.roles.active_of` gives them), the
+    ones whose subtree their holder acts on as staff."""
+    return [r for r in roles if r.role in STAFF_ROLES]
+
+
+def reviews_unit(roles: Iterable[Row], unit: Row) -> bool:
+    """Whether these roles (someone's, read from the database) make their holder reviewing staff
+    of `unit`: a staff role on it or on a unit above it."""
+    return any(unit.path.startswith(scope.path) for scope in staff_roles(roles))
+
+
 def staff_scope(ctx: Ctx) -> list[Row]:
     """The roles (with their unit's columns) whose subtree this account may act on as staff."""
-    return [r for r in ctx.roles if r.role in STAFF_ROLES]
+    return staff_roles(ctx.roles)
 
 
 def in_scope(ctx: Ctx, unit: Row) -> bool:
     """May this person act on `unit` as reviewing staff?"""
-    return any(unit.path.startswith(scope.path) for scope in staff_scope(ctx))
+    return reviews_unit(ctx.roles, unit)
 
 
 def visible_roots(ctx: Ctx) -> list[Row]:

@@ -6,11 +6,12 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Row, select
 
-from chidoan.storage.models import Registration, RegistrationStatus, RegistrationVersion, table
+from chidoan.storage.models import ItemRating, Registration, RegistrationStatus, RegistrationVersion, table
 from chidoan.storage.rows import found
 
 R = table(Registration)
 V = table(RegistrationVersion)
+IR = table(ItemRating)
 
 
 class RegistrationRefused(Exception):
@@ -94,7 +95,10 @@ class Registrations:
         The same UPDATE checks that the plan is not reviewed and still at that version (and, given
         `expected_status`, still in the status the edit was started in), and locks the row until
         the version is written: RegistrationReadOnly, NewerVersion or StatusChanged otherwise, with
-        nothing written, even when the review or the other version landed a moment ago."""
+        nothing written, even when the review or the other version landed a moment ago.
+
+        The year-end ratings of the tasks (item_rating, by task position) were of the version
+        rated: they go with it (the review_action rows keep the audit trail of them)."""
         number = registration.version + 1
         first = registration.first_submitted_at is None
         status_check = (
@@ -125,6 +129,7 @@ class Registrations:
             if current.version == registration.version:
                 raise StatusChanged(current)
             raise NewerVersion(current)
+        self.conn.execute(IR.delete().where(IR.c.registration_id == registration.id))
         self.conn.execute(
             V.insert().values(
                 registration_id=registration.id,

@@ -172,8 +172,12 @@ class Reviews:
     ) -> None:
         """Rate one task (its position in the registration's newest version). `seen`: the task's
         result when the buttons were shown (None: not rated); a rating since raises
-        ReviewConflict (a second press, or another reviewer)."""
-        current = self._registration(registration.id)
+        ReviewConflict (a second press, or another reviewer).
+
+        The registration's row is locked while the rating is written, so a new version (which
+        deletes the ratings of the old, Registrations.add_version) comes either before, and the
+        rating is refused, or after, and deletes it with the rest."""
+        current = self.conn.execute(select(R).where(R.c.id == registration.id).with_for_update()).first()
         if (
             current is None
             or current.version != registration.version
@@ -284,8 +288,8 @@ class Reviews:
         return list(self.conn.execute(stmt))
 
     def ratings_of(self, registration_ids: Iterable[int]) -> dict[int, list[Row]]:
-        """The tasks' ratings of each registration, by task position; registrations without a
-        rating are left out."""
+        """The tasks' ratings of each registration, by task position (of its current version: a
+        new version deletes the ratings of the old); registrations without a rating are left out."""
         ids = list(registration_ids)
         found: dict[int, list[Row]] = {}
         if not ids:
