@@ -20,6 +20,7 @@ from chidoan.storage.models import (
     OrgUnit,
     Outbox,
     Prompt,
+    RegistrationVersion,
     ReportKind,
     ReviewAction,
     RoleAssignment,
@@ -430,6 +431,43 @@ async def test_access_other_district_stranger_forged_buttons_and_hostile_text(se
         await app.stop()
     with unit_of_work(db) as uow:
         assert uow.conn.execute(select(func.count()).select_from(OrgUnit.__table__)).scalar() == 11  # intact
+
+
+async def test_donvi_orders_a_name_with_a_superscript_digit(settings, db, people):
+    """ "²" is a digit to str.isdigit but no number to int(): the listing sorts it as text."""
+    with unit_of_work(db) as uow:
+        vb = uow.units.by_code("RG-VB")
+        now = datetime.now(UTC)
+        uow.units.add(code="RG-VB-KT", name="Chi đoàn Khu tập thể 1²", kind="branch", parent=vb, reviews=False, now=now)
+    app = await started(settings, 2026, 11, 20, 9, 0)
+    try:
+        async with WebUser(app, "sec") as sec:
+            await sec.say("/donvi")
+            no_apology(sec)
+            assert "Chi đoàn Khu tập thể 1² — RG-VB-KT" in sec.text
+    finally:
+        await app.stop()
+
+
+async def test_the_plan_page_skips_a_stored_area_key_with_a_superscript_digit(settings, db, people):
+    """A plan's stored data keyed "area²" (no area number to int()) does not break its page."""
+    app = await started(settings, 2026, 10, 10, 9, 0)
+    try:
+        async with WebUser(app, "sec", language="en") as sec, WebUser(app, "staff") as staff:
+            await register(sec)
+            await staff.replies()  # the plan's notice
+            with unit_of_work(db) as uow:
+                registration = uow.registrations.find(unit_id(db, "RG-VB"), PROGRAMME, 2027)
+                [version] = uow.registrations.versions(registration.id)
+                table = RegistrationVersion.__table__
+                uow.conn.execute(
+                    table.update().where(table.c.id == version.id).values(data={**version.data, "area²": []})
+                )
+            await staff.send_frame({"type": "button", "payload": f"un:plan:{unit_id(db, 'RG-VB')}"})
+            no_apology(staff)
+            assert "Các phần việc đã đăng ký:\n1. " in staff.text
+    finally:
+        await app.stop()
 
 
 # ---- /moi by name -----------------------------------------------------------------------------
