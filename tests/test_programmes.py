@@ -255,6 +255,14 @@ def test_bad_item_code(tmp_path, source):
     ]
 
 
+def test_an_item_code_with_a_superscript_digit_is_a_problem_not_a_crash(tmp_path, source):
+    text = source.replace('code: "1.2"', 'code: "1.²"')
+    line = line_of(text, 'code: "1.²"')
+    assert problems_of(tmp_path, text)[0].startswith(
+        f'broken.yaml, line {line}: areas → 1 → items → 2 → code: "1.²" should be'
+    )
+
+
 def test_duplicate_and_unordered_item_codes(tmp_path, source):
     text = source.replace('code: "2.3"', 'code: "2.2"').replace('code: "3.2"', 'code: "3.9"')
     problems = problems_of(tmp_path, text)

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from chidoan.bot.app import App
+from chidoan.bot.orgmerge import merge_units
 from chidoan.storage.models import (
     ChannelIdentity,
     CommitmentStatus,
@@ -19,11 +20,13 @@ from chidoan.storage.models import (
     OrgUnit,
     Outbox,
     Prompt,
+    RegistrationVersion,
     ReportKind,
     ReviewAction,
+    RoleAssignment,
 )
 from chidoan.storage.uow import unit_of_work
-from tests.conftest import WebUser, add_member, make_settings
+from tests.conftest import WebUser, add_member, make_settings, new_invite
 from tests.test_meetings import report_until_photos
 from tests.test_registration import PROGRAMME, TASKS, clock_at, register
 
@@ -430,6 +433,43 @@ async def test_access_other_district_stranger_forged_buttons_and_hostile_text(se
         assert uow.conn.execute(select(func.count()).select_from(OrgUnit.__table__)).scalar() == 11  # intact
 
 
+async def test_donvi_orders_a_name_with_a_superscript_digit(settings, db, people):
+    """ "²" is a digit to str.isdigit but no number to int(): the listing sorts it as text."""
+    with unit_of_work(db) as uow:
+        vb = uow.units.by_code("RG-VB")
+        now = datetime.now(UTC)
+        uow.units.add(code="RG-VB-KT", name="Chi đoàn Khu tập thể 1²", kind="branch", parent=vb, reviews=False, now=now)
+    app = await started(settings, 2026, 11, 20, 9, 0)
+    try:
+        async with WebUser(app, "sec") as sec:
+            await sec.say("/donvi")
+            no_apology(sec)
+            assert "Chi đoàn Khu tập thể 1² — RG-VB-KT" in sec.text
+    finally:
+        await app.stop()
+
+
+async def test_the_plan_page_skips_a_stored_area_key_with_a_superscript_digit(settings, db, people):
+    """A plan's stored data keyed "area²" (no area number to int()) does not break its page."""
+    app = await started(settings, 2026, 10, 10, 9, 0)
+    try:
+        async with WebUser(app, "sec", language="en") as sec, WebUser(app, "staff") as staff:
+            await register(sec)
+            await staff.replies()  # the plan's notice
+            with unit_of_work(db) as uow:
+                registration = uow.registrations.find(unit_id(db, "RG-VB"), PROGRAMME, 2027)
+                [version] = uow.registrations.versions(registration.id)
+                table = RegistrationVersion.__table__
+                uow.conn.execute(
+                    table.update().where(table.c.id == version.id).values(data={**version.data, "area²": []})
+                )
+            await staff.send_frame({"type": "button", "payload": f"un:plan:{unit_id(db, 'RG-VB')}"})
+            no_apology(staff)
+            assert "Các phần việc đã đăng ký:\n1. " in staff.text
+    finally:
+        await app.stop()
+
+
 # ---- /moi by name -----------------------------------------------------------------------------
 
 
@@ -494,6 +534,73 @@ async def test_a_merged_unit_points_to_the_survivor_which_lists_it(settings, db,
             assert "Đoàn phường Vĩnh Thanh — RG-VT (đã hợp nhất)" in staff.text
     finally:
         await app.stop()
+
+
+async def test_no_invite_to_a_merged_unit_by_code_name_or_button_and_its_code_is_not_redeemed(settings, db, people):
+    """/moi refuses a unit merged away (`chidoan org merge`), naming the unit it joined, and leaves
+    it out of a search by name; a code to it (issued before the merger was refused) cannot be
+    redeemed, nor one whose unit closes while its holder is answering the questions."""
+    vt, pt = unit_id(db, "RG-VT"), unit_id(db, "RG-PT")
+    for code in ("RG-VT", "RG-PT"):
+        merge_units(db, code, "RG-VB", settings=settings, now=datetime(2026, 11, 19, 3, 0, tzinfo=UTC))
+    stale = new_invite(db, "RG-VT")  # as /moi issued it before this was refused
+    racing = new_invite(db, "RG-VTV")
+    app = await started(settings, 2026, 11, 20, 9, 0)
+    try:
+        async with WebUser(app, "staff") as staff, WebUser(app, "newbie", "Người Mới") as newbie:
+            await staff.say("/moi RG-VT")
+            assert staff.text == (
+                "Đoàn phường Vĩnh Thanh đã hợp nhất vào Đoàn phường Vĩnh Bảo (RG-VB); hãy mời vào Đoàn phường Vĩnh Bảo."
+            )
+            await staff.say("/moi phi thong")  # only a merged unit has this name
+            assert staff.text == (
+                "Đoàn xã Phi Thông đã hợp nhất vào Đoàn phường Vĩnh Bảo (RG-VB); hãy mời vào Đoàn phường Vĩnh Bảo."
+            )
+            await staff.say("/moi vinh thanh")  # RG-VT left out: RG-VTV alone, no choice
+            assert staff.text.startswith("Mã mời cho Bí thư của Đoàn phường Vĩnh Thanh Vân: ")
+            await staff.send_frame({"type": "button", "payload": f"inv:{vt}:secretary"})  # offered before the merger
+            assert "Đoàn phường Vĩnh Thanh đã hợp nhất vào Đoàn phường Vĩnh Bảo (RG-VB)" in staff.text
+            await staff.send_frame({"type": "button", "payload": f"inv:{pt}:deputy"})
+            assert "Đoàn xã Phi Thông đã hợp nhất vào" in staff.text
+
+            await newbie.say(stale)
+            assert newbie.text == (
+                "Mã này dùng cho Đoàn phường Vĩnh Thanh, nay đã hợp nhất vào Đoàn phường Vĩnh Bảo, nên không còn "
+                "dùng được. Đồng chí hãy liên hệ Thành đoàn Rạch Giá để xin mã mời vào Đoàn phường Vĩnh Bảo."
+            )
+
+            await newbie.say(racing)
+            assert "Đoàn phường Vĩnh Thanh Vân" in newbie.text
+            await newbie.say("Nguyễn Văn Mới")
+            await newbie.say("Bí thư")
+            merge_units(db, "RG-VTV", "RG-VB", settings=settings, now=datetime(2026, 11, 20, 1, 0, tzinfo=UTC))
+            with unit_of_work(db) as uow:  # a code the merger did not void (one issued meanwhile)
+                uow.conn.execute(
+                    Invite.__table__.update()
+                    .where(Invite.__table__.c.code == racing)
+                    .values(expires_at=datetime(2026, 12, 30, tzinfo=UTC))
+                )
+            await newbie.press("Xác nhận")
+            assert newbie.text == (
+                "Mã này dùng cho Đoàn phường Vĩnh Thanh Vân, nay đã hợp nhất vào Đoàn phường Vĩnh Bảo, nên không còn "
+                "dùng được. Đồng chí hãy liên hệ Thành đoàn Rạch Giá để xin mã mời vào Đoàn phường Vĩnh Bảo."
+            )
+    finally:
+        await app.stop()
+    with unit_of_work(db) as uow:
+        invites = uow.conn.execute(select(Invite.__table__).order_by(Invite.__table__.c.id)).all()
+        issued = [(uow.units.get(i.unit_id).code, i.used_at) for i in invites]
+        newbie_roles = uow.conn.execute(
+            select(RoleAssignment.__table__)
+            .join(
+                ChannelIdentity.__table__,
+                ChannelIdentity.__table__.c.account_id == RoleAssignment.__table__.c.account_id,
+            )
+            .where(ChannelIdentity.__table__.c.external_id == "newbie")
+        ).all()
+        closed = [uow.units.get(i).closed_on is not None for i in (vt, pt)]
+    assert issued == [("RG-VT", None), ("RG-VTV", None), ("RG-VTV", None)]  # the stale, the racing, /moi vinh thanh
+    assert newbie_roles == [] and closed == [True, True]
 
 
 # ---- Telegram -----------------------------------------------------------------------------------

@@ -792,6 +792,34 @@ async def test_a_rate_limit_is_retried_later(zapp, db, zalo):
 # ---- 5. a photo of the minutes ----------------------------------------------------------------
 
 
+async def test_a_file_whose_declared_size_is_a_superscript_digit_is_still_taken(zapp, db, zalo):
+    """Zalo's "size" is outside input: "²" passes str.isdigit() but is no int; the file is fetched
+    and measured instead of the event failing."""
+    add_member(db, "84913", "Phạm Minh Dũng", "RG-VB-KP1", "secretary", channel="zalo", locale="en")
+    user = ZaloUser(zalo, zapp, db, "84913")
+    await user.say("/sinhhoat")
+    await user.say("hôm qua")
+    await user.choose("Regular")
+    await user.say("Học tập Nghị quyết Đại hội Đoàn")
+    await user.say("25")
+    await user.say("20")
+    await user.say("Quán triệt nghị quyết; phân công trực tiếp nhận ý kiến.")
+    await user.say("Đoàn viên đề nghị tổ chức sân chơi thể thao cuối tuần")
+    await user.say("skip")
+    assert "Photos of the minutes" in user.text
+    scan = b"%PDF-1.4\n%scan of the attendance sheet\n"
+    event = zalo.file_event("84913", zalo.add_file(scan, "application/pdf"), "diem-danh.pdf", len(scan))
+    event["message"]["attachments"][0]["payload"]["size"] = "²"
+    await user.send(event)
+    assert "Received 1 of at most 10" in user.text
+
+
+def test_a_zalo_error_code_that_is_no_number_reads_as_unknown():
+    assert zalo_oa._code({"error": "-216"}) == -216
+    assert zalo_oa._code({"error": "²"}) == -1  # "²".isdigit(), yet int("²") fails
+    assert zalo_oa._code({"error": "-²"}) == -1
+
+
 async def test_a_photo_is_received_and_attached_to_a_meeting_report(zapp, db, zalo):
     add_member(db, "84912", "Phạm Minh Dũng", "RG-VB-KP1", "secretary", channel="zalo", locale="en")
     user = ZaloUser(zalo, zapp, db, "84912")

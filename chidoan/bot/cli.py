@@ -208,8 +208,8 @@ def cmd_invite(settings, args) -> int:
         if unit is None:
             print(f"No unit with code {args.unit!r}.", file=sys.stderr)
             return 1
-        if unit.closed_on is not None:
-            into = uow.units.get(unit.merged_into) if unit.merged_into is not None else None
+        if not uow.units.is_open(unit):  # the check /moi and redeeming a code make
+            into = uow.units.successor(unit)
             print(
                 f"{unit.code} was merged into {into.code if into else 'another unit'}: invite to that unit.",
                 file=sys.stderr,

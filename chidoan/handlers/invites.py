@@ -63,7 +63,10 @@ def invite_command(ctx: Ctx, args: str) -> None:
     unit = _managed(ctx, text)
     if unit is not None:
         return _issue(ctx, unit, role)
-    found = find_units(ctx, text[:100], limit=FOUND_MAX + 1) if has_words(text) else []
+    matching = find_units(ctx, text[:100], limit=FOUND_MAX + 1) if has_words(text) else []
+    found = [u for u in matching if ctx.uow.units.is_open(u)]  # merged units last, when any
+    if not found and matching:  # only a unit merged away has that name: say where it went
+        return _refuse_closed(ctx, matching[0])
     if len(found) == 1:
         return _issue(ctx, found[0], role)
     if not found:
@@ -112,6 +115,8 @@ def invite_action(ctx: Ctx, arg: str) -> None:
 
 
 def _issue(ctx: Ctx, unit: Row, role: Role) -> None:
+    if not ctx.uow.units.is_open(unit):
+        return _refuse_closed(ctx, unit)
     invite = issue(ctx.uow, unit=unit, role=role, issued_by=ctx.account_id, now=ctx.now, days=ctx.settings.invite_days)
     link = deep_link(bot_username(ctx.uow, ctx.settings), invite.code)
     ctx.say(
@@ -124,3 +129,50 @@ def _issue(ctx: Ctx, unit: Row, role: Role) -> None:
         expires=format_date(invite.expires_at.astimezone(ctx.tz)),
         link=link or ctx.t(N_("(the Telegram link appears once the bot has connected to Telegram)")),
     )
+
+
+def _refuse_closed(ctx: Ctx, unit: Row) -> None:
+    """No invite to a unit merged away (`chidoan org merge`) or closed, as `chidoan invite`."""
+    into = ctx.uow.units.successor(unit)
+    if into is not None:
+        ctx.say(
+            N_("{unit} has merged into {into} ({code}); invite to {into} instead."),
+            unit=unit.name,
+            into=into.name,
+            code=into.code,
+        )
+    else:
+        ctx.say(
+            N_("{unit} was closed on {date}; it takes no new members."),
+            unit=unit.name,
+            date=format_date(unit.closed_on) if unit.closed_on else "?",
+        )
+
+
+def refuse_redeeming_closed(ctx: Ctx, unit: Row) -> bool:
+    """A code whose unit has been merged away or closed since it was issued is not redeemed:
+    say so, and whom to ask for a code to the unit that took its work. True when refused."""
+    uow = ctx.uow
+    if uow.units.is_open(unit):
+        return False
+    into = uow.units.successor(unit)
+    ask = uow.units.reviewer(into or unit) or into or unit
+    if into is not None:
+        ctx.say(
+            N_(
+                "This code is for {unit}, which has merged into {into}, so it no longer works. Please ask {ask} for a code to {into}."
+            ),
+            unit=unit.name,
+            into=into.name,
+            ask=ask.name,
+        )
+    else:
+        ctx.say(
+            N_(
+                "This code is for {unit}, which closed on {date}, so it no longer works. Please ask {ask} if you need a code."
+            ),
+            unit=unit.name,
+            date=format_date(unit.closed_on) if unit.closed_on else "?",
+            ask=ask.name,
+        )
+    return True

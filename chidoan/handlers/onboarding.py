@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from chidoan.engine.context import Ctx
 from chidoan.engine.journey import Answers, Journey, Step
+from chidoan.handlers.invites import refuse_redeeming_closed
 from chidoan.handlers.labels import ROLE_LABELS
 from chidoan.i18n import N_
 from chidoan.storage.models import Role
@@ -46,6 +47,8 @@ def start_with_code(ctx: Ctx, code: str) -> None:
             date=invite.expires_at.astimezone(ctx.tz).strftime("%d/%m/%Y"),
         )
         return
+    if refuse_redeeming_closed(ctx, unit):
+        return
     parents = " › ".join(a.name for a in reversed(ctx.uow.units.ancestors(unit)))
     ctx.say(
         N_("Welcome! This code makes you {role} of {unit} ({parents}). Two questions to confirm who you are."),
@@ -72,6 +75,8 @@ def _position_suggestions(ctx: Ctx, answers: Answers) -> list[str]:
 def _complete(ctx: Ctx, answers: Answers) -> None:
     uow = ctx.uow
     invite = uow.invites.one(answers["_ctx"]["invite_id"])
+    if refuse_redeeming_closed(ctx, uow.units.one(invite.unit_id)):  # merged away while they answered
+        return
     if not uow.invites.consume(invite.id, ctx.account_id, ctx.now):
         ctx.say(
             N_("Sorry, this code was used or expired in the meantime. Please ask the union above you for a new one.")

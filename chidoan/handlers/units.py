@@ -150,7 +150,10 @@ def _page_of_tree(ctx: Ctx, root: Row, total: int, offset: int) -> list[Row]:
 
 def _sibling_order(unit: Row) -> tuple:
     level = KIND_LEVEL.get(UnitKind(unit.kind), 9) if unit.kind in set(UnitKind) else 9
-    return (level, [int(part) if part.isdigit() else part for part in _DIGITS.split(fold(unit.name))])
+    # The split's odd parts are the regex's digit runs, the only numbers: "1²" is 1 then the text
+    # "²" ("²".isdigit() is True, but int("²") fails); text and numbers alternate, so never meet.
+    parts = _DIGITS.split(fold(unit.name))
+    return (level, [int(part) if i % 2 else part for i, part in enumerate(parts)])
 
 
 def search(ctx: Ctx, text: str) -> None:
@@ -338,7 +341,10 @@ def show_plan(ctx: Ctx, unit: Row) -> None:
         ctx.say(head, **params)
     lines = [_plan_line(ctx, registration), "", ctx.t(N_("Registered tasks:"))]
     areas = {area.number: area.short for area in programme.areas} if programme else {}
-    numbers = sorted({int(key[4:]) for key in newest.data if key.startswith("area") and key[4:].isdigit()} | set(areas))
+    numbers = sorted(
+        {int(key[4:]) for key in newest.data if key.startswith("area") and key[4:].isascii() and key[4:].isdecimal()}
+        | set(areas)
+    )
     for number in numbers:
         lines.append(f"{number}. {areas.get(number, '')}".rstrip())
         for task in newest.data.get(f"area{number}") or []:

@@ -85,7 +85,7 @@ class Area(_Frozen):
                 problems.append((path, f'"{item.code}" does not start with its area number {self.number}'))
                 continue
             rest = item.code[len(prefix) :]
-            if not rest.isdigit() or int(rest) < 1:
+            if not (rest.isascii() and rest.isdecimal()) or int(rest) < 1:  # "²".isdigit(), yet no int
                 problems.append(
                     (
                         path,

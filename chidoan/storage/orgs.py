@@ -151,6 +151,25 @@ class OrgUnits:
     def children_count(self, unit_id: int) -> int:
         return self.conn.execute(select(func.count()).select_from(U).where(U.c.parent_id == unit_id)).scalar_one()
 
+    @staticmethod
+    def is_open(unit: Row) -> bool:
+        """Not merged away nor closed: the only units invites are issued for and redeemed to."""
+        return unit.closed_on is None and unit.merged_into is None
+
+    def successor(self, unit: Row) -> Row | None:
+        """The open unit a merged-away unit's work went to (X into Y, Y later into Z: Z); None
+        for an open unit or one closed without a merger."""
+        seen = {unit.id}
+        while unit.merged_into is not None and unit.merged_into not in seen:
+            following = self.get(unit.merged_into)
+            if following is None:
+                return None
+            if self.is_open(following):
+                return following
+            seen.add(following.id)
+            unit = following
+        return None
+
     def merged_in(self, unit_id: int) -> list[Row]:
         """The units folded into this one (org_unit.merged_into), oldest merger first."""
         stmt = select(U).where(U.c.merged_into == unit_id).order_by(U.c.closed_on, U.c.id)

@@ -417,7 +417,8 @@ class ZaloOAChannel:
             return None, media
         limit = self.settings.max_file_kb * 1024
         size = payload.get("size")
-        if isinstance(size, str | int) and str(size).isdigit() and int(size) > limit:
+        stated = str(size) if isinstance(size, str | int) else ""
+        if stated.isascii() and stated.isdecimal() and int(stated) > limit:  # "²".isdigit(), no int
             return None, "too_big"
         given = clip_filename(payload.get("name")) if isinstance(payload.get("name"), str) else None
         try:
@@ -630,6 +631,6 @@ class ZaloOAChannel:
 
 def _code(answer: dict[str, Any]) -> int:
     code = answer.get("error", 0)
-    if isinstance(code, str) and code.lstrip("-").isdigit():
+    if isinstance(code, str) and code.isascii() and code.lstrip("-").isdecimal():  # not "²"
         return int(code)
     return code if isinstance(code, int) and not isinstance(code, bool) else -1
