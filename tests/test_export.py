@@ -663,3 +663,69 @@ async def test_the_export_and_the_compiled_report_read_the_same_on_postgresql(pg
             assert uow.compiled.by_document(document_id).unit_id == rg
     finally:
         engine.dispose()
+
+
+def _unit_column(settings, db, code: str, chunk: int, column: int = 10) -> dict:
+    """One column of the sheet "Đơn vị" of `code`'s export, by unit code, read `chunk` units at a time."""
+    from chidoan.exports.xlsx import export
+
+    async def read(work):
+        with unit_of_work(db) as uow:
+            return work(uow)
+
+    async def render(work, *args):
+        return work(*args)
+
+    with unit_of_work(db) as uow:
+        root = uow.units.by_code(code).id
+    content = asyncio.run(
+        export(read, render, root, 2026, settings, chunk_size=chunk, now=datetime(2026, 11, 20, tzinfo=UTC))
+    )
+    sheet = openpyxl.load_workbook(io.BytesIO(content), read_only=True)["Đơn vị"]
+    return {row[0]: row[column] for row in sheet.iter_rows(min_row=2, values_only=True)}
+
+
+def test_open_commitments_per_unit_agree_with_the_status_whatever_the_chunks(settings, db, people):
+    """Commitments are counted by their own unit (a merge moves them, not their dialogue), only
+    those still open as the status counts them, and the same however the export is chunked."""
+    from sqlalchemy import insert
+
+    from chidoan.bot.orgmerge import merge_units
+    from chidoan.programmes.loader import programmes
+    from chidoan.review.status import status_of
+    from chidoan.storage.models import Commitment, table
+
+    writer = add_member(db, "ml", "Ngô Văn Minh", "CT-ML", Role.secretary)
+    now = datetime.now(UTC)
+    with unit_of_work(db) as uow:
+        ml, vb = uow.units.by_code("CT-ML"), uow.units.by_code("RG-VB")
+        for unit, statuses in ((ml, ("open",)), (vb, ("open", "in_progress", "not_done", "done"))):
+            rid = uow.reports.add(
+                unit_id=unit.id, kind="dialogue", held_on=date(2026, 6, 1), data={}, account_id=writer, now=now
+            )
+            for status in statuses:
+                uow.conn.execute(
+                    insert(table(Commitment)).values(
+                        report_id=rid,
+                        unit_id=unit.id,
+                        promise="Sửa đèn",
+                        promised_by="UBND",
+                        due_on=date(2026, 9, 1),
+                        status=status,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+    merge_units(db, "CT-ML", "RG-VB", settings=settings, now=now)  # Minh Lương's commitment is Vĩnh Bảo's now
+    with unit_of_work(db) as uow:
+        status = status_of(
+            uow,
+            uow.units.by_code("RG"),
+            programmes(settings)[PROGRAMME],
+            2026,
+            today=date(2026, 11, 20),
+            settings=settings,
+        )
+    assert {u.code: u.open_commitments for u in status.units}["RG-VB"] == 2
+    for code, chunk in (("KG", 150), ("KG", 1), ("KG", 3), ("RG", 150), ("RG", 1)):
+        assert _unit_column(settings, db, code, chunk)["RG-VB"] == 2, (code, chunk)

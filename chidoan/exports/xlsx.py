@@ -45,6 +45,7 @@ from chidoan.review.status import _state as plan_state
 from chidoan.review.status import within
 from chidoan.storage.models import (
     Account,
+    OPEN_COMMITMENTS,
     Commitment,
     ItemRating,
     OrgUnit,
@@ -98,7 +99,6 @@ COMMITMENT_VI = {
     "not_done": "Chưa thực hiện",
 }
 YES_NO = {True: "Có", False: "Không", None: ""}
-OPEN_COMMITMENTS = ("open", "in_progress", "not_done")
 
 # (key, sheet title, column headers)
 SHEETS: list[tuple[str, str, list[str]]] = [
@@ -329,9 +329,24 @@ def read_chunk(uow: UnitOfWork, scope: Scope, after: str | None, limit: int = CH
         )
     )
     found.report_data = _newest(rows, "report_id", {(p.id, p.version) for p in found.reports})
-    dialogue_ids = [r.id for r in found.reports if r.kind == ReportKind.dialogue]
+    # A commitment is its own unit's (a merge moves it, not its dialogue): those of the chunk's
+    # units whose dialogue was held in the year (the sheet "Cam kết"), and those still open
+    # whenever it was held (counted per unit, as the status counts them).
     found.commitments = list(
-        uow.conn.execute(select(COM).where(among(COM.c.report_id, dialogue_ids)).order_by(COM.c.report_id, COM.c.id))
+        uow.conn.execute(
+            select(
+                COM,
+                REP.c.held_on.label("held_on"),
+                REP.c.status.label("report_status"),
+                REP.c.held_on.between(first, last).label("in_year"),
+            )
+            .join(REP, REP.c.id == COM.c.report_id)
+            .where(
+                among(COM.c.unit_id, ids),
+                or_(REP.c.held_on.between(first, last), COM.c.status.in_([str(s) for s in OPEN_COMMITMENTS])),
+            )
+            .order_by(COM.c.unit_id, REP.c.held_on, COM.c.report_id, COM.c.id)
+        )
     )
     acted_on = or_(
         and_(ACT.c.registration_id.is_not(None), among(ACT.c.registration_id, reg_ids)),
@@ -356,12 +371,11 @@ def rows_of(scope: Scope, found: Fetched) -> Chunk:
     chunk.rows["units"] = _unit_rows(scope, found)
     chunk.rows["registrations"], chunk.rows["tasks"] = _registration_rows(scope, found, by_id)
     chunk.rows["meetings"], chunk.rows["dialogues"] = _report_rows(found, by_id)
-    reports = {r.id: r for r in found.reports}
     chunk.rows["commitments"] = [
         [
-            by_id[reports[c.report_id].unit_id].code,
-            by_id[reports[c.report_id].unit_id].name,
-            reports[c.report_id].held_on,
+            by_id[c.unit_id].code,
+            by_id[c.unit_id].name,
+            c.held_on,
             c.promise,
             c.promised_by,
             c.due_on,
@@ -369,6 +383,7 @@ def rows_of(scope: Scope, found: Fetched) -> Chunk:
             c.note or "",
         ]
         for c in found.commitments
+        if c.in_year
     ]
     chunk.rows["reviews"] = [
         [
@@ -414,10 +429,9 @@ def _unit_rows(scope: Scope, found: Fetched) -> list[list[Any]]:
     for r in found.reports:
         if r.status != ReportStatus.withdrawn:
             counted[(r.unit_id, r.kind)] += 1
-    withdrawn = {r.id for r in found.reports if r.status == ReportStatus.withdrawn}
     open_commitments: dict[int, int] = defaultdict(int)
     for c in found.commitments:
-        if c.status in OPEN_COMMITMENTS and c.report_id not in withdrawn:
+        if c.status in OPEN_COMMITMENTS and c.report_status != ReportStatus.withdrawn:
             open_commitments[c.unit_id] += 1
     rows = []
     for unit in found.units:
