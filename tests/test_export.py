@@ -729,3 +729,24 @@ def test_open_commitments_per_unit_agree_with_the_status_whatever_the_chunks(set
     assert {u.code: u.open_commitments for u in status.units}["RG-VB"] == 2
     for code, chunk in (("KG", 150), ("KG", 1), ("KG", 3), ("RG", 150), ("RG", 1)):
         assert _unit_column(settings, db, code, chunk)["RG-VB"] == 2, (code, chunk)
+
+
+async def test_xuat_sent_twice_queues_one_export(settings, db, people):
+    from chidoan.storage.models import Job
+
+    app = App(settings, clock=Clock(2027, 12, 20, 9, 0))
+    await app.start()
+    try:
+        async with WebUser(app, "staff") as staff:
+            await staff.replies()
+            await app.jobs.stop()  # the first export is still waiting when it is asked again
+            first = await staff.say("/xuat")
+            second = await staff.say("/xuat")
+        assert "Đang chuẩn bị" in first[-1]["text"]
+        assert second[-1]["text"] == (
+            "Đang chuẩn bị rồi: Thành đoàn Rạch Giá, năm 2027. Sẽ gửi ngay khi xong, đồng chí không cần gửi lại."
+        )
+        with db.connect() as conn:
+            assert len(list(conn.execute(select(Job.__table__)))) == 1
+    finally:
+        await app.stop()
