@@ -341,8 +341,8 @@ async def test_the_export_has_every_sheet_and_its_rows_match_the_database(settin
             "Đoàn phường Vĩnh Bảo",
             datetime(2027, 12, 10, 8, 0),
             "Trần Thị Bình",
-            "rate_task",
-            '{"task": 2, "result": "passed"}',
+            "rate_task",  # not an action the review commands write: as stored
+            "Phần việc 2: Đạt",
             "Tốt",
         ],
     ]
@@ -750,3 +750,45 @@ async def test_xuat_sent_twice_queues_one_export(settings, db, people):
             assert len(list(conn.execute(select(Job.__table__)))) == 1
     finally:
         await app.stop()
+
+
+def test_the_review_actions_sheet_is_in_vietnamese(settings, db, people):
+    """The sheet "Kiểm tra, đánh giá" names each action as /donvi does and writes its detail as
+    text, never the stored codes and JSON."""
+    from tests.test_review import submit_direct
+
+    reg_id = submit_direct(db, "RG-VB", people["sec"])
+    with unit_of_work(db) as uow:
+        reg = uow.registrations.one(reg_id)
+        vb = uow.units.by_code("RG-VB")
+        uow.reviews.give_back(
+            reg, parts=["task:2", "section:I"], comment="Sửa phần việc 2", account_id=people["staff"], now=local(2027, 1, 5, 8, 0)
+        )
+        for minute, action, detail in (
+            (1, "rate", {"task": 3, "item": "1.4", "result": "not_passed", "version": 1}),
+            (2, "result", {"proposed": "passed", "result": "not_passed", "overridden": True}),
+            (3, "result", {"proposed": "passed", "result": "passed", "overridden": False}),
+            (4, "accept", {"version": 2}),
+        ):
+            uow.reviews.record(vb.id, people["staff"], action, local(2027, 12, 10, 8, minute), registration_id=reg_id, detail=detail)
+
+    async def read(work):
+        with unit_of_work(db) as uow:
+            return work(uow)
+
+    async def render(work, *args):
+        return work(*args)
+
+    from chidoan.exports.xlsx import export
+
+    with unit_of_work(db) as uow:
+        root = uow.units.by_code("RG").id
+    content = asyncio.run(export(read, render, root, 2027, settings, now=local(2027, 12, 20, 9, 0)))
+    rows = workbook(content)["Kiểm tra, đánh giá"][1:]
+    assert [row[4:6] for row in rows] == [
+        ["đã trả lại để sửa", "Phần việc 2, Mục I; ý kiến: Sửa phần việc 2; phiên bản 1"],
+        ["đánh giá một phần việc", "Phần việc 3 (1.4): Không đạt; phiên bản 1"],
+        ["đánh giá kết quả năm", "Đề xuất: Đạt / điều chỉnh: Không đạt"],
+        ["đánh giá kết quả năm", "Đạt"],
+        ["đã chấp nhận", "Phiên bản 2"],
+    ]

@@ -391,13 +391,52 @@ def rows_of(scope: Scope, found: Fetched) -> Chunk:
             by_id[a.unit_id].name,
             _local(a.at, scope.tz),
             a.full_name or "",
-            a.action,
-            json.dumps(a.detail, ensure_ascii=False) if a.detail else "",
+            _action_text(a.action),
+            _detail_text(a.detail),
             a.note or "",
         ]
         for a in found.actions
     ]
     return chunk
+
+
+def _action_text(action: str) -> str:
+    """A review action named as /donvi names it (handlers/units.py), in Vietnamese; another as stored."""
+    from chidoan.handlers.units import REVIEW_ACTIONS  # the handlers import this module
+    from chidoan.i18n import gettext
+
+    label = REVIEW_ACTIONS.get(action)
+    return gettext("vi", label) if label else action
+
+
+def _detail_text(detail: Any) -> str:
+    """A review action's detail (storage/reviews.py) as text: "Phần việc 2, Mục I; ý kiến: …",
+    "Phần việc 3 (1.4): Không đạt", "Đề xuất: Đạt / điều chỉnh: Không đạt", "phiên bản 2"."""
+    if not detail:
+        return ""
+    if not isinstance(detail, dict):
+        return str(detail)
+    texts = []
+    parts = [
+        f"Mục {value}" if kind == "section" else f"Phần việc {value}"
+        for kind, _, value in (str(part).partition(":") for part in detail.get("parts") or [])
+    ]
+    if parts:
+        texts.append(", ".join(parts))
+    result = _named(RESULT_VI, detail.get("result"))
+    if detail.get("task") is not None:
+        item = f" ({detail['item']})" if detail.get("item") else ""
+        texts.append(f"Phần việc {detail['task']}{item}" + (f": {result}" if result else ""))
+    elif detail.get("overridden") and detail.get("proposed"):
+        texts.append(f"đề xuất: {_named(RESULT_VI, detail['proposed'])} / điều chỉnh: {result}")
+    elif result:
+        texts.append(result)
+    if detail.get("comment"):
+        texts.append(f"ý kiến: {detail['comment']}")
+    if detail.get("version"):
+        texts.append(f"phiên bản {detail['version']}")
+    text = "; ".join(texts)
+    return text[:1].upper() + text[1:]
 
 
 def _plan_label(scope: Scope, unit, reg, start: date | None) -> str:
