@@ -497,6 +497,7 @@ async def test_the_compiled_report_through_the_fake_telegram_api(settings, db, p
         user = TgUser(tg, db, 7003, first_name="Rạch", language="vi")
         await user.say("/baocaohuyen")
         await app.jobs.done()
+
         # The plans' own notices reach 7003 as documents too (each carries its .docx): the report is the BC-.
         def compiled(c) -> bool:
             return c.method == "sendDocument" and c.params["document"].filename.startswith("BC-")
@@ -762,7 +763,11 @@ def test_the_review_actions_sheet_is_in_vietnamese(settings, db, people):
         reg = uow.registrations.one(reg_id)
         vb = uow.units.by_code("RG-VB")
         uow.reviews.give_back(
-            reg, parts=["task:2", "section:I"], comment="Sửa phần việc 2", account_id=people["staff"], now=local(2027, 1, 5, 8, 0)
+            reg,
+            parts=["task:2", "section:I"],
+            comment="Sửa phần việc 2",
+            account_id=people["staff"],
+            now=local(2027, 1, 5, 8, 0),
         )
         for minute, action, detail in (
             (1, "rate", {"task": 3, "item": "1.4", "result": "not_passed", "version": 1}),
@@ -770,7 +775,9 @@ def test_the_review_actions_sheet_is_in_vietnamese(settings, db, people):
             (3, "result", {"proposed": "passed", "result": "passed", "overridden": False}),
             (4, "accept", {"version": 2}),
         ):
-            uow.reviews.record(vb.id, people["staff"], action, local(2027, 12, 10, 8, minute), registration_id=reg_id, detail=detail)
+            uow.reviews.record(
+                vb.id, people["staff"], action, local(2027, 12, 10, 8, minute), registration_id=reg_id, detail=detail
+            )
 
     async def read(work):
         with unit_of_work(db) as uow:

@@ -141,8 +141,13 @@ def test_jobs_add_skips_a_job_identical_to_a_pending_one(db, org):
         first = uow.jobs.add(params={"unit_id": 2, "year": 2026}, **base)
         assert first is not None
         assert uow.jobs.add(params={"year": 2026, "unit_id": 2}, **base) is None
-        for change in ({"params": {"unit_id": 3, "year": 2026}}, {"chat_id": "c2"}, {"channel": "telegram"},
-                       {"account_id": two}, {"kind": "compiled"}):
+        for change in (
+            {"params": {"unit_id": 3, "year": 2026}},
+            {"chat_id": "c2"},
+            {"channel": "telegram"},
+            {"account_id": two},
+            {"kind": "compiled"},
+        ):
             assert uow.jobs.add(**({"params": {"unit_id": 2, "year": 2026}} | base | change)) is not None, change
         uow.jobs.done(first, now)
         assert uow.jobs.add(params={"unit_id": 2, "year": 2026}, **base) is not None

@@ -44,8 +44,8 @@ from chidoan.reminders.obligations import Calendar, bound
 from chidoan.review.status import _state as plan_state
 from chidoan.review.status import within
 from chidoan.storage.models import (
-    Account,
     OPEN_COMMITMENTS,
+    Account,
     Commitment,
     ItemRating,
     OrgUnit,
