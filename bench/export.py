@@ -12,6 +12,8 @@ Measured on SQLite, as the service runs an export job (bot/jobs.py): each chunk 
 transaction on the Processor's database thread, its rows built and written on a worker thread:
 - the export's wall time and the workbook's size;
 - the longest (and median) single read transaction;
+- the longest read transaction of the province's compiled report and decision (/baocaohuyen,
+  /quyetdinh: the units it reviews directly, in chunks);
 - the latency of secretaries' "/trogiup" (stored and answered through the real Processor and
   Engine), p50 and p99, without an export and while one runs.
 
@@ -357,12 +359,32 @@ async def measure(url: str, meta: dict, replies: int) -> dict:
         seconds, content, busy = await beside_replies(
             lambda: export(read, render, meta["province"], YEAR, settings, now=NOW), "thread"
         )
-        figures["thread"] = {"seconds": seconds, "bytes": len(content), "busy": busy, "transactions": transactions}
+        figures["thread"] = {
+            "seconds": seconds,
+            "bytes": len(content),
+            "busy": busy,
+            "transactions": list(transactions),
+        }
+        figures["documents"] = await documents(read, transactions, meta["province"], settings)
     finally:
         await processor.stop()
         await checkpointer.stop()
         db.dispose()
     return figures
+
+
+async def documents(read, transactions: list[float], province: int, settings) -> dict:
+    """The province's compiled report and decision (/baocaohuyen, /quyetdinh) read as their job
+    reads them: the read transactions' durations in ms, and the units listed."""
+    from chidoan.documents.gather import compiled_document, decision_document
+    from chidoan.programmes.loader import programmes
+
+    programme = programmes(settings)[PROGRAMME]
+    today = NOW.date()
+    first = len(transactions)  # the export's are before
+    compiled = await compiled_document(read, province, programme, YEAR, today, settings)
+    await decision_document(read, province, programme, YEAR, today, settings)
+    return {"transactions": transactions[first:], "units": len(compiled.units)}
 
 
 def main() -> None:
@@ -406,8 +428,14 @@ def main() -> None:
     print(
         f"  read transactions: {len(chunks)}, longest {max(chunks):.1f} ms, median {statistics.median(chunks):.1f} ms"
     )
+    docs = figures["documents"]["transactions"]
+    print(
+        f"compiled report + decision of the province ({figures['documents']['units']} units reviewed directly): "
+        f"{len(docs)} read transactions, longest {max(docs):.1f} ms, median {statistics.median(docs):.1f} ms"
+    )
     print(
         f"export: {figures['child']['seconds']:.1f} s; longest read transaction {max(chunks):.1f} ms; "
+        f"longest document transaction {max(docs):.1f} ms; "
         f"reply p99 {_percentile(quiet, 0.99):.1f} ms without, {_percentile(figures['child']['busy'], 0.99):.1f} ms during"
     )
 

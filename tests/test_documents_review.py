@@ -322,3 +322,43 @@ async def test_staff_of_two_reviewing_units_choose_and_the_province_has_no_butto
     assert table_rows(document, "STT", "Đoàn cơ sở") == [
         ["1", "Đoàn Trường Cao đẳng Kiên Giang", "", "", "Chưa đăng ký"]
     ]
+
+
+async def test_the_units_reviewed_directly_are_read_in_chunks_as_the_status_reads_them(settings, db, people):
+    """The documents read only the units the reviewing unit reviews directly (never its
+    districts' subtrees), a chunk per transaction, each as the reviewing level's status has it."""
+    from datetime import date
+
+    from chidoan.documents.gather import read_reviewed, scope_of
+    from chidoan.programmes.loader import programmes
+    from chidoan.review.status import status_of
+
+    await submit_plans(settings)
+    programme = programmes(settings)[PROGRAMME]
+    today = date(2026, 11, 20)
+    transactions = []
+
+    async def read(work):
+        transactions.append(work)
+        with unit_of_work(db) as uow:
+            return work(uow)
+
+    def fields(u):
+        return (u.unit_id, u.registration, u.registration_id, u.version, u.first_submitted_at, u.on_time, u.due)
+
+    for code, expected in (("RG", ["RG-AH", "RG-TH", "RG-VB"]), ("KG", ["KG-CD"])):
+        with unit_of_work(db) as uow:
+            reviewer = uow.units.by_code(code)
+            scope = scope_of(uow, reviewer, settings)
+            status = status_of(uow, reviewer, programme, 2027, today=today, settings=settings)
+        wanted = [fields(u) for u in status.units if u.reviewer_id == reviewer.id]
+        for limit in (1, 2, 400):
+            transactions.clear()
+            units = await read_reviewed(read, scope, programme, 2027, today, limit=limit)
+            assert sorted(u.code for u in units) == expected
+            assert [fields(u) for u in units] == wanted
+            assert len(transactions) == len(units) // limit + 1  # a chunk per transaction
+    with unit_of_work(db) as uow:
+        kg = scope_of(uow, uow.units.by_code("KG"), settings)
+        paths = {uow.units.by_code(c).path for c in ("RG", "CT")}
+    assert set(kg.below) == paths  # the province's documents skip its districts' subtrees

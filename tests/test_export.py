@@ -341,8 +341,8 @@ async def test_the_export_has_every_sheet_and_its_rows_match_the_database(settin
             "Đoàn phường Vĩnh Bảo",
             datetime(2027, 12, 10, 8, 0),
             "Trần Thị Bình",
-            "rate_task",
-            '{"task": 2, "result": "passed"}',
+            "rate_task",  # not an action the review commands write: as stored
+            "Phần việc 2: Đạt",
             "Tốt",
         ],
     ]
@@ -664,3 +664,138 @@ async def test_the_export_and_the_compiled_report_read_the_same_on_postgresql(pg
             assert uow.compiled.by_document(document_id).unit_id == rg
     finally:
         engine.dispose()
+
+
+def _unit_column(settings, db, code: str, chunk: int, column: int = 10) -> dict:
+    """One column of the sheet "Đơn vị" of `code`'s export, by unit code, read `chunk` units at a time."""
+    from chidoan.exports.xlsx import export
+
+    async def read(work):
+        with unit_of_work(db) as uow:
+            return work(uow)
+
+    async def render(work, *args):
+        return work(*args)
+
+    with unit_of_work(db) as uow:
+        root = uow.units.by_code(code).id
+    content = asyncio.run(
+        export(read, render, root, 2026, settings, chunk_size=chunk, now=datetime(2026, 11, 20, tzinfo=UTC))
+    )
+    sheet = openpyxl.load_workbook(io.BytesIO(content), read_only=True)["Đơn vị"]
+    return {row[0]: row[column] for row in sheet.iter_rows(min_row=2, values_only=True)}
+
+
+def test_open_commitments_per_unit_agree_with_the_status_whatever_the_chunks(settings, db, people):
+    """Commitments are counted by their own unit (a merge moves them, not their dialogue), only
+    those still open as the status counts them, and the same however the export is chunked."""
+    from sqlalchemy import insert
+
+    from chidoan.bot.orgmerge import merge_units
+    from chidoan.programmes.loader import programmes
+    from chidoan.review.status import status_of
+    from chidoan.storage.models import Commitment, table
+
+    writer = add_member(db, "ml", "Ngô Văn Minh", "CT-ML", Role.secretary)
+    now = datetime.now(UTC)
+    with unit_of_work(db) as uow:
+        ml, vb = uow.units.by_code("CT-ML"), uow.units.by_code("RG-VB")
+        for unit, statuses in ((ml, ("open",)), (vb, ("open", "in_progress", "not_done", "done"))):
+            rid = uow.reports.add(
+                unit_id=unit.id, kind="dialogue", held_on=date(2026, 6, 1), data={}, account_id=writer, now=now
+            )
+            for status in statuses:
+                uow.conn.execute(
+                    insert(table(Commitment)).values(
+                        report_id=rid,
+                        unit_id=unit.id,
+                        promise="Sửa đèn",
+                        promised_by="UBND",
+                        due_on=date(2026, 9, 1),
+                        status=status,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+    merge_units(db, "CT-ML", "RG-VB", settings=settings, now=now)  # Minh Lương's commitment is Vĩnh Bảo's now
+    with unit_of_work(db) as uow:
+        status = status_of(
+            uow,
+            uow.units.by_code("RG"),
+            programmes(settings)[PROGRAMME],
+            2026,
+            today=date(2026, 11, 20),
+            settings=settings,
+        )
+    assert {u.code: u.open_commitments for u in status.units}["RG-VB"] == 2
+    for code, chunk in (("KG", 150), ("KG", 1), ("KG", 3), ("RG", 150), ("RG", 1)):
+        assert _unit_column(settings, db, code, chunk)["RG-VB"] == 2, (code, chunk)
+
+
+async def test_xuat_sent_twice_queues_one_export(settings, db, people):
+    from chidoan.storage.models import Job
+
+    app = App(settings, clock=Clock(2027, 12, 20, 9, 0))
+    await app.start()
+    try:
+        async with WebUser(app, "staff") as staff:
+            await staff.replies()
+            await app.jobs.stop()  # the first export is still waiting when it is asked again
+            first = await staff.say("/xuat")
+            second = await staff.say("/xuat")
+        assert "Đang chuẩn bị" in first[-1]["text"]
+        assert second[-1]["text"] == (
+            "Đang chuẩn bị rồi: Thành đoàn Rạch Giá, năm 2027. Sẽ gửi ngay khi xong, đồng chí không cần gửi lại."
+        )
+        with db.connect() as conn:
+            assert len(list(conn.execute(select(Job.__table__)))) == 1
+    finally:
+        await app.stop()
+
+
+def test_the_review_actions_sheet_is_in_vietnamese(settings, db, people):
+    """The sheet "Kiểm tra, đánh giá" names each action as /donvi does and writes its detail as
+    text, never the stored codes and JSON."""
+    from tests.test_review import submit_direct
+
+    reg_id = submit_direct(db, "RG-VB", people["sec"])
+    with unit_of_work(db) as uow:
+        reg = uow.registrations.one(reg_id)
+        vb = uow.units.by_code("RG-VB")
+        uow.reviews.give_back(
+            reg,
+            parts=["task:2", "section:I"],
+            comment="Sửa phần việc 2",
+            account_id=people["staff"],
+            now=local(2027, 1, 5, 8, 0),
+        )
+        for minute, action, detail in (
+            (1, "rate", {"task": 3, "item": "1.4", "result": "not_passed", "version": 1}),
+            (2, "result", {"proposed": "passed", "result": "not_passed", "overridden": True}),
+            (3, "result", {"proposed": "passed", "result": "passed", "overridden": False}),
+            (4, "accept", {"version": 2}),
+        ):
+            uow.reviews.record(
+                vb.id, people["staff"], action, local(2027, 12, 10, 8, minute), registration_id=reg_id, detail=detail
+            )
+
+    async def read(work):
+        with unit_of_work(db) as uow:
+            return work(uow)
+
+    async def render(work, *args):
+        return work(*args)
+
+    from chidoan.exports.xlsx import export
+
+    with unit_of_work(db) as uow:
+        root = uow.units.by_code("RG").id
+    content = asyncio.run(export(read, render, root, 2027, settings, now=local(2027, 12, 20, 9, 0)))
+    rows = workbook(content)["Kiểm tra, đánh giá"][1:]
+    assert [row[4:6] for row in rows] == [
+        ["đã trả lại để sửa", "Phần việc 2, Mục I; ý kiến: Sửa phần việc 2; phiên bản 1"],
+        ["đánh giá một phần việc", "Phần việc 3 (1.4): Không đạt; phiên bản 1"],
+        ["đánh giá kết quả năm", "Đề xuất: Đạt / điều chỉnh: Không đạt"],
+        ["đánh giá kết quả năm", "Đạt"],
+        ["đã chấp nhận", "Phiên bản 2"],
+    ]

@@ -22,8 +22,10 @@ RENDERED_ON: list[str] = []
 
 
 def ask(ctx: Ctx, args: str) -> None:
-    ctx.later(args or "echo", text="xin chào")
-    ctx.say("Đang chuẩn bị…")
+    if ctx.later(args or "echo", text="xin chào"):
+        ctx.say("Đang chuẩn bị…")
+    else:
+        ctx.say("Vẫn đang chuẩn bị…")
 
 
 async def echo(job: JobContext) -> None:
@@ -107,3 +109,45 @@ async def test_a_job_left_by_a_stopped_service_is_done_at_the_next_start(setting
         assert jobs(db)[0].done_at is not None
     finally:
         await app.stop()
+
+
+async def test_the_same_job_asked_again_while_pending_is_not_stored_twice(settings, org, db):
+    app = App(settings, engine=engine_with_jobs(settings))
+    await app.start()
+    try:
+        async with WebUser(app, "u1") as user:
+            await app.jobs.stop()  # the first job is still pending when it is asked again
+            first = await user.say("/thu")
+            second = await user.say("/thu")
+            other = await user.say("/thu boom")  # another kind: a job of its own
+        assert first[-1]["text"] == "Đang chuẩn bị…"
+        assert second[-1]["text"] == "Vẫn đang chuẩn bị…"
+        assert other[-1]["text"] == "Đang chuẩn bị…"
+        assert [j.kind for j in jobs(db)] == ["echo", "boom"]
+    finally:
+        await app.stop()
+
+
+def test_jobs_add_skips_a_job_identical_to_a_pending_one(db, org):
+    from datetime import UTC, datetime
+
+    from chidoan.storage.uow import unit_of_work
+    from tests.conftest import add_member
+
+    one, two = add_member(db, "a1", "Một", "RG", "district_staff"), add_member(db, "a2", "Hai", "RG", "district_staff")
+    now = datetime.now(UTC)
+    base = {"kind": "export", "account_id": one, "channel": "web", "chat_id": "c1", "now": now}
+    with unit_of_work(db) as uow:
+        first = uow.jobs.add(params={"unit_id": 2, "year": 2026}, **base)
+        assert first is not None
+        assert uow.jobs.add(params={"year": 2026, "unit_id": 2}, **base) is None
+        for change in (
+            {"params": {"unit_id": 3, "year": 2026}},
+            {"chat_id": "c2"},
+            {"channel": "telegram"},
+            {"account_id": two},
+            {"kind": "compiled"},
+        ):
+            assert uow.jobs.add(**({"params": {"unit_id": 2, "year": 2026}} | base | change)) is not None, change
+        uow.jobs.done(first, now)
+        assert uow.jobs.add(params={"unit_id": 2, "year": 2026}, **base) is not None

@@ -2,8 +2,9 @@
 
 Every function here takes `read`: something that runs one function of a unit of work in one
 short transaction (a job's `JobContext.read` on the service's database thread, or a plain
-transaction in the CLI) and gives back its result. The units reviewed directly are read at once
-(a reviewing unit has at most a few hundred), their plans' tasks 200 registrations at a time;
+transaction in the CLI) and gives back its result. The units reviewed directly are read `UNITS`
+at a time (never the subtrees of the reviewing units below), their plans' tasks 200
+registrations at a time;
 the document is then built from plain values and rendered by the caller off the database thread.
 """
 
@@ -13,13 +14,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from functools import partial
-from typing import Any, TypeVar
+from types import SimpleNamespace
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, not_, select
 
 from chidoan.documents.review import CompiledDocument, DecisionDocument, Header, TaskLine, UnitLine
 from chidoan.programmes.loader import Programme
-from chidoan.review.status import status_of
+from chidoan.reminders.obligations import Calendar, bound
+from chidoan.review.status import _state as plan_state
+from chidoan.review.status import within
 from chidoan.storage.models import (
     ItemRating,
     OrgUnit,
@@ -91,28 +95,118 @@ def label_of(registration: str, on_time: bool | None) -> str:
     return f"{timing}; {STATE_VI.get(registration, registration)}"
 
 
-def reviewed_by(
-    uow: UnitOfWork, reviewer: Row, programme: Programme, year: int, today: date, settings
-) -> list[Reviewed]:
-    """The units of the programme's registering kinds that `reviewer` reviews directly (its
-    nearest reviewing ancestor), in tree order, with their registration of `year`, as the
-    reviewing level's status reads them (review/status.py). One transaction."""
-    status = status_of(uow, reviewer, programme, year, today=today, settings=settings)
-    return [
-        Reviewed(
-            unit_id=u.unit_id,
-            code=u.code,
-            name=u.name,
-            registration=u.registration,
-            registration_id=u.registration_id,
-            version=u.version,
-            first_submitted_at=u.first_submitted_at,
-            on_time=u.on_time,
-            due=u.due,
+UNITS = 250  # units read in one transaction when listing the units a reviewing unit reviews directly
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What each chunk of the directly reviewed units needs (read once, in the first transaction)."""
+
+    reviewer_id: int
+    path: str
+    below: list[str]  # the paths of the reviewing units nearest below: their subtrees are theirs
+    cal: Calendar
+
+
+def scope_of(uow: UnitOfWork, reviewer: Row, settings) -> Scope:
+    cal = Calendar.load(uow, settings)
+    dialect = uow.conn.dialect.name
+    rows = uow.conn.execute(
+        select(U.c.id, U.c.path)
+        .where(within(U.c.path, reviewer.path, dialect), U.c.id != reviewer.id, U.c.reviews.is_(True))
+        .order_by(U.c.path)
+    )
+    below = [r for r in rows if r.id in cal.reviewing]
+    # only the nearest: a deeper one is inside one of theirs
+    return Scope(reviewer.id, reviewer.path, [r.path for r in below if cal.reviewer_id(r) == reviewer.id], cal)
+
+
+def reviewed_chunk(
+    uow: UnitOfWork, scope: Scope, programme: Programme, year: int, today: date, after: str | None, limit: int
+) -> tuple[list[Reviewed], str | None]:
+    """The next `limit` units of the programme's registering kinds that the reviewing unit reviews
+    directly, after path `after` (none of a reviewing unit's below it), with their registration
+    of `year` as the reviewing level's status reads it (review/status.py's `_state`); and the
+    last path read (None when there are no more). One transaction."""
+    dialect = uow.conn.dialect.name
+    kinds = [str(k) for k in programme.registering_kinds]
+    stmt = (
+        select(U.c.id, U.c.code, U.c.name, U.c.kind, U.c.path, U.c.closed_on, U.c.merged_into)
+        .where(within(U.c.path, scope.path, dialect), U.c.kind.in_(kinds))
+        .where(*(not_(within(U.c.path, path, dialect)) for path in scope.below))
+        .order_by(U.c.path)
+        .limit(limit)
+    )
+    if after is not None:
+        stmt = stmt.where(U.c.path > after)
+    units = [u for u in uow.conn.execute(stmt)]
+    if not units:
+        return [], None
+    ids = [u.id for u in units]
+    regs = {
+        r.unit_id: r
+        for r in uow.conn.execute(
+            select(REG).where(among(REG.c.unit_id, ids), REG.c.programme == programme.code, REG.c.year == year)
         )
-        for u in status.units
-        if u.reviewer_id == reviewer.id
-    ]
+    }
+    starts = bound(uow, ids, scope.cal.tz)[1]
+    due = scope.cal.due(scope.reviewer_id, "plan", programme, year)
+    out = []
+    for unit in units:
+        if scope.cal.reviewer_id(unit) != scope.reviewer_id:
+            continue
+        if unit.closed_on is not None and unit.closed_on <= due:
+            continue  # closed (merged) before this year's deadline
+        if unit.merged_into is not None and unit.closed_on is None:
+            continue
+        reg = regs.get(unit.id)
+        row = SimpleNamespace(
+            registration_id=reg.id if reg is not None else None,
+            version=reg.version if reg is not None else 0,
+            status=reg.status if reg is not None else None,
+            result=reg.result if reg is not None else None,
+            on_time=reg.on_time if reg is not None else None,
+        )
+        state, _overdue = plan_state(cast(Row, row), due, starts.get(unit.id), today, scope.cal)
+        out.append(
+            Reviewed(
+                unit_id=unit.id,
+                code=unit.code,
+                name=unit.name,
+                registration=state,
+                registration_id=row.registration_id,
+                version=row.version or 0,
+                first_submitted_at=reg.first_submitted_at if reg is not None else None,
+                on_time=row.on_time,
+                due=due,
+            )
+        )
+    return out, (units[-1].path if len(units) == limit else None)
+
+
+async def read_reviewed(
+    read: Read, scope: Scope, programme: Programme, year: int, today: date, *, limit: int | None = None
+) -> list[Reviewed]:
+    """The units of the programme's registering kinds that the reviewing unit reviews directly
+    (it is their nearest reviewing ancestor), in tree order, `UNITS` at a time: a province's
+    document never reads its districts' subtrees, nor holds the database for long."""
+    out: list[Reviewed] = []
+    after: str | None = None
+    while True:
+        chunk, after = await read(
+            partial(
+                reviewed_chunk,
+                scope=scope,
+                programme=programme,
+                year=year,
+                today=today,
+                after=after,
+                limit=limit or UNITS,
+            )
+        )
+        out += chunk
+        if after is None:
+            return out
 
 
 def tasks_of(programme: Programme, data: dict) -> list[TaskLine]:
@@ -196,11 +290,12 @@ async def compiled_document(
 ) -> CompiledDocument:
     """The compiled registration report of `reviewer_id` for plan year `year`."""
 
-    def head(uow: UnitOfWork) -> tuple[Header, list[Reviewed]]:
+    def head(uow: UnitOfWork) -> tuple[Header, Scope]:
         reviewer = uow.units.one(reviewer_id)
-        return header_of(uow, reviewer, today), reviewed_by(uow, reviewer, programme, year, today, settings)
+        return header_of(uow, reviewer, today), scope_of(uow, reviewer, settings)
 
-    header, units = await read(head)
+    header, scope = await read(head)
+    units = await read_reviewed(read, scope, programme, year, today)
     tasks = await read_tasks(read, programme, units)
     lines = [
         UnitLine(u.name, u.label(), local_day(u.first_submitted_at, settings.tz), tasks.get(u.unit_id, []))
@@ -246,12 +341,12 @@ async def decision_document(
     """The recognition decision of `reviewer_id` for plan year `year`: the units it reviews
     directly whose registration's result is passed, each with its passed tasks."""
 
-    def head(uow: UnitOfWork) -> tuple[Header, list[Reviewed]]:
+    def head(uow: UnitOfWork) -> tuple[Header, Scope]:
         reviewer = uow.units.one(reviewer_id)
-        units = reviewed_by(uow, reviewer, programme, year, today, settings)
-        return header_of(uow, reviewer, today), [u for u in units if u.registration == "passed"]
+        return header_of(uow, reviewer, today), scope_of(uow, reviewer, settings)
 
-    header, passed = await read(head)
+    header, scope = await read(head)
+    passed = [u for u in await read_reviewed(read, scope, programme, year, today) if u.registration == "passed"]
     tasks = await read_tasks(read, programme, passed)
     ratings: dict[int, int] = {}
     ids = [u.registration_id for u in passed if u.registration_id is not None]

@@ -73,15 +73,19 @@ class Ctx:
     def send_document(self, document_id: int, filename: str, msgid: str, **params: object) -> None:
         self.replies.append(Outgoing(self.t(msgid, **params), attachment=Attachment(document_id, filename)))
 
-    def later(self, kind: str, **params: object) -> None:
+    def later(self, kind: str, **params: object) -> bool:
         """Leave work for after this event's commit, answered in this chat (bot/jobs.py): a
         chart, a document or an export is read in short transactions and rendered off the
-        database thread, so nobody's reply waits behind it. `params` must be JSON."""
+        database thread, so nobody's reply waits behind it. `params` must be JSON. False when
+        the same job (same asker, chat and params) is still pending: nothing stored."""
         inc = self.incoming
-        self.uow.jobs.add(
+        stored = self.uow.jobs.add(
             kind=kind, account_id=self.account_id, channel=inc.channel, chat_id=inc.chat_id, params=params, now=self.now
         )
+        if stored is None:
+            return False
         self.engine.asked.add("jobs")
+        return True
 
     def notify(
         self,

@@ -42,6 +42,7 @@ from chidoan.programmes.loader import programme_for
 from chidoan.reminders.obligations import Calendar, bound
 from chidoan.review.status import registration_state, within
 from chidoan.storage.models import (
+    OPEN_COMMITMENTS,
     Account,
     Commitment,
     ItemRating,
@@ -96,7 +97,6 @@ COMMITMENT_VI = {
     "not_done": "Chưa thực hiện",
 }
 YES_NO = {True: "Có", False: "Không", None: ""}
-OPEN_COMMITMENTS = ("open", "in_progress", "not_done")
 
 # (key, sheet title, column headers)
 SHEETS: list[tuple[str, str, list[str]]] = [
@@ -327,9 +327,24 @@ def read_chunk(uow: UnitOfWork, scope: Scope, after: str | None, limit: int = CH
         )
     )
     found.report_data = _newest(rows, "report_id", {(p.id, p.version) for p in found.reports})
-    dialogue_ids = [r.id for r in found.reports if r.kind == ReportKind.dialogue]
+    # A commitment is its own unit's (a merge moves it, not its dialogue): those of the chunk's
+    # units whose dialogue was held in the year (the sheet "Cam kết"), and those still open
+    # whenever it was held (counted per unit, as the status counts them).
     found.commitments = list(
-        uow.conn.execute(select(COM).where(among(COM.c.report_id, dialogue_ids)).order_by(COM.c.report_id, COM.c.id))
+        uow.conn.execute(
+            select(
+                COM,
+                REP.c.held_on.label("held_on"),
+                REP.c.status.label("report_status"),
+                REP.c.held_on.between(first, last).label("in_year"),
+            )
+            .join(REP, REP.c.id == COM.c.report_id)
+            .where(
+                among(COM.c.unit_id, ids),
+                or_(REP.c.held_on.between(first, last), COM.c.status.in_([str(s) for s in OPEN_COMMITMENTS])),
+            )
+            .order_by(COM.c.unit_id, REP.c.held_on, COM.c.report_id, COM.c.id)
+        )
     )
     acted_on = or_(
         and_(ACT.c.registration_id.is_not(None), among(ACT.c.registration_id, reg_ids)),
@@ -354,12 +369,11 @@ def rows_of(scope: Scope, found: Fetched) -> Chunk:
     chunk.rows["units"] = _unit_rows(scope, found)
     chunk.rows["registrations"], chunk.rows["tasks"] = _registration_rows(scope, found, by_id)
     chunk.rows["meetings"], chunk.rows["dialogues"] = _report_rows(found, by_id)
-    reports = {r.id: r for r in found.reports}
     chunk.rows["commitments"] = [
         [
-            by_id[reports[c.report_id].unit_id].code,
-            by_id[reports[c.report_id].unit_id].name,
-            reports[c.report_id].held_on,
+            by_id[c.unit_id].code,
+            by_id[c.unit_id].name,
+            c.held_on,
             c.promise,
             c.promised_by,
             c.due_on,
@@ -367,6 +381,7 @@ def rows_of(scope: Scope, found: Fetched) -> Chunk:
             c.note or "",
         ]
         for c in found.commitments
+        if c.in_year
     ]
     chunk.rows["reviews"] = [
         [
@@ -374,13 +389,52 @@ def rows_of(scope: Scope, found: Fetched) -> Chunk:
             by_id[a.unit_id].name,
             _local(a.at, scope.tz),
             a.full_name or "",
-            a.action,
-            json.dumps(a.detail, ensure_ascii=False) if a.detail else "",
+            _action_text(a.action),
+            _detail_text(a.detail),
             a.note or "",
         ]
         for a in found.actions
     ]
     return chunk
+
+
+def _action_text(action: str) -> str:
+    """A review action named as /donvi names it (handlers/units.py), in Vietnamese; another as stored."""
+    from chidoan.handlers.units import REVIEW_ACTIONS  # the handlers import this module
+    from chidoan.i18n import gettext
+
+    label = REVIEW_ACTIONS.get(action)
+    return gettext("vi", label) if label else action
+
+
+def _detail_text(detail: Any) -> str:
+    """A review action's detail (storage/reviews.py) as text: "Phần việc 2, Mục I; ý kiến: …",
+    "Phần việc 3 (1.4): Không đạt", "Đề xuất: Đạt / điều chỉnh: Không đạt", "phiên bản 2"."""
+    if not detail:
+        return ""
+    if not isinstance(detail, dict):
+        return str(detail)
+    texts = []
+    parts = [
+        f"Mục {value}" if kind == "section" else f"Phần việc {value}"
+        for kind, _, value in (str(part).partition(":") for part in detail.get("parts") or [])
+    ]
+    if parts:
+        texts.append(", ".join(parts))
+    result = _named(RESULT_VI, detail.get("result"))
+    if detail.get("task") is not None:
+        item = f" ({detail['item']})" if detail.get("item") else ""
+        texts.append(f"Phần việc {detail['task']}{item}" + (f": {result}" if result else ""))
+    elif detail.get("overridden") and detail.get("proposed"):
+        texts.append(f"đề xuất: {_named(RESULT_VI, detail['proposed'])} / điều chỉnh: {result}")
+    elif result:
+        texts.append(result)
+    if detail.get("comment"):
+        texts.append(f"ý kiến: {detail['comment']}")
+    if detail.get("version"):
+        texts.append(f"phiên bản {detail['version']}")
+    text = "; ".join(texts)
+    return text[:1].upper() + text[1:]
 
 
 def _plan_label(scope: Scope, unit, reg, start: date | None) -> str:
@@ -416,10 +470,9 @@ def _unit_rows(scope: Scope, found: Fetched) -> list[list[Any]]:
     for r in found.reports:
         if r.status != ReportStatus.withdrawn:
             counted[(r.unit_id, r.kind)] += 1
-    withdrawn = {r.id for r in found.reports if r.status == ReportStatus.withdrawn}
     open_commitments: dict[int, int] = defaultdict(int)
     for c in found.commitments:
-        if c.status in OPEN_COMMITMENTS and c.report_id not in withdrawn:
+        if c.status in OPEN_COMMITMENTS and c.report_status != ReportStatus.withdrawn:
             open_commitments[c.unit_id] += 1
     rows = []
     for unit in found.units:

@@ -56,6 +56,7 @@ PREPARING = {
     "d": N_("Drawing up the recognition decision of {unit} for {year}… It comes in a moment."),
     "x": N_("Preparing the spreadsheet of {unit} for {year}… A large union takes a minute."),
 }
+ALREADY = N_("Already being prepared: {unit}, {year}. It comes as soon as it is ready; no need to ask again.")
 CHOOSE = {
     "c": N_("The compiled report of which union?"),
     "d": N_("The recognition decision of which union?"),
@@ -180,8 +181,10 @@ def _export_roots(ctx: Ctx) -> list[Row]:
 
 
 def _queue(ctx: Ctx, what: str, unit: Row, year: int) -> None:
-    ctx.later(JOB_KINDS[what], unit_id=unit.id, year=year)
-    ctx.say(PREPARING[what], unit=unit.name, year=year)
+    if ctx.later(JOB_KINDS[what], unit_id=unit.id, year=year):
+        ctx.say(PREPARING[what], unit=unit.name, year=year)
+    else:  # the same one is still waiting: asked twice in a hurry
+        ctx.say(ALREADY, unit=unit.name, year=year)
 
 
 # ---- buttons ----------------------------------------------------------------------------------

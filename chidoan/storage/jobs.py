@@ -19,7 +19,18 @@ class Jobs:
 
     def add(
         self, *, kind: str, account_id: int, channel: str, chat_id: str, params: dict[str, Any], now: datetime
-    ) -> int:
+    ) -> int | None:
+        """Store a job, unless one identical to it (same account, kind, channel, chat and
+        params) is still pending: then None (a hurried user's second /xuat is not a second export)."""
+        same = select(J.c.params).where(
+            J.c.done_at.is_(None),
+            J.c.kind == kind,
+            J.c.account_id == account_id,
+            J.c.channel == channel,
+            J.c.chat_id == chat_id,
+        )
+        if any(row.params == params for row in self.conn.execute(same)):
+            return None
         values = {
             "kind": kind,
             "account_id": account_id,

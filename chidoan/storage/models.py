@@ -480,6 +480,11 @@ class CommitmentStatus(StrEnum):
     not_done = "not_done"
 
 
+# The commitments counted as open ("Cam kết chưa hoàn thành"): promised, not yet followed up. One
+# definition for the reviewing level's status and the export.
+OPEN_COMMITMENTS: frozenset[CommitmentStatus] = frozenset({CommitmentStatus.open})
+
+
 class Commitment(SQLModel, table=True):
     """Something a leader promised in a dialogue: followed up on its due date."""
 
