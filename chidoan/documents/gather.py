@@ -14,16 +14,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from functools import partial
-from types import SimpleNamespace
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from sqlalchemy import Row, not_, select
 
 from chidoan.documents.review import CompiledDocument, DecisionDocument, Header, TaskLine, UnitLine
 from chidoan.programmes.loader import Programme
 from chidoan.reminders.obligations import Calendar, bound
-from chidoan.review.status import _state as plan_state
-from chidoan.review.status import within
+from chidoan.review.status import listed, state_of, within
 from chidoan.storage.models import (
     ItemRating,
     OrgUnit,
@@ -126,7 +124,7 @@ def reviewed_chunk(
 ) -> tuple[list[Reviewed], str | None]:
     """The next `limit` units of the programme's registering kinds that the reviewing unit reviews
     directly, after path `after` (none of a reviewing unit's below it), with their registration
-    of `year` as the reviewing level's status reads it (review/status.py's `_state`); and the
+    of `year` as the reviewing level's status reads it (review/status.py's `state_of`); and the
     last path read (None when there are no more). One transaction."""
     dialect = uow.conn.dialect.name
     kinds = [str(k) for k in programme.registering_kinds]
@@ -155,29 +153,20 @@ def reviewed_chunk(
     for unit in units:
         if scope.cal.reviewer_id(unit) != scope.reviewer_id:
             continue
-        if unit.closed_on is not None and unit.closed_on <= due:
-            continue  # closed (merged) before this year's deadline
-        if unit.merged_into is not None and unit.closed_on is None:
+        if not listed(unit.closed_on, unit.merged_into, due):
             continue
         reg = regs.get(unit.id)
-        row = SimpleNamespace(
-            registration_id=reg.id if reg is not None else None,
-            version=reg.version if reg is not None else 0,
-            status=reg.status if reg is not None else None,
-            result=reg.result if reg is not None else None,
-            on_time=reg.on_time if reg is not None else None,
-        )
-        state, _overdue = plan_state(cast(Row, row), due, starts.get(unit.id), today, scope.cal)
+        state, _overdue = state_of(reg, due, starts.get(unit.id), today, scope.cal)
         out.append(
             Reviewed(
                 unit_id=unit.id,
                 code=unit.code,
                 name=unit.name,
                 registration=state,
-                registration_id=row.registration_id,
-                version=row.version or 0,
+                registration_id=reg.id if reg is not None else None,
+                version=reg.version if reg is not None else 0,
                 first_submitted_at=reg.first_submitted_at if reg is not None else None,
-                on_time=row.on_time,
+                on_time=reg.on_time if reg is not None else None,
                 due=due,
             )
         )

@@ -40,7 +40,7 @@ from sqlalchemy.orm import aliased
 from chidoan.documents.gather import label_of
 from chidoan.programmes.loader import programme_for
 from chidoan.reminders.obligations import Calendar, bound
-from chidoan.review.status import registration_state, within
+from chidoan.review.status import listed, state_of, within
 from chidoan.storage.models import (
     OPEN_COMMITMENTS,
     Account,
@@ -398,13 +398,16 @@ def rows_of(scope: Scope, found: Fetched) -> Chunk:
     return chunk
 
 
+SHEET_LOCALE = "vi"  # the workbook is Vietnamese whatever the asker's language, as the documents are
+
+
 def _action_text(action: str) -> str:
     """A review action named as /donvi names it (handlers/units.py), in Vietnamese; another as stored."""
     from chidoan.handlers.units import REVIEW_ACTIONS  # the handlers import this module
     from chidoan.i18n import gettext
 
     label = REVIEW_ACTIONS.get(action)
-    return gettext("vi", label) if label else action
+    return gettext(SHEET_LOCALE, label) if label else action
 
 
 def _detail_text(detail: Any) -> str:
@@ -445,23 +448,10 @@ def _plan_label(scope: Scope, unit, reg, start: date | None) -> str:
     if programme is None:
         return ""
     due = scope.cal.plan_due(programme, scope.year, unit)
-    if (unit.closed_on is not None and unit.closed_on <= due) or (
-        unit.merged_into is not None and unit.closed_on is None
-    ):
+    if not listed(unit.closed_on, unit.merged_into, due):
         return ""
-    on_time = reg.on_time if reg is not None else None
-    state, _overdue = registration_state(
-        reg.id if reg is not None else None,
-        reg.status if reg is not None else None,
-        reg.version if reg is not None else 0,
-        on_time,
-        reg.result if reg is not None else None,
-        due,
-        start,
-        scope.today,
-        scope.cal,
-    )
-    return label_of(state, on_time)
+    state, _overdue = state_of(reg, due, start, scope.today, scope.cal)
+    return label_of(state, reg.on_time if reg is not None else None)
 
 
 def _unit_rows(scope: Scope, found: Fetched) -> list[list[Any]]:

@@ -37,8 +37,8 @@ from sqlalchemy.sql.elements import Grouping
 from chidoan.programmes.loader import Programme
 from chidoan.reminders.obligations import MAX_MOVE, Calendar
 from chidoan.storage.models import (
+    OPEN_COMMITMENTS,
     Commitment,
-    CommitmentStatus,
     CompiledReport,
     OrgUnit,
     Registration,
@@ -341,9 +341,7 @@ def status_chunk(
         if reviewer not in dues:
             dues[reviewer] = cal.due(reviewer, "plan", programme, year)
         due = dues[reviewer]
-        if closed_on is not None and closed_on <= due:
-            continue  # closed (merged) before this year's deadline
-        if merged_into is not None and closed_on is None:
+        if not listed(closed_on, merged_into, due):
             continue
         start = _utc(started).astimezone(tz).date() if started is not None else None  # type: ignore[union-attr]
         state, overdue = registration_state(reg_id, reg_status, version, on_time, result, due, start, today, cal)
@@ -383,6 +381,21 @@ def _utc(value: datetime | str | None) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return value
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def listed(closed_on: date | None, merged_into: int | None, due: date) -> bool:
+    """Whether a unit is listed for a plan year whose registration was due before `due`: not if
+    it was closed (merged) by then, so earlier years read as they did."""
+    if closed_on is not None:
+        return closed_on > due
+    return merged_into is None
+
+
+def state_of(reg: Row | None, due: date, start: date | None, today: date, cal: Calendar) -> tuple[str, bool]:
+    """`registration_state` of a registration row (None: the unit has none)."""
+    if reg is None:
+        return registration_state(None, None, 0, None, None, due, start, today, cal)
+    return registration_state(reg.id, reg.status, reg.version, reg.on_time, reg.result, due, start, today, cal)
 
 
 def registration_state(
@@ -476,7 +489,7 @@ def _query(
         .select_from(COM.join(REP, REP.c.id == COM.c.report_id))
         .where(
             COM.c.unit_id == U.c.id,
-            COM.c.status == CommitmentStatus.open,
+            COM.c.status.in_(sorted(OPEN_COMMITMENTS)),
             REP.c.status != ReportStatus.withdrawn,
         )
         .scalar_subquery()
