@@ -72,7 +72,7 @@ async def submit_plans(settings) -> None:
 
 async def ask(app: App, user: WebUser, text: str) -> list[dict]:
     replies = await user.say(text)
-    await app.jobs.done()
+    await app.jobs.settled()
     return replies + await user.replies()
 
 
@@ -312,7 +312,7 @@ async def test_staff_of_two_reviewing_units_choose_and_the_province_has_no_butto
                 "Thành đoàn Rạch Giá",
             ]
             await staff.press("Tỉnh đoàn Kiên Giang")
-            await app.jobs.done()
+            await app.jobs.settled()
             sent = (await staff.replies())[-1]
             assert sent["document"]["filename"] == "BC-3CD-2027-TDKG.docx" and not sent.get("buttons")
     finally:

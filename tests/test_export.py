@@ -189,7 +189,7 @@ async def export_in_chat(settings, user_id: str, text: str, clock=None) -> tuple
         async with WebUser(app, user_id) as user:
             await user.replies()
             replies = await user.say(text)
-            await app.jobs.done()
+            await app.jobs.settled()
             replies += await user.replies()
     finally:
         await app.stop()
@@ -395,7 +395,7 @@ async def test_access_to_exports(settings, db, people):
             assert "Your role does not allow /xuat" in refused[0]["text"]
             # A code inside one's subtree narrows the export to it.
             replies = await staff.say("/xuat RG-VB 2027")
-            await app.jobs.done()
+            await app.jobs.settled()
             replies += await staff.replies()
             assert replies[-1]["document"]["filename"] == "chidoan-RG-VB-2027.xlsx"
     finally:
@@ -433,7 +433,7 @@ async def test_a_zalo_bot_user_gets_a_link_that_downloads_then_expires(settings,
     try:
         user = ZaloUser(zalo, db, "8009", name="Bình")
         await user.say("/xuat 2027")
-        await app.jobs.done()
+        await app.jobs.settled()
         await user.replies()
         text = user.text
         assert "Tải tệp “chidoan-RG-2027.xlsx” tại đây (liên kết dùng được đến 09:00 21/12/2027)" in text
@@ -476,7 +476,7 @@ async def test_without_a_public_address_a_zalo_bot_user_is_told_whom_to_ask(sett
     try:
         user = ZaloUser(zalo, db, "8010", name="Bình")
         await user.say("/baocaohuyen")
-        await app.jobs.done()
+        await app.jobs.settled()
         await user.replies()
         assert "Zalo không gửi được tệp “BC-3CD-2027-TDRG.docx”" in user.text and "quản trị viên" in user.text
         assert "http" not in user.text
@@ -496,7 +496,7 @@ async def test_the_compiled_report_through_the_fake_telegram_api(settings, db, p
     try:
         user = TgUser(tg, db, 7003, first_name="Rạch", language="vi")
         await user.say("/baocaohuyen")
-        await app.jobs.done()
+        await app.jobs.settled()
 
         # The plans' own notices reach 7003 as documents too (each carries its .docx): the report is the BC-.
         def compiled(c) -> bool:
@@ -562,7 +562,7 @@ async def test_on_zalo_oa_the_spreadsheet_goes_as_a_link_and_the_report_as_a_fil
         try:
             user = OaUser(zalo, app, db, "8123")
             await user.say("/xuat 2026")
-            await app.jobs.done()
+            await app.jobs.settled()
             await user.replies()
             assert (
                 "Tải tệp “chidoan-RG-2026.xlsx” tại đây" in user.text
@@ -570,7 +570,7 @@ async def test_on_zalo_oa_the_spreadsheet_goes_as_a_link_and_the_report_as_a_fil
             )
             assert not zalo.calls_to("upload/file")  # Zalo's upload takes no spreadsheet
             await user.say("/baocaohuyen")
-            await app.jobs.done()
+            await app.jobs.settled()
             await user.replies()
             [upload] = zalo.calls_to("upload/file")
             assert upload.file is not None and upload.file[0] == "BC-3CD-2027-TDRG.docx"

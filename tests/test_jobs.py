@@ -65,7 +65,7 @@ async def test_a_job_is_done_after_the_commit_off_the_database_thread_and_answer
     try:
         async with WebUser(app, "u1") as user:
             replies = await user.say("/thu")
-            await app.jobs.done()
+            await app.jobs.settled()
             replies += await user.replies()  # the file may already have come with the first answer
         assert replies[0]["text"] == "Đang chuẩn bị…"
         assert replies[1]["document"]["filename"] == "echo.txt"
@@ -85,7 +85,7 @@ async def test_a_failing_job_tells_the_asker_and_is_kept_with_its_error(settings
     try:
         async with WebUser(app, "u1") as user:
             replies = await user.say("/thu boom")
-            await app.jobs.done()
+            await app.jobs.settled()
             replies += await user.replies()
         assert "lỗi" in replies[-1]["text"]
         [job] = jobs(db)
@@ -105,7 +105,7 @@ async def test_a_job_left_by_a_stopped_service_is_done_at_the_next_start(setting
     app = App(settings, engine=engine_with_jobs(settings))
     await app.start()
     try:
-        await app.jobs.done()
+        await app.jobs.settled()
         assert jobs(db)[0].done_at is not None
     finally:
         await app.stop()

@@ -52,7 +52,7 @@ async def test_what_is_owed_by_obligation_and_the_nudge_button(settings, db):
         async with WebUser(app, "rg") as staff:
             replies = await staff.say("/chuanop")
             nudged = await staff.press("Nhắc những đơn vị này")
-            await app.nudges.answered()
+            await app.nudges.settled()
     finally:
         await app.stop()
     texts = [m["text"] for m in replies]
@@ -151,7 +151,7 @@ async def test_a_large_subtree_is_answered_by_a_job_with_the_same_lists(settings
             for kind, read in list(pending.CHUNKED.items()):  # a unit or two a transaction
                 monkeypatch.setitem(pending.CHUNKED, kind, partial(read, limit=1))
             deferred = await staff.say("/chuanop")
-            await app.jobs.done()
+            await app.jobs.settled()
             deferred += await staff.replies()
     finally:
         await app.stop()

@@ -304,7 +304,7 @@ async def answer_of(app: App, user: WebUser) -> None:
     """A staff's count or nudge is answered after its event (bot/nudges.py), often before the
     event's own reply was read: wait, then read it beside that reply."""
     before = user.last
-    await app.nudges.answered()
+    await app.nudges.settled()
     user.last = before + await user.replies()
 
 
@@ -492,7 +492,7 @@ async def test_a_count_asked_before_a_restart_is_answered_after_it(settings, db,
     app = App(settings, clock=clock_at(2026, 10, 15, 9, 0))
     await app.start()
     try:
-        await app.nudges.answered()
+        await app.nudges.settled()
         async with WebUser(app, "ct") as ct:
             await ct.replies()
             assert "Huyện đoàn Châu Thành: có 1 việc quá hạn" in ct.text, ct.text

@@ -347,7 +347,7 @@ async def test_district_staff_see_every_state_totals_and_a_chart_in_the_web_chat
     try:
         async with WebUser(app, "rg") as staff:
             replies = await staff.say("/trangthai")
-            await app.jobs.done()
+            await app.jobs.settled()
             replies += await staff.replies()
     finally:
         await app.stop()
@@ -420,7 +420,7 @@ async def test_pages_of_twenty_and_a_forged_button_refused(settings, db, org):
     try:
         async with WebUser(app, "ct") as staff:
             first = await staff.say("/trangthai")
-            await app.jobs.done()  # the chart comes after the text, in its own time
+            await app.jobs.settled()  # the chart comes after the text, in its own time
             first += await staff.replies()
             staff.last = first
             second = await staff.press("Trang sau")
@@ -463,7 +463,7 @@ async def test_a_province_with_districts_rolls_up_and_drills_down(settings, db):
     try:
         async with WebUser(app, "kg") as staff:
             replies = await staff.say("/trangthai")
-            await app.jobs.done()
+            await app.jobs.settled()
             replies += await staff.replies()
             staff.last = replies  # the buttons are on the text, before the chart
             district = await staff.press("Thành đoàn Rạch Giá")
@@ -567,7 +567,7 @@ async def test_through_telegram_the_chart_arrives_as_a_photo(settings, db, tg):
     try:
         staff = TgUser(tg, db, 9001, language="vi")
         replies = await staff.say("/trangthai")
-        await app.jobs.done()
+        await app.jobs.settled()
         await tg.wait_for(lambda calls: any(c.method == "sendPhoto" and c.status == 200 for c in calls))
         page = await staff.say("/trangthai tre")
     finally:
@@ -593,7 +593,7 @@ async def test_no_chart_on_zalo_bot_which_cannot_carry_a_picture(settings, db):
     try:
         await app.processor.submit(Incoming("zalo_bot", "e1", "zb1", "zb1", text="/trangthai"))
         await app.processor.submit(Incoming("web", "e2", "w1", "w1", text="/trangthai"))
-        await app.jobs.done()
+        await app.jobs.settled()
     finally:
         await app.stop()
     with db.connect() as conn:
@@ -610,11 +610,11 @@ async def test_a_large_subtree_is_answered_by_a_job_reading_it_in_chunks(setting
     try:
         async with WebUser(app, "kg") as staff:
             inline = await staff.say("/trangthai")
-            await app.jobs.done()
+            await app.jobs.settled()
             inline += await staff.replies()
             monkeypatch.setattr(handler, "CHUNK", 4)  # KG's 14 registering units are "large" now
             deferred = await staff.say("/trangthai")
-            await app.jobs.done()
+            await app.jobs.settled()
             deferred += await staff.replies()
     finally:
         await app.stop()

@@ -7,61 +7,34 @@ retried forever nor blocks the ones behind it.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping
 
+from sqlalchemy import Row
+
+from chidoan.bot.aftercommit import AfterCommit
 from chidoan.bot.processor import Processor
-from chidoan.bot.tasks import cancel
 from chidoan.engine.jobs import JobContext, JobFn
 from chidoan.i18n import N_
+from chidoan.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
 FAILED = N_("Sorry, that could not be prepared because of an error on our side. Please try again later.")
 
 
-class Jobs:
+class Jobs(AfterCommit):
+    name = "jobs"
+
     def __init__(self, processor: Processor, settings, kinds: Mapping[str, JobFn]):
-        self.processor = processor
+        super().__init__(processor)
         self.settings = settings
         self.kinds = kinds
-        self._asked = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._task: asyncio.Task | None = None
-        processor.committed.append(self._poke)
 
-    def _poke(self) -> None:
-        if "jobs" in self.processor.engine.asked:
-            self.processor.engine.asked.discard("jobs")
-            self._idle.clear()
-            self._asked.set()
+    def pending(self, uow: UnitOfWork) -> list[Row]:
+        return uow.jobs.pending()
 
-    async def start(self) -> None:
-        self._asked.set()  # what a stopped service left undone
-        self._task = asyncio.create_task(self._serve(), name="chidoan-jobs")
-
-    async def stop(self) -> None:
-        await cancel(self._task)
-        self._task = None
-
-    async def done(self) -> None:
-        """Wait until every job committed so far is done (tests, benchmarks)."""
-        await self._idle.wait()
-
-    async def _serve(self) -> None:
-        while True:
-            await self._asked.wait()
-            self._asked.clear()
-            try:
-                for job in await self.processor.run(lambda uow: uow.jobs.pending()):
-                    await self._do(job)
-            except Exception:
-                log.exception("reading the pending jobs failed; they are tried at the next one")
-            if not self._asked.is_set():
-                self._idle.set()
-
-    async def _do(self, job) -> None:
+    async def handle(self, job: Row) -> None:
         now = self.processor.clock()
         locale = await self.processor.run(lambda uow: uow.accounts.one(job.account_id).locale)
         ctx = JobContext(job=job, locale=locale, now=now, settings=self.settings, run=self.processor.run)
@@ -79,5 +52,4 @@ class Jobs:
             except Exception:
                 log.exception("telling the asker of job %s failed", job.id)
         await self.processor.run(lambda uow: uow.jobs.done(job.id, self.processor.clock(), error=error))
-        for wake in self.processor.committed:
-            wake()
+        self.wake_sender()

@@ -11,12 +11,12 @@ stopped service are answered at the next start.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from functools import partial
 
+from sqlalchemy import Row
+
+from chidoan.bot.aftercommit import AfterCommit
 from chidoan.bot.processor import Processor
-from chidoan.bot.tasks import cancel
 from chidoan.engine.dispatch import notice_row
 from chidoan.engine.notices import Window
 from chidoan.engine.typed import remember
@@ -26,50 +26,18 @@ from chidoan.reminders.sweep import within_hours
 from chidoan.storage.models import Priority
 from chidoan.storage.uow import UnitOfWork
 
-log = logging.getLogger(__name__)
 
+class Nudges(AfterCommit):
+    name = "nudges"
 
-class Nudges:
     def __init__(self, processor: Processor, settings):
-        self.processor = processor
+        super().__init__(processor)
         self.settings = settings
-        self._asked = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._task: asyncio.Task | None = None
-        processor.committed.append(self._poke)
 
-    def _poke(self) -> None:
-        """After each commit: a handler that stored a request says so on the engine."""
-        if "nudges" in self.processor.engine.asked:
-            self.processor.engine.asked.discard("nudges")
-            self._idle.clear()
-            self._asked.set()
+    def pending(self, uow: UnitOfWork) -> list[Row]:
+        return uow.nudges.pending()
 
-    async def start(self) -> None:
-        self._asked.set()  # what a stopped service left unanswered
-        self._task = asyncio.create_task(self._serve(), name="chidoan-nudges")
-
-    async def stop(self) -> None:
-        await cancel(self._task)
-        self._task = None
-
-    async def answered(self) -> None:
-        """Wait until every request committed so far is answered (tests)."""
-        await self._idle.wait()
-
-    async def _serve(self) -> None:
-        while True:
-            await self._asked.wait()
-            self._asked.clear()
-            try:
-                for request in await self.processor.run(lambda uow: uow.nudges.pending()):
-                    await self._answer(request)
-            except Exception:
-                log.exception("a staff's count or nudge failed; it is tried again at the next one")
-            if not self._asked.is_set():
-                self._idle.set()
-
-    async def _answer(self, request) -> None:
+    async def handle(self, request: Row) -> None:
         now = self.processor.clock()
         window = Window.of(self.settings)
         send_now = request.kind == "send" and within_hours(self.settings.allowed_hours, now, self.settings.tz)
@@ -98,5 +66,4 @@ class Nudges:
             uow.nudges.done(request.id, now)
 
         await self.processor.run(answer)
-        for wake in self.processor.committed:
-            wake()
+        self.wake_sender()

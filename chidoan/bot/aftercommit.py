@@ -1,0 +1,74 @@
+"""The loop shared by the services that do what handlers leave for after their commit (a staff's
+count or nudge, bot/nudges.py; a job, bot/jobs.py).
+
+A handler stores a request row and names the service in `engine.asked`; after that commit the
+service is poked, reads the pending requests and handles them one at a time beside the replies.
+At start it looks once, for what a stopped service left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from chidoan.bot.processor import Processor
+from chidoan.bot.tasks import cancel
+from chidoan.storage.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+class AfterCommit:
+    name = ""  # as named in engine.asked by the handlers
+
+    def __init__(self, processor: Processor):
+        self.processor = processor
+        self._asked = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        processor.committed.append(self._poke)
+
+    def pending(self, uow: UnitOfWork) -> list[Any]:
+        """The requests not handled yet, in the order asked."""
+        raise NotImplementedError
+
+    async def handle(self, request: Any) -> None:
+        """Do one request and mark it handled."""
+        raise NotImplementedError
+
+    def _poke(self) -> None:
+        """After each commit: a handler that stored a request says so on the engine."""
+        if self.name in self.processor.engine.asked:
+            self.processor.engine.asked.discard(self.name)
+            self._idle.clear()
+            self._asked.set()
+
+    async def start(self) -> None:
+        self._asked.set()  # what a stopped service left
+        self._task = asyncio.create_task(self._serve(), name=f"chidoan-{self.name}")
+
+    async def stop(self) -> None:
+        await cancel(self._task)
+        self._task = None
+
+    async def settled(self) -> None:
+        """Wait until every request committed so far is handled (tests, benchmarks)."""
+        await self._idle.wait()
+
+    async def _serve(self) -> None:
+        while True:
+            await self._asked.wait()
+            self._asked.clear()
+            try:
+                for request in await self.processor.run(self.pending):
+                    await self.handle(request)
+            except Exception:
+                log.exception("%s: handling the pending requests failed; tried again at the next one", self.name)
+            if not self._asked.is_set():
+                self._idle.set()
+
+    def wake_sender(self) -> None:
+        """After a commit of this service's own: the sender (and the others) look again."""
+        for wake in self.processor.committed:
+            wake()
