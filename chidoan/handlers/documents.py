@@ -311,12 +311,22 @@ def _today(job: JobContext) -> date:
     return job.now.astimezone(job.settings.tz).date()
 
 
-async def compiled_job(job: JobContext) -> None:
+async def _asked(job: JobContext) -> tuple[int, int, Programme] | None:
+    """A document job's unit id, year and the programme covering that year; None (answered) when
+    no programme covers it."""
     unit_id, year = int(job.params["unit_id"]), int(job.params["year"])
     programme = _programme(job.settings, year)
     if programme is None:
         await job.reply_text(N_("No programme covers {year}."), year=year)
+        return None
+    return unit_id, year, programme
+
+
+async def compiled_job(job: JobContext) -> None:
+    asked = await _asked(job)
+    if asked is None:
         return
+    unit_id, year, programme = asked
     doc = await compiled_document(job.read, unit_id, programme, year, _today(job), job.settings)
     content = await job.render(render_compiled, doc)
     above = await job.read(lambda uow: level_above(uow, uow.units.one(unit_id)))
@@ -356,11 +366,10 @@ async def compiled_job(job: JobContext) -> None:
 
 
 async def decision_job(job: JobContext) -> None:
-    unit_id, year = int(job.params["unit_id"]), int(job.params["year"])
-    programme = _programme(job.settings, year)
-    if programme is None:
-        await job.reply_text(N_("No programme covers {year}."), year=year)
+    asked = await _asked(job)
+    if asked is None:
         return
+    unit_id, year, programme = asked
     doc = await decision_document(job.read, unit_id, programme, year, _today(job), job.settings)
     if not doc.units:
         await job.reply_text(
