@@ -260,30 +260,40 @@ async def time_reply(url: str, runs: int) -> tuple[float, float]:
         await app.stop()
 
 
-def bench_sqlite(rows, runs: int) -> dict:
+def time_database(label: str, url: str, rows, runs: int) -> tuple[float, int, float]:
+    """Load the province into the (empty) database at `url`, then time status_of for the first
+    district and the province, the province's chunked read and /chuanop's; print the figures.
+    (district ms, its units, province ms)."""
     from chidoan.storage.db import make_engine, upgrade
 
+    db = make_engine(url)
+    upgrade(db)
+    started = time.perf_counter()
+    load(db, rows)
+    print(f"{label}: {len(rows['org_unit'])} units loaded in {time.perf_counter() - started:.1f} s", flush=True)
+    settings = settings_for(url)
+    district, d_units = time_status(db, settings, "D1", runs)
+    province, p_units = time_status(db, settings, "P", runs)
+    longest, median, chunks = time_chunks(db, settings, "P")
+    pending, pending_chunks = time_pending(db, settings, "P")
+    db.dispose()
+    print(
+        f"{label}: the province read in {chunks} chunks: longest transaction {longest:.1f} ms, median {median:.1f} ms"
+    )
+    print(
+        f"{label}: /chuanop's meetings and commitments of the province: {pending_chunks} chunks, longest {pending:.1f} ms"
+    )
+    print(
+        f"{label}: status_of district ({d_units} units) {district:.1f} ms; province ({p_units} units) {province:.1f} ms"
+    )
+    return district, d_units, province
+
+
+def bench_sqlite(rows, runs: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/status.sqlite3"
-        db = make_engine(url)
-        upgrade(db)
-        started = time.perf_counter()
-        load(db, rows)
-        print(f"sqlite: {len(rows['org_unit'])} units loaded in {time.perf_counter() - started:.1f} s", flush=True)
-        settings = settings_for(url)
-        district, d_units = time_status(db, settings, "D1", runs)
-        province, p_units = time_status(db, settings, "P", runs)
-        longest, median, chunks = time_chunks(db, settings, "P")
-        pending, pending_chunks = time_pending(db, settings, "P")
-        db.dispose()
+        district, d_units, province = time_database("sqlite", url, rows, runs)
         reply, handler = asyncio.run(time_reply(url, runs))
-    print(f"sqlite: the province read in {chunks} chunks: longest transaction {longest:.1f} ms, median {median:.1f} ms")
-    print(
-        f"sqlite: /chuanop's meetings and commitments of the province: {pending_chunks} chunks, longest {pending:.1f} ms"
-    )
-    print(
-        f"sqlite: status_of district ({d_units} units) {district:.1f} ms; province ({p_units} units) {province:.1f} ms"
-    )
     print(
         f"sqlite: /trangthai of a {d_units}-unit district, text and chart: {reply:.0f} ms (the event alone {handler:.0f} ms)"
     )
@@ -293,8 +303,6 @@ def bench_sqlite(rows, runs: int) -> dict:
 def bench_postgresql(rows, runs: int) -> dict | None:
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
-
-    from chidoan.storage.db import make_engine, upgrade
 
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     name = f"chidoan_bench_{uuid.uuid4().hex[:8]}"
@@ -307,26 +315,7 @@ def bench_postgresql(rows, runs: int) -> dict | None:
         return None
     url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     try:
-        db = make_engine(url)
-        upgrade(db)
-        started = time.perf_counter()
-        load(db, rows)
-        print(f"postgresql: loaded in {time.perf_counter() - started:.1f} s", flush=True)
-        settings = settings_for(url)
-        district, d_units = time_status(db, settings, "D1", runs)
-        province, p_units = time_status(db, settings, "P", runs)
-        longest, median, chunks = time_chunks(db, settings, "P")
-        pending, pending_chunks = time_pending(db, settings, "P")
-        db.dispose()
-        print(
-            f"postgresql: the province read in {chunks} chunks: longest transaction {longest:.1f} ms, median {median:.1f} ms"
-        )
-        print(
-            f"postgresql: /chuanop's meetings and commitments of the province: {pending_chunks} chunks, longest {pending:.1f} ms"
-        )
-        print(
-            f"postgresql: status_of district ({d_units} units) {district:.1f} ms; province ({p_units} units) {province:.1f} ms"
-        )
+        district, _, province = time_database("postgresql", url, rows, runs)
         return {"district": district, "province": province}
     finally:
         with admin.connect() as conn:
