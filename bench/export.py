@@ -35,15 +35,20 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.province import (  # noqa: E402
+    BRANCHES,
+    PROGRAMME,
+    load,
+    percentile,
+    report_row,
+    settings_for,
+    time_replies,
+    tree,
+)
+
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 YEAR = 2026
 NOW = datetime(2026, 12, 20, 9, 0, tzinfo=TZ)
-PROGRAMME = "three_proactives_2023_2027"
-DISTRICTS = 16
-PER_DISTRICT = 200
-DIRECT = 800
-BRANCHES = 4
-REPLY_GAP = 0.01  # seconds between two replies' submissions
 
 
 def generate() -> dict[str, list[dict]]:
@@ -66,27 +71,7 @@ def generate() -> dict[str, list[dict]]:
             "commitment",
         )
     }
-    next_id = iter(range(1, 10**7))
-
-    def unit(code: str, name: str, kind: str, parent: dict | None, reviews: bool) -> dict:
-        uid = next(next_id)
-        row = dict(
-            id=uid,
-            code=code,
-            name=name,
-            folded_name=name.lower(),
-            kind=kind,
-            parent_id=parent["id"] if parent else None,
-            path=f"{parent['path'] if parent else '/'}{uid}/",
-            reviews=reviews,
-            created_at=t0,
-        )
-        rows["org_unit"].append(row)
-        return row
-
-    province = unit("P", "Tỉnh đoàn Bến Hải", "province", None, True)
-    districts = [unit(f"D{d + 1}", f"Huyện đoàn số {d + 1}", "district", province, True) for d in range(DISTRICTS)]
-    placement = [d for d in districts for _ in range(PER_DISTRICT)] + [province] * DIRECT
+    province, districts, bases, branches_of = tree(rows["org_unit"], t0)
     task = {"item": "1.1", "what": "Cập nhật 100% đoàn viên lên phần mềm quản lý", "when": "Quý I", "who": "BTV"}
     data = {
         "area1": [task, task | {"item": "1.4", "what": "Giúp đỡ 20 thanh niên khó khăn"}],
@@ -115,9 +100,8 @@ def generate() -> dict[str, list[dict]]:
     account = 0
     registration = report = 0
     staff_account = None
-    for i, parent in enumerate(placement):
-        base = unit(f"B{i + 1}", f"Đoàn xã Số {i + 1}", "base_unit", parent, False)
-        branches = [unit(f"B{i + 1}-{b + 1}", f"Chi đoàn ấp {b + 1}", "branch", base, False) for b in range(BRANCHES)]
+    for i, base in enumerate(bases):
+        branches = branches_of[base["id"]]
         account += 1
         rows["account"].append(dict(id=account, full_name=f"Bí thư {account}", locale="vi", created_at=t0))
         rows["identity"].append(
@@ -186,12 +170,12 @@ def generate() -> dict[str, list[dict]]:
         for month in range(1, 13):
             report += 1
             held = date(YEAR, month, rng.randrange(1, 28))
-            rows["report"].append(_report(report, branches[month % BRANCHES]["id"], "meeting", held, account))
+            rows["report"].append(report_row(report, branches[month % BRANCHES]["id"], "meeting", held, account))
             rows["report_version"].append(_version(report, meeting, account, held))
         if rng.random() < 0.8:
             report += 1
             held = date(YEAR, rng.randrange(1, 12), 15)
-            rows["report"].append(_report(report, base["id"], "dialogue", held, account))
+            rows["report"].append(report_row(report, base["id"], "dialogue", held, account))
             rows["report_version"].append(_version(report, dialogue, account, held))
             for promise in ("Xây sân chơi", "Hỗ trợ"):
                 at = datetime(YEAR, held.month, 15, tzinfo=UTC)
@@ -215,100 +199,9 @@ def generate() -> dict[str, list[dict]]:
     return rows
 
 
-def _report(report_id: int, unit_id: int, kind: str, held: date, writer: int) -> dict:
-    at = datetime(held.year, held.month, held.day, tzinfo=UTC)
-    return dict(
-        id=report_id,
-        unit_id=unit_id,
-        kind=kind,
-        held_on=held,
-        status="submitted",
-        version=1,
-        created_by=writer,
-        created_at=at,
-        updated_at=at,
-    )
-
-
 def _version(report_id: int, data: dict, writer: int, held: date) -> dict:
     at = datetime(held.year, held.month, held.day, tzinfo=UTC)
     return dict(report_id=report_id, version=1, data=data, submitted_by=writer, submitted_at=at)
-
-
-def load(db, rows: dict[str, list[dict]]) -> None:
-    from sqlalchemy import insert
-
-    from chidoan.storage.models import (
-        Account,
-        ChannelIdentity,
-        Commitment,
-        ItemRating,
-        OrgUnit,
-        Registration,
-        RegistrationVersion,
-        Report,
-        ReportVersion,
-        ReviewAction,
-        RoleAssignment,
-        table,
-    )
-
-    tables = {
-        "org_unit": OrgUnit,
-        "account": Account,
-        "identity": ChannelIdentity,
-        "role": RoleAssignment,
-        "registration": Registration,
-        "registration_version": RegistrationVersion,
-        "item_rating": ItemRating,
-        "review_action": ReviewAction,
-        "report": Report,
-        "report_version": ReportVersion,
-        "commitment": Commitment,
-    }
-    with db.begin() as conn:
-        for name, model in tables.items():
-            batch = rows[name]
-            for start in range(0, len(batch), 10_000):
-                conn.execute(insert(table(model)), batch[start : start + 10_000])
-    with db.connect() as conn:
-        conn.exec_driver_sql("ANALYZE")
-
-
-def _settings(url: str):
-    from chidoan.bot.config import Settings
-
-    return Settings(
-        _env_file=None,
-        CHIDOAN_DATABASE_URL=url,
-        CHIDOAN_WEB_ENABLED=False,
-        CHIDOAN_REMINDERS=False,
-        CHIDOAN_TIMEZONE="Asia/Ho_Chi_Minh",
-        TELEGRAM_BOT_TOKEN=None,
-        ZALO_BOT_TOKEN=None,
-        ZALO_OA_APP_ID=None,
-    )
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-async def _replies(processor, tag: str, count: int, stop: asyncio.Event | None = None) -> list[float]:
-    """Submit "/trogiup" from secretaries one after another; each latency in ms."""
-    from chidoan.engine.messages import Incoming
-
-    latencies = []
-    for k in range(count):
-        if stop is not None and stop.is_set():
-            break
-        incoming = Incoming("web", f"{tag}-{k}", f"s{k}", f"s{k}", text="/trogiup")
-        started = time.perf_counter()
-        await processor.submit(incoming)
-        latencies.append((time.perf_counter() - started) * 1000)
-        await asyncio.sleep(REPLY_GAP)
-    return latencies
 
 
 async def measure(url: str, meta: dict, replies: int) -> dict:
@@ -318,7 +211,7 @@ async def measure(url: str, meta: dict, replies: int) -> dict:
     from chidoan.handlers import build_engine
     from chidoan.storage.db import make_engine
 
-    settings = _settings(url)
+    settings = settings_for(url)
     db = make_engine(url, checkpoints=False)  # as the service runs it, with its checkpointer
     checkpointer = Checkpointer(url)
     await checkpointer.start()
@@ -344,14 +237,14 @@ async def measure(url: str, meta: dict, replies: int) -> dict:
         job = asyncio.create_task(export_once())
         done = asyncio.Event()
         job.add_done_callback(lambda _t: done.set())
-        busy = await _replies(processor, tag, replies * 100, stop=done)
+        busy = await time_replies(processor, tag, replies * 100, stop=done)
         content = await job
         return time.perf_counter() - started, content, busy
 
     figures: dict = {}
     try:
         await export_elsewhere(settings, meta["district"], YEAR, NOW)  # the child is spawned once, at the first
-        figures["quiet"] = await _replies(processor, "quiet", replies)
+        figures["quiet"] = await time_replies(processor, "quiet", replies)
         seconds, content, busy = await beside_replies(
             lambda: export_elsewhere(settings, meta["province"], YEAR, NOW), "child"
         )
@@ -412,7 +305,7 @@ def main() -> None:
         f"{counts['commitment']:,} commitments"
     )
     print(
-        f"replies without an export: p50 {statistics.median(quiet):.1f} ms, p99 {_percentile(quiet, 0.99):.1f} ms ({len(quiet)})"
+        f"replies without an export: p50 {statistics.median(quiet):.1f} ms, p99 {percentile(quiet, 0.99):.1f} ms ({len(quiet)})"
     )
     for mode, label in (
         ("child", "in a child process (the service's way above 2,000 units)"),
@@ -422,7 +315,7 @@ def main() -> None:
         busy = f["busy"]
         print(f"export {label}: {f['seconds']:.1f} s, {f['bytes'] / 1e6:.1f} MB")
         print(
-            f"  replies during it: p50 {statistics.median(busy):.1f} ms, p99 {_percentile(busy, 0.99):.1f} ms ({len(busy)})"
+            f"  replies during it: p50 {statistics.median(busy):.1f} ms, p99 {percentile(busy, 0.99):.1f} ms ({len(busy)})"
         )
     chunks = figures["thread"]["transactions"]
     print(
@@ -436,7 +329,7 @@ def main() -> None:
     print(
         f"export: {figures['child']['seconds']:.1f} s; longest read transaction {max(chunks):.1f} ms; "
         f"longest document transaction {max(docs):.1f} ms; "
-        f"reply p99 {_percentile(quiet, 0.99):.1f} ms without, {_percentile(figures['child']['busy'], 0.99):.1f} ms during"
+        f"reply p99 {percentile(quiet, 0.99):.1f} ms without, {percentile(figures['child']['busy'], 0.99):.1f} ms during"
     )
 
 

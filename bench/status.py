@@ -32,14 +32,11 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.province import BRANCHES, PROGRAMME, load, report_row, settings_for, tree  # noqa: E402
+
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 TODAY = date(2026, 11, 20)
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=TZ)
-PROGRAMME = "three_proactives_2023_2027"
-DISTRICTS = 16
-PER_DISTRICT = 200
-DIRECT = 800
-BRANCHES = 4
 YEARS = range(2022, 2027)  # activity years; plan years are these + 1
 PG_ADMIN_URL = os.environ.get("CHIDOAN_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 STAFF_USER = "staff-d1"  # the first district's staff member, in the web chat
@@ -51,12 +48,10 @@ def generate() -> dict[str, list[dict]]:
     rows: dict[str, list[dict]] = {
         k: [] for k in ("org_unit", "account", "identity", "role", "registration", "report", "commitment")
     }
-    province, districts, bases = _tree(rows["org_unit"])
-    _people(rows, rng, province, districts, bases)
+    province, districts, bases, branches = tree(rows["org_unit"], T0)
+    _people(rows, rng, province, districts, bases, branches)
     for base in bases:
-        _activity(rows, rng, base)
-    for base in bases:
-        del base["branches"]
+        _activity(rows, rng, base, branches[base["id"]])
     return rows
 
 
@@ -72,40 +67,14 @@ STATES = [
 ]
 
 
-def _tree(units: list[dict]) -> tuple[dict, list[dict], list[dict]]:
-    """The province, its districts, and its base units (each with its branches)."""
-    next_id = iter(range(1, 10**7))
-
-    def unit(code: str, name: str, kind: str, parent: dict | None, reviews: bool) -> dict:
-        uid = next(next_id)
-        row = dict(
-            id=uid,
-            code=code,
-            name=name,
-            folded_name=name.lower(),
-            kind=kind,
-            parent_id=parent["id"] if parent else None,
-            path=f"{parent['path'] if parent else '/'}{uid}/",
-            reviews=reviews,
-            created_at=T0,
-        )
-        units.append(row)
-        return row
-
-    province = unit("P", "Tỉnh đoàn Bến Hải", "province", None, True)
-    districts = [unit(f"D{d + 1}", f"Huyện đoàn số {d + 1}", "district", province, True) for d in range(DISTRICTS)]
-    placement = [p for p in districts for _ in range(PER_DISTRICT)] + [province] * DIRECT
-    bases = []
-    for i, parent in enumerate(placement):
-        base = unit(f"B{i + 1}", f"Đoàn xã Số {i + 1}", "base_unit", parent, False)
-        base["branches"] = [
-            unit(f"B{i + 1}-{b + 1}", f"Chi đoàn ấp {b + 1}", "branch", base, False) for b in range(BRANCHES)
-        ]
-        bases.append(base)
-    return province, districts, bases
-
-
-def _people(rows: dict, rng: random.Random, province: dict, districts: list[dict], bases: list[dict]) -> None:
+def _people(
+    rows: dict,
+    rng: random.Random,
+    province: dict,
+    districts: list[dict],
+    bases: list[dict],
+    branches: dict[int, list[dict]],
+) -> None:
     """A secretary for 95% of base units (most bound years ago, a few this autumn) and one per
     branch; the first district's staff member (the bench's /trangthai) and the province's."""
     account_id = 0
@@ -120,7 +89,7 @@ def _people(rows: dict, rng: random.Random, province: dict, districts: list[dict
         if rng.random() < 0.95:
             autumn = rng.random() < 0.03
             person(base["id"], datetime(2026, 11, 2, tzinfo=UTC) if autumn else T0 + timedelta(days=rng.randrange(300)))
-        for branch in base["branches"]:
+        for branch in branches[base["id"]]:
             person(branch["id"], T0 + timedelta(days=rng.randrange(300)))
     for code, uid in ((STAFF_USER, districts[0]["id"]), ("staff-p", province["id"])):
         person(uid, T0, "district_staff")
@@ -137,7 +106,7 @@ def _people(rows: dict, rng: random.Random, province: dict, districts: list[dict
         )
 
 
-def _activity(rows: dict, rng: random.Random, base: dict) -> None:
+def _activity(rows: dict, rng: random.Random, base: dict, branches: list[dict]) -> None:
     """Five years of one base unit: its plans, its branches' monthly meetings, its dialogues and
     their commitments."""
     writer = 1
@@ -165,7 +134,7 @@ def _activity(rows: dict, rng: random.Random, base: dict) -> None:
         last_month = 12 if year < TODAY.year else TODAY.month
         for month in range(1, last_month + 1):
             if rng.random() < 0.9:
-                branch = base["branches"][month % BRANCHES]
+                branch = branches[month % BRANCHES]
                 held = date(year, month, rng.randrange(1, 28))
                 rows["report"].append(_report(len(rows["report"]) + 1, branch["id"], "meeting", held, writer, rng))
         for _ in range(rng.choice((0, 1, 1, 2))):
@@ -188,74 +157,8 @@ def _activity(rows: dict, rng: random.Random, base: dict) -> None:
 
 
 def _report(report_id: int, unit_id: int, kind: str, held: date, writer: int, rng: random.Random) -> dict:
-    at = datetime(held.year, held.month, held.day, tzinfo=UTC)
-    return dict(
-        id=report_id,
-        unit_id=unit_id,
-        kind=kind,
-        held_on=held,
-        status="withdrawn" if rng.random() < 0.02 else "submitted",
-        version=1,
-        created_by=writer,
-        created_at=at,
-        updated_at=at,
-    )
-
-
-def load(db, rows: dict[str, list[dict]]) -> None:
-    from sqlalchemy import insert, text
-
-    from chidoan.storage.models import (
-        Account,
-        ChannelIdentity,
-        Commitment,
-        OrgUnit,
-        Registration,
-        Report,
-        RoleAssignment,
-        table,
-    )
-
-    tables = {
-        "org_unit": OrgUnit,
-        "account": Account,
-        "identity": ChannelIdentity,
-        "role": RoleAssignment,
-        "registration": Registration,
-        "report": Report,
-        "commitment": Commitment,
-    }
-    with db.begin() as conn:
-        for name, model in tables.items():
-            batch = rows[name]
-            for start in range(0, len(batch), 10_000):
-                conn.execute(insert(table(model)), batch[start : start + 10_000])
-        if db.dialect.name == "postgresql":  # ids were given: move the sequences past them
-            for name in ("org_unit", "account", "report"):
-                conn.execute(
-                    text(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), (SELECT max(id) FROM {name}))")
-                )
-    if db.dialect.name == "postgresql":  # as autovacuum leaves a table that has settled
-        with db.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("VACUUM ANALYZE"))
-    else:
-        with db.connect() as conn:
-            conn.exec_driver_sql("ANALYZE")
-
-
-def settings_for(url: str):
-    from chidoan.bot.config import Settings
-
-    return Settings(
-        _env_file=None,
-        CHIDOAN_DATABASE_URL=url,
-        CHIDOAN_WEB_ENABLED=False,
-        CHIDOAN_REMINDERS=False,
-        CHIDOAN_TIMEZONE="Asia/Ho_Chi_Minh",
-        TELEGRAM_BOT_TOKEN=None,
-        ZALO_BOT_TOKEN=None,
-        ZALO_OA_APP_ID=None,
-    )
+    """A report's row; 2% of them withdrawn."""
+    return report_row(report_id, unit_id, kind, held, writer, "withdrawn" if rng.random() < 0.02 else "submitted")
 
 
 def time_status(db, settings, code: str, runs: int) -> tuple[float, int]:
@@ -357,30 +260,40 @@ async def time_reply(url: str, runs: int) -> tuple[float, float]:
         await app.stop()
 
 
-def bench_sqlite(rows, runs: int) -> dict:
+def time_database(label: str, url: str, rows, runs: int) -> tuple[float, int, float]:
+    """Load the province into the (empty) database at `url`, then time status_of for the first
+    district and the province, the province's chunked read and /chuanop's; print the figures.
+    (district ms, its units, province ms)."""
     from chidoan.storage.db import make_engine, upgrade
 
+    db = make_engine(url)
+    upgrade(db)
+    started = time.perf_counter()
+    load(db, rows)
+    print(f"{label}: {len(rows['org_unit'])} units loaded in {time.perf_counter() - started:.1f} s", flush=True)
+    settings = settings_for(url)
+    district, d_units = time_status(db, settings, "D1", runs)
+    province, p_units = time_status(db, settings, "P", runs)
+    longest, median, chunks = time_chunks(db, settings, "P")
+    pending, pending_chunks = time_pending(db, settings, "P")
+    db.dispose()
+    print(
+        f"{label}: the province read in {chunks} chunks: longest transaction {longest:.1f} ms, median {median:.1f} ms"
+    )
+    print(
+        f"{label}: /chuanop's meetings and commitments of the province: {pending_chunks} chunks, longest {pending:.1f} ms"
+    )
+    print(
+        f"{label}: status_of district ({d_units} units) {district:.1f} ms; province ({p_units} units) {province:.1f} ms"
+    )
+    return district, d_units, province
+
+
+def bench_sqlite(rows, runs: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/status.sqlite3"
-        db = make_engine(url)
-        upgrade(db)
-        started = time.perf_counter()
-        load(db, rows)
-        print(f"sqlite: {len(rows['org_unit'])} units loaded in {time.perf_counter() - started:.1f} s", flush=True)
-        settings = settings_for(url)
-        district, d_units = time_status(db, settings, "D1", runs)
-        province, p_units = time_status(db, settings, "P", runs)
-        longest, median, chunks = time_chunks(db, settings, "P")
-        pending, pending_chunks = time_pending(db, settings, "P")
-        db.dispose()
+        district, d_units, province = time_database("sqlite", url, rows, runs)
         reply, handler = asyncio.run(time_reply(url, runs))
-    print(f"sqlite: the province read in {chunks} chunks: longest transaction {longest:.1f} ms, median {median:.1f} ms")
-    print(
-        f"sqlite: /chuanop's meetings and commitments of the province: {pending_chunks} chunks, longest {pending:.1f} ms"
-    )
-    print(
-        f"sqlite: status_of district ({d_units} units) {district:.1f} ms; province ({p_units} units) {province:.1f} ms"
-    )
     print(
         f"sqlite: /trangthai of a {d_units}-unit district, text and chart: {reply:.0f} ms (the event alone {handler:.0f} ms)"
     )
@@ -390,8 +303,6 @@ def bench_sqlite(rows, runs: int) -> dict:
 def bench_postgresql(rows, runs: int) -> dict | None:
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
-
-    from chidoan.storage.db import make_engine, upgrade
 
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     name = f"chidoan_bench_{uuid.uuid4().hex[:8]}"
@@ -404,26 +315,7 @@ def bench_postgresql(rows, runs: int) -> dict | None:
         return None
     url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     try:
-        db = make_engine(url)
-        upgrade(db)
-        started = time.perf_counter()
-        load(db, rows)
-        print(f"postgresql: loaded in {time.perf_counter() - started:.1f} s", flush=True)
-        settings = settings_for(url)
-        district, d_units = time_status(db, settings, "D1", runs)
-        province, p_units = time_status(db, settings, "P", runs)
-        longest, median, chunks = time_chunks(db, settings, "P")
-        pending, pending_chunks = time_pending(db, settings, "P")
-        db.dispose()
-        print(
-            f"postgresql: the province read in {chunks} chunks: longest transaction {longest:.1f} ms, median {median:.1f} ms"
-        )
-        print(
-            f"postgresql: /chuanop's meetings and commitments of the province: {pending_chunks} chunks, longest {pending:.1f} ms"
-        )
-        print(
-            f"postgresql: status_of district ({d_units} units) {district:.1f} ms; province ({p_units} units) {province:.1f} ms"
-        )
+        district, _, province = time_database("postgresql", url, rows, runs)
         return {"district": district, "province": province}
     finally:
         with admin.connect() as conn:

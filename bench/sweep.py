@@ -23,11 +23,12 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.province import percentile, time_replies  # noqa: E402
+
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 AT = datetime(2026, 10, 12, 8, 0, tzinfo=TZ)  # "3 days before" the plan's 15/10
 REVIEWERS = 100
 REPLIES = 600  # replies measured in each condition
-REPLY_GAP = 0.01  # seconds between two replies' submissions
 
 
 def _seed(db, n: int) -> None:
@@ -107,27 +108,6 @@ def _seed(db, n: int) -> None:
                 conn.execute(insert(table(model)), rows[start : start + 5000])
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-async def _replies(processor, tag: str, stop: asyncio.Event | None = None) -> list[float]:
-    """Submit "/trogiup" from the first secretaries one after another; each latency in ms."""
-    from chidoan.engine.messages import Incoming
-
-    latencies = []
-    for k in range(REPLIES):
-        if stop is not None and stop.is_set():
-            break
-        incoming = Incoming("web", f"{tag}-{k}", f"s{k}", f"s{k}", text="/trogiup")
-        started = time.perf_counter()
-        await processor.submit(incoming)
-        latencies.append((time.perf_counter() - started) * 1000)
-        await asyncio.sleep(REPLY_GAP)
-    return latencies
-
-
 def measure_sweep(obligations: int = 100_000, compare: bool = False) -> dict:
     """Seed a province, then run the sweep as the service does (a child process) once alone, for
     its time, and once with replies measured before and during it; with `compare`, also on the
@@ -189,12 +169,12 @@ async def _sweep_with_replies(url: str, process: bool, replies: bool) -> dict:
     sweeps = Sweeps(processor, settings)
     if process:  # the child is spawned once, at the service's first sweep: not part of a sweep's time
         await sweeps.reminders(datetime(2026, 6, 1, 8, 0, tzinfo=TZ))  # nothing in season then
-    quiet = await _replies(processor, "quiet") if replies else []
+    quiet = await time_replies(processor, "quiet", REPLIES) if replies else []
     started = time.perf_counter()
     sweep = asyncio.create_task(sweeps.reminders(AT))
     done = asyncio.Event()
     sweep.add_done_callback(lambda _t: done.set())
-    busy = await _replies(processor, "busy", stop=done) if replies else []
+    busy = await time_replies(processor, "busy", REPLIES, stop=done) if replies else []
     season = await sweep
     seconds = time.perf_counter() - started
     await sweeps.stop()
@@ -241,11 +221,11 @@ def report(figures: dict) -> None:
         quiet, busy = f["quiet"], f["busy"]
         print(f"with replies, {label}: the sweep took {f['seconds']:.2f} s")
         print(
-            f"  replies without a sweep: p50 {statistics.median(quiet):.1f} ms, p99 {_percentile(quiet, 0.99):.1f} ms ({len(quiet)})"
+            f"  replies without a sweep: p50 {statistics.median(quiet):.1f} ms, p99 {percentile(quiet, 0.99):.1f} ms ({len(quiet)})"
         )
         if busy:
             print(
-                f"  replies during the sweep: p50 {statistics.median(busy):.1f} ms, p99 {_percentile(busy, 0.99):.1f} ms ({len(busy)})"
+                f"  replies during the sweep: p50 {statistics.median(busy):.1f} ms, p99 {percentile(busy, 0.99):.1f} ms ({len(busy)})"
             )
     chunks = figures["chunks"]
     print(

@@ -18,8 +18,9 @@ carries a signature of its document, unit and year, so it cannot be pointed at a
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Row
 
@@ -77,6 +78,9 @@ def plan_years(ctx_settings) -> list[int]:
         if UnitKind.base_unit in programme.registering_kinds:
             years |= set(range(programme.first_year, programme.last_year + 1))
     return sorted(years)
+
+
+D = TypeVar("D")  # a gathered document
 
 
 def _programme(settings, year: int) -> Programme | None:
@@ -311,13 +315,24 @@ def _today(job: JobContext) -> date:
     return job.now.astimezone(job.settings.tz).date()
 
 
-async def compiled_job(job: JobContext) -> None:
+async def _gathered(job: JobContext, gather: Callable[..., Awaitable[D]]) -> tuple[int, int, Programme, D] | None:
+    """A document job's unit id, year, the programme covering that year, and the document gathered
+    for them (`compiled_document`, `decision_document`); None (answered) when no programme
+    covers the year."""
     unit_id, year = int(job.params["unit_id"]), int(job.params["year"])
     programme = _programme(job.settings, year)
     if programme is None:
         await job.reply_text(N_("No programme covers {year}."), year=year)
+        return None
+    doc = await gather(job.read, unit_id, programme, year, _today(job), job.settings)
+    return unit_id, year, programme, doc
+
+
+async def compiled_job(job: JobContext) -> None:
+    gathered = await _gathered(job, compiled_document)
+    if gathered is None:
         return
-    doc = await compiled_document(job.read, unit_id, programme, year, _today(job), job.settings)
+    unit_id, year, programme, doc = gathered
     content = await job.render(render_compiled, doc)
     above = await job.read(lambda uow: level_above(uow, uow.units.one(unit_id)))
 
@@ -356,12 +371,10 @@ async def compiled_job(job: JobContext) -> None:
 
 
 async def decision_job(job: JobContext) -> None:
-    unit_id, year = int(job.params["unit_id"]), int(job.params["year"])
-    programme = _programme(job.settings, year)
-    if programme is None:
-        await job.reply_text(N_("No programme covers {year}."), year=year)
+    gathered = await _gathered(job, decision_document)
+    if gathered is None:
         return
-    doc = await decision_document(job.read, unit_id, programme, year, _today(job), job.settings)
+    unit_id, year, programme, doc = gathered
     if not doc.units:
         await job.reply_text(
             N_(

@@ -16,16 +16,15 @@ from functools import partial
 from sqlalchemy import Row
 
 from chidoan.engine.context import Ctx
-from chidoan.engine.inputs import ascii_int, parse_id
 from chidoan.engine.jobs import JobContext
 from chidoan.engine.messages import Button, Outgoing
 from chidoan.handlers import status as status_handler
-from chidoan.handlers.scope import in_scope, staff_scope
-from chidoan.handlers.status import MAX_REPLY, PAGE, Speaker, current_programmes, programme_of
+from chidoan.handlers.reminders import send_nudges
+from chidoan.handlers.scope import staff_scope
+from chidoan.handlers.status import MAX_REPLY, PAGE, Speaker, current_programmes, page_button
 from chidoan.i18n import N_, format_date
 from chidoan.programmes.loader import Programme
 from chidoan.reminders.obligations import Calendar
-from chidoan.reminders.sweep import within_hours
 from chidoan.review.pending import CHUNKED, KINDS, Owed, Pending, finish, from_status, pending_of
 from chidoan.review.status import count_units, status_of
 
@@ -58,23 +57,14 @@ def pending_command(ctx: Ctx, _args: str) -> None:
 
 
 def pending_action(ctx: Ctx, arg: str) -> None:
-    parts = arg.split(":")
-    if len(parts) != 4 or parts[1] not in (*KINDS, "nudge"):
-        ctx.say(N_("That button is no longer valid."))
+    button = page_button(ctx, arg, (*KINDS, "nudge"))
+    if button is None:
         return
-    root_id, page, year = parse_id(parts[0]), ascii_int(parts[2], 4), ascii_int(parts[3], 4)
-    root = ctx.uow.units.get(root_id) if root_id is not None else None
-    programme = programme_of(ctx, year) if year is not None else None
-    if root is None or page is None or programme is None or year is None:
-        ctx.say(N_("That button is no longer valid."))
-        return
-    if not in_scope(ctx, root):
-        ctx.say(N_("That unit is outside the area you review."))
-        return
-    if parts[1] == "nudge":
+    root, what, page, programme, year = button
+    if what == "nudge":
         nudge(ctx, root)
         return
-    show(ctx, root, programme, year, parts[1], page)
+    show(ctx, root, programme, year, what, page)
 
 
 def show(ctx: Ctx, root: Row, programme: Programme, year: int, only: str | None, page: int) -> None:
@@ -171,14 +161,4 @@ def _when(who: Speaker, due: date, today: date) -> str:
 
 def nudge(ctx: Ctx, root: Row) -> None:
     """As /nhacnho's button: a nudge request, answered beside the replies (bot/nudges.py)."""
-    start, end = ctx.settings.allowed_hours
-    if not within_hours((start, end), ctx.now, ctx.tz):
-        ctx.say(
-            N_("Reminders go out only between {start} and {end}. Please try again then."),
-            start=f"{start:%H:%M}",
-            end=f"{end:%H:%M}",
-        )
-        return
-    ctx.uow.nudges.add(unit_id=root.id, account_id=ctx.account_id, kind="send", now=ctx.now)
-    ctx.engine.asked.add("nudges")
-    ctx.say(N_("{unit}: sending the reminders…"), unit=root.name)
+    send_nudges(ctx, root)

@@ -81,6 +81,12 @@ def _nudge(ctx: Ctx, arg: str) -> None:
     if unit is None:
         ctx.say(N_("That button is no longer valid."))
         return
+    send_nudges(ctx, unit)
+
+
+def send_nudges(ctx: Ctx, unit: Row) -> None:
+    """Remind the units below `unit` (a nudge request, answered beside the replies), only within
+    the allowed hours: /nhacnho's button and /chuanop's."""
     start, end = ctx.settings.allowed_hours
     if not within_hours((start, end), ctx.now, ctx.tz):
         ctx.say(

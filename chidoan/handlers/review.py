@@ -21,6 +21,7 @@ id that does not exist (no unit's name: walking the ids must not list the provin
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass
 from datetime import date
 
@@ -39,6 +40,10 @@ from chidoan.storage.reviews import ACCEPTABLE, RATEABLE, ReviewConflict
 
 PAGE = 8
 STALE = N_("That button is no longer valid.")
+CHANGED_WRITING = N_(
+    "The plan changed while you were writing (another reviewer acted, or a new version came). Nothing was stored."
+)
+CHANGED_RATING = N_("The plan changed while you were rating it. Nothing was stored.")
 NOT_STAFF = N_("Only the staff of a reviewing union can review plans and reports.")
 OUT_OF_SCOPE = N_("{unit} is not among the units you review, so you cannot act on it.")
 STATUS_LABELS = {
@@ -83,6 +88,12 @@ def tasks_of(programme: Programme, data: dict) -> list[Task]:
         for index, task in enumerate(data.get(f"area{area.number}") or []):
             found.append(Task(len(found) + 1, area.number, index, task))
     return found
+
+
+def _plan(ctx: Ctx, registration: Row) -> tuple[Programme, dict]:
+    """The registration's programme and the answers of its current version."""
+    programme = programmes(ctx.settings)[registration.programme]
+    return programme, ctx.uow.registrations.version(registration.id, registration.version).data
 
 
 def task_ratings(ctx: Ctx, registration: Row, tasks: list[Task]) -> dict[int, Row]:
@@ -401,8 +412,7 @@ def _return_pick(ctx: Ctx, registration: Row, unit: Row, args: list[str]) -> Non
     if mask is None:
         ctx.say(STALE)
         return
-    programme = programmes(ctx.settings)[registration.programme]
-    data = ctx.uow.registrations.version(registration.id, registration.version).data
+    programme, data = _plan(ctx, registration)
     tasks = tasks_of(programme, data)
     key = f"dv:r:{registration.id}:{registration.version}"
 
@@ -441,8 +451,7 @@ def _return_comment(ctx: Ctx, registration: Row, unit: Row, args: list[str]) -> 
     if registration.status != RegistrationStatus.submitted:
         return _stale(ctx, registration, unit)
     mask = _mask(args[0] if args else "")
-    programme = programmes(ctx.settings)[registration.programme]
-    data = ctx.uow.registrations.version(registration.id, registration.version).data
+    programme, data = _plan(ctx, registration)
     parts = _parts_of(mask or 0, tasks_of(programme, data))
     if not parts:
         ctx.say(STALE)
@@ -460,33 +469,18 @@ def _return_comment(ctx: Ctx, registration: Row, unit: Row, args: list[str]) -> 
 
 
 def _save_return(ctx: Ctx, answers: Answers) -> None:
-    context = answers["_ctx"]
-    found = _still_reviewing(ctx, context["registration"])
+    found = _journey_plan(ctx, answers, (RegistrationStatus.submitted,), CHANGED_WRITING)
     if found is None:
         return
-    registration, unit = found
-    if registration.version != context["version"] or registration.status != RegistrationStatus.submitted:
-        refuse(
-            ctx,
-            N_(
-                "The plan changed while you were writing (another reviewer acted, or a new version came). Nothing was stored."
-            ),
-        )
-        return _show_plan(ctx, registration, unit)
+    context, registration, unit = found
     try:
         ctx.uow.reviews.give_back(
             registration, parts=context["parts"], comment=answers["comment"], account_id=ctx.account_id, now=ctx.now
         )
     except ReviewConflict:
-        refuse(
-            ctx,
-            N_(
-                "The plan changed while you were writing (another reviewer acted, or a new version came). Nothing was stored."
-            ),
-        )
+        refuse(ctx, CHANGED_WRITING)
         return
-    programme = programmes(ctx.settings)[registration.programme]
-    data = ctx.uow.registrations.version(registration.id, registration.version).data
+    programme, data = _plan(ctx, registration)
     ctx.say(
         N_("Returned to {unit} for correction of: {parts}. The unit has been told."),
         unit=unit.name,
@@ -507,6 +501,33 @@ def _save_return(ctx: Ctx, answers: Answers) -> None:
             parts=part_labels(locale, programme, data, context["parts"]),
             comment=answers["comment"],
         )
+
+
+def _journey_plan(ctx: Ctx, answers: Answers, allowed: Container[str], changed: str) -> tuple[dict, Row, Row] | None:
+    """At a review journey's end: (its context, the registration and its unit as they are now),
+    if this person still reviews the unit and the plan is still the version the journey began on,
+    in a state among `allowed` (and, when the context holds the "previous" year-end result, still
+    with that result); otherwise they are told (`changed`, and shown the plan as it is now) and
+    None."""
+    context = answers["_ctx"]
+    found = _still_reviewing(ctx, context["registration"])
+    if found is None:
+        return None
+    registration, unit = found
+    if (
+        registration.version != context["version"]
+        or ("previous" in context and _result_code(registration) != context["previous"])
+        or registration.status not in allowed
+    ):
+        refuse(ctx, changed)
+        _show_plan(ctx, registration, unit)
+        return None
+    return context, registration, unit
+
+
+def _result_code(registration: Row) -> str:
+    """The plan's year-end result as a button carries it ("p", "n"; "-" not rated yet)."""
+    return CODE[ReviewResult(registration.result)] if registration.result else "-"
 
 
 def _still_reviewing(ctx: Ctx, registration_id: int) -> tuple[Row, Row] | None:
@@ -551,8 +572,7 @@ def _rating_start(ctx: Ctx, registration: Row, unit: Row, _args: list[str]) -> N
     if registration.status not in RATEABLE:
         ctx.say(N_("A plan returned for correction is rated once the unit has sent it again."))
         return
-    programme = programmes(ctx.settings)[registration.programme]
-    data = ctx.uow.registrations.version(registration.id, registration.version).data
+    programme, data = _plan(ctx, registration)
     tasks = tasks_of(programme, data)
     rated = task_ratings(ctx, registration, tasks)
     first = next((t.number for t in tasks if t.number not in rated), None)
@@ -570,8 +590,7 @@ def _task_action(ctx: Ctx, registration: Row, unit: Row, args: list[str]) -> Non
 
 
 def _ask_task(ctx: Ctx, registration: Row, unit: Row, number: int) -> None:
-    programme = programmes(ctx.settings)[registration.programme]
-    data = ctx.uow.registrations.version(registration.id, registration.version).data
+    programme, data = _plan(ctx, registration)
     tasks = tasks_of(programme, data)
     if not 1 <= number <= len(tasks):
         return _proposal(ctx, registration, unit)
@@ -600,8 +619,8 @@ def _grade(ctx: Ctx, registration: Row, unit: Row, args: list[str]) -> None:
         return
     if registration.status not in RATEABLE:
         return _stale(ctx, registration, unit)
-    programme = programmes(ctx.settings)[registration.programme]
-    tasks = tasks_of(programme, ctx.uow.registrations.version(registration.id, registration.version).data)
+    programme, data = _plan(ctx, registration)
+    tasks = tasks_of(programme, data)
     rating = task_ratings(ctx, registration, tasks).get(number)
     if (CODE[ReviewResult(rating.result)] if rating else "-") != args[1]:
         return _rated_meanwhile(ctx, registration, unit, number)
@@ -624,16 +643,11 @@ def _rated_meanwhile(ctx: Ctx, registration: Row, unit: Row, number: int) -> Non
 
 
 def _save_rating(ctx: Ctx, answers: Answers) -> None:
-    context = answers["_ctx"]
-    found = _still_reviewing(ctx, context["registration"])
+    found = _journey_plan(ctx, answers, RATEABLE, CHANGED_RATING)
     if found is None:
         return
-    registration, unit = found
-    if registration.version != context["version"] or registration.status not in RATEABLE:
-        refuse(ctx, N_("The plan changed while you were rating it. Nothing was stored."))
-        return _show_plan(ctx, registration, unit)
-    programme = programmes(ctx.settings)[registration.programme]
-    data = ctx.uow.registrations.version(registration.id, registration.version).data
+    context, registration, unit = found
+    programme, data = _plan(ctx, registration)
     tasks = tasks_of(programme, data)
     number = context["task"]
     if not 1 <= number <= len(tasks):
@@ -672,8 +686,7 @@ NOTE = Journey(
 
 def _proposal(ctx: Ctx, registration: Row, unit: Row) -> None:
     """All tasks rated: the programme's rule proposes the unit's result; confirm or override."""
-    programme = programmes(ctx.settings)[registration.programme]
-    data = ctx.uow.registrations.version(registration.id, registration.version).data
+    programme, data = _plan(ctx, registration)
     tasks = tasks_of(programme, data)
     ratings = task_ratings(ctx, registration, tasks)
     missing = [t.number for t in tasks if t.number not in ratings]
@@ -689,8 +702,7 @@ def _proposal(ctx: Ctx, registration: Row, unit: Row) -> None:
     passed = sum(1 for t in tasks if ratings[t.number].result == ReviewResult.passed)
     proposed = ReviewResult.passed if programme.recognition.proposes(passed, len(tasks)) else ReviewResult.not_passed
     other = ReviewResult.not_passed if proposed == ReviewResult.passed else ReviewResult.passed
-    prev = CODE[ReviewResult(registration.result)] if registration.result else "-"
-    key = f"{registration.id}:{registration.version}:{prev}"
+    key = f"{registration.id}:{registration.version}:{_result_code(registration)}"
     lines = [
         ctx.t(
             N_("Year-end rating of {unit} for {year}: {passed} of {total} tasks passed."),
@@ -737,8 +749,7 @@ def _result_args(ctx: Ctx, registration: Row, unit: Row, args: list[str]) -> tup
     if len(args) != 3 or args[1] not in RESULT_OF or args[2] not in RESULT_OF:
         ctx.say(STALE)
         return None
-    prev = CODE[ReviewResult(registration.result)] if registration.result else "-"
-    if args[0] != prev or registration.status not in RATEABLE:
+    if args[0] != _result_code(registration) or registration.status not in RATEABLE:
         _stale(ctx, registration, unit)
         return None
     return RESULT_OF[args[1]], RESULT_OF[args[2]]
@@ -768,15 +779,10 @@ def _override(ctx: Ctx, registration: Row, unit: Row, args: list[str]) -> None:
 
 
 def _save_override(ctx: Ctx, answers: Answers) -> None:
-    context = answers["_ctx"]
-    found = _still_reviewing(ctx, context["registration"])
+    found = _journey_plan(ctx, answers, RATEABLE, CHANGED_RATING)
     if found is None:
         return
-    registration, unit = found
-    prev = CODE[ReviewResult(registration.result)] if registration.result else "-"
-    if registration.version != context["version"] or prev != context["previous"] or registration.status not in RATEABLE:
-        refuse(ctx, N_("The plan changed while you were rating it. Nothing was stored."))
-        return _show_plan(ctx, registration, unit)
+    context, registration, unit = found
     _store_result(ctx, registration, unit, context["proposed"], context["result"], answers["note"])
 
 
@@ -803,10 +809,10 @@ def _store_result(ctx: Ctx, registration: Row, unit: Row, proposed: str, result:
             registration, proposed=proposed, result=result, note=note, account_id=ctx.account_id, now=ctx.now
         )
     except ReviewConflict:
-        refuse(ctx, N_("The plan changed while you were rating it. Nothing was stored."))
+        refuse(ctx, CHANGED_RATING)
         return
-    programme = programmes(ctx.settings)[registration.programme]
-    tasks = tasks_of(programme, ctx.uow.registrations.version(registration.id, registration.version).data)
+    programme, data = _plan(ctx, registration)
+    tasks = tasks_of(programme, data)
     ratings = task_ratings(ctx, registration, tasks)
     passed = sum(1 for r in ratings.values() if r.result == ReviewResult.passed)
     ctx.say(

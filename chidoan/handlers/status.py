@@ -12,6 +12,7 @@ against the person's scope again, so a button forged with another unit's id is r
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import partial
@@ -174,20 +175,30 @@ def _choose(ctx: Ctx, units: list[Row], year: int) -> None:
 
 def status_action(ctx: Ctx, arg: str) -> None:
     """A page, a filter or a drill-down button: "<root id>:<filter>:<page>:<year>"."""
-    parts = arg.split(":")
-    if len(parts) != 4 or parts[1] not in FILTERS:
-        ctx.say(N_("That button is no longer valid."))
+    button = page_button(ctx, arg, FILTERS)
+    if button is None:
         return
+    root, what, page, programme, year = button
+    show(ctx, root, programme, year, what, page, chart=page == 0 and what != "tre" and what != "chua")
+
+
+def page_button(ctx: Ctx, arg: str, allowed: Iterable[str]) -> tuple[Row, str, int, Programme, int] | None:
+    """A page button's "<root id>:<what>:<page>:<year>", parsed (forged input) and the root checked
+    against the person's scope again: (root, what, page, programme, year), or None when answered."""
+    parts = arg.split(":")
+    if len(parts) != 4 or parts[1] not in allowed:
+        ctx.say(N_("That button is no longer valid."))
+        return None
     root_id, page, year = parse_id(parts[0]), ascii_int(parts[2], 4), ascii_int(parts[3], 4)
     root = ctx.uow.units.get(root_id) if root_id is not None else None
     programme = programme_of(ctx, year) if year is not None else None
     if root is None or page is None or programme is None or year is None:
         ctx.say(N_("That button is no longer valid."))
-        return
+        return None
     if not in_scope(ctx, root):
         ctx.say(N_("That unit is outside the area you review."))
-        return
-    show(ctx, root, programme, year, parts[1], page, chart=page == 0 and parts[1] != "tre" and parts[1] != "chua")
+        return None
+    return root, parts[1], page, programme, year
 
 
 # ---- the reply ----------------------------------------------------------------------------------

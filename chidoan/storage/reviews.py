@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime
 
-from sqlalchemy import Connection, Row, func, or_, select
+from sqlalchemy import Connection, Row, Table, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from chidoan.storage.models import (
@@ -55,6 +55,21 @@ class Reviews:
     def _inside(roots: Iterable[Row]):
         return or_(*(U.c.path.startswith(root.path, autoescape=True) for root in roots))
 
+    def _page(self, table: Table, where: list, offset: int, limit: int) -> tuple[int, list[Row]]:
+        """(how many rows of `table` (registrations or reports) match in all, the page), each row
+        with its unit's code and name, the oldest (latest change) first."""
+        joined = table.join(U, U.c.id == table.c.unit_id)
+        total = self.conn.execute(select(func.count()).select_from(joined).where(*where)).scalar_one()
+        rows = self.conn.execute(
+            select(table, U.c.code.label("unit_code"), U.c.name.label("unit_name"))
+            .select_from(joined)
+            .where(*where)
+            .order_by(table.c.updated_at, table.c.id)
+            .offset(offset)
+            .limit(limit)
+        )
+        return total, list(rows)
+
     def waiting(
         self,
         roots: list[Row],
@@ -73,17 +88,7 @@ class Reviews:
         where = [self._inside(roots), R.c.status == status, R.c.year >= from_year]
         if rated is False:
             where.append(R.c.result.is_(None))
-        joined = R.join(U, U.c.id == R.c.unit_id)
-        total = self.conn.execute(select(func.count()).select_from(joined).where(*where)).scalar_one()
-        rows = self.conn.execute(
-            select(R, U.c.code.label("unit_code"), U.c.name.label("unit_name"))
-            .select_from(joined)
-            .where(*where)
-            .order_by(R.c.updated_at, R.c.id)
-            .offset(offset)
-            .limit(limit)
-        )
-        return total, list(rows)
+        return self._page(R, where, offset, limit)
 
     def waiting_reports(
         self, roots: list[Row], *, since: date, offset: int = 0, limit: int = 8
@@ -93,17 +98,7 @@ class Reviews:
         if not roots:
             return 0, []
         where = [self._inside(roots), P.c.status == ReportStatus.submitted, P.c.held_on >= since]
-        joined = P.join(U, U.c.id == P.c.unit_id)
-        total = self.conn.execute(select(func.count()).select_from(joined).where(*where)).scalar_one()
-        rows = self.conn.execute(
-            select(P, U.c.code.label("unit_code"), U.c.name.label("unit_name"))
-            .select_from(joined)
-            .where(*where)
-            .order_by(P.c.updated_at, P.c.id)
-            .offset(offset)
-            .limit(limit)
-        )
-        return total, list(rows)
+        return self._page(P, where, offset, limit)
 
     # ---- changing state (each checks the state it was shown in) -------------------------------
 
