@@ -561,7 +561,9 @@ def build_compiled(path: Path) -> None:
     )
     tag(doc, "{%p endfor %}")
 
-    para(doc, ("II. DANH SÁCH ĐOÀN CƠ SỞ VÀ TÌNH HÌNH ĐĂNG KÝ", "b"), first_line=FIRST_LINE_CM, before=6, keep_next=True)
+    para(
+        doc, ("II. DANH SÁCH ĐOÀN CƠ SỞ VÀ TÌNH HÌNH ĐĂNG KÝ", "b"), first_line=FIRST_LINE_CM, before=6, keep_next=True
+    )
     grid_table(
         doc,
         ["STT", "Đoàn cơ sở", "Ngày gửi", "Số phần việc", "Tình hình"],
@@ -580,7 +582,12 @@ def build_compiled(path: Path) -> None:
     # Appendix: the registered tasks of each unit.
     _new_page(doc)
     para(doc, ("PHỤ LỤC", "b"), align=CENTER, size=15, after=0)
-    para(doc, ("Các phần việc đăng ký xây dựng Đoàn cơ sở {{ programme_short }} năm {{ year }}", "b"), align=CENTER, after=0)
+    para(
+        doc,
+        ("Các phần việc đăng ký xây dựng Đoàn cơ sở {{ programme_short }} năm {{ year }}", "b"),
+        align=CENTER,
+        after=0,
+    )
     para(
         doc,
         ("(Kèm theo Báo cáo số {{ number }}-BC/{{ unit_abbr }} của Ban Thường vụ {{ unit_name }})", "i"),
