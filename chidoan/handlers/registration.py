@@ -28,6 +28,7 @@ from chidoan.reminders.obligations import Calendar, plan_key
 from chidoan.storage.conversations import ConversationState
 from chidoan.storage.models import ConversationStatus, RegistrationStatus, ReviewResult, Role, UnitKind
 from chidoan.storage.registrations import NewerVersion, RegistrationReadOnly, StatusChanged
+from chidoan.storage.uow import UnitOfWork
 
 REGISTERING_ROLES = SECRETARIES
 # The plan is a Vietnamese document whatever language the secretary chats in: one-tap answers
@@ -571,12 +572,18 @@ def _newer_version(ctx: Ctx, registration: Row) -> None:
 
 
 def plan_document(ctx: Ctx, programme: Programme, unit: Row, year: int, answers: Answers) -> PlanDocument:
-    uow = ctx.uow
+    return build_plan_document(ctx.uow, programme, unit, year, answers, account_id=ctx.account_id, today=ctx.today)
+
+
+def build_plan_document(
+    uow: UnitOfWork, programme: Programme, unit: Row, year: int, answers: Answers, *, account_id: int, today: date
+) -> PlanDocument:
+    """The plan's document as a submission by `account_id` on `today` makes it (the demo data too)."""
     parents = uow.units.ancestors(unit)
     parent = parents[-1] if parents else None
     reviewer = uow.units.reviewer(unit)
     secretaries = uow.roles.holders(unit.id, Role.secretary)
-    signer = uow.accounts.one(secretaries[0].account_id if secretaries else ctx.account_id)
+    signer = uow.accounts.one(secretaries[0].account_id if secretaries else account_id)
     areas = [
         PlanArea(
             area.number,
@@ -595,7 +602,7 @@ def plan_document(ctx: Ctx, programme: Programme, unit: Row, year: int, answers:
         unit_abbr=abbreviation(unit.name),
         number="",
         place=place_of(unit.name),
-        date=ctx.today,
+        date=today,
         year=year,
         title=programme.document.title.format(year=year),
         programme_short=programme.short_name,
