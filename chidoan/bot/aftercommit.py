@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from abc import ABC, abstractmethod
 from typing import Any
 
 from chidoan.bot.processor import Processor
@@ -19,7 +20,7 @@ from chidoan.storage.uow import UnitOfWork
 log = logging.getLogger(__name__)
 
 
-class AfterCommit:
+class AfterCommit(ABC):
     name = ""  # as named in engine.asked by the handlers
 
     def __init__(self, processor: Processor):
@@ -29,13 +30,13 @@ class AfterCommit:
         self._task: asyncio.Task | None = None
         processor.committed.append(self._poke)
 
+    @abstractmethod
     def pending(self, uow: UnitOfWork) -> list[Any]:
         """The requests not handled yet, in the order asked."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def handle(self, request: Any) -> None:
         """Do one request and mark it handled."""
-        raise NotImplementedError
 
     def _poke(self) -> None:
         """After each commit: a handler that stored a request says so on the engine."""
