@@ -25,10 +25,11 @@ from sqlalchemy import Row
 from chidoan.engine.context import Ctx
 from chidoan.engine.inputs import ascii_int, parse_date, parse_id
 from chidoan.engine.messages import Button
+from chidoan.handlers.scope import staff_scope
 from chidoan.i18n import N_, fold, format_date
 from chidoan.programmes.loader import Programme, programme_for, programmes
 from chidoan.reminders.obligations import MAX_MOVE, Calendar, bound
-from chidoan.storage.models import ReportKind, ReportStatus, Role, UnitKind
+from chidoan.storage.models import ReportKind, ReportStatus, UnitKind
 
 # What may follow /hanchot, typed without accents or spaces: "kế hoạch" = "kehoach" = "plan".
 WORDS = {"kehoach": "plan", "plan": "plan", "doithoai": "dialogue", "dialogue": "dialogue"}
@@ -53,11 +54,10 @@ STALE = N_("That button is no longer valid.")
 def reviewing_units(ctx: Ctx) -> list[Row]:
     """The reviewing units this person is staff (or admin) of: whose deadlines they may move."""
     found: dict[int, Row] = {}
-    for role in ctx.roles:
-        if role.role in (Role.district_staff, Role.admin):
-            unit = ctx.uow.units.one(role.unit_id)
-            if unit.reviews:
-                found[unit.id] = unit
+    for role in staff_scope(ctx):
+        unit = ctx.uow.units.one(role.unit_id)
+        if unit.reviews:
+            found[unit.id] = unit
     return list(found.values())
 
 

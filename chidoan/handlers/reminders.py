@@ -8,9 +8,9 @@ from sqlalchemy import Row
 
 from chidoan.engine.context import Ctx
 from chidoan.handlers import dialogues, meetings, registration
+from chidoan.handlers.scope import staff_scope
 from chidoan.i18n import N_, format_date
 from chidoan.reminders.sweep import snooze_until, within_hours
-from chidoan.storage.models import Role
 
 STARTS = {
     "plan": registration.register_command,
@@ -63,7 +63,7 @@ def _later(ctx: Ctx, obligation: str) -> None:
 def _reviewing_units(ctx: Ctx) -> list[Row]:
     """The units whose subtree this person may nudge: those they are staff of (admins: every
     reviewing unit they hold a role on)."""
-    return [ctx.uow.units.one(r.unit_id) for r in ctx.roles if r.role in (Role.district_staff, Role.admin)]
+    return [ctx.uow.units.one(r.unit_id) for r in staff_scope(ctx)]
 
 
 def nudge_command(ctx: Ctx, _args: str) -> None:
