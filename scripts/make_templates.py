@@ -310,28 +310,19 @@ def borderless_table(doc, rows: int, widths_cm: list[float]):
 # ---------------------------------------------------------------- the plan
 
 
-def build_plan(path: Path) -> None:
+def _blank():
+    """A document with the templates' styles, page and settings."""
     doc = Document()
     _setup_styles(doc)
     _setup_page(doc)
     _setup_settings(doc)
+    return doc
 
-    # Header: issuing body | ĐOÀN TNCS HỒ CHÍ MINH; number | place and date.
-    header = borderless_table(doc, 2, [LEFT_COL_CM, RIGHT_COL_CM])
-    left, right = header.rows[0].cells
-    para(left, "{{ committee_line }}", align=CENTER, size=HEADER_PT, after=0)
-    para(left, ("{{ unit_line }}", "b"), align=CENTER, size=HEADER_PT, after=0)
-    para(left, "***", align=CENTER, size=HEADER_PT, after=0)
-    para(right, ("ĐOÀN TNCS HỒ CHÍ MINH", "bu"), align=CENTER, size=15, after=0)
-    left, right = header.rows[1].cells
-    para(left, "Số: {{ number }}-KH/{{ unit_abbr }}", align=CENTER, size=HEADER_PT, before=6, after=0)
-    para(
-        right,
-        ("{{ place }}, ngày {{ day }} tháng {{ month }} năm {{ year_of_date }}", "i"),
-        align=CENTER,
-        before=6,
-        after=0,
-    )
+
+def build_plan(path: Path) -> None:
+    doc = _blank()
+
+    _header(doc, "KH")  # issuing body | ĐOÀN TNCS HỒ CHÍ MINH; number | place and date
 
     # Title.
     para(doc, ("KẾ HOẠCH", "b"), align=CENTER, size=15, before=24, after=0, keep_next=True)
@@ -426,7 +417,8 @@ def _finish(doc, path: Path, title: str) -> None:
 
 
 def _header(doc, kind: str) -> None:
-    """The two-column header of the reviewing unit's documents: the level above and the unit on
+    """The two-column header of every template (the plan's "KH", the reviewing unit's "BC" and
+    "QĐ"): the level above and the unit on
     the left with "Số: …-<kind>/<abbr>", the Union's name and the place and date on the right."""
     header = borderless_table(doc, 2, [LEFT_COL_CM, RIGHT_COL_CM])
     left, right = header.rows[0].cells
@@ -519,10 +511,7 @@ def _new_page(doc):
 def build_compiled(path: Path) -> None:
     """The reviewing unit's report to the level above on its units' registrations (seed 004,
     step 2): the shape of the KẾ HOẠCH, with counts, the list of units and the registered tasks."""
-    doc = Document()
-    _setup_styles(doc)
-    _setup_page(doc)
-    _setup_settings(doc)
+    doc = _blank()
     _header(doc, "BC")
 
     para(doc, ("BÁO CÁO", "b"), align=CENTER, size=15, before=24, after=0, keep_next=True)
@@ -614,10 +603,7 @@ def build_compiled(path: Path) -> None:
 def build_decision(path: Path) -> None:
     """QUYẾT ĐỊNH công nhận Đoàn cơ sở "3 chủ động" (seed 004's template), with the list of the
     units recognised attached."""
-    doc = Document()
-    _setup_styles(doc)
-    _setup_page(doc)
-    _setup_settings(doc)
+    doc = _blank()
     _header(doc, "QĐ")
 
     para(doc, ("QUYẾT ĐỊNH", "b"), align=CENTER, size=15, before=24, after=0, keep_next=True)
