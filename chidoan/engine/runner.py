@@ -24,6 +24,7 @@ from typing import Any
 from babel.numbers import format_decimal
 
 from chidoan.engine.context import Ctx
+from chidoan.engine.filekinds import picture_or_pdf
 from chidoan.engine.inputs import (
     Parsed,
     ascii_int,
@@ -160,6 +161,13 @@ class Runner:
                 )
             else:
                 ctx.say(N_("Please send a photo or a scan (a picture or a PDF file)."), buttons=done)
+            return
+        if picture_or_pdf(file.content) is None:  # an executable or a zip renamed .png: not kept
+            ctx.say(
+                N_("The file “{name}” is not a picture or a PDF, so it was not kept. Please send a photo or a scan."),
+                name=clip_filename(file.name) or "file",
+                buttons=done,
+            )
             return
         if len(received) >= step.max_photos:
             ctx.say(
