@@ -3,9 +3,12 @@ withdrawn, and read-only once reviewed; the dialogue report through the fake Tel
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
+
 from sqlalchemy import update
 
 from chidoan.bot.app import App
+from chidoan.i18n import gettext
 from chidoan.storage.models import Report, ReportKind, ReportStatus
 from chidoan.storage.uow import unit_of_work
 from tests.conftest import WebUser, add_member
@@ -45,6 +48,8 @@ async def test_view_edit_withdraw_and_read_only_after_review(app, db):  # noqa: 
         await user.say("/baocao")
         await user.press("Meeting · v2")
         await user.press("Withdraw")
+        assert "Withdraw the meeting report of" in user.text
+        await user.press("Yes")
         assert "withdrawn. It stays in the history" in user.text
         await user.say("/baocao")
         assert user.button("withdrawn")
@@ -60,6 +65,50 @@ async def test_view_edit_withdraw_and_read_only_after_review(app, db):  # noqa: 
         assert "can no longer be changed" in user.text
     [(report, versions)] = meeting_reports(db)
     assert report.status == ReportStatus.reviewed and len(versions) == 2
+
+
+QUESTION = (
+    "Withdraw the {kind} report of {date}? It will no longer count as reported and can no longer be edited; it stays"
+    " in the history."
+)
+
+
+def vi(msgid: str, **params) -> str:
+    return gettext("vi", msgid, **params)
+
+
+def report_row(db, report_id: int):
+    with unit_of_work(db) as uow:
+        return uow.reports.one(report_id)
+
+
+async def test_withdrawing_asks_first_and_a_stale_yes_pressed_again_withdraws_once(app, db):  # noqa: F811
+    sec = add_member(db, "sec", "Lê Văn Cường", "RG-VB", "secretary")
+    now = datetime.now(UTC)
+    with unit_of_work(db) as uow:
+        unit = uow.units.by_code("RG-VB")
+        report_id = uow.reports.add(
+            unit_id=unit.id, kind=ReportKind.dialogue, held_on=date(2026, 3, 2), data={}, account_id=sec, now=now
+        )
+    async with WebUser(app, "sec") as user:
+        await user.send_frame({"type": "button", "payload": f"rp:withdraw:{report_id}"})
+        assert vi(QUESTION, kind=vi("Dialogue").lower(), date="02/03/2026") == user.text
+        assert user.text.startswith("Rút báo cáo đối thoại ngày 02/03/2026?")
+        assert [b["label"] for row in user.last[0]["buttons"] for b in row] == ["Có", "Không"]
+        await user.say("khong")  # typed, not pressed
+        assert vi("All right, the report of {date} was not withdrawn.", date="02/03/2026") == user.text
+        assert report_row(db, report_id).status == ReportStatus.submitted
+        await user.send_frame({"type": "button", "payload": f"rp:withdraw:{report_id}"})
+        yes = user.button("Có")
+        await user.say("co")
+        assert vi("The report of {date} is withdrawn. It stays in the history.", date="02/03/2026") == user.text
+        withdrawn = report_row(db, report_id)
+        assert withdrawn.status == ReportStatus.withdrawn
+        await user.send_frame({"type": "button", "payload": yes})  # the same question's button, again
+        assert vi("The report of {date} is already withdrawn.", date="02/03/2026") == user.text
+        assert report_row(db, report_id) == withdrawn  # nothing written again
+        await user.send_frame({"type": "button", "payload": f"rp:withdraw:{report_id}"})  # an old Withdraw button
+        assert vi("This report can no longer be changed.") == user.text
 
 
 async def test_a_dialogue_on_telegram_with_two_commitments(settings, org, db, tg):

@@ -67,6 +67,7 @@ async def test_a_six_option_menu_answered_by_number_and_by_words_without_accents
             user.text
         )
         await user.say("rut bao cao")  # "Rút báo cáo"
+        await user.say("co")  # "Có", at the question that follows
         assert vi("The report of {date} is withdrawn. It stays in the history.", date=f"03/01/{year}") == user.text
     with unit_of_work(db) as uow:
         statuses = {day: uow.reports.one(report_id).status for day, report_id in ids.items()}

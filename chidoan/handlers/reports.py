@@ -121,7 +121,8 @@ def show_report(
 
 
 def report_action(ctx: Ctx, arg: str) -> None:
-    """Buttons "rp:<view|edit|withdraw>:<report id>", for the unit's own reports only."""
+    """Buttons "rp:<view|edit|withdraw>:<report id>", for the unit's own reports only; "withdraw"
+    asks first, answered by "rp:withdraw-yes:<id>" or "rp:withdraw-no:<id>"."""
     what, _, ident = arg.partition(":")
     report = ctx.uow.reports.get(report_id) if (report_id := parse_id(ident)) else None
     unit = acting_unit(ctx, kinds=REPORTED_BY[ReportKind(report.kind)], unit_id=report.unit_id) if report else None
@@ -131,6 +132,12 @@ def report_action(ctx: Ctx, arg: str) -> None:
     kind = ReportKind(report.kind)
     data = ctx.uow.reports.latest_data(report.id)
     read_only = report.status in (ReportStatus.reviewed, ReportStatus.withdrawn)
+    if what == "withdraw-no":
+        ctx.say(N_("All right, the report of {date} was not withdrawn."), date=format_date(report.held_on))
+        return
+    if what == "withdraw-yes" and report.status == ReportStatus.withdrawn:  # the question's button, pressed again
+        ctx.say(N_("The report of {date} is already withdrawn."), date=format_date(report.held_on))
+        return
     if what == "view":
         buttons = (
             []
@@ -150,6 +157,21 @@ def report_action(ctx: Ctx, arg: str) -> None:
         ctx.say(N_("This report can no longer be changed."))
         return
     if what == "withdraw":
+        ctx.say(
+            N_(
+                "Withdraw the {kind} report of {date}? It will no longer count as reported and can no longer be edited; it stays in the history."
+            ),
+            kind=ctx.t(KIND_LABELS[kind]).lower(),
+            date=format_date(report.held_on),
+            buttons=[
+                [
+                    Button(ctx.t(N_("Yes")), f"rp:withdraw-yes:{report.id}"),
+                    Button(ctx.t(N_("No")), f"rp:withdraw-no:{report.id}"),
+                ]
+            ],
+        )
+        return
+    if what == "withdraw-yes":
         try:
             ctx.uow.reports.withdraw(report.id, ctx.now)
         except ReportReadOnly:  # reviewed a moment ago
