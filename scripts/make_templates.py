@@ -346,8 +346,15 @@ def build_plan(path: Path) -> None:
     para(doc, ("II. NỘI DUNG ĐĂNG KÝ", "b"), first_line=FIRST_LINE_CM, before=6, keep_next=True)
     tag(doc, "{%p for area in areas %}")
     para(doc, ("{{ area.number }}. {{ area.title }}{{ area.end }}", "b"), first_line=FIRST_LINE_CM, keep_next=True)
-    tag(doc, "{%p for task in area.tasks %}")
-    para(doc, "- ({{ task.item }}) {{ task.what }}", first_line=FIRST_LINE_CM, after=0)
+    tag(doc, "{%p for item in area.plan_items %}")
+    para(
+        doc,
+        ("{{ item.code }}.{% if item.title %} {{ item.title }}{{ item.end }}{% endif %}", "i"),
+        first_line=FIRST_LINE_CM,
+        keep_next=True,
+    )
+    tag(doc, "{%p for task in item.tasks %}")
+    para(doc, "- {{ task.what }}", first_line=FIRST_LINE_CM, after=0)
     para(
         doc,
         ("Thời gian: ", "i"),
@@ -361,6 +368,7 @@ def build_plan(path: Path) -> None:
         "{{ task.end }}",
         first_line=FIRST_LINE_CM,
     )
+    tag(doc, "{%p endfor %}")
     tag(doc, "{%p endfor %}")
     tag(doc, "{%p endfor %}")
 
@@ -380,10 +388,15 @@ def build_plan(path: Path) -> None:
     tag(left, "{%p endfor %}")
     para(left, "- Lưu.", align=LEFT, size=11, after=0)
     para(right, ("TM. BAN CHẤP HÀNH", "b"), align=CENTER, after=0)
+    tag(right, "{%p if signed_by_deputy %}")  # the deputy signs on the secretary's behalf
+    para(right, ("KT. BÍ THƯ", "b"), align=CENTER, after=0)
+    para(right, ("PHÓ BÍ THƯ", "b"), align=CENTER, after=0)
+    tag(right, "{%p else %}")
     para(right, ("BÍ THƯ", "b"), align=CENTER, after=0)
+    tag(right, "{%p endif %}")
     for _ in range(4):
         para(right, "", align=CENTER, after=0)
-    para(right, ("{{ secretary_name }}", "b"), align=CENTER, after=0)
+    para(right, ("{{ signer_name }}", "b"), align=CENTER, after=0)
 
     _finish(doc, path, "Kế hoạch đăng ký xây dựng Đoàn cơ sở 3 chủ động")
 

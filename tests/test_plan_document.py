@@ -27,6 +27,8 @@ LONG = (
     "nắm bắt tình hình thanh niên tại 6 khu phố; "
 ) * 40
 LONG = LONG[:2991] + " KẾT-THÚC"
+I11 = "Quản lý đoàn viên bằng phần mềm"
+I12 = "Nắm tình hình tư tưởng đoàn viên, thanh niên"
 assert len(LONG) == 3000
 SPECIAL = 'Ngày hội <b>&"{{ 7*7 }}" {% if x %}x{% endif %} {_{ y }_} 🎉🇻🇳 thanh niên'
 
@@ -53,20 +55,36 @@ def sample_plan(**changes) -> PlanDocument:
                 1,
                 "Chủ động thực hiện công tác quản lý đoàn viên và chăm lo, nắm bắt tình hình thanh niên ở địa phương, đơn vị",
                 [
-                    PlanTask("1.1", LONG, "Quý I/2027", "Phó Bí thư Trần Thị Lan", "100% đoàn viên được cập nhật"),
+                    PlanTask(
+                        "1.1",
+                        LONG,
+                        "Quý I/2027",
+                        "Phó Bí thư Trần Thị Lan",
+                        "100% đoàn viên được cập nhật",
+                        item_title=I11,
+                    ),
                     PlanTask(
                         "1.2",
                         "Tổ chức 02 buổi đối thoại\nvới thanh niên khu phố",
                         "Tháng 3 và tháng 9/2027",
                         "Ban Thường vụ",
+                        item_title=I12,
                     ),
+                    PlanTask("1.1", "Kết nạp 10 đoàn viên mới", "Quý II/2027", "Ban Thường vụ", item_title=I11),
                 ],
             ),
             PlanArea(
                 2,
                 "Chủ động xây dựng và thực hiện kế hoạch công tác",
                 [
-                    PlanTask("2.3", SPECIAL, "Tháng 3/2027", "Ủy viên BCH <Nguyễn & Lê>", "Sáng kiến “chi đoàn số”"),
+                    PlanTask(
+                        "2.3",
+                        SPECIAL,
+                        "Tháng 3/2027",
+                        "Ủy viên BCH <Nguyễn & Lê>",
+                        "Sáng kiến “chi đoàn số”",
+                        item_title="Đổi mới sinh hoạt chi đoàn, chuyển đổi số",
+                    ),
                 ],
             ),
             PlanArea(
@@ -87,7 +105,7 @@ def sample_plan(**changes) -> PlanDocument:
             "Ban Chấp hành Đoàn phường phân công đồng chí Phó Bí thư theo dõi, đôn đốc thực hiện.\n"
             "Các chi đoàn trực thuộc căn cứ kế hoạch, triển khai thực hiện và báo cáo kết quả trước ngày 15/11/2027."
         ),
-        secretary_name="Nguyễn Văn An",
+        signer_name="Nguyễn Văn An",
         recipients=["BTV Thành đoàn Rạch Giá", "BCH Đoàn phường;"],
     )
     fields.update(changes)
@@ -179,39 +197,54 @@ def test_every_task_under_its_area(texts):
     # The heading ends with exactly one full stop, whether the user typed it or not.
     assert texts[a1].endswith("ở địa phương, đơn vị.")
     assert texts[a3].endswith("các tổ chức liên quan.")
-    assert a1 < index_of(texts, "- (1.1) Tổ chức rà soát", a1) < a2
-    assert a1 < index_of(texts, "- (1.2) Tổ chức 02 buổi đối thoại", a1) < a2
-    assert a2 < index_of(texts, "- (2.3) Ngày hội", a2) < a3
-    assert a3 < index_of(texts, "- (3.3) Giới thiệu 05 đoàn viên ưu tú", a3) < three
-    details = texts[index_of(texts, "- (1.1)", a1) + 1]
+    # Each task under its item, named by its code and title: the item once, its tasks in order.
+    i11, i12 = texts.index(f"1.1. {I11}."), texts.index(f"1.2. {I12}.")
+    assert a1 < i11 < index_of(texts, "- Tổ chức rà soát", a1) < texts.index("- Kết nạp 10 đoàn viên mới") < i12 < a2
+    assert i12 < index_of(texts, "- Tổ chức 02 buổi đối thoại", a1) < a2
+    assert sum(t.startswith("1.1.") for t in texts) == 1
+    assert a2 < texts.index("2.3. Đổi mới sinh hoạt chi đoàn, chuyển đổi số.") < index_of(texts, "- Ngày hội", a2) < a3
+    assert a3 < texts.index("3.3.") < index_of(texts, "- Giới thiệu 05 đoàn viên ưu tú", a3) < three  # no title given
+    assert not any(t.startswith("- (") for t in texts)
+    details = texts[index_of(texts, "- Tổ chức rà soát", a1) + 1]
     assert (
         details
         == "Thời gian: Quý I/2027; Phụ trách: Phó Bí thư Trần Thị Lan; Kết quả dự kiến: 100% đoàn viên được cập nhật."
     )
     # No expected result: no "Kết quả dự kiến".
-    assert texts[index_of(texts, "- (1.2)", a1) + 1] == "Thời gian: Tháng 3 và tháng 9/2027; Phụ trách: Ban Thường vụ."
+    assert (
+        texts[index_of(texts, "- Tổ chức 02", a1) + 1]
+        == "Thời gian: Tháng 3 và tháng 9/2027; Phụ trách: Ban Thường vụ."
+    )
 
 
 def test_long_and_special_text_verbatim(texts):
     assert sum(LONG in t for t in texts) == 1
-    task = texts[index_of(texts, "- (2.3)")]
-    assert task == "- (2.3) " + SPECIAL
+    task = texts[index_of(texts, "- Ngày hội")]
+    assert task == "- " + SPECIAL
     assert "{{ 7*7 }}" in task and "49" not in task
-    assert texts[index_of(texts, "- (2.3)") + 1] == (
+    assert texts[index_of(texts, "- Ngày hội") + 1] == (
         "Thời gian: Tháng 3/2027; Phụ trách: Ủy viên BCH <Nguyễn & Lê>; Kết quả dự kiến: Sáng kiến “chi đoàn số”."
     )
 
 
 def test_newlines_in_a_task_are_line_breaks(texts):
-    assert "- (1.2) Tổ chức 02 buổi đối thoại\nvới thanh niên khu phố" in texts
+    assert "- Tổ chức 02 buổi đối thoại\nvới thanh niên khu phố" in texts
 
 
 def test_signature_and_recipients(texts):
     bi_thu = texts.index("BÍ THƯ")
-    assert texts.index("TM. BAN CHẤP HÀNH") < bi_thu < texts.index("Nguyễn Văn An")
+    assert texts.index("TM. BAN CHẤP HÀNH") + 1 == bi_thu < texts.index("Nguyễn Văn An")
+    assert "KT. BÍ THƯ" not in texts and "PHÓ BÍ THƯ" not in texts
     received = texts.index("Nơi nhận:")
     assert texts[received + 1 : received + 4] == ["- BTV Thành đoàn Rạch Giá;", "- BCH Đoàn phường;", "- Lưu."]
     assert texts.index("III. TỔ CHỨC THỰC HIỆN") < received
+
+
+def test_a_deputy_signs_for_the_secretary():
+    texts = paragraphs(render_plan(sample_plan(signer_name="Trần Thị Lan", signed_by_deputy=True)))
+    tm = texts.index("TM. BAN CHẤP HÀNH")
+    assert texts[tm + 1 : tm + 3] == ["KT. BÍ THƯ", "PHÓ BÍ THƯ"]
+    assert tm < texts.index("Trần Thị Lan") and "BÍ THƯ" not in texts
 
 
 def test_fonts_and_page(rendered):
@@ -233,7 +266,7 @@ def test_hostile_header_fields_and_no_recipients():
         sample_plan(
             unit_line="BCH ĐOÀN <X> & {{ Y }}",
             number="{% raw %}",
-            secretary_name="Lê {{ name }}\x00\x07",
+            signer_name="Lê {{ name }}\x00\x07",
             recipients=[],
             purpose="",
             implementation="Tab\there.",

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from chidoan.bot.app import App
+from chidoan.programmes.loader import programmes
 from chidoan.storage.models import Document, RegistrationStatus
 from chidoan.storage.uow import unit_of_work
 from tests.conftest import WebUser, add_member
@@ -122,14 +123,15 @@ async def test_a_secretary_registers_a_plan_and_gets_the_document(settings, db, 
 
     text = "\n".join(paragraphs(document))
     assert "KẾ HOẠCH" in text and "2027" in text and "ĐOÀN TNCS HỒ CHÍ MINH" in text
-    assert "Lê Văn Cường" in text.split("BÍ THƯ")[-1]
+    assert "Lê Văn Cường" in text.split("BÍ THƯ")[-1] and "KT. BÍ THƯ" not in text  # the secretary signs
     body = [p.text for p in document.paragraphs]
     heads = [next(i for i, t in enumerate(body) if t.startswith(f"{n}. ")) for n in (1, 2, 3)]
+    shorts = {i.code: i.short for a in programmes(app.settings)[PROGRAMME].areas for i in a.items}
     for area, tasks in TASKS.items():
         for item, what, _when in tasks:
             at = next(i for i, t in enumerate(body) if what in t)
             assert heads[area - 1] < at and (area == 3 or at < heads[area]), f"{what} not under area {area}"
-            assert f"({item}) {what}" in body[at]
+            assert body[at] == f"- {what}" and body[at - 1] == f"{item}. {shorts[item]}."  # the item by its title
     assert any("Quý II" in t for t in body) and any("Tháng 3" in t for t in body)
     assert any("Phụ trách: Ban Thường vụ" in t for t in body)  # Vietnamese even for an English chat
 
@@ -154,6 +156,24 @@ async def test_a_secretary_registers_a_plan_and_gets_the_document(settings, db, 
         }
         assert version.data["purpose"] and version.data["implementation"]
         assert uow.documents.get(version.document_id).filename == reply["file"]["filename"]
+
+
+async def test_a_plan_the_deputy_submits_is_signed_by_the_deputy_for_the_secretary(settings, db, people):
+    app = await started(settings, 2026, 10, 10, 9, 0)
+    try:
+        async with WebUser(app, "deputy", language="en") as deputy:
+            await register(deputy, {1: TASKS[1][:1], 2: TASKS[2], 3: TASKS[3]})
+            document = await download(app, deputy.last[0])
+    finally:
+        await app.stop()
+    texts = paragraphs(document)
+    tm = texts.index("TM. BAN CHẤP HÀNH")
+    assert texts[tm + 1 : tm + 3] == ["KT. BÍ THƯ", "PHÓ BÍ THƯ"] and "BÍ THƯ" not in texts
+    assert "Võ Thị Lan" in texts[tm + 3 :] and "Lê Văn Cường" not in texts
+    with unit_of_work(db) as uow:
+        registration = uow.registrations.find(uow.units.by_code("RG-VB").id, PROGRAMME, 2027)
+        [version] = uow.registrations.versions(registration.id)
+        assert version.submitted_by == people["deputy"]
 
 
 @pytest.mark.parametrize(("local", "on_time"), [((2026, 10, 14, 23, 59), True), ((2026, 10, 15, 0, 0), False)])

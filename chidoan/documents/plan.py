@@ -31,6 +31,7 @@ class PlanTask:
     when: str
     who: str
     result: str | None = None
+    item_title: str = ""  # the programme's title of the item, "Nắm tình hình tư tưởng đoàn viên, thanh niên"
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,10 @@ class PlanDocument:
     purpose: str
     areas: list[PlanArea]
     implementation: str
-    secretary_name: str
+    signer_name: str
     recipients: list[str]
+    # Signed by the deputy on the secretary's behalf: "KT. BÍ THƯ / PHÓ BÍ THƯ" instead of "BÍ THƯ".
+    signed_by_deputy: bool = False
 
 
 # Characters XML 1.0 cannot hold (docxtpl would also read \a and \f as
@@ -104,25 +107,40 @@ def _recipients(recipients: list[str]) -> list[Markup]:
     return out
 
 
+def _heading(text: str) -> tuple[Markup, str]:
+    """A heading's text and the one full stop that ends it."""
+    title = _clean(text).rstrip(". ")
+    return _xml(title), _end(title)
+
+
+def _items(tasks: list[PlanTask]) -> list[dict]:
+    """The area's tasks under their items, each item once (where its first task stands), its
+    tasks in the order given."""
+    items: dict[str, dict] = {}
+    for task in tasks:
+        code = _clean(task.item)
+        if code not in items:
+            title, end = _heading(task.item_title)
+            items[code] = {"code": _xml(code), "title": title, "end": end, "tasks": []}
+        result = _clean(task.result)
+        items[code]["tasks"].append(
+            {
+                "what": _xml(task.what),
+                "when": _xml(task.when),
+                "who": _xml(task.who),
+                "result": _xml(result),
+                "end": _end(result or task.who),
+            }
+        )
+    return list(items.values())
+
+
 def _context(doc: PlanDocument) -> dict:
     day, month = _day_month(doc.date)
     areas = []
     for area in doc.areas:
-        tasks = []
-        for task in area.tasks:
-            result = _clean(task.result)
-            tasks.append(
-                {
-                    "item": _xml(task.item),
-                    "what": _xml(task.what),
-                    "when": _xml(task.when),
-                    "who": _xml(task.who),
-                    "result": _xml(result),
-                    "end": _end(result or task.who),
-                }
-            )
-        title = _clean(area.title).rstrip(". ")
-        areas.append({"number": int(area.number), "title": _xml(title), "end": _end(title), "tasks": tasks})
+        title, end = _heading(area.title)
+        areas.append({"number": int(area.number), "title": title, "end": end, "plan_items": _items(area.tasks)})
     return {
         "committee_line": _xml(doc.committee_line),
         "unit_line": _xml(doc.unit_line),
@@ -140,7 +158,8 @@ def _context(doc: PlanDocument) -> dict:
         "purpose": _paragraphs(doc.purpose),
         "areas": areas,
         "implementation": _paragraphs(doc.implementation),
-        "secretary_name": _xml(doc.secretary_name),
+        "signer_name": _xml(doc.signer_name),
+        "signed_by_deputy": bool(doc.signed_by_deputy),
         "recipients": _recipients(doc.recipients),
     }
 

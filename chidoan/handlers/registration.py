@@ -578,23 +578,40 @@ def plan_document(ctx: Ctx, programme: Programme, unit: Row, year: int, answers:
 def build_plan_document(
     uow: UnitOfWork, programme: Programme, unit: Row, year: int, answers: Answers, *, account_id: int, today: date
 ) -> PlanDocument:
-    """The plan's document as a submission by `account_id` on `today` makes it (the demo data too)."""
+    """The plan's document as a submission by `account_id` on `today` makes it (the demo data too).
+    Signed by whoever submits it, as the roles they hold on the unit now: the secretary, or the
+    deputy on the secretary's behalf; anyone else's submission is signed by the secretary."""
     parents = uow.units.ancestors(unit)
     parent = parents[-1] if parents else None
     reviewer = uow.units.reviewer(unit)
+    held = {role.role for role in uow.roles.active_of(account_id) if role.unit_id == unit.id}
+    signed_by_deputy = Role.deputy in held and Role.secretary not in held
     secretaries = uow.roles.holders(unit.id, Role.secretary)
-    signer = uow.accounts.one(secretaries[0].account_id if secretaries else account_id)
-    areas = [
-        PlanArea(
-            area.number,
-            area.title,
-            [
-                PlanTask(task["item"], task["what"], task["when"], task["who"], task.get("result"))
-                for task in answers.get(f"area{area.number}", [])
-            ],
+    signer_id = account_id if held & {Role.secretary, Role.deputy} or not secretaries else secretaries[0].account_id
+    signer = uow.accounts.one(signer_id)
+    areas = []
+    for area in programme.areas:
+        titles = {item.code: item.short for item in area.items}
+        order = {code: index for index, code in enumerate(titles)}
+        # Grouped under their items in the programme's order (an item it no longer has, last).
+        tasks = sorted(answers.get(f"area{area.number}", []), key=lambda task: order.get(task["item"], len(order)))
+        areas.append(
+            PlanArea(
+                area.number,
+                area.title,
+                [
+                    PlanTask(
+                        task["item"],
+                        task["what"],
+                        task["when"],
+                        task["who"],
+                        task.get("result"),
+                        item_title=titles.get(task["item"], ""),
+                    )
+                    for task in tasks
+                ],
+            )
         )
-        for area in programme.areas
-    ]
     return PlanDocument(
         committee_line=(parent.name if parent else "").upper(),
         unit_line=f"BCH {unit.name.upper()}",
@@ -610,7 +627,8 @@ def build_plan_document(
         purpose=answers["purpose"],
         areas=areas,
         implementation=answers["implementation"],
-        secretary_name=signer.full_name or "",
+        signer_name=signer.full_name or "",
+        signed_by_deputy=signed_by_deputy,
         recipients=[f"BTV {reviewer.name}"] if reviewer else [],
     )
 
