@@ -17,6 +17,7 @@ from chidoan.storage.models import Document, ReportKind
 from chidoan.storage.uow import unit_of_work
 from tests.conftest import WebUser, add_member
 from tests.test_meetings import PNG, app, report_until_photos  # noqa: F401  (the app fixture)
+from tests.test_zalo_oa import ZaloUser, zalo, zapp  # noqa: F401  (the Zalo fixtures)
 
 EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + b"\x00" * 48 + b"This program cannot be run"
 ZIP = b"PK\x03\x04\x14\x00\x00\x00\x08\x00" + b"\x00" * 40
@@ -121,3 +122,29 @@ async def test_a_renamed_executable_is_refused_on_telegram(settings, org, db, tg
     pdf, photo = report_files(db, "RG-VB-KP1")
     assert (pdf.filename, pdf.content) == ("bien-ban.pdf", PDF) and photo.content.startswith(b"\xff\xd8\xff")
     assert uploads(db) == 2
+
+
+async def test_a_renamed_executable_is_refused_on_zalo(zapp, db, zalo):  # noqa: F811
+    add_member(db, "84914", "Phạm Minh Dũng", "RG-VB-KP1", "secretary", channel="zalo", locale="en")
+    user = ZaloUser(zalo, zapp, db, "84914")
+    await user.say("/sinhhoat")
+    for answer in (
+        "hôm qua",
+        "1",
+        "Học tập Nghị quyết Đại hội Đoàn",
+        "25",
+        "20",
+        "Quán triệt nghị quyết",
+        "skip",
+        "skip",
+    ):
+        await user.say(answer)
+    assert "Photos of the minutes" in user.text
+    await user.send(zalo.file_event("84914", zalo.add_file(EXE, "application/pdf"), "diem-danh.pdf", len(EXE)))
+    assert refused("en", "diem-danh.pdf") in user.text
+    await user.send(zalo.image_event("84914", zalo.add_file(ZIP, "image/png")))  # a zip served as a picture
+    assert "is not a picture or a PDF, so it was not kept" in user.text
+    assert uploads(db) == 0
+    await user.send(zalo.file_event("84914", zalo.add_file(PDF, "application/pdf"), "diem-danh.pdf", len(PDF)))
+    assert "Received 1 of at most 10" in user.text
+    assert uploads(db) == 1
