@@ -99,12 +99,14 @@ async def test_withdrawing_asks_first_and_a_stale_yes_pressed_again_withdraws_on
         assert vi("All right, the report of {date} was not withdrawn.", date="02/03/2026") == user.text
         assert report_row(db, report_id).status == ReportStatus.submitted
         await user.send_frame({"type": "button", "payload": f"rp:withdraw:{report_id}"})
-        yes = user.button("Có")
+        yes, no = user.button("Có"), user.button("Không")
         await user.say("co")
         assert vi("The report of {date} is withdrawn. It stays in the history.", date="02/03/2026") == user.text
         withdrawn = report_row(db, report_id)
         assert withdrawn.status == ReportStatus.withdrawn
         await user.send_frame({"type": "button", "payload": yes})  # the same question's button, again
+        assert vi("The report of {date} is already withdrawn.", date="02/03/2026") == user.text
+        await user.send_frame({"type": "button", "payload": no})  # its "No", late
         assert vi("The report of {date} is already withdrawn.", date="02/03/2026") == user.text
         assert report_row(db, report_id) == withdrawn  # nothing written again
         await user.send_frame({"type": "button", "payload": f"rp:withdraw:{report_id}"})  # an old Withdraw button

@@ -132,11 +132,11 @@ def report_action(ctx: Ctx, arg: str) -> None:
     kind = ReportKind(report.kind)
     data = ctx.uow.reports.latest_data(report.id)
     read_only = report.status in (ReportStatus.reviewed, ReportStatus.withdrawn)
+    if what.startswith("withdraw-") and report.status == ReportStatus.withdrawn:  # the question's, pressed again
+        ctx.say(N_("The report of {date} is already withdrawn."), date=format_date(report.held_on))
+        return
     if what == "withdraw-no":
         ctx.say(N_("All right, the report of {date} was not withdrawn."), date=format_date(report.held_on))
-        return
-    if what == "withdraw-yes" and report.status == ReportStatus.withdrawn:  # the question's button, pressed again
-        ctx.say(N_("The report of {date} is already withdrawn."), date=format_date(report.held_on))
         return
     if what == "view":
         buttons = (
