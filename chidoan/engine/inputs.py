@@ -248,9 +248,10 @@ _YEAR = re.compile(r"^(.*?)\s*(?:/|-|\s|\bnam\s)\s*(\d{4})$")
 # ",", "và", each perhaps with the word again ("tháng 3 đến tháng 5", "quý I và quý II").
 _SPAN_WORD = r"(?:thang|month|t|quy|quarter|q)"
 _SPAN_NUMBER = r"(?:\d{1,2}|[ivx]{1,4})"
-_SPAN_PART = re.compile(rf"\s*(-|,|&|den|toi|to|va|and)\s*{_SPAN_WORD}?\s*({_SPAN_NUMBER})")
-_SPAN = re.compile(rf"^(?P<word>{_SPAN_WORD})\s*(?P<first>{_SPAN_NUMBER})(?P<rest>(?:{_SPAN_PART.pattern})*)$")
+_SPAN_PART = re.compile(rf"\s*(-|,|&|den|toi|to|va|and)\s*(?:{_SPAN_WORD}\.?)?\s*({_SPAN_NUMBER})")
+_SPAN = re.compile(rf"^(?P<word>{_SPAN_WORD})\.?\s*(?P<first>{_SPAN_NUMBER})(?P<rest>(?:{_SPAN_PART.pattern})*)$")
 _RANGE_WORDS = {"-", "den", "toi", "to"}
+_DASHES = str.maketrans({"–": "-", "—": "-", "‒": "-", "−": "-"})  # phones turn "-" into a dash
 _NUMBER_ALONE = re.compile(r"^\d{1,2}$")  # what is left of "3/2027" once the year is taken
 KEEP_AS_TYPED = N_("I could not read “{text}” as a month, a quarter or a date. Keep it in the plan exactly as typed?")
 
@@ -266,7 +267,7 @@ def parse_period(text: str, *, today: date) -> Parsed:
     if _DATE.match(text):
         parsed = parse_date(text, today=today)
         return Parsed(format_day(str(parsed.value))) if parsed.ok else parsed
-    folded = _OPENING.sub("", fold(text).strip(" .;:"))
+    folded = _OPENING.sub("", fold(text).translate(_DASHES).strip(" .;:"))
     body, year = folded, None
     if match := _YEAR.match(folded):
         body, year = match.group(1).strip(), match.group(2)
