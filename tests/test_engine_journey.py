@@ -129,7 +129,7 @@ async def test_every_input_kind_with_branching_lists_and_edits(survey_app, db):
         summary = user.text
         assert "Subject: Thanh niên với chuyển đổi số" in summary
         assert f"Day held: {(today - timedelta(days=1)).strftime('%d/%m/%Y')}" in summary
-        assert "Attendance: 1200" in summary and "Budget (million): 1,5" in summary
+        assert "Attendance: 1.200" in summary and "Budget (million): 1,5" in summary
         assert "1. Sinh hoạt chủ điểm tháng 10" in summary and "2. Trồng cây xanh; Anh Tuấn" in summary
 
         # Edit the kind: the theme no longer applies and leaves the summary.

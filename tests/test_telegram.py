@@ -364,7 +364,7 @@ async def test_webhook_mode(webhook_app, tg, db):
     assert not tg.calls_of("getUpdates") and not tg.calls_of("deleteWebhook")
 
     code = new_invite(db, "RG-VB")
-    user = TgUser(tg, db, 2002, first_name="Bình", language="en", webhook=True)
+    user = TgUser(tg, db, 2002, first_name="Lê Bình", language="en", webhook=True)  # a full name (issue 11)
 
     # Wrong or missing secret: refused, nothing stored, nothing said.
     for secret in ("wrong", ""):
@@ -387,7 +387,7 @@ async def test_webhook_mode(webhook_app, tg, db):
     assert len(events(db, start["update_id"])) == 1
 
     # A button press: the answerCallbackQuery rides on the webhook's HTTP answer.
-    await user.press("Bình")
+    await user.press("Lê Bình")
     assert user.text.startswith("What is your position?")
     [answer] = tg.calls_of("answerCallbackQuery")
     assert (answer.status, answer.via_webhook) == (200, True)
@@ -506,9 +506,9 @@ async def test_blocked_user_is_marked_unreachable_when_a_send_fails(bot_app, tg,
     add_member(db, "5005", "Lê Văn Cường", "RG-VB", Role.secretary, channel="telegram")
     tg.block(5005)
     code = new_invite(db, "RG-VB")
-    new = TgUser(tg, db, 5006, first_name="Hoa", language="en")
+    new = TgUser(tg, db, 5006, first_name="Ngô Thị Hoa", language="en")  # a full name (issue 11)
     await new.say(code)
-    await new.press("Hoa")
+    await new.press("Ngô Thị Hoa")
     await new.say("Bí thư")
     await new.press("Confirm")
     assert new.text.startswith("Done! You are now Secretary")
@@ -523,7 +523,7 @@ async def test_blocked_user_is_marked_unreachable_when_a_send_fails(bot_app, tg,
     assert refused.params["text"] == t(
         "vi",
         "{name} is now the secretary of {unit}. Your secretary access to this unit has ended. Thank you for your work!",
-        name="Hoa",
+        name="Ngô Thị Hoa",
         unit=UNIT,
     )
     old = identity(db, 5005)

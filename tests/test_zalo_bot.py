@@ -304,15 +304,15 @@ async def test_webhook_mode_with_its_secret_and_both_envelopes(webhook_app, zalo
     assert not zalo.calls_of("getUpdates") and not zalo.calls_of("deleteWebhook")
 
     code = new_invite(db, "RG-VB")
-    user = ZaloUser(zalo, db, "9001", name="Bình", webhook=True)
+    user = ZaloUser(zalo, db, "9001", name="Lê Bình", webhook=True)  # a full name (issue 11)
     for secret in ("wrong", SECRET[:-1], ""):  # refused, nothing stored, nothing said
         assert await zalo.deliver_webhook(zalo.text_update("9001", code), secret=secret) == 403
     assert events(db) == [] and outbox(db, "9001") == []
 
-    start = zalo.text_update("9001", code, name="Bình")
+    start = zalo.text_update("9001", code, name="Lê Bình")
     await user.send(start)  # bare
     assert UNIT in user.text
-    await user.send(zalo.text_update("9001", "1", name="Bình"), wrapped=True)  # in {ok, result}
+    await user.send(zalo.text_update("9001", "1", name="Lê Bình"), wrapped=True)  # in {ok, result}
     assert user.text.startswith(t("vi", "What is your position? Press one or type it."))
 
     # The same message again (Zalo delivering twice): stored once, answered once.

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from babel.numbers import NumberFormatError, parse_decimal
+from babel.numbers import NumberFormatError, format_decimal, parse_decimal
 
 from chidoan.engine.words import NO_WORDS, YES_WORDS
 from chidoan.i18n import N_, fold
@@ -23,7 +23,10 @@ MAX_TEXT = 4000  # a Telegram message holds 4,096 characters; longer text arrive
 class Parsed:
     value: object = None
     error: str | None = None
-    params: dict = field(default_factory=dict)
+    params: dict = field(default_factory=dict)  # of the error, or of the doubt
+    # A value that may well be a slip (kept as typed, unusually big): the question (msgid) asked
+    # before it is stored, answered "keep" or "type again" (see Runner._doubt).
+    doubt: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -69,18 +72,54 @@ def parse_text(text: str, *, min_len: int = 1, max_len: int = MAX_TEXT) -> Parse
     return Parsed(value)
 
 
+def parse_name(text: str, *, max_len: int = 120) -> Parsed:
+    """A person's full name: at least two words with letters ("Nguyễn Văn A"); a family name
+    alone ("Nguyễn"), an initial ("a") or "123" is not a full name."""
+    typed = parse_text(text, max_len=max_len)
+    if not typed.ok:
+        return typed
+    value = " ".join(str(typed.value).split())
+    words = [word for word in value.split() if any(ch.isalpha() for ch in word)]
+    if len(words) < 2:
+        return Parsed(
+            error=N_("“{text}” is not a full name. Please type family name and given name, for example Nguyễn Văn An."),
+            params={"text": value[:40]},
+        )
+    return Parsed(value)
+
+
 _SPACES_IN_NUMBER = re.compile(r"(?<=\d)[\s\u00a0\u202f](?=\d)")
 # ASCII digits with the group and decimal marks of either locale, and a sign: nothing Decimal
 # alone would also take ("sNaN", "Infinity", exponents, underscores, other scripts' digits).
 _PLAIN_NUMBER = re.compile(r"[+-]?[0-9][0-9.,]*", re.ASCII)
 MAX_DIGITS = 15  # what a float holds exactly; far beyond any count of members
+# Words around a count that people type and that change nothing: "khoảng 80", "~80", "25 đoàn
+# viên", "80 người" (folded). Words that multiply ("2 trăm", "1 nghìn") are not among them.
+_ABOUT = re.compile(r"^(?:khoang|tam|chung|gan|uoc|about|around|approx(?:imately)?|~|≈)\s*")
+_COUNTED = re.compile(
+    r"\s*(?:doan vien(?: thanh nien)?|dvtn|dv|nguoi|thanh nien|ban|dong chi|members?|people|persons?|youth)$"
+)
+
+
+def _bare_number(text: str) -> str:
+    """The number in `text` without the words around it that do not change it."""
+    raw = text.strip()
+    folded = fold(raw)
+    about = _ABOUT.match(folded)
+    counted = _COUNTED.search(folded)
+    if not (about or counted):
+        return raw
+    # digits and marks come through fold unchanged; only the words around them are cut away
+    core = folded[about.end() if about else 0 : counted.start() if counted else len(folded)].strip()
+    return core if _PLAIN_NUMBER.fullmatch(_SPACES_IN_NUMBER.sub("", core)) else raw
 
 
 def parse_number(
     text: str, *, locale: str, integer: bool = True, minimum: float | None = 0, maximum: float | None = None
 ) -> Parsed:
-    """Vietnamese writes 1.200 for a thousand two hundred and 1,5 for one and a half."""
-    raw = _SPACES_IN_NUMBER.sub("", text.strip())
+    """Vietnamese writes 1.200 for a thousand two hundred and 1,5 for one and a half; "khoảng 80"
+    and "25 đoàn viên" are 80 and 25."""
+    raw = _SPACES_IN_NUMBER.sub("", _bare_number(text))
     if not raw:
         return Parsed(error=N_("Please type a number, for example 25."))
     if not _PLAIN_NUMBER.fullmatch(raw):  # "NaN", "Infinity", "1e400", "1_000", "²", "٣" are no answer
@@ -105,14 +144,15 @@ def parse_number(
     if integer and number != number.to_integral_value():
         return Parsed(error=N_("Please type a whole number (no decimals)."))
     if minimum is not None and number < Decimal(str(minimum)):
-        return Parsed(error=N_("The number must be at least {min}."), params={"min": _plain(minimum)})
+        return Parsed(error=N_("The number must be at least {min}."), params={"min": format_number(minimum, locale)})
     if maximum is not None and number > Decimal(str(maximum)):
-        return Parsed(error=N_("The number must be at most {max}."), params={"max": _plain(maximum)})
+        return Parsed(error=N_("The number must be at most {max}."), params={"max": format_number(maximum, locale)})
     return Parsed(int(number) if integer else float(number))
 
 
-def _plain(n: float) -> str:
-    return str(int(n)) if float(n).is_integer() else str(n)
+def format_number(n: float, locale: str) -> str:
+    """A number as the reader writes it: 100.000 and 1,5 in Vietnamese, 100,000 and 1.5 in English."""
+    return format_decimal(n, locale=locale)
 
 
 _DATE = re.compile(r"^\s*(\d{1,2})\s*[/.\-]\s*(\d{1,2})(?:\s*[/.\-]\s*(\d{2,4}))?\s*$", re.ASCII)
@@ -185,14 +225,13 @@ def parse_choice(text: str, options: list[tuple[str, str]]) -> Parsed:
     return Parsed(error=N_("Please choose one of the options: press a button or type its number."))
 
 
-_MONTH = re.compile(r"^(?:thang|t|month)\s*(\d{1,2})(?:\s*(?:-|den|toi|to)\s*(?:thang|t)?\s*(\d{1,2}))?$", re.ASCII)
-_MONTH_YEAR = re.compile(r"^(\d{1,2})\s*/\s*(\d{4})$", re.ASCII)
-_QUARTER = re.compile(r"^(?:quy|q|quarter)\s*([0-9]{1,3}|[ivx]{1,4})$", re.ASCII)
+PERIOD_MAX = 200  # a "when" is a few words in a table cell of the plan
 _ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4}
 _ROMAN_OUT = {1: "I", 2: "II", 3: "III", 4: "IV"}
-# Phrases plans use for "when" besides a month, a quarter or a date (folded -> as written).
+# Phrases plans use for "when" besides months, quarters or a date (folded -> as written).
 PERIOD_PHRASES = {
     "ca nam": "Cả năm",
+    "trong nam": "Cả năm",
     "thuong xuyen": "Thường xuyên",
     "hang thang": "Hằng tháng",
     "hang quy": "Hằng quý",
@@ -201,43 +240,91 @@ PERIOD_PHRASES = {
     "all year": "Cả năm",
     "monthly": "Hằng tháng",
 }
+# Folded words that open a period and add nothing: "Từ tháng 3…", "Trong năm 2027", "Vào quý II".
+_OPENING = re.compile(r"^(?:tu|trong|vao|from|in|during)\s+")
+# The year at the end: "…/2027", "… 2027", "… năm 2027".
+_YEAR = re.compile(r"^(.*?)\s*(?:/|-|\s|\bnam\s)\s*(\d{4})$")
+# Months or quarters: a word ("tháng", "T", "quý", "Q"), then numbers joined by "-", "đến",
+# ",", "và", each perhaps with the word again ("tháng 3 đến tháng 5", "quý I và quý II").
+_SPAN_WORD = r"(?:thang|month|t|quy|quarter|q)"
+_SPAN_NUMBER = r"(?:\d{1,2}|[ivx]{1,4})"
+_SPAN_PART = re.compile(rf"\s*(-|,|&|den|toi|to|va|and)\s*(?:{_SPAN_WORD}\.?)?\s*({_SPAN_NUMBER})")
+_SPAN = re.compile(rf"^(?P<word>{_SPAN_WORD})\.?\s*(?P<first>{_SPAN_NUMBER})(?P<rest>(?:{_SPAN_PART.pattern})*)$")
+_RANGE_WORDS = {"-", "den", "toi", "to"}
+_DASHES = str.maketrans({"–": "-", "—": "-", "‒": "-", "−": "-"})  # phones turn "-" into a dash
+_NUMBER_ALONE = re.compile(r"^\d{1,2}$")  # what is left of "3/2027" once the year is taken
+KEEP_AS_TYPED = N_("I could not read “{text}” as a month, a quarter or a date. Keep it in the plan exactly as typed?")
 
 
 def parse_period(text: str, *, today: date) -> Parsed:
-    """When a task happens: a month ("tháng 3", "3/2027"), a range of months ("tháng 3-5"), a
-    quarter ("quý 2", "quý II"), a date, or a usual phrase ("cả năm", "hằng tháng")."""
-    folded = fold(text).strip(" .")
-    if folded in PERIOD_PHRASES:
-        return Parsed(PERIOD_PHRASES[folded])
-    if match := _MONTH.match(folded):
-        first, last = int(match.group(1)), int(match.group(2) or match.group(1))
-        if not (1 <= first <= 12 and 1 <= last <= 12) or last < first:
-            return Parsed(
-                error=N_("There is no month {text}: months go from 1 to 12."), params={"text": text.strip()[:20]}
-            )
-        return Parsed(f"Tháng {first}" if first == last else f"Tháng {first} - {last}")
-    if match := _MONTH_YEAR.match(folded):
-        month = int(match.group(1))
-        if not 1 <= month <= 12:
-            return Parsed(
-                error=N_("There is no month {text}: months go from 1 to 12."), params={"text": text.strip()[:20]}
-            )
-        return Parsed(f"Tháng {month}/{match.group(2)}")
-    if match := _QUARTER.match(folded):
-        raw = match.group(1)
-        number = int(raw) if raw.isdigit() else _ROMAN.get(raw, 0)
-        if not 1 <= number <= 4:
-            return Parsed(
-                error=N_("There is no quarter {text}: quarters go from 1 to 4 (I to IV)."),
-                params={"text": text.strip()[:20]},
-            )
-        return Parsed(f"Quý {_ROMAN_OUT[number]}")
+    """When a task happens, normalised for the plan's document: a month ("Tháng 9/2027"), months
+    ("Tháng 3 - 5/2027", "Tháng 3, 4"), quarters ("Quý I", "Quý I, II"), a year ("Năm 2027"), a
+    date (15/03/2027) or a usual phrase ("Cả năm", "6 tháng đầu năm"). Any other wording is
+    offered to be kept as typed (a doubt, not a refusal): plans are written in many ways."""
+    typed = parse_text(text, max_len=PERIOD_MAX)
+    if not typed.ok:
+        return typed
     if _DATE.match(text):
         parsed = parse_date(text, today=today)
         return Parsed(format_day(str(parsed.value))) if parsed.ok else parsed
-    return Parsed(
-        error=N_("Please say when: a month (“tháng 3”), a quarter (“quý II”), a date (15/03/2027) or “cả năm”.")
-    )
+    folded = _OPENING.sub("", fold(text).translate(_DASHES).strip(" .;:"))
+    body, year = folded, None
+    if match := _YEAR.match(folded):
+        body, year = match.group(1).strip(), match.group(2)
+    suffix = f"/{year}" if year else ""
+    if body in ("", "nam", "year"):
+        return Parsed(f"Năm {year}") if year else _keep_as_typed(text)
+    for phrase in (body, f"{body} nam"):
+        if phrase in PERIOD_PHRASES:
+            return Parsed(PERIOD_PHRASES[phrase] + (f" {year}" if year else ""))
+    if year and _NUMBER_ALONE.match(body):  # "9/2027"
+        body = f"thang {body}"
+    return _span(text, body, suffix)
+
+
+def _span(text: str, body: str, suffix: str) -> Parsed:
+    """Months or quarters ("tháng 3 đến 5", "quý I và II"), `suffix` their year ("/2027")."""
+    match = _SPAN.match(body)
+    if match is None:
+        return _keep_as_typed(text)
+    quarter = match.group("word") in ("quy", "quarter", "q")
+    joins = _SPAN_PART.findall(match.group("rest"))
+    read = [_period_number(match.group("first"), quarter)] + [_period_number(n, quarter) for _, n in joins]
+    numbers = [n for n in read if n is not None and 1 <= n <= (4 if quarter else 12)]
+    if len(numbers) < len(read):
+        error = (
+            N_("There is no quarter {text}: quarters go from 1 to 4 (I to IV).")
+            if quarter
+            else N_("There is no month {text}: months go from 1 to 12.")
+        )
+        return Parsed(error=error, params={"text": text.strip()[:20]})
+    shown = [_ROMAN_OUT[n] if quarter else str(n) for n in numbers]
+    word = "Quý" if quarter else "Tháng"
+    ranged = {join in _RANGE_WORDS for join, _ in joins}
+    if not joins:
+        return Parsed(f"{word} {shown[0]}{suffix}")
+    if ranged == {True} and len(numbers) == 2 and numbers[0] < numbers[1]:
+        return Parsed(f"{word} {shown[0]} - {shown[1]}{suffix}")
+    if ranged == {False} and len(set(numbers)) == len(numbers):
+        return Parsed(f"{word} {', '.join(shown)}{suffix}")
+    return _keep_as_typed(text)  # "tháng 11 - 2" across the new year, "quý I - II, IV": as written
+
+
+def _period_number(raw: str, quarter: bool) -> int | None:
+    """A month's or quarter's number; Roman numerals only for quarters."""
+    if raw.isdigit():
+        return int(raw)
+    return _ROMAN.get(raw) if quarter else None
+
+
+def _keep_as_typed(text: str) -> Parsed:
+    value = " ".join(text.split())
+    return Parsed(value, doubt=KEEP_AS_TYPED, params={"text": value})
+
+
+def period_years(period: str) -> set[int]:
+    """The years a period names ("Quý I/2026", "15/03/2026", "Năm 2027"); none for "Tháng 3"."""
+    return {int(y) for y in re.findall(r"(?<!\d)(\d{4})(?!\d)", period)}
 
 
 def format_day(iso: str) -> str:

@@ -21,6 +21,7 @@ Answers = dict[str, Any]
 
 class Kind(StrEnum):
     text = "text"
+    name = "name"  # a person's full name: two words at least, in letters (see inputs.parse_name)
     number = "number"
     date = "date"
     choice = "choice"
@@ -58,6 +59,9 @@ class Step:
     choices: tuple[Choice, ...] = ()
     # any kind: extra check, returns an error msgid (and params) or None
     validate: Callable[[Ctx, Answers, Any], tuple[str, dict] | None] | None = None
+    # any kind: a possible but unusual value (a branch of 1.200 members, a task outside the plan
+    # year) returns a question msgid (and params), asked before it is stored; None when usual
+    doubt: Callable[[Ctx, Answers, Any], tuple[str, dict] | None] | None = None
     params: Callable[[Ctx, Answers], dict] | None = None
     # branching
     when: Callable[[Answers], bool] | None = None

@@ -7,7 +7,8 @@ Where the user is lives in `conversation.step` as a position:
   "@summary", "@edit"       the summary, and the choice of what to edit
   "tasks.@items"            the choice of which item of "tasks" to edit, add or remove
 `conversation.data` holds {"a": answers, "trail": positions visited (for back),
-"ret": "summary" while editing, "ctx": what the journey was started with}; a journey started
+"ret": "summary" while editing, "ctx": what the journey was started with, "doubt": an answer
+read but not yet stored, waiting for "keep" or "type again" (see `_doubt`)}; a journey started
 with `only` (a plan returned for correction) also holds "only", the steps and items that may be
 edited (a top-level key, or "<repeat key>.<index>"), and "queue", those walked through in order
 before the summary the first time; the edit menu then offers only those, and no item is added or removed.
@@ -18,19 +19,20 @@ Buttons carry "j:<conversation id>.<version>.<action>": a button from an earlier
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any
-
-from babel.numbers import format_decimal
 
 from chidoan.engine.context import Ctx
 from chidoan.engine.filekinds import picture_or_pdf
 from chidoan.engine.inputs import (
     Parsed,
     ascii_int,
+    format_number,
     parse_choice,
     parse_date,
     parse_id,
+    parse_name,
     parse_number,
     parse_period,
     parse_text,
@@ -38,7 +40,16 @@ from chidoan.engine.inputs import (
 )
 from chidoan.engine.journey import Answers, Journey, Kind, Step
 from chidoan.engine.messages import Button, Typed, clip_filename
-from chidoan.engine.words import BACK_WORDS, DONE_WORDS, EDIT_WORDS, SKIP_WORDS, SUBMIT_WORDS
+from chidoan.engine.words import (
+    BACK_WORDS,
+    CANCEL_WORDS,
+    DONE_WORDS,
+    EDIT_WORDS,
+    KEEP_WORDS,
+    RETYPE_WORDS,
+    SKIP_WORDS,
+    SUBMIT_WORDS,
+)
 from chidoan.i18n import N_, fold, format_date
 from chidoan.storage.conversations import ConversationState
 from chidoan.storage.models import ConversationStatus
@@ -130,7 +141,14 @@ class Runner:
             return self.on_action(ctx, state, str(parsed.value))
         if state.step.endswith(".more"):
             return self._answer_more(ctx, state, parse_yes_no(text))
-        step = self._step_at(journey, state.step)
+        self._on_step_text(ctx, state, self._step_at(journey, state.step), text)
+
+    def _on_step_text(self, ctx: Ctx, state: ConversationState, step: Step, text: str) -> None:
+        folded = fold(text)
+        if folded in CANCEL_WORDS and step.kind not in (Kind.text, Kind.name):
+            return self.cancel(ctx, state)  # "huỷ" is no number, date or period: it is /huy typed
+        if "doubt" in state.data and self._answer_doubt(ctx, state, step, folded):
+            return None
         if step.kind is Kind.photos:
             if folded in DONE_WORDS or (folded in SKIP_WORDS and not step.required):
                 return self._photos_done(ctx, state, step)
@@ -139,6 +157,19 @@ class Runner:
         if not step.required and folded in SKIP_WORDS:
             return self._store(ctx, state, step, None)
         self._store_parsed(ctx, state, step, self._parse(ctx, state, step, text))
+
+    def _answer_doubt(self, ctx: Ctx, state: ConversationState, step: Step, folded: str) -> bool:
+        """Typed words at "keep it?": True when they kept the value or asked to type again;
+        anything else is the answer typed again (False: to be read as that)."""
+        doubt = state.data.pop("doubt")
+        if folded in KEEP_WORDS:
+            self._store(ctx, state, step, doubt["value"])
+        elif folded in RETYPE_WORDS:
+            self._save_and_ask(ctx, state)
+        else:
+            ctx.uow.conversations.save(state, ctx.now)
+            return False
+        return True
 
     def on_media(self, ctx: Ctx, state: ConversationState, media: str) -> None:
         journey = self.journeys[state.journey]
@@ -289,7 +320,13 @@ class Runner:
 
     def _step_action(self, ctx: Ctx, state: ConversationState, action: str) -> bool:
         step = self._step_at(self.journeys[state.journey], state.step)
-        if step.kind is Kind.photos and (action == "done" or (action == "skip" and not step.required)):
+        doubt = state.data.get("doubt")
+        if action in ("keep", "retype") and doubt is not None:
+            if action == "keep":
+                self._store(ctx, state, step, doubt["value"])
+            else:
+                self._save_and_ask(ctx, state)
+        elif step.kind is Kind.photos and (action == "done" or (action == "skip" and not step.required)):
             self._photos_done(ctx, state, step)  # what was received is kept
         elif action == "skip" and not step.required:
             self._store(ctx, state, step, None)
@@ -308,6 +345,8 @@ class Runner:
         return True
 
     def back(self, ctx: Ctx, state: ConversationState) -> None:
+        if state.data.get("doubt") is not None:  # back from "keep it?" is the question it doubts
+            return self._save_and_ask(ctx, state)
         trail = state.data["trail"]
         if not trail:
             ctx.say(N_("This is the first question; there is nothing before it."))
@@ -368,7 +407,19 @@ class Runner:
                 **params,
             )
             return
-        step = self._step_at(journey, state.step)
+        doubt = state.data.get("doubt")
+        if doubt is not None:
+            keep, retype = btn(ctx.t(N_("✅ Keep as typed")), "keep"), btn(ctx.t(N_("✏️ Type again")), "retype")
+            # typed as at a text step: "1"/"2" or the words press these, another answer is the answer
+            text = ctx.t(doubt["question"], **doubt["params"])
+            ctx.say_text(text, buttons=[[keep, retype]] + ([nav] if nav else []), typed=Typed.text)
+            return
+        self._ask_step(ctx, state, self._step_at(journey, state.step), btn, nav)
+
+    def _ask_step(
+        self, ctx: Ctx, state: ConversationState, step: Step, btn: Callable[[str, str], Button], nav: list[Button]
+    ) -> None:
+        answers = state.data["a"]
         rows: list[list[Button]] = []
         if step.kind is Kind.choice:
             rows = [[btn(f"{i}. {ctx.t(c.label)}", f"v:{c.value}")] for i, c in enumerate(step.choices, 1)]
@@ -395,6 +446,8 @@ class Runner:
         """How the question at the conversation's position reads typed text (see engine/typed.py)."""
         if state.step.startswith("@") or state.step.endswith((".more", ".@items")):
             return Typed.choice
+        if "doubt" in state.data:
+            return Typed.text
         return _TYPED.get(self._step_at(self.journeys[state.journey], state.step).kind, Typed.choice)
 
     def summary(self, ctx: Ctx, journey: Journey, answers: Answers) -> str:
@@ -422,9 +475,22 @@ class Runner:
             problem = step.validate(ctx, state.data["a"], parsed.value)
             if problem:
                 parsed = Parsed(error=problem[0], params=problem[1])
+        if parsed.ok and parsed.doubt is None and step.doubt:
+            question = step.doubt(ctx, state.data["a"], parsed.value)
+            if question:
+                parsed = Parsed(parsed.value, doubt=question[0], params=question[1])
         if not parsed.ok:
             return self._reject(ctx, state, parsed)
+        if parsed.doubt is not None:
+            return self._doubt(ctx, state, parsed)
         self._store(ctx, state, step, parsed.value)
+
+    def _doubt(self, ctx: Ctx, state: ConversationState, parsed: Parsed) -> None:
+        """Ask before storing a value that may be a slip; "keep" stores it as it is, "type again"
+        (or another answer typed) asks the step again. Nothing is stored meanwhile."""
+        state.data["doubt"] = {"value": parsed.value, "question": parsed.doubt, "params": parsed.params}
+        ctx.uow.conversations.save(state, ctx.now)  # the step's own buttons are now stale
+        self.ask(ctx, state)
 
     def _reject(self, ctx: Ctx, state: ConversationState, parsed: Parsed) -> None:
         assert parsed.error is not None
@@ -466,6 +532,7 @@ class Runner:
         self._save_and_ask(ctx, state)
 
     def _save_and_ask(self, ctx: Ctx, state: ConversationState) -> None:
+        state.data.pop("doubt", None)  # a doubt belongs to the question it was asked at
         ctx.uow.conversations.save(state, ctx.now)
         self.ask(ctx, state)
 
@@ -598,6 +665,8 @@ class Runner:
     def _parse(self, ctx: Ctx, state: ConversationState, step: Step, text: str) -> Parsed:
         if step.kind is Kind.text:
             return parse_text(text, min_len=step.min_len, max_len=step.max_len)
+        if step.kind is Kind.name:
+            return parse_name(text, max_len=step.max_len)
         if step.kind is Kind.number:
             return parse_number(
                 text, locale=ctx.locale, integer=step.integer, minimum=step.minimum, maximum=step.maximum
@@ -624,14 +693,15 @@ class Runner:
             return ctx.t(N_("Yes") if value else N_("No"))
         if step.kind is Kind.date:
             return format_date(date.fromisoformat(value))
-        if step.kind is Kind.number and isinstance(value, float):
-            return format_decimal(value, locale=ctx.locale)
+        if step.kind is Kind.number:
+            return format_number(value, ctx.locale)
         return str(value)
 
 
 # How a typed answer is read at each kind of step (the kinds not here answer by buttons only).
 _TYPED = {
     Kind.text: Typed.text,
+    Kind.name: Typed.text,
     Kind.number: Typed.value,
     Kind.date: Typed.value,
     Kind.period: Typed.value,

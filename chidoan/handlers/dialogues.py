@@ -110,7 +110,7 @@ DIALOGUE = Journey(
             label=N_("Leaders present"),
             more_prompt=N_("Add another leader?"),
             steps=(
-                Step("name", N_("Name of a leader who took part?"), label=N_("Name"), min_len=2, max_len=120),
+                Step("name", N_("Name of a leader who took part?"), kind=Kind.name, label=N_("Name"), max_len=120),
                 Step(
                     "title",
                     N_("Their title? Press one or type it."),

@@ -3,7 +3,8 @@ decisions, and photos of the minutes or the attendance sheet.
 
 A date in the future is refused; a date more than a year back, or one already reported, is
 asked about once more (a likely typo or a duplicate) and allowed when confirmed. The branch's
-size is remembered from its last report and offered with one tap.
+size is remembered from its last report and offered with one tap; a size beyond any branch's
+(1.200 typed for 120) is asked about before it is kept.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from datetime import date, timedelta
 from sqlalchemy import Row
 
 from chidoan.engine.context import Ctx
+from chidoan.engine.inputs import format_number
 from chidoan.engine.journey import Answers, Choice, Journey, Kind, Step
 from chidoan.handlers.access import REPORTING_KINDS, acting_unit
 from chidoan.i18n import N_, format_date
-from chidoan.storage.models import ReportKind
+from chidoan.storage.models import ReportKind, UnitKind
 
 LONG_AGO = timedelta(days=365)
+BRANCH_SIZE = 300  # more members than any branch has: a slip of a digit or of the thousands mark
 
 
 def reporting_unit(ctx: Ctx) -> Row | None:
@@ -45,6 +48,7 @@ def hidden_answers(ctx: Ctx, unit: Row, kind: ReportKind, editing: int | None = 
         "_today": ctx.today.isoformat(),
         "_reported": [r.held_on.isoformat() for r in reports],
         "_last_total": ctx.uow.reports.latest_data(reports[-1].id).get("total") if reports else None,
+        "_branch": unit.kind == UnitKind.branch,
     }
 
 
@@ -64,6 +68,14 @@ def _present_fits(ctx: Ctx, answers: Answers, value: int):
             "total": answers["total"],
         }
     return None
+
+
+def _branch_size(ctx: Ctx, answers: Answers, value: int):
+    """A branch bigger than branches are is asked about (a base unit reporting may be that big);
+    the size it had last time, already confirmed then, is not asked again."""
+    if not answers.get("_branch") or value <= BRANCH_SIZE or value == answers.get("_last_total"):
+        return None
+    return N_("{n} members is a lot for one branch. Is that the right number?"), {"n": format_number(value, ctx.locale)}
 
 
 def _last_total(ctx: Ctx, answers: Answers) -> list[str]:
@@ -139,6 +151,7 @@ MEETING = Journey(
             maximum=100000,
             label=N_("Members"),
             suggest=_last_total,
+            doubt=_branch_size,
         ),
         Step(
             "present",

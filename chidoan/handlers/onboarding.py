@@ -7,7 +7,7 @@ cannot both get it. A new secretary of a unit replaces the previous one (hand-ov
 from __future__ import annotations
 
 from chidoan.engine.context import Ctx
-from chidoan.engine.journey import Answers, Journey, Step
+from chidoan.engine.journey import Answers, Journey, Kind, Step
 from chidoan.handlers.invites import refuse_redeeming_closed
 from chidoan.handlers.labels import ROLE_LABELS
 from chidoan.i18n import N_
@@ -125,8 +125,8 @@ ONBOARDING = Journey(
         Step(
             "full_name",
             N_("What is your full name? (as it should appear on documents)"),
+            kind=Kind.name,
             label=N_("Full name"),
-            min_len=2,
             max_len=120,
             suggest=_name_suggestions,
         ),

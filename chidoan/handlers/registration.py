@@ -15,7 +15,7 @@ from sqlalchemy import Row
 
 from chidoan.documents.plan import PlanArea, PlanDocument, PlanTask, plan_filename, render_plan
 from chidoan.engine.context import Ctx
-from chidoan.engine.inputs import ascii_int, parse_id
+from chidoan.engine.inputs import ascii_int, parse_id, period_years
 from chidoan.engine.journey import Answers, Choice, Journey, Kind, Step
 from chidoan.engine.messages import Attachment, Button
 from chidoan.handlers.access import BASE_UNIT, SECRETARIES, acting_unit, refuse
@@ -125,6 +125,7 @@ def _area_step(programme: Programme, area) -> Step:
                 N_("When? A month (“tháng 3”), a quarter (“quý II”), a date, or “cả năm”."),
                 kind=Kind.period,
                 label=N_("When"),
+                doubt=_outside_plan_year,
             ),
             Step(
                 "who",
@@ -138,6 +139,16 @@ def _area_step(programme: Programme, area) -> Step:
             ),
         ),
     )
+
+
+def _outside_plan_year(_ctx: Ctx, answers: Answers, when: str) -> tuple[str, dict] | None:
+    """A task dated in another year than the plan's ("Quý I/2026" in the 2027 plan) is most
+    likely a slip of the year, but may be meant (a task begun the year before): asked."""
+    year = answers.get("_year")  # a draft begun before the plan year was kept has none
+    others = sorted(period_years(when) - {year}) if year else []
+    if not others:
+        return None
+    return N_("“{when}” is not in {year}, the year of this plan. Keep it?"), {"when": when, "year": year}
 
 
 # ---- /dangky ------------------------------------------------------------------------------------
@@ -320,8 +331,9 @@ def _start(ctx: Ctx, programme: Programme, registration: Row, answers: Answers |
         "base_status": registration.status,
     }
     parts = _reopened_parts(ctx, registration)
+    hidden = {"_year": registration.year}  # not a step: what the steps' checks need to know
     if parts and answers is not None:
-        return _start_correction(ctx, programme, registration, answers, context | {"reopen": parts})
+        return _start_correction(ctx, programme, registration, answers | hidden, context | {"reopen": parts})
     if answers is None:
         unit = ctx.uow.units.one(registration.unit_id)
         due = Calendar.load(ctx.uow, ctx.settings).plan_due(
@@ -337,7 +349,7 @@ def _start(ctx: Ctx, programme: Programme, registration: Row, answers: Answers |
             due=format_date(due),
             areas=len(programme.areas),
         )
-    ctx.engine.runner.start(ctx, journey_name(programme), context=context, answers=answers)
+    ctx.engine.runner.start(ctx, journey_name(programme), context=context, answers=(answers or {}) | hidden)
 
 
 def _start_correction(ctx: Ctx, programme: Programme, registration: Row, answers: Answers, context: dict) -> None:
@@ -430,6 +442,7 @@ RETURNED_MEANWHILE = N_(
 def submit(ctx: Ctx, programme: Programme, answers: Answers) -> None:
     uow = ctx.uow
     context = answers.pop("_ctx")
+    answers = {key: value for key, value in answers.items() if not key.startswith("_")}  # steps' answers only
     registration = uow.registrations.one(context["registration_id"])
     if _refused(ctx, registration, context):
         return
