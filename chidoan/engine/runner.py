@@ -7,7 +7,7 @@ Where the user is lives in `conversation.step` as a position:
   "@summary", "@edit"       the summary, and the choice of what to edit
   "tasks.@items"            the choice of which item of "tasks" to edit, add or remove
 `conversation.data` holds {"a": answers, "trail": positions visited (for back),
-"ret": "summary" while editing, "ctx": what the journey was started with}; a journey started
+"ret": "summary" while editing (each answer already given is shown, with "Keep as it is"), "ctx": what the journey was started with}; a journey started
 with `only` (a plan returned for correction) also holds "only", the steps and items that may be
 edited (a top-level key, or "<repeat key>.<index>"), and "queue", those walked through in order
 before the summary the first time; the edit menu then offers only those, and no item is added or removed.
@@ -18,6 +18,7 @@ Buttons carry "j:<conversation id>.<version>.<action>": a button from an earlier
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -36,8 +37,8 @@ from chidoan.engine.inputs import (
     parse_yes_no,
 )
 from chidoan.engine.journey import Answers, Journey, Kind, Step
-from chidoan.engine.messages import Button, Typed, clip_filename
-from chidoan.engine.words import BACK_WORDS, DONE_WORDS, EDIT_WORDS, SKIP_WORDS, SUBMIT_WORDS
+from chidoan.engine.messages import Button, Typed, clip_filename, clip_label
+from chidoan.engine.words import BACK_WORDS, DONE_WORDS, EDIT_WORDS, KEEP_WORDS, SKIP_WORDS, SUBMIT_WORDS
 from chidoan.i18n import N_, fold, format_date
 from chidoan.storage.conversations import ConversationState
 from chidoan.storage.models import ConversationStatus
@@ -135,6 +136,8 @@ class Runner:
                 return self._photos_done(ctx, state, step)
             ctx.say(N_("Please send the photos here (as photos or files), then press “Done”."))
             return self.ask(ctx, state)
+        if folded in KEEP_WORDS and state.data.get("ret"):  # "giữ nguyên" is never the new answer
+            return self._keep(ctx, state, step)
         if not step.required and folded in SKIP_WORDS:
             return self._store(ctx, state, step, None)
         self._store_parsed(ctx, state, step, self._parse(ctx, state, step, text))
@@ -285,6 +288,8 @@ class Runner:
             self._photos_done(ctx, state, step)  # what was received is kept
         elif action == "skip" and not step.required:
             self._store(ctx, state, step, None)
+        elif action == "keep" and self._answered(state, step):
+            self._keep(ctx, state, step)
         elif action.startswith("v:") and step.kind is Kind.choice and action[2:] in {c.value for c in step.choices}:
             self._store_parsed(ctx, state, step, Parsed(action[2:]))
         elif action in ("y", "n") and step.kind is Kind.yes_no:
@@ -298,6 +303,14 @@ class Runner:
         else:
             return False
         return True
+
+    def _keep(self, ctx: Ctx, state: ConversationState, step: Step) -> None:
+        """The answer being edited stays as it is; with none yet (a task added while editing)
+        there is nothing to keep, and the question is asked again."""
+        if not self._answered(state, step):
+            ctx.say(N_("There is nothing to keep here yet: please type the answer."))
+            return self.ask(ctx, state)
+        self._store(ctx, state, step, self._current_value(state, step))
 
     def back(self, ctx: Ctx, state: ConversationState) -> None:
         trail = state.data["trail"]
@@ -361,27 +374,32 @@ class Runner:
             )
             return
         step = self._step_at(journey, state.step)
-        rows: list[list[Button]] = []
-        if step.kind is Kind.choice:
-            rows = [[btn(f"{i}. {ctx.t(c.label)}", f"v:{c.value}")] for i, c in enumerate(step.choices, 1)]
-        elif step.kind is Kind.yes_no:
-            rows = [[btn(ctx.t(N_("Yes")), "y"), btn(ctx.t(N_("No")), "n")]]
-        elif step.kind is Kind.photos:
-            rows = [[btn(ctx.t(N_("✅ Done")), "done")]]
-        elif step.suggest:
-            rows = [[btn(label, f"s:{i}")] for i, (label, _text) in enumerate(self._suggestions(ctx, step, answers))]
+        editing = bool(state.data.get("ret")) and self._answered(state, step)
         extra = list(nav)
+        if editing:
+            extra.append(btn(ctx.t(N_("Keep as it is")), "keep"))
         if not step.required:
             extra.append(btn(ctx.t(N_("Skip")), "skip"))
-        if extra:
-            rows.append(extra)
+        rows = self._options(ctx, step, answers, btn) + ([extra] if extra else [])
         ctx.position = state.step
         params = step.params(ctx, answers) if step.params else {}
         prompt = ctx.t(step.prompt, **params)
-        current = self._current_value(state, step)
-        if current is not None and state.data.get("ret"):
+        if editing:
+            current = self._current_value(state, step)
             prompt += "\n" + ctx.t(N_("(now: {value})"), value=self._show(ctx, step, current))
         ctx.say_text(prompt, buttons=rows, typed=_TYPED.get(step.kind, Typed.choice))
+
+    def _options(self, ctx: Ctx, step: Step, answers: Answers, btn: Callable[[str, str], Button]) -> list[list[Button]]:
+        """The step's own buttons: its choices, Yes/No, Done, or its one-tap suggestions."""
+        if step.kind is Kind.choice:
+            return [[btn(f"{i}. {ctx.t(c.label)}", f"v:{c.value}")] for i, c in enumerate(step.choices, 1)]
+        if step.kind is Kind.yes_no:
+            return [[btn(ctx.t(N_("Yes")), "y"), btn(ctx.t(N_("No")), "n")]]
+        if step.kind is Kind.photos:
+            return [[btn(ctx.t(N_("✅ Done")), "done")]]
+        if step.suggest:
+            return [[btn(label, f"s:{i}")] for i, (label, _text) in enumerate(self._suggestions(ctx, step, answers))]
+        return []
 
     def typed_at(self, state: ConversationState) -> Typed:
         """How the question at the conversation's position reads typed text (see engine/typed.py)."""
@@ -544,7 +562,7 @@ class Runner:
     def _suggestions(ctx: Ctx, step: Step, answers: Answers) -> list[tuple[str, str]]:
         assert step.suggest is not None
         options = step.suggest(ctx, answers)[:5]
-        return [option if isinstance(option, tuple) else (option[:60], option) for option in options]
+        return [option if isinstance(option, tuple) else (clip_label(option, 60), option) for option in options]
 
     def _step_at(self, journey: Journey, position: str) -> Step:
         parts = position.split(".")
@@ -552,6 +570,19 @@ class Runner:
         if len(parts) == 3:
             return next(s for s in step.steps if s.key == parts[2])
         return step
+
+    @staticmethod
+    def _answered(state: ConversationState, step: Step) -> bool:
+        """Whether the step at the conversation's position has an answer (even "skipped") to keep;
+        photos are added to, not replaced, so there is nothing to keep."""
+        if step.kind is Kind.photos:
+            return False
+        parts = state.step.split(".")
+        answers = state.data["a"]
+        if len(parts) == 3:
+            items = answers.get(parts[0]) or []
+            return int(parts[1]) < len(items) and step.key in items[int(parts[1])]
+        return step.key in answers
 
     def _current_value(self, state: ConversationState, step: Step) -> Any:
         parts = state.step.split(".")
@@ -579,7 +610,7 @@ class Runner:
             if only is not None and f"{key}.{i}" not in only:
                 continue
             first = item.get(step.steps[0].key)
-            short = self._show(ctx, step.steps[0], first)[:40]
+            short = clip_label(self._show(ctx, step.steps[0], first), 40)
             options.append((f"i:{i}", ctx.t(N_("Edit {n}: {text}"), n=i + 1, text=short)))
             if only is None and len(answers.get(key) or []) > step.min_items:
                 options.append((f"d:{i}", ctx.t(N_("Remove {n}"), n=i + 1)))

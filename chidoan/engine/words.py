@@ -17,6 +17,9 @@ EDIT_WORDS = frozenset({"sua", "chinh sua", "sua lai", "edit"})
 BACK_WORDS = frozenset({"quay lai", "tro lai", "lui", "lui lai", "back"})
 DONE_WORDS = frozenset({"xong", "xong roi", "done", "het", "da gui het"})
 CANCEL_WORDS = frozenset({"huy", "huy bo", "cancel"})
+KEEP_WORDS = frozenset(
+    {"giu nguyen", "giu nguyen nhu cu", "giu nhu cu", "nhu cu", "keep", "keep it", "keep as it is", "unchanged"}
+)
 USE_WORDS = frozenset({"dung", "dung goi y", "dung noi dung goi y", "use", "use it", "use the suggestion"})
 
 SYNONYMS: dict[str, frozenset[str]] = {
@@ -37,6 +40,7 @@ SYNONYMS: dict[str, frozenset[str]] = {
     N_("✏️ Edit the plan"): EDIT_WORDS,
     N_("Edit anyway"): EDIT_WORDS,
     N_("✅ Use the suggested text"): USE_WORDS,
+    N_("Keep as it is"): KEEP_WORDS,
     N_("Continue"): frozenset({"tiep tuc", "tiep", "continue"}),
     "English": frozenset({"tieng anh", "anh", "english", "en"}),
     "Tiếng Việt": frozenset({"tieng viet", "viet", "vietnamese", "vi"}),
