@@ -125,3 +125,26 @@ async def test_the_edit_menu_cuts_labels_between_words(settings, db, people):
             assert vi("Edit {n}: {text}", n=2, text="1.5 Tuyên truyền, bảo vệ nền tảng tư…") in labels(sec)
     finally:
         await app.stop()
+
+
+async def test_a_meeting_report_edited_keeps_a_number_typed_giu_nguyen(app, db):
+    """Another journey, a number step: "giu nguyen" there keeps the count, it is no number to refuse."""
+    from chidoan.storage.models import ReportKind
+    from tests.conftest import add_member
+
+    add_member(db, "branch", "Phạm Minh Dũng", "RG-VB-KP1", "secretary")
+    async with WebUser(app, "branch") as user:
+        for text in ("/sinhhoat", "hom qua", "1", "Học tập Nghị quyết", "25", "20", "Nội dung", "bo qua", "bo qua"):
+            await user.say(text)
+        await user.say("xong")
+        assert vi("Please check your answers:") in user.text
+        await user.say("sua")
+        await user.say("co mat")  # "Có mặt"
+        assert vi("(now: {value})", value="20") in user.text and vi("Keep as it is") in labels(user)
+        await user.say("giu nguyen")
+        assert vi("Please check your answers:") in user.text
+        await user.say("1")
+    with unit_of_work(db) as uow:
+        [report] = uow.reports.of_unit(uow.units.by_code("RG-VB-KP1").id, ReportKind.meeting)
+        data = uow.reports.latest_data(report.id)
+    assert (data["total"], data["present"], data["theme"]) == (25, 20, "Học tập Nghị quyết")

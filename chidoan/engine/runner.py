@@ -7,7 +7,8 @@ Where the user is lives in `conversation.step` as a position:
   "@summary", "@edit"       the summary, and the choice of what to edit
   "tasks.@items"            the choice of which item of "tasks" to edit, add or remove
 `conversation.data` holds {"a": answers, "trail": positions visited (for back),
-"ret": "summary" while editing (each answer already given is shown, with "Keep as it is"), "ctx": what the journey was started with}; a journey started
+"ret": "summary" while editing (each answer already given is shown, with "Keep as it is"),
+"ctx": what the journey was started with}; a journey started
 with `only` (a plan returned for correction) also holds "only", the steps and items that may be
 edited (a top-level key, or "<repeat key>.<index>"), and "queue", those walked through in order
 before the summary the first time; the edit menu then offers only those, and no item is added or removed.
@@ -131,13 +132,13 @@ class Runner:
         if state.step.endswith(".more"):
             return self._answer_more(ctx, state, parse_yes_no(text))
         step = self._step_at(journey, state.step)
+        if folded in KEEP_WORDS and state.data.get("ret"):  # "giữ nguyên" is never the new answer
+            return self._keep(ctx, state, step)
         if step.kind is Kind.photos:
             if folded in DONE_WORDS or (folded in SKIP_WORDS and not step.required):
                 return self._photos_done(ctx, state, step)
             ctx.say(N_("Please send the photos here (as photos or files), then press “Done”."))
             return self.ask(ctx, state)
-        if folded in KEEP_WORDS and state.data.get("ret"):  # "giữ nguyên" is never the new answer
-            return self._keep(ctx, state, step)
         if not step.required and folded in SKIP_WORDS:
             return self._store(ctx, state, step, None)
         self._store_parsed(ctx, state, step, self._parse(ctx, state, step, text))
@@ -288,7 +289,7 @@ class Runner:
             self._photos_done(ctx, state, step)  # what was received is kept
         elif action == "skip" and not step.required:
             self._store(ctx, state, step, None)
-        elif action == "keep" and self._answered(state, step):
+        elif action == "keep":
             self._keep(ctx, state, step)
         elif action.startswith("v:") and step.kind is Kind.choice and action[2:] in {c.value for c in step.choices}:
             self._store_parsed(ctx, state, step, Parsed(action[2:]))
@@ -573,10 +574,7 @@ class Runner:
 
     @staticmethod
     def _answered(state: ConversationState, step: Step) -> bool:
-        """Whether the step at the conversation's position has an answer (even "skipped") to keep;
-        photos are added to, not replaced, so there is nothing to keep."""
-        if step.kind is Kind.photos:
-            return False
+        """Whether the step at the conversation's position has an answer (even "skipped") to keep."""
         parts = state.step.split(".")
         answers = state.data["a"]
         if len(parts) == 3:
