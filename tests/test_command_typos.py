@@ -43,6 +43,8 @@ async def test_a_command_name_without_its_slash_outside_a_journey(app, db):
     async with WebUser(app, "sec") as user:
         await user.say("dangky")
         assert user.text == vi(NO_SLASH, command="dangky")
+        await user.say("có")  # the answer to "Did you mean …?"
+        assert vi("Register the plan for which year?") in user.text
         await user.say("Trạng thái")
         assert user.text == vi(NO_SLASH, command="trangthai")
         assert journey_of(db, sec) is None

@@ -296,7 +296,7 @@ class Engine:
                 N_("There is no command /{name}. Did you mean /{command}?"),
                 name=name[:32],
                 command=guess,
-                buttons=[[Button(f"/{guess}", f"{COMMAND_BUTTON}:{guess}")]],
+                buttons=self._run_button(ctx, guess),
             )
         elif command is None:
             ctx.say(N_("There is no command /{name}. Type /help to see the commands you can use."), name=name[:32])
@@ -313,6 +313,11 @@ class Engine:
                 return  # the command moved the conversation on and asked what comes next
         if state is not None:  # remind where the open conversation stands
             self.runner.ask(ctx, state)
+
+    @staticmethod
+    def _run_button(ctx: Ctx, name: str) -> list[list[Button]]:
+        """The button under "Did you mean /name?": "Yes, /name" (typed "có" or "1" presses it)."""
+        return [[Button(ctx.t(N_("Yes, {command}"), command=f"/{name}"), f"{COMMAND_BUTTON}:{name}")]]
 
     def _usable(self, ctx: Ctx) -> list[str]:
         """The names (and aliases) of the commands this person may use."""
@@ -334,7 +339,7 @@ class Engine:
         ctx.say(
             N_("Did you mean /{command}? Commands start with “/”."),
             command=guess,
-            buttons=[[Button(f"/{guess}", f"{COMMAND_BUTTON}:{guess}")]],
+            buttons=self._run_button(ctx, guess),
         )
         return True
 
