@@ -411,3 +411,73 @@ def test_a_zero_from_another_app_is_no_option_and_the_open_step_is_asked_there(s
     replies = say("zalo", "z-b", "0")  # a theme of "0" is odd, but it is what was typed
     assert vi("How many members does the branch have?") in replies[-1]
     assert answers_of(db, branch)["theme"] == "0"
+
+
+async def test_on_telegram_every_listed_choice_typed_without_pressing(settings, db, people, tg):
+    """The cases of the issue typed into Telegram (which has buttons, but people type anyway):
+    "tieng viet" at /ngonngu, "2027" at the year question, "ban chap hanh" at the one-tap "who",
+    "dung" at the suggested text, "dang thuc hien" at a commitment's follow-up."""
+    from chidoan.bot.channels.base import Limits
+    from tests.test_telegram import TgUser, tg_settings
+
+    secretary = add_member(db, "7001", "Đặng Thu Hà", "CT-ML", "secretary", channel="telegram", locale="en")
+    app = App(tg_settings(settings, tg), clock=clock_at(2026, 10, 5, 7, 0))
+    app.channels["telegram"].limits = Limits()
+    await app.start()
+    try:
+        user = TgUser(tg, db, 7001, first_name="Hà", language="en")
+        await user.say("/ngonngu")
+        await user.say("tieng viet")
+        assert locale_of_account(db, secretary) == "vi"
+        await user.say("/dangky")
+        assert vi("Register the plan for which year?") in user.text
+        await user.say("2027")
+        for _area in (1, 2, 3):
+            await user.say("1")
+            await user.say("Dùng xe đạp đi thăm thanh niên")
+            await user.say("tháng 3")
+            await user.say("ban chap hanh")
+            await user.say("bo qua")
+            await user.say("khong")
+        await user.say("dung")
+        await user.say("dung")
+        assert vi("Please check your answers:") in user.text
+        answers = answers_of(db, secretary)
+        assert answers["purpose"] == programmes(settings)[PROGRAMME].defaults.purpose
+        assert answers["implementation"] == programmes(settings)[PROGRAMME].defaults.implementation
+        assert [task["who"] for area in (1, 2, 3) for task in answers[f"area{area}"]] == ["Ban Chấp hành"] * 3
+        await user.say("gui")
+        now = datetime.now(UTC)
+        with unit_of_work(db) as uow:  # a promise due today, asked by the morning sweep
+            unit = uow.units.by_code("CT-ML")
+            report = uow.reports.add(
+                unit_id=unit.id,
+                kind=ReportKind.dialogue,
+                held_on=date(2026, 9, 1),
+                data={},
+                account_id=secretary,
+                now=now,
+            )
+            commitment = uow.reports.add_commitment(
+                report_id=report,
+                unit_id=unit.id,
+                promise="Sửa sân bóng",
+                promised_by="UBND",
+                due_on=date(2026, 10, 5),
+                now=now,
+            )
+        assert await app.sweeps.follow_ups() == 1
+        await user.replies()
+        assert "Sửa sân bóng" in user.text
+        await user.say("dang thuc hien")
+        assert vi("Recorded: {answer}.", answer=vi("In progress")) in user.text
+    finally:
+        await app.stop()
+    with unit_of_work(db) as uow:
+        assert uow.registrations.find(uow.units.by_code("CT-ML").id, PROGRAMME, 2027).version == 1
+        assert uow.reports.one_commitment(commitment).status == CommitmentStatus.in_progress
+
+
+def locale_of_account(db, account_id: int) -> str:
+    with unit_of_work(db) as uow:
+        return uow.accounts.one(account_id).locale

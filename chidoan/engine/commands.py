@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import difflib
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from chidoan.engine.context import Ctx
+from chidoan.i18n import fold
 from chidoan.storage.models import Role
 
 
@@ -35,3 +38,25 @@ def parse_command(text: str) -> tuple[str, str] | None:
     head, _, rest = stripped[1:].partition(" ")
     name = head.split("@", 1)[0].lower()
     return name, rest.strip()
+
+
+_JOINERS = re.compile(r"[\s_/-]+")
+LIKENESS = 0.75  # "dangki" is 0.83 like "dangky"; "toi" and "moi" (0.67) are two commands
+
+
+def command_key(text: str) -> str:
+    """A command's name as typos are compared: folded, without spaces, "_", "-" or "/"."""
+    return _JOINERS.sub("", fold(text))
+
+
+def closest(typed: str, names: Iterable[str], *, exact: bool = False) -> str | None:
+    """The name among `names` that `typed` most likely means: the same once folded ("trangthái",
+    "trang thai", "Trạng thái"), or, unless `exact`, spelt a little differently ("dangki")."""
+    key = command_key(typed)
+    keys = {command_key(name): name for name in names}
+    if not key:
+        return None
+    if key in keys:
+        return keys[key]
+    found = [] if exact else difflib.get_close_matches(key, keys, n=1, cutoff=LIKENESS)
+    return keys[found[0]] if found else None

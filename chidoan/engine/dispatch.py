@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy.exc import DBAPIError
 
-from chidoan.engine.commands import Command, parse_command
+from chidoan.engine.commands import Command, closest, parse_command
 from chidoan.engine.context import Ctx, Notice
 from chidoan.engine.jobs import JobFn
 from chidoan.engine.journey import Journey
@@ -39,6 +39,7 @@ NOT_REGISTERED = N_(
 FAILED_APOLOGY = N_(
     "Sorry, we could not handle your last message because of a problem on our side. It has been kept for the team to look into. Please try again later, or in another way."
 )
+COMMAND_BUTTON = "cmd"  # the payload of a suggested command's button: "cmd:dangky"
 RAW_MAX = 64 * 1024  # inbound_event.raw: enough to handle the event later, never a whole file
 
 
@@ -216,6 +217,8 @@ class Engine:
             return self.runner.on_text(ctx, state, text)
         if looks_like_code(text):
             return self.on_code(ctx, text)
+        if self._suggest_command(ctx, text):
+            return
         if not ctx.registered:
             ctx.say(NOT_REGISTERED)
             return
@@ -225,6 +228,8 @@ class Engine:
         prefix, _, arg = payload.partition(":")
         if prefix == "j":
             return self.runner.on_button(ctx, state, payload)
+        if prefix == COMMAND_BUTTON:  # a suggested command: as if typed (and checked) again
+            return self._run_command(ctx, state, arg[:32], "")
         action = self.actions.get(prefix)
         if action is None:
             ctx.say(N_("That button is no longer valid."))
@@ -285,7 +290,15 @@ class Engine:
 
     def _run_command(self, ctx: Ctx, state, name: str, args: str) -> None:
         command = self._by_name.get(name)
-        if command is None:
+        guess = None if command else self._guess(ctx, name, args)
+        if guess is not None:
+            ctx.say(
+                N_("There is no command /{name}. Did you mean /{command}?"),
+                name=name[:32],
+                command=guess,
+                buttons=self._run_button(ctx, guess),
+            )
+        elif command is None:
             ctx.say(N_("There is no command /{name}. Type /help to see the commands you can use."), name=name[:32])
         elif not command.allowed(ctx):
             if ctx.registered:
@@ -300,6 +313,35 @@ class Engine:
                 return  # the command moved the conversation on and asked what comes next
         if state is not None:  # remind where the open conversation stands
             self.runner.ask(ctx, state)
+
+    @staticmethod
+    def _run_button(ctx: Ctx, name: str) -> list[list[Button]]:
+        """The button under "Did you mean /name?": "Yes, /name" (typed "có" or "1" presses it)."""
+        return [[Button(ctx.t(N_("Yes, {command}"), command=f"/{name}"), f"{COMMAND_BUTTON}:{name}")]]
+
+    def _usable(self, ctx: Ctx) -> list[str]:
+        """The names (and aliases) of the commands this person may use."""
+        return [name for c in self.commands if c.allowed(ctx) for name in (c.name, *c.aliases)]
+
+    def _guess(self, ctx: Ctx, name: str, args: str) -> str | None:
+        """The command an unknown "/name" most likely means: "/trang thai" is /trangthai typed
+        in two words, "/dangki" is /dangky misspelt."""
+        usable = self._usable(ctx)
+        two_words = f"{name} {args.split()[0]}" if args.split() else ""
+        return (two_words and closest(two_words, usable, exact=True)) or closest(name, usable)
+
+    def _suggest_command(self, ctx: Ctx, text: str) -> bool:
+        """Outside a journey, a command's name typed without its slash ("dangky", "Trạng thái")
+        is answered with the command, to press. Only the exact name: other words are not guessed at."""
+        guess = closest(text, self._usable(ctx), exact=True) if len(text.split()) <= 2 else None
+        if guess is None:
+            return False
+        ctx.say(
+            N_("Did you mean /{command}? Commands start with “/”."),
+            command=guess,
+            buttons=self._run_button(ctx, guess),
+        )
+        return True
 
     def _queue(self, ctx: Ctx) -> None:
         inc = ctx.incoming

@@ -43,6 +43,17 @@ def clip_filename(name: str | None, limit: int = FILENAME_MAX) -> str | None:
     return stem[: limit - len(extension)].rstrip() + extension
 
 
+def clip_label(text: str, limit: int) -> str:
+    """A button's label in at most `limit` characters, cut between words with an ellipsis
+    ("1.5 Tuyên truyền, bảo vệ nền tảng tư…"), never inside a word (unless one word fills it)."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if not text[limit - 1].isspace() and " " in cut.strip():
+        cut = cut[: cut.rstrip().rfind(" ")]
+    return cut.rstrip(" ,;:.-–") + "…"
+
+
 @dataclass(frozen=True, slots=True)
 class InFile:
     """A file a person sent (a photo of the minutes, an attendance sheet), already downloaded by
@@ -115,12 +126,13 @@ class Typed(StrEnum):
     value = "value"  # a number, date or period step: a whole label or a synonym; a number is the answer
 
 
-# A journey's navigation buttons ("j:<conversation>.<version>.<action>"): Back, Skip, Cancel.
-NAVIGATION_ACTIONS = frozenset({"back", "skip", "x"})
+# A journey's navigation buttons ("j:<conversation>.<version>.<action>"): Back, Skip, Cancel,
+# and Keep (an answer being edited stays as it is).
+NAVIGATION_ACTIONS = frozenset({"back", "skip", "x", "unchanged"})
 
 
 def is_navigation(payload: str) -> bool:
-    """Whether the button is a journey's Back, Skip or Cancel: at a free-text step it is not
+    """Whether the button is a journey's Back, Skip, Cancel or Keep: at a free-text step it is not
     numbered, its words are typed instead (see engine/typed.py)."""
     return payload.startswith("j:") and payload.rpartition(".")[2] in NAVIGATION_ACTIONS
 

@@ -7,8 +7,9 @@ Where the user is lives in `conversation.step` as a position:
   "@summary", "@edit"       the summary, and the choice of what to edit
   "tasks.@items"            the choice of which item of "tasks" to edit, add or remove
 `conversation.data` holds {"a": answers, "trail": positions visited (for back),
-"ret": "summary" while editing, "ctx": what the journey was started with, "doubt": an answer
-read but not yet stored, waiting for "keep" or "type again" (see `_doubt`)}; a journey started
+"ret": "summary" while editing (each answer already given is shown, with "Keep as it is"),
+"ctx": what the journey was started with, "doubt": an answer read but not yet stored, waiting
+for "keep" or "type again" (see `_doubt`)}; a journey started
 with `only` (a plan returned for correction) also holds "only", the steps and items that may be
 edited (a top-level key, or "<repeat key>.<index>"), and "queue", those walked through in order
 before the summary the first time; the edit menu then offers only those, and no item is added or removed.
@@ -39,12 +40,13 @@ from chidoan.engine.inputs import (
     parse_yes_no,
 )
 from chidoan.engine.journey import Answers, Journey, Kind, Step
-from chidoan.engine.messages import Button, Typed, clip_filename
+from chidoan.engine.messages import Button, Typed, clip_filename, clip_label
 from chidoan.engine.words import (
     BACK_WORDS,
     CANCEL_WORDS,
     DONE_WORDS,
     EDIT_WORDS,
+    KEEP_TYPED_WORDS,
     KEEP_WORDS,
     RETYPE_WORDS,
     SKIP_WORDS,
@@ -149,6 +151,8 @@ class Runner:
             return self.cancel(ctx, state)  # "huỷ" is no number, date or period: it is /huy typed
         if "doubt" in state.data and self._answer_doubt(ctx, state, step, folded):
             return None
+        if folded in KEEP_WORDS and state.data.get("ret"):  # "giữ nguyên" is never the new answer
+            return self._keep(ctx, state, step)
         if step.kind is Kind.photos:
             if folded in DONE_WORDS or (folded in SKIP_WORDS and not step.required):
                 return self._photos_done(ctx, state, step)
@@ -162,7 +166,7 @@ class Runner:
         """Typed words at "keep it?": True when they kept the value or asked to type again;
         anything else is the answer typed again (False: to be read as that)."""
         doubt = state.data.pop("doubt")
-        if folded in KEEP_WORDS:
+        if folded in KEEP_TYPED_WORDS:
             self._store(ctx, state, step, doubt["value"])
         elif folded in RETYPE_WORDS:
             self._save_and_ask(ctx, state)
@@ -330,6 +334,8 @@ class Runner:
             self._photos_done(ctx, state, step)  # what was received is kept
         elif action == "skip" and not step.required:
             self._store(ctx, state, step, None)
+        elif action == "unchanged":
+            self._keep(ctx, state, step)
         elif action.startswith("v:") and step.kind is Kind.choice and action[2:] in {c.value for c in step.choices}:
             self._store_parsed(ctx, state, step, Parsed(action[2:]))
         elif action in ("y", "n") and step.kind is Kind.yes_no:
@@ -343,6 +349,14 @@ class Runner:
         else:
             return False
         return True
+
+    def _keep(self, ctx: Ctx, state: ConversationState, step: Step) -> None:
+        """The answer being edited stays as it is; with none yet (a task added while editing)
+        there is nothing to keep, and the question is asked again."""
+        if not self._answered(state, step):
+            ctx.say(N_("There is nothing to keep here yet: please type the answer."))
+            return self.ask(ctx, state)
+        self._store(ctx, state, step, self._current_value(state, step))
 
     def back(self, ctx: Ctx, state: ConversationState) -> None:
         if state.data.get("doubt") is not None:  # back from "keep it?" is the question it doubts
@@ -420,27 +434,32 @@ class Runner:
         self, ctx: Ctx, state: ConversationState, step: Step, btn: Callable[[str, str], Button], nav: list[Button]
     ) -> None:
         answers = state.data["a"]
-        rows: list[list[Button]] = []
-        if step.kind is Kind.choice:
-            rows = [[btn(f"{i}. {ctx.t(c.label)}", f"v:{c.value}")] for i, c in enumerate(step.choices, 1)]
-        elif step.kind is Kind.yes_no:
-            rows = [[btn(ctx.t(N_("Yes")), "y"), btn(ctx.t(N_("No")), "n")]]
-        elif step.kind is Kind.photos:
-            rows = [[btn(ctx.t(N_("✅ Done")), "done")]]
-        elif step.suggest:
-            rows = [[btn(label, f"s:{i}")] for i, (label, _text) in enumerate(self._suggestions(ctx, step, answers))]
+        editing = bool(state.data.get("ret")) and self._answered(state, step)
         extra = list(nav)
+        if editing:
+            extra.append(btn(ctx.t(N_("Keep as it is")), "unchanged"))
         if not step.required:
             extra.append(btn(ctx.t(N_("Skip")), "skip"))
-        if extra:
-            rows.append(extra)
+        rows = self._options(ctx, step, answers, btn) + ([extra] if extra else [])
         ctx.position = state.step
         params = step.params(ctx, answers) if step.params else {}
         prompt = ctx.t(step.prompt, **params)
-        current = self._current_value(state, step)
-        if current is not None and state.data.get("ret"):
+        if editing:
+            current = self._current_value(state, step)
             prompt += "\n" + ctx.t(N_("(now: {value})"), value=self._show(ctx, step, current))
         ctx.say_text(prompt, buttons=rows, typed=_TYPED.get(step.kind, Typed.choice))
+
+    def _options(self, ctx: Ctx, step: Step, answers: Answers, btn: Callable[[str, str], Button]) -> list[list[Button]]:
+        """The step's own buttons: its choices, Yes/No, Done, or its one-tap suggestions."""
+        if step.kind is Kind.choice:
+            return [[btn(f"{i}. {ctx.t(c.label)}", f"v:{c.value}")] for i, c in enumerate(step.choices, 1)]
+        if step.kind is Kind.yes_no:
+            return [[btn(ctx.t(N_("Yes")), "y"), btn(ctx.t(N_("No")), "n")]]
+        if step.kind is Kind.photos:
+            return [[btn(ctx.t(N_("✅ Done")), "done")]]
+        if step.suggest:
+            return [[btn(label, f"s:{i}")] for i, (label, _text) in enumerate(self._suggestions(ctx, step, answers))]
+        return []
 
     def typed_at(self, state: ConversationState) -> Typed:
         """How the question at the conversation's position reads typed text (see engine/typed.py)."""
@@ -619,7 +638,7 @@ class Runner:
     def _suggestions(ctx: Ctx, step: Step, answers: Answers) -> list[tuple[str, str]]:
         assert step.suggest is not None
         options = step.suggest(ctx, answers)[:5]
-        return [option if isinstance(option, tuple) else (option[:60], option) for option in options]
+        return [option if isinstance(option, tuple) else (clip_label(option, 60), option) for option in options]
 
     def _step_at(self, journey: Journey, position: str) -> Step:
         parts = position.split(".")
@@ -627,6 +646,16 @@ class Runner:
         if len(parts) == 3:
             return next(s for s in step.steps if s.key == parts[2])
         return step
+
+    @staticmethod
+    def _answered(state: ConversationState, step: Step) -> bool:
+        """Whether the step at the conversation's position has an answer (even "skipped") to keep."""
+        parts = state.step.split(".")
+        answers = state.data["a"]
+        if len(parts) == 3:
+            items = answers.get(parts[0]) or []
+            return int(parts[1]) < len(items) and step.key in items[int(parts[1])]
+        return step.key in answers
 
     def _current_value(self, state: ConversationState, step: Step) -> Any:
         parts = state.step.split(".")
@@ -654,7 +683,7 @@ class Runner:
             if only is not None and f"{key}.{i}" not in only:
                 continue
             first = item.get(step.steps[0].key)
-            short = self._show(ctx, step.steps[0], first)[:40]
+            short = clip_label(self._show(ctx, step.steps[0], first), 40)
             options.append((f"i:{i}", ctx.t(N_("Edit {n}: {text}"), n=i + 1, text=short)))
             if only is None and len(answers.get(key) or []) > step.min_items:
                 options.append((f"d:{i}", ctx.t(N_("Remove {n}"), n=i + 1)))

@@ -18,8 +18,12 @@ BACK_WORDS = frozenset({"quay lai", "tro lai", "lui", "lui lai", "back"})
 DONE_WORDS = frozenset({"xong", "xong roi", "done", "het", "da gui het"})
 CANCEL_WORDS = frozenset({"huy", "huy bo", "cancel"})
 # At "keep this value?" (engine/runner.py, a step's doubt): keep it, or type the answer again.
-KEEP_WORDS = YES_WORDS | {"giu", "giu nguyen", "giu nhu da nhap", "keep", "keep it", "keep as typed"}
+KEEP_TYPED_WORDS = YES_WORDS | {"giu", "giu nguyen", "giu nhu da nhap", "keep", "keep it", "keep as typed"}
 RETYPE_WORDS = NO_WORDS | {"nhap lai", "go lai", "type again", "retype"}
+# Editing: the answer stays as it was (never stored as the new answer).
+KEEP_WORDS = frozenset(
+    {"giu nguyen", "giu nguyen nhu cu", "giu nhu cu", "nhu cu", "keep", "keep it", "keep as it is", "unchanged"}
+)
 USE_WORDS = frozenset({"dung", "dung goi y", "dung noi dung goi y", "use", "use it", "use the suggestion"})
 
 SYNONYMS: dict[str, frozenset[str]] = {
@@ -40,8 +44,9 @@ SYNONYMS: dict[str, frozenset[str]] = {
     N_("✏️ Edit the plan"): EDIT_WORDS,
     N_("Edit anyway"): EDIT_WORDS,
     N_("✅ Use the suggested text"): USE_WORDS,
-    N_("✅ Keep as typed"): KEEP_WORDS,
+    N_("✅ Keep as typed"): KEEP_TYPED_WORDS,
     N_("✏️ Type again"): RETYPE_WORDS,
+    N_("Keep as it is"): KEEP_WORDS,
     N_("Continue"): frozenset({"tiep tuc", "tiep", "continue"}),
     "English": frozenset({"tieng anh", "anh", "english", "en"}),
     "Tiếng Việt": frozenset({"tieng viet", "viet", "vietnamese", "vi"}),

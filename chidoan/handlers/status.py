@@ -23,7 +23,7 @@ from sqlalchemy import Row, select
 from chidoan.engine.context import Ctx
 from chidoan.engine.inputs import ascii_int, parse_id
 from chidoan.engine.jobs import JobContext
-from chidoan.engine.messages import Button, Outgoing
+from chidoan.engine.messages import Button, Outgoing, clip_label
 from chidoan.handlers import registration
 from chidoan.handlers.access import SECRETARIES
 from chidoan.handlers.scope import find_units, in_scope, staff_scope
@@ -466,7 +466,7 @@ def rollup(
         lines.append("• " + line)
         target = f"st:{root.id}:dir:0:{status.year}" if own else f"st:{group.reviewer_id}:all:0:{status.year}"
         label = f"{name} ({_pct(group.totals.reporting_rate)})"
-        buttons.append([Button(label[:60], target)])
+        buttons.append([Button(clip_label(label, 60), target)])
     buttons += _pager(who, root.id, "all", page, pages, status.year)
     return _fit(lines), buttons
 

@@ -22,7 +22,7 @@ from sqlalchemy import Row
 
 from chidoan.engine.context import Ctx
 from chidoan.engine.inputs import ascii_int, has_words, parse_id
-from chidoan.engine.messages import Button
+from chidoan.engine.messages import Button, clip_label
 from chidoan.handlers.commitments import ANSWERS as FOLLOW_UP_LABELS
 from chidoan.handlers.labels import KIND_LABELS, ROLE_LABELS
 from chidoan.handlers.reports import STATUS_LABELS, show_report
@@ -404,7 +404,7 @@ def list_reports(ctx: Ctx, unit: Row, kind: ReportKind, page: int) -> None:
     for report in rows:
         label = f"{format_date(report.held_on)} · v{report.version}"
         if report.unit_id != unit.id:  # a branch's
-            label += f" · {_clip(report.unit_name)}"
+            label += f" · {clip_label(report.unit_name, LABEL_MAX)}"
         if report.status in STATUS_LABELS:
             label += f" · {ctx.t(STATUS_LABELS[ReportStatus(report.status)])}"
         buttons.append([Button(label, f"un:r:{report.id}")])
@@ -481,12 +481,8 @@ def _kind(ctx: Ctx, unit: Row) -> str:
     return ctx.t(label) if label else unit.kind
 
 
-def _clip(text: str, limit: int = LABEL_MAX) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
 def _label(ctx: Ctx, unit: Row) -> str:
-    return f"📂 {_clip(unit.name)} ({unit.code})"
+    return f"📂 {clip_label(unit.name, LABEL_MAX)} ({unit.code})"
 
 
 def _paged(total: int, page: int, size: int) -> tuple[int, int, int]:
