@@ -201,8 +201,9 @@ async def test_staff_are_named_after_their_own_union(settings, db, org):
 
 
 async def test_moi_issues_only_a_role_the_unit_has(settings, db, org):
-    """`/moi RG-VB canbo` (staff for a ward's union, which reviews no one) and `/moi RG bithu` are
-    refused with the roles valid there, and no code is stored; `/moi Phi Thông` finds the unit by
+    """`/moi RG-VTV canbo` (staff for a ward's union, which reviews no one) and `/moi RG bithu` are
+    refused with the roles valid there, and no code is stored (the usage's example is no such
+    refusal); `/moi Phi Thông` finds the unit by
     its name, accents optional, and a name matching several units offers a choice."""
     with unit_of_work(db) as uow:
         now, rg = datetime.now(UTC), uow.units.by_code("RG")
@@ -223,6 +224,8 @@ async def test_moi_issues_only_a_role_the_unit_has(settings, db, org):
             )
             await staff.say("/moi RG-VB-KP1 canbo")
             assert "Không thể cấp mã mời Cán bộ cho Chi đoàn Khu phố 1" in staff.text
+            await staff.say("/moi")  # the usage's example is a code that takes a secretary
+            assert staff.text.endswith("/moi RG-VB bithu")
             await staff.say("/moi RG bithu")
             assert "“canbo” (Cán bộ)" in staff.text and "Ví dụ: /moi RG canbo" in staff.text
             await staff.say("/moi vinh thanh canbo")  # a choice, then the refusal

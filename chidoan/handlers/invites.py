@@ -71,7 +71,7 @@ def invite_command(ctx: Ctx, args: str) -> None:
             N_(
                 "Usage: /moi <unit code> <role>, where role is “bithu” (secretary, the default), “phobithu” (deputy) or “canbo” (district staff). Example: /moi {example} bithu"
             ),
-            example=staff_scope(ctx)[0].code if staff_scope(ctx) else "CD-AP1",
+            example=_example(ctx),
         )
         return
     unit = _managed(ctx, text)
@@ -98,6 +98,16 @@ def invite_command(ctx: Ctx, args: str) -> None:
 
 
 FOUND_MAX = 20
+
+
+def _example(ctx: Ctx) -> str:
+    """A code for the usage's "/moi <code> bithu": a unit below the staff member's own that has a
+    secretary (their own union takes only staff)."""
+    scope = staff_scope(ctx)
+    if not scope:
+        return "CD-AP1"
+    below = ctx.uow.units.children(ctx.uow.units.one(scope[0].unit_id))
+    return next((u.code for u in below if Role.secretary in valid_roles(u) and ctx.uow.units.is_open(u)), scope[0].code)
 
 
 def _managed(ctx: Ctx, code: str) -> Row | None:
