@@ -156,7 +156,7 @@ async def test_a_secretary_replaced_during_a_dialogue_report_files_nothing(app, 
         await sec.say("hôm qua")
         await sec.press("Commune")
         await sec.say("Nguyễn Văn Hùng")
-        await sec.press("Bí thư Đảng ủy xã")
+        await sec.press("Bí thư Đảng ủy phường")
         await sec.press("No, continue")
         await sec.say("45")
         await sec.say("Đề nghị xây dựng sân bóng cho thanh niên")

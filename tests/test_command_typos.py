@@ -62,7 +62,7 @@ async def test_inside_a_journey_a_plain_word_is_the_answer(app, db):
         assert user.last[0]["text"] == vi(TYPO, name="sinhhoatt", command="sinhhoat")
         assert vi("What was its theme?") in user.last[-1]["text"]
         await user.say("trangthai")
-        assert vi("How many members does the branch have?") in user.text
+        assert vi("How many members does {unit} have?", unit="Chi đoàn Khu phố 1") in user.text
     with unit_of_work(db) as uow:
         assert uow.conversations.active(branch).data["a"]["theme"] == "trangthai"
 

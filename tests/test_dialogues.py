@@ -35,7 +35,7 @@ async def test_a_dialogue_with_two_commitments(app, db):
         await sec.say("Nguyễn Văn Hùng")
         await sec.say("")  # a leader with no title: asked again
         assert "The answer is empty" in sec.text
-        await sec.press("Bí thư Đảng ủy xã")
+        await sec.press("Bí thư Đảng ủy phường")
         await sec.press("Yes, add another")
         await sec.say("Trần Thị Mai")
         await sec.say("Chủ tịch UBND phường")
@@ -68,7 +68,7 @@ async def test_a_dialogue_with_two_commitments(app, db):
         [report] = uow.reports.of_unit(unit.id, ReportKind.dialogue)
         data = uow.reports.latest_data(report.id)
         assert data["level"] == "commune" and data["participants"] == 45
-        assert [leader["title"] for leader in data["leaders"]] == ["Bí thư Đảng ủy xã", "Chủ tịch UBND phường"]
+        assert [leader["title"] for leader in data["leaders"]] == ["Bí thư Đảng ủy phường", "Chủ tịch UBND phường"]
         first, second = uow.reports.commitments(report.id)
     assert (first.promise, first.promised_by, first.due_on, first.status) == (
         "Khảo sát mặt bằng và báo cáo phương án sân bóng",

@@ -127,7 +127,7 @@ async def test_a_dialogue_on_telegram_with_two_commitments(settings, org, db, tg
         await user.say("hôm nay")
         await user.press("Commune")
         await user.say("Nguyễn Văn Hùng")
-        await user.press("Chủ tịch UBND xã")
+        await user.press("Chủ tịch UBND phường")
         await user.press("No, continue")
         await user.say("60")
         for question, promise in (

@@ -162,7 +162,7 @@ async def test_counts_typed_with_words_a_branch_too_big_is_asked_about_and_huy_c
                 await user.say("hôm qua")
                 await user.say("1")
                 await user.say("Học tập Nghị quyết")
-                assert vi("How many members does the branch have?") in user.text
+                assert vi("How many members does {unit} have?", unit="Chi đoàn Khu phố 1") in user.text
                 await user.say(attempt)  # typed at a number step, it is /huy
                 assert user.text == vi("Cancelled. Nothing was submitted. Type /help to see what you can do.")
             await user.say("/sinhhoat")
@@ -175,7 +175,7 @@ async def test_counts_typed_with_words_a_branch_too_big_is_asked_about_and_huy_c
             await user.say("120")  # the number typed again is the answer
             assert vi("How many members were present?") in user.text
             await user.press(vi("« Back"))
-            assert vi("How many members does the branch have?") in user.text
+            assert vi("How many members does {unit} have?", unit="Chi đoàn Khu phố 1") in user.text
             await user.say("25 đoàn viên")
             await user.say("khoảng 20")
             assert vi("What was discussed and done?") in user.text

@@ -177,7 +177,7 @@ async def test_a_number_for_a_replaced_menu_is_stale_and_a_text_step_keeps_its_t
         assert user.last[0]["text"] == vi("Option {n} belongs to an earlier question. Here is the current one:", n=4)
         assert "theme" not in answers_of(db, branch)
         await user.say("2 buổi")
-        assert vi("How many members does the branch have?") in user.text
+        assert vi("How many members does {unit} have?", unit="Chi đoàn Khu phố 1") in user.text
         assert answers_of(db, branch)["theme"] == "2 buổi"
         assert answers_of(db, branch)["kind"] == "regular"
 
@@ -348,7 +348,7 @@ async def test_a_number_for_the_open_step_is_not_taken_for_a_menu_shown_in_betwe
     async with WebUser(app, "branch") as user:
         for text in ("/sinhhoat", "hom qua", "1", "Học tập Nghị quyết"):
             await user.say(text)
-        assert vi("How many members does the branch have?") in user.text
+        assert vi("How many members does {unit} have?", unit="Chi đoàn Khu phố 1") in user.text
         await user.say("/ngonngu")  # a menu of two, and the report still open at a number step
         await user.say("25")
         assert vi("How many members were present?") in user.text
@@ -365,7 +365,7 @@ async def test_at_a_text_step_a_bare_number_is_not_back_and_a_stale_number_typed
         assert user.last[0]["text"] == vi("Option {n} belongs to an earlier question. Here is the current one:", n=1)
         assert vi("What was its theme?") in user.last[-1]["text"] and "theme" not in answers_of(db, branch)
         await user.say("1")  # again: it is the answer
-        assert vi("How many members does the branch have?") in user.text
+        assert vi("How many members does {unit} have?", unit="Chi đoàn Khu phố 1") in user.text
         assert answers_of(db, branch)["theme"] == "1" and answers_of(db, branch)["kind"] == "regular"
 
 
@@ -409,7 +409,7 @@ def test_a_zero_from_another_app_is_no_option_and_the_open_step_is_asked_there(s
     replies = say("zalo", "z-b", "2")
     assert vi("What was its theme?") in replies[-1] and answers_of(db, branch)["kind"] == "themed"
     replies = say("zalo", "z-b", "0")  # a theme of "0" is odd, but it is what was typed
-    assert vi("How many members does the branch have?") in replies[-1]
+    assert vi("How many members does {unit} have?", unit="Chi đoàn Khu phố 1") in replies[-1]
     assert answers_of(db, branch)["theme"] == "0"
 
 

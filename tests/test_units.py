@@ -106,7 +106,7 @@ async def test_donvi_lists_the_subtree_as_a_tree_and_searches_without_accents(se
             await staff.say("/donvi")
             assert "Các đơn vị thuộc Thành đoàn Rạch Giá (RG): tổng cộng 27, trang 1/2." in staff.text
             lines = staff.text.splitlines()
-            assert "• Đoàn cấp huyện: Thành đoàn Rạch Giá — RG" in lines
+            assert "• Đoàn cấp trên trực tiếp cơ sở: Thành đoàn Rạch Giá — RG" in lines
             assert "    • Đoàn cơ sở: Đoàn phường Vĩnh Bảo — RG-VB" in lines
             assert "        • Chi đoàn: Chi đoàn Khu phố 1 — RG-VB-KP1" in lines  # a level deeper
             assert "CT-ML" not in staff.text and "Minh Lương" not in staff.text  # another district
@@ -305,7 +305,7 @@ async def test_a_dialogue_notice_opens_the_report_and_commitments_show_their_fol
             await sec.say("hôm nay")
             await sec.press("Commune")
             await sec.say("Nguyễn Văn Hùng")
-            await sec.press("Chủ tịch UBND xã")
+            await sec.press("Chủ tịch UBND phường")
             await sec.press("No, continue")
             await sec.say("60")
             for question, promise in (
@@ -478,9 +478,9 @@ async def test_moi_finds_the_unit_by_name_and_offers_a_choice(settings, db, peop
     try:
         async with WebUser(app, "staff") as staff, WebUser(app, "ct") as ct:
             await staff.say("/moi Phi Thông")
-            assert staff.text.startswith("Mã mời cho Bí thư của Đoàn xã Phi Thông: ")
-            await staff.say("/moi phi thong canbo")
-            assert staff.text.startswith("Mã mời cho ") and "của Đoàn xã Phi Thông: " in staff.text
+            assert staff.text.startswith("Mã mời cho Bí thư Đoàn xã Phi Thông: ")
+            await staff.say("/moi phi thong phobithu")
+            assert staff.text.startswith("Mã mời cho Phó Bí thư Đoàn xã Phi Thông: ")
             await staff.say("/moi RG-VB bithu")  # by code, as before
             assert "Đoàn phường Vĩnh Bảo" in staff.text
             await staff.say("/moi vinh thanh pho bi thu")
@@ -510,7 +510,7 @@ async def test_moi_finds_the_unit_by_name_and_offers_a_choice(settings, db, peop
         issued = [(uow.units.get(i.unit_id).code, i.role) for i in invites]
     assert issued == [
         ("RG-PT", "secretary"),
-        ("RG-PT", "district_staff"),
+        ("RG-PT", "deputy"),
         ("RG-VB", "secretary"),
         ("RG-VTV", "deputy"),
     ]
@@ -557,7 +557,7 @@ async def test_no_invite_to_a_merged_unit_by_code_name_or_button_and_its_code_is
                 "Đoàn xã Phi Thông đã hợp nhất vào Đoàn phường Vĩnh Bảo (RG-VB); hãy mời vào Đoàn phường Vĩnh Bảo."
             )
             await staff.say("/moi vinh thanh")  # RG-VT left out: RG-VTV alone, no choice
-            assert staff.text.startswith("Mã mời cho Bí thư của Đoàn phường Vĩnh Thanh Vân: ")
+            assert staff.text.startswith("Mã mời cho Bí thư Đoàn phường Vĩnh Thanh Vân: ")
             await staff.send_frame({"type": "button", "payload": f"inv:{vt}:secretary"})  # offered before the merger
             assert "Đoàn phường Vĩnh Thanh đã hợp nhất vào Đoàn phường Vĩnh Bảo (RG-VB)" in staff.text
             await staff.send_frame({"type": "button", "payload": f"inv:{pt}:deputy"})

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from chidoan.engine.context import Ctx
 from chidoan.i18n import fold
-from chidoan.storage.models import Role
+from chidoan.storage.models import Role, UnitKind
 
 
 @dataclass(frozen=True)
@@ -21,9 +21,20 @@ class Command:
     roles: frozenset[Role] | None = None  # None: anyone, even someone not registered yet
     menu: bool = True  # listed in /help and in the platform's command menu
     resumes: bool = True  # afterwards, ask the open conversation's question again
+    # Listed only to those holding one of `roles` on a unit of these kinds (the plan and the
+    # dialogue are a base unit's work, not a branch's). Typed anyway, the command says whose it is.
+    kinds: frozenset[UnitKind] | None = None
 
     def allowed(self, ctx: Ctx) -> bool:
         return self.roles is None or ctx.has_role(*self.roles)
+
+    def listed(self, ctx: Ctx) -> bool:
+        """Shown in /help: one of this person's roles is for it, on a unit of the right kind."""
+        if not self.menu or not self.allowed(ctx):
+            return False
+        if self.kinds is None or self.roles is None or ctx.has_role(Role.admin):
+            return True
+        return any(r.role in self.roles and r.kind in self.kinds for r in ctx.roles)
 
 
 ANY_ROLE = frozenset(Role)

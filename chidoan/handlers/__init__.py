@@ -21,6 +21,7 @@ from chidoan.handlers import (
     status,
     units,
 )
+from chidoan.handlers.access import BASE_UNIT
 from chidoan.handlers.invites import invite_action, invite_command
 from chidoan.handlers.onboarding import ONBOARDING, start_with_code
 from chidoan.i18n import N_
@@ -28,6 +29,7 @@ from chidoan.programmes.loader import programmes
 from chidoan.storage.models import Role
 
 SECRETARIES = frozenset({Role.secretary, Role.deputy})
+BASE_UNITS = frozenset(BASE_UNIT)
 
 COMMANDS = [
     Command("start", (), N_("start, or join with an invite code"), basics.start, resumes=False),
@@ -39,6 +41,7 @@ COMMANDS = [
         N_("register your base unit's yearly plan"),
         registration.register_command,
         roles=SECRETARIES,
+        kinds=BASE_UNITS,
         resumes=False,
     ),
     Command(
@@ -69,6 +72,7 @@ COMMANDS = [
         N_("report a dialogue with local leaders"),
         dialogues.dialogue_command,
         roles=SECRETARIES,
+        kinds=BASE_UNITS,
         resumes=False,
     ),
     Command(

@@ -39,7 +39,7 @@ def start(ctx: Ctx, args: str) -> None:
 def help_(ctx: Ctx, _args: str) -> None:
     lines = [ctx.t(N_("Commands you can use:"))]
     for command in ctx.engine.commands:
-        if command.menu and command.allowed(ctx):
+        if command.listed(ctx):
             aliases = ", ".join(f"/{a}" for a in command.aliases)
             lines.append(
                 f"/{command.name} ({aliases}) — {ctx.t(command.description)}"

@@ -11,15 +11,21 @@ from sqlalchemy import Row
 from chidoan.engine.context import Ctx
 from chidoan.engine.journey import Answers, Choice, Journey, Kind, Step
 from chidoan.handlers.labels import VIEW
-from chidoan.handlers.meetings import date_steps
+from chidoan.handlers.localities import leader_titles
+from chidoan.handlers.meetings import date_steps, hidden_answers
 from chidoan.handlers.registration import registering_unit
 from chidoan.handlers.reports import save_report
 from chidoan.i18n import N_, format_date
 from chidoan.reminders.obligations import commitment_key
 from chidoan.storage.models import ReportKind, Role
 
-# The usual titles, one tap away; anything else can be typed.
-LEADER_TITLES = ("Bí thư Đảng ủy xã", "Phó Bí thư Đảng ủy xã", "Chủ tịch UBND xã", "Phó Chủ tịch UBND xã")
+# The levels of the leaders met; there are no districts since 1/7/2025 (a dialogue before then may
+# still be reported, and the exports name the three: exports/xlsx.LEVEL_VI).
+LEVELS = (
+    Choice("commune", N_("Commune level (commune, ward, special zone)")),
+    Choice("district", N_("District level (before 1/7/2025)")),
+    Choice("province", N_("Province level")),
+)
 
 
 def dialogue_command(ctx: Ctx, _args: str) -> None:
@@ -28,7 +34,15 @@ def dialogue_command(ctx: Ctx, _args: str) -> None:
         ctx.say(N_("Dialogue reports are sent by the secretary or deputy secretary of a base unit (Đoàn cơ sở)."))
         return
     ctx.say(N_("Dialogue report for {unit}: who came, what members asked, and what was promised."), unit=unit.name)
-    ctx.engine.runner.start(ctx, DIALOGUE.name, context={"unit": unit.id}, answers={"_today": ctx.today.isoformat()})
+    ctx.engine.runner.start(
+        ctx, DIALOGUE.name, context={"unit": unit.id}, answers=hidden_answers(ctx, unit, ReportKind.dialogue)
+    )
+
+
+def _leader_titles(ctx: Ctx, answers: Answers) -> list[str]:
+    """The usual titles at the level answered, one tap away; anything else can be typed."""
+    unit = ctx.uow.units.get(answers["_unit"]) if answers.get("_unit") else None
+    return leader_titles(ctx.uow, unit, answers.get("level") or "commune")
 
 
 def _promised(item: Answers) -> bool:
@@ -101,7 +115,7 @@ DIALOGUE = Journey(
             N_("At which level?"),
             kind=Kind.choice,
             label=N_("Level"),
-            choices=(Choice("commune", N_("Commune, ward or town")), Choice("district", N_("District"))),
+            choices=LEVELS,
         ),
         Step(
             "leaders",
@@ -117,7 +131,7 @@ DIALOGUE = Journey(
                     label=N_("Title"),
                     min_len=3,
                     max_len=200,
-                    suggest=lambda _c, _a: list(LEADER_TITLES),
+                    suggest=_leader_titles,
                 ),
             ),
         ),

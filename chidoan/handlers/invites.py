@@ -10,10 +10,11 @@ from sqlalchemy import Row
 from chidoan.engine.context import Ctx
 from chidoan.engine.inputs import has_words, parse_id
 from chidoan.engine.messages import Button
+from chidoan.handlers.access import REPORTING_KINDS
 from chidoan.handlers.labels import ROLE_LABELS
 from chidoan.handlers.scope import find_units, in_scope, staff_scope
 from chidoan.i18n import N_, fold, format_date
-from chidoan.storage.models import Role
+from chidoan.storage.models import Role, UnitKind
 from chidoan.storage.uow import UnitOfWork
 
 ROLE_WORDS = {
@@ -29,7 +30,20 @@ ROLE_WORDS = {
     "canbo": Role.district_staff,
 }
 
+# The word /moi takes for each role (ROLE_WORDS reads others too), as its usage shows them.
+ROLE_WORD = {Role.secretary: "bithu", Role.deputy: "phobithu", Role.district_staff: "canbo"}
+UNION_LEVELS = (UnitKind.province, UnitKind.district)
+
 BOT_USERNAME_KEY = "telegram.username"
+
+
+def valid_roles(unit: Row) -> tuple[Role, ...]:
+    """The roles an invite to `unit` may carry: a secretary and a deputy lead a base unit, a
+    branch group or a branch; staff work at a union above them (a level above the base units, or
+    a unit that reviews others), never at a ward's or a school's union."""
+    leaders = (Role.secretary, Role.deputy) if unit.kind in REPORTING_KINDS else ()
+    staff = (Role.district_staff,) if unit.reviews or unit.kind in UNION_LEVELS else ()
+    return leaders + staff
 
 
 def issue(uow: UnitOfWork, *, unit: Row, role: Role, issued_by: int | None, now: datetime, days: int) -> Row:
@@ -47,7 +61,7 @@ def bot_username(uow: UnitOfWork, settings) -> str | None:
 
 
 def invite_command(ctx: Ctx, args: str) -> None:
-    """/moi <unit code or name> [role]: "/moi RG-VB bithu", "/moi Phi Thông", "/moi phi thong canbo"."""
+    """/moi <unit code or name> [role]: "/moi RG-VB bithu", "/moi Phi Thông", "/moi phi thong phobithu"."""
     text, role = _split_role(args.strip())
     code, _, rest = text.partition(" ")
     if rest and _managed(ctx, code):  # "/moi RG-VB phó": a code, then a role that is none of them
@@ -57,7 +71,7 @@ def invite_command(ctx: Ctx, args: str) -> None:
             N_(
                 "Usage: /moi <unit code> <role>, where role is “bithu” (secretary, the default), “phobithu” (deputy) or “canbo” (district staff). Example: /moi {example} bithu"
             ),
-            example=staff_scope(ctx)[0].code if staff_scope(ctx) else "CD-AP1",
+            example=_example(ctx),
         )
         return
     unit = _managed(ctx, text)
@@ -84,6 +98,16 @@ def invite_command(ctx: Ctx, args: str) -> None:
 
 
 FOUND_MAX = 20
+
+
+def _example(ctx: Ctx) -> str:
+    """A code for the usage's "/moi <code> bithu": a unit below the staff member's own that has a
+    secretary (their own union takes only staff)."""
+    scope = staff_scope(ctx)
+    if not scope:
+        return "CD-AP1"
+    below = ctx.uow.units.children(ctx.uow.units.one(scope[0].unit_id))
+    return next((u.code for u in below if Role.secretary in valid_roles(u) and ctx.uow.units.is_open(u)), scope[0].code)
 
 
 def _managed(ctx: Ctx, code: str) -> Row | None:
@@ -117,6 +141,17 @@ def invite_action(ctx: Ctx, arg: str) -> None:
 def _issue(ctx: Ctx, unit: Row, role: Role) -> None:
     if not ctx.uow.units.is_open(unit):
         return _refuse_closed(ctx, unit)
+    roles = valid_roles(unit)
+    if role not in roles:
+        ctx.say(
+            N_("An invite to {unit} cannot be for {role}. Its roles: {roles}. Example: /moi {code} {word}"),
+            unit=unit.name,
+            role=ctx.t(ROLE_LABELS[role]),
+            roles=", ".join(f"“{ROLE_WORD[r]}” ({ctx.t(ROLE_LABELS[r])})" for r in roles),
+            code=unit.code,
+            word=ROLE_WORD[roles[0]],
+        )
+        return
     invite = issue(ctx.uow, unit=unit, role=role, issued_by=ctx.account_id, now=ctx.now, days=ctx.settings.invite_days)
     link = deep_link(bot_username(ctx.uow, ctx.settings), invite.code)
     ctx.say(

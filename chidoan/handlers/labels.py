@@ -6,7 +6,9 @@ from chidoan.storage.models import Role, UnitKind
 ROLE_LABELS = {
     Role.secretary: Lazy(N_("Secretary")),
     Role.deputy: Lazy(N_("Deputy secretary")),
-    Role.district_staff: Lazy(N_("District staff")),
+    # "Cán bộ" and the unit's own name, as the Union writes it: "Cán bộ Thành đoàn Rạch Giá",
+    # "Cán bộ Tỉnh đoàn Kiên Giang"; the level is in the name, not in the role.
+    Role.district_staff: Lazy(N_("Staff")),
     Role.admin: Lazy(N_("Administrator")),
 }
 

@@ -42,9 +42,11 @@ def meeting_command(ctx: Ctx, _args: str) -> None:
 
 def hidden_answers(ctx: Ctx, unit: Row, kind: ReportKind, editing: int | None = None) -> Answers:
     """Not steps: what the steps' conditions and suggestions need to know (today, the days
-    already reported apart from the report being edited, the branch's size last time)."""
+    already reported apart from the report being edited, the branch's size last time, the unit
+    the questions name)."""
     reports = [r for r in ctx.uow.reports.of_unit(unit.id, kind) if r.id != editing and r.status != "withdrawn"]
     return {
+        "_unit": unit.id,
         "_today": ctx.today.isoformat(),
         "_reported": [r.held_on.isoformat() for r in reports],
         "_last_total": ctx.uow.reports.latest_data(reports[-1].id).get("total") if reports else None,
@@ -63,10 +65,10 @@ def _reported(answers: Answers) -> bool:
 
 def _present_fits(ctx: Ctx, answers: Answers, value: int):
     if value > answers["total"]:
-        return N_("{present} present is more than the {total} members of the branch. Please check the number."), {
+        return N_("{present} present is more than the {total} members of {unit}. Please check the number."), {
             "present": value,
             "total": answers["total"],
-        }
+        } | _unit_named(ctx, answers)
     return None
 
 
@@ -76,6 +78,16 @@ def _branch_size(ctx: Ctx, answers: Answers, value: int):
     if not answers.get("_branch") or value <= BRANCH_SIZE or value == answers.get("_last_total"):
         return None
     return N_("{n} members is a lot for one branch. Is that the right number?"), {"n": format_number(value, ctx.locale)}
+
+
+def _unit_named(ctx: Ctx, answers: Answers) -> dict:
+    """{unit} in a question: the reporting unit's name, a branch's or a base unit's, so a ward's
+    union is not asked about "the branch"."""
+    unit = ctx.uow.units.get(answers["_unit"]) if answers.get("_unit") else None
+    return {"unit": unit.name if unit is not None else ctx.t(THE_UNIT)}
+
+
+THE_UNIT = N_("the unit")  # a conversation begun before the unit was kept among its hidden answers
 
 
 def _last_total(ctx: Ctx, answers: Answers) -> list[str]:
@@ -145,8 +157,9 @@ MEETING = Journey(
         Step("theme", N_("What was its theme?"), label=N_("Theme"), max_len=500),
         Step(
             "total",
-            N_("How many members does the branch have?"),
+            N_("How many members does {unit} have?"),
             kind=Kind.number,
+            params=_unit_named,
             minimum=1,
             maximum=100000,
             label=N_("Members"),

@@ -192,6 +192,12 @@ def _years(ctx: Ctx, unit: Row) -> list[int]:
     return sorted(set(found))
 
 
+def registers(ctx: Ctx, unit: Row) -> bool:
+    """Whether this person registers `unit`'s plan (else it is shown to them without /dangky)."""
+    own = registering_unit(ctx)
+    return own is not None and own.id == unit.id
+
+
 def _who_registers(ctx: Ctx) -> None:
     for role in ctx.roles:
         if role.role in REGISTERING_ROLES and role.kind in (UnitKind.branch, UnitKind.branch_group):
@@ -685,7 +691,10 @@ def plan_command(ctx: Ctx, args: str) -> None:
     if year is not None:
         submitted = [r for r in submitted if r.year == year]
     if unit is None or not submitted:
-        ctx.say(N_("No plan has been submitted yet. Type /dangky to register one."))
+        if unit is not None and not registers(ctx, unit):  # a branch follows its base unit's plan
+            ctx.say(N_("{unit} has not submitted a plan yet."), unit=unit.name)
+        else:
+            ctx.say(N_("No plan has been submitted yet. Type /dangky to register one."))
         return
     registration = submitted[0]  # the newest year
     version = ctx.uow.registrations.version(registration.id, registration.version)
@@ -718,6 +727,10 @@ def status_command(ctx: Ctx, _args: str) -> None:
     ctx.say_text("\n".join(lines))
 
 
+NOT_YET = N_("not submitted yet, {days} days left.")
+OVERDUE = N_("not submitted, overdue.")
+
+
 def _status_line(ctx: Ctx, cal: Calendar, start: date | None, programme: Programme, unit: Row, year: int) -> str:
     """One plan year: its deadline in force (moved or not), and what is done. A plan that fell
     due before the unit joined is shown as not required (the reminders' start rule), not late."""
@@ -729,13 +742,15 @@ def _status_line(ctx: Ctx, cal: Calendar, start: date | None, programme: Program
         due=format_date(due),
     )
     registration = ctx.uow.registrations.find(unit.id, programme.code, year)
+    own = registers(ctx, unit)  # a branch's secretary sees the base unit's plan, not sent to /dangky
     if registration is None or registration.version == 0:
         days = (due - ctx.today).days
         if days > 0:
-            return head + " " + ctx.t(N_("not submitted yet, {days} days left. /dangky"), days=days)
+            left = N_("not submitted yet, {days} days left. /dangky") if own else NOT_YET
+            return head + " " + ctx.t(left, days=days)
         if not cal.owes(due, start):
             return head + " " + ctx.t(N_("not required: the deadline passed before your unit joined."))
-        return head + " " + ctx.t(N_("not submitted, overdue. Please submit it now: /dangky"))
+        return head + " " + ctx.t(N_("not submitted, overdue. Please submit it now: /dangky") if own else OVERDUE)
     when = format_date(registration.first_submitted_at.astimezone(ctx.tz))
     state = N_("waiting for the district's review")
     if registration.status == RegistrationStatus.reviewed:
@@ -744,7 +759,7 @@ def _status_line(ctx: Ctx, cal: Calendar, start: date | None, programme: Program
             ReviewResult.not_passed: N_("rated not passed"),
         }.get(registration.result, N_("reviewed by the district"))
     elif registration.status == RegistrationStatus.returned:
-        state = N_("returned for correction: type /dangky to correct it")
+        state = N_("returned for correction: type /dangky to correct it") if own else N_("returned for correction")
     timing = N_("on time") if registration.on_time else N_("late")
     return (
         head

@@ -69,7 +69,10 @@ def reports_command(ctx: Ctx, _args: str) -> None:
     unit = reporting_unit(ctx)
     rows = ctx.uow.reports.of_unit_in(unit.id, ctx.today.year) if unit else []
     if unit is None or not rows:
-        ctx.say(N_("No reports yet this year. /sinhhoat reports a meeting, /doithoai a dialogue."))
+        if unit is not None and unit.kind not in REPORTED_BY[ReportKind.dialogue]:  # a branch: meetings only
+            ctx.say(N_("No reports yet this year. /sinhhoat reports a meeting."))
+        else:
+            ctx.say(N_("No reports yet this year. /sinhhoat reports a meeting, /doithoai a dialogue."))
         return
     buttons = []
     for report in rows[:30]:
