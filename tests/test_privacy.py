@@ -317,3 +317,29 @@ def test_migration_0018_up_and_down(tmp_path):
 async def test_the_service_prunes_every_night(app):
     job = app.sweeps.scheduler.get_job("retention")
     assert job is not None and str(job.trigger) == "cron[hour='3']"
+
+
+def test_an_operator_answers_a_request_from_the_command_line(db, org, settings, tmp_path, monkeypatch, capsys):
+    from chidoan.bot.cli import main
+
+    sec = add_member(db, "4242", "Đỗ Minh Khoa", "CT-ML", Role.secretary, channel="telegram")
+    monkeypatch.setenv("CHIDOAN_DATABASE_URL", settings.database_url)
+    out = tmp_path / "khoa.json"
+    assert main(["data", "export", "--app", "telegram", "--user", "4242", "--out", str(out)]) == 0
+    copy = json.loads(out.read_text())
+    assert copy["account"]["full_name"] == "Đỗ Minh Khoa" and copy["identities"][0]["user_id"] == "4242"
+    assert main(["data", "show", "--account", "999"]) == 1  # no such account: said, nothing done
+
+    monkeypatch.setattr("builtins.input", lambda _prompt: "không")
+    assert main(["data", "erase", "--account", str(sec)]) == 1
+    assert account(db, sec).full_name == "Đỗ Minh Khoa"
+    monkeypatch.setattr("builtins.input", lambda _prompt: "xoa")
+    assert main(["data", "erase", "--account", str(sec)]) == 0
+    assert "Đã xóa" in capsys.readouterr().out
+    assert account(db, sec).full_name == "(đã xóa)"
+    assert count(db, ChannelIdentity, table(ChannelIdentity).c.account_id == sec) == 0
+    with db.connect() as conn:
+        t = table(PrivacyAction)
+        trail = conn.execute(select(t.c.action, t.c.source).where(t.c.account_id == sec).order_by(t.c.id)).all()
+    assert [tuple(r) for r in trail] == [("exported", "cli"), ("erased", "cli")]
+    assert main(["data", "prune"]) == 0 and "Đã xóa 0 tin nhắn nhận" in capsys.readouterr().out
