@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from chidoan.bot.retention import prune
-from chidoan.storage.db import make_engine
+from chidoan.storage.db import make_engine, upgrade
 from chidoan.storage.models import (
     Account,
     ChannelIdentity,
@@ -343,3 +343,40 @@ def test_an_operator_answers_a_request_from_the_command_line(db, org, settings, 
         trail = conn.execute(select(t.c.action, t.c.source).where(t.c.account_id == sec).order_by(t.c.id)).all()
     assert [tuple(r) for r in trail] == [("exported", "cli"), ("erased", "cli")]
     assert main(["data", "prune"]) == 0 and "Đã xóa 0 tin nhắn nhận" in capsys.readouterr().out
+
+
+@pytest.mark.postgres
+async def test_erasure_and_prune_on_postgresql(pg_url):
+    """The same statements on PostgreSQL: an erasure keeps the unit's report, and the prune's
+    ordered, limited deletes work there too."""
+    from tests.conftest import seed_org
+
+    engine = make_engine(pg_url)
+    upgrade(engine)
+    seed_org(engine)
+    sec = add_member(engine, "pg-sec", "Võ Thị Hạnh", "RG-VB", Role.secretary)
+    now = datetime.now(UTC)
+    with unit_of_work(engine) as uow:
+        report = uow.reports.add(
+            unit_id=uow.units.by_code("RG-VB").id,
+            kind=ReportKind.dialogue,
+            held_on=date(2026, 11, 2),
+            data={},
+            account_id=sec,
+            now=now,
+        )
+        uow.events.record(
+            channel="web", event_id="pg-1", account_id=sec, kind="text", text="/toi", payload=None, now=now
+        )
+        removed = uow.privacy.erase(sec, pseudonym="(đã xóa)", source="cli", now=now)
+    assert removed["identities"] == 1 and removed["events_cleared"] == 1 and removed["roles_ended"] == 1
+    assert account(engine, sec).full_name == "(đã xóa)"
+    assert count(engine, Report, table(Report).c.id == report) == 1
+
+    async def run(work):
+        with unit_of_work(engine) as uow:
+            return work(uow)
+
+    pruned = await prune(run, make_settings(pg_url), now + timedelta(days=31), batch=1)
+    assert pruned["events"] == 1 and count(engine, InboundEvent) == 0
+    engine.dispose()
