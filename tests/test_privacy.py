@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import func, select, text
 
+from chidoan.bot.app import App
 from chidoan.bot.retention import prune
 from chidoan.storage.db import make_engine, upgrade
 from chidoan.storage.models import (
@@ -34,6 +35,12 @@ from tests.conftest import WebUser, add_member, make_settings, new_invite
 @pytest.fixture
 def settings(tmp_path):
     return make_settings(f"sqlite:///{tmp_path}/chidoan.sqlite3", CHIDOAN_ASK_CONSENT=True)
+
+
+def db_of(settings):
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    return engine
 
 
 def account(db, account_id: int):
@@ -380,3 +387,35 @@ async def test_erasure_and_prune_on_postgresql(pg_url):
     pruned = await prune(run, make_settings(pg_url), now + timedelta(days=31), batch=1)
     assert pruned["events"] == 1 and count(engine, InboundEvent) == 0
     engine.dispose()
+
+
+async def test_on_telegram_the_notice_then_the_copy_as_a_document(settings, org, tg):
+    """Through the fake Bot API: someone who joined before is shown the notice at /dulieu, taps
+    Đồng ý, sees their data, and gets the copy as a document."""
+    from tests.test_telegram import TgUser, tg_settings
+
+    db = db_of(settings)
+    sec = add_member(db, "8801", "Ngô Thanh Tú", "RG-VB", Role.secretary, channel="telegram")
+    app = App(tg_settings(settings, tg, CHIDOAN_ASK_CONSENT=True))
+    await app.start()
+    try:
+        user = TgUser(tg, db, 8801, first_name="Tú", language="vi")
+        await user.say("/dulieu")
+        assert "Luật Bảo vệ dữ liệu cá nhân" in user.text and "Ngô Thanh Tú" not in user.text
+        await user.press("Đồng ý")
+        assert "Họ và tên: Ngô Thanh Tú" in user.text and "Tài khoản Telegram: 8801" in user.text
+        await user.press("bản sao")
+        await app.jobs.settled()
+
+        def sent(c) -> bool:
+            return c.method == "sendDocument" and c.status == 200
+
+        await tg.wait_for(lambda calls: any(sent(c) for c in calls), timeout=10)
+        [call] = [c for c in tg.calls_of("sendDocument") if sent(c)]
+        upload = call.params["document"]
+        assert str(call.params["chat_id"]) == "8801" and upload.filename == f"chidoan-data-{sec}.json"
+        copy = json.loads(upload.data)
+        assert copy["account"]["consent"] == "given" and copy["identities"][0]["app"] == "telegram"
+    finally:
+        await app.stop()
+        db.dispose()
