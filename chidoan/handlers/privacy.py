@@ -109,7 +109,7 @@ def consent_action(ctx: Ctx, arg: str) -> None:
                 ctx.uow.accounts.touch_identity(ctx.sender.identity_id, chat_id=ctx.sender.chat_id, display_name=None)
             ctx.say(
                 N_(
-                    "Understood: nothing about you has been stored, and you have not joined. If you change your mind, send the invite code again."
+                    "Understood: you have not joined, and nothing about you is kept beyond this chat and your answer. If you change your mind, send the invite code again."
                 )
             )
             return
