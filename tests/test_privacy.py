@@ -419,3 +419,23 @@ async def test_on_telegram_the_notice_then_the_copy_as_a_document(settings, org,
     finally:
         await app.stop()
         db.dispose()
+
+
+def test_linking_keeps_the_answer_to_the_notice_and_its_trail(db, org):
+    """Two accounts linked (/lienket): the kept one takes the other's answer when it has none,
+    and the other's privacy trail; erasing the kept one erases the name the other row kept."""
+    from chidoan.storage.links import merge_accounts
+
+    owner = add_member(db, "tg-1", "Hồ Văn Nam", "RG-VB", Role.secretary, channel="telegram")
+    other = add_member(db, "web-1", "Hồ Văn Nam", "RG-VB", Role.secretary)
+    now = datetime.now(UTC)
+    with unit_of_work(db) as uow:
+        uow.privacy.answer(other, "given", "2026-01", source="chat", now=now)
+        merge_accounts(uow.conn, into=owner, other=other, keep=None, now=now)
+    kept = account(db, owner)
+    assert (kept.consent, kept.consent_version) == ("given", "2026-01")
+    assert actions(db, owner) == [("consent_given", "2026-01")]
+    with unit_of_work(db) as uow:
+        removed = uow.privacy.erase(owner, pseudonym="(đã xóa)", source="cli", now=now)
+    assert removed["identities"] == 2
+    assert account(db, other).full_name == "(đã xóa)" and account(db, owner).full_name == "(đã xóa)"
