@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import datetime
 
 from chidoan.engine.context import Ctx
 from chidoan.engine.jobs import JobContext
@@ -182,7 +183,7 @@ def data_command(ctx: Ctx, _args: str) -> None:
 def _consent_line(ctx: Ctx, account: Mapping) -> str:
     if account["consent"] is None:
         return ctx.t(N_("Consent to the personal data notice: not answered yet"))
-    at = ctx.uow.accounts.one(ctx.account_id).consent_at.astimezone(ctx.tz).strftime("%d/%m/%Y %H:%M")
+    at = datetime.fromisoformat(account["consent_at"]).astimezone(ctx.tz).strftime("%d/%m/%Y %H:%M")
     if account["consent"] == ConsentAnswer.given:
         return ctx.t(
             N_("Consent to the personal data notice: given on {at} (version {v})"), at=at, v=account["consent_version"]
