@@ -130,6 +130,7 @@ def settings_for(url: str):
         CHIDOAN_DATABASE_URL=url,
         CHIDOAN_WEB_ENABLED=False,
         CHIDOAN_REMINDERS=False,
+        CHIDOAN_ASK_CONSENT=False,  # the bulk-loaded people are timed as after answering the notice
         CHIDOAN_TIMEZONE="Asia/Ho_Chi_Minh",
         TELEGRAM_BOT_TOKEN=None,
         ZALO_BOT_TOKEN=None,

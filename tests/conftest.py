@@ -41,6 +41,7 @@ def make_settings(database_url: str, **extra) -> Settings:
         "CHIDOAN_TIMEZONE": "Asia/Ho_Chi_Minh",
         "CHIDOAN_DEFAULT_LOCALE": "vi",
         "CHIDOAN_REMINDERS": False,  # on in the tests of reminders (tests/test_reminders.py)
+        "CHIDOAN_ASK_CONSENT": False,  # on in the tests of personal data (tests/test_privacy.py)
     } | extra
     return Settings(_env_file=None, **values)
 

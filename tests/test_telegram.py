@@ -316,6 +316,7 @@ async def test_start_publishes_the_command_menu_per_language(bot_app, tg, db):
         "xuat",
         "moi",
         "lienket",
+        "dulieu",
         "ngonngu",
         "huy",
     ]

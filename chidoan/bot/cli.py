@@ -11,6 +11,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from chidoan.bot.config import Settings
+from chidoan.bot.datacli import add_parser as add_data_parser
+from chidoan.bot.datacli import cmd_data
 from chidoan.storage.models import Role
 
 log = logging.getLogger("chidoan")
@@ -81,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         one.add_argument("--unit", required=True, help="the reviewing unit's code")
         one.add_argument("--year", type=int, required=True, help="the plan year")
         one.add_argument("--out", type=Path, required=True, help="the .docx file to write")
+    add_data_parser(sub)
 
     args = parser.parse_args(argv)
     try:
@@ -544,6 +547,7 @@ COMMANDS = {
     "reminders": cmd_reminders,
     "export": cmd_export,
     "document": cmd_document,
+    "data": cmd_data,
 }
 
 if __name__ == "__main__":

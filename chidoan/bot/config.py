@@ -121,6 +121,28 @@ class Settings(BaseSettings):
         validation_alias="CHIDOAN_REMINDERS",
         description="remind people of what is due, and send the districts their digests",
     )
+    ask_consent: bool = Field(
+        default=True,
+        validation_alias="CHIDOAN_ASK_CONSENT",
+        description="show the personal data notice and ask for consent before joining, and once of accounts that joined before",
+    )
+    data_controller: str | None = Field(
+        default=None,
+        validation_alias="CHIDOAN_DATA_CONTROLLER",
+        description="who is responsible for the personal data, named in the notice (e.g. Tỉnh đoàn Kiên Giang)",
+    )
+    keep_events_days: int = Field(
+        default=30,
+        ge=1,
+        validation_alias="CHIDOAN_KEEP_EVENTS_DAYS",
+        description="days the raw incoming messages are kept (their text); then pruned every night",
+    )
+    keep_messages_days: int = Field(
+        default=90,
+        ge=1,
+        validation_alias="CHIDOAN_KEEP_MESSAGES_DAYS",
+        description="days the sent messages (the outbox) and finished conversations are kept; then pruned",
+    )
     sweep_process: bool = Field(
         default=True,
         validation_alias="CHIDOAN_SWEEP_PROCESS",

@@ -3,7 +3,8 @@ once just after start too, in the background (what fell due while the service wa
 caught up without holding up the start):
 
 - the follow-up of commitments, daily at 08:00 (handlers/commitments.py);
-- the reminders and the districts' digests, every 10 minutes (chidoan/reminders).
+- the reminders and the districts' digests, every 10 minutes (chidoan/reminders);
+- the prune of expired events, messages and conversations, nightly at 03:00 (bot/retention.py).
 
 Both are idempotent (unique keys), so a repeated run, a restart or every worker running them
 sends nothing twice. A reminder sweep works in chunks of units, one short transaction each, so
@@ -25,6 +26,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from chidoan.bot.processor import Processor
+from chidoan.bot.retention import prune
 from chidoan.bot.tasks import cancel
 from chidoan.engine.notices import Window
 from chidoan.handlers.commitments import ask_due
@@ -58,6 +60,9 @@ class Sweeps:
             log.info("asked about %d commitment(s)", asked)
             self._wake_sender()
         return asked
+
+    async def prune(self) -> dict[str, int]:
+        return await prune(self.processor.run, self.settings, self.processor.clock())
 
     async def reminders(self, at: datetime | None = None, *, dry_run: bool = False) -> Season:
         """One reminder sweep at `at` (now by default): makes what is due, and the digests. Its
@@ -126,6 +131,7 @@ class Sweeps:
     async def start(self) -> None:
         tz = self.settings.tz
         self.scheduler.add_job(self.follow_ups, CronTrigger(hour=8, timezone=tz), id="commitments", coalesce=True)
+        self.scheduler.add_job(self.prune, CronTrigger(hour=3, timezone=tz), id="retention", coalesce=True)
         if self.settings.reminders:
             self.scheduler.add_job(
                 self.reminders, CronTrigger(minute="*/10", timezone=tz), id="reminders", coalesce=True, max_instances=1

@@ -103,6 +103,11 @@ class Ctx:
         text as its caption."""
         self.notices.append(Notice(account_id, msgid, params, buttons or [], attachment))
 
+    # The stored event being handled (inbound_event.id): a message held back names it.
+    event_row: int | None = None
+    # The account's personal data was just erased: nothing more is remembered of this chat.
+    forget_me: bool = False
+
     # A number the person was just told belongs to an earlier question: typed again, it is the answer.
     told: int | None = None
     # The journey position being asked ("tasks.1.when"), set by the runner for a step's `params`.

@@ -54,6 +54,7 @@ class Engine:
         on_code: Action,
         on_link_code: Action | None = None,
         jobs: Mapping[str, JobFn] | None = None,
+        on_contact: Callable[[Ctx], bool] | None = None,
     ):
         self.settings = settings
         self.runner = Runner(journeys)
@@ -63,6 +64,9 @@ class Engine:
         self.on_code = on_code
         self.on_link_code = on_link_code
         self.jobs: Mapping[str, JobFn] = jobs or {}  # by kind: see engine/jobs.py
+        # Asked at a command or message with no journey open; True: it answered instead and the
+        # message waits (the personal data notice, handlers/privacy.py), see `handle_again`.
+        self.on_contact = on_contact
         self.window = Window.of(settings)
         # Named by a handler that left work to be done after its commit ("nudges": a staff's
         # count or nudge, bot/nudges.py; "jobs": bot/jobs.py); taken off by whoever does it.
@@ -118,6 +122,7 @@ class Engine:
         ctx = Ctx(
             uow=uow, incoming=incoming, sender=sender, now=now, tz=self.settings.tz, settings=self.settings, engine=self
         )
+        ctx.event_row = event
         state = uow.conversations.from_sender(sender)
         if not isolate:
             self._route(ctx, state, text)
@@ -208,13 +213,22 @@ class Engine:
             return
         command = parse_command(text)
         if command is not None:
+            if self._held_back(ctx, state):
+                return
             return self._run_command(ctx, state, *command)
+        self._route_text(ctx, state, text)
+
+    def _route_text(self, ctx: Ctx, state, text: str) -> None:
+        """Text that is no command: a link code, a button typed, an answer, an invite code, or a
+        command's name without its slash."""
         if self.on_link_code is not None and looks_like_link_code(text):  # even mid-conversation
             return self.on_link_code(ctx, text)
         if self._typed_choice(ctx, state, text):
             return
         if state is not None:
             return self.runner.on_text(ctx, state, text)
+        if self._held_back(ctx, state):
+            return
         if looks_like_code(text):
             return self.on_code(ctx, text)
         if self._suggest_command(ctx, text):
@@ -223,6 +237,18 @@ class Engine:
             ctx.say(NOT_REGISTERED)
             return
         ctx.say(N_("I did not understand that. Type /help to see what you can do."))
+
+    def _held_back(self, ctx: Ctx, state) -> bool:
+        return state is None and self.on_contact is not None and self.on_contact(ctx)
+
+    def handle_again(self, ctx: Ctx, text: str) -> None:
+        """A message held back by `on_contact`, handled now: a command, or an invite code (other
+        text, said with nothing open, has had its answer)."""
+        command = parse_command(text)
+        if command is not None:
+            self._run_command(ctx, ctx.uow.conversations.active(ctx.account_id), *command)
+        elif looks_like_code(text):
+            self.on_code(ctx, text)
 
     def _press(self, ctx: Ctx, state, payload: str) -> None:
         prefix, _, arg = payload.partition(":")
@@ -271,6 +297,8 @@ class Engine:
         wrote from (replies go there); unless it offers no choice and a question held for them (a
         commitment's follow-up, released to that same chat) goes out just before it: then that
         one is answered by typing (or by tapping, on Zalo)."""
+        if ctx.forget_me:
+            return
         asked = ctx.replies[-1] if ctx.replies else None
         if asked is None or not asked.buttons:
             held = [Outgoing.from_body(r.body) for r in released or () if r.body.get("buttons")]

@@ -14,6 +14,7 @@ from chidoan.handlers import (
     link,
     meetings,
     pending,
+    privacy,
     registration,
     reminders,
     reports,
@@ -141,6 +142,12 @@ COMMANDS = [
     ),
     Command("moi", ("invite",), N_("issue an invite code for a unit you manage"), invite_command, roles=STAFF),
     Command("lienket", ("link",), N_("use the same account in another app; where notices go"), link.link_command),
+    Command(
+        "dulieu",
+        ("mydata",),
+        N_("the personal data held about you: see it, get a copy, erase it"),
+        privacy.data_command,
+    ),
     Command("ngonngu", ("language",), N_("change the language"), basics.language, resumes=False),
     Command("huy", ("cancel",), N_("cancel what we are doing"), basics.cancel, resumes=False),
 ]
@@ -169,6 +176,8 @@ ACTIONS = {
     "doc": documents.document_action,
     "st": status.status_action,
     "pd": pending.pending_action,
+    "cs": privacy.consent_action,
+    "dd": privacy.data_action,
 }
 
 # Work left for after a commit, by kind (`ctx.later`, see engine/jobs.py).
@@ -177,6 +186,7 @@ JOBS: dict[str, JobFn] = {
     "status_chart": status.status_chart,
     "status_reply": status.status_reply,
     "pending_reply": pending.pending_reply,
+    privacy.DATA_EXPORT: privacy.data_export,
 }
 
 
@@ -190,6 +200,7 @@ def build_engine(settings) -> Engine:
         on_code=start_with_code,
         on_link_code=link.link_code,
         jobs=JOBS,
+        on_contact=privacy.ask_once,
     )
 
 

@@ -10,6 +10,7 @@ from chidoan.engine.context import Ctx
 from chidoan.engine.journey import Answers, Journey, Kind, Step
 from chidoan.handlers.invites import refuse_redeeming_closed
 from chidoan.handlers.labels import ROLE_LABELS
+from chidoan.handlers.privacy import ask_before_joining
 from chidoan.i18n import N_
 from chidoan.storage.models import Role
 
@@ -48,6 +49,8 @@ def start_with_code(ctx: Ctx, code: str) -> None:
         )
         return
     if refuse_redeeming_closed(ctx, unit):
+        return
+    if ask_before_joining(ctx, invite.id):  # nothing personal is asked before the notice's "Agree"
         return
     parents = " › ".join(a.name for a in reversed(ctx.uow.units.ancestors(unit)))
     ctx.say(

@@ -27,6 +27,7 @@ _SENDER = (
         A.c.full_name,
         A.c.position,
         A.c.locale,
+        A.c.consent,
         C.c.id.label("conversation_id"),
         C.c.journey,
         C.c.step,

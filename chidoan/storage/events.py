@@ -143,6 +143,12 @@ class Events:
         stmt = select(E).where(E.c.failed_at.is_not(None)).order_by(E.c.failed_at.desc(), E.c.id.desc())
         return list(self.conn.execute(stmt.limit(limit)))
 
+    def text_of(self, event_row: int, account_id: int) -> str | None:
+        """What the account sent in one stored event (an event held back for the notice)."""
+        return self.conn.execute(
+            select(E.c.text).where(E.c.id == event_row, E.c.account_id == account_id)
+        ).scalar_one_or_none()
+
     def of_account(self, account_id: int) -> list:
         return list(self.conn.execute(select(E).where(E.c.account_id == account_id).order_by(E.c.id)))
 

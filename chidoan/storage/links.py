@@ -277,7 +277,8 @@ def merge_accounts(conn: Connection, *, into: int, other: int, keep: int | None,
     mine_row, theirs_row = (conn.execute(select(A).where(A.c.id == i)).one() for i in (into, other))
     filled = {
         name: getattr(theirs_row, name)
-        for name in ("full_name", "position")
+        # The answer to the personal data notice too (its three columns are set together).
+        for name in ("full_name", "position", "consent", "consent_version", "consent_at")
         if getattr(mine_row, name) is None and getattr(theirs_row, name) is not None
     }
     if filled:

@@ -162,6 +162,43 @@ class Account(SQLModel, table=True):
     # Set when the account was linked into another one (/lienket): everything it held moved
     # there; the row stays so history that names it still resolves.
     merged_into: int | None = Field(default=None, foreign_key="account.id")
+    # The answer to the personal data notice (ConsentAnswer), of which version, when (handlers/privacy.py).
+    consent: str | None = Field(default=None, max_length=16)
+    consent_version: str | None = Field(default=None, max_length=16)
+    consent_at: datetime | None = None
+    # Its personal details were erased at the person's request: the row stays, nameless, so the
+    # reports it filed for a unit still resolve (shown as erased).
+    erased_at: datetime | None = None
+
+
+class ConsentAnswer(StrEnum):
+    given = "given"
+    refused = "refused"
+
+
+class PrivacyActionKind(StrEnum):
+    asked = "asked"  # the notice shown to an account that joined before it existed
+    consent_given = "consent_given"
+    consent_refused = "consent_refused"
+    exported = "exported"  # a copy of what is held sent to the person (or to the operator)
+    erased = "erased"  # personal details removed on the person's request
+
+
+class PrivacyAction(SQLModel, table=True):
+    """What was asked, answered and done about one account's personal data (Law 91/2025/QH15):
+    never updated, the audit trail an operator shows when asked. `source` "chat" (the person)
+    or "cli" (the operator); `detail` what an erasure removed, counted."""
+
+    __tablename__ = "privacy_action"
+    __table_args__ = (Index("ix_privacy_action_account", "account_id", "action"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id")
+    action: str = Field(max_length=16)  # PrivacyActionKind
+    notice_version: str | None = Field(default=None, max_length=16)
+    source: str = Field(max_length=8)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    at: datetime
 
 
 class ChannelIdentity(SQLModel, table=True):
@@ -310,6 +347,8 @@ class InboundEvent(SQLModel, table=True):
             sqlite_where=text("failed_at IS NOT NULL"),
             postgresql_where=text("failed_at IS NOT NULL"),
         ),
+        # The retention prune's range (bot/retention.py): the oldest first.
+        Index("ix_inbound_event_received", "received_at"),
         # Events stored on arrival and not handled yet (a restart finds them here): few rows.
         Index(
             "ix_inbound_event_unprocessed",
@@ -342,6 +381,8 @@ class Outbox(SQLModel, table=True):
         # The sender's claim: pending rows in (priority, id) order, read in index order up to its
         # limit (a season's 100,000 due rows are never sorted); not_before is checked in the index.
         Index("ix_outbox_claim", "status", "priority", "id", "not_before"),
+        # The retention prune's range (bot/retention.py): the oldest first.
+        Index("ix_outbox_created", "created_at"),
         # A chat's held rows, looked up at each event from a person who may have some (Zalo).
         Index(
             "ix_outbox_held",

@@ -22,6 +22,7 @@ from chidoan.storage.links import Links
 from chidoan.storage.orgchanges import OrgChanges
 from chidoan.storage.orgs import OrgUnits
 from chidoan.storage.outbox import OutboxRepo
+from chidoan.storage.privacy import Privacy
 from chidoan.storage.prompts import Prompts
 from chidoan.storage.registrations import Registrations
 from chidoan.storage.reminders import DeadlineChanges, NudgeRequests, Reminders
@@ -56,6 +57,7 @@ class UnitOfWork:
         self.jobs = Jobs(conn)
         self.reviews = Reviews(conn)
         self.compiled = CompiledReports(conn)
+        self.privacy = Privacy(conn)
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
