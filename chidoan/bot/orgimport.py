@@ -34,11 +34,11 @@ from chidoan.storage.uow import unit_of_work
 REQUIRED_COLUMNS = ("code", "name", "kind", "parent_code")
 COLUMNS = (*REQUIRED_COLUMNS, "reviews")
 
-_TABLE = table(OrgUnit)
+UNIT = table(OrgUnit)
 
 
 def _length(column: str) -> int:
-    length = cast(String, _TABLE.c[column].type).length
+    length = cast(String, UNIT.c[column].type).length
     assert length is not None, f"org_unit.{column} has a length"
     return length
 

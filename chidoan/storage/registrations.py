@@ -9,9 +9,9 @@ from sqlalchemy import Connection, Row, select
 from chidoan.storage.models import ItemRating, Registration, RegistrationStatus, RegistrationVersion, table
 from chidoan.storage.rows import found
 
-R = table(Registration)
-V = table(RegistrationVersion)
-IR = table(ItemRating)
+REG = table(Registration)
+REG_VER = table(RegistrationVersion)
+RATING = table(ItemRating)
 
 
 class RegistrationRefused(Exception):
@@ -41,7 +41,7 @@ class Registrations:
 
     def find(self, unit_id: int, programme: str, year: int) -> Row | None:
         return self.conn.execute(
-            select(R).where(R.c.unit_id == unit_id, R.c.programme == programme, R.c.year == year)
+            select(REG).where(REG.c.unit_id == unit_id, REG.c.programme == programme, REG.c.year == year)
         ).first()
 
     def one(self, registration_id: int) -> Row:
@@ -49,14 +49,14 @@ class Registrations:
         return found(self.get(registration_id), "registration", registration_id)
 
     def get(self, registration_id: int) -> Row | None:
-        return self.conn.execute(select(R).where(R.c.id == registration_id)).first()
+        return self.conn.execute(select(REG).where(REG.c.id == registration_id)).first()
 
     def open(self, unit_id: int, programme: str, year: int, now: datetime) -> Row:
         """The unit's registration for that year, created as a draft the first time."""
         row = self.find(unit_id, programme, year)
         if row is None:
             self.conn.execute(
-                R.insert().values(
+                REG.insert().values(
                     unit_id=unit_id,
                     programme=programme,
                     year=year,
@@ -70,12 +70,14 @@ class Registrations:
         return found(row, "registration", (unit_id, programme, year))
 
     def of_unit(self, unit_id: int) -> list[Row]:
-        return list(self.conn.execute(select(R).where(R.c.unit_id == unit_id).order_by(R.c.year.desc(), R.c.id)))
+        return list(
+            self.conn.execute(select(REG).where(REG.c.unit_id == unit_id).order_by(REG.c.year.desc(), REG.c.id))
+        )
 
     def set_editor(self, registration_id: int, account_id: int | None, now: datetime) -> None:
         self.conn.execute(
-            R.update()
-            .where(R.c.id == registration_id)
+            REG.update()
+            .where(REG.c.id == registration_id)
             .values(editing_by=account_id, editing_since=now if account_id else None)
         )
 
@@ -102,14 +104,16 @@ class Registrations:
         number = registration.version + 1
         first = registration.first_submitted_at is None
         status_check = (
-            R.c.status == expected_status if expected_status is not None else R.c.status != RegistrationStatus.reviewed
+            REG.c.status == expected_status
+            if expected_status is not None
+            else REG.c.status != RegistrationStatus.reviewed
         )
         changed = self.conn.execute(
-            R.update()
+            REG.update()
             .where(
-                R.c.id == registration.id,
-                R.c.version == registration.version,
-                R.c.status != RegistrationStatus.reviewed,
+                REG.c.id == registration.id,
+                REG.c.version == registration.version,
+                REG.c.status != RegistrationStatus.reviewed,
                 status_check,
             )
             .values(
@@ -123,15 +127,15 @@ class Registrations:
             )
         ).rowcount
         if changed != 1:
-            current = self.conn.execute(select(R).where(R.c.id == registration.id)).one()
+            current = self.conn.execute(select(REG).where(REG.c.id == registration.id)).one()
             if current.status == RegistrationStatus.reviewed:
                 raise RegistrationReadOnly(current)
             if current.version == registration.version:
                 raise StatusChanged(current)
             raise NewerVersion(current)
-        self.conn.execute(IR.delete().where(IR.c.registration_id == registration.id))
+        self.conn.execute(RATING.delete().where(RATING.c.registration_id == registration.id))
         self.conn.execute(
-            V.insert().values(
+            REG_VER.insert().values(
                 registration_id=registration.id,
                 version=number,
                 data=data,
@@ -145,8 +149,14 @@ class Registrations:
 
     def version(self, registration_id: int, number: int) -> Row:
         """A submitted version, which must exist (a registration's `version` counts them)."""
-        row = self.conn.execute(select(V).where(V.c.registration_id == registration_id, V.c.version == number)).first()
+        row = self.conn.execute(
+            select(REG_VER).where(REG_VER.c.registration_id == registration_id, REG_VER.c.version == number)
+        ).first()
         return found(row, "plan version", (registration_id, number))
 
     def versions(self, registration_id: int) -> list[Row]:
-        return list(self.conn.execute(select(V).where(V.c.registration_id == registration_id).order_by(V.c.version)))
+        return list(
+            self.conn.execute(
+                select(REG_VER).where(REG_VER.c.registration_id == registration_id).order_by(REG_VER.c.version)
+            )
+        )
