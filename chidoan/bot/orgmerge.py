@@ -91,7 +91,7 @@ class MergeResult:
 
 
 def merge_units(
-    engine: Engine,
+    db: Engine,
     from_code: str,
     into_code: str,
     *,
@@ -102,7 +102,7 @@ def merge_units(
 ) -> MergeResult:
     """Look the two units up by code and merge them in one transaction (see the module)."""
     now = now or utcnow()
-    with unit_of_work(engine) as uow:
+    with unit_of_work(db) as uow:
         source, target = uow.units.by_code(from_code), uow.units.by_code(into_code)
         for code, unit in ((from_code, source), (into_code, target)):
             if unit is None:

@@ -697,10 +697,10 @@ _pool: ProcessPoolExecutor | None = None
 
 def export_file(settings, root_id: int, year: int, now: datetime) -> bytes:
     """In the child process: the whole export, read through the child's own connection."""
-    from chidoan.reminders.run import _engine
+    from chidoan.reminders.run import _db
     from chidoan.storage.uow import unit_of_work
 
-    db = _engine(settings.database_url)
+    db = _db(settings.database_url)
 
     async def read(work):
         with unit_of_work(db) as uow:
