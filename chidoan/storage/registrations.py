@@ -8,10 +8,12 @@ from sqlalchemy import Connection, Row, select
 
 from chidoan.storage.models import ItemRating, Registration, RegistrationStatus, RegistrationVersion, table
 from chidoan.storage.rows import found
+from chidoan.storage.versions import Versioned
 
 REG = table(Registration)
 REG_VER = table(RegistrationVersion)
 RATING = table(ItemRating)
+REGISTRATION_VERSIONS = Versioned(REG, REG_VER, key="registration_id", name="plan version")
 
 
 class RegistrationRefused(Exception):
@@ -101,32 +103,26 @@ class Registrations:
 
         The year-end ratings of the tasks (item_rating, by task position) were of the version
         rated: they go with it (the review_action rows keep the audit trail of them)."""
-        number = registration.version + 1
         first = registration.first_submitted_at is None
         status_check = (
             REG.c.status == expected_status
             if expected_status is not None
             else REG.c.status != RegistrationStatus.reviewed
         )
-        changed = self.conn.execute(
-            REG.update()
-            .where(
-                REG.c.id == registration.id,
-                REG.c.version == registration.version,
-                REG.c.status != RegistrationStatus.reviewed,
-                status_check,
-            )
-            .values(
-                version=number,
-                status=RegistrationStatus.submitted,
-                first_submitted_at=now if first else registration.first_submitted_at,
-                on_time=on_time if first else registration.on_time,
-                editing_by=None,
-                editing_since=None,
-                updated_at=now,
-            )
-        ).rowcount
-        if changed != 1:
+        number = REGISTRATION_VERSIONS.next_version(
+            self.conn,
+            registration.id,
+            REG.c.version == registration.version,
+            REG.c.status != RegistrationStatus.reviewed,
+            status_check,
+            now=now,
+            status=RegistrationStatus.submitted,
+            first_submitted_at=now if first else registration.first_submitted_at,
+            on_time=on_time if first else registration.on_time,
+            editing_by=None,
+            editing_since=None,
+        )
+        if number is None:
             current = self.conn.execute(select(REG).where(REG.c.id == registration.id)).one()
             if current.status == RegistrationStatus.reviewed:
                 raise RegistrationReadOnly(current)
@@ -134,29 +130,21 @@ class Registrations:
                 raise StatusChanged(current)
             raise NewerVersion(current)
         self.conn.execute(RATING.delete().where(RATING.c.registration_id == registration.id))
-        self.conn.execute(
-            REG_VER.insert().values(
-                registration_id=registration.id,
-                version=number,
-                data=data,
-                submitted_by=account_id,
-                submitted_at=now,
-                on_time=on_time,
-                document_id=document_id,
-            )
+        REGISTRATION_VERSIONS.add(
+            self.conn,
+            registration.id,
+            number,
+            data=data,
+            account_id=account_id,
+            now=now,
+            on_time=on_time,
+            document_id=document_id,
         )
         return number
 
     def version(self, registration_id: int, number: int) -> Row:
         """A submitted version, which must exist (a registration's `version` counts them)."""
-        row = self.conn.execute(
-            select(REG_VER).where(REG_VER.c.registration_id == registration_id, REG_VER.c.version == number)
-        ).first()
-        return found(row, "plan version", (registration_id, number))
+        return REGISTRATION_VERSIONS.one(self.conn, registration_id, number)
 
     def versions(self, registration_id: int) -> list[Row]:
-        return list(
-            self.conn.execute(
-                select(REG_VER).where(REG_VER.c.registration_id == registration_id).order_by(REG_VER.c.version)
-            )
-        )
+        return REGISTRATION_VERSIONS.history(self.conn, registration_id)

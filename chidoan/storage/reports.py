@@ -16,11 +16,13 @@ from chidoan.storage.models import (
     table,
 )
 from chidoan.storage.rows import found, inserted_id
+from chidoan.storage.versions import Versioned
 
 REP = table(Report)
 REP_VER = table(ReportVersion)
 COM = table(Commitment)
 UNIT = table(OrgUnit)
+REPORT_VERSIONS = Versioned(REP, REP_VER, key="report_id", name="report version")
 
 
 class ReportReadOnly(Exception):
@@ -53,11 +55,7 @@ class Reports:
                 )
             )
         )
-        self.conn.execute(
-            REP_VER.insert().values(
-                report_id=report_id, version=1, data=data, submitted_by=account_id, submitted_at=now
-            )
-        )
+        REPORT_VERSIONS.add(self.conn, report_id, 1, data=data, account_id=account_id, now=now)
         return report_id
 
     def of_unit(self, unit_id: int, kind: str) -> list[Row]:
@@ -68,14 +66,10 @@ class Reports:
         )
 
     def latest_data(self, report_id: int) -> dict:
-        return self.conn.execute(
-            select(REP_VER.c.data).where(REP_VER.c.report_id == report_id).order_by(REP_VER.c.version.desc()).limit(1)
-        ).scalar_one()
+        return REPORT_VERSIONS.latest_data(self.conn, report_id)
 
     def versions(self, report_id: int) -> list[Row]:
-        return list(
-            self.conn.execute(select(REP_VER).where(REP_VER.c.report_id == report_id).order_by(REP_VER.c.version))
-        )
+        return REPORT_VERSIONS.history(self.conn, report_id)
 
     def add_commitment(
         self, *, report_id: int, unit_id: int, promise: str, promised_by: str, due_on: date | None, now: datetime
@@ -143,19 +137,12 @@ class Reports:
         """An edit: the next version, the previous ones kept. Raises ReportReadOnly unless the
         report is (still) submitted: the status is checked by the same UPDATE that takes the
         version number, which also locks the row until the version is written."""
-        number = self.conn.execute(
-            REP.update()
-            .where(REP.c.id == report_id, REP.c.status == ReportStatus.submitted)
-            .values(version=REP.c.version + 1, held_on=held_on, updated_at=now)
-            .returning(REP.c.version)
-        ).scalar_one_or_none()
+        number = REPORT_VERSIONS.next_version(
+            self.conn, report_id, REP.c.status == ReportStatus.submitted, now=now, held_on=held_on
+        )
         if number is None:
             raise ReportReadOnly(report_id, self._status(report_id))
-        self.conn.execute(
-            REP_VER.insert().values(
-                report_id=report_id, version=number, data=data, submitted_by=account_id, submitted_at=now
-            )
-        )
+        REPORT_VERSIONS.add(self.conn, report_id, number, data=data, account_id=account_id, now=now)
         return number
 
     def withdraw(self, report_id: int, now: datetime) -> None:
