@@ -464,7 +464,7 @@ def _query(
         .group_by(ROLE.c.unit_id)
         .subquery("starts")
     )
-    below_unit = UNIT.alias("ru")
+    below_unit = UNIT.alias("below_unit")
     month_start = as_of.replace(day=1)
     meeting = REP.c.kind == ReportKind.meeting
     weight = case(
