@@ -209,10 +209,10 @@ async def measure(url: str, meta: dict, replies: int) -> dict:
     from chidoan.bot.processor import Processor
     from chidoan.exports.xlsx import export, export_elsewhere
     from chidoan.handlers import build_engine
-    from chidoan.storage.db import make_engine
+    from chidoan.storage.db import make_db
 
     settings = settings_for(url)
-    db = make_engine(url, checkpoints=False)  # as the service runs it, with its checkpointer
+    db = make_db(url, checkpoints=False)  # as the service runs it, with its checkpointer
     checkpointer = Checkpointer(url)
     await checkpointer.start()
     processor = Processor(db, build_engine(settings), clock=lambda: NOW.astimezone(UTC))
@@ -285,14 +285,14 @@ def main() -> None:
     parser.add_argument("--replies", type=int, default=400, help="replies measured without an export")
     args = parser.parse_args()
     from chidoan.bot.app import settle_heap
-    from chidoan.storage.db import make_engine, upgrade
+    from chidoan.storage.db import make_db, upgrade
 
     rows = generate()
     meta = rows.pop("_meta")[0]
     counts = {name: len(batch) for name, batch in rows.items()}
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/export.sqlite3"
-        db = make_engine(url)
+        db = make_db(url)
         upgrade(db)
         load(db, rows)
         db.dispose()

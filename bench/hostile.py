@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from chidoan.bot.app import App  # noqa: E402
-from chidoan.storage.db import make_engine, upgrade  # noqa: E402
+from chidoan.storage.db import make_db, upgrade  # noqa: E402
 from tests.conftest import make_settings, seed_org  # noqa: E402
 from tests.hostile.drive import CONTEXTS, load_corpus, prepare, run  # noqa: E402
 
@@ -34,7 +34,7 @@ async def main(args: argparse.Namespace) -> int:
     contexts = tuple(args.contexts.split(",")) if args.contexts else CONTEXTS
     with tempfile.TemporaryDirectory() as folder:
         settings = make_settings(f"sqlite:///{folder}/hostile.sqlite3")
-        db = make_engine(settings.database_url)
+        db = make_db(settings.database_url)
         upgrade(db)
         seed_org(db)
         ids = prepare(db)

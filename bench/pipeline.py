@@ -99,9 +99,9 @@ def serve_pipeline(port: int, db_path: str, users: int, ready) -> None:
     )
 
     async def main() -> None:
-        from chidoan.storage.db import make_engine, upgrade
+        from chidoan.storage.db import make_db, upgrade
 
-        db = make_engine(settings.database_url)
+        db = make_db(settings.database_url)
         upgrade(db)
         _seed(db, engine, users)
         processor = Processor(db, engine)

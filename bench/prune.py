@@ -24,7 +24,7 @@ from types import SimpleNamespace
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from chidoan.bot.retention import prune  # noqa: E402
-from chidoan.storage.db import make_engine, upgrade  # noqa: E402
+from chidoan.storage.db import make_db, upgrade  # noqa: E402
 from chidoan.storage.models import InboundEvent, Outbox, table  # noqa: E402
 from chidoan.storage.uow import unit_of_work  # noqa: E402
 
@@ -76,7 +76,7 @@ def fill(engine, rows: int) -> None:
 
 async def measure(rows: int, batch: int) -> dict:
     with tempfile.TemporaryDirectory() as folder:
-        engine = make_engine(f"sqlite:///{folder}/prune.sqlite3")
+        engine = make_db(f"sqlite:///{folder}/prune.sqlite3")
         upgrade(engine)
         fill(engine, rows)
         took: list[float] = []

@@ -110,7 +110,7 @@ async def _season(recipients: int, rate: float, baseline_replies: int) -> dict:
     from chidoan.bot.processor import Processor
     from chidoan.bot.sender import Sender
     from chidoan.handlers import build_engine
-    from chidoan.storage.db import make_engine, upgrade
+    from chidoan.storage.db import make_db, upgrade
     from chidoan.storage.models import OutboxStatus
     from tests.fake_telegram import FakeTelegram
 
@@ -127,7 +127,7 @@ async def _season(recipients: int, rate: float, baseline_replies: int) -> dict:
                 ZALO_BOT_TOKEN=None,
                 ZALO_OA_APP_ID=None,
             )
-            db = make_engine(settings.database_url)
+            db = make_db(settings.database_url)
             upgrade(db)
             processor = Processor(db, build_engine(settings))
             await processor.start()

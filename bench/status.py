@@ -264,9 +264,9 @@ def time_database(label: str, url: str, rows, runs: int) -> tuple[float, int, fl
     """Load the province into the (empty) database at `url`, then time status_of for the first
     district and the province, the province's chunked read and /chuanop's; print the figures.
     (district ms, its units, province ms)."""
-    from chidoan.storage.db import make_engine, upgrade
+    from chidoan.storage.db import make_db, upgrade
 
-    db = make_engine(url)
+    db = make_db(url)
     upgrade(db)
     started = time.perf_counter()
     load(db, rows)

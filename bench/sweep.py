@@ -143,9 +143,9 @@ def _settings(url: str, process: bool):
 
 
 def _fresh(url: str):
-    from chidoan.storage.db import make_engine, upgrade
+    from chidoan.storage.db import make_db, upgrade
 
-    db = make_engine(url)
+    db = make_db(url)
     upgrade(db)
     return db
 
@@ -157,11 +157,11 @@ async def _sweep_with_replies(url: str, process: bool, replies: bool) -> dict:
     from chidoan.bot.processor import Processor
     from chidoan.bot.sweeps import Sweeps
     from chidoan.handlers import build_engine
-    from chidoan.storage.db import make_engine
+    from chidoan.storage.db import make_db
     from chidoan.storage.models import Reminder, table
 
     settings = _settings(url, process)
-    db = make_engine(url, checkpoints=False)  # as the service runs it, with its checkpointer
+    db = make_db(url, checkpoints=False)  # as the service runs it, with its checkpointer
     checkpointer = Checkpointer(url)
     await checkpointer.start()
     processor = Processor(db, build_engine(settings))

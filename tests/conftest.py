@@ -16,7 +16,7 @@ from sqlalchemy import select
 from chidoan.bot.app import App
 from chidoan.bot.config import Settings
 from chidoan.handlers.invites import issue
-from chidoan.storage.db import make_engine, upgrade
+from chidoan.storage.db import make_db, upgrade
 from chidoan.storage.models import Outbox, OutboxStatus, Role
 from chidoan.storage.uow import unit_of_work
 
@@ -53,7 +53,7 @@ def settings(tmp_path) -> Settings:
 
 @pytest.fixture
 def db(settings):
-    engine = make_engine(settings.database_url)
+    engine = make_db(settings.database_url)
     upgrade(engine)
     yield engine
     engine.dispose()
@@ -134,7 +134,7 @@ class WebUser:
 
     async def __aenter__(self) -> WebUser:
         # Our own connection: the app's single SQLite connection belongs to its database thread.
-        self._db = make_engine(self.app.settings.database_url)
+        self._db = make_db(self.app.settings.database_url)
         self._session = aiohttp.ClientSession()
         url = f"http://127.0.0.1:{self.app.settings.web_port}/ws"
         self.ws = await self._session.ws_connect(url, params={"user": self.user_id, "name": self.name})

@@ -13,7 +13,7 @@ from sqlalchemy import select, text
 from chidoan.bot.processor import Processor
 from chidoan.engine.messages import Incoming
 from chidoan.handlers import build_engine
-from chidoan.storage.db import alembic_config, make_engine
+from chidoan.storage.db import alembic_config, make_db
 from chidoan.storage.models import InboundEvent, Outbox
 from chidoan.storage.uow import unit_of_work
 
@@ -26,7 +26,7 @@ def events(db) -> list:
 
 
 async def test_accepted_then_handled_once(settings, db, org):
-    processor = Processor(make_engine(settings.database_url), build_engine(settings))
+    processor = Processor(make_db(settings.database_url), build_engine(settings))
     await processor.start()
     try:
         incoming = Incoming("zalo", "m1", "u1", "u1", text="/start")
@@ -57,7 +57,7 @@ async def test_accepted_then_handled_once(settings, db, org):
 
 
 async def test_an_accepted_event_that_fails_is_that_row_kept_as_failed(settings, db, org):
-    processor = Processor(make_engine(settings.database_url), build_engine(settings))
+    processor = Processor(make_db(settings.database_url), build_engine(settings))
     await processor.start()
     try:
         incoming = Incoming("zalo", "m3", "u3", "u3", text="hello")
@@ -74,7 +74,7 @@ async def test_an_accepted_event_that_fails_is_that_row_kept_as_failed(settings,
 
 
 async def test_normal_events_are_processed_when_stored(settings, db, org):
-    processor = Processor(make_engine(settings.database_url), build_engine(settings))
+    processor = Processor(make_db(settings.database_url), build_engine(settings))
     await processor.start()
     try:
         await processor.submit(Incoming("web", "w1", "u4", "u4", text="/start"))
@@ -86,7 +86,7 @@ async def test_normal_events_are_processed_when_stored(settings, db, org):
 
 def test_the_upgrade_marks_earlier_events_processed(tmp_path):
     url = f"sqlite:///{tmp_path}/old.sqlite3"
-    engine = make_engine(url)
+    engine = make_db(url)
     cfg = alembic_config(url)
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn

@@ -289,11 +289,11 @@ async def test_an_edit_sent_after_the_review_adds_no_version_on_postgresql(pg_ur
 def test_a_review_committed_after_the_check_still_stops_the_version_on_postgresql(pg_url):
     """The handler saw the report unreviewed; the district's review commits before the edit is
     written: the guarded write itself refuses, nothing slips past between check and write."""
-    from chidoan.storage.db import make_engine, upgrade
+    from chidoan.storage.db import make_db, upgrade
     from chidoan.storage.reports import ReportReadOnly
     from tests.conftest import seed_org
 
-    engine = make_engine(pg_url)
+    engine = make_db(pg_url)
     upgrade(engine)
     seed_org(engine)
     report_id, author = a_report(engine)

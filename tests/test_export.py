@@ -582,11 +582,11 @@ async def test_the_export_and_the_compiled_report_read_the_same_on_postgresql(pg
     from chidoan.documents.gather import compiled_document
     from chidoan.exports.xlsx import export
     from chidoan.programmes.loader import programmes
-    from chidoan.storage.db import make_engine, upgrade
+    from chidoan.storage.db import make_db, upgrade
     from tests.conftest import seed_org
 
     pg_settings = make_settings(pg_url, CHIDOAN_OBLIGATIONS_FROM="2026-01-01")
-    engine = make_engine(pg_settings.database_url)
+    engine = make_db(pg_settings.database_url)
     try:
         upgrade(engine)
         seed_org(engine)

@@ -25,7 +25,7 @@ from chidoan.bot.app import App
 from chidoan.engine.messages import Incoming
 from chidoan.handlers import build_engine
 from chidoan.handlers.commitments import ask_due
-from chidoan.storage.db import make_engine, upgrade
+from chidoan.storage.db import make_db, upgrade
 from chidoan.storage.links import merge_accounts
 from chidoan.storage.models import (
     Account,
@@ -588,7 +588,7 @@ async def test_a_commitment_follow_up_goes_once_to_the_channel_used_last(both, d
 
 @pytest.mark.postgres
 async def test_linking_merges_roles_and_drafts_in_one_transaction_on_postgresql(pg_url, tg):
-    db = make_engine(pg_url)
+    db = make_db(pg_url)
     upgrade(db)
     seed_org(db)
     web_account = add_member(db, "branch", "Phạm Minh Dũng", "RG-VB-KP1", "secretary", locale="en")
@@ -625,7 +625,7 @@ async def test_linking_merges_roles_and_drafts_in_one_transaction_on_postgresql(
 
 @pytest.mark.postgres
 async def test_crossed_codes_end_in_one_account_with_the_draft_kept_on_postgresql(pg_url, tg):
-    db = make_engine(pg_url)
+    db = make_db(pg_url)
     upgrade(db)
     seed_org(db)
     app = App(tg_settings(make_settings(pg_url), tg))
@@ -642,7 +642,7 @@ async def test_crossed_codes_end_in_one_account_with_the_draft_kept_on_postgresq
 def test_crossed_requests_allowed_at_the_same_moment_merge_once_on_postgresql(pg_url):
     """Two workers, each handling the Allow of one of two crossed requests: the second waits for
     the first to commit (both account rows locked), then finds one account and merges nothing."""
-    db = make_engine(pg_url)
+    db = make_db(pg_url)
     upgrade(db)
     seed_org(db)
     engine = build_engine(make_settings(pg_url))

@@ -17,7 +17,7 @@ from chidoan.bot.cli import main as cli
 from chidoan.bot.orgimport import import_org
 from chidoan.bot.orgmerge import merge_units
 from chidoan.handlers.scope import in_scope
-from chidoan.storage.db import make_engine, upgrade
+from chidoan.storage.db import make_db, upgrade
 from chidoan.storage.models import (
     Commitment,
     Invite,
@@ -383,7 +383,7 @@ async def test_reminders_do_not_chase_the_merged_unit(reminding, tmp_path):
     is cancelled, the sweep on 15/10 (the first late day) makes nothing for it and CT's digest
     does not list it; its moved commitment is owed, and reminded, by RG-VB, and its secretary is
     reminded of RG-VB's plan."""
-    db = make_engine(reminding.database_url)
+    db = make_db(reminding.database_url)
     upgrade(db)
     seed_org(db)
     ml = add_member(db, "ml", "Đặng Thu Hà", "CT-ML", "secretary")
@@ -455,7 +455,7 @@ async def test_the_merged_secretary_sees_the_new_unit_in_toi(app, db):
 @pytest.mark.postgres
 def test_moves_and_merges_on_postgresql(pg_url, tmp_path):
     settings = make_settings(pg_url)
-    engine = make_engine(pg_url)
+    engine = make_db(pg_url)
     upgrade(engine)
     seed_org(engine)
     case = build_merge_case(engine)
@@ -540,14 +540,14 @@ def migrate_down_and_up(engine) -> None:
 
 
 def test_the_org_change_migration_goes_down_and_up_on_sqlite(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path}/m.sqlite3")
+    engine = make_db(f"sqlite:///{tmp_path}/m.sqlite3")
     migrate_down_and_up(engine)
     engine.dispose()
 
 
 @pytest.mark.postgres
 def test_the_org_change_migration_goes_down_and_up_on_postgresql(pg_url):
-    engine = make_engine(pg_url)
+    engine = make_db(pg_url)
     migrate_down_and_up(engine)
     engine.dispose()
 

@@ -20,7 +20,7 @@ from sqlalchemy.exc import DataError
 from chidoan.bot.app import App
 from chidoan.bot.channels.base import Limits
 from chidoan.handlers import build_engine
-from chidoan.storage.db import make_engine, upgrade
+from chidoan.storage.db import make_db, upgrade
 from chidoan.storage.models import Document, InboundEvent
 from chidoan.storage.uow import unit_of_work
 from tests.conftest import add_member, free_port, make_settings, seed_org
@@ -36,7 +36,7 @@ APOLOGY = "could not handle your last message"
 def database(request, tmp_path):
     """A migrated database with the test org tree, on SQLite or on PostgreSQL."""
     url = f"sqlite:///{tmp_path}/chidoan.sqlite3" if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    db = make_engine(url)
+    db = make_db(url)
     upgrade(db)
     seed_org(db)
     yield url, db
@@ -168,7 +168,7 @@ async def test_an_unclipped_value_too_long_on_postgresql_does_not_stall_polling(
 
     monkeypatch.setattr(telegram, "clip_filename", lambda name, limit=128: name, raising=False)
     monkeypatch.setattr(runner, "clip_filename", lambda name, limit=128: name, raising=False)
-    db = make_engine(pg_url)
+    db = make_db(pg_url)
     upgrade(db)
     seed_org(db)
     add_member(db, "8301", "Phạm Minh Dũng", "RG-VB-KP1", "secretary", channel="telegram", locale="en")
@@ -260,7 +260,7 @@ async def test_an_update_aiogram_cannot_parse_is_kept_as_failed(database, tg, we
 def test_a_read_only_postgresql_database_is_refused_at_start(pg_url, caplog):
     from sqlalchemy import text
 
-    db = make_engine(pg_url)
+    db = make_db(pg_url)
     upgrade(db)
     with db.connect() as conn:
         name = conn.execute(text("select current_database()")).scalar_one()
@@ -276,7 +276,7 @@ def test_a_read_only_sqlite_database_is_refused_at_start_with_one_clear_line(tmp
     from chidoan.bot.cli import main
 
     path = tmp_path / "chidoan.sqlite3"
-    db = make_engine(f"sqlite:///{path}")
+    db = make_db(f"sqlite:///{path}")
     upgrade(db)
     db.dispose()
     monkeypatch.chdir(tmp_path)
@@ -295,7 +295,7 @@ async def test_healthz_is_503_when_the_database_does_not_answer(app):
         async with session.get(url) as resp:
             assert resp.status == 200 and (await resp.json())["ok"] is True
         # The database goes away (a server nobody listens on stands in for it).
-        app.processor.db = make_engine("postgresql+psycopg://nobody@127.0.0.1:9/gone?connect_timeout=1")
+        app.processor.db = make_db("postgresql+psycopg://nobody@127.0.0.1:9/gone?connect_timeout=1")
         try:
             async with session.get(url) as resp:
                 assert resp.status == 503 and (await resp.json())["ok"] is False

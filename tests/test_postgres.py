@@ -13,7 +13,7 @@ from chidoan.bot.processor import Processor
 from chidoan.bot.sender import Sender
 from chidoan.engine.messages import Incoming, Outgoing
 from chidoan.handlers import build_engine
-from chidoan.storage.db import make_engine, upgrade
+from chidoan.storage.db import make_db, upgrade
 from chidoan.storage.models import Outbox, OutboxStatus
 from chidoan.storage.uow import unit_of_work
 from tests.conftest import WebUser, make_settings, new_invite, seed_org
@@ -38,7 +38,7 @@ async def test_onboarding_and_duplicates_on_postgresql(pg_url):
             assert "You are now Secretary of Đoàn phường Vĩnh Bảo" in user.text
     finally:
         await app.stop()
-    engine = make_engine(pg_url)
+    engine = make_db(pg_url)
     with unit_of_work(engine) as uow:
         sender = uow.accounts.sender("web", "pg-user")
         assert uow.accounts.get(sender.account_id).full_name == "Ngô Bảo Châu"
@@ -50,7 +50,7 @@ async def test_two_workers_race_on_one_conversation(pg_url):
     """Two processes answer the same person at the same moment: the version check makes one
     retry, so both answers land in order and none is lost."""
     settings = make_settings(pg_url)
-    db1, db2 = make_engine(pg_url), make_engine(pg_url)
+    db1, db2 = make_db(pg_url), make_db(pg_url)
     upgrade(db1)
     seed_org(db1)
     code = new_invite(db1, "RG-VB")
@@ -94,7 +94,7 @@ class RecordingChannel:
 
 async def test_two_senders_never_send_a_row_twice(pg_url):
     settings = make_settings(pg_url)
-    dbs = [make_engine(pg_url), make_engine(pg_url)]
+    dbs = [make_db(pg_url), make_db(pg_url)]
     upgrade(dbs[0])
     now = datetime.now(UTC)
     rows = [
@@ -137,7 +137,7 @@ async def test_two_senders_never_send_a_row_twice(pg_url):
 def test_a_stale_conversation_write_is_refused(pg_url):
     from chidoan.storage.conversations import ConcurrentUpdate
 
-    engine = make_engine(pg_url)
+    engine = make_db(pg_url)
     upgrade(engine)
     now = datetime.now(UTC)
     with unit_of_work(engine) as uow:

@@ -12,7 +12,7 @@ from sqlalchemy import func, select, text
 
 from chidoan.bot.app import App
 from chidoan.bot.retention import prune
-from chidoan.storage.db import make_engine, upgrade
+from chidoan.storage.db import make_db, upgrade
 from chidoan.storage.models import (
     Account,
     ChannelIdentity,
@@ -38,7 +38,7 @@ def settings(tmp_path):
 
 
 def db_of(settings):
-    engine = make_engine(settings.database_url)
+    engine = make_db(settings.database_url)
     upgrade(engine)
     return engine
 
@@ -296,7 +296,7 @@ def test_migration_0018_up_and_down(tmp_path):
     from chidoan.storage.db import alembic_config
     from tests.test_storage import schema_drift
 
-    engine = make_engine(f"sqlite:///{tmp_path}/m.sqlite3")
+    engine = make_db(f"sqlite:///{tmp_path}/m.sqlite3")
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
 
     def to(revision: str, step=command.upgrade) -> None:
@@ -358,7 +358,7 @@ async def test_erasure_and_prune_on_postgresql(pg_url):
     ordered, limited deletes work there too."""
     from tests.conftest import seed_org
 
-    engine = make_engine(pg_url)
+    engine = make_db(pg_url)
     upgrade(engine)
     seed_org(engine)
     sec = add_member(engine, "pg-sec", "Võ Thị Hạnh", "RG-VB", Role.secretary)

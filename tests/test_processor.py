@@ -9,7 +9,7 @@ from sqlalchemy import select
 from chidoan.bot.processor import Processor
 from chidoan.engine.messages import Incoming
 from chidoan.handlers import build_engine
-from chidoan.storage.db import make_engine, upgrade
+from chidoan.storage.db import make_db, upgrade
 from chidoan.storage.models import InboundEvent
 from chidoan.storage.uow import unit_of_work
 from tests.conftest import WebUser, make_settings
@@ -73,7 +73,7 @@ async def test_nul_and_lone_surrogates_are_cleaned_not_fatal(request, tmp_path, 
     from tests.conftest import seed_org
 
     url = f"sqlite:///{tmp_path}/x.sqlite3" if backend == "sqlite" else request.getfixturevalue("pg_url")
-    db = make_engine(url)
+    db = make_db(url)
     upgrade(db)
     seed_org(db)
     app = App(make_settings(url))

@@ -17,7 +17,7 @@ from chidoan.bot.sender import Sender
 from chidoan.engine.notices import Window
 from chidoan.reminders.run import calendar, child_chunk, run_sweep
 from chidoan.reminders.sweep import store
-from chidoan.storage.db import make_engine, upgrade
+from chidoan.storage.db import make_db, upgrade
 from chidoan.storage.models import ChannelIdentity, Outbox, OutboxStatus, ReportKind
 from chidoan.storage.uow import unit_of_work
 from tests.conftest import add_member, make_settings, seed_org
@@ -177,7 +177,7 @@ def test_an_edited_dialogue_report_keeps_its_commitments_reminders(backend, requ
     again at once (on PostgreSQL its id changes; on SQLite it may be reused)."""
     url = f"sqlite:///{tmp_path}/e.sqlite3" if backend == "sqlite" else request.getfixturevalue("pg_url")
     on = make_settings(url, CHIDOAN_SWEEP_PROCESS=False, **REMINDING)
-    db = make_engine(url)
+    db = make_db(url)
     upgrade(db)
     org = seed_org(db)
     secretary = {"vb": add_member(db, "vb", "Lê Văn Cường", "RG-VB", "secretary")}

@@ -18,7 +18,7 @@ from chidoan.bot.cli import main as cli
 from chidoan.bot.processor import Processor
 from chidoan.bot.sweeps import Sweeps
 from chidoan.handlers import build_engine
-from chidoan.storage.db import make_engine
+from chidoan.storage.db import make_db
 from chidoan.storage.models import Outbox, OutboxStatus, Reminder, ReportKind, RoleAssignment
 from chidoan.storage.uow import unit_of_work
 from tests.conftest import WebUser, add_member, make_settings
@@ -81,7 +81,7 @@ def outbox(db) -> list:
 
 
 async def sweeper(settings) -> Sweeps:
-    processor = Processor(make_engine(settings.database_url), build_engine(settings))
+    processor = Processor(make_db(settings.database_url), build_engine(settings))
     await processor.start()
     return Sweeps(processor, settings)
 
@@ -413,7 +413,7 @@ async def test_two_workers_on_postgresql_make_each_reminder_once(pg_url, tmp_pat
     from tests.conftest import seed_org
 
     settings = make_settings(pg_url, **REMINDING)  # each worker's sweep in its own child process
-    engine = make_engine(pg_url)
+    engine = make_db(pg_url)
     upgrade(engine)
     seed_org(engine)
     for n in range(40):  # forty base units under one district, each with its secretary

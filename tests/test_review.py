@@ -15,7 +15,7 @@ from sqlalchemy import select
 from chidoan.bot.app import App
 from chidoan.documents.plan import plan_filename
 from chidoan.programmes.loader import Recognition, load_programme
-from chidoan.storage.db import make_engine, upgrade
+from chidoan.storage.db import make_db, upgrade
 from chidoan.storage.models import (
     ItemRating,
     OrgUnit,
@@ -291,7 +291,7 @@ async def test_proposal_confirmed_and_a_double_press_stores_once(settings, db, p
 
 async def test_proposal_and_double_press_on_postgresql(pg_url):
     settings = make_settings(pg_url)
-    engine = make_engine(pg_url)
+    engine = make_db(pg_url)
     try:
         upgrade(engine)
         seed_org(engine)

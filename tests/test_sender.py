@@ -12,7 +12,7 @@ from chidoan.bot.processor import Processor
 from chidoan.bot.sender import Sender
 from chidoan.engine.messages import Outgoing
 from chidoan.handlers import build_engine
-from chidoan.storage.db import make_engine
+from chidoan.storage.db import make_db
 from chidoan.storage.models import Outbox, OutboxStatus
 from chidoan.storage.uow import unit_of_work
 
@@ -54,7 +54,7 @@ def queue(db, chat_id: str, texts: list[str]) -> None:
 
 def own_processor(settings) -> Processor:
     """The processor's own connection: the test reads through `db` while it runs."""
-    return Processor(make_engine(settings.database_url), build_engine(settings))
+    return Processor(make_db(settings.database_url), build_engine(settings))
 
 
 def statuses(db) -> list[str]:

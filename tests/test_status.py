@@ -15,7 +15,7 @@ from chidoan.bot.app import App
 from chidoan.programmes.loader import programmes
 from chidoan.reminders.obligations import Calendar
 from chidoan.review.status import REGISTRATION_STATES, assemble, count_units, groups_of, status_chunk, status_of
-from chidoan.storage.db import make_engine, upgrade
+from chidoan.storage.db import make_db, upgrade
 from chidoan.storage.models import (
     Commitment,
     CompiledReport,
@@ -261,7 +261,7 @@ def test_status_of_every_state_on_sqlite(db, settings):
 @pytest.mark.postgres
 def test_status_of_every_state_on_postgresql(pg_url):
     settings = make_settings(pg_url)
-    engine = make_engine(pg_url)
+    engine = make_db(pg_url)
     try:
         upgrade(engine)
         check_states_and_totals(engine, settings)
@@ -292,7 +292,7 @@ def test_migration_0017_goes_down_and_up_on_sqlite(db):
 
 @pytest.mark.postgres
 def test_migration_0017_goes_down_and_up_on_postgresql(pg_url):
-    engine = make_engine(pg_url)
+    engine = make_db(pg_url)
     try:
         upgrade(engine)
         roundtrip_0017(engine)

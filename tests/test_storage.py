@@ -7,7 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
-from chidoan.storage.db import make_engine, upgrade
+from chidoan.storage.db import make_db, upgrade
 from chidoan.storage.uow import unit_of_work
 from tests.conftest import seed_org
 
@@ -25,7 +25,7 @@ def test_migrations_match_the_models_on_sqlite(db):
 
 @pytest.mark.postgres
 def test_migrations_match_the_models_on_postgresql(pg_url):
-    engine = make_engine(pg_url)
+    engine = make_db(pg_url)
     assert engine.url.drivername == "postgresql+psycopg"
     upgrade(engine)
     assert schema_drift(engine) == []
@@ -68,7 +68,7 @@ def test_a_question_kept_per_account_is_kept_for_the_chat_used_last(tmp_path):
 
     from chidoan.storage.db import alembic_config
 
-    engine = make_engine(f"sqlite:///{tmp_path}/m.sqlite3")
+    engine = make_db(f"sqlite:///{tmp_path}/m.sqlite3")
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
 
     def to(revision: str, step=command.upgrade) -> None:
@@ -132,7 +132,7 @@ async def test_the_service_checkpoints_the_wal_beside_its_commits(settings, org)
             await app.processor.run(lambda uow, n=n: uow.kv.put(f"k{n}", "x" * 400))
         wal = settings.database_url.removeprefix("sqlite:///") + "-wal"
         await asyncio.sleep(1.2)  # two checkpoints: the WAL's frames are in the database now
-        with make_engine(settings.database_url).connect() as conn:
+        with make_db(settings.database_url).connect() as conn:
             busy, frames, copied = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
         assert frames == copied
     finally:

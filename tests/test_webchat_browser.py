@@ -21,7 +21,7 @@ from chidoan.bot.app import App
 from chidoan.bot.demo import load_demo
 from chidoan.handlers.onboarding import ONBOARDING, POSITIONS
 from chidoan.i18n import gettext
-from chidoan.storage.db import make_engine, upgrade
+from chidoan.storage.db import make_db, upgrade
 from chidoan.storage.models import ConversationStatus, Role, RoleAssignment
 from chidoan.storage.uow import unit_of_work
 
@@ -64,7 +64,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 @pytest.fixture
 async def demo(settings):
     """The app with the demo loaded, listening on settings.web_port; stopped afterwards."""
-    engine = make_engine(settings.database_url)
+    engine = make_db(settings.database_url)
     try:
         upgrade(engine)
         info = load_demo(engine, settings)

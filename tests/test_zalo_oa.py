@@ -31,7 +31,7 @@ from chidoan.engine.messages import Button, Outgoing, Typed, reply_hint
 from chidoan.engine.typed import match
 from chidoan.handlers import build_engine
 from chidoan.i18n import gettext
-from chidoan.storage.db import make_engine, upgrade
+from chidoan.storage.db import make_db, upgrade
 from chidoan.storage.models import (
     ChannelIdentity,
     Document,
@@ -473,7 +473,7 @@ async def test_acknowledged_within_2s_while_the_database_thread_is_busy(zapp, db
 
 
 async def test_acknowledged_within_2s_while_busy_on_postgresql(pg_url, zalo):
-    database = make_engine(pg_url)
+    database = make_db(pg_url)
     upgrade(database)
     seed_org(database)
     add_member(database, "84904", "Lê Văn Cường", "RG-VB", "secretary", channel="zalo", locale="en")
@@ -762,7 +762,7 @@ async def test_the_stored_token_is_refreshed_through_oauth_once_and_the_message_
 def test_the_token_source_follows_the_settings(settings):
     def channel(**extra):
         chosen = make_settings(settings.database_url, ZALO_OA_APP_ID=APP_ID, ZALO_OA_SECRET_KEY=SECRET, **extra)
-        return zalo_oa.build(Host(chosen, processor=Processor(make_engine(chosen.database_url), build_engine(chosen))))
+        return zalo_oa.build(Host(chosen, processor=Processor(make_db(chosen.database_url), build_engine(chosen))))
 
     assert isinstance(channel(ZALO_OA_APP_SECRET="s", ZALO_OA_ACCESS_TOKEN="t")._tokens, ZaloTokens)
     assert isinstance(channel(ZALO_OA_ACCESS_TOKEN="t")._tokens, StaticToken)
@@ -857,7 +857,7 @@ async def test_a_photo_is_received_and_attached_to_a_meeting_report(zapp, db, za
         photo, sheet = [uow.documents.get(p["document"]) for p in data["photos"]]
     assert photo.content == minutes and photo.filename.endswith(".png") and photo.source.startswith(zalo.base_url)
     assert (sheet.filename, sheet.content) == ("Điểm danh.pdf", scan)
-    with make_engine(zapp.settings.database_url).connect() as conn:
+    with make_db(zapp.settings.database_url).connect() as conn:
         assert conn.execute(select(func.count()).select_from(Document.__table__)).scalar_one() == 2
 
 

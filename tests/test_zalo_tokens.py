@@ -27,7 +27,7 @@ from chidoan.bot.channels.zalo_tokens import (
 )
 from chidoan.bot.processor import Processor
 from chidoan.handlers import build_engine
-from chidoan.storage.db import make_engine, upgrade
+from chidoan.storage.db import make_db, upgrade
 from chidoan.storage.models import Outbox, Role
 from chidoan.storage.uow import unit_of_work
 from tests.conftest import add_member, make_settings, seed_org
@@ -61,7 +61,7 @@ def settings_for(url: str, oauth: FakeZaloOAuth, **extra):
 
 
 def database(url: str):
-    engine = make_engine(make_settings(url).database_url)
+    engine = make_db(make_settings(url).database_url)
     upgrade(engine)
     return engine
 
@@ -422,7 +422,7 @@ async def test_zalo_connect_then_status(tmp_path, oauth, monkeypatch, capsys):
     assert await run_cli("zalo", "connect", "--code", callback) == 0
     assert "Connected" in capsys.readouterr().out
     assert oauth.exchanges == 1 and challenge_of(oauth.verifiers[0]) == query["code_challenge"][0]
-    db = make_engine(url)
+    db = make_db(url)
     row = stored(db)
     assert row.access_token == oauth.access_token and not oauth.spent(row.refresh_token)
     assert timedelta(hours=24) < row.expires_at - datetime.now(UTC) <= timedelta(hours=25)
@@ -498,7 +498,7 @@ async def test_zalo_connect_asks_for_the_code_in_a_terminal(tmp_path, oauth, mon
     monkeypatch.setattr(builtins, "input", consent)
     assert await run_cli("zalo", "connect", "--redirect-uri", "https://bot.example.vn/cb") == 0
     assert "Connected" in capsys.readouterr().out and oauth.exchanges == 1
-    db = make_engine(url)
+    db = make_db(url)
     assert stored(db).access_token == oauth.access_token
     db.dispose()
 

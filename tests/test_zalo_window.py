@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from chidoan.bot.app import App
 from chidoan.engine.notices import Window, route
-from chidoan.storage.db import make_engine, upgrade
+from chidoan.storage.db import make_db, upgrade
 from chidoan.storage.models import HELD_OUTSIDE_WINDOW, ChannelIdentity, Outbox, OutboxKind, OutboxStatus, ReportKind
 from chidoan.storage.uow import unit_of_work
 from tests.conftest import WebUser, add_member, new_invite, seed_org
@@ -318,7 +318,7 @@ async def test_zalo_only_refused_notice_is_held_and_sent_when_they_follow_again(
 
 @pytest.mark.postgres
 async def test_refused_notice_rerouted_on_postgresql(pg_url, zalo, tg):
-    database = make_engine(pg_url)
+    database = make_db(pg_url)
     upgrade(database)
     seed_org(database)
     add_member(database, ZALO_ID, "Trần Thị Bình", "RG", "district_staff", channel="zalo", locale="en")

@@ -23,7 +23,7 @@ from chidoan.engine.dispatch import Engine
 from chidoan.engine.notices import Window
 from chidoan.handlers import build_engine
 from chidoan.storage.clock import utcnow
-from chidoan.storage.db import DatabaseNotReady, make_engine, prepare
+from chidoan.storage.db import DatabaseNotReady, make_db, prepare
 
 log = logging.getLogger(__name__)
 HEALTH_TIMEOUT = 3.0  # seconds
@@ -39,7 +39,7 @@ class App:
     ):
         self.settings = settings
         # On SQLite the WAL is checkpointed beside the commits, not inside them (bot/checkpointer.py).
-        self.db = make_engine(settings.database_url, checkpoints=False)
+        self.db = make_db(settings.database_url, checkpoints=False)
         self.checkpointer = Checkpointer(settings.database_url) if settings.is_sqlite else None
         try:
             prepare(self.db)

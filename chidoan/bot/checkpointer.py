@@ -1,6 +1,6 @@
 """SQLite's WAL copied back into the database file beside the service's commits, not inside them.
 
-The service's connections do not checkpoint (`make_engine(..., checkpoints=False)`): measured in
+The service's connections do not checkpoint (`make_db(..., checkpoints=False)`): measured in
 bench/sweep.py, the automatic checkpoint (with its fsync) ran inside whichever commit crossed
 1,000 pages and held it 100-200 ms, a reply's as often as not (replies' p99 5 → 2 ms without it,
 and 78 → 10 ms during a reminder sweep). Here a connection of its own runs a PASSIVE checkpoint
@@ -17,7 +17,7 @@ import logging
 from sqlalchemy import Engine
 
 from chidoan.bot.tasks import cancel
-from chidoan.storage.db import make_engine
+from chidoan.storage.db import make_db
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ class Checkpointer:
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
-        self._db = make_engine(self.url)
+        self._db = make_db(self.url)
         self._task = asyncio.create_task(self._loop(), name="chidoan-checkpoint")
 
     async def stop(self) -> None:

@@ -98,11 +98,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _db(settings):
-    from chidoan.storage.db import make_engine, upgrade
+    from chidoan.storage.db import make_db, upgrade
 
-    engine = make_engine(settings.database_url)
-    upgrade(engine)
-    return engine
+    db = make_db(settings.database_url)
+    upgrade(db)
+    return db
 
 
 def cmd_run(settings, args) -> int:
@@ -122,11 +122,11 @@ def cmd_run(settings, args) -> int:
 def _load_demo(settings):
     from chidoan.bot.demo import load_demo
 
-    engine = _db(settings)
+    db = _db(settings)
     try:
-        return load_demo(engine, settings)
+        return load_demo(db, settings)
     finally:
-        engine.dispose()
+        db.dispose()
 
 
 def cmd_demo(settings, _args) -> int:
@@ -150,9 +150,9 @@ def cmd_org(settings, args) -> int:
 def cmd_org_import(settings, args) -> int:
     from chidoan.bot.orgimport import import_org
 
-    engine = _db(settings)
-    result = import_org(engine, args.file, progress=sys.stderr.isatty())
-    engine.dispose()
+    db = _db(settings)
+    result = import_org(db, args.file, progress=sys.stderr.isatty())
+    db.dispose()
     if not result.ok:
         print(f"Không nhập gì cả: tệp có {len(result.problems)} lỗi.", file=sys.stderr)
         for problem in result.problems:
@@ -180,14 +180,14 @@ def cmd_org_merge(settings, args) -> int:
                 f"Ngày '{args.on}' không hợp lệ: hãy ghi theo dạng ngày/tháng/năm, ví dụ 01/07/2025.", file=sys.stderr
             )
             return 2
-    engine = _db(settings)
+    db = _db(settings)
     try:
-        result = merge_units(engine, args.source, args.target, settings=settings, on=on)
+        result = merge_units(db, args.source, args.target, settings=settings, on=on)
     except MergeError as exc:
         print(f"Không sáp nhập: {exc}", file=sys.stderr)
         return 1
     finally:
-        engine.dispose()
+        db.dispose()
     x, y = result.source, result.target
     print(f"Đã sáp nhập {x.name} ({x.code}) vào {y.name} ({y.code}) từ ngày {format_date(result.on)}.")
     print(
@@ -205,8 +205,8 @@ def cmd_invite(settings, args) -> int:
     from chidoan.storage.clock import utcnow
     from chidoan.storage.uow import unit_of_work
 
-    engine = _db(settings)
-    with unit_of_work(engine) as uow:
+    db = _db(settings)
+    with unit_of_work(db) as uow:
         unit = uow.units.by_code(args.unit)
         if unit is None:
             print(f"No unit with code {args.unit!r}.", file=sys.stderr)
@@ -222,7 +222,7 @@ def cmd_invite(settings, args) -> int:
             uow, unit=unit, role=Role(args.role), issued_by=None, now=utcnow(), days=args.days or settings.invite_days
         )
         username = bot_username(uow, settings)
-    engine.dispose()
+    db.dispose()
     print(f"code: {invite.code}")
     print(f"unit: {unit.name} ({unit.code}); role: {args.role}")
     print(f"expires: {invite.expires_at.astimezone(settings.tz):%d/%m/%Y %H:%M} ({settings.timezone})")
@@ -239,11 +239,11 @@ def cmd_failed(settings, args) -> int:
     """What was kept as failed, newest first: when, where, who, why, and what was sent."""
     from chidoan.storage.uow import unit_of_work
 
-    engine = _db(settings)
-    with unit_of_work(engine) as uow:
+    db = _db(settings)
+    with unit_of_work(db) as uow:
         events = uow.events.failed(max(args.limit, 1))
         people = {e.account_id: uow.accounts.get(e.account_id) for e in events if e.account_id is not None}
-    engine.dispose()
+    db.dispose()
     if not events:
         print("No failed events.")
         return 0
@@ -269,15 +269,15 @@ def cmd_reminders(settings, args) -> int:
     except ValueError:
         print(f'chidoan: --at {args.at!r} is not a time like "2026-10-12 08:00"', file=sys.stderr)
         return 2
-    engine = _db(settings)
-    with unit_of_work(engine) as uow:
+    db = _db(settings)
+    with unit_of_work(db) as uow:
         within = uow.units.by_code(args.district) if args.district else None
     if args.district and within is None:
         print(f"chidoan: no unit with the code {args.district!r}", file=sys.stderr)
-        engine.dispose()
+        db.dispose()
         return 2
-    lines = preview(engine, settings, at, within)
-    engine.dispose()
+    lines = preview(db, settings, at, within)
+    db.dispose()
     print("\n".join(lines))
     return 0
 
@@ -309,7 +309,7 @@ def cmd_zalo_connect(settings, args) -> int:
             "Set ZALO_OA_APP_ID and ZALO_OA_APP_SECRET (the app's page on developers.zalo.me) first.", file=sys.stderr
         )
         return 2
-    engine = _db(settings)
+    db = _db(settings)
     try:
         pasted = args.code
         if pasted is None:
@@ -323,7 +323,7 @@ def cmd_zalo_connect(settings, args) -> int:
             verifier, challenge = pkce()
             state = secrets.token_urlsafe(16)
             pending = {"verifier": verifier, "state": state, "at": utcnow().isoformat()}
-            with unit_of_work(engine) as uow:
+            with unit_of_work(db) as uow:
                 uow.kv.put(ZALO_PKCE_KEY, json.dumps(pending))
             print("1. Open this link logged in as an admin of the Official Account, and allow the app:")
             print(f"   {consent_url(settings, redirect_uri=redirect_uri, challenge=challenge, state=state)}")
@@ -333,19 +333,19 @@ def cmd_zalo_connect(settings, args) -> int:
                 print("3. Run: chidoan zalo connect --code CODE")
                 return 0
             pasted = input("3. Paste it here: ")
-        return _zalo_exchange(settings, engine, pasted)
+        return _zalo_exchange(settings, db, pasted)
     finally:
-        engine.dispose()
+        db.dispose()
 
 
-def _zalo_exchange(settings, engine, pasted: str) -> int:
+def _zalo_exchange(settings, db, pasted: str) -> int:
     import json
 
     from chidoan.bot.channels.zalo_tokens import TokenError, ZaloTokens
     from chidoan.storage.uow import unit_of_work
 
     code, state = _code_and_state(pasted)
-    with unit_of_work(engine) as uow:
+    with unit_of_work(db) as uow:
         saved = uow.kv.get(ZALO_PKCE_KEY)
     pending = json.loads(saved) if saved else None
     if pending is None:
@@ -359,7 +359,7 @@ def _zalo_exchange(settings, engine, pasted: str) -> int:
         return 1
 
     async def exchange():
-        tokens = ZaloTokens(settings, engine)
+        tokens = ZaloTokens(settings, db)
         try:
             return await tokens.connect(code, pending["verifier"])
         finally:
@@ -370,7 +370,7 @@ def _zalo_exchange(settings, engine, pasted: str) -> int:
     except TokenError as exc:
         print(f"Zalo did not authorise the app: {exc}", file=sys.stderr)
         return 1
-    with unit_of_work(engine) as uow:
+    with unit_of_work(db) as uow:
         uow.kv.put(ZALO_PKCE_KEY, "")  # a verifier serves one code
     print(f"Connected. The access token is valid until {expires_at.astimezone(settings.tz):%d/%m/%Y %H:%M}")
     print(
@@ -398,12 +398,12 @@ def cmd_zalo_status(settings, _args) -> int:
     from chidoan.storage.clock import utcnow
     from chidoan.storage.uow import unit_of_work
 
-    engine = _db(settings)
-    with unit_of_work(engine) as uow:
+    db = _db(settings)
+    with unit_of_work(db) as uow:
         token = uow.tokens.get(CHANNEL)
         event = uow.events.latest(CHANNEL)
         failed = uow.events.latest(CHANNEL, failed=True)
-    engine.dispose()
+    db.dispose()
     now = utcnow()
 
     def when(moment) -> str:
@@ -448,12 +448,12 @@ def _span(delta) -> str:
     return f"{minutes} min" if minutes else "under a minute"
 
 
-def _reader(engine):
+def _reader(db):
     """`read` for the document and export builders: each call one transaction of its own."""
     from chidoan.storage.uow import unit_of_work
 
     async def read(work):
-        with unit_of_work(engine) as uow:
+        with unit_of_work(db) as uow:
             return work(uow)
 
     async def render(work, *args):
@@ -462,10 +462,10 @@ def _reader(engine):
     return read, render
 
 
-def _unit_or_complain(engine, code: str):
+def _unit_or_complain(db, code: str):
     from chidoan.storage.uow import unit_of_work
 
-    with unit_of_work(engine) as uow:
+    with unit_of_work(db) as uow:
         unit = uow.units.by_code(code)
     if unit is None:
         print(f"chidoan: no unit with the code {code!r}", file=sys.stderr)
@@ -477,12 +477,12 @@ def cmd_export(settings, args) -> int:
 
     from chidoan.exports.xlsx import export
 
-    engine = _db(settings)
+    db = _db(settings)
     try:
-        unit = _unit_or_complain(engine, args.district)
+        unit = _unit_or_complain(db, args.district)
         if unit is None:
             return 2
-        read, render = _reader(engine)
+        read, render = _reader(db)
         with tqdm(total=0, unit="units", disable=args.quiet, desc=unit.code) as bar:
 
             def progress(done: int, total: int) -> None:
@@ -491,7 +491,7 @@ def cmd_export(settings, args) -> int:
 
             content = asyncio.run(export(read, render, unit.id, args.year, settings, progress=progress))
     finally:
-        engine.dispose()
+        db.dispose()
     args.out.write_bytes(content)
     print(f"{args.out}: {len(content):,} bytes")
     return 0
@@ -508,15 +508,15 @@ def cmd_document(settings, args) -> int:
     if programme is None:
         print(f"chidoan: no programme covers the plan year {args.year}", file=sys.stderr)
         return 2
-    engine = _db(settings)
+    db = _db(settings)
     try:
-        unit = _unit_or_complain(engine, args.unit)
+        unit = _unit_or_complain(db, args.unit)
         if unit is None:
             return 2
         if not unit.reviews:
             print(f"chidoan: {args.unit} does not review the units below it", file=sys.stderr)
             return 2
-        read, _render = _reader(engine)
+        read, _render = _reader(db)
         today = utcnow().astimezone(settings.tz).date()
         if args.document_command == "compiled":
             compiled = asyncio.run(compiled_document(read, unit.id, programme, args.year, today, settings))
@@ -530,7 +530,7 @@ def cmd_document(settings, args) -> int:
             content = render_decision(decision)
             summary = f"{len(decision.units)} units passed"
     finally:
-        engine.dispose()
+        db.dispose()
     args.out.write_bytes(content)
     print(f"{args.out}: {summary}")
     return 0

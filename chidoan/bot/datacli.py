@@ -36,26 +36,24 @@ def add_parser(sub) -> None:
 def cmd_data(settings, args: argparse.Namespace) -> int:
     from chidoan.bot.cli import _db
 
-    engine = _db(settings)
+    db = _db(settings)
     try:
         if args.data_command == "prune":
-            return _prune(engine, settings)
-        account_id = _find(engine, args)
+            return _prune(db, settings)
+        account_id = _find(db, args)
         if account_id is None:
             print("Không tìm thấy tài khoản này.", file=sys.stderr)
             return 1
-        return {"show": _show, "export": _export, "erase": _erase}[args.data_command](
-            engine, settings, args, account_id
-        )
+        return {"show": _show, "export": _export, "erase": _erase}[args.data_command](db, settings, args, account_id)
     finally:
-        engine.dispose()
+        db.dispose()
 
 
-def _find(engine, args) -> int | None:
+def _find(db, args) -> int | None:
     """The account asked for; one linked into another (/lienket) leads to that one."""
     from chidoan.storage.uow import unit_of_work
 
-    with unit_of_work(engine) as uow:
+    with unit_of_work(db) as uow:
         if args.user is not None:
             sender = uow.accounts.sender(args.app, args.user)
             return sender.account_id if sender else None
@@ -65,12 +63,12 @@ def _find(engine, args) -> int | None:
         return account.id if account else None
 
 
-def _holdings(engine, account_id: int, *, record: bool) -> dict:
+def _holdings(db, account_id: int, *, record: bool) -> dict:
     from chidoan.storage.clock import utcnow
     from chidoan.storage.models import PrivacyActionKind
     from chidoan.storage.uow import unit_of_work
 
-    with unit_of_work(engine) as uow:
+    with unit_of_work(db) as uow:
         now = utcnow()
         held = uow.privacy.holdings(account_id, now)
         if record:
@@ -78,26 +76,26 @@ def _holdings(engine, account_id: int, *, record: bool) -> dict:
         return held
 
 
-def _show(engine, _settings, _args, account_id: int) -> int:
-    print(json.dumps(_holdings(engine, account_id, record=False), ensure_ascii=False, indent=2, default=str))
+def _show(db, _settings, _args, account_id: int) -> int:
+    print(json.dumps(_holdings(db, account_id, record=False), ensure_ascii=False, indent=2, default=str))
     return 0
 
 
-def _export(engine, _settings, args, account_id: int) -> int:
+def _export(db, _settings, args, account_id: int) -> int:
     from chidoan.handlers.privacy import export_json
 
-    args.out.write_bytes(export_json(_holdings(engine, account_id, record=True)))
+    args.out.write_bytes(export_json(_holdings(db, account_id, record=True)))
     print(f"Đã ghi dữ liệu của tài khoản {account_id} vào {args.out} (đã ghi nhận vào nhật ký).")
     return 0
 
 
-def _erase(engine, settings, args, account_id: int) -> int:
+def _erase(db, settings, args, account_id: int) -> int:
     from chidoan.handlers.privacy import ERASED_NAME, export_filename
     from chidoan.i18n import gettext
     from chidoan.storage.clock import utcnow
     from chidoan.storage.uow import unit_of_work
 
-    held = _holdings(engine, account_id, record=False)
+    held = _holdings(db, account_id, record=False)
     if held["account"]["full_name"] == gettext(settings.default_locale, ERASED_NAME) and not held["identities"]:
         print(f"Dữ liệu của tài khoản {account_id} đã được xóa trước đó.")
         return 0
@@ -109,7 +107,7 @@ def _erase(engine, settings, args, account_id: int) -> int:
         if answer.strip().lower() not in ("xoa", "xóa"):
             print("Chưa xóa gì.")
             return 1
-    with unit_of_work(engine) as uow:
+    with unit_of_work(db) as uow:
         removed = uow.privacy.erase(
             account_id,
             pseudonym=gettext(settings.default_locale, ERASED_NAME),
@@ -121,13 +119,13 @@ def _erase(engine, settings, args, account_id: int) -> int:
     return 0
 
 
-def _prune(engine, settings) -> int:
+def _prune(db, settings) -> int:
     from chidoan.bot.retention import prune
     from chidoan.storage.clock import utcnow
     from chidoan.storage.uow import unit_of_work
 
     async def run(work):
-        with unit_of_work(engine) as uow:
+        with unit_of_work(db) as uow:
             return work(uow)
 
     started = time.perf_counter()

@@ -87,14 +87,14 @@ def external_id(slug: str) -> str:
     return f"demo-{slug}"
 
 
-def load_demo(engine: Engine, settings) -> DemoInfo:
+def load_demo(db: Engine, settings) -> DemoInfo:
     with as_file(files("chidoan").joinpath("demo", "org.csv")) as path:
-        result = import_org(engine, path)
+        result = import_org(db, path)
     if not result.ok:
         raise RuntimeError("the demo org.csv does not import: " + "; ".join(map(str, result.problems)))
 
     now = utcnow()
-    with unit_of_work(engine) as uow:
+    with unit_of_work(db) as uow:
         season = _season(settings, now)
         granted = season[2] if season else now
         units = {

@@ -34,11 +34,11 @@ from chidoan.storage.uow import unit_of_work
 REQUIRED_COLUMNS = ("code", "name", "kind", "parent_code")
 COLUMNS = (*REQUIRED_COLUMNS, "reviews")
 
-_TABLE = table(OrgUnit)
+UNIT = table(OrgUnit)
 
 
 def _length(column: str) -> int:
-    length = cast(String, _TABLE.c[column].type).length
+    length = cast(String, UNIT.c[column].type).length
     assert length is not None, f"org_unit.{column} has a length"
     return length
 
@@ -407,7 +407,7 @@ def _cycles(
 # --- writing -----------------------------------------------------------------------------------
 
 
-def import_org(engine: Engine, path: Path, *, progress: bool = False) -> ImportResult:
+def import_org(db: Engine, path: Path, *, progress: bool = False) -> ImportResult:
     """Check the whole file, then write it in one transaction, or write nothing."""
     try:
         lines = read_rows(path)
@@ -416,7 +416,7 @@ def import_org(engine: Engine, path: Path, *, progress: bool = False) -> ImportR
 
     created = updated = moved = 0
     now = utcnow()
-    with unit_of_work(engine) as uow:
+    with unit_of_work(db) as uow:
         units = uow.units.codes()
         planned, problems = plan(lines, units)
         if problems:

@@ -53,8 +53,8 @@ from chidoan.storage.models import (
 )
 from chidoan.storage.uow import UnitOfWork, unit_of_work
 
-U = table(OrgUnit)
-R = table(RoleAssignment)
+UNIT = table(OrgUnit)
+ROLE = table(RoleAssignment)
 COM = table(Commitment)
 INV = table(Invite)
 REM = table(Reminder)
@@ -91,7 +91,7 @@ class MergeResult:
 
 
 def merge_units(
-    engine: Engine,
+    db: Engine,
     from_code: str,
     into_code: str,
     *,
@@ -102,7 +102,7 @@ def merge_units(
 ) -> MergeResult:
     """Look the two units up by code and merge them in one transaction (see the module)."""
     now = now or utcnow()
-    with unit_of_work(engine) as uow:
+    with unit_of_work(db) as uow:
         source, target = uow.units.by_code(from_code), uow.units.by_code(into_code)
         for code, unit in ((from_code, source), (into_code, target)):
             if unit is None:
@@ -159,7 +159,9 @@ def merge(
     # The roles: revoked on X, continued on Y when it is of X's kind; everyone told.
     continues = source.kind == target.kind
     told: dict[int, list[str]] = {}
-    live = uow.conn.execute(select(R).where(R.c.unit_id == source.id, R.c.revoked_at.is_(None)).order_by(R.c.id))
+    live = uow.conn.execute(
+        select(ROLE).where(ROLE.c.unit_id == source.id, ROLE.c.revoked_at.is_(None)).order_by(ROLE.c.id)
+    )
     for role in list(live):
         uow.roles.revoke(role.id, reason=REASON, now=now)
         held = {h.account_id for h in uow.roles.holders(target.id, role.role)}

@@ -26,7 +26,7 @@ from chidoan.engine.dispatch import RAW_MAX, Engine
 from chidoan.engine.messages import Incoming, clean_text
 from chidoan.storage.clock import utcnow
 from chidoan.storage.conversations import ConcurrentUpdate
-from chidoan.storage.db import make_engine
+from chidoan.storage.db import make_db
 from chidoan.storage.uow import UnitOfWork, unit_of_work
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ class Processor:
         if self._accept_db is None:
             url = self.db.url
             if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-                self._accept_db = make_engine(url.render_as_string(hide_password=False))
+                self._accept_db = make_db(url.render_as_string(hide_password=False))
             else:
                 self._accept_db = self.db
         return self._accept_db

@@ -39,9 +39,9 @@ Read = Callable[[Callable[[UnitOfWork], Any]], Awaitable[Any]]
 
 CHUNK = 200  # registrations whose newest version is read in one transaction
 
-U = table(OrgUnit)
+UNIT = table(OrgUnit)
 REG = table(Registration)
-VER = table(RegistrationVersion)
+REG_VER = table(RegistrationVersion)
 RATING = table(ItemRating)
 
 # What the documents say of a unit's registration (they are Vietnamese whatever the reader's
@@ -110,9 +110,9 @@ def scope_of(uow: UnitOfWork, reviewer: Row, settings) -> Scope:
     cal = Calendar.load(uow, settings)
     dialect = uow.conn.dialect.name
     rows = uow.conn.execute(
-        select(U.c.id, U.c.path)
-        .where(within(U.c.path, reviewer.path, dialect), U.c.id != reviewer.id, U.c.reviews.is_(True))
-        .order_by(U.c.path)
+        select(UNIT.c.id, UNIT.c.path)
+        .where(within(UNIT.c.path, reviewer.path, dialect), UNIT.c.id != reviewer.id, UNIT.c.reviews.is_(True))
+        .order_by(UNIT.c.path)
     )
     below = [r for r in rows if r.id in cal.reviewing]
     # only the nearest: a deeper one is inside one of theirs
@@ -129,14 +129,14 @@ def reviewed_chunk(
     dialect = uow.conn.dialect.name
     kinds = [str(k) for k in programme.registering_kinds]
     stmt = (
-        select(U.c.id, U.c.code, U.c.name, U.c.kind, U.c.path, U.c.closed_on, U.c.merged_into)
-        .where(within(U.c.path, scope.path, dialect), U.c.kind.in_(kinds))
-        .where(*(not_(within(U.c.path, path, dialect)) for path in scope.below))
-        .order_by(U.c.path)
+        select(UNIT.c.id, UNIT.c.code, UNIT.c.name, UNIT.c.kind, UNIT.c.path, UNIT.c.closed_on, UNIT.c.merged_into)
+        .where(within(UNIT.c.path, scope.path, dialect), UNIT.c.kind.in_(kinds))
+        .where(*(not_(within(UNIT.c.path, path, dialect)) for path in scope.below))
+        .order_by(UNIT.c.path)
         .limit(limit)
     )
     if after is not None:
-        stmt = stmt.where(U.c.path > after)
+        stmt = stmt.where(UNIT.c.path > after)
     units = [u for u in uow.conn.execute(stmt)]
     if not units:
         return [], None
@@ -214,7 +214,9 @@ def _versions(uow: UnitOfWork, keys: list[tuple[int, int]]) -> dict[int, dict]:
     ids = [registration_id for registration_id, _version in keys]
     wanted = set(keys)
     rows = uow.conn.execute(
-        select(VER.c.registration_id, VER.c.version, VER.c.data).where(among(VER.c.registration_id, ids))
+        select(REG_VER.c.registration_id, REG_VER.c.version, REG_VER.c.data).where(
+            among(REG_VER.c.registration_id, ids)
+        )
     )
     return {r.registration_id: r.data for r in rows if (r.registration_id, r.version) in wanted}
 

@@ -373,24 +373,46 @@ class Engine:
 
     def _queue(self, ctx: Ctx) -> None:
         inc = ctx.incoming
-        rows = [outbox_row(inc.channel, inc.chat_id, ctx.account_id, reply, ctx.now) for reply in ctx.replies]
+        ctx.uow.outbox.queue([outbox_row(inc.channel, inc.chat_id, ctx.account_id, r, ctx.now) for r in ctx.replies])
         for notice in ctx.notices:
-            message = notice_message(ctx.uow.accounts.one(notice.account_id).locale, notice)
-            row = notice_row(ctx.uow, notice.account_id, message, ctx.now, self.window)
-            if row is None:
-                continue
-            rows.append(row)
-            if (
-                message.buttons
-                and row["status"] == "pending"
-                and row["kind"] == OutboxKind.notice
-                and not ctx.uow.conversations.busy([notice.account_id])
-            ):
-                # Its buttons answer typed words too (and Zalo's taps), in the chat it goes to,
-                # unless a journey's question there must stay the one typed text answers; a held
-                # one is remembered when it is released, a template (Zalo) shows no buttons.
-                remember(ctx.uow, notice.account_id, message, ctx.now, channel=row["channel"], chat_id=row["chat_id"])
-        ctx.uow.outbox.queue(rows)
+            queue_notice(ctx.uow, notice, ctx.now, self.window)
+
+
+def queue_notice(uow: UnitOfWork, notice: Notice, now: datetime, window: Window, *, once: str | None = None) -> bool:
+    """A notice queued: `Ctx.notify`'s path, and a sweep's (a commitment's follow-up). In its
+    reader's language, on one of their apps (`notice_row`), and remembered as the question typed
+    words answer when its buttons will be in front of them. With `once`, a dedupe key, nothing is
+    queued if a row with that key exists. Whether it was queued (held counts: it goes later)."""
+    message = notice_message(uow.accounts.one(notice.account_id).locale, notice)
+    row = notice_row(uow, notice.account_id, message, now, window)
+    if row is None:
+        return False
+    if once is None:
+        uow.outbox.queue([row])
+    elif not uow.outbox.add_once(row | {"dedupe_key": once}):
+        return False
+    if (
+        message.buttons
+        and row["status"] == "pending"
+        and row["kind"] == OutboxKind.notice
+        and not _journey_asked_in(uow, notice.account_id, row["channel"], row["chat_id"])
+    ):
+        # Its buttons answer typed words too (and Zalo's taps), in the chat it goes to, unless a
+        # journey's question there must stay the one typed text answers; a held one is
+        # remembered when it is released, a template (Zalo) shows no buttons.
+        remember(uow, notice.account_id, message, now, channel=row["channel"], chat_id=row["chat_id"])
+    return True
+
+
+def _journey_asked_in(uow: UnitOfWork, account_id: int, channel: str, chat_id: str) -> bool:
+    """Whether a journey's question is what the person has in front of them in that chat: they
+    are in the middle of one, and it is the chat they last wrote from (its questions went there).
+    Another of their apps is free for the notice's question."""
+    if not uow.conversations.busy([account_id]):
+        return False
+    seen = [i for i in uow.accounts.notice_candidates(account_id) if i.last_seen_at is not None]
+    last = max(seen, key=lambda i: i.last_seen_at, default=None)
+    return last is None or (last.channel, last.chat_id) == (channel, chat_id)
 
 
 def notice_message(locale: str, notice: Notice) -> Outgoing:

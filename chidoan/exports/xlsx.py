@@ -62,16 +62,16 @@ from chidoan.storage.uow import UnitOfWork
 
 CHUNK = 150  # units read in one transaction
 
-U = table(OrgUnit)
-P = aliased(U)
+UNIT = table(OrgUnit)
+PARENT = aliased(UNIT)
 REG = table(Registration)
-VER = table(RegistrationVersion)
+REG_VER = table(RegistrationVersion)
 RATING = table(ItemRating)
 REP = table(Report)
-REPV = table(ReportVersion)
+REP_VER = table(ReportVersion)
 COM = table(Commitment)
-ACT = table(ReviewAction)
-ACC = table(Account)
+ACTION = table(ReviewAction)
+ACCOUNT = table(Account)
 
 KIND_VI = {
     UnitKind.province: "Đoàn cấp tỉnh",
@@ -230,12 +230,12 @@ def scope_of(uow: UnitOfWork, root_id: int, year: int, settings, today: date) ->
     cal = Calendar.load(uow, settings)
     codes = {
         r.id: r.code
-        for r in uow.conn.execute(select(U.c.id, U.c.code).where(U.c.reviews.is_(True)))
+        for r in uow.conn.execute(select(UNIT.c.id, UNIT.c.code).where(UNIT.c.reviews.is_(True)))
         if r.id in cal.reviewing
     }
     dialect = uow.conn.dialect.name
     count = uow.conn.execute(
-        select(func.count()).select_from(U).where(within(U.c.path, root.path, dialect))
+        select(func.count()).select_from(UNIT).where(within(UNIT.c.path, root.path, dialect))
     ).scalar_one()
     return Scope(root.path, year, cal, codes, settings.tz, today), count
 
@@ -278,22 +278,22 @@ def read_chunk(uow: UnitOfWork, scope: Scope, after: str | None, limit: int = CH
     the year, in one transaction (a few indexed queries)."""
     stmt = (
         select(
-            U.c.id,
-            U.c.code,
-            U.c.name,
-            U.c.kind,
-            U.c.path,
-            U.c.closed_on,
-            U.c.merged_into,
-            P.c.code.label("parent_code"),
+            UNIT.c.id,
+            UNIT.c.code,
+            UNIT.c.name,
+            UNIT.c.kind,
+            UNIT.c.path,
+            UNIT.c.closed_on,
+            UNIT.c.merged_into,
+            PARENT.c.code.label("parent_code"),
         )
-        .outerjoin(P, P.c.id == U.c.parent_id)
-        .where(within(U.c.path, scope.root_path, uow.conn.dialect.name))
-        .order_by(U.c.path)
+        .outerjoin(PARENT, PARENT.c.id == UNIT.c.parent_id)
+        .where(within(UNIT.c.path, scope.root_path, uow.conn.dialect.name))
+        .order_by(UNIT.c.path)
         .limit(limit)
     )
     if after is not None:
-        stmt = stmt.where(U.c.path > after)
+        stmt = stmt.where(UNIT.c.path > after)
     found = Fetched(list(uow.conn.execute(stmt)))
     if not found.units:
         return found
@@ -304,8 +304,8 @@ def read_chunk(uow: UnitOfWork, scope: Scope, after: str | None, limit: int = CH
     )
     reg_ids = [r.id for r in found.regs]
     rows = uow.conn.execute(
-        select(VER.c.registration_id, VER.c.version, sql_cast(VER.c.data, Text).label("data")).where(
-            among(VER.c.registration_id, reg_ids)
+        select(REG_VER.c.registration_id, REG_VER.c.version, sql_cast(REG_VER.c.data, Text).label("data")).where(
+            among(REG_VER.c.registration_id, reg_ids)
         )
     )
     found.versions = _newest(rows, "registration_id", {(g.id, g.version) for g in found.regs})
@@ -322,8 +322,8 @@ def read_chunk(uow: UnitOfWork, scope: Scope, after: str | None, limit: int = CH
     )
     report_ids = [r.id for r in found.reports]
     rows = uow.conn.execute(
-        select(REPV.c.report_id, REPV.c.version, sql_cast(REPV.c.data, Text).label("data")).where(
-            among(REPV.c.report_id, report_ids)
+        select(REP_VER.c.report_id, REP_VER.c.version, sql_cast(REP_VER.c.data, Text).label("data")).where(
+            among(REP_VER.c.report_id, report_ids)
         )
     )
     found.report_data = _newest(rows, "report_id", {(p.id, p.version) for p in found.reports})
@@ -347,16 +347,16 @@ def read_chunk(uow: UnitOfWork, scope: Scope, after: str | None, limit: int = CH
         )
     )
     acted_on = or_(
-        and_(ACT.c.registration_id.is_not(None), among(ACT.c.registration_id, reg_ids)),
-        and_(ACT.c.report_id.is_not(None), among(ACT.c.report_id, report_ids)),
+        and_(ACTION.c.registration_id.is_not(None), among(ACTION.c.registration_id, reg_ids)),
+        and_(ACTION.c.report_id.is_not(None), among(ACTION.c.report_id, report_ids)),
     )
     found.starts = bound(uow, ids, scope.tz)[1]
     found.actions = list(
         uow.conn.execute(
-            select(ACT, ACC.c.full_name)
-            .outerjoin(ACC, ACC.c.id == ACT.c.account_id)
-            .where(among(ACT.c.unit_id, ids), acted_on)
-            .order_by(ACT.c.unit_id, ACT.c.at, ACT.c.id)
+            select(ACTION, ACCOUNT.c.full_name)
+            .outerjoin(ACCOUNT, ACCOUNT.c.id == ACTION.c.account_id)
+            .where(among(ACTION.c.unit_id, ids), acted_on)
+            .order_by(ACTION.c.unit_id, ACTION.c.at, ACTION.c.id)
         )
     )
     return found
@@ -697,10 +697,10 @@ _pool: ProcessPoolExecutor | None = None
 
 def export_file(settings, root_id: int, year: int, now: datetime) -> bytes:
     """In the child process: the whole export, read through the child's own connection."""
-    from chidoan.reminders.run import _engine
+    from chidoan.reminders.run import _db
     from chidoan.storage.uow import unit_of_work
 
-    db = _engine(settings.database_url)
+    db = _db(settings.database_url)
 
     async def read(work):
         with unit_of_work(db) as uow:
@@ -739,5 +739,5 @@ def shared_database(url: str) -> bool:
 
 def units_below(uow: UnitOfWork, root_id: int) -> int:
     root = uow.units.one(root_id)
-    stmt = select(func.count()).select_from(U).where(within(U.c.path, root.path, uow.conn.dialect.name))
+    stmt = select(func.count()).select_from(UNIT).where(within(UNIT.c.path, root.path, uow.conn.dialect.name))
     return uow.conn.execute(stmt).scalar_one()

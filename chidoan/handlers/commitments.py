@@ -6,19 +6,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from chidoan.engine.context import Ctx
-from chidoan.engine.dispatch import notice_row
+from chidoan.engine.context import Ctx, Notice
+from chidoan.engine.dispatch import queue_notice
 from chidoan.engine.inputs import parse_id
 from chidoan.engine.journey import Answers, Journey, Step
-from chidoan.engine.messages import Button, Outgoing
 from chidoan.engine.notices import Window
-from chidoan.engine.typed import remember
 from chidoan.handlers.access import BASE_UNIT, acting_unit, still_acting
-from chidoan.i18n import N_, format_date, gettext
+from chidoan.i18n import N_, format_date
 from chidoan.reminders.obligations import commitment_key
 from chidoan.storage.models import CommitmentStatus, Role
 from chidoan.storage.uow import UnitOfWork
 
+FOLLOW_UP = N_("Follow-up of the dialogue of {date}: {by} promised “{promise}” by {due}. Was it done?")
 ANSWERS = {
     CommitmentStatus.done: N_("Done"),
     CommitmentStatus.in_progress: N_("In progress"),
@@ -29,37 +28,32 @@ ANSWERS = {
 def ask_due(uow: UnitOfWork, now: datetime, tz, window: Window | None = None) -> int:
     """Ask about every commitment whose day has come; each person is asked once per commitment
     (the outbox's unique key), however often and on however many workers this runs, on however
-    many channels they have. A question nobody can take now (outside Zalo's window, no other
-    channel) is stored held and counts as asked: it goes when the person writes again."""
+    many channels they have: on one, as every notice is sent (`queue_notice`, the path of
+    `ctx.notify`). A question nobody can take now (outside Zalo's window, no other channel) is
+    stored held and counts as asked: it goes when the person writes again."""
     window = window or Window()
     asked = 0
     for commitment in uow.reports.due_commitments(now.astimezone(tz).date()):
         report = uow.reports.one(commitment.report_id)
         holders = uow.roles.holders(commitment.unit_id, Role.secretary)
+        buttons = [[(label, f"cm:{commitment.id}:{status}") for status, label in ANSWERS.items()]]
         for account_id in dict.fromkeys([h.account_id for h in holders] or [report.created_by]):
-            locale = uow.accounts.one(account_id).locale
-            text = gettext(
-                locale,
-                N_("Follow-up of the dialogue of {date}: {by} promised “{promise}” by {due}. Was it done?"),
-                date=format_date(report.held_on),
-                by=commitment.promised_by,
-                promise=commitment.promise,
-                due=format_date(commitment.due_on),
+            # Keys were per identity before (commitment:<id>:<identity id>): one asked so is
+            # asked already. The key is the person's, so linking another app does not ask again.
+            if uow.outbox.keyed_for(f"commitment:{commitment.id}:", account_id):
+                continue
+            notice = Notice(
+                account_id,
+                FOLLOW_UP,
+                {
+                    "date": format_date(report.held_on),
+                    "by": commitment.promised_by,
+                    "promise": commitment.promise,
+                    "due": format_date(commitment.due_on),
+                },
+                buttons,
             )
-            buttons = [
-                [Button(gettext(locale, label), f"cm:{commitment.id}:{status}") for status, label in ANSWERS.items()]
-            ]
-            # On one channel (the chosen one, else the one used last, Zalo within its window); the
-            # key is the person's, so linking another channel later does not ask again. Keys were
-            # per identity before (commitment:<id>:<identity id>): one asked so is asked already.
-            message = Outgoing(text, buttons).with_hint(locale)
-            row = notice_row(uow, account_id, message, now, window)
-            if row is not None and not uow.outbox.keyed_for(f"commitment:{commitment.id}:", account_id):
-                queued = uow.outbox.add_once(row | {"dedupe_key": f"commitment:{commitment.id}:account:{account_id}"})
-                if queued and row["status"] == "pending":
-                    # Answered by typing too ("dang thuc hien"), in the chat it is shown in.
-                    remember(uow, account_id, message, now, channel=row["channel"], chat_id=row["chat_id"])
-                asked += queued
+            asked += queue_notice(uow, notice, now, window, once=f"commitment:{commitment.id}:account:{account_id}")
     return asked
 
 

@@ -11,22 +11,15 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from sqlalchemy import Row
-
 from chidoan.engine.context import Ctx
 from chidoan.engine.inputs import format_number
 from chidoan.engine.journey import Answers, Choice, Journey, Kind, Step
-from chidoan.handlers.access import REPORTING_KINDS, acting_unit
+from chidoan.handlers.reports import hidden_answers, reporting_unit, save_report
 from chidoan.i18n import N_, format_date
-from chidoan.storage.models import ReportKind, UnitKind
+from chidoan.storage.models import ReportKind
 
 LONG_AGO = timedelta(days=365)
 BRANCH_SIZE = 300  # more members than any branch has: a slip of a digit or of the thousands mark
-
-
-def reporting_unit(ctx: Ctx) -> Row | None:
-    """The branch (or, for its secretary, the whole base unit) this person reports for."""
-    return acting_unit(ctx, kinds=REPORTING_KINDS)
 
 
 def meeting_command(ctx: Ctx, _args: str) -> None:
@@ -38,20 +31,6 @@ def meeting_command(ctx: Ctx, _args: str) -> None:
     ctx.engine.runner.start(
         ctx, MEETING.name, context={"unit": unit.id}, answers=hidden_answers(ctx, unit, ReportKind.meeting)
     )
-
-
-def hidden_answers(ctx: Ctx, unit: Row, kind: ReportKind, editing: int | None = None) -> Answers:
-    """Not steps: what the steps' conditions and suggestions need to know (today, the days
-    already reported apart from the report being edited, the branch's size last time, the unit
-    the questions name)."""
-    reports = [r for r in ctx.uow.reports.of_unit(unit.id, kind) if r.id != editing and r.status != "withdrawn"]
-    return {
-        "_unit": unit.id,
-        "_today": ctx.today.isoformat(),
-        "_reported": [r.held_on.isoformat() for r in reports],
-        "_last_total": ctx.uow.reports.latest_data(reports[-1].id).get("total") if reports else None,
-        "_branch": unit.kind == UnitKind.branch,
-    }
 
 
 def _long_ago(answers: Answers) -> bool:
@@ -95,8 +74,6 @@ def _last_total(ctx: Ctx, answers: Answers) -> list[str]:
 
 
 def _submit(ctx: Ctx, answers: Answers) -> None:
-    from chidoan.handlers.reports import save_report
-
     saved = save_report(ctx, ReportKind.meeting, answers)
     if saved is None:
         return  # refused, and said why

@@ -116,9 +116,7 @@ def consent_action(ctx: Ctx, arg: str) -> None:
             return
         ctx.say(N_("Thank you. Your consent has been recorded."))
         if invite is not None:
-            from chidoan.handlers.onboarding import start_with_code  # onboarding asks this module first
-
-            start_with_code(ctx, invite.code)
+            ctx.engine.handle_again(ctx, invite.code)  # the code sent before the notice, now agreed to
         return
     if agreed:
         ctx.say(N_("Thank you. Your consent has been recorded."))

@@ -1,5 +1,8 @@
 """A unit's reports of the year (/baocao): view one, edit it (a new version, the old ones kept)
-or withdraw it; once the district has reviewed a report it is read-only."""
+or withdraw it; once the district has reviewed a report it is read-only.
+
+Also what the report journeys (/sinhhoat, /doithoai) share with it: who reports, the hidden
+answers their steps need, and saving a report; they import this module, never the reverse."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from chidoan.engine.messages import Button
 from chidoan.handlers.access import BASE_UNIT, REPORTING_KINDS, acting_unit, refuse, still_acting
 from chidoan.i18n import N_, format_date
 from chidoan.reminders.obligations import commitment_key, dialogue_key, meeting_key
-from chidoan.storage.models import ReportKind, ReportStatus
+from chidoan.storage.models import ReportKind, ReportStatus, UnitKind
 from chidoan.storage.reports import ReportReadOnly
 
 KIND_LABELS = {ReportKind.meeting: N_("Meeting"), ReportKind.dialogue: N_("Dialogue")}
@@ -28,6 +31,25 @@ CHANGED_MEANWHILE = {
     ),
     ReportStatus.withdrawn: N_("This report was withdrawn in the meantime, so your edit was not saved."),
 }
+
+
+def reporting_unit(ctx: Ctx) -> Row | None:
+    """The branch (or, for its secretary, the whole base unit) this person reports for."""
+    return acting_unit(ctx, kinds=REPORTING_KINDS)
+
+
+def hidden_answers(ctx: Ctx, unit: Row, kind: ReportKind, editing: int | None = None) -> Answers:
+    """Not steps: what the steps' conditions and suggestions need to know (today, the days
+    already reported apart from the report being edited, the branch's size last time, the unit
+    the questions name)."""
+    reports = [r for r in ctx.uow.reports.of_unit(unit.id, kind) if r.id != editing and r.status != "withdrawn"]
+    return {
+        "_unit": unit.id,
+        "_today": ctx.today.isoformat(),
+        "_reported": [r.held_on.isoformat() for r in reports],
+        "_last_total": ctx.uow.reports.latest_data(reports[-1].id).get("total") if reports else None,
+        "_branch": unit.kind == UnitKind.branch,
+    }
 
 
 def save_report(ctx: Ctx, kind: ReportKind, answers: Answers) -> tuple[int, int, dict, date] | None:
@@ -64,8 +86,6 @@ def save_report(ctx: Ctx, kind: ReportKind, answers: Answers) -> tuple[int, int,
 
 
 def reports_command(ctx: Ctx, _args: str) -> None:
-    from chidoan.handlers.meetings import reporting_unit
-
     unit = reporting_unit(ctx)
     rows = ctx.uow.reports.of_unit_in(unit.id, ctx.today.year) if unit else []
     if unit is None or not rows:
@@ -185,8 +205,6 @@ def report_action(ctx: Ctx, arg: str) -> None:
         ctx.say(N_("The report of {date} is withdrawn. It stays in the history."), date=format_date(report.held_on))
         return
     if what == "edit":
-        from chidoan.handlers.meetings import hidden_answers
-
         ctx.engine.runner.start(
             ctx,
             JOURNEYS[kind],

@@ -48,6 +48,7 @@ from chidoan.storage.models import OrgUnit, table
 from chidoan.storage.rows import among
 from chidoan.storage.uow import UnitOfWork
 
+UNIT = table(OrgUnit)
 PAGE = 20  # units (or reviewing units) a page
 MAX_REPLY = 4000  # characters in one message
 REGISTRATION_SEASON = timedelta(days=30)  # next year's plan is followed from a month before its deadline
@@ -262,8 +263,7 @@ class Facts:
 
 def facts_of(uow: UnitOfWork, root: Row, status: Status) -> Facts:
     ids = sorted({u.reviewer_id for u in status.units if u.reviewer_id is not None})
-    units = table(OrgUnit)
-    names = {u.id: u.name for u in uow.conn.execute(select(units.c.id, units.c.name).where(among(units.c.id, ids)))}
+    names = {u.id: u.name for u in uow.conn.execute(select(UNIT.c.id, UNIT.c.name).where(among(UNIT.c.id, ids)))}
     below = [i for i in ids if i != root.id]
     return Facts(names, compiled_reports(uow, below, status.programme, status.year) if below else {})
 

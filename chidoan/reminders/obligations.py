@@ -54,14 +54,14 @@ from chidoan.storage.models import (
 from chidoan.storage.rows import among
 from chidoan.storage.uow import UnitOfWork
 
-U = table(OrgUnit)
-R = table(RoleAssignment)
+UNIT = table(OrgUnit)
+ROLE = table(RoleAssignment)
 REG = table(Registration)
 REP = table(Report)
 COM = table(Commitment)
 
 OWING_KINDS = (UnitKind.base_unit, UnitKind.branch)
-UNIT_COLUMNS = (U.c.id, U.c.code, U.c.name, U.c.kind, U.c.path)  # what an obligation shows of its unit
+UNIT_COLUMNS = (UNIT.c.id, UNIT.c.code, UNIT.c.name, UNIT.c.kind, UNIT.c.path)  # what an obligation shows of its unit
 MOVABLE = ("plan", "dialogue")  # the deadlines a reviewing unit may move (yearly ones)
 MAX_MOVE = timedelta(days=120)  # how far from the programme's day a deadline may be moved
 
@@ -115,7 +115,7 @@ class Calendar:
     def load(cls, uow: UnitOfWork, settings) -> Calendar:
         """The deadlines in force (the programmes', as reviewing units moved them), the reminder
         policy and the start rule."""
-        reviewing = set(uow.conn.execute(select(U.c.id).where(U.c.reviews.is_(True))).scalars())
+        reviewing = set(uow.conn.execute(select(UNIT.c.id).where(UNIT.c.reviews.is_(True))).scalars())
         return cls(
             programmes(settings),
             policy_of(settings),
@@ -223,12 +223,16 @@ class Calendar:
         today = at.astimezone(self.tz).date()
         stmt = (
             select(*UNIT_COLUMNS)
-            .where(U.c.kind.in_(OWING_KINDS), U.c.id > after_id, or_(U.c.closed_on.is_(None), U.c.closed_on > today))
-            .order_by(U.c.id)
+            .where(
+                UNIT.c.kind.in_(OWING_KINDS),
+                UNIT.c.id > after_id,
+                or_(UNIT.c.closed_on.is_(None), UNIT.c.closed_on > today),
+            )
+            .order_by(UNIT.c.id)
             .limit(limit)
         )
         if within is not None:
-            stmt = stmt.where(U.c.path.startswith(within.path, autoescape=True))
+            stmt = stmt.where(UNIT.c.path.startswith(within.path, autoescape=True))
         units = list(uow.conn.execute(stmt))
         if not units:
             return [], None
@@ -359,12 +363,12 @@ def _of(column, ids: list[int]):
 def bound(uow: UnitOfWork, unit_ids: list[int], tz: tzinfo) -> tuple[dict[int, tuple[int, ...]], dict[int, date]]:
     """Who is reminded for each unit (its secretaries, else its deputies), and the day its first
     secretary or deputy was bound (revoked roles count: the unit had joined)."""
-    stmt = select(R.c.unit_id, R.c.account_id, R.c.role, R.c.granted_at, R.c.revoked_at).where(
-        _of(R.c.unit_id, unit_ids), R.c.role.in_([Role.secretary, Role.deputy])
+    stmt = select(ROLE.c.unit_id, ROLE.c.account_id, ROLE.c.role, ROLE.c.granted_at, ROLE.c.revoked_at).where(
+        _of(ROLE.c.unit_id, unit_ids), ROLE.c.role.in_([Role.secretary, Role.deputy])
     )
     holders: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     starts: dict[int, date] = {}
-    for row in uow.conn.execute(stmt.order_by(R.c.id)):
+    for row in uow.conn.execute(stmt.order_by(ROLE.c.id)):
         day = row.granted_at.astimezone(tz).date()
         starts[row.unit_id] = min(starts.get(row.unit_id, day), day)
         if row.revoked_at is None and row.account_id not in holders[row.unit_id][row.role]:

@@ -22,7 +22,7 @@ from chidoan.engine.notices import Window
 from chidoan.reminders.digest import digests
 from chidoan.reminders.obligations import Calendar
 from chidoan.reminders.sweep import CHUNK, Batch, Season, store, sweep_chunk, within_hours
-from chidoan.storage.db import make_engine
+from chidoan.storage.db import make_db
 from chidoan.storage.uow import UnitOfWork, unit_of_work
 
 
@@ -74,8 +74,8 @@ def store_digests(uow: UnitOfWork, cal: Calendar, at: datetime, window: Window, 
 
 
 @cache
-def _engine(url: str) -> Engine:
-    return make_engine(url)
+def _db(url: str) -> Engine:
+    return make_db(url)
 
 
 # The child's sweeps under way, by database and moment: what each has read and found so far.
@@ -96,7 +96,7 @@ def child_chunk(settings, at: datetime, after_id: int) -> tuple[Batch, int | Non
     """In the child process: the rows of the next chunk of the sweep at `at` (the first call,
     `after_id` 0, reads the calendar afresh), and the id to go on from; the last chunk's rows
     end with the day's digests."""
-    db = _engine(settings.database_url)
+    db = _db(settings.database_url)
     sweep = (settings.database_url, at)
     if after_id == 0 or sweep not in _under_way:
         _under_way[sweep] = (calendar(db, settings), Season(keep=False))  # a province's worth, otherwise

@@ -35,8 +35,8 @@ from chidoan.storage.models import (
 )
 from chidoan.storage.uow import UnitOfWork
 
-U = table(OrgUnit)
-R = table(RoleAssignment)
+UNIT = table(OrgUnit)
+ROLE = table(RoleAssignment)
 REP = table(Report)
 COM = table(Commitment)
 
@@ -115,9 +115,9 @@ def finish(groups: list[Pending]) -> list[Pending]:
 def _last_path(uow: UnitOfWork, root: Row, kinds: list[str], after: str, limit: int) -> str | None:
     """The path of the `limit`-th unit of these kinds after `after`: a chunk's end (None: the rest)."""
     stmt = (
-        select(U.c.path)
-        .where(U.c.kind.in_(kinds), within(U.c.path, root.path, uow.conn.dialect.name), U.c.path > after)
-        .order_by(U.c.path)
+        select(UNIT.c.path)
+        .where(UNIT.c.kind.in_(kinds), within(UNIT.c.path, root.path, uow.conn.dialect.name), UNIT.c.path > after)
+        .order_by(UNIT.c.path)
         .offset(limit - 1)
         .limit(1)
     )
@@ -167,35 +167,35 @@ def _meetings_query(path: str, dialect: str, year: int, month: int, *, after: st
     each with its start (one GROUP BY over role_assignment)."""
     first = date(year, month, 1)
     next_month = date(year + month // 12, month % 12 + 1, 1)
-    branch = U.alias("branch")
+    branch = UNIT.alias("branch")
     starts = (
-        select(R.c.unit_id, func.min(R.c.granted_at).label("start"))
-        .join(branch, branch.c.id == R.c.unit_id)
+        select(ROLE.c.unit_id, func.min(ROLE.c.granted_at).label("start"))
+        .join(branch, branch.c.id == ROLE.c.unit_id)
         .where(
             branch.c.kind == UnitKind.branch,
             within(branch.c.path, path, dialect),
             in_chunk(branch.c.path, after, last),
-            R.c.role.in_([Role.secretary, Role.deputy]),
+            ROLE.c.role.in_([Role.secretary, Role.deputy]),
         )
-        .group_by(R.c.unit_id)
+        .group_by(ROLE.c.unit_id)
         .subquery("starts")
     )
     reported = exists().where(
-        REP.c.unit_id == U.c.id,
+        REP.c.unit_id == UNIT.c.id,
         REP.c.held_on >= first,
         REP.c.held_on < next_month,
         REP.c.kind == ReportKind.meeting,
         REP.c.status != ReportStatus.withdrawn,
     )
     return (
-        select(U.c.id, U.c.code, U.c.name, type_coerce(starts.c.start, String).label("start"))
-        .select_from(U.outerjoin(starts, starts.c.unit_id == U.c.id))
+        select(UNIT.c.id, UNIT.c.code, UNIT.c.name, type_coerce(starts.c.start, String).label("start"))
+        .select_from(UNIT.outerjoin(starts, starts.c.unit_id == UNIT.c.id))
         .where(
-            U.c.kind == UnitKind.branch,
-            within(U.c.path, path, dialect),
-            in_chunk(U.c.path, after, last),
-            U.c.closed_on.is_(None),
-            U.c.merged_into.is_(None),
+            UNIT.c.kind == UnitKind.branch,
+            within(UNIT.c.path, path, dialect),
+            in_chunk(UNIT.c.path, after, last),
+            UNIT.c.closed_on.is_(None),
+            UNIT.c.merged_into.is_(None),
             ~reported,
         )
     )
@@ -212,7 +212,7 @@ def _commitments_query(path: str, dialect: str, today: date, *, after: str = "",
             select(column)
             .select_from(COM.join(REP, REP.c.id == COM.c.report_id))
             .where(
-                COM.c.unit_id == U.c.id,
+                COM.c.unit_id == UNIT.c.id,
                 COM.c.status == CommitmentStatus.open,
                 COM.c.due_on.is_not(None),
                 COM.c.due_on <= today,
@@ -223,8 +223,8 @@ def _commitments_query(path: str, dialect: str, today: date, *, after: str = "",
 
     counted = owed(func.count()).label("open")
     inner = (
-        select(U.c.id, U.c.code, U.c.name, counted, owed(func.min(COM.c.due_on)).label("due"))
-        .where(within(U.c.path, path, dialect), in_chunk(U.c.path, after, last))
+        select(UNIT.c.id, UNIT.c.code, UNIT.c.name, counted, owed(func.min(COM.c.due_on)).label("due"))
+        .where(within(UNIT.c.path, path, dialect), in_chunk(UNIT.c.path, after, last))
         .subquery("owing")
     )
     return select(inner).where(inner.c.open > 0)

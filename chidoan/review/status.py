@@ -54,12 +54,12 @@ from chidoan.storage.models import (
 from chidoan.storage.rows import among
 from chidoan.storage.uow import UnitOfWork
 
-U = table(OrgUnit)
-R = table(RoleAssignment)
+UNIT = table(OrgUnit)
+ROLE = table(RoleAssignment)
 REG = table(Registration)
 REP = table(Report)
 COM = table(Commitment)
-CR = table(CompiledReport)
+COMPILED = table(CompiledReport)
 
 REGISTRATION_STATES = (
     "not_required",
@@ -285,7 +285,7 @@ CHUNK = 400  # registering units a transaction when a subtree is read in chunks 
 def count_units(uow: UnitOfWork, root: Row, programme: Programme) -> int:
     """How many registering units the subtree holds (closed ones too): one range of an index."""
     kinds = [str(k) for k in programme.registering_kinds]
-    stmt = select(func.count()).where(U.c.kind.in_(kinds), within(U.c.path, root.path, uow.conn.dialect.name))
+    stmt = select(func.count()).where(UNIT.c.kind.in_(kinds), within(UNIT.c.path, root.path, uow.conn.dialect.name))
     return int(uow.conn.execute(stmt).scalar_one())
 
 
@@ -316,9 +316,9 @@ def status_chunk(
     last: str | None = None
     if limit is not None:  # the chunk's last path, so that every part of the query reads only the chunk
         stmt = (
-            select(U.c.path)
-            .where(U.c.kind.in_(kinds), within(U.c.path, root.path, dialect), U.c.path > after)
-            .order_by(U.c.path)
+            select(UNIT.c.path)
+            .where(UNIT.c.kind.in_(kinds), within(UNIT.c.path, root.path, dialect), UNIT.c.path > after)
+            .order_by(UNIT.c.path)
             .offset(limit - 1)
             .limit(1)
         )
@@ -445,26 +445,26 @@ def _query(
     its start and whether a secretary is bound (one GROUP BY over role_assignment), its reports
     of the year counted over its own subtree (its branches') and its open commitments (two
     correlated subqueries, each a range of an index per unit)."""
-    bound_units = U.alias("bound_unit")
+    bound_units = UNIT.alias("bound_unit")
     starts = (
         select(
-            R.c.unit_id,
-            func.min(R.c.granted_at).label("start"),
-            func.sum(case((and_(R.c.role == Role.secretary, R.c.revoked_at.is_(None)), 1), else_=0)).label(
+            ROLE.c.unit_id,
+            func.min(ROLE.c.granted_at).label("start"),
+            func.sum(case((and_(ROLE.c.role == Role.secretary, ROLE.c.revoked_at.is_(None)), 1), else_=0)).label(
                 "secretaries"
             ),
         )
-        .join(bound_units, bound_units.c.id == R.c.unit_id)
+        .join(bound_units, bound_units.c.id == ROLE.c.unit_id)
         .where(
             bound_units.c.kind.in_(kinds),
             within(bound_units.c.path, path, dialect),
             in_chunk(bound_units.c.path, after, last),
-            R.c.role.in_([Role.secretary, Role.deputy]),
+            ROLE.c.role.in_([Role.secretary, Role.deputy]),
         )
-        .group_by(R.c.unit_id)
+        .group_by(ROLE.c.unit_id)
         .subquery("starts")
     )
-    below_unit = U.alias("ru")
+    below_unit = UNIT.alias("below_unit")
     month_start = as_of.replace(day=1)
     meeting = REP.c.kind == ReportKind.meeting
     weight = case(
@@ -477,7 +477,7 @@ def _query(
         select(func.sum(weight))
         .select_from(below_unit.join(REP, REP.c.unit_id == below_unit.c.id))
         .where(
-            _within_row(below_unit.c.path, U.c.path, dialect),
+            _within_row(below_unit.c.path, UNIT.c.path, dialect),
             REP.c.held_on >= date(as_of.year, 1, 1),
             REP.c.held_on <= as_of,
             REP.c.status != ReportStatus.withdrawn,
@@ -488,27 +488,27 @@ def _query(
         select(func.count())
         .select_from(COM.join(REP, REP.c.id == COM.c.report_id))
         .where(
-            COM.c.unit_id == U.c.id,
+            COM.c.unit_id == UNIT.c.id,
             COM.c.status.in_(sorted(OPEN_COMMITMENTS)),
             REP.c.status != ReportStatus.withdrawn,
         )
         .scalar_subquery()
     )
-    registration = and_(REG.c.unit_id == U.c.id, REG.c.programme == programme, REG.c.year == year)
+    registration = and_(REG.c.unit_id == UNIT.c.id, REG.c.programme == programme, REG.c.year == year)
     listed = or_(
-        and_(U.c.closed_on.is_(None), U.c.merged_into.is_(None)),
-        U.c.closed_on > default_due - MAX_MOVE,  # the exact rule, with the deadline in force, in status_of
+        and_(UNIT.c.closed_on.is_(None), UNIT.c.merged_into.is_(None)),
+        UNIT.c.closed_on > default_due - MAX_MOVE,  # the exact rule, with the deadline in force, in status_of
     )
     return (
         select(
-            U.c.id,
-            U.c.code,
-            U.c.name,
-            U.c.kind,
-            U.c.path,
-            U.c.parent_id,
-            U.c.closed_on,
-            U.c.merged_into,
+            UNIT.c.id,
+            UNIT.c.code,
+            UNIT.c.name,
+            UNIT.c.kind,
+            UNIT.c.path,
+            UNIT.c.parent_id,
+            UNIT.c.closed_on,
+            UNIT.c.merged_into,
             REG.c.id.label("registration_id"),
             REG.c.status,
             REG.c.version,
@@ -520,9 +520,9 @@ def _query(
             reports.label("reports"),
             commitments.label("commitments"),
         )
-        .select_from(U.outerjoin(REG, registration).outerjoin(starts, starts.c.unit_id == U.c.id))
-        .where(U.c.kind.in_(kinds), within(U.c.path, path, dialect), in_chunk(U.c.path, after, last), listed)
-        .order_by(U.c.path)
+        .select_from(UNIT.outerjoin(REG, registration).outerjoin(starts, starts.c.unit_id == UNIT.c.id))
+        .where(UNIT.c.kind.in_(kinds), within(UNIT.c.path, path, dialect), in_chunk(UNIT.c.path, after, last), listed)
+        .order_by(UNIT.c.path)
     )
 
 
@@ -564,9 +564,9 @@ def compiled_reports(uow: UnitOfWork, unit_ids: Iterable[int], programme: str, y
     if not ids:
         return {}
     stmt = (
-        select(CR.c.unit_id, CR.c.sent_at, CR.c.on_time)
-        .where(among(CR.c.unit_id, ids), CR.c.programme == programme, CR.c.year == year)
-        .order_by(CR.c.sent_at)
+        select(COMPILED.c.unit_id, COMPILED.c.sent_at, COMPILED.c.on_time)
+        .where(among(COMPILED.c.unit_id, ids), COMPILED.c.programme == programme, COMPILED.c.year == year)
+        .order_by(COMPILED.c.sent_at)
     )
     first: dict[int, Row] = {}
     for row in uow.conn.execute(stmt):

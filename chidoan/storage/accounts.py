@@ -10,9 +10,9 @@ from chidoan.storage.models import ACTIVE_ONLY, Account, ChannelIdentity, Conver
 from chidoan.storage.prepared import Prepared
 from chidoan.storage.rows import among, found, inserted_id
 
-A = table(Account)
+ACCOUNT = table(Account)
 IDENT = table(ChannelIdentity)
-C = table(Conversation)
+CONV = table(Conversation)
 
 # One query gives the engine everything it needs about the sender, open conversation included.
 _SENDER = (
@@ -23,19 +23,19 @@ _SENDER = (
         IDENT.c.display_name,
         IDENT.c.reachable,
         IDENT.c.last_seen_at,
-        A.c.id.label("account_id"),
-        A.c.full_name,
-        A.c.position,
-        A.c.locale,
-        A.c.consent,
-        C.c.id.label("conversation_id"),
-        C.c.journey,
-        C.c.step,
-        C.c.data,
-        C.c.version,
+        ACCOUNT.c.id.label("account_id"),
+        ACCOUNT.c.full_name,
+        ACCOUNT.c.position,
+        ACCOUNT.c.locale,
+        ACCOUNT.c.consent,
+        CONV.c.id.label("conversation_id"),
+        CONV.c.journey,
+        CONV.c.step,
+        CONV.c.data,
+        CONV.c.version,
     )
-    .join(A, A.c.id == IDENT.c.account_id)
-    .outerjoin(C, (C.c.account_id == A.c.id) & ACTIVE_ONLY)
+    .join(ACCOUNT, ACCOUNT.c.id == IDENT.c.account_id)
+    .outerjoin(CONV, (CONV.c.account_id == ACCOUNT.c.id) & ACTIVE_ONLY)
 )
 # What engine/notices.py needs to choose an identity (a sweep reads it for thousands at once).
 _ROUTING = (
@@ -72,7 +72,7 @@ class Accounts:
         full_name: str | None = None,
     ) -> Row:
         account_id = inserted_id(
-            self.conn.execute(A.insert().values(locale=locale, created_at=now, full_name=full_name))
+            self.conn.execute(ACCOUNT.insert().values(locale=locale, created_at=now, full_name=full_name))
         )
         self.conn.execute(
             IDENT.insert().values(
@@ -114,8 +114,8 @@ class Accounts:
         if not account_ids:
             return found
         stmt = (
-            select(*_ROUTING, A.c.locale)
-            .join(A, A.c.id == IDENT.c.account_id)
+            select(*_ROUTING, ACCOUNT.c.locale)
+            .join(ACCOUNT, ACCOUNT.c.id == IDENT.c.account_id)
             .where(among(IDENT.c.account_id, account_ids))
             .order_by(
                 IDENT.c.account_id,
@@ -150,10 +150,10 @@ class Accounts:
         return found(self.get(account_id), "account", account_id)
 
     def get(self, account_id: int) -> Row | None:
-        return self.conn.execute(select(A).where(A.c.id == account_id)).first()
+        return self.conn.execute(select(ACCOUNT).where(ACCOUNT.c.id == account_id)).first()
 
     def update(self, account_id: int, **values) -> None:
-        self.conn.execute(A.update().where(A.c.id == account_id).values(**values))
+        self.conn.execute(ACCOUNT.update().where(ACCOUNT.c.id == account_id).values(**values))
 
     def identities(self, account_id: int) -> list[Row]:
         return list(self.conn.execute(select(IDENT).where(IDENT.c.account_id == account_id).order_by(IDENT.c.id)))
@@ -161,8 +161,8 @@ class Accounts:
     def locale_of_chat(self, channel: str, chat_id: str) -> str | None:
         """The language of whoever is reached at this chat (a channel rendering its own words)."""
         return self.conn.execute(
-            select(A.c.locale)
-            .join(IDENT, IDENT.c.account_id == A.c.id)
+            select(ACCOUNT.c.locale)
+            .join(IDENT, IDENT.c.account_id == ACCOUNT.c.id)
             .where(IDENT.c.channel == channel, IDENT.c.chat_id == chat_id)
             .order_by(IDENT.c.id)
             .limit(1)
@@ -171,8 +171,8 @@ class Accounts:
     def identities_of(self, channel: str) -> list[Row]:
         return list(
             self.conn.execute(
-                select(IDENT, A.c.full_name)
-                .join(A, A.c.id == IDENT.c.account_id)
+                select(IDENT, ACCOUNT.c.full_name)
+                .join(ACCOUNT, ACCOUNT.c.id == IDENT.c.account_id)
                 .where(IDENT.c.channel == channel)
                 .order_by(IDENT.c.id)
             )

@@ -9,8 +9,8 @@ from sqlalchemy import Connection, Row, select
 from chidoan.storage.models import CompiledReport, Document, table
 from chidoan.storage.rows import inserted_id
 
-C = table(CompiledReport)
-D = table(Document)
+COMPILED = table(CompiledReport)
+DOC = table(Document)
 
 
 class CompiledReports:
@@ -37,15 +37,19 @@ class CompiledReports:
             "sent_at": sent_at,
             "on_time": on_time,
         }
-        return inserted_id(self.conn.execute(C.insert().values(**values)))
+        return inserted_id(self.conn.execute(COMPILED.insert().values(**values)))
 
     def by_document(self, document_id: int) -> Row | None:
         """The sending of this document, if it was sent (a document is sent once). On PostgreSQL
         the document's row is locked first, so two workers handling two presses of the same
         button one after the other see the first one's sending (SQLite has one writer)."""
-        self.conn.execute(select(D.c.id).where(D.c.id == document_id).with_for_update())
-        return self.conn.execute(select(C).where(C.c.document_id == document_id).order_by(C.c.id)).first()
+        self.conn.execute(select(DOC.c.id).where(DOC.c.id == document_id).with_for_update())
+        return self.conn.execute(
+            select(COMPILED).where(COMPILED.c.document_id == document_id).order_by(COMPILED.c.id)
+        ).first()
 
     def of_unit(self, unit_id: int, programme: str, year: int) -> list[Row]:
-        stmt = select(C).where(C.c.unit_id == unit_id, C.c.programme == programme, C.c.year == year)
-        return list(self.conn.execute(stmt.order_by(C.c.id)))
+        stmt = select(COMPILED).where(
+            COMPILED.c.unit_id == unit_id, COMPILED.c.programme == programme, COMPILED.c.year == year
+        )
+        return list(self.conn.execute(stmt.order_by(COMPILED.c.id)))

@@ -12,15 +12,15 @@ from chidoan.storage.models import ACTIVE_ONLY, Conversation, ConversationStatus
 from chidoan.storage.prepared import Prepared
 from chidoan.storage.rows import among, inserted_id
 
-C = table(Conversation)
+CONV = table(Conversation)
 
 # Built once: every update loads and saves its conversation.
-_ACTIVE = select(C.c.id, C.c.journey, C.c.step, C.c.data, C.c.version).where(
-    C.c.account_id == bindparam("account_id"), ACTIVE_ONLY
+_ACTIVE = select(CONV.c.id, CONV.c.journey, CONV.c.step, CONV.c.data, CONV.c.version).where(
+    CONV.c.account_id == bindparam("account_id"), ACTIVE_ONLY
 )
 _SAVE = Prepared(
-    C.update()
-    .where(C.c.id == bindparam("cid"), C.c.version == bindparam("expected"))
+    CONV.update()
+    .where(CONV.c.id == bindparam("cid"), CONV.c.version == bindparam("expected"))
     .values(
         step=bindparam("new_step"),
         data=bindparam("new_data"),
@@ -64,7 +64,7 @@ class Conversations:
         place of its question in their chat)."""
         if not account_ids:
             return set()
-        stmt = select(C.c.account_id).where(ACTIVE_ONLY, among(C.c.account_id, account_ids))
+        stmt = select(CONV.c.account_id).where(ACTIVE_ONLY, among(CONV.c.account_id, account_ids))
         return set(self.conn.execute(stmt).scalars())
 
     def active(self, account_id: int) -> ConversationState | None:
@@ -75,8 +75,10 @@ class Conversations:
 
     def paused(self, account_id: int, conversation_id: int) -> ConversationState | None:
         row = self.conn.execute(
-            select(C).where(
-                C.c.id == conversation_id, C.c.account_id == account_id, C.c.status == ConversationStatus.paused
+            select(CONV).where(
+                CONV.c.id == conversation_id,
+                CONV.c.account_id == account_id,
+                CONV.c.status == ConversationStatus.paused,
             )
         ).first()
         if row is None:
@@ -86,7 +88,7 @@ class Conversations:
     def start(self, account_id: int, journey: str, step: str, data: dict, now: datetime) -> ConversationState:
         conv_id = inserted_id(
             self.conn.execute(
-                C.insert().values(
+                CONV.insert().values(
                     account_id=account_id,
                     journey=journey,
                     step=step,
@@ -118,8 +120,10 @@ class Conversations:
 
     def set_status(self, conversation_id: int, status: ConversationStatus, now: datetime) -> None:
         self.conn.execute(
-            C.update().where(C.c.id == conversation_id).values(status=status, version=C.c.version + 1, updated_at=now)
+            CONV.update()
+            .where(CONV.c.id == conversation_id)
+            .values(status=status, version=CONV.c.version + 1, updated_at=now)
         )
 
     def history(self, account_id: int) -> list:
-        return list(self.conn.execute(select(C).where(C.c.account_id == account_id).order_by(C.c.id)))
+        return list(self.conn.execute(select(CONV).where(CONV.c.account_id == account_id).order_by(CONV.c.id)))

@@ -1,4 +1,5 @@
-"""Database engine and schema upgrades.
+"""The database handle and schema upgrades. The handle is SQLAlchemy's `Engine`, called `db` in
+this code: "engine" is the conversation engine (chidoan.engine).
 
 SQLite (the default) runs in WAL mode with one writer connection: the service funnels every
 write through one thread (see `bot/processor.py`), which is what SQLite wants anyway.
@@ -19,7 +20,7 @@ from sqlalchemy.pool import StaticPool
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-def make_engine(url: str, *, checkpoints: bool = True) -> Engine:
+def make_db(url: str, *, checkpoints: bool = True) -> Engine:
     """`checkpoints=False` (SQLite): commits never copy the WAL back into the database file
     (an automatic checkpoint, with its fsync, took 100-200 ms inside whichever commit crossed
     1,000 pages, a reply's as often as not); a `Checkpointer` does it beside them instead."""
@@ -27,16 +28,16 @@ def make_engine(url: str, *, checkpoints: bool = True) -> Engine:
         database = make_url(url).database
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(
+        db = create_engine(
             url,
             hide_parameters=True,  # errors and logs must never quote what people or platforms sent
             connect_args={"check_same_thread": False},
             poolclass=StaticPool,  # one connection: SQLite has one writer at a time anyway
         )
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(db, "connect", _sqlite_pragmas)
         if not checkpoints:
-            event.listen(engine, "connect", _no_checkpoints)
-        return engine
+            event.listen(db, "connect", _no_checkpoints)
+        return db
     return create_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True, hide_parameters=True)
 
 
@@ -64,10 +65,10 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(engine: Engine) -> None:
+def upgrade(db: Engine) -> None:
     """Bring the schema to the newest migration (run on every start; a no-op when current)."""
-    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as conn:
+    cfg = alembic_config(db.url.render_as_string(hide_password=False))
+    with db.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 
@@ -76,21 +77,21 @@ class DatabaseNotReady(Exception):
     """The database cannot be reached, or cannot be written; the message is one line."""
 
 
-def prepare(engine: Engine) -> None:
+def prepare(db: Engine) -> None:
     """Bring the schema up to date, then check that the database takes writes: a write in a
     transaction that is rolled back. A read-only database (a read-only file or mount, a
     PostgreSQL replica or `default_transaction_read_only`) is refused here, at start, instead
     of refusing every update later."""
-    where = engine.url.render_as_string(hide_password=True)
+    where = db.url.render_as_string(hide_password=True)
     try:
-        upgrade(engine)
+        upgrade(db)
     except SQLAlchemyError as exc:
         raise DatabaseNotReady(f"the database {where} cannot be used: {_reason(exc)}") from exc
     from sqlmodel import SQLModel
 
     setting = SQLModel.metadata.tables["setting"]
     try:
-        with engine.connect() as conn:
+        with db.connect() as conn:
             conn.execute(insert(setting).values(key="chidoan.write-check", value="start"))
             conn.rollback()
     except SQLAlchemyError as exc:

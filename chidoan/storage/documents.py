@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Row, select
 from chidoan.storage.models import Document, table
 from chidoan.storage.rows import found, inserted_id
 
-D = table(Document)
+DOC = table(Document)
 
 
 class Documents:
@@ -20,7 +20,7 @@ class Documents:
     def add(self, *, kind: str, filename: str, content: bytes, now: datetime, source: str | None = None) -> int:
         return inserted_id(
             self.conn.execute(
-                D.insert().values(
+                DOC.insert().values(
                     kind=kind,
                     filename=filename,
                     content=content,
@@ -36,7 +36,7 @@ class Documents:
         return found(self.get(document_id), "document", document_id)
 
     def get(self, document_id: int) -> Row | None:
-        return self.conn.execute(select(D).where(D.c.id == document_id)).first()
+        return self.conn.execute(select(DOC).where(DOC.c.id == document_id)).first()
 
     def by_token(self, token: str) -> Row | None:
-        return self.conn.execute(select(D).where(D.c.token == token)).first()
+        return self.conn.execute(select(DOC).where(DOC.c.token == token)).first()

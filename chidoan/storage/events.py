@@ -18,16 +18,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 from chidoan.storage.models import InboundEvent, table
 from chidoan.storage.prepared import Prepared
 
-E = table(InboundEvent)
+EVENT = table(InboundEvent)
 
 # INSERT … ON CONFLICT DO NOTHING RETURNING id: one statement stores and de-duplicates.
 _COLUMNS = ("channel", "event_id", "account_id", "kind", "text", "payload", "received_at", "processed_at")
 _RECORD = {
     name: Prepared(
-        dialect.insert(E)
+        dialect.insert(EVENT)
         .values({c: bindparam(c) for c in _COLUMNS})
         .on_conflict_do_nothing(index_elements=["channel", "event_id"])
-        .returning(E.c.id)
+        .returning(EVENT.c.id)
     )
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
@@ -74,17 +74,17 @@ class Events:
         handled yet (`accept`) is that same row, marked failed now (its raw body stays)."""
         values = _row(**event, now=now) | {"failed_at": now, "error": error, "raw": raw, "processed_at": None}
         dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
-        insert = dialect.insert(E).values(values)
+        insert = dialect.insert(EVENT).values(values)
         stmt = insert.on_conflict_do_update(
             index_elements=["channel", "event_id"],
             set_={
                 "failed_at": now,
                 "error": error,
                 "account_id": insert.excluded.account_id,
-                "raw": func.coalesce(E.c.raw, insert.excluded.raw),
+                "raw": func.coalesce(EVENT.c.raw, insert.excluded.raw),
             },
-            where=E.c.processed_at.is_(None) & E.c.failed_at.is_(None),
-        ).returning(E.c.id)
+            where=EVENT.c.processed_at.is_(None) & EVENT.c.failed_at.is_(None),
+        ).returning(EVENT.c.id)
         return self.conn.execute(stmt).scalar_one_or_none()
 
     def accept(
@@ -95,10 +95,10 @@ class Events:
         values = _row(channel, event_id, None, kind, text, payload, now) | {"processed_at": None, "raw": raw}
         dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
         stmt = (
-            dialect.insert(E)
+            dialect.insert(EVENT)
             .values(values)
             .on_conflict_do_nothing(index_elements=["channel", "event_id"])
-            .returning(E.c.id)
+            .returning(EVENT.c.id)
         )
         return self.conn.execute(stmt).scalar_one_or_none()
 
@@ -116,47 +116,47 @@ class Events:
         """Mark an accepted event handled, in the transaction that handles it; None when it was
         handled (or kept as failed) before, or never accepted: nothing is to be done."""
         stmt = (
-            update(E)
+            update(EVENT)
             .where(
-                E.c.channel == channel,
-                E.c.event_id == event_id,
-                E.c.processed_at.is_(None),
-                E.c.failed_at.is_(None),
+                EVENT.c.channel == channel,
+                EVENT.c.event_id == event_id,
+                EVENT.c.processed_at.is_(None),
+                EVENT.c.failed_at.is_(None),
             )
             .values(account_id=account_id, kind=kind, text=text, payload=payload, processed_at=now)
-            .returning(E.c.id)
+            .returning(EVENT.c.id)
         )
         return self.conn.execute(stmt).scalar_one_or_none()
 
     def unprocessed(self, channel: str, limit: int = 1000) -> list:
         """Events accepted and not handled yet (a restart in between), oldest first."""
         stmt = (
-            select(E.c.id, E.c.event_id, E.c.raw, E.c.received_at)
-            .where(E.c.channel == channel, E.c.processed_at.is_(None), E.c.failed_at.is_(None))
-            .order_by(E.c.id)
+            select(EVENT.c.id, EVENT.c.event_id, EVENT.c.raw, EVENT.c.received_at)
+            .where(EVENT.c.channel == channel, EVENT.c.processed_at.is_(None), EVENT.c.failed_at.is_(None))
+            .order_by(EVENT.c.id)
             .limit(limit)
         )
         return list(self.conn.execute(stmt))
 
     def failed(self, limit: int = 20) -> list:
         """The newest failed events first."""
-        stmt = select(E).where(E.c.failed_at.is_not(None)).order_by(E.c.failed_at.desc(), E.c.id.desc())
+        stmt = select(EVENT).where(EVENT.c.failed_at.is_not(None)).order_by(EVENT.c.failed_at.desc(), EVENT.c.id.desc())
         return list(self.conn.execute(stmt.limit(limit)))
 
     def text_of(self, event_row: int, account_id: int) -> str | None:
         """What the account sent in one stored event (an event held back for the notice)."""
         return self.conn.execute(
-            select(E.c.text).where(E.c.id == event_row, E.c.account_id == account_id)
+            select(EVENT.c.text).where(EVENT.c.id == event_row, EVENT.c.account_id == account_id)
         ).scalar_one_or_none()
 
     def of_account(self, account_id: int) -> list:
-        return list(self.conn.execute(select(E).where(E.c.account_id == account_id).order_by(E.c.id)))
+        return list(self.conn.execute(select(EVENT).where(EVENT.c.account_id == account_id).order_by(EVENT.c.id)))
 
     def latest(self, channel: str, *, failed: bool = False) -> Row | None:
         """The newest event a channel delivered (with `failed`, the newest of those kept as failed):
         how alive its webhook is."""
-        stmt = select(E).where(E.c.channel == channel)
+        stmt = select(EVENT).where(EVENT.c.channel == channel)
         if failed:
-            stmt = stmt.where(E.c.failed_at.is_not(None))
-        stmt = stmt.order_by(E.c.received_at.desc(), E.c.id.desc())
+            stmt = stmt.where(EVENT.c.failed_at.is_not(None))
+        stmt = stmt.order_by(EVENT.c.received_at.desc(), EVENT.c.id.desc())
         return self.conn.execute(stmt.limit(1)).first()

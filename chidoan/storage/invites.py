@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Row, select
 from chidoan.storage.models import Invite, table
 from chidoan.storage.rows import found
 
-V = table(Invite)
+INV = table(Invite)
 
 # No 0/O, 1/I/L: codes are read aloud on the phone and typed on small keyboards.
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -41,28 +41,28 @@ class Invites:
             if self.by_code(code) is None:
                 break
         self.conn.execute(
-            V.insert().values(
+            INV.insert().values(
                 code=code, unit_id=unit_id, role=role, issued_by=issued_by, created_at=now, expires_at=expires_at
             )
         )
         return found(self.by_code(code), "invite", code)
 
     def by_code(self, code: str) -> Row | None:
-        return self.conn.execute(select(V).where(V.c.code == normalise_code(code))).first()
+        return self.conn.execute(select(INV).where(INV.c.code == normalise_code(code))).first()
 
     def one(self, invite_id: int) -> Row:
         """The invite, which must exist (fetch-or-fail; `get` when it may not)."""
         return found(self.get(invite_id), "invite", invite_id)
 
     def get(self, invite_id: int) -> Row | None:
-        return self.conn.execute(select(V).where(V.c.id == invite_id)).first()
+        return self.conn.execute(select(INV).where(INV.c.id == invite_id)).first()
 
     def consume(self, invite_id: int, account_id: int, now: datetime) -> bool:
         """Atomically mark the invite used; False if it was used or expired meanwhile."""
         return (
             self.conn.execute(
-                V.update()
-                .where(V.c.id == invite_id, V.c.used_at.is_(None), V.c.expires_at > now)
+                INV.update()
+                .where(INV.c.id == invite_id, INV.c.used_at.is_(None), INV.c.expires_at > now)
                 .values(used_at=now, used_by=account_id)
             ).rowcount
             == 1

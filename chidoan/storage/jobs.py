@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Row, select
 from chidoan.storage.models import Job, table
 from chidoan.storage.rows import inserted_id
 
-J = table(Job)
+JOB = table(Job)
 
 
 class Jobs:
@@ -22,12 +22,12 @@ class Jobs:
     ) -> int | None:
         """Store a job, unless one identical to it (same account, kind, channel, chat and
         params) is still pending: then None (a hurried user's second /xuat is not a second export)."""
-        same = select(J.c.params).where(
-            J.c.done_at.is_(None),
-            J.c.kind == kind,
-            J.c.account_id == account_id,
-            J.c.channel == channel,
-            J.c.chat_id == chat_id,
+        same = select(JOB.c.params).where(
+            JOB.c.done_at.is_(None),
+            JOB.c.kind == kind,
+            JOB.c.account_id == account_id,
+            JOB.c.channel == channel,
+            JOB.c.chat_id == chat_id,
         )
         if any(row.params == params for row in self.conn.execute(same)):
             return None
@@ -39,10 +39,10 @@ class Jobs:
             "params": params,
             "created_at": now,
         }
-        return inserted_id(self.conn.execute(J.insert().values(**values)))
+        return inserted_id(self.conn.execute(JOB.insert().values(**values)))
 
     def pending(self) -> list[Row]:
-        return list(self.conn.execute(select(J).where(J.c.done_at.is_(None)).order_by(J.c.id)))
+        return list(self.conn.execute(select(JOB).where(JOB.c.done_at.is_(None)).order_by(JOB.c.id)))
 
     def done(self, job_id: int, now: datetime, *, error: str | None = None) -> None:
-        self.conn.execute(J.update().where(J.c.id == job_id).values(done_at=now, error=error and error[:512]))
+        self.conn.execute(JOB.update().where(JOB.c.id == job_id).values(done_at=now, error=error and error[:512]))

@@ -37,14 +37,14 @@ from chidoan.storage.models import (
     table,
 )
 
-L = table(LinkCode)
-LA = table(LinkAttempt)
-LG = table(LinkGuard)
-A = table(Account)
+LINK = table(LinkCode)
+ATTEMPT = table(LinkAttempt)
+GUARD = table(LinkGuard)
+ACCOUNT = table(Account)
 IDENT = table(ChannelIdentity)
-R = table(RoleAssignment)
-C = table(Conversation)
-P = table(Prompt)
+ROLE = table(RoleAssignment)
+CONV = table(Conversation)
+PROMPT = table(Prompt)
 
 PREFIX = "LK"
 DIGITS = 6
@@ -82,8 +82,8 @@ class Links:
         """A new code for the account, made in the app `identity_id` (where the owner is asked to
         allow the link); its earlier unused ones stop working. The code as the person sees it."""
         self.conn.execute(
-            L.update()
-            .where(L.c.account_id == account_id, L.c.used_at.is_(None), L.c.expires_at > now)
+            LINK.update()
+            .where(LINK.c.account_id == account_id, LINK.c.used_at.is_(None), LINK.c.expires_at > now)
             .values(expires_at=now)
         )
         while True:
@@ -91,7 +91,7 @@ class Links:
             if self.live(code, now) is None:  # no two live codes alike
                 break
         self.conn.execute(
-            L.insert().values(
+            LINK.insert().values(
                 account_id=account_id,
                 identity_id=identity_id,
                 code_hash=_hash(code),
@@ -104,19 +104,19 @@ class Links:
     def live(self, code: str, now: datetime) -> Row | None:
         """The unused, unexpired code with this text, claimed or not."""
         return self.conn.execute(
-            select(L).where(L.c.code_hash == _hash(code), L.c.used_at.is_(None), L.c.expires_at > now)
+            select(LINK).where(LINK.c.code_hash == _hash(code), LINK.c.used_at.is_(None), LINK.c.expires_at > now)
         ).first()
 
     def get(self, link_id: int) -> Row | None:
-        return self.conn.execute(select(L).where(L.c.id == link_id)).first()
+        return self.conn.execute(select(LINK).where(LINK.c.id == link_id)).first()
 
     def claim(self, link_id: int, account_id: int, identity_id: int, now: datetime) -> bool:
         """The code was typed by this account, in the app `identity_id`: nobody else may use it,
         and the owner now has `LIFETIME` to answer. False if it was claimed before (by anyone),
         used or expired meanwhile."""
         done = self.conn.execute(
-            L.update()
-            .where(L.c.id == link_id, L.c.used_at.is_(None), L.c.expires_at > now, L.c.claimed_by.is_(None))
+            LINK.update()
+            .where(LINK.c.id == link_id, LINK.c.used_at.is_(None), LINK.c.expires_at > now, LINK.c.claimed_by.is_(None))
             .values(claimed_by=account_id, claimed_identity_id=identity_id, claimed_at=now, expires_at=now + LIFETIME)
         ).rowcount
         return done == 1
@@ -125,8 +125,10 @@ class Links:
         """Atomically mark the code used by the account that claimed it; False when it was used
         or expired meanwhile."""
         done = self.conn.execute(
-            L.update()
-            .where(L.c.id == link_id, L.c.claimed_by == account_id, L.c.used_at.is_(None), L.c.expires_at > now)
+            LINK.update()
+            .where(
+                LINK.c.id == link_id, LINK.c.claimed_by == account_id, LINK.c.used_at.is_(None), LINK.c.expires_at > now
+            )
             .values(used_at=now)
         ).rowcount
         return done == 1
@@ -135,13 +137,13 @@ class Links:
         """The owner refused the link: the code is used up, nothing is merged. False when it was
         answered or expired meanwhile."""
         done = self.conn.execute(
-            L.update()
+            LINK.update()
             .where(
-                L.c.id == link_id,
-                L.c.account_id == owner_id,
-                L.c.claimed_by.is_not(None),
-                L.c.used_at.is_(None),
-                L.c.expires_at > now,
+                LINK.c.id == link_id,
+                LINK.c.account_id == owner_id,
+                LINK.c.claimed_by.is_not(None),
+                LINK.c.used_at.is_(None),
+                LINK.c.expires_at > now,
             )
             .values(used_at=now, refused_at=now)
         ).rowcount
@@ -159,7 +161,7 @@ class Links:
                 return None
             pair = sorted({link.account_id, link.claimed_by or link.account_id})
             for account_id in pair:
-                self.conn.execute(select(A.c.id).where(A.c.id == account_id).with_for_update()).all()
+                self.conn.execute(select(ACCOUNT.c.id).where(ACCOUNT.c.id == account_id).with_for_update()).all()
             link = self.get(link_id)
             if link is None or sorted({link.account_id, link.claimed_by or link.account_id}) == pair:
                 return link
@@ -169,10 +171,10 @@ class Links:
         """Taken before a link code is looked at: the `link_guard` row, locked until the end of
         the transaction, so every worker counts wrong codes one after the other. The time until
         which all codes are refused, if that is now."""
-        stmt = select(LG.c.locked_until).where(LG.c.id == 1).with_for_update()
+        stmt = select(GUARD.c.locked_until).where(GUARD.c.id == 1).with_for_update()
         row = self.conn.execute(stmt).first()
         if row is None:  # a database made from the models, not the migrations
-            self.conn.execute(LG.insert().values(id=1, locked_until=None))
+            self.conn.execute(GUARD.insert().values(id=1, locked_until=None))
             row = self.conn.execute(stmt).one()
         return row.locked_until if row.locked_until is not None and row.locked_until > now else None
 
@@ -180,21 +182,21 @@ class Links:
         """A wrong code typed (under `guard`'s lock). When it is one too many across all
         accounts, every code is refused from now on for `LOCKOUT`: the time until then (once:
         the admins are to be told)."""
-        self.conn.execute(LA.insert().values(account_id=account_id, attempted_at=now))
+        self.conn.execute(ATTEMPT.insert().values(account_id=account_id, attempted_at=now))
         recent = self.conn.execute(
-            select(func.count()).select_from(LA).where(LA.c.attempted_at > now - GLOBAL_WINDOW)
+            select(func.count()).select_from(ATTEMPT).where(ATTEMPT.c.attempted_at > now - GLOBAL_WINDOW)
         ).scalar_one()
         if recent < GLOBAL_MAX_WRONG:
             return None
         until = now + LOCKOUT
-        self.conn.execute(LG.update().where(LG.c.id == 1).values(locked_until=until))
+        self.conn.execute(GUARD.update().where(GUARD.c.id == 1).values(locked_until=until))
         return until
 
     def wrong_recently(self, account_id: int, now: datetime) -> int:
         return self.conn.execute(
             select(func.count())
-            .select_from(LA)
-            .where(LA.c.account_id == account_id, LA.c.attempted_at > now - WRONG_WINDOW)
+            .select_from(ATTEMPT)
+            .where(ATTEMPT.c.account_id == account_id, ATTEMPT.c.attempted_at > now - WRONG_WINDOW)
         ).scalar_one()
 
     def identity(self, identity_id: int | None) -> Row | None:
@@ -207,16 +209,20 @@ class Links:
 def draft_of(conn: Connection, account_id: int) -> Row | None:
     """The unfinished conversation a person would continue: the open one, else the newest set aside."""
     return conn.execute(
-        select(C)
-        .where(C.c.account_id == account_id, C.c.status.in_([ConversationStatus.active, ConversationStatus.paused]))
-        .order_by((C.c.status == ConversationStatus.active).desc(), C.c.updated_at.desc(), C.c.id.desc())
+        select(CONV)
+        .where(
+            CONV.c.account_id == account_id, CONV.c.status.in_([ConversationStatus.active, ConversationStatus.paused])
+        )
+        .order_by((CONV.c.status == ConversationStatus.active).desc(), CONV.c.updated_at.desc(), CONV.c.id.desc())
     ).first()
 
 
 def _check_apart(conn: Connection, into: int, other: int) -> None:
     if into == other:
         raise ValueError(f"account {into} cannot be merged into itself")
-    merged = conn.execute(select(A.c.id).where(A.c.id.in_((into, other)), A.c.merged_into.is_not(None))).first()
+    merged = conn.execute(
+        select(ACCOUNT.c.id).where(ACCOUNT.c.id.in_((into, other)), ACCOUNT.c.merged_into.is_not(None))
+    ).first()
     if merged is not None:
         raise ValueError(f"account {merged.id} was merged into another already")
 
@@ -238,43 +244,46 @@ def merge_accounts(conn: Connection, *, into: int, other: int, keep: int | None,
     if mine is not None and theirs is not None:
         drop = theirs if keep == mine.id else mine
         conn.execute(
-            C.update()
-            .where(C.c.id == drop.id)
-            .values(status=ConversationStatus.cancelled, version=C.c.version + 1, updated_at=now)
+            CONV.update()
+            .where(CONV.c.id == drop.id)
+            .values(status=ConversationStatus.cancelled, version=CONV.c.version + 1, updated_at=now)
         )
         kept = mine if drop is theirs else theirs
         if kept.status == ConversationStatus.paused:  # the draft kept is the one to continue
             conn.execute(
-                C.update()
-                .where(C.c.id == kept.id)
-                .values(status=ConversationStatus.active, version=C.c.version + 1, updated_at=now)
+                CONV.update()
+                .where(CONV.c.id == kept.id)
+                .values(status=ConversationStatus.active, version=CONV.c.version + 1, updated_at=now)
             )
     # Both may have an open conversation only if one of them is not a draft (cannot happen, since
     # the open one is the draft); still, never two open ones: the other's is set aside.
-    if conn.execute(select(C.c.id).where(C.c.account_id == into, C.c.status == ConversationStatus.active)).first():
+    if conn.execute(
+        select(CONV.c.id).where(CONV.c.account_id == into, CONV.c.status == ConversationStatus.active)
+    ).first():
         conn.execute(
-            C.update()
-            .where(C.c.account_id == other, C.c.status == ConversationStatus.active)
-            .values(status=ConversationStatus.paused, version=C.c.version + 1, updated_at=now)
+            CONV.update()
+            .where(CONV.c.account_id == other, CONV.c.status == ConversationStatus.active)
+            .values(status=ConversationStatus.paused, version=CONV.c.version + 1, updated_at=now)
         )
     held = {
-        (r.unit_id, r.role) for r in conn.execute(select(R).where(R.c.account_id == into, R.c.revoked_at.is_(None)))
+        (r.unit_id, r.role)
+        for r in conn.execute(select(ROLE).where(ROLE.c.account_id == into, ROLE.c.revoked_at.is_(None)))
     }
-    for role in conn.execute(select(R).where(R.c.account_id == other, R.c.revoked_at.is_(None))):
+    for role in conn.execute(select(ROLE).where(ROLE.c.account_id == other, ROLE.c.revoked_at.is_(None))):
         if (role.unit_id, role.role) in held:  # the same role twice: one is enough
-            conn.execute(R.update().where(R.c.id == role.id).values(revoked_at=now, revoked_reason="merged"))
+            conn.execute(ROLE.update().where(ROLE.c.id == role.id).values(revoked_at=now, revoked_reason="merged"))
     if conn.execute(select(IDENT.c.id).where(IDENT.c.account_id == into, IDENT.c.preferred.is_(True))).first():
         conn.execute(IDENT.update().where(IDENT.c.account_id == other).values(preferred=False))
     # The last question shown (typed choices) is one per account: the kept account's stands.
-    if conn.execute(select(P.c.account_id).where(P.c.account_id == into)).first():
-        conn.execute(P.delete().where(P.c.account_id == other))
+    if conn.execute(select(PROMPT.c.account_id).where(PROMPT.c.account_id == into)).first():
+        conn.execute(PROMPT.delete().where(PROMPT.c.account_id == other))
     # Every column that points at an account, whatever table it is in (new ones included; an
     # account merged into `other` before now names `into`).
     for tbl in SQLModel.metadata.sorted_tables:
         for column in tbl.columns:
-            if any(fk.column.table is A for fk in column.foreign_keys):
+            if any(fk.column.table is ACCOUNT for fk in column.foreign_keys):
                 conn.execute(tbl.update().where(column == other).values({column.name: into}))
-    mine_row, theirs_row = (conn.execute(select(A).where(A.c.id == i)).one() for i in (into, other))
+    mine_row, theirs_row = (conn.execute(select(ACCOUNT).where(ACCOUNT.c.id == i)).one() for i in (into, other))
     filled = {
         name: getattr(theirs_row, name)
         # The answer to the personal data notice too (its three columns are set together).
@@ -282,5 +291,5 @@ def merge_accounts(conn: Connection, *, into: int, other: int, keep: int | None,
         if getattr(mine_row, name) is None and getattr(theirs_row, name) is not None
     }
     if filled:
-        conn.execute(A.update().where(A.c.id == into).values(**filled))
-    conn.execute(A.update().where(A.c.id == other).values(merged_into=into))
+        conn.execute(ACCOUNT.update().where(ACCOUNT.c.id == into).values(**filled))
+    conn.execute(ACCOUNT.update().where(ACCOUNT.c.id == other).values(merged_into=into))

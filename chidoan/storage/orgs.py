@@ -10,12 +10,12 @@ from chidoan.i18n import fold
 from chidoan.storage.models import OrgUnit, table
 from chidoan.storage.rows import found, inserted_id
 
-U = table(OrgUnit)
+UNIT = table(OrgUnit)
 
 # Built once: an import adds thousands of units, and building statements costs more than running them.
-_INSERT = U.insert()
-_SET_PATH = U.update().where(U.c.id == bindparam("unit_id")).values(path=bindparam("new_path"))
-_GET = select(U).where(U.c.id == bindparam("unit_id"))
+_INSERT = UNIT.insert()
+_SET_PATH = UNIT.update().where(UNIT.c.id == bindparam("unit_id")).values(path=bindparam("new_path"))
+_GET = select(UNIT).where(UNIT.c.id == bindparam("unit_id"))
 
 
 class OrgUnits:
@@ -23,7 +23,7 @@ class OrgUnits:
         self.conn = conn
 
     def by_code(self, code: str) -> Row | None:
-        return self.conn.execute(select(U).where(U.c.code == code)).first()
+        return self.conn.execute(select(UNIT).where(UNIT.c.code == code)).first()
 
     def one(self, unit_id: int) -> Row:
         """The org unit, which must exist (fetch-or-fail; `get` when it may not)."""
@@ -33,10 +33,10 @@ class OrgUnits:
         return self.conn.execute(_GET, {"unit_id": unit_id}).first()
 
     def codes(self) -> dict[str, Row]:
-        return {row.code: row for row in self.conn.execute(select(U))}
+        return {row.code: row for row in self.conn.execute(select(UNIT))}
 
     def count(self) -> int:
-        return self.conn.execute(select(func.count()).select_from(U)).scalar_one()
+        return self.conn.execute(select(func.count()).select_from(UNIT)).scalar_one()
 
     def add(self, *, code: str, name: str, kind: str, parent: Row | None, reviews: bool, now: datetime) -> Row:
         values = {
@@ -57,7 +57,7 @@ class OrgUnits:
     def update(self, unit_id: int, **values) -> None:
         if "name" in values:
             values["folded_name"] = fold(values["name"])
-        self.conn.execute(U.update().where(U.c.id == unit_id).values(**values))
+        self.conn.execute(UNIT.update().where(UNIT.c.id == unit_id).values(**values))
 
     def move(self, unit: Row, parent: Row | None) -> int:
         """Put `unit` under `parent` (None: a root): its path and every descendant's rewritten in
@@ -66,28 +66,28 @@ class OrgUnits:
         old = unit.path
         new = f"{parent.path if parent else '/'}{unit.id}/"
         assert not new.startswith(old), f"unit {unit.id} cannot go under its own subtree"
-        self.conn.execute(U.update().where(U.c.id == unit.id).values(parent_id=parent.id if parent else None))
+        self.conn.execute(UNIT.update().where(UNIT.c.id == unit.id).values(parent_id=parent.id if parent else None))
         return self.rebase(old, new)
 
     def rebase(self, old: str, new: str, *, keep_root: bool = False) -> int:
         """Every path starting with `old` starts with `new` instead (SQLite and PostgreSQL alike:
         || and substr); `keep_root` leaves the row whose path is `old` itself as it is."""
-        inside = U.c.path.startswith(old, autoescape=True)
+        inside = UNIT.c.path.startswith(old, autoescape=True)
         if keep_root:
-            inside = and_(inside, U.c.path != old)
-        tail = func.substr(U.c.path, len(old) + 1)
-        stmt = U.update().where(inside).values(path=literal(new).concat(tail))
+            inside = and_(inside, UNIT.c.path != old)
+        tail = func.substr(UNIT.c.path, len(old) + 1)
+        stmt = UNIT.update().where(inside).values(path=literal(new).concat(tail))
         return self.conn.execute(stmt).rowcount
 
     def children(self, unit: Row) -> list[Row]:
-        return list(self.conn.execute(select(U).where(U.c.parent_id == unit.id).order_by(U.c.id)))
+        return list(self.conn.execute(select(UNIT).where(UNIT.c.parent_id == unit.id).order_by(UNIT.c.id)))
 
     def ancestors(self, unit: Row) -> list[Row]:
         """From the root down to the unit's parent."""
         ids = [int(part) for part in unit.path.strip("/").split("/")[:-1] if part]
         if not ids:
             return []
-        rows = {row.id: row for row in self.conn.execute(select(U).where(U.c.id.in_(ids)))}
+        rows = {row.id: row for row in self.conn.execute(select(UNIT).where(UNIT.c.id.in_(ids)))}
         return [rows[i] for i in ids if i in rows]
 
     def reviewer(self, unit: Row) -> Row | None:
@@ -108,29 +108,31 @@ class OrgUnits:
         words = fold(text).split()
         if not roots or not words:
             return []
-        inside = or_(*(U.c.path.startswith(root.path, autoescape=True) for root in roots))
-        by_code = func.upper(U.c.code) == text.strip().upper()
-        by_name = and_(*(U.c.folded_name.contains(word, autoescape=True) for word in words))
+        inside = or_(*(UNIT.c.path.startswith(root.path, autoescape=True) for root in roots))
+        by_code = func.upper(UNIT.c.code) == text.strip().upper()
+        by_name = and_(*(UNIT.c.folded_name.contains(word, autoescape=True) for word in words))
         stmt = (
-            select(U)
+            select(UNIT)
             .where(inside, or_(by_code, by_name))
-            .order_by(by_code.desc(), U.c.closed_on.is_not(None), U.c.path)
+            .order_by(by_code.desc(), UNIT.c.closed_on.is_not(None), UNIT.c.path)
             .limit(limit)
         )
         return list(self.conn.execute(stmt))
 
     def subtree(self, unit: Row) -> list[Row]:
         return list(
-            self.conn.execute(select(U).where(U.c.path.startswith(unit.path, autoescape=True)).order_by(U.c.path))
+            self.conn.execute(
+                select(UNIT).where(UNIT.c.path.startswith(unit.path, autoescape=True)).order_by(UNIT.c.path)
+            )
         )
 
     def subtree_page(self, unit: Row, *, offset: int, limit: int) -> list[Row]:
         """One page of the unit's subtree (itself first), each unit after its parent: ordered by
         path, so siblings come in the order they were created (imported)."""
         stmt = (
-            select(U)
-            .where(U.c.path.startswith(unit.path, autoescape=True))
-            .order_by(U.c.path)
+            select(UNIT)
+            .where(UNIT.c.path.startswith(unit.path, autoescape=True))
+            .order_by(UNIT.c.path)
             .offset(offset)
             .limit(limit)
         )
@@ -138,18 +140,20 @@ class OrgUnits:
 
     def outline(self, unit: Row) -> list[Row]:
         """The unit's subtree in its lightest form (id, parent_id, kind, name), to order a listing."""
-        stmt = select(U.c.id, U.c.parent_id, U.c.kind, U.c.name).where(U.c.path.startswith(unit.path, autoescape=True))
+        stmt = select(UNIT.c.id, UNIT.c.parent_id, UNIT.c.kind, UNIT.c.name).where(
+            UNIT.c.path.startswith(unit.path, autoescape=True)
+        )
         return list(self.conn.execute(stmt))
 
     def many(self, ids: list[int]) -> dict[int, Row]:
-        return {row.id: row for row in self.conn.execute(select(U).where(U.c.id.in_(ids)))} if ids else {}
+        return {row.id: row for row in self.conn.execute(select(UNIT).where(UNIT.c.id.in_(ids)))} if ids else {}
 
     def subtree_count(self, unit: Row) -> int:
-        stmt = select(func.count()).select_from(U).where(U.c.path.startswith(unit.path, autoescape=True))
+        stmt = select(func.count()).select_from(UNIT).where(UNIT.c.path.startswith(unit.path, autoescape=True))
         return self.conn.execute(stmt).scalar_one()
 
     def children_count(self, unit_id: int) -> int:
-        return self.conn.execute(select(func.count()).select_from(U).where(U.c.parent_id == unit_id)).scalar_one()
+        return self.conn.execute(select(func.count()).select_from(UNIT).where(UNIT.c.parent_id == unit_id)).scalar_one()
 
     @staticmethod
     def is_open(unit: Row) -> bool:
@@ -172,5 +176,5 @@ class OrgUnits:
 
     def merged_in(self, unit_id: int) -> list[Row]:
         """The units folded into this one (org_unit.merged_into), oldest merger first."""
-        stmt = select(U).where(U.c.merged_into == unit_id).order_by(U.c.closed_on, U.c.id)
+        stmt = select(UNIT).where(UNIT.c.merged_into == unit_id).order_by(UNIT.c.closed_on, UNIT.c.id)
         return list(self.conn.execute(stmt))

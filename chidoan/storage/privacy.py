@@ -37,17 +37,17 @@ from chidoan.storage.models import (
 )
 from chidoan.storage.rows import among
 
-ACC = table(Account)
+ACCOUNT = table(Account)
 IDENT = table(ChannelIdentity)
 ACT = table(PrivacyAction)
 CONV = table(Conversation)
 EVENT = table(InboundEvent)
-INVITE = table(Invite)
+INV = table(Invite)
 ROLE = table(RoleAssignment)
 UNIT = table(OrgUnit)
-REPORT = table(Report)
+REP = table(Report)
 REG = table(Registration)
-REG_VERSION = table(RegistrationVersion)
+REG_VER = table(RegistrationVersion)
 LINK = table(LinkCode)
 OUT = table(Outbox)
 DOC = table(Document)
@@ -85,7 +85,9 @@ class Privacy:
     def answer(self, account_id: int, consent: str, version: str, *, source: str, now: datetime) -> None:
         """The person's answer to the notice: on the account (the current one) and in the trail."""
         self.conn.execute(
-            ACC.update().where(ACC.c.id == account_id).values(consent=consent, consent_version=version, consent_at=now)
+            ACCOUNT.update()
+            .where(ACCOUNT.c.id == account_id)
+            .values(consent=consent, consent_version=version, consent_at=now)
         )
         kind = PrivacyActionKind.consent_given if consent == "given" else PrivacyActionKind.consent_refused
         self.record(account_id, kind, source=source, now=now, notice_version=version)
@@ -105,14 +107,16 @@ class Privacy:
         """The account and every account linked into it (/lienket), whose rows kept their names."""
         ids, frontier = [account_id], [account_id]
         while frontier:
-            frontier = list(self.conn.execute(select(ACC.c.id).where(among(ACC.c.merged_into, frontier))).scalars())
+            frontier = list(
+                self.conn.execute(select(ACCOUNT.c.id).where(among(ACCOUNT.c.merged_into, frontier))).scalars()
+            )
             ids += frontier
         return ids
 
     def holdings(self, account_id: int, now: datetime) -> dict[str, Any]:
         """Everything held about the person, as plain JSON values: what /dulieu shows and exports."""
         ids = self._family(account_id)
-        account = self.conn.execute(select(ACC).where(ACC.c.id == account_id)).one()
+        account = self.conn.execute(select(ACCOUNT).where(ACCOUNT.c.id == account_id)).one()
         identities = self.conn.execute(select(IDENT).where(among(IDENT.c.account_id, ids)).order_by(IDENT.c.id))
         roles = self.conn.execute(
             select(ROLE, UNIT.c.code, UNIT.c.name)
@@ -121,19 +125,19 @@ class Privacy:
             .order_by(ROLE.c.id)
         )
         invites = self.conn.execute(
-            select(INVITE, UNIT.c.code.label("unit_code"))
-            .join(UNIT, UNIT.c.id == INVITE.c.unit_id)
-            .where(among(INVITE.c.issued_by, ids), INVITE.c.used_at.is_(None), INVITE.c.expires_at > now)
-            .order_by(INVITE.c.id)
+            select(INV, UNIT.c.code.label("unit_code"))
+            .join(UNIT, UNIT.c.id == INV.c.unit_id)
+            .where(among(INV.c.issued_by, ids), INV.c.used_at.is_(None), INV.c.expires_at > now)
+            .order_by(INV.c.id)
         )
         reports = self.conn.execute(
-            select(REPORT.c.kind, func.count())
-            .where(among(REPORT.c.created_by, ids))
-            .group_by(REPORT.c.kind)
-            .order_by(REPORT.c.kind)
+            select(REP.c.kind, func.count())
+            .where(among(REP.c.created_by, ids))
+            .group_by(REP.c.kind)
+            .order_by(REP.c.kind)
         )
         plans = self.conn.execute(
-            select(func.count()).select_from(REG_VERSION).where(among(REG_VERSION.c.submitted_by, ids))
+            select(func.count()).select_from(REG_VER).where(among(REG_VER.c.submitted_by, ids))
         ).scalar_one()
         drafts = self.conn.execute(
             select(CONV.c.journey, CONV.c.step, CONV.c.status, CONV.c.data, CONV.c.updated_at)
@@ -245,8 +249,8 @@ class Privacy:
             ).rowcount
         c.execute(delete(table(LinkAttempt)).where(among(table(LinkAttempt).c.account_id, ids)))
         c.execute(
-            ACC.update()
-            .where(among(ACC.c.id, ids))
+            ACCOUNT.update()
+            .where(among(ACCOUNT.c.id, ids))
             .values(
                 full_name=pseudonym, position=None, consent=None, consent_version=None, consent_at=None, erased_at=now
             )

@@ -14,26 +14,26 @@ from chidoan.storage.models import Prompt, table
 from chidoan.storage.prepared import Prepared
 from chidoan.storage.rows import among
 
-P = table(Prompt)
+PROMPT = table(Prompt)
 
 _LAST = Prepared(
-    select(P.c.seq, P.c.body).where(
-        P.c.account_id == bindparam("account_id"),
-        P.c.channel == bindparam("channel"),
-        P.c.chat_id == bindparam("chat_id"),
+    select(PROMPT.c.seq, PROMPT.c.body).where(
+        PROMPT.c.account_id == bindparam("account_id"),
+        PROMPT.c.channel == bindparam("channel"),
+        PROMPT.c.chat_id == bindparam("chat_id"),
     )
 )
 
 
 def _upsert(dialect) -> Prepared:
     """Insert, or replace the row already there: two workers making the first one race harmlessly."""
-    stmt = dialect.insert(P).values(
+    stmt = dialect.insert(PROMPT).values(
         account_id=bindparam("account_id"),
         channel=bindparam("channel"),
         chat_id=bindparam("chat_id"),
         seq=bindparam("seq"),
-        body=bindparam("body", type_=P.c.body.type),
-        updated_at=bindparam("updated_at", type_=P.c.updated_at.type),
+        body=bindparam("body", type_=PROMPT.c.body.type),
+        updated_at=bindparam("updated_at", type_=PROMPT.c.updated_at.type),
     )
     excluded = stmt.excluded
     return Prepared(
@@ -70,7 +70,7 @@ class Prompts:
         """`last` of every chat of these accounts, by (account_id, channel, chat_id)."""
         if not account_ids:
             return {}
-        stmt = select(P.c.account_id, P.c.channel, P.c.chat_id, P.c.seq, P.c.body).where(
-            among(P.c.account_id, account_ids)
+        stmt = select(PROMPT.c.account_id, PROMPT.c.channel, PROMPT.c.chat_id, PROMPT.c.seq, PROMPT.c.body).where(
+            among(PROMPT.c.account_id, account_ids)
         )
         return {(r.account_id, r.channel, r.chat_id): (r.seq, r.body) for r in self.conn.execute(stmt)}

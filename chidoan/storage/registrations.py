@@ -8,10 +8,12 @@ from sqlalchemy import Connection, Row, select
 
 from chidoan.storage.models import ItemRating, Registration, RegistrationStatus, RegistrationVersion, table
 from chidoan.storage.rows import found
+from chidoan.storage.versions import Versioned
 
-R = table(Registration)
-V = table(RegistrationVersion)
-IR = table(ItemRating)
+REG = table(Registration)
+REG_VER = table(RegistrationVersion)
+RATING = table(ItemRating)
+REGISTRATION_VERSIONS = Versioned(REG, REG_VER, key="registration_id", name="plan version")
 
 
 class RegistrationRefused(Exception):
@@ -41,7 +43,7 @@ class Registrations:
 
     def find(self, unit_id: int, programme: str, year: int) -> Row | None:
         return self.conn.execute(
-            select(R).where(R.c.unit_id == unit_id, R.c.programme == programme, R.c.year == year)
+            select(REG).where(REG.c.unit_id == unit_id, REG.c.programme == programme, REG.c.year == year)
         ).first()
 
     def one(self, registration_id: int) -> Row:
@@ -49,14 +51,14 @@ class Registrations:
         return found(self.get(registration_id), "registration", registration_id)
 
     def get(self, registration_id: int) -> Row | None:
-        return self.conn.execute(select(R).where(R.c.id == registration_id)).first()
+        return self.conn.execute(select(REG).where(REG.c.id == registration_id)).first()
 
     def open(self, unit_id: int, programme: str, year: int, now: datetime) -> Row:
         """The unit's registration for that year, created as a draft the first time."""
         row = self.find(unit_id, programme, year)
         if row is None:
             self.conn.execute(
-                R.insert().values(
+                REG.insert().values(
                     unit_id=unit_id,
                     programme=programme,
                     year=year,
@@ -70,12 +72,14 @@ class Registrations:
         return found(row, "registration", (unit_id, programme, year))
 
     def of_unit(self, unit_id: int) -> list[Row]:
-        return list(self.conn.execute(select(R).where(R.c.unit_id == unit_id).order_by(R.c.year.desc(), R.c.id)))
+        return list(
+            self.conn.execute(select(REG).where(REG.c.unit_id == unit_id).order_by(REG.c.year.desc(), REG.c.id))
+        )
 
     def set_editor(self, registration_id: int, account_id: int | None, now: datetime) -> None:
         self.conn.execute(
-            R.update()
-            .where(R.c.id == registration_id)
+            REG.update()
+            .where(REG.c.id == registration_id)
             .values(editing_by=account_id, editing_since=now if account_id else None)
         )
 
@@ -99,54 +103,48 @@ class Registrations:
 
         The year-end ratings of the tasks (item_rating, by task position) were of the version
         rated: they go with it (the review_action rows keep the audit trail of them)."""
-        number = registration.version + 1
         first = registration.first_submitted_at is None
         status_check = (
-            R.c.status == expected_status if expected_status is not None else R.c.status != RegistrationStatus.reviewed
+            REG.c.status == expected_status
+            if expected_status is not None
+            else REG.c.status != RegistrationStatus.reviewed
         )
-        changed = self.conn.execute(
-            R.update()
-            .where(
-                R.c.id == registration.id,
-                R.c.version == registration.version,
-                R.c.status != RegistrationStatus.reviewed,
-                status_check,
-            )
-            .values(
-                version=number,
-                status=RegistrationStatus.submitted,
-                first_submitted_at=now if first else registration.first_submitted_at,
-                on_time=on_time if first else registration.on_time,
-                editing_by=None,
-                editing_since=None,
-                updated_at=now,
-            )
-        ).rowcount
-        if changed != 1:
-            current = self.conn.execute(select(R).where(R.c.id == registration.id)).one()
+        number = REGISTRATION_VERSIONS.next_version(
+            self.conn,
+            registration.id,
+            REG.c.version == registration.version,
+            REG.c.status != RegistrationStatus.reviewed,
+            status_check,
+            now=now,
+            status=RegistrationStatus.submitted,
+            first_submitted_at=now if first else registration.first_submitted_at,
+            on_time=on_time if first else registration.on_time,
+            editing_by=None,
+            editing_since=None,
+        )
+        if number is None:
+            current = self.conn.execute(select(REG).where(REG.c.id == registration.id)).one()
             if current.status == RegistrationStatus.reviewed:
                 raise RegistrationReadOnly(current)
             if current.version == registration.version:
                 raise StatusChanged(current)
             raise NewerVersion(current)
-        self.conn.execute(IR.delete().where(IR.c.registration_id == registration.id))
-        self.conn.execute(
-            V.insert().values(
-                registration_id=registration.id,
-                version=number,
-                data=data,
-                submitted_by=account_id,
-                submitted_at=now,
-                on_time=on_time,
-                document_id=document_id,
-            )
+        self.conn.execute(RATING.delete().where(RATING.c.registration_id == registration.id))
+        REGISTRATION_VERSIONS.add(
+            self.conn,
+            registration.id,
+            number,
+            data=data,
+            account_id=account_id,
+            now=now,
+            on_time=on_time,
+            document_id=document_id,
         )
         return number
 
     def version(self, registration_id: int, number: int) -> Row:
         """A submitted version, which must exist (a registration's `version` counts them)."""
-        row = self.conn.execute(select(V).where(V.c.registration_id == registration_id, V.c.version == number)).first()
-        return found(row, "plan version", (registration_id, number))
+        return REGISTRATION_VERSIONS.one(self.conn, registration_id, number)
 
     def versions(self, registration_id: int) -> list[Row]:
-        return list(self.conn.execute(select(V).where(V.c.registration_id == registration_id).order_by(V.c.version)))
+        return REGISTRATION_VERSIONS.history(self.conn, registration_id)

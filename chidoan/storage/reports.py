@@ -16,11 +16,13 @@ from chidoan.storage.models import (
     table,
 )
 from chidoan.storage.rows import found, inserted_id
+from chidoan.storage.versions import Versioned
 
-R = table(Report)
-V = table(ReportVersion)
-C = table(Commitment)
-U = table(OrgUnit)
+REP = table(Report)
+REP_VER = table(ReportVersion)
+COM = table(Commitment)
+UNIT = table(OrgUnit)
+REPORT_VERSIONS = Versioned(REP, REP_VER, key="report_id", name="report version")
 
 
 class ReportReadOnly(Exception):
@@ -41,7 +43,7 @@ class Reports:
     def add(self, *, unit_id: int, kind: str, held_on: date, data: dict, account_id: int, now: datetime) -> int:
         report_id = inserted_id(
             self.conn.execute(
-                R.insert().values(
+                REP.insert().values(
                     unit_id=unit_id,
                     kind=kind,
                     held_on=held_on,
@@ -53,30 +55,28 @@ class Reports:
                 )
             )
         )
-        self.conn.execute(
-            V.insert().values(report_id=report_id, version=1, data=data, submitted_by=account_id, submitted_at=now)
-        )
+        REPORT_VERSIONS.add(self.conn, report_id, 1, data=data, account_id=account_id, now=now)
         return report_id
 
     def of_unit(self, unit_id: int, kind: str) -> list[Row]:
         return list(
-            self.conn.execute(select(R).where(R.c.unit_id == unit_id, R.c.kind == kind).order_by(R.c.held_on, R.c.id))
+            self.conn.execute(
+                select(REP).where(REP.c.unit_id == unit_id, REP.c.kind == kind).order_by(REP.c.held_on, REP.c.id)
+            )
         )
 
     def latest_data(self, report_id: int) -> dict:
-        return self.conn.execute(
-            select(V.c.data).where(V.c.report_id == report_id).order_by(V.c.version.desc()).limit(1)
-        ).scalar_one()
+        return REPORT_VERSIONS.latest_data(self.conn, report_id)
 
     def versions(self, report_id: int) -> list[Row]:
-        return list(self.conn.execute(select(V).where(V.c.report_id == report_id).order_by(V.c.version)))
+        return REPORT_VERSIONS.history(self.conn, report_id)
 
     def add_commitment(
         self, *, report_id: int, unit_id: int, promise: str, promised_by: str, due_on: date | None, now: datetime
     ) -> int:
         return inserted_id(
             self.conn.execute(
-                C.insert().values(
+                COM.insert().values(
                     report_id=report_id,
                     unit_id=unit_id,
                     promise=promise,
@@ -90,28 +90,28 @@ class Reports:
         )
 
     def commitments(self, report_id: int) -> list[Row]:
-        return list(self.conn.execute(select(C).where(C.c.report_id == report_id).order_by(C.c.id)))
+        return list(self.conn.execute(select(COM).where(COM.c.report_id == report_id).order_by(COM.c.id)))
 
     def one(self, report_id: int) -> Row:
         """The report, which must exist (fetch-or-fail; `get` when it may not)."""
         return found(self.get(report_id), "report", report_id)
 
     def get(self, report_id: int) -> Row | None:
-        return self.conn.execute(select(R).where(R.c.id == report_id)).first()
+        return self.conn.execute(select(REP).where(REP.c.id == report_id)).first()
 
     def one_commitment(self, commitment_id: int) -> Row:
         return found(self.commitment(commitment_id), "commitment", commitment_id)
 
     def commitment(self, commitment_id: int) -> Row | None:
-        return self.conn.execute(select(C).where(C.c.id == commitment_id)).first()
+        return self.conn.execute(select(COM).where(COM.c.id == commitment_id)).first()
 
     def due_commitments(self, today: date) -> list[Row]:
         """Open commitments whose day has come (each is asked about once; see bot/sweeps.py)."""
         return list(
             self.conn.execute(
-                select(C)
-                .where(C.c.status == CommitmentStatus.open, C.c.due_on.is_not(None), C.c.due_on <= today)
-                .order_by(C.c.due_on, C.c.id)
+                select(COM)
+                .where(COM.c.status == CommitmentStatus.open, COM.c.due_on.is_not(None), COM.c.due_on <= today)
+                .order_by(COM.c.due_on, COM.c.id)
             )
         )
 
@@ -121,15 +121,15 @@ class Reports:
         values = (
             {"updated_at": now} | ({"status": status} if status else {}) | ({"note": note} if note is not None else {})
         )
-        self.conn.execute(C.update().where(C.c.id == commitment_id).values(**values))
+        self.conn.execute(COM.update().where(COM.c.id == commitment_id).values(**values))
 
     def of_unit_in(self, unit_id: int, year: int) -> list[Row]:
         """The unit's reports of events held in that year, newest first."""
         return list(
             self.conn.execute(
-                select(R)
-                .where(R.c.unit_id == unit_id, R.c.held_on >= date(year, 1, 1), R.c.held_on <= date(year, 12, 31))
-                .order_by(R.c.held_on.desc(), R.c.id.desc())
+                select(REP)
+                .where(REP.c.unit_id == unit_id, REP.c.held_on >= date(year, 1, 1), REP.c.held_on <= date(year, 12, 31))
+                .order_by(REP.c.held_on.desc(), REP.c.id.desc())
             )
         )
 
@@ -137,49 +137,44 @@ class Reports:
         """An edit: the next version, the previous ones kept. Raises ReportReadOnly unless the
         report is (still) submitted: the status is checked by the same UPDATE that takes the
         version number, which also locks the row until the version is written."""
-        number = self.conn.execute(
-            R.update()
-            .where(R.c.id == report_id, R.c.status == ReportStatus.submitted)
-            .values(version=R.c.version + 1, held_on=held_on, updated_at=now)
-            .returning(R.c.version)
-        ).scalar_one_or_none()
+        number = REPORT_VERSIONS.next_version(
+            self.conn, report_id, REP.c.status == ReportStatus.submitted, now=now, held_on=held_on
+        )
         if number is None:
             raise ReportReadOnly(report_id, self._status(report_id))
-        self.conn.execute(
-            V.insert().values(report_id=report_id, version=number, data=data, submitted_by=account_id, submitted_at=now)
-        )
+        REPORT_VERSIONS.add(self.conn, report_id, number, data=data, account_id=account_id, now=now)
         return number
 
     def withdraw(self, report_id: int, now: datetime) -> None:
         """Taken back by the unit (kept, with its versions); ReportReadOnly unless submitted."""
         changed = self.conn.execute(
-            R.update()
-            .where(R.c.id == report_id, R.c.status == ReportStatus.submitted)
+            REP.update()
+            .where(REP.c.id == report_id, REP.c.status == ReportStatus.submitted)
             .values(status=ReportStatus.withdrawn, updated_at=now)
         ).rowcount
         if changed != 1:
             raise ReportReadOnly(report_id, self._status(report_id))
 
     def _status(self, report_id: int) -> str:
-        return self.conn.execute(select(R.c.status).where(R.c.id == report_id)).scalar_one()
+        return self.conn.execute(select(REP.c.status).where(REP.c.id == report_id)).scalar_one()
 
     def set_status(self, report_id: int, status: str, now: datetime) -> None:
-        self.conn.execute(R.update().where(R.c.id == report_id).values(status=status, updated_at=now))
+        self.conn.execute(REP.update().where(REP.c.id == report_id).values(status=status, updated_at=now))
 
     def drop_open_commitments(self, report_id: int) -> None:
         """Before an edited dialogue's promises are stored again (answered ones stay)."""
-        self.conn.execute(C.delete().where(C.c.report_id == report_id, C.c.status == CommitmentStatus.open))
+        self.conn.execute(COM.delete().where(COM.c.report_id == report_id, COM.c.status == CommitmentStatus.open))
 
     # ---- a unit and its subtree (the drill-down, handlers/units.py) ---------------------------
 
     def _in_subtree(self, path: str, kind: str, year: int):
         return (
-            R.join(U, U.c.id == R.c.unit_id),
+            REP.join(UNIT, UNIT.c.id == REP.c.unit_id),
             (
-                U.c.path.startswith(path, autoescape=True),
-                R.c.kind == kind,
-                R.c.held_on >= date(year, 1, 1),
-                R.c.held_on <= date(year, 12, 31),
+                UNIT.c.path.startswith(path, autoescape=True),
+                REP.c.kind == kind,
+                REP.c.held_on >= date(year, 1, 1),
+                REP.c.held_on <= date(year, 12, 31),
             ),
         )
 
@@ -188,10 +183,10 @@ class Reports:
         newest first, each with its unit's name and code (`unit_name`, `unit_code`)."""
         joined, where = self._in_subtree(path, kind, year)
         stmt = (
-            select(R, U.c.name.label("unit_name"), U.c.code.label("unit_code"))
+            select(REP, UNIT.c.name.label("unit_name"), UNIT.c.code.label("unit_code"))
             .select_from(joined)
             .where(*where)
-            .order_by(R.c.held_on.desc(), R.c.id.desc())
+            .order_by(REP.c.held_on.desc(), REP.c.id.desc())
             .offset(offset)
             .limit(limit)
         )
@@ -206,15 +201,15 @@ class Reports:
         its dialogue (`held_on`), the report's status (`report_status`) and its unit's name."""
         stmt = (
             select(
-                C,
-                R.c.held_on,
-                R.c.status.label("report_status"),
-                U.c.name.label("unit_name"),
-                U.c.code.label("unit_code"),
+                COM,
+                REP.c.held_on,
+                REP.c.status.label("report_status"),
+                UNIT.c.name.label("unit_name"),
+                UNIT.c.code.label("unit_code"),
             )
-            .select_from(C.join(R, R.c.id == C.c.report_id).join(U, U.c.id == C.c.unit_id))
-            .where(U.c.path.startswith(path, autoescape=True))
-            .order_by(R.c.held_on.desc(), C.c.id)
+            .select_from(COM.join(REP, REP.c.id == COM.c.report_id).join(UNIT, UNIT.c.id == COM.c.unit_id))
+            .where(UNIT.c.path.startswith(path, autoescape=True))
+            .order_by(REP.c.held_on.desc(), COM.c.id)
             .offset(offset)
             .limit(limit)
         )
@@ -223,7 +218,7 @@ class Reports:
     def count_commitments_in_subtree(self, path: str) -> int:
         stmt = (
             select(func.count())
-            .select_from(C.join(U, U.c.id == C.c.unit_id))
-            .where(U.c.path.startswith(path, autoescape=True))
+            .select_from(COM.join(UNIT, UNIT.c.id == COM.c.unit_id))
+            .where(UNIT.c.path.startswith(path, autoescape=True))
         )
         return self.conn.execute(stmt).scalar_one()

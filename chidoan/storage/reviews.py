@@ -26,11 +26,11 @@ from chidoan.storage.models import (
 )
 from chidoan.storage.rows import among, inserted_id
 
-R = table(Registration)
-P = table(Report)
-U = table(OrgUnit)
-A = table(ReviewAction)
-IR = table(ItemRating)
+REG = table(Registration)
+REP = table(Report)
+UNIT = table(OrgUnit)
+ACTION = table(ReviewAction)
+RATING = table(ItemRating)
 
 # What a reviewer may do to a registration in each state.
 ACCEPTABLE = (RegistrationStatus.submitted, RegistrationStatus.returned)
@@ -53,15 +53,15 @@ class Reviews:
 
     @staticmethod
     def _inside(roots: Iterable[Row]):
-        return or_(*(U.c.path.startswith(root.path, autoescape=True) for root in roots))
+        return or_(*(UNIT.c.path.startswith(root.path, autoescape=True) for root in roots))
 
     def _page(self, table: Table, where: list, offset: int, limit: int) -> tuple[int, list[Row]]:
         """(how many rows of `table` (registrations or reports) match in all, the page), each row
         with its unit's code and name, the oldest (latest change) first."""
-        joined = table.join(U, U.c.id == table.c.unit_id)
+        joined = table.join(UNIT, UNIT.c.id == table.c.unit_id)
         total = self.conn.execute(select(func.count()).select_from(joined).where(*where)).scalar_one()
         rows = self.conn.execute(
-            select(table, U.c.code.label("unit_code"), U.c.name.label("unit_name"))
+            select(table, UNIT.c.code.label("unit_code"), UNIT.c.name.label("unit_name"))
             .select_from(joined)
             .where(*where)
             .order_by(table.c.updated_at, table.c.id)
@@ -85,10 +85,10 @@ class Reviews:
         those without a year-end result yet."""
         if not roots:
             return 0, []
-        where = [self._inside(roots), R.c.status == status, R.c.year >= from_year]
+        where = [self._inside(roots), REG.c.status == status, REG.c.year >= from_year]
         if rated is False:
-            where.append(R.c.result.is_(None))
-        return self._page(R, where, offset, limit)
+            where.append(REG.c.result.is_(None))
+        return self._page(REG, where, offset, limit)
 
     def waiting_reports(
         self, roots: list[Row], *, since: date, offset: int = 0, limit: int = 8
@@ -97,23 +97,23 @@ class Reviews:
         roots' subtrees, the oldest first."""
         if not roots:
             return 0, []
-        where = [self._inside(roots), P.c.status == ReportStatus.submitted, P.c.held_on >= since]
-        return self._page(P, where, offset, limit)
+        where = [self._inside(roots), REP.c.status == ReportStatus.submitted, REP.c.held_on >= since]
+        return self._page(REP, where, offset, limit)
 
     # ---- changing state (each checks the state it was shown in) -------------------------------
 
     def _registration(self, registration_id: int) -> Row | None:
-        return self.conn.execute(select(R).where(R.c.id == registration_id)).first()
+        return self.conn.execute(select(REG).where(REG.c.id == registration_id)).first()
 
     def _change(self, registration: Row, allowed: Iterable[str], now: datetime, **values) -> None:
         changed = self.conn.execute(
-            R.update()
+            REG.update()
             .where(
-                R.c.id == registration.id,
-                R.c.version == registration.version,
-                R.c.status == registration.status,
-                R.c.status.in_([str(s) for s in allowed]),
-                R.c.result.is_(None) if registration.result is None else R.c.result == registration.result,
+                REG.c.id == registration.id,
+                REG.c.version == registration.version,
+                REG.c.status == registration.status,
+                REG.c.status.in_([str(s) for s in allowed]),
+                REG.c.result.is_(None) if registration.result is None else REG.c.result == registration.result,
             )
             .values(updated_at=now, **values)
         ).rowcount
@@ -147,9 +147,9 @@ class Reviews:
     def last_return(self, registration_id: int) -> Row | None:
         """The newest "return" of the registration (what is reopened while it is returned)."""
         return self.conn.execute(
-            select(A)
-            .where(A.c.registration_id == registration_id, A.c.action == "return")
-            .order_by(A.c.id.desc())
+            select(ACTION)
+            .where(ACTION.c.registration_id == registration_id, ACTION.c.action == "return")
+            .order_by(ACTION.c.id.desc())
             .limit(1)
         ).first()
 
@@ -172,7 +172,7 @@ class Reviews:
         The registration's row is locked while the rating is written, so a new version (which
         deletes the ratings of the old, Registrations.add_version) comes either before, and the
         rating is refused, or after, and deletes it with the rest."""
-        current = self.conn.execute(select(R).where(R.c.id == registration.id).with_for_update()).first()
+        current = self.conn.execute(select(REG).where(REG.c.id == registration.id).with_for_update()).first()
         if (
             current is None
             or current.version != registration.version
@@ -184,13 +184,13 @@ class Reviews:
         if seen is None:
             try:
                 with self.conn.begin_nested():
-                    self.conn.execute(IR.insert().values(registration_id=registration.id, task=task, **values))
+                    self.conn.execute(RATING.insert().values(registration_id=registration.id, task=task, **values))
             except IntegrityError:  # rated a moment ago
                 raise ReviewConflict(current) from None
         else:
             changed = self.conn.execute(
-                IR.update()
-                .where(IR.c.registration_id == registration.id, IR.c.task == task, IR.c.result == seen)
+                RATING.update()
+                .where(RATING.c.registration_id == registration.id, RATING.c.task == task, RATING.c.result == seen)
                 .values(**values)
             ).rowcount
             if changed != 1:
@@ -230,12 +230,12 @@ class Reviews:
 
     def accept_report(self, report: Row, *, account_id: int, now: datetime) -> None:
         changed = self.conn.execute(
-            P.update()
-            .where(P.c.id == report.id, P.c.version == report.version, P.c.status == ReportStatus.submitted)
+            REP.update()
+            .where(REP.c.id == report.id, REP.c.version == report.version, REP.c.status == ReportStatus.submitted)
             .values(status=ReportStatus.reviewed, updated_at=now)
         ).rowcount
         if changed != 1:
-            raise ReviewConflict(self.conn.execute(select(P).where(P.c.id == report.id)).first())
+            raise ReviewConflict(self.conn.execute(select(REP).where(REP.c.id == report.id)).first())
         self.record(report.unit_id, account_id, "accept", now, report_id=report.id, detail={"version": report.version})
 
     def record(
@@ -252,7 +252,7 @@ class Reviews:
     ) -> int:
         return inserted_id(
             self.conn.execute(
-                A.insert().values(
+                ACTION.insert().values(
                     unit_id=unit_id,
                     registration_id=registration_id,
                     report_id=report_id,
@@ -270,14 +270,14 @@ class Reviews:
     def actions_of(self, unit_ids: Iterable[int] | None = None, *, registration_id: int | None = None) -> list[Row]:
         """Review actions, oldest first: of a registration, or of units (their registrations'
         and reports' alike)."""
-        stmt = select(A).order_by(A.c.at, A.c.id)
+        stmt = select(ACTION).order_by(ACTION.c.at, ACTION.c.id)
         if registration_id is not None:
-            stmt = stmt.where(A.c.registration_id == registration_id)
+            stmt = stmt.where(ACTION.c.registration_id == registration_id)
         elif unit_ids is not None:
             ids = list(unit_ids)
             if not ids:
                 return []
-            stmt = stmt.where(among(A.c.unit_id, ids))
+            stmt = stmt.where(among(ACTION.c.unit_id, ids))
         else:
             raise ValueError("actions_of needs unit ids or a registration id")
         return list(self.conn.execute(stmt))
@@ -289,7 +289,9 @@ class Reviews:
         found: dict[int, list[Row]] = {}
         if not ids:
             return found
-        stmt = select(IR).where(among(IR.c.registration_id, ids)).order_by(IR.c.registration_id, IR.c.task)
+        stmt = (
+            select(RATING).where(among(RATING.c.registration_id, ids)).order_by(RATING.c.registration_id, RATING.c.task)
+        )
         for row in self.conn.execute(stmt):
             found.setdefault(row.registration_id, []).append(row)
         return found

@@ -9,8 +9,8 @@ from sqlalchemy import Connection, Row, select
 from chidoan.storage.models import OrgUnit, RoleAssignment, table
 from chidoan.storage.rows import inserted_id
 
-R = table(RoleAssignment)
-U = table(OrgUnit)
+ROLE = table(RoleAssignment)
+UNIT = table(OrgUnit)
 
 
 class Roles:
@@ -22,28 +22,37 @@ class Roles:
         return list(
             self.conn.execute(
                 select(
-                    R.c.id, R.c.role, R.c.granted_at, U.c.id.label("unit_id"), U.c.code, U.c.name, U.c.kind, U.c.path
+                    ROLE.c.id,
+                    ROLE.c.role,
+                    ROLE.c.granted_at,
+                    UNIT.c.id.label("unit_id"),
+                    UNIT.c.code,
+                    UNIT.c.name,
+                    UNIT.c.kind,
+                    UNIT.c.path,
                 )
-                .join(U, U.c.id == R.c.unit_id)
-                .where(R.c.account_id == account_id, R.c.revoked_at.is_(None))
-                .order_by(R.c.id)
+                .join(UNIT, UNIT.c.id == ROLE.c.unit_id)
+                .where(ROLE.c.account_id == account_id, ROLE.c.revoked_at.is_(None))
+                .order_by(ROLE.c.id)
             )
         )
 
     def holders(self, unit_id: int, role: str) -> list[Row]:
         return list(
-            self.conn.execute(select(R).where(R.c.unit_id == unit_id, R.c.role == role, R.c.revoked_at.is_(None)))
+            self.conn.execute(
+                select(ROLE).where(ROLE.c.unit_id == unit_id, ROLE.c.role == role, ROLE.c.revoked_at.is_(None))
+            )
         )
 
     def accounts_holding(self, role: str) -> list[int]:
         """Every account that holds `role` on some unit (the admins, to be told of a fault)."""
-        stmt = select(R.c.account_id).where(R.c.role == role, R.c.revoked_at.is_(None)).distinct()
+        stmt = select(ROLE.c.account_id).where(ROLE.c.role == role, ROLE.c.revoked_at.is_(None)).distinct()
         return sorted(self.conn.execute(stmt).scalars())
 
     def grant(self, *, account_id: int, unit_id: int, role: str, invite_id: int | None, now: datetime) -> int:
         return inserted_id(
             self.conn.execute(
-                R.insert().values(
+                ROLE.insert().values(
                     account_id=account_id, unit_id=unit_id, role=role, invite_id=invite_id, granted_at=now
                 )
             )
@@ -51,10 +60,10 @@ class Roles:
 
     def revoke(self, assignment_id: int, *, reason: str, now: datetime) -> None:
         self.conn.execute(
-            R.update()
-            .where(R.c.id == assignment_id, R.c.revoked_at.is_(None))
+            ROLE.update()
+            .where(ROLE.c.id == assignment_id, ROLE.c.revoked_at.is_(None))
             .values(revoked_at=now, revoked_reason=reason)
         )
 
     def history(self, unit_id: int) -> list[Row]:
-        return list(self.conn.execute(select(R).where(R.c.unit_id == unit_id).order_by(R.c.id)))
+        return list(self.conn.execute(select(ROLE).where(ROLE.c.unit_id == unit_id).order_by(ROLE.c.id)))

@@ -4,7 +4,7 @@ from sqlalchemy import Connection, select
 
 from chidoan.storage.models import Setting, table
 
-T = table(Setting)
+SETTING = table(Setting)
 
 
 class KeyValues:
@@ -12,10 +12,10 @@ class KeyValues:
         self.conn = conn
 
     def get(self, key: str) -> str | None:
-        return self.conn.execute(select(T.c.value).where(T.c.key == key)).scalar()
+        return self.conn.execute(select(SETTING.c.value).where(SETTING.c.key == key)).scalar()
 
     def put(self, key: str, value: str) -> None:
         if self.get(key) is None:
-            self.conn.execute(T.insert().values(key=key, value=value))
+            self.conn.execute(SETTING.insert().values(key=key, value=value))
         else:
-            self.conn.execute(T.update().where(T.c.key == key).values(value=value))
+            self.conn.execute(SETTING.update().where(SETTING.c.key == key).values(value=value))

@@ -67,9 +67,9 @@ class UnitOfWork:
 
 
 @contextmanager
-def unit_of_work(engine: Engine) -> Iterator[UnitOfWork]:
+def unit_of_work(db: Engine) -> Iterator[UnitOfWork]:
     """Everything inside commits together, or not at all."""
-    with engine.begin() as conn:
+    with db.begin() as conn:
         uow = UnitOfWork(conn)
         yield uow
         uow.outbox.flush()

@@ -13,8 +13,8 @@ config = context.config
 def run() -> None:
     connection = config.attributes.get("connection")
     if connection is None:
-        engine = create_engine(config.get_main_option("sqlalchemy.url"))
-        with engine.begin() as connection:
+        db = create_engine(config.get_main_option("sqlalchemy.url"))
+        with db.begin() as connection:
             _configure_and_run(connection)
         return
     _configure_and_run(connection)
