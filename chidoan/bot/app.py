@@ -27,6 +27,9 @@ from chidoan.storage.db import DatabaseNotReady, make_engine, prepare
 
 log = logging.getLogger(__name__)
 HEALTH_TIMEOUT = 3.0  # seconds
+# At shutdown, seconds a request still under way gets to finish once the server stops listening
+# (aiohttp's default is 60): SIGTERM must end the service within a few seconds.
+SHUTDOWN_GRACE = 1.0
 
 
 class StartupError(Exception):
@@ -74,7 +77,7 @@ class App:
         await self.sweeps.start()
         await self.nudges.start()
         await self.jobs.start()
-        self._runner = web.AppRunner(self.http_app(), access_log=None)
+        self._runner = web.AppRunner(self.http_app(), access_log=None, shutdown_timeout=SHUTDOWN_GRACE)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.settings.web_host, self.settings.web_port).start()
         log.info("listening on http://%s:%s", self.settings.web_host, self.settings.web_port)
