@@ -5,32 +5,18 @@ tabs get a going-away close frame and the process exits within 3 s (issue 11).""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import aiohttp
 from aiohttp import WSCloseCode, WSMsgType
 
-from tests.conftest import free_port
+from tests.conftest import command_env, free_port
 
-ROOT = Path(__file__).resolve().parent.parent
 STOP_WITHIN = 3.0  # seconds from SIGTERM to exit
 START_WITHIN = 60.0  # seconds to answer /healthz (imports and migrations on 2 shared cores)
-
-
-def service_env(tmp_path: Path, port: int) -> dict[str, str]:
-    """The machine's environment less anything that would start another channel."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHIDOAN_", "TELEGRAM_", "ZALO_"))}
-    return env | {
-        "PYTHONPATH": str(ROOT),
-        "CHIDOAN_DATABASE_URL": f"sqlite:///{tmp_path}/chidoan.sqlite3",
-        "CHIDOAN_WEB_PORT": str(port),
-        "CHIDOAN_REMINDERS": "false",
-    }
 
 
 async def wait_healthy(session: aiohttp.ClientSession, port: int, process: subprocess.Popen) -> None:
@@ -53,7 +39,7 @@ async def test_sigterm_with_two_web_chat_tabs_open_stops_within_three_seconds(tm
     process = subprocess.Popen(
         [sys.executable, "-m", "chidoan", "run"],
         cwd=tmp_path,
-        env=service_env(tmp_path, port),
+        env=command_env(CHIDOAN_DATA_DIR=str(tmp_path), CHIDOAN_WEB_PORT=str(port)),
         stdout=subprocess.DEVNULL,
         stderr=log.open("wb"),
     )

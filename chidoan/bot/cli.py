@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from chidoan.bot import logs
 from chidoan.bot.config import Settings
 from chidoan.storage.models import Role
 
@@ -90,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
             where = ".".join(str(part) for part in error["loc"])
             print(f"chidoan: configuration: {where + ': ' if where else ''}{error['msg']}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(settings.log_level)
+    logs.announce_database(settings)
     return COMMANDS[args.command](settings, args)
 
 
