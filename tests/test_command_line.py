@@ -8,7 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from sqlalchemy import select
+
+from chidoan.bot.cli import main
 from chidoan.bot.config import DATABASE_FILE, DatabaseOrigin, default_data_dir
+from chidoan.storage.models import Invite
 from tests.conftest import ROOT, command_env, make_settings
 
 
@@ -64,3 +69,87 @@ def test_an_older_database_in_the_current_folder_is_kept_with_a_warning(tmp_path
     assert invited.returncode == 0, invited.stderr
     assert f"WARNING chidoan: database {old} (found in the current folder)" in invited.stderr
     assert "CHIDOAN_DATA_DIR=" in invited.stderr
+
+
+# ---- invite: checked, found as in the chat, in one language -----------------------------------
+
+
+@pytest.fixture
+def invite(db, org, settings, monkeypatch, capsys):
+    """`chidoan invite …` in this process on the test database (Vietnamese locale unless told):
+    returns (exit status, stdout, stderr)."""
+    for name in ("LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    monkeypatch.setenv("CHIDOAN_DATABASE_URL", settings.database_url)
+    capsys.readouterr()
+
+    def run(*args: str) -> tuple[int, str, str]:
+        status = main(["invite", *args])
+        out = capsys.readouterr()
+        return status, out.out, out.err
+
+    return run
+
+
+def invites(db) -> list:
+    with db.connect() as conn:
+        return list(conn.execute(select(Invite.__table__)))
+
+
+@pytest.mark.parametrize("days", ["0", "-5", "366", "mười"])
+def test_invite_days_out_of_range_are_refused(invite, db, days):
+    """0 used to mean the default 14, -5 issued a code already expired."""
+    status, out, err = invite("--unit", "RG-VB", "--role", "secretary", "--days", days)
+    assert status == 2 and out == ""
+    assert "--days" in err and "1" in err and "365" in err and f"“{days}”" in err
+    assert invites(db) == []
+
+
+def test_invite_days_within_range_set_the_expiry(invite, db):
+    assert invite("--unit", "RG-VB", "--role", "secretary", "--days", "365")[0] == 0
+    [row] = invites(db)
+    assert (row.expires_at - row.created_at).days == 365
+
+
+def test_invite_finds_the_unit_in_any_case(invite, db, org):
+    status, out, err = invite("--unit", "rg-vb", "--role", "secretary")
+    assert status == 0, err
+    [row] = invites(db)
+    assert row.unit_id == org["RG-VB"].id and row.role == "secretary"
+
+
+def test_invite_takes_the_role_words_of_the_chat(invite, db):
+    assert invite("--unit", "RG-VB", "--role", "phobithu")[0] == 0
+    assert invite("--unit", "RG", "--role", "canbo")[0] == 0
+    assert [row.role for row in invites(db)] == ["deputy", "district_staff"]
+
+
+def test_a_bad_role_lists_the_valid_ones(invite, db):
+    status, out, err = invite("--unit", "RG-VB", "--role", "boss")
+    assert status == 2 and "<Role." not in err
+    assert "“boss”" in err and "secretary, deputy, district_staff, admin" in err
+    assert invites(db) == []
+
+
+def test_the_command_speaks_vietnamese_by_default(invite):
+    status, out, _err = invite("--unit", "RG-VB", "--role", "secretary")
+    assert status == 0
+    assert "Mã mời: " in out and "Đơn vị: Đoàn phường Vĩnh Bảo (RG-VB); vai trò: Bí thư" in out
+    assert "Hiệu lực đến: " in out and "Liên kết: " in out
+    assert not any(word in out for word in ("code:", "unit:", "expires:", "link:"))
+
+
+def test_the_command_speaks_english_when_asked_or_by_the_locale(invite, monkeypatch):
+    status, out, _err = invite("--unit", "RG-VB", "--role", "secretary", "--lang", "en")
+    assert status == 0
+    assert "Code: " in out and "Unit: Đoàn phường Vĩnh Bảo (RG-VB); role: Secretary" in out and "Valid until: " in out
+    monkeypatch.setenv("LANG", "en_US.UTF-8")
+    assert "Unit: Đoàn phường Vĩnh Bảo (RG-VB); role: Secretary" in invite("--unit", "RG-VB", "--role", "secretary")[1]
+    status, _out, err = invite("--unit", "nowhere", "--role", "secretary")
+    assert status == 1 and err.strip() == "There is no unit with the code nowhere."
+
+
+def test_an_unknown_language_is_refused(invite):
+    status, out, err = invite("--unit", "RG-VB", "--role", "secretary", "--lang", "fr")
+    assert status == 2 and out == "" and "vi" in err and "en" in err and "fr" in err
