@@ -138,7 +138,7 @@ class Settings(BaseSettings):
     )
     timezone: str = Field(default="Asia/Ho_Chi_Minh", validation_alias="CHIDOAN_TIMEZONE")
     default_locale: str = Field(default="vi", validation_alias="CHIDOAN_DEFAULT_LOCALE")
-    invite_days: int = Field(default=14, ge=1, validation_alias="CHIDOAN_INVITE_DAYS")
+    invite_days: int = Field(default=14, ge=1, le=365, validation_alias="CHIDOAN_INVITE_DAYS")
     max_file_kb: int = Field(default=10 * 1024, ge=1, validation_alias="CHIDOAN_MAX_FILE_KB")
     programmes_dir: Path | None = Field(
         default=None,
