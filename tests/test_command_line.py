@@ -153,3 +153,19 @@ def test_the_command_speaks_english_when_asked_or_by_the_locale(invite, monkeypa
 def test_an_unknown_language_is_refused(invite):
     status, out, err = invite("--unit", "RG-VB", "--role", "secretary", "--lang", "fr")
     assert status == 2 and out == "" and "vi" in err and "en" in err and "fr" in err
+
+
+def test_org_problems_are_in_the_command_language(db, org, settings, tmp_path, monkeypatch, capsys):
+    """The import's and the merge's refusals used to be Vietnamese whatever the language."""
+    monkeypatch.setenv("CHIDOAN_DATABASE_URL", settings.database_url)
+    bad = tmp_path / "units.csv"
+    bad.write_text("code,name,kind,parent_code\nX1,Đoàn X,xyz,\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["--lang", "en", "org", "import", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "Nothing imported: the file has 1 problem(s)." in err
+    assert "Row 2: kind of unit 'xyz' is not valid (use: " in err
+    assert main(["org", "import", str(bad), "--lang=vi"]) == 1
+    assert "Dòng 2: loại đơn vị 'xyz' không hợp lệ" in capsys.readouterr().err
+    assert main(["--lang", "en", "org", "merge", "--from", "ct-ml", "--into", "CT-ML"]) == 1
+    assert "Not merged: Unit 'CT-ML' cannot be merged into itself." in capsys.readouterr().err

@@ -179,7 +179,7 @@ def cmd_org_import(settings, args, voice) -> int:
     if not result.ok:
         voice.say(N_("Nothing imported: the file has {n} problem(s)."), err=True, n=len(result.problems))
         for problem in result.problems:
-            print(f"  {problem}", file=sys.stderr)
+            print(f"  {problem.render(voice.t)}", file=sys.stderr)
         return 1
     voice.say(
         N_("Imported: {created} new unit(s), {updated} unit(s) updated, {moved} unit(s) moved under a new parent."),
@@ -210,7 +210,7 @@ def cmd_org_merge(settings, args, voice) -> int:
         source, target = (_code_any_case(engine, code) for code in (args.source, args.target))
         result = merge_units(engine, source, target, settings=settings, on=on)
     except MergeError as exc:
-        voice.say(N_("Not merged: {reason}"), err=True, reason=str(exc))
+        voice.say(N_("Not merged: {reason}"), err=True, reason=exc.render(voice.t))
         return 1
     finally:
         engine.dispose()
