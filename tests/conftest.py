@@ -8,6 +8,7 @@ import os
 import socket
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -22,6 +23,7 @@ from chidoan.storage.uow import unit_of_work
 
 TOKEN = "7001002003:chidoan-test-token"  # the fake Bot API's bot
 BOT_USERNAME = "chidoan_test_bot"
+ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("CHIDOAN_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
@@ -29,6 +31,14 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def command_env(**extra: str) -> dict[str, str]:
+    """The environment for the `chidoan` command in a child process: this worktree's package,
+    none of the developer's settings (nothing that would start a channel or choose a database),
+    Vietnamese (the command's default language) unless `extra` says otherwise."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHIDOAN_", "TELEGRAM_", "ZALO_", "LC_", "LANG"))}
+    return env | {"PYTHONPATH": str(ROOT), "LANG": "C.UTF-8", "CHIDOAN_REMINDERS": "false"} | extra
 
 
 def make_settings(database_url: str, **extra) -> Settings:

@@ -327,7 +327,7 @@ def test_merge_by_the_command_line(db, org, settings, capsys, monkeypatch):
     assert "CT-ML' đã được sáp nhập vào 'RG-VB' từ ngày 01/07/2025" in capsys.readouterr().err
     # Nor is an invite to it issued.
     assert cli(["invite", "--unit", "CT-ML", "--role", "secretary"]) == 1
-    assert "CT-ML was merged into RG-VB" in capsys.readouterr().err
+    assert "CT-ML đã hợp nhất vào Đoàn phường Vĩnh Bảo (RG-VB)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -155,7 +155,7 @@ async def test_a_database_error_is_kept_as_failed_and_the_queue_goes_on(database
 
     monkeypatch.setenv("CHIDOAN_DATABASE_URL", url)
     capsys.readouterr()
-    assert main(["failed"]) == 0
+    assert main(["--lang", "en", "failed"]) == 0
     listed = capsys.readouterr().out
     assert f"telegram event {update['update_id']}" in listed and "value too long" in listed and "/toi" in listed
 

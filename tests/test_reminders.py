@@ -390,7 +390,7 @@ def test_the_preview_command(settings, db, org, people, capsys, monkeypatch):
         "CHIDOAN_OBLIGATIONS_FROM": "2026-09-01",
     }.items():
         monkeypatch.setenv(key, value)
-    assert cli(["reminders", "plan", "--at", "2026-10-12 08:00"]) == 0
+    assert cli(["--lang", "en", "reminders", "plan", "--at", "2026-10-12 08:00"]) == 0
     out = capsys.readouterr().out
     assert "12/10/2026 08:00: 3 reminder(s)" in out, out
     assert (
@@ -398,12 +398,14 @@ def test_the_preview_command(settings, db, org, people, capsys, monkeypatch):
     )
     assert "Đặng Thu Hà" in out and "CT-ML Đoàn xã Minh Lương" in out and "before_3" in out
     assert "KG-CD Đoàn Trường Cao đẳng Kiên Giang" in out.split("nobody to remind")[1]
-    assert cli(["reminders", "plan", "--at", "2026-10-12 08:00", "--district", "CT"]) == 0
+    assert cli(["--lang", "en", "reminders", "plan", "--at", "2026-10-12 08:00", "--district", "CT"]) == 0
     out = capsys.readouterr().out
     assert "1 reminder(s)" in out and "RG-VB" not in out
-    assert cli(["reminders", "plan", "--at", "2026-10-12 22:00"]) == 0
+    assert cli(["--lang", "en", "reminders", "plan", "--at", "2026-10-12 22:00"]) == 0
     assert "nothing goes out" in capsys.readouterr().out
-    assert cli(["reminders", "plan", "--at", "2026-10-12T01:00+00:00"]) == 0  # an explicit offset is kept
+    assert (
+        cli(["--lang", "en", "reminders", "plan", "--at", "2026-10-12T01:00+00:00"]) == 0
+    )  # an explicit offset is kept
     assert "12/10/2026 08:00: 3 reminder(s)" in capsys.readouterr().out
     assert reminders(db) == []  # a preview writes nothing
 

@@ -9,7 +9,7 @@ import logging
 import pytest
 from pydantic import ValidationError
 
-from chidoan.bot.app import App
+from chidoan.bot.app import App, web_chat_url
 from chidoan.bot.cli import main
 from tests.conftest import make_settings
 
@@ -50,3 +50,23 @@ def test_the_command_line_says_why_it_does_not_start(tmp_path, monkeypatch, caps
     assert main(["migrate"]) == 2
     err = capsys.readouterr().err
     assert "CHIDOAN_WEB_HOST" in err and "CHIDOAN_WEB_PUBLIC=true" in err and "Traceback" not in err
+
+
+async def test_the_run_log_says_where_to_open_the_web_chat_and_where_the_demo_codes_are(tmp_path, caplog):
+    settings = make_settings(f"sqlite:///{tmp_path}/x.sqlite3")
+    caplog.set_level(logging.INFO)
+    app = App(settings, descriptions={"demo-an": "Bí thư — Đoàn xã Phi Thông (mã mời: AB12CD)"})
+    await app.start()
+    await app.stop()
+    said = [r.getMessage() for r in caplog.records]
+    assert any(
+        f"open http://127.0.0.1:{settings.web_port}/ in a browser" in line and "invite code" in line for line in said
+    ), said
+
+
+@pytest.mark.parametrize(
+    ("host", "url"),
+    [("127.0.0.1", "http://127.0.0.1:8080/"), ("0.0.0.0", "http://127.0.0.1:8080/"), ("::1", "http://[::1]:8080/")],
+)
+def test_the_web_chat_address_is_one_a_browser_here_opens(host, url):
+    assert web_chat_url(host, 8080) == url

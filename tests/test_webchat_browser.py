@@ -307,6 +307,27 @@ async def test_reopening_the_page_shows_the_conversation_so_far(db, demo, page):
     assert conversation.step == "position" and conversation.data["a"]["full_name"] == AN_NAME
 
 
+async def test_a_reload_comes_back_to_the_person_chosen(db, demo, page):
+    """The page used to fall back to the first person of its list on a reload, in the middle of
+    someone else's journey: it keeps the one chosen (issue 11)."""
+    _app, info = demo
+    first = await page.locator("#identity option").first.get_attribute("value")
+    assert first != AN  # else the test would prove nothing
+    await start_joining(page, info)
+    await page.reload()
+    await expect(page.locator("#identity")).to_have_value(AN)
+    await expect(page.locator("#log .msg.me")).to_have_count(2)  # his /start and code, nobody else's
+    await expect(bot_bubbles(page).last.get_by_role("button", name=AN_NAME, exact=True)).to_have_count(1)
+
+
+async def test_the_attach_button_does_not_need_an_emoji_font(demo, page):
+    """The 📎 alone showed as an empty box where no emoji font is installed: a drawn icon and a word."""
+    attach = page.locator("label.attach")
+    await expect(attach.locator("svg")).to_have_count(1)
+    await expect(attach).to_contain_text("Tệp")
+    assert "📎" not in await attach.inner_text()
+
+
 async def test_a_branch_secretary_attaches_photos_in_the_browser(db, demo, page, tmp_path):
     """/sinhhoat with two pictures chosen through the page's 📎 button."""
     import base64

@@ -390,7 +390,7 @@ def test_pkce_verifier_and_challenge():
 async def run_cli(*args: str) -> int:
     from chidoan.bot.cli import main
 
-    return await asyncio.to_thread(main, list(args))  # main runs its own event loop
+    return await asyncio.to_thread(main, ["--lang", "en", *args])  # main runs its own event loop
 
 
 async def test_zalo_connect_then_status(tmp_path, oauth, monkeypatch, capsys):

@@ -27,6 +27,9 @@ from chidoan.storage.db import DatabaseNotReady, make_db, prepare
 
 log = logging.getLogger(__name__)
 HEALTH_TIMEOUT = 3.0  # seconds
+# At shutdown, seconds a request still under way gets to finish once the server stops listening
+# (aiohttp's default is 60): SIGTERM must end the service within a few seconds.
+SHUTDOWN_GRACE = 1.0
 
 
 class StartupError(Exception):
@@ -74,10 +77,18 @@ class App:
         await self.sweeps.start()
         await self.nudges.start()
         await self.jobs.start()
-        self._runner = web.AppRunner(self.http_app(), access_log=None)
+        self._runner = web.AppRunner(self.http_app(), access_log=None, shutdown_timeout=SHUTDOWN_GRACE)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.settings.web_host, self.settings.web_port).start()
         log.info("listening on http://%s:%s", self.settings.web_host, self.settings.web_port)
+        if self.settings.web_enabled:  # what a newcomer who ran scripts/run.sh needs next
+            log.info(
+                "web chat: open %s in a browser%s",
+                web_chat_url(self.settings.web_host, self.settings.web_port),
+                "; the demo people are in its list at the top, with the invite code of the one who has not joined yet"
+                if self.host.descriptions
+                else "",
+            )
         if self.settings.web_exposed:  # allowed by CHIDOAN_WEB_PUBLIC=true
             log.warning(
                 "the web chat has no login and listens on %r: anyone reaching port %s can act as any "
@@ -132,6 +143,14 @@ class App:
             log.warning("healthz: the database does not answer (%s)", type(exc).__name__)
             return web.json_response({"ok": False, "database": "unavailable"}, status=503)
         return web.json_response({"ok": True, "database": "ok"})
+
+
+def web_chat_url(host: str, port: int) -> str:
+    """The address to open the web chat at from this machine (a wildcard host is reached on loopback)."""
+    host = host.strip().strip("[]")
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
 
 def settle_heap() -> None:

@@ -5,21 +5,55 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from chidoan.bot import logs
 from chidoan.bot.config import Settings
 from chidoan.bot.datacli import add_parser as add_data_parser
 from chidoan.bot.datacli import cmd_data
+from chidoan.bot.voice import UnknownLanguage, Voice, command_language
+from chidoan.handlers.invites import ROLE_WORDS
+from chidoan.handlers.labels import ROLE_LABELS
+from chidoan.i18n import N_, fold
 from chidoan.storage.models import Role
 
 log = logging.getLogger("chidoan")
 
 
+INVITE_DAYS = range(1, 366)  # an invite lasts a day at least, a year at most
+INVITE_ROLES = (Role.secretary, Role.deputy, Role.district_staff, Role.admin)
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        language, argv = command_language(sys.argv[1:] if argv is None else argv, os.environ)
+    except UnknownLanguage as exc:
+        Voice().say(N_("--lang takes vi or en, not “{asked}”."), err=True, asked=str(exc))
+        return 2
+    voice = Voice(language)
+    args = parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as exc:  # said plainly, without a traceback
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"])
+            print(f"chidoan: configuration: {where + ': ' if where else ''}{error['msg']}", file=sys.stderr)
+        return 2
+    logs.configure(settings.log_level)
+    logs.announce_database(settings)
+    return COMMANDS[args.command](settings, args, voice)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line (its help stays in English, as argparse's own words are)."""
     parser = argparse.ArgumentParser(prog="chidoan", description="Youth Union secretaries' chat bot")
+    parser.add_argument(
+        "--lang", choices=["vi", "en"], help="the language of what it prints (default vi, or the locale's)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the bot (web chat; Telegram too when TELEGRAM_BOT_TOKEN is set)")
@@ -41,11 +75,13 @@ def main(argv: list[str] | None = None) -> int:
     merge.add_argument("--on", help="the day the merger took effect, DD/MM/YYYY (default today)")
 
     invite = sub.add_parser("invite", help="issue a single-use invite code for a unit and a role")
-    invite.add_argument("--unit", required=True, help="the unit's code")
-    invite.add_argument("--role", required=True, choices=[Role.secretary, Role.deputy, Role.district_staff, Role.admin])
+    invite.add_argument("--unit", required=True, help="the unit's code (any case)")
     invite.add_argument(
-        "--days", type=int, default=None, help="days until it expires (default CHIDOAN_INVITE_DAYS, 14)"
+        "--role",
+        required=True,
+        help="secretary, deputy, district_staff or admin (or as in chat: bithu, phobithu, canbo)",
     )
+    invite.add_argument("--days", help="days until it expires, 1 to 365 (default CHIDOAN_INVITE_DAYS, 14)")
 
     failed = sub.add_parser("failed", help="list the newest events that could not be handled (kept as failed)")
     failed.add_argument("--limit", type=int, default=20, help="how many (default 20)")
@@ -84,17 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         one.add_argument("--year", type=int, required=True, help="the plan year")
         one.add_argument("--out", type=Path, required=True, help="the .docx file to write")
     add_data_parser(sub)
-
-    args = parser.parse_args(argv)
-    try:
-        settings = Settings()
-    except ValidationError as exc:  # said plainly, without a traceback
-        for error in exc.errors():
-            where = ".".join(str(part) for part in error["loc"])
-            print(f"chidoan: configuration: {where + ': ' if where else ''}{error['msg']}", file=sys.stderr)
-        return 2
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return COMMANDS[args.command](settings, args)
+    return parser
 
 
 def _db(settings):
@@ -105,7 +131,7 @@ def _db(settings):
     return db
 
 
-def cmd_run(settings, args) -> int:
+def cmd_run(settings, args, _voice) -> int:
     from chidoan.bot.app import App, StartupError
 
     try:
@@ -129,43 +155,45 @@ def _load_demo(settings):
         db.dispose()
 
 
-def cmd_demo(settings, _args) -> int:
+def cmd_demo(settings, _args, voice) -> int:
     info = _load_demo(settings)
-    print("Demo loaded. Web chat identities:")
+    voice.say(N_("Demo loaded. The people of the web chat:"))
     for external_id, description in info.descriptions.items():
         print(f"  {external_id}: {description}")
     return 0
 
 
-def cmd_migrate(settings, _args) -> int:
+def cmd_migrate(settings, _args, voice) -> int:
     _db(settings).dispose()
-    print("schema up to date")
+    voice.say(N_("The database schema is up to date."))
     return 0
 
 
-def cmd_org(settings, args) -> int:
-    return {"import": cmd_org_import, "merge": cmd_org_merge}[args.org_command](settings, args)
+def cmd_org(settings, args, voice) -> int:
+    return {"import": cmd_org_import, "merge": cmd_org_merge}[args.org_command](settings, args, voice)
 
 
-def cmd_org_import(settings, args) -> int:
+def cmd_org_import(settings, args, voice) -> int:
     from chidoan.bot.orgimport import import_org
 
     db = _db(settings)
     result = import_org(db, args.file, progress=sys.stderr.isatty())
     db.dispose()
     if not result.ok:
-        print(f"Không nhập gì cả: tệp có {len(result.problems)} lỗi.", file=sys.stderr)
+        voice.say(N_("Nothing imported: the file has {n} problem(s)."), err=True, n=len(result.problems))
         for problem in result.problems:
-            print(f"  {problem}", file=sys.stderr)
+            print(f"  {problem.render(voice.t)}", file=sys.stderr)
         return 1
-    print(
-        f"Đã nhập: {result.created} đơn vị mới, {result.updated} đơn vị cập nhật, "
-        f"{result.moved} đơn vị chuyển sang đơn vị cấp trên mới."
+    voice.say(
+        N_("Imported: {created} new unit(s), {updated} unit(s) updated, {moved} unit(s) moved under a new parent."),
+        created=result.created,
+        updated=result.updated,
+        moved=result.moved,
     )
     return 0
 
 
-def cmd_org_merge(settings, args) -> int:
+def cmd_org_merge(settings, args, voice) -> int:
     from datetime import datetime
 
     from chidoan.bot.orgmerge import MergeError, merge_units
@@ -176,66 +204,131 @@ def cmd_org_merge(settings, args) -> int:
         try:
             on = datetime.strptime(args.on.strip(), "%d/%m/%Y").date()
         except ValueError:
-            print(
-                f"Ngày '{args.on}' không hợp lệ: hãy ghi theo dạng ngày/tháng/năm, ví dụ 01/07/2025.", file=sys.stderr
+            voice.say(
+                N_("The date “{day}” is not valid: write it as day/month/year, e.g. 01/07/2025."), err=True, day=args.on
             )
             return 2
     db = _db(settings)
     try:
-        result = merge_units(db, args.source, args.target, settings=settings, on=on)
+        source, target = (_code_any_case(db, code) for code in (args.source, args.target))
+        result = merge_units(db, source, target, settings=settings, on=on)
     except MergeError as exc:
-        print(f"Không sáp nhập: {exc}", file=sys.stderr)
+        voice.say(N_("Not merged: {reason}"), err=True, reason=exc.render(voice.t))
         return 1
     finally:
         db.dispose()
     x, y = result.source, result.target
-    print(f"Đã sáp nhập {x.name} ({x.code}) vào {y.name} ({y.code}) từ ngày {format_date(result.on)}.")
-    print(
-        f"  {len(result.children)} đơn vị trực thuộc chuyển sang {y.code}; "
-        f"{result.roles_moved} vai trò tiếp tục ở {y.code}, {result.roles_ended} vai trò kết thúc; "
-        f"{result.commitments} cam kết chưa xong chuyển sang {y.code}; {result.invites} mã mời bị huỷ; "
-        f"{result.notices} thông báo gửi đến những người liên quan."
+    voice.say(
+        N_("Merged {x} ({x_code}) into {y} ({y_code}) from {day}."),
+        x=x.name,
+        x_code=x.code,
+        y=y.name,
+        y_code=y.code,
+        day=format_date(result.on),
     )
-    print(f"  Kế hoạch, báo cáo và lịch sử của {x.code} được giữ nguyên.")
+    voice.say(
+        N_(
+            "  {children} unit(s) below it moved to {y_code}; {roles_moved} role(s) go on at {y_code}, {roles_ended} role(s) ended; "
+            "{commitments} open commitment(s) moved to {y_code}; {invites} invite code(s) cancelled; {notices} notice(s) sent to the people concerned."
+        ),
+        children=len(result.children),
+        y_code=y.code,
+        roles_moved=result.roles_moved,
+        roles_ended=result.roles_ended,
+        commitments=result.commitments,
+        invites=result.invites,
+        notices=result.notices,
+    )
+    voice.say(N_("  The plans, reports and history of {x_code} are kept as they are."), x_code=x.code)
     return 0
 
 
-def cmd_invite(settings, args) -> int:
+def cmd_invite(settings, args, voice) -> int:
     from chidoan.handlers.invites import bot_username, deep_link, issue
     from chidoan.storage.clock import utcnow
     from chidoan.storage.uow import unit_of_work
 
+    role = _role(args.role)
+    if role is None:
+        voice.say(
+            N_("“{role}” is not a role that can be invited: use one of {roles}."),
+            err=True,
+            role=args.role,
+            roles=", ".join(INVITE_ROLES) + " (bithu, phobithu, canbo)",
+        )
+        return 2
+    days = _days(args.days, settings.invite_days)
+    if days is None:
+        voice.say(N_("--days must be a whole number of days from 1 to 365, not “{days}”."), err=True, days=args.days)
+        return 2
     db = _db(settings)
     with unit_of_work(db) as uow:
-        unit = uow.units.by_code(args.unit)
+        unit = _find_unit(uow, args.unit)
         if unit is None:
-            print(f"No unit with code {args.unit!r}.", file=sys.stderr)
+            voice.say(N_("There is no unit with the code {code}."), err=True, code=args.unit)
             return 1
         if not uow.units.is_open(unit):  # the check /moi and redeeming a code make
             into = uow.units.successor(unit)
-            print(
-                f"{unit.code} was merged into {into.code if into else 'another unit'}: invite to that unit.",
-                file=sys.stderr,
+            voice.say(
+                N_("{unit} has merged into {into} ({code}); invite to {into} instead."),
+                err=True,
+                unit=unit.code,
+                into=into.name if into else "?",
+                code=into.code if into else "?",
             )
             return 1
-        invite = issue(
-            uow, unit=unit, role=Role(args.role), issued_by=None, now=utcnow(), days=args.days or settings.invite_days
-        )
+        invite = issue(uow, unit=unit, role=role, issued_by=None, now=utcnow(), days=days)
         username = bot_username(uow, settings)
     db.dispose()
-    print(f"code: {invite.code}")
-    print(f"unit: {unit.name} ({unit.code}); role: {args.role}")
-    print(f"expires: {invite.expires_at.astimezone(settings.tz):%d/%m/%Y %H:%M} ({settings.timezone})")
-    link = deep_link(username, invite.code)
-    print(
-        f"link: {link}"
-        if link
-        else "link: (set TELEGRAM_BOT_USERNAME, or start the bot once with a token, to get the t.me link)"
+    voice.say(N_("Code: {code}"), code=invite.code)
+    voice.say(N_("Unit: {unit} ({code}); role: {role}"), unit=unit.name, code=unit.code, role=ROLE_LABELS[role])
+    voice.say(
+        N_("Valid until: {expires} ({zone}), for one person only."),
+        expires=f"{invite.expires_at.astimezone(settings.tz):%d/%m/%Y %H:%M}",
+        zone=settings.timezone,
     )
+    link = deep_link(username, invite.code)
+    if link:
+        voice.say(N_("Link: {link}"), link=link)
+    else:
+        voice.say(N_("Link: (set TELEGRAM_BOT_USERNAME, or start the bot once with its token, to get the t.me link)"))
     return 0
 
 
-def cmd_failed(settings, args) -> int:
+def _role(text: str) -> Role | None:
+    """A role as the chat's /moi takes it ("bithu", "pho bi thu") or by its name ("deputy")."""
+    words = fold(text.replace("_", " "))
+    role = ROLE_WORDS.get(words) or next((r for r in INVITE_ROLES if fold(r.replace("_", " ")) == words), None)
+    return role if role in INVITE_ROLES else None
+
+
+def _days(text: str | None, default: int) -> int | None:
+    """--days: a whole number from 1 to 365 (0 used to mean the default, a negative number an
+    invite already expired)."""
+    if text is None:
+        return default
+    try:
+        days = int(text.strip())
+    except ValueError:
+        return None
+    return days if days in INVITE_DAYS else None
+
+
+def _find_unit(uow, code: str):
+    """A unit by its code typed in any case, as in the chat ("hd-sk" is HD-SK)."""
+    code = code.strip()
+    return uow.units.by_code(code) or uow.units.by_code(code.upper())
+
+
+def _code_any_case(db, code: str) -> str:
+    from chidoan.storage.uow import unit_of_work
+
+    with unit_of_work(db) as uow:
+        unit = _find_unit(uow, code)
+    return unit.code if unit is not None else code
+
+
+def cmd_failed(settings, args, voice) -> int:
     """What was kept as failed, newest first: when, where, who, why, and what was sent."""
     from chidoan.storage.uow import unit_of_work
 
@@ -245,19 +338,29 @@ def cmd_failed(settings, args) -> int:
         people = {e.account_id: uow.accounts.get(e.account_id) for e in events if e.account_id is not None}
     db.dispose()
     if not events:
-        print("No failed events.")
+        voice.say(N_("No failed events."))
         return 0
     for e in events:
         person = people.get(e.account_id)
-        who = (person.full_name if person else None) or (f"account {e.account_id}" if e.account_id else "unknown")
-        said = e.text if e.text is not None else (f"[button {e.payload}]" if e.payload else f"[{e.kind}]")
-        print(f"#{e.id} {e.failed_at.astimezone(settings.tz):%d/%m/%Y %H:%M} {e.channel} event {e.event_id}: {who}")
-        print(f"    sent: {_short(said)}")
-        print(f"    error: {e.error}")
+        who = (person.full_name if person else None) or (
+            voice.t(N_("account {id}"), id=e.account_id) if e.account_id else voice.t(N_("unknown"))
+        )
+        button = voice.t(N_("button {payload}"), payload=e.payload)
+        said = e.text if e.text is not None else (f"[{button}]" if e.payload else f"[{e.kind}]")
+        voice.say(
+            N_("#{id} {at} {channel} event {event}: {who}"),
+            id=e.id,
+            at=f"{e.failed_at.astimezone(settings.tz):%d/%m/%Y %H:%M}",
+            channel=e.channel,
+            event=e.event_id,
+            who=who,
+        )
+        voice.say(N_("    sent: {said}"), said=_short(said))
+        voice.say(N_("    error: {error}"), error=e.error)
     return 0
 
 
-def cmd_reminders(settings, args) -> int:
+def cmd_reminders(settings, args, voice) -> int:
     from datetime import datetime
 
     from chidoan.reminders.preview import preview
@@ -267,16 +370,16 @@ def cmd_reminders(settings, args) -> int:
         at = datetime.fromisoformat(args.at)
         at = at.replace(tzinfo=settings.tz) if at.tzinfo is None else at.astimezone(settings.tz)
     except ValueError:
-        print(f'chidoan: --at {args.at!r} is not a time like "2026-10-12 08:00"', file=sys.stderr)
+        voice.say(N_("--at “{at}” is not a time like “2026-10-12 08:00”."), err=True, at=args.at)
         return 2
     db = _db(settings)
     with unit_of_work(db) as uow:
-        within = uow.units.by_code(args.district) if args.district else None
+        within = _find_unit(uow, args.district) if args.district else None
     if args.district and within is None:
-        print(f"chidoan: no unit with the code {args.district!r}", file=sys.stderr)
+        voice.say(N_("There is no unit with the code {code}."), err=True, code=args.district)
         db.dispose()
         return 2
-    lines = preview(db, settings, at, within)
+    lines = preview(db, settings, at, voice.t, within)
     db.dispose()
     print("\n".join(lines))
     return 0
@@ -290,11 +393,11 @@ def _short(text: str, limit: int = 120) -> str:
 ZALO_PKCE_KEY = "zalo.pkce"  # the pending consent's verifier and state, between the link and the code
 
 
-def cmd_zalo(settings, args) -> int:
-    return {"connect": cmd_zalo_connect, "status": cmd_zalo_status}[args.zalo_command](settings, args)
+def cmd_zalo(settings, args, voice) -> int:
+    return {"connect": cmd_zalo_connect, "status": cmd_zalo_status}[args.zalo_command](settings, args, voice)
 
 
-def cmd_zalo_connect(settings, args) -> int:
+def cmd_zalo_connect(settings, args, voice) -> int:
     """First authorisation with PKCE: print the consent link (its verifier kept in the database),
     then exchange the code the admin brings back (typed here, or `--code` in a second run)."""
     import json
@@ -305,8 +408,8 @@ def cmd_zalo_connect(settings, args) -> int:
     from chidoan.storage.uow import unit_of_work
 
     if not settings.zalo_oa_app_id or settings.zalo_oa_app_secret is None:
-        print(
-            "Set ZALO_OA_APP_ID and ZALO_OA_APP_SECRET (the app's page on developers.zalo.me) first.", file=sys.stderr
+        voice.say(
+            N_("Set ZALO_OA_APP_ID and ZALO_OA_APP_SECRET (the app's page on developers.zalo.me) first."), err=True
         )
         return 2
     db = _db(settings)
@@ -315,9 +418,11 @@ def cmd_zalo_connect(settings, args) -> int:
         if pasted is None:
             redirect_uri = args.redirect_uri or settings.zalo_oa_redirect_uri
             if not redirect_uri:
-                print(
-                    "Set ZALO_OA_REDIRECT_URI (the callback address registered for the app) or pass --redirect-uri.",
-                    file=sys.stderr,
+                voice.say(
+                    N_(
+                        "Set ZALO_OA_REDIRECT_URI (the callback address registered for the app) or pass --redirect-uri."
+                    ),
+                    err=True,
                 )
                 return 2
             verifier, challenge = pkce()
@@ -325,20 +430,24 @@ def cmd_zalo_connect(settings, args) -> int:
             pending = {"verifier": verifier, "state": state, "at": utcnow().isoformat()}
             with unit_of_work(db) as uow:
                 uow.kv.put(ZALO_PKCE_KEY, json.dumps(pending))
-            print("1. Open this link logged in as an admin of the Official Account, and allow the app:")
+            voice.say(N_("1. Open this link logged in as an admin of the Official Account, and allow the app:"))
             print(f"   {consent_url(settings, redirect_uri=redirect_uri, challenge=challenge, state=state)}")
-            print("2. Zalo then sends the browser to the callback address with ?code=… in it (the page itself")
-            print("   may show nothing). Copy the code, or the whole address.")
+            voice.say(
+                N_(
+                    "2. Zalo then sends the browser to the callback address with ?code=… in it (the page itself\n"
+                    "   may show nothing). Copy the code, or the whole address."
+                )
+            )
             if not sys.stdin.isatty():
-                print("3. Run: chidoan zalo connect --code CODE")
+                voice.say(N_("3. Run: chidoan zalo connect --code CODE"))
                 return 0
-            pasted = input("3. Paste it here: ")
-        return _zalo_exchange(settings, db, pasted)
+            pasted = input(voice.t(N_("3. Paste it here: ")))
+        return _zalo_exchange(settings, db, pasted, voice)
     finally:
         db.dispose()
 
 
-def _zalo_exchange(settings, db, pasted: str) -> int:
+def _zalo_exchange(settings, db, pasted: str, voice) -> int:
     import json
 
     from chidoan.bot.channels.zalo_tokens import TokenError, ZaloTokens
@@ -349,13 +458,13 @@ def _zalo_exchange(settings, db, pasted: str) -> int:
         saved = uow.kv.get(ZALO_PKCE_KEY)
     pending = json.loads(saved) if saved else None
     if pending is None:
-        print("No consent link is waiting for a code: run `chidoan zalo connect` first.", file=sys.stderr)
+        voice.say(N_("No consent link is waiting for a code: run `chidoan zalo connect` first."), err=True)
         return 1
     if not code:
-        print("No code found in what was given.", file=sys.stderr)
+        voice.say(N_("No code found in what was given."), err=True)
         return 1
     if state is not None and state != pending["state"]:
-        print("That address belongs to another consent link (its state differs): use the newest one.", file=sys.stderr)
+        voice.say(N_("That address belongs to another consent link (its state differs): use the newest one."), err=True)
         return 1
 
     async def exchange():
@@ -368,13 +477,17 @@ def _zalo_exchange(settings, db, pasted: str) -> int:
     try:
         expires_at = asyncio.run(exchange())
     except TokenError as exc:
-        print(f"Zalo did not authorise the app: {exc}", file=sys.stderr)
+        voice.say(N_("Zalo did not authorise the app: {reason}"), err=True, reason=str(exc))
         return 1
     with unit_of_work(db) as uow:
         uow.kv.put(ZALO_PKCE_KEY, "")  # a verifier serves one code
-    print(f"Connected. The access token is valid until {expires_at.astimezone(settings.tz):%d/%m/%Y %H:%M}")
-    print(
-        f"({settings.timezone}); the bot renews it when less than {settings.zalo_oa_refresh_margin_hours:g} hours are left."
+    voice.say(
+        N_(
+            "Connected. The access token is valid until {expires} ({zone}); the bot renews it when less than {hours} hours are left."
+        ),
+        expires=f"{expires_at.astimezone(settings.tz):%d/%m/%Y %H:%M}",
+        zone=settings.timezone,
+        hours=f"{settings.zalo_oa_refresh_margin_hours:g}",
     )
     return 0
 
@@ -391,7 +504,7 @@ def _code_and_state(pasted: str) -> tuple[str, str | None]:
     return (query.get("code") or [""])[0], states[0] if states else None
 
 
-def cmd_zalo_status(settings, _args) -> int:
+def cmd_zalo_status(settings, _args, voice) -> int:
     """The token's age, expiry, last refresh and last error (never the token), and the webhook's
     health as the newest Zalo event received. Exit status 1 when something needs an admin."""
     from chidoan.bot.channels.zalo_tokens import CHANNEL
@@ -411,41 +524,60 @@ def cmd_zalo_status(settings, _args) -> int:
 
     healthy = token is not None
     if token is None:
-        print("Zalo token: none yet; run `chidoan zalo connect`.")
+        voice.say(N_("Zalo token: none yet; run `chidoan zalo connect`."))
     else:
         expired = token.expires_at <= now
         failing = token.last_error_at is not None and token.last_error_at > token.refreshed_at
         healthy = not expired and not failing
-        print(f"Zalo token ({settings.timezone}):")
-        print(f"  last refresh: {when(token.refreshed_at)} (age {_span(now - token.refreshed_at)})")
-        left = f"EXPIRED {_span(now - token.expires_at)} ago" if expired else f"in {_span(token.expires_at - now)}"
-        print(
-            f"  expires:      {when(token.expires_at)} ({left}); renewed when less than "
-            f"{settings.zalo_oa_refresh_margin_hours:g} h are left"
+        voice.say(N_("Zalo token ({zone}):"), zone=settings.timezone)
+        voice.say(
+            N_("  last refresh: {at} (age {age})"),
+            at=when(token.refreshed_at),
+            age=_span(now - token.refreshed_at, voice),
+        )
+        left = (
+            voice.t(N_("EXPIRED {span} ago"), span=_span(now - token.expires_at, voice))
+            if expired
+            else voice.t(N_("in {span}"), span=_span(token.expires_at - now, voice))
+        )
+        voice.say(
+            N_("  expires:      {at} ({left}); renewed when less than {hours} h are left"),
+            at=when(token.expires_at),
+            left=left,
+            hours=f"{settings.zalo_oa_refresh_margin_hours:g}",
         )
         if token.last_error_at is None:
-            print("  last error:   none")
+            voice.say(N_("  last error:   none"))
         else:
-            since = "" if failing else " (a refresh has succeeded since)"
-            print(f"  last error:   {when(token.last_error_at)}: {_short(token.last_error or '')}{since}")
+            voice.say(
+                N_("  last error:   {at}: {error}")
+                if failing
+                else N_("  last error:   {at}: {error} (a refresh has succeeded since)"),
+                at=when(token.last_error_at),
+                error=_short(token.last_error or ""),
+            )
     if event is None:
-        print("Webhook: no Zalo event received yet.")
+        voice.say(N_("Webhook: no Zalo event received yet."))
     else:
-        print(f"Webhook: last Zalo event received {when(event.received_at)} ({_span(now - event.received_at)} ago).")
+        voice.say(
+            N_("Webhook: last Zalo event received {at} ({span} ago)."),
+            at=when(event.received_at),
+            span=_span(now - event.received_at, voice),
+        )
     if failed is not None:
-        print(f"  newest failed Zalo event: {when(failed.failed_at)} (see `chidoan failed`).")
+        voice.say(N_("  newest failed Zalo event: {at} (see `chidoan failed`)."), at=when(failed.failed_at))
     return 0 if healthy else 1
 
 
-def _span(delta) -> str:
+def _span(delta, voice) -> str:
     minutes = max(int(delta.total_seconds() // 60), 0)
     days, minutes = divmod(minutes, 24 * 60)
     hours, minutes = divmod(minutes, 60)
     if days:
-        return f"{days} d {hours} h"
+        return voice.t(N_("{days} d {hours} h"), days=days, hours=hours)
     if hours:
-        return f"{hours} h {minutes} min"
-    return f"{minutes} min" if minutes else "under a minute"
+        return voice.t(N_("{hours} h {minutes} min"), hours=hours, minutes=minutes)
+    return voice.t(N_("{minutes} min"), minutes=minutes) if minutes else voice.t(N_("under a minute"))
 
 
 def _reader(db):
@@ -462,24 +594,24 @@ def _reader(db):
     return read, render
 
 
-def _unit_or_complain(db, code: str):
+def _unit_or_complain(db, code: str, voice):
     from chidoan.storage.uow import unit_of_work
 
     with unit_of_work(db) as uow:
-        unit = uow.units.by_code(code)
+        unit = _find_unit(uow, code)
     if unit is None:
-        print(f"chidoan: no unit with the code {code!r}", file=sys.stderr)
+        voice.say(N_("There is no unit with the code {code}."), err=True, code=code)
     return unit
 
 
-def cmd_export(settings, args) -> int:
+def cmd_export(settings, args, voice) -> int:
     from tqdm import tqdm
 
     from chidoan.exports.xlsx import export
 
     db = _db(settings)
     try:
-        unit = _unit_or_complain(db, args.district)
+        unit = _unit_or_complain(db, args.district, voice)
         if unit is None:
             return 2
         read, render = _reader(db)
@@ -493,11 +625,11 @@ def cmd_export(settings, args) -> int:
     finally:
         db.dispose()
     args.out.write_bytes(content)
-    print(f"{args.out}: {len(content):,} bytes")
+    voice.say(N_("{file}: {size} bytes"), file=str(args.out), size=f"{len(content):,}".replace(",", "."))
     return 0
 
 
-def cmd_document(settings, args) -> int:
+def cmd_document(settings, args, voice) -> int:
     from chidoan.documents.gather import compiled_document, decision_document
     from chidoan.documents.review import render_compiled, render_decision
     from chidoan.programmes.loader import programme_for, programmes
@@ -506,29 +638,37 @@ def cmd_document(settings, args) -> int:
 
     programme = programme_for(programmes(settings), args.year, UnitKind.base_unit)
     if programme is None:
-        print(f"chidoan: no programme covers the plan year {args.year}", file=sys.stderr)
+        voice.say(N_("No programme covers the plan year {year}."), err=True, year=args.year)
         return 2
     db = _db(settings)
     try:
-        unit = _unit_or_complain(db, args.unit)
+        unit = _unit_or_complain(db, args.unit, voice)
         if unit is None:
             return 2
         if not unit.reviews:
-            print(f"chidoan: {args.unit} does not review the units below it", file=sys.stderr)
+            voice.say(N_("{code} does not review the units below it."), err=True, code=unit.code)
             return 2
         read, _render = _reader(db)
         today = utcnow().astimezone(settings.tz).date()
         if args.document_command == "compiled":
             compiled = asyncio.run(compiled_document(read, unit.id, programme, args.year, today, settings))
             content = render_compiled(compiled)
-            summary = f"{compiled.registered} of {compiled.expected} units registered"
+            summary = voice.t(
+                N_("{registered} of {expected} units registered"),
+                registered=compiled.registered,
+                expected=compiled.expected,
+            )
         else:
             decision = asyncio.run(decision_document(read, unit.id, programme, args.year, today, settings))
             if not decision.units:
-                print(f"chidoan: no unit reviewed by {args.unit} has passed for {args.year}: nothing written")
+                voice.say(
+                    N_("No unit reviewed by {code} has passed for {year}: nothing written."),
+                    code=unit.code,
+                    year=args.year,
+                )
                 return 1
             content = render_decision(decision)
-            summary = f"{len(decision.units)} units passed"
+            summary = voice.t(N_("{n} units passed"), n=len(decision.units))
     finally:
         db.dispose()
     args.out.write_bytes(content)

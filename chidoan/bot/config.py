@@ -6,15 +6,39 @@ Secrets are `SecretStr`, so `repr()` and logs show `**********`, never the value
 from __future__ import annotations
 
 import ipaddress
+import os
 from datetime import date, time
 from functools import cached_property
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_DB_PATH = Path("data") / "chidoan.sqlite3"
+DATABASE_FILE = "chidoan.sqlite3"  # the SQLite database's name in the data directory
+# Where commands looked before CHIDOAN_DATA_DIR: data/ in whatever folder they were run from.
+# A database found there is still used (with a warning), so an upgrade never starts empty.
+CWD_DATA_DIR = Path("data")
+
+
+def default_data_dir() -> Path:
+    """The data directory when CHIDOAN_DATA_DIR is not set: `data/` in the project's folder when
+    chidoan runs from its source (as `scripts/run.sh` does), else the user's data folder
+    (`$XDG_DATA_HOME/chidoan`, by default `~/.local/share/chidoan`). Either way the same from
+    whichever folder a command is run."""
+    root = Path(__file__).resolve().parents[2]
+    if (root / "pyproject.toml").is_file() and (root / "chidoan" / "bot").is_dir():
+        return root / "data"
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "chidoan"
+
+
+class DatabaseOrigin:
+    """Why a database was chosen, for the one log line each command writes about it."""
+
+    url = "CHIDOAN_DATABASE_URL"
+    data_dir = "CHIDOAN_DATA_DIR"
+    default = "the default data directory"
+    current_folder = "found in the current folder"
 
 
 def normalise_database_url(url: str) -> str:
@@ -29,7 +53,18 @@ def normalise_database_url(url: str) -> str:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
-    database_url: str = Field(default=f"sqlite:///{DEFAULT_DB_PATH}", validation_alias="CHIDOAN_DATABASE_URL")
+    database_url: str = Field(
+        default="",
+        validation_alias="CHIDOAN_DATABASE_URL",
+        description="the database; unset: the SQLite file chidoan.sqlite3 in the data directory",
+    )
+    data_dir: Path | None = Field(
+        default=None,
+        validation_alias="CHIDOAN_DATA_DIR",
+        description="the folder of the SQLite database (default: data/ in the project's folder, or "
+        "~/.local/share/chidoan for an installed package)",
+    )
+    _database_origin: str = PrivateAttr(default=DatabaseOrigin.url)
     telegram_bot_token: SecretStr | None = Field(default=None, validation_alias="TELEGRAM_BOT_TOKEN")
     telegram_api_url: str = Field(default="https://api.telegram.org", validation_alias="TELEGRAM_API_URL")
     telegram_bot_username: str | None = Field(default=None, validation_alias="TELEGRAM_BOT_USERNAME")
@@ -103,7 +138,7 @@ class Settings(BaseSettings):
     )
     timezone: str = Field(default="Asia/Ho_Chi_Minh", validation_alias="CHIDOAN_TIMEZONE")
     default_locale: str = Field(default="vi", validation_alias="CHIDOAN_DEFAULT_LOCALE")
-    invite_days: int = Field(default=14, ge=1, validation_alias="CHIDOAN_INVITE_DAYS")
+    invite_days: int = Field(default=14, ge=1, le=365, validation_alias="CHIDOAN_INVITE_DAYS")
     max_file_kb: int = Field(default=10 * 1024, ge=1, validation_alias="CHIDOAN_MAX_FILE_KB")
     programmes_dir: Path | None = Field(
         default=None,
@@ -188,7 +223,24 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _driver(cls, value: str) -> str:
-        return normalise_database_url(value)
+        return normalise_database_url(value.strip())
+
+    @model_validator(mode="after")
+    def _database(self) -> Settings:
+        """The database URL when CHIDOAN_DATABASE_URL is not given: the data directory's file,
+        unless an older `data/chidoan.sqlite3` sits in the current folder (then that one)."""
+        if self.database_url:
+            return self
+        if self.data_dir is not None:
+            path, origin = self.data_dir.expanduser().resolve() / DATABASE_FILE, DatabaseOrigin.data_dir
+        else:
+            path, origin = default_data_dir() / DATABASE_FILE, DatabaseOrigin.default
+            here = (CWD_DATA_DIR / DATABASE_FILE).resolve()
+            if here.is_file() and here != path.resolve():
+                path, origin = here, DatabaseOrigin.current_folder
+        self.database_url = f"sqlite:///{path}"
+        self._database_origin = origin
+        return self
 
     @field_validator("public_url")
     @classmethod
@@ -260,6 +312,11 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def database_origin(self) -> str:
+        """Which setting chose the database (a `DatabaseOrigin`)."""
+        return self._database_origin
 
 
 def _hours(span: str) -> tuple[time, time]:

@@ -33,7 +33,7 @@ def add_parser(sub) -> None:
     data_sub.add_parser("prune", help="delete now the events, messages and conversations past their retention")
 
 
-def cmd_data(settings, args: argparse.Namespace) -> int:
+def cmd_data(settings, args: argparse.Namespace, _voice=None) -> int:
     from chidoan.bot.cli import _db
 
     db = _db(settings)

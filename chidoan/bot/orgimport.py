@@ -18,15 +18,17 @@ import csv
 import io
 import sys
 import unicodedata
+from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import cast
 
 from sqlalchemy import Engine, Row, String
 from tqdm import tqdm
 
-from chidoan.i18n import fold
+from chidoan.i18n import LOCALES, N_, Lazy, fold, gettext
 from chidoan.storage.clock import utcnow
 from chidoan.storage.models import KIND_LEVEL, REVIEWER_KINDS, OrgChangeKind, OrgUnit, UnitKind, table
 from chidoan.storage.uow import unit_of_work
@@ -73,30 +75,51 @@ TRUE_WORDS = {"1", "x", "yes", "co", "true"}
 # Anything else is a typo we would rather report than silently read as "no".
 FALSE_WORDS = {"0", "no", "khong", "false"}
 
-# "<child> không thể trực thuộc <parent>": how each kind reads as subject and as object.
+# "<child> cannot be under <parent>": how each kind reads as subject and as object.
 KIND_AS_CHILD = {
-    UnitKind.province: "đơn vị cấp tỉnh",
-    UnitKind.district: "đơn vị cấp huyện",
-    UnitKind.base_unit: "đoàn cơ sở",
-    UnitKind.branch_group: "liên chi đoàn",
-    UnitKind.branch: "chi đoàn",
+    UnitKind.province: Lazy(N_("a province-level unit")),
+    UnitKind.district: Lazy(N_("a district-level unit")),
+    UnitKind.base_unit: Lazy(N_("a base unit")),
+    UnitKind.branch_group: Lazy(N_("a branch group")),
+    UnitKind.branch: Lazy(N_("a branch")),
 }
 KIND_AS_PARENT = {
-    UnitKind.province: "tỉnh đoàn",
-    UnitKind.district: "huyện đoàn",
-    UnitKind.base_unit: "đoàn cơ sở",
-    UnitKind.branch_group: "liên chi đoàn",
-    UnitKind.branch: "chi đoàn",
+    UnitKind.province: Lazy(N_("a province union")),
+    UnitKind.district: Lazy(N_("a district union")),
+    UnitKind.base_unit: Lazy(N_("a base unit")),
+    UnitKind.branch_group: Lazy(N_("a branch group")),
+    UnitKind.branch: Lazy(N_("a branch")),
 }
+
+
+class Said:
+    """A text for the operator kept as its msgid and parameters, worded in the command's language
+    (`render(voice.t)`); `str()` is the default language's."""
+
+    msgid: str
+    params: Mapping[str, object]
+
+    def render(self, t: Callable[..., str]) -> str:
+        return t(self.msgid, **self.params)
+
+    def __str__(self) -> str:
+        return self.render(partial(gettext, LOCALES[0]))
+
+    @property
+    def message(self) -> str:
+        """The text alone (without "Row N:"), in the default language."""
+        return gettext(LOCALES[0], self.msgid, **self.params)
 
 
 @dataclass(frozen=True)
-class Problem:
+class Problem(Said):
     row: int | None  # as the user sees it: the header is row 1
-    message: str
+    msgid: str
+    params: Mapping[str, object] = field(default_factory=dict)
 
-    def __str__(self) -> str:
-        return f"Dòng {self.row}: {self.message}" if self.row is not None else self.message
+    def render(self, t: Callable[..., str]) -> str:
+        text = t(self.msgid, **self.params)
+        return t(N_("Row {row}: {problem}"), row=self.row, problem=text) if self.row is not None else text
 
 
 @dataclass
@@ -111,8 +134,12 @@ class ImportResult:
         return not self.problems
 
 
-class OrgFileError(Exception):
-    """The file as a whole cannot be used; the message is for the user (Vietnamese)."""
+class OrgFileError(Said, Exception):
+    """The file as a whole cannot be used; the message is for the operator."""
+
+    def __init__(self, msgid: str, **params: object):
+        super().__init__(msgid)
+        self.msgid, self.params = msgid, params
 
 
 @dataclass(frozen=True)
@@ -150,13 +177,13 @@ def read_rows(path: Path) -> list[Line]:
     try:
         data = path.read_bytes()
     except FileNotFoundError as exc:
-        raise OrgFileError(f"Không tìm thấy tệp {path}.") from exc
+        raise OrgFileError(N_("File {path} not found."), path=str(path)) from exc
     except OSError as exc:
-        raise OrgFileError(f"Không mở được tệp {path}.") from exc
+        raise OrgFileError(N_("File {path} cannot be opened."), path=str(path)) from exc
     if data.startswith(b"PK\x03\x04"):
         table = _xlsx_table(data)
     elif data.startswith(b"\xd0\xcf\x11\xe0"):
-        raise OrgFileError("Tệp Excel cũ (.xls) chưa được hỗ trợ: hãy lưu lại dưới dạng .xlsx hoặc CSV UTF-8.")
+        raise OrgFileError(N_("Old Excel files (.xls) are not supported yet: save it again as .xlsx or CSV UTF-8."))
     else:
         table = _csv_table(data)
     return _lines(table)
@@ -164,12 +191,12 @@ def read_rows(path: Path) -> list[Line]:
 
 def _csv_table(data: bytes) -> list[list[str]]:
     if b"\x00" in data:
-        raise OrgFileError("Tệp không phải CSV hay XLSX: hãy dùng tệp .xlsx hoặc CSV UTF-8.")
+        raise OrgFileError(N_("The file is neither CSV nor XLSX: use an .xlsx file or CSV UTF-8."))
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise OrgFileError(
-            "Tệp CSV không dùng bảng mã UTF-8: trong Excel chọn Lưu thành → “CSV UTF-8”, hoặc dùng tệp .xlsx."
+            N_("The CSV file is not in UTF-8: in Excel choose Save As → “CSV UTF-8”, or use an .xlsx file.")
         ) from exc
     # Excel in a Vietnamese locale writes ";" between columns; the header line tells which it is.
     header = next((line for line in text.splitlines() if line.strip()), "")
@@ -177,13 +204,13 @@ def _csv_table(data: bytes) -> list[list[str]]:
     try:
         return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
     except csv.Error as exc:
-        raise OrgFileError(f"Tệp CSV bị lỗi định dạng: {exc}") from exc
+        raise OrgFileError(N_("The CSV file is malformed: {error}"), error=str(exc)) from exc
 
 
 def _xlsx_table(data: bytes) -> list[list[str]]:
     from openpyxl import load_workbook  # only paid for by those who upload spreadsheets
 
-    unreadable = "Không đọc được tệp Excel: hãy kiểm tra tệp có đúng định dạng .xlsx."
+    unreadable = N_("The Excel file cannot be read: check that it really is an .xlsx file.")
     # openpyxl fails in many ways on a damaged file, some only while reading rows lazily.
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
@@ -218,7 +245,9 @@ def _lines(table: list[list[str]]) -> list[Line]:
     numbered = [(number, [_clean(cell) for cell in cells]) for number, cells in enumerate(table, start=1)]
     numbered = [(number, cells) for number, cells in numbered if any(cells)]
     if not numbered:
-        raise OrgFileError("Tệp trống: cần một dòng tiêu đề (code, name, kind, parent_code) và các dòng đơn vị.")
+        raise OrgFileError(
+            N_("The file is empty: it needs a header row (code, name, kind, parent_code) and rows of units.")
+        )
     _, header = numbered[0]
     index: dict[str, int] = {}
     for position, title in enumerate(header):
@@ -226,7 +255,9 @@ def _lines(table: list[list[str]]) -> list[Line]:
     missing = [column for column in REQUIRED_COLUMNS if column not in index]
     if missing:
         raise OrgFileError(
-            f"Thiếu cột {', '.join(missing)} ở dòng tiêu đề (cần: {', '.join(REQUIRED_COLUMNS)}; tuỳ chọn: reviews)."
+            N_("The header row lacks the column(s) {missing} (needed: {required}; optional: reviews)."),
+            missing=", ".join(missing),
+            required=", ".join(REQUIRED_COLUMNS),
         )
 
     def cell(cells: list[str], column: str) -> str:
@@ -251,7 +282,7 @@ def plan(lines: list[Line], existing: dict[str, Row]) -> tuple[list[Planned], li
     """
     problems: list[Problem] = []
     if not lines:
-        return [], [Problem(None, "Tệp không có dòng đơn vị nào dưới dòng tiêu đề.")]
+        return [], [Problem(None, N_("The file has no rows of units below its header row."))]
 
     first_row: dict[str, int] = {}
     parents: dict[str, str] = {}  # code → parent code, for the rows of the file
@@ -313,11 +344,17 @@ def _check_parent(
     elif parent_code in existing:
         parent_kind = UnitKind(existing[parent_code].kind)
     else:
-        return [Problem(line.row, f"không tìm thấy đơn vị cấp trên '{parent_code}'")]
+        return [Problem(line.row, N_("parent unit '{code}' not found"), {"code": parent_code})]
     if parent_code in existing and existing[parent_code].closed_on is not None:
-        return [Problem(line.row, f"đơn vị cấp trên '{parent_code}' đã được sáp nhập vào đơn vị khác")]
+        return [Problem(line.row, N_("parent unit '{code}' has been merged into another unit"), {"code": parent_code})]
     if kind and parent_kind and KIND_LEVEL[parent_kind] >= KIND_LEVEL[kind]:
-        return [Problem(line.row, f"{KIND_AS_CHILD[kind]} không thể trực thuộc {KIND_AS_PARENT[parent_kind]}")]
+        return [
+            Problem(
+                line.row,
+                N_("{child} cannot be under {parent}"),
+                {"child": KIND_AS_CHILD[kind], "parent": KIND_AS_PARENT[parent_kind]},
+            )
+        ]
     return []
 
 
@@ -330,9 +367,19 @@ def _check_stored(
         return []
     if stored.kind != kind:
         old = KIND_AS_CHILD[UnitKind(stored.kind)]
-        return [Problem(line.row, f"mã '{line.code}' đã có trong hệ thống với loại đơn vị khác ({old})")]
+        return [
+            Problem(
+                line.row,
+                N_("code '{code}' is already stored as another kind of unit ({old})"),
+                {"code": line.code, "old": old},
+            )
+        ]
     if stored.closed_on is not None and _moves(line, existing, code_of_id):
-        return [Problem(line.row, f"đơn vị '{line.code}' đã được sáp nhập vào đơn vị khác, không chuyển được")]
+        return [
+            Problem(
+                line.row, N_("unit '{code}' has been merged into another unit and cannot be moved"), {"code": line.code}
+            )
+        ]
     return []
 
 
@@ -344,21 +391,37 @@ def _moves(line: Line, existing: dict[str, Row], code_of_id: dict[int, str]) -> 
 def _check_line(line: Line, first_row: dict[str, int]) -> list[Problem]:
     found = []
     if not line.code:
-        found.append(Problem(line.row, "thiếu mã đơn vị"))
+        found.append(Problem(line.row, N_("the unit's code is missing")))
     elif len(line.code) > MAX_CODE:
-        found.append(Problem(line.row, f"mã đơn vị dài quá {MAX_CODE} ký tự"))
+        found.append(Problem(line.row, N_("the unit's code is longer than {n} characters"), {"n": MAX_CODE}))
     elif line.code in first_row:
-        found.append(Problem(line.row, f"mã '{line.code}' bị trùng với dòng {first_row[line.code]}"))
+        found.append(
+            Problem(
+                line.row, N_("code '{code}' repeats row {first}"), {"code": line.code, "first": first_row[line.code]}
+            )
+        )
     if not line.name:
-        found.append(Problem(line.row, "thiếu tên đơn vị"))
+        found.append(Problem(line.row, N_("the unit's name is missing")))
     elif len(line.name) > MAX_NAME:
-        found.append(Problem(line.row, f"tên đơn vị dài quá {MAX_NAME} ký tự"))
+        found.append(Problem(line.row, N_("the unit's name is longer than {n} characters"), {"n": MAX_NAME}))
     if not line.kind:
-        found.append(Problem(line.row, f"thiếu loại đơn vị (dùng: {KIND_HINT})"))
+        found.append(Problem(line.row, N_("the kind of unit is missing (use: {kinds})"), {"kinds": KIND_HINT}))
     elif parse_kind(line.kind) is None:
-        found.append(Problem(line.row, f"loại đơn vị '{line.kind}' không hợp lệ (dùng: {KIND_HINT})"))
+        found.append(
+            Problem(
+                line.row,
+                N_("kind of unit '{kind}' is not valid (use: {kinds})"),
+                {"kind": line.kind, "kinds": KIND_HINT},
+            )
+        )
     if line.reviews and fold(line.reviews) not in TRUE_WORDS | FALSE_WORDS:
-        found.append(Problem(line.row, f"giá trị cột reviews '{line.reviews}' không hợp lệ (dùng: có / không)"))
+        found.append(
+            Problem(
+                line.row,
+                N_("the reviews column's value '{value}' is not valid (use: yes / no)"),
+                {"value": line.reviews},
+            )
+        )
     return found
 
 
@@ -388,18 +451,21 @@ def _cycles(
             blamed = [c for c in loop if c in moving] or [c for c in loop if c in first_row]
             first = min(blamed, key=first_row.__getitem__)
             if len(loop) == 1:
-                problems.append(Problem(first_row[first], "đơn vị không thể trực thuộc chính nó"))
+                problems.append(Problem(first_row[first], N_("a unit cannot be under itself")))
             elif any(c not in first_row for c in loop):  # a stored unit's subtree
                 problems.append(
                     Problem(
                         first_row[first],
-                        f"không thể chuyển '{first}' vào '{parents[first]}': đó là đơn vị cấp dưới của chính '{first}'",
+                        N_("'{code}' cannot move into '{parent}': that is a unit below '{code}' itself"),
+                        {"code": first, "parent": parents[first]},
                     )
                 )
             else:
                 at = loop.index(first)
                 names = " → ".join([*loop[at:], *loop[:at], first])
-                problems.append(Problem(first_row[first], f"đơn vị cấp trên tạo thành vòng lặp: {names}"))
+                problems.append(
+                    Problem(first_row[first], N_("the parent units make a loop: {names}"), {"names": names})
+                )
         settled.update(path)
     return in_cycle
 
@@ -412,7 +478,7 @@ def import_org(db: Engine, path: Path, *, progress: bool = False) -> ImportResul
     try:
         lines = read_rows(path)
     except OrgFileError as exc:
-        return ImportResult(0, 0, [Problem(None, str(exc))])
+        return ImportResult(0, 0, [Problem(None, exc.msgid, exc.params)])
 
     created = updated = moved = 0
     now = utcnow()

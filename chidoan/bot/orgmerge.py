@@ -30,7 +30,7 @@ from datetime import date, datetime
 
 from sqlalchemy import Engine, Row, select
 
-from chidoan.bot.orgimport import KIND_AS_CHILD, KIND_AS_PARENT
+from chidoan.bot.orgimport import KIND_AS_CHILD, KIND_AS_PARENT, Said
 from chidoan.engine.dispatch import notice_row
 from chidoan.engine.messages import Outgoing
 from chidoan.engine.notices import Window
@@ -72,8 +72,15 @@ ENDED = N_(
 )
 
 
-class MergeError(Exception):
-    """The merge cannot be done; the message is for the user (Vietnamese, as the org import's)."""
+MERGED_ALREADY = N_("Unit '{code}' was merged into '{into}' on {day}.")
+
+
+class MergeError(Said, Exception):
+    """The merge cannot be done; the message is for the operator (`render(voice.t)`)."""
+
+    def __init__(self, msgid: str, **params: object):
+        super().__init__(msgid)
+        self.msgid, self.params = msgid, params
 
 
 @dataclass
@@ -106,7 +113,7 @@ def merge_units(
         source, target = uow.units.by_code(from_code), uow.units.by_code(into_code)
         for code, unit in ((from_code, source), (into_code, target)):
             if unit is None:
-                raise MergeError(f"Không tìm thấy đơn vị có mã '{code}'.")
+                raise MergeError(N_("There is no unit with the code '{code}'."), code=code)
         assert source is not None and target is not None
         today = now.astimezone(settings.tz).date()
         return merge(uow, source, target, on=on or today, today=today, now=now, by=by, window=Window.of(settings))
@@ -116,23 +123,31 @@ def check(source: Row, target: Row, on: date, today: date, name_of) -> None:
     """Raise MergeError when X cannot be merged into Y (the module says which cases)."""
     x, y = source.code, target.code
     if source.id == target.id:
-        raise MergeError(f"Không thể sáp nhập đơn vị '{x}' vào chính nó.")
+        raise MergeError(N_("Unit '{x}' cannot be merged into itself."), x=x)
     if source.closed_on is not None:
         into = name_of(source.merged_into)
-        raise MergeError(f"Đơn vị '{x}' đã được sáp nhập vào '{into}' từ ngày {format_date(source.closed_on)}.")
+        raise MergeError(MERGED_ALREADY, code=x, into=into, day=format_date(source.closed_on))
     if target.closed_on is not None:
         into = name_of(target.merged_into)
-        raise MergeError(f"Đơn vị '{y}' đã được sáp nhập vào '{into}' từ ngày {format_date(target.closed_on)}.")
+        raise MergeError(MERGED_ALREADY, code=y, into=into, day=format_date(target.closed_on))
     if target.path.startswith(source.path):
-        raise MergeError(f"Không thể sáp nhập '{x}' vào '{y}': '{y}' là đơn vị cấp dưới của '{x}'.")
+        raise MergeError(N_("'{x}' cannot be merged into '{y}': '{y}' is a unit below '{x}'."), x=x, y=y)
     kind, into_kind = UnitKind(source.kind), UnitKind(target.kind)
     if KIND_LEVEL[into_kind] > KIND_LEVEL[kind]:
         raise MergeError(
-            f"Không thể sáp nhập {KIND_AS_CHILD[kind]} '{x}' vào {KIND_AS_PARENT[into_kind]} '{y}' "
-            "(cấp thấp hơn): hãy sáp nhập vào đơn vị cùng cấp hoặc cấp cao hơn."
+            N_(
+                "{child} '{x}' cannot be merged into {parent} '{y}' (a lower level): merge it into a unit of the same level or higher."
+            ),
+            child=KIND_AS_CHILD[kind],
+            x=x,
+            parent=KIND_AS_PARENT[into_kind],
+            y=y,
         )
     if on > today:
-        raise MergeError(f"Ngày sáp nhập {format_date(on)} chưa đến: chỉ ghi nhận việc sáp nhập khi đã có hiệu lực.")
+        raise MergeError(
+            N_("The merger's day {day} has not come yet: a merger is recorded once it has taken effect."),
+            day=format_date(on),
+        )
 
 
 def merge(

@@ -8,16 +8,19 @@ PostgreSQL gets a small pool; several processes can share it.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, event, insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+log = logging.getLogger(__name__)
 
 
 def make_db(url: str, *, checkpoints: bool = True) -> Engine:
@@ -70,7 +73,11 @@ def upgrade(db: Engine) -> None:
     cfg = alembic_config(db.url.render_as_string(hide_password=False))
     with db.begin() as conn:
         cfg.attributes["connection"] = conn
+        before = MigrationContext.configure(conn).get_current_revision()
         command.upgrade(cfg, "head")
+        after = MigrationContext.configure(conn).get_current_revision()
+    if after != before:  # Alembic's own lines are quiet below DEBUG (bot/logs.py): say it once
+        log.info("database schema upgraded from %s to %s", before or "nothing (a new database)", after)
 
 
 class DatabaseNotReady(Exception):

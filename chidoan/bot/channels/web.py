@@ -7,6 +7,7 @@ CHIDOAN_WEB_PUBLIC=true (bot/config.py). Keep it off in production (CHIDOAN_WEB_
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -17,7 +18,7 @@ import uuid
 from collections import defaultdict
 from pathlib import Path
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from chidoan.bot.channels.base import Host, Limits, RetryLater
 from chidoan.engine.messages import Incoming, InFile, Outgoing
@@ -34,6 +35,7 @@ USER_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 MAX_FRAME = 16 * 1024 * 1024  # a photo (base64) fits; anything larger is refused by the socket
 EVENT_ID_MAX = 64  # InboundEvent.event_id
 PLAIN_ID = re.compile(r"[A-Za-z0-9_\-.]+")
+CLOSE_WAIT = 1.0  # seconds the open tabs get to answer the going-away close frame at shutdown
 
 
 class BadFrame(ValueError):
@@ -82,13 +84,14 @@ class WebChannel:
     def __init__(self, host: Host):
         self.host = host
         self.max_file_kb = host.settings.max_file_kb
-        self._sockets: dict[str, set[web.WebSocketResponse]] = defaultdict(set)
+        self._sockets: dict[str, set[web.WebSocketResponse]] = defaultdict(set)  # by person, for send()
+        self._open: set[web.WebSocketResponse] = set()  # every tab, from its handshake on
 
     async def start(self) -> None:
         """The page's routes take events as soon as the server is up."""
 
     async def stop(self) -> None:
-        """Open sockets are closed with the server."""
+        """Open sockets are closed with the server (`_going_away`)."""
 
     async def close(self) -> None:
         """Nothing to release."""
@@ -99,6 +102,18 @@ class WebChannel:
         app.router.add_get("/ws", self._socket)
         # "/files/{token}", the links of the documents it shows, is mounted by the App (bot/downloads.py).
         app.router.add_static("/static", STATIC)
+        app.on_shutdown.append(self._going_away)
+
+    async def _going_away(self, _app: web.Application) -> None:
+        """At shutdown (the server has stopped listening) every open tab gets a close frame
+        "going away" (1001), and the page reconnects once the service is back. Left open, a tab
+        held the shutdown until the heartbeat gave up on it: 45 s."""
+        closing = [
+            asyncio.ensure_future(ws.close(code=WSCloseCode.GOING_AWAY, message=b"the service is stopping"))
+            for ws in self._open
+        ]
+        if closing:
+            await asyncio.wait(closing, timeout=CLOSE_WAIT)
 
     async def _page(self, _request: web.Request) -> web.FileResponse:
         return web.FileResponse(STATIC / "index.html")
@@ -114,6 +129,14 @@ class WebChannel:
         name = request.query.get("name") or None
         ws = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_FRAME)
         await ws.prepare(request)
+        self._open.add(ws)
+        try:
+            await self._converse(ws, request, user, name)
+        finally:
+            self._open.discard(ws)
+        return ws
+
+    async def _converse(self, ws: web.WebSocketResponse, request: web.Request, user: str, name: str | None) -> None:
         if request.query.get("history"):  # the page shows where the conversation stands
             for item in await self.host.read(lambda uow: read_history(uow, user)):
                 await ws.send_json(item)
@@ -128,7 +151,6 @@ class WebChannel:
             self._sockets[user].discard(ws)
             if not self._sockets[user]:
                 del self._sockets[user]
-        return ws
 
     async def _receive(self, ws: web.WebSocketResponse, user: str, name: str | None, raw: str) -> None:
         try:

@@ -1,0 +1,63 @@
+"""Stopping the service with web-chat tabs open: the real command in a child process, two open
+sockets, SIGTERM. It used to take 45 s (until the heartbeat found the sockets gone); now the
+tabs get a going-away close frame and the process exits within 3 s (issue 11)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+
+import aiohttp
+from aiohttp import WSCloseCode, WSMsgType
+
+from tests.conftest import command_env, free_port
+
+STOP_WITHIN = 3.0  # seconds from SIGTERM to exit
+START_WITHIN = 60.0  # seconds to answer /healthz (imports and migrations on 2 shared cores)
+
+
+async def wait_healthy(session: aiohttp.ClientSession, port: int, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + START_WITHIN
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the service exited at start"
+        try:
+            async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.1)
+    raise AssertionError("the service did not start")
+
+
+async def test_sigterm_with_two_web_chat_tabs_open_stops_within_three_seconds(tmp_path):
+    port = free_port()
+    log = tmp_path / "service.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chidoan", "run"],
+        cwd=tmp_path,
+        env=command_env(CHIDOAN_DATA_DIR=str(tmp_path), CHIDOAN_WEB_PORT=str(port)),
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("wb"),
+    )
+    try:
+        async with aiohttp.ClientSession() as session:
+            await wait_healthy(session, port, process)
+            url = f"http://127.0.0.1:{port}/ws"
+            tabs = [await session.ws_connect(url, params={"user": f"tab-{i}"}) for i in range(2)]
+            started = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            frames = await asyncio.gather(*(asyncio.wait_for(tab.receive(), STOP_WITHIN) for tab in tabs))
+            code = await asyncio.to_thread(process.wait, STOP_WITHIN + 5)
+            took = time.monotonic() - started
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert code == 0, log.read_text()
+    assert took <= STOP_WITHIN, f"stopping took {took:.1f} s"
+    for frame in frames:  # a close frame, not a dropped connection
+        assert frame.type == WSMsgType.CLOSE and frame.data == WSCloseCode.GOING_AWAY, frame
