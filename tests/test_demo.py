@@ -87,7 +87,7 @@ def test_demo_loads_with_roles(db, settings):
     }
     by_id = {identity.external_id: identity for identity in info.identities}
     assert list(by_id) == ["demo-binh", "demo-cuong", "demo-dung", "demo-an", "demo-new"]
-    assert by_id["demo-binh"].description == "Cán bộ Huyện đoàn — Thành đoàn Rạch Giá"
+    assert by_id["demo-binh"].description == "Cán bộ Thành đoàn — Thành đoàn Rạch Giá"
     assert by_id["demo-cuong"].full_name == "Lê Văn Cường"
     assert f"mã mời: {info.invite_code}" in by_id["demo-an"].description
     assert by_id["demo-an"].description.startswith("Chưa đăng ký")

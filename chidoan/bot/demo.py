@@ -48,7 +48,7 @@ class DemoPerson:
 
 
 DEMO_PEOPLE = (
-    DemoPerson("binh", "Trần Thị Bình", "RG", Role.district_staff, "Cán bộ Huyện đoàn", registered=True),
+    DemoPerson("binh", "Trần Thị Bình", "RG", Role.district_staff, "Cán bộ Thành đoàn", registered=True),
     DemoPerson("cuong", "Lê Văn Cường", "RG-VB", Role.secretary, "Bí thư", registered=True),
     DemoPerson("dung", "Phạm Minh Dũng", "RG-VB-KP1", Role.secretary, "Bí thư", registered=True),
     DemoPerson("an", "Nguyễn Văn An", "RG-PT", Role.secretary, "Bí thư", registered=False),
