@@ -201,7 +201,7 @@ async def test_roles_of_both_accounts_are_merged_when_the_owner_types_allow(both
         assert "Linked! web chat, Telegram now lead to the same account." in user.text
         await web.replies()
         assert "Linked! web chat, Telegram now lead to the same account." in web.text
-        assert "District staff of Thành đoàn Rạch Giá" in web.text and "Secretary of Đoàn phường Vĩnh Bảo" in web.text
+        assert "Staff of Thành đoàn Rạch Giá" in web.text and "Secretary of Đoàn phường Vĩnh Bảo" in web.text
         await web.say("/trogiup")
         assert "/moi" in web.text and "/dangky" in web.text  # both roles' commands, on either app
         await user.say("/trogiup")

@@ -106,7 +106,7 @@ async def test_donvi_lists_the_subtree_as_a_tree_and_searches_without_accents(se
             await staff.say("/donvi")
             assert "Các đơn vị thuộc Thành đoàn Rạch Giá (RG): tổng cộng 27, trang 1/2." in staff.text
             lines = staff.text.splitlines()
-            assert "• Đoàn cấp huyện: Thành đoàn Rạch Giá — RG" in lines
+            assert "• Đoàn cấp trên trực tiếp cơ sở: Thành đoàn Rạch Giá — RG" in lines
             assert "    • Đoàn cơ sở: Đoàn phường Vĩnh Bảo — RG-VB" in lines
             assert "        • Chi đoàn: Chi đoàn Khu phố 1 — RG-VB-KP1" in lines  # a level deeper
             assert "CT-ML" not in staff.text and "Minh Lương" not in staff.text  # another district
@@ -480,7 +480,7 @@ async def test_moi_finds_the_unit_by_name_and_offers_a_choice(settings, db, peop
             await staff.say("/moi Phi Thông")
             assert staff.text.startswith("Mã mời cho Bí thư của Đoàn xã Phi Thông: ")
             await staff.say("/moi phi thong canbo")
-            assert staff.text.startswith("Mã mời cho ") and "của Đoàn xã Phi Thông: " in staff.text
+            assert staff.text.startswith("Mã mời cho ") and " Đoàn xã Phi Thông: " in staff.text
             await staff.say("/moi RG-VB bithu")  # by code, as before
             assert "Đoàn phường Vĩnh Bảo" in staff.text
             await staff.say("/moi vinh thanh pho bi thu")

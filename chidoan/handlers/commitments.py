@@ -40,7 +40,7 @@ def ask_due(uow: UnitOfWork, now: datetime, tz, window: Window | None = None) ->
             locale = uow.accounts.one(account_id).locale
             text = gettext(
                 locale,
-                N_("Follow-up of the dialogue of {date}: {by} promised “{promise}” by {due}. Was it done?"),
+                N_("Follow-up of the dialogue of {date}: {by} committed to “{promise}”, due {due}. Has it been done?"),
                 date=format_date(report.held_on),
                 by=commitment.promised_by,
                 promise=commitment.promise,

@@ -55,7 +55,7 @@ def invite_command(ctx: Ctx, args: str) -> None:
     if not text or role is None:
         ctx.say(
             N_(
-                "Usage: /moi <unit code> <role>, where role is “bithu” (secretary, the default), “phobithu” (deputy) or “canbo” (district staff). Example: /moi {example} bithu"
+                "Usage: /moi <unit code> <role>, where role is “bithu” (secretary, the default), “phobithu” (deputy) or “canbo” (staff of the union above). Example: /moi {example} bithu"
             ),
             example=staff_scope(ctx)[0].code if staff_scope(ctx) else "CD-AP1",
         )

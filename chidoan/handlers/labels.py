@@ -6,13 +6,13 @@ from chidoan.storage.models import Role, UnitKind
 ROLE_LABELS = {
     Role.secretary: Lazy(N_("Secretary")),
     Role.deputy: Lazy(N_("Deputy secretary")),
-    Role.district_staff: Lazy(N_("District staff")),
+    Role.district_staff: Lazy(N_("Staff")),
     Role.admin: Lazy(N_("Administrator")),
 }
 
 KIND_LABELS = {
     UnitKind.province: Lazy(N_("Province union")),
-    UnitKind.district: Lazy(N_("District union")),
+    UnitKind.district: Lazy(N_("Union directly above the base units")),
     UnitKind.base_unit: Lazy(N_("Base unit")),
     UnitKind.branch_group: Lazy(N_("Branch group")),
     UnitKind.branch: Lazy(N_("Branch")),
