@@ -399,7 +399,7 @@ async def test_access_other_district_stranger_forged_buttons_and_hostile_text(se
 
             for typed in ("/donvi", "/xem RG-VB", "/donvi vinh bao"):
                 await stranger.say(typed)
-                assert stranger.text.startswith("Bạn chưa đăng ký. Vui lòng gửi mã mời")
+                assert stranger.text.startswith("Đồng chí chưa đăng ký. Vui lòng gửi mã mời")
             await stranger.send_frame({"type": "button", "payload": f"un:open:{vb}"})
             assert stranger.text == INVALID
 
@@ -478,7 +478,7 @@ async def test_moi_finds_the_unit_by_name_and_offers_a_choice(settings, db, peop
     try:
         async with WebUser(app, "staff") as staff, WebUser(app, "ct") as ct:
             await staff.say("/moi Phi Thông")
-            assert staff.text.startswith("Mã mời cho Bí thư của Đoàn xã Phi Thông: ")
+            assert staff.text.startswith("Mã mời cho Bí thư Đoàn xã Phi Thông: ")
             await staff.say("/moi phi thong canbo")
             assert staff.text.startswith("Mã mời cho ") and " Đoàn xã Phi Thông: " in staff.text
             await staff.say("/moi RG-VB bithu")  # by code, as before
@@ -500,7 +500,7 @@ async def test_moi_finds_the_unit_by_name_and_offers_a_choice(settings, db, peop
             await ct.say("/moi vinh bao")
             assert ct.text == "Không có đơn vị nào tên “vinh bao” trong phạm vi đồng chí phụ trách."
             await ct.say("/moi RG-VB")
-            assert ct.text == "Không có đơn vị nào mang mã RG-VB trong phạm vi bạn phụ trách."
+            assert ct.text == "Không có đơn vị nào mang mã RG-VB trong phạm vi đồng chí phụ trách."
             await staff.say("/moi RG-VB phó")  # a code and a word that is no role
             assert "/moi" in staff.text and "bithu" in staff.text
     finally:
@@ -557,7 +557,7 @@ async def test_no_invite_to_a_merged_unit_by_code_name_or_button_and_its_code_is
                 "Đoàn xã Phi Thông đã hợp nhất vào Đoàn phường Vĩnh Bảo (RG-VB); hãy mời vào Đoàn phường Vĩnh Bảo."
             )
             await staff.say("/moi vinh thanh")  # RG-VT left out: RG-VTV alone, no choice
-            assert staff.text.startswith("Mã mời cho Bí thư của Đoàn phường Vĩnh Thanh Vân: ")
+            assert staff.text.startswith("Mã mời cho Bí thư Đoàn phường Vĩnh Thanh Vân: ")
             await staff.send_frame({"type": "button", "payload": f"inv:{vt}:secretary"})  # offered before the merger
             assert "Đoàn phường Vĩnh Thanh đã hợp nhất vào Đoàn phường Vĩnh Bảo (RG-VB)" in staff.text
             await staff.send_frame({"type": "button", "payload": f"inv:{pt}:deputy"})
