@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pot=chidoan/locales/chidoan.pot
-pybabel extract -F babel.cfg -k N_ -k say -k t --no-location --sort-output --omit-header -o "$pot" . >/dev/null 2>&1
+pybabel extract -F babel.cfg -k N_ -k say -k t -c TRANSLATORS: --no-location --sort-output --omit-header -o "$pot" . >/dev/null 2>&1
 for locale in vi en; do
   po=chidoan/locales/$locale/LC_MESSAGES/chidoan.po
   if [ -f "$po" ]; then

@@ -68,7 +68,7 @@ async def test_the_secretary_is_asked_once_on_the_due_date_and_answers(settings,
         assert await second.sweeps.follow_ups() == 0
         async with WebUser(app, "sec", language="en") as sec, WebUser(app, "other", language="en") as other:
             await sec.replies()
-            assert "promised “Khảo sát mặt bằng sân bóng” by 10/12/2026. Was it done?" in sec.text
+            assert "committed to “Khảo sát mặt bằng sân bóng”, due 10/12/2026. Has it been done?" in sec.text
             done = sec.button("Done")
             await other.send_frame({"type": "button", "payload": done})  # not their unit's
             assert "no longer valid" in other.text

@@ -124,7 +124,7 @@ async def test_wrong_dates_past_dates_and_unknown_words_are_refused_in_vietnames
     try:
         async with WebUser(app, "ct_staff") as staff:
             await staff.say("/hanchot kehoach 31/02/2026")
-            assert "31/02/2026 không phải là ngày có thật" in staff.text
+            assert "“31/02/2026” không phải là ngày hợp lệ" in staff.text
             await staff.say("/hanchot kehoach 10/10/2026")
             assert "Hạn mới phải sau ngày hôm nay" in staff.text
             await staff.say("/hanchot kehoach 16/10/2026")  # "before today" has passed as well

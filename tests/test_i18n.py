@@ -1,6 +1,7 @@
 """Catalogs: every text in the code is translated in every locale, and the catalogs compile."""
 
 import io
+import re
 import string
 from pathlib import Path
 
@@ -40,3 +41,40 @@ def test_catalog_is_complete_and_compiles(locale):
 def test_vietnamese_is_the_default_and_differs_from_english():
     assert gettext("vi", "Commands you can use:") != "Commands you can use:"
     assert gettext("en", "Commands you can use:") == "Commands you can use:"
+
+
+def translations(locale: str) -> dict[str, str]:
+    with catalog_path(locale).open("rb") as fp:
+        return {m.id: m.string for m in read_po(fp, locale=locale) if m.id}
+
+
+# ../shared/WORDING.md: the user is "đồng chí" or no pronoun; leaders "cam kết", they do not
+# "hứa"; there is no district level since 01/7/2025 (the one label that names it says so), and
+# no "thị trấn" any more.
+FORMER_DISTRICT_LEVEL = "Cấp huyện (trước 01/7/2025)"
+AVOIDED_VI = {
+    "bạn": re.compile(r"\bbạn\b"),
+    "hứa": re.compile(r"hứa"),
+    "cấp huyện": re.compile(r"cấp huyện"),
+    "thị trấn": re.compile(r"thị trấn"),
+}
+
+
+def test_vietnamese_texts_follow_the_wording_guide():
+    found = [
+        (word, text)
+        for text in translations("vi").values()
+        for word, pattern in AVOIDED_VI.items()
+        if pattern.search(text.replace(FORMER_DISTRICT_LEVEL, "").casefold())
+    ]
+    assert not found, f"{len(found)} texts use words the wording guide avoids, e.g. {found[:5]}"
+
+
+# The English texts say "the union above", not "the district": the reviewing level is the
+# province in most places now. Only the former district level of a dialogue names one.
+REAL_DISTRICTS = {"District level (before 1/7/2025)"}
+
+
+def test_english_texts_do_not_assume_a_district():
+    found = [text for text in translations("en").values() if "district" in text.casefold()]
+    assert set(found) <= REAL_DISTRICTS, f"English texts that say “district”: {sorted(set(found) - REAL_DISTRICTS)}"

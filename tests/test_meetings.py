@@ -98,6 +98,31 @@ async def test_a_branch_reports_a_meeting_with_photos_in_the_web_chat(app, db):
     assert [f.filename for f in files] == ["bien-ban.png", "diem-danh.png"] and all(f.content == PNG for f in files)
 
 
+async def test_a_meeting_without_photos_does_not_mention_files(app, db):
+    """WORDING.md: the thanks say nothing of attachments when there are none (never "kèm 0 tệp"),
+    and the Vietnamese prompts say "ngày/tháng/năm", not "dd/mm/yyyy"."""
+    async with WebUser(app, "branch") as user:
+        await user.say("/language")
+        await user.press("Tiếng Việt")
+        await user.say("/sinhhoat")
+        assert "(nhập ngày/tháng/năm, hoặc gõ “hôm nay”, “hôm qua”)" in user.text and "dd/mm" not in user.text
+        await user.say("hôm qua")
+        await user.press("Định kỳ")
+        await user.say("Học tập Nghị quyết Đại hội Đoàn")
+        await user.say("25")
+        await user.say("20")
+        await user.say("Quán triệt nghị quyết; phân công trực tiếp nhận ý kiến.")
+        await user.press("Bỏ qua")
+        await user.press("Bỏ qua")
+        assert "Nếu không có, bấm “Bỏ qua”." in user.text
+        await user.press("Bỏ qua")
+        await user.press("Gửi báo cáo")
+        assert "Cảm ơn đồng chí! Đã báo cáo buổi sinh hoạt ngày" in user.text
+        assert "20/25 đoàn viên có mặt." in user.text and "tệp" not in user.text
+    [report] = reports(db, "RG-VB-KP1")
+    assert (report["present"], report.get("photos") or []) == (20, [])
+
+
 async def test_the_same_day_again_and_a_year_back_are_asked_about(app, db):
     async with WebUser(app, "branch", language="en") as user:
         await report_until_photos(user)

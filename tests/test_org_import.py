@@ -209,11 +209,11 @@ BAD_FILES = {
     ),
     "parent of lower level": (
         "CD01,Chi đoàn 1,chi đoàn,\nRG,Thành đoàn Rạch Giá,huyện,CD01\n",
-        ["Dòng 3: đơn vị cấp huyện không thể trực thuộc chi đoàn"],
+        ["Dòng 3: đơn vị cấp trên trực tiếp cơ sở không thể trực thuộc chi đoàn"],
     ),
     "parent of same level": (
         "RG,Thành đoàn Rạch Giá,huyện,\nCT,Huyện đoàn Châu Thành,huyện,RG\n",
-        ["Dòng 3: đơn vị cấp huyện không thể trực thuộc huyện đoàn"],
+        ["Dòng 3: đơn vị cấp trên trực tiếp cơ sở không thể trực thuộc Đoàn cấp trên trực tiếp cơ sở"],
     ),
     "cycle": (
         "A,Chi đoàn A,chi đoàn,C\nB,Chi đoàn B,chi đoàn,A\nC,Chi đoàn C,chi đoàn,B\n",
@@ -278,7 +278,7 @@ def test_conflicts_with_stored_units(db, tmp_path):
     # Moving RG-VB under CT is allowed (tests/test_org_changes.py); the kind is not, and one bad
     # row stops the whole file: the move is not made either.
     assert [str(p) for p in result.problems] == [
-        "Dòng 4: mã 'RG' đã có trong hệ thống với loại đơn vị khác (đơn vị cấp huyện)",
+        "Dòng 4: mã 'RG' đã có trong hệ thống với loại đơn vị khác (đơn vị cấp trên trực tiếp cơ sở)",
     ]
     assert units(db) == before
 

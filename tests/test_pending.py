@@ -132,7 +132,7 @@ async def test_nudge_refused_outside_hours_with_a_forged_button_and_for_a_secret
         await app.stop()
     assert "07:30" in late[0]["text"] and "20:30" in late[0]["text"]
     assert forged[0]["text"] == page[0]["text"] == "Đơn vị này không thuộc phạm vi đồng chí phụ trách."
-    assert refused[0]["text"].startswith("Vai trò của bạn không được dùng lệnh /chuanop.")
+    assert refused[0]["text"].startswith("Vai trò của đồng chí không được dùng lệnh /chuanop.")
     assert nudges(db) == []
 
 

@@ -149,12 +149,12 @@ async def test_return_correct_resubmit_accept_and_rate(settings, db, people):
 
             # The queue, then the plan: the document, the tasks numbered with their items, I and III.
             await staff.say("/duyet")
-            assert "Kế hoạch chờ duyệt: 1 (cũ nhất trước, trang 1/1)." in staff.text
+            assert "Kế hoạch chờ kiểm tra, đánh giá: 1 (cũ nhất trước, trang 1/1)." in staff.text
             await staff.press("RG-VB")
             assert any(m.get("file", {}).get("filename", "").endswith(".docx") for m in staff.last)
             plan = staff.last[-1]["text"]
             assert "Kế hoạch “3 chủ động” năm 2027 của Đoàn phường Vĩnh Bảo (RG-VB)" in plan
-            assert "(đúng hạn)" in plan and "Tình trạng: chờ duyệt." in plan
+            assert "(đúng hạn)" in plan and "Tình trạng: chờ kiểm tra, đánh giá." in plan
             assert "2. [1.4 " in plan and "4. [3.1 " in plan and "I. Mục đích, yêu cầu" in plan
             assert {"✅ Chấp nhận", "↩️ Trả lại để sửa", "⭐ Đánh giá cuối năm"} <= set(labels(staff))
 
@@ -186,7 +186,7 @@ async def test_return_correct_resubmit_accept_and_rate(settings, db, people):
             await sec.send_frame({"type": "button", "payload": fix})
             assert "Đồng chí Trần Thị Bình đã trả lại kế hoạch năm 2027 để sửa." in sec.text
             # Only task 2 then section I, nothing else.
-            assert "(hiện tại: 1.4 " in sec.text and "Phần việc 2 của nội dung 1" in sec.text  # task 2, as returned
+            assert "(hiện tại: 1.4 " in sec.text and "Phần việc thứ 2 của lĩnh vực 1" in sec.text  # task 2, as returned
             await sec.press("1.4")
             await sec.say("Lập danh sách 25 thanh niên có hoàn cảnh khó khăn ở 5 khu phố để giúp đỡ")
             await sec.say("quý III")
@@ -365,7 +365,7 @@ async def test_the_queue_is_oldest_first_and_paginated(settings, db, people):
     try:
         async with WebUser(app, "staff") as staff, WebUser(app, "ct") as ct:
             await staff.say("/duyet")
-            assert "Kế hoạch chờ duyệt: 10 (cũ nhất trước, trang 1/2)." in staff.text
+            assert "Kế hoạch chờ kiểm tra, đánh giá: 10 (cũ nhất trước, trang 1/2)." in staff.text
             page = labels(staff)
             assert [label.split(" · ")[0] for label in page[:8]] == [f"RG-X{n:02}" for n in range(1, 9)]
             assert page[8:] == ["Trang sau »"]
@@ -383,7 +383,7 @@ async def test_the_queue_is_oldest_first_and_paginated(settings, db, people):
             await staff.press("RG-X03")
             assert "Đoàn xã Thử 03 (RG-X03)" in staff.text
             await ct.say("/duyet")
-            assert "Không có kế hoạch nào đang chờ duyệt" in ct.text
+            assert "Không có kế hoạch nào đang chờ kiểm tra, đánh giá" in ct.text
     finally:
         await app.stop()
 
@@ -404,7 +404,7 @@ async def test_access_rules(settings, db, people):
         ):
             # Another district's staff: typed, and a forged button.
             await ct.say("/duyet")
-            assert "Không có kế hoạch nào đang chờ duyệt" in ct.text
+            assert "Không có kế hoạch nào đang chờ kiểm tra, đánh giá" in ct.text
             await ct.say("/duyet RG-VB")
             assert "Không tìm thấy đơn vị “RG-VB” trong các đơn vị đồng chí phụ trách" in ct.text
             for forged in (f"dv:o:{vb}", f"dv:a:{vb}:1:s", f"dv:c:{vb}:1:4"):
@@ -414,7 +414,7 @@ async def test_access_rules(settings, db, people):
             await sec.say("/duyet")
             assert "không được dùng lệnh /duyet" in sec.text
             await sec.send_frame({"type": "button", "payload": f"dv:a:{vb}:1:s"})
-            assert "Chỉ cán bộ Đoàn cấp trên mới duyệt được" in sec.text
+            assert "Chỉ cán bộ Đoàn cấp trên mới kiểm tra, đánh giá được" in sec.text
             await nobody.say("/duyet")
             assert "mã mời" in nobody.text
             await nobody.send_frame({"type": "button", "payload": f"dv:a:{vb}:1:s"})
@@ -427,7 +427,7 @@ async def test_access_rules(settings, db, people):
 
             # The province's staff: a base unit directly under it, and the whole subtree.
             await kg.say("/duyet")
-            assert "Kế hoạch chờ duyệt: 2" in kg.text
+            assert "Kế hoạch chờ kiểm tra, đánh giá: 2" in kg.text
             await kg.say("/duyet cao dang kien giang")
             await kg.press("Chấp nhận")
             assert registration(db, "KG-CD").status == RegistrationStatus.reviewed
@@ -540,7 +540,7 @@ async def test_reports_queue_and_accept(settings, db, people):
             await ct.send_frame({"type": "button", "payload": f"dv:ra:{report_id}:1"})
             assert ct.text == "Nút này không còn dùng được nữa."
             await staff.say("/duyet baocao")
-            assert "Báo cáo chờ duyệt: 1" in staff.text
+            assert "Báo cáo chờ kiểm tra, đánh giá: 1" in staff.text
             await staff.press("05/10/2026")
             accept = staff.button("Chấp nhận")
             await staff.press("Chấp nhận")
@@ -554,7 +554,7 @@ async def test_reports_queue_and_accept(settings, db, people):
             await sec.replies()
             assert "đã chấp nhận báo cáo ngày 05/10/2026" in sec.text
             await staff.say("/duyet baocao")
-            assert "Không có báo cáo sinh hoạt hoặc đối thoại nào đang chờ duyệt." in staff.text
+            assert "Không có báo cáo sinh hoạt hoặc đối thoại nào đang chờ kiểm tra, đánh giá." in staff.text
     finally:
         await app.stop()
 

@@ -548,7 +548,9 @@ async def test_a_secretary_gets_their_own_view_and_someone_without_a_role_is_ref
     assert own[0]["text"].endswith("đã được trả lại để sửa: gõ /dangky để sửa.")
     assert forged[0]["text"] == "Đơn vị này không thuộc phạm vi đồng chí phụ trách."
     assert "được đánh giá đạt" in two[0]["text"] and two[1]["text"].startswith("📊 Huyện đoàn Châu Thành")
-    assert len(refused) == 1 and refused[0]["text"].startswith("Bạn chưa đăng ký.")  # the engine's answer to a stranger
+    assert len(refused) == 1 and refused[0]["text"].startswith(
+        "Đồng chí chưa đăng ký."
+    )  # the engine's answer to a stranger
     assert no_role == refused and not [m for m in no_role if "📊" in m["text"]]  # a replaced secretary: no role left
 
 

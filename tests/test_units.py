@@ -399,7 +399,7 @@ async def test_access_other_district_stranger_forged_buttons_and_hostile_text(se
 
             for typed in ("/donvi", "/xem RG-VB", "/donvi vinh bao"):
                 await stranger.say(typed)
-                assert stranger.text.startswith("Bạn chưa đăng ký. Vui lòng gửi mã mời")
+                assert stranger.text.startswith("Đồng chí chưa đăng ký. Vui lòng gửi mã mời")
             await stranger.send_frame({"type": "button", "payload": f"un:open:{vb}"})
             assert stranger.text == INVALID
 
@@ -500,7 +500,7 @@ async def test_moi_finds_the_unit_by_name_and_offers_a_choice(settings, db, peop
             await ct.say("/moi vinh bao")
             assert ct.text == "Không có đơn vị nào tên “vinh bao” trong phạm vi đồng chí phụ trách."
             await ct.say("/moi RG-VB")
-            assert ct.text == "Không có đơn vị nào mang mã RG-VB trong phạm vi bạn phụ trách."
+            assert ct.text == "Không có đơn vị nào mang mã RG-VB trong phạm vi đồng chí phụ trách."
             await staff.say("/moi RG-VB phó")  # a code and a word that is no role
             assert "/moi" in staff.text and "bithu" in staff.text
     finally:

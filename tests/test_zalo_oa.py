@@ -957,7 +957,7 @@ async def test_the_suggested_text_tapped_in_a_plan_after_a_restart(settings, org
         await user.say("/dangky")
         await user.tap("2027")
         for area, item in ((1, "1.1"), (2, "2.3"), (3, "3.1")):
-            assert f"nội dung {area}:" in user.text
+            assert f"lĩnh vực {area} thực hiện nội dung nào?" in user.text
             await user.choose(item)
             await user.say(f"Nhiệm vụ {item} của chi đoàn")
             await user.say("Quý II")

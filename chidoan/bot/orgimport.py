@@ -78,14 +78,14 @@ FALSE_WORDS = {"0", "no", "khong", "false"}
 # "<child> cannot be under <parent>": how each kind reads as subject and as object.
 KIND_AS_CHILD = {
     UnitKind.province: Lazy(N_("a province-level unit")),
-    UnitKind.district: Lazy(N_("a district-level unit")),
+    UnitKind.district: Lazy(N_("a unit directly above the base units")),
     UnitKind.base_unit: Lazy(N_("a base unit")),
     UnitKind.branch_group: Lazy(N_("a branch group")),
     UnitKind.branch: Lazy(N_("a branch")),
 }
 KIND_AS_PARENT = {
     UnitKind.province: Lazy(N_("a province union")),
-    UnitKind.district: Lazy(N_("a district union")),
+    UnitKind.district: Lazy(N_("a union directly above the base units")),
     UnitKind.base_unit: Lazy(N_("a base unit")),
     UnitKind.branch_group: Lazy(N_("a branch group")),
     UnitKind.branch: Lazy(N_("a branch")),

@@ -70,13 +70,18 @@ def language(ctx: Ctx, args: str) -> None:
     )
 
 
+# TRANSLATORS: shown after the switch, in the language just chosen: each locale names itself
+# ("Đã chuyển ngôn ngữ sang tiếng Việt."), so a translation that does not say "English" is right.
+LANGUAGE_SET = N_("Language set to English.")
+
+
 def set_language(ctx: Ctx, code: str) -> None:
     if code not in LOCALES:
         ctx.say(N_("That button is no longer valid."))
         return
     ctx.uow.accounts.update(ctx.account_id, locale=code)
     ctx.switch_locale(code)
-    ctx.say(N_("Language set to English."))
+    ctx.say(LANGUAGE_SET)
     state = ctx.uow.conversations.active(ctx.account_id)
     if state is not None:
         ctx.engine.runner.ask(ctx, state)

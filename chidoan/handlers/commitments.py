@@ -17,7 +17,7 @@ from chidoan.reminders.obligations import commitment_key
 from chidoan.storage.models import CommitmentStatus, Role
 from chidoan.storage.uow import UnitOfWork
 
-FOLLOW_UP = N_("Follow-up of the dialogue of {date}: {by} promised “{promise}” by {due}. Was it done?")
+FOLLOW_UP = N_("Follow-up of the dialogue of {date}: {by} committed to “{promise}”, due {due}. Has it been done?")
 ANSWERS = {
     CommitmentStatus.done: N_("Done"),
     CommitmentStatus.in_progress: N_("In progress"),

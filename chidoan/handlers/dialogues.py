@@ -33,7 +33,12 @@ def dialogue_command(ctx: Ctx, _args: str) -> None:
     if unit is None:
         ctx.say(N_("Dialogue reports are sent by the secretary or deputy secretary of a base unit (Đoàn cơ sở)."))
         return
-    ctx.say(N_("Dialogue report for {unit}: who came, what members asked, and what was promised."), unit=unit.name)
+    ctx.say(
+        N_(
+            "Dialogue report for {unit}: who took part, the opinions and recommendations of members and young people, and what the leaders committed to resolve."
+        ),
+        unit=unit.name,
+    )
     ctx.engine.runner.start(
         ctx, DIALOGUE.name, context={"unit": unit.id}, answers=hidden_answers(ctx, unit, ReportKind.dialogue)
     )
@@ -109,7 +114,7 @@ DIALOGUE = Journey(
     name="dialogue",
     title=N_("Dialogue report"),
     steps=(
-        *date_steps(N_("When was the dialogue? (dd/mm/yyyy, “hôm nay” or “hôm qua”)")),
+        *date_steps(N_("When was the dialogue? (day/month/year, or “today”, “yesterday”)")),
         Step(
             "level",
             N_("At which level?"),
@@ -162,22 +167,29 @@ DIALOGUE = Journey(
                 ),
                 Step(
                     "promised",
-                    N_("Did a leader promise to do something about it?"),
+                    N_("Did a leader take it up and commit to resolving it?"),
                     kind=Kind.yes_no,
-                    label=N_("Promised"),
+                    label=N_("Committed"),
                 ),
-                Step("promise", N_("What was promised?"), label=N_("Promise"), min_len=3, max_len=3000, when=_promised),
+                Step(
+                    "promise",
+                    N_("What did the leaders commit to?"),
+                    label=N_("Commitment"),
+                    min_len=3,
+                    max_len=3000,
+                    when=_promised,
+                ),
                 Step(
                     "promised_by",
-                    N_("Who promised it?"),
-                    label=N_("Promised by"),
+                    N_("Who made the commitment? (full name and title)"),
+                    label=N_("Committed by"),
                     min_len=2,
                     max_len=200,
                     when=_promised,
                 ),
                 Step(
                     "due",
-                    N_("By when? (a date, or skip if none was given)"),
+                    N_("By when? Type day/month/year; if the leader gave no date, press “Skip”."),
                     kind=Kind.date,
                     label=N_("Due"),
                     required=False,

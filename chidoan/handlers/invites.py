@@ -69,7 +69,7 @@ def invite_command(ctx: Ctx, args: str) -> None:
     if not text or role is None:
         ctx.say(
             N_(
-                "Usage: /moi <unit code> <role>, where role is “bithu” (secretary, the default), “phobithu” (deputy) or “canbo” (district staff). Example: /moi {example} bithu"
+                "Usage: /moi <unit code> <role>, where role is “bithu” (secretary, the default), “phobithu” (deputy) or “canbo” (staff of the union above). Example: /moi {example} bithu"
             ),
             example=_example(ctx),
         )

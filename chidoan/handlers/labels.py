@@ -14,7 +14,7 @@ ROLE_LABELS = {
 
 KIND_LABELS = {
     UnitKind.province: Lazy(N_("Province union")),
-    UnitKind.district: Lazy(N_("District union")),
+    UnitKind.district: Lazy(N_("Union directly above the base units")),
     UnitKind.base_unit: Lazy(N_("Base unit")),
     UnitKind.branch_group: Lazy(N_("Branch group")),
     UnitKind.branch: Lazy(N_("Branch")),

@@ -78,15 +78,14 @@ def _submit(ctx: Ctx, answers: Answers) -> None:
     if saved is None:
         return  # refused, and said why
     _report, _version, data, held_on = saved
-    ctx.say(
-        N_(
+    files = len(data.get("photos") or [])
+    if files:
+        text = N_(
             "Thank you! The meeting of {date} is reported: {present} of {total} members present, {files} file(s) attached."
-        ),
-        date=format_date(held_on),
-        present=data["present"],
-        total=data["total"],
-        files=len(data.get("photos") or []),
-    )
+        )
+    else:  # no "0 files attached": the attachments go unmentioned
+        text = N_("Thank you! The meeting of {date} is reported: {present} of {total} members present.")
+    ctx.say(text, date=format_date(held_on), present=data["present"], total=data["total"], files=files)
 
 
 def date_steps(question: str) -> tuple[Step, Step]:
@@ -110,7 +109,7 @@ MEETING = Journey(
     name="meeting",
     title=N_("Meeting report"),
     steps=(
-        *date_steps(N_("When was the meeting? (dd/mm/yyyy, “hôm nay” or “hôm qua”)")),
+        *date_steps(N_("When was the meeting? (day/month/year, or “today”, “yesterday”)")),
         Step(
             "again_ok",
             N_("A meeting on {date} is already reported. Is this another meeting on the same day?"),

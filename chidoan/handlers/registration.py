@@ -223,7 +223,7 @@ def open_plan(ctx: Ctx, unit: Row, year: int) -> None:
     if registration.status == RegistrationStatus.reviewed:
         ctx.say(
             N_(
-                "The district has already reviewed your plan for {year}; it can no longer be changed. Type /kehoach to get the document."
+                "The union above has already reviewed your plan for {year}; it can no longer be changed. Type /kehoach to get the document."
             ),
             year=year,
         )
@@ -438,7 +438,7 @@ def _latest_answers(ctx: Ctx, registration: Row) -> Answers:
 
 
 REVIEWED_MEANWHILE = N_(
-    "The district reviewed this plan in the meantime, so it can no longer be changed. Your answers are kept in the history."
+    "The union above reviewed this plan in the meantime, so it can no longer be changed. Your answers are kept in the history."
 )
 RETURNED_MEANWHILE = N_(
     "The reviewing union returned this plan for correction while you were editing, so your version was not stored (your answers are kept in the history). Type /dangky to correct the parts it returned."
@@ -752,12 +752,12 @@ def _status_line(ctx: Ctx, cal: Calendar, start: date | None, programme: Program
             return head + " " + ctx.t(N_("not required: the deadline passed before your unit joined."))
         return head + " " + ctx.t(N_("not submitted, overdue. Please submit it now: /dangky") if own else OVERDUE)
     when = format_date(registration.first_submitted_at.astimezone(ctx.tz))
-    state = N_("waiting for the district's review")
+    state = N_("waiting for the review of the union above")
     if registration.status == RegistrationStatus.reviewed:
         state = {
             ReviewResult.passed: N_("rated passed"),
             ReviewResult.not_passed: N_("rated not passed"),
-        }.get(registration.result, N_("reviewed by the district"))
+        }.get(registration.result, N_("reviewed by the union above"))
     elif registration.status == RegistrationStatus.returned:
         state = N_("returned for correction: type /dangky to correct it") if own else N_("returned for correction")
     timing = N_("on time") if registration.on_time else N_("late")

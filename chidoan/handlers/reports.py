@@ -27,7 +27,7 @@ JOURNEYS = {ReportKind.meeting: "meeting", ReportKind.dialogue: "dialogue"}
 REPORTED_BY = {ReportKind.meeting: REPORTING_KINDS, ReportKind.dialogue: BASE_UNIT}
 CHANGED_MEANWHILE = {
     ReportStatus.reviewed: N_(
-        "The district reviewed this report in the meantime, so it can no longer be changed. Your edit was not saved."
+        "The union above reviewed this report in the meantime, so it can no longer be changed. Your edit was not saved."
     ),
     ReportStatus.withdrawn: N_("This report was withdrawn in the meantime, so your edit was not saved."),
 }
@@ -174,7 +174,7 @@ def report_action(ctx: Ctx, arg: str) -> None:
         )
         show_report(ctx, report, data, buttons=buttons)
         if report.status == ReportStatus.reviewed:
-            ctx.say(N_("The district has reviewed this report, so it can no longer be changed."))
+            ctx.say(N_("The union above has reviewed this report, so it can no longer be changed."))
         return
     if read_only:
         ctx.say(N_("This report can no longer be changed."))
