@@ -336,7 +336,12 @@ def test_merge_by_the_command_line(db, org, settings, capsys, monkeypatch):
         ("CT-ML", "CT-ML", None, "Không thể sáp nhập đơn vị 'CT-ML' vào chính nó."),
         ("RG", "RG-VB", None, "Không thể sáp nhập 'RG' vào 'RG-VB': 'RG-VB' là đơn vị cấp dưới của 'RG'."),
         ("RG-VB", "RG-VB-KP1", None, "'RG-VB-KP1' là đơn vị cấp dưới của 'RG-VB'"),
-        ("CT", "KG-CD", None, "Không thể sáp nhập đơn vị cấp huyện 'CT' vào đoàn cơ sở 'KG-CD' (cấp thấp hơn)"),
+        (
+            "CT",
+            "KG-CD",
+            None,
+            "Không thể sáp nhập đơn vị cấp trên trực tiếp cơ sở 'CT' vào đoàn cơ sở 'KG-CD' (cấp thấp hơn)",
+        ),
         ("CT-ML", "NOWHERE", None, "Không tìm thấy đơn vị có mã 'NOWHERE'."),
         ("CT-ML", "RG-VB", "01/01/2099", "Ngày sáp nhập 01/01/2099 chưa đến"),
         ("CT-ML", "RG-VB", "31/02/2025", "không hợp lệ"),

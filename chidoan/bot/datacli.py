@@ -8,9 +8,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 import time
 from pathlib import Path
+
+from chidoan.bot.voice import Voice
+from chidoan.i18n import N_, fold
+
+NO_ACCOUNT = N_("There is no such account.")
+ERASE_WORD = N_("erase")  # what the operator types to confirm an erasure
 
 
 def add_parser(sub) -> None:
@@ -33,18 +38,20 @@ def add_parser(sub) -> None:
     data_sub.add_parser("prune", help="delete now the events, messages and conversations past their retention")
 
 
-def cmd_data(settings, args: argparse.Namespace, _voice=None) -> int:
+def cmd_data(settings, args: argparse.Namespace, voice: Voice) -> int:
     from chidoan.bot.cli import _db
 
     db = _db(settings)
     try:
         if args.data_command == "prune":
-            return _prune(db, settings)
+            return _prune(db, settings, voice)
         account_id = _find(db, args)
         if account_id is None:
-            print("Không tìm thấy tài khoản này.", file=sys.stderr)
+            voice.say(NO_ACCOUNT, err=True)
             return 1
-        return {"show": _show, "export": _export, "erase": _erase}[args.data_command](db, settings, args, account_id)
+        return {"show": _show, "export": _export, "erase": _erase}[args.data_command](
+            db, settings, args, account_id, voice
+        )
     finally:
         db.dispose()
 
@@ -76,20 +83,24 @@ def _holdings(db, account_id: int, *, record: bool) -> dict:
         return held
 
 
-def _show(db, _settings, _args, account_id: int) -> int:
+def _show(db, _settings, _args, account_id: int, _voice: Voice) -> int:
     print(json.dumps(_holdings(db, account_id, record=False), ensure_ascii=False, indent=2, default=str))
     return 0
 
 
-def _export(db, _settings, args, account_id: int) -> int:
+def _export(db, _settings, args, account_id: int, voice: Voice) -> int:
     from chidoan.handlers.privacy import export_json
 
     args.out.write_bytes(export_json(_holdings(db, account_id, record=True)))
-    print(f"Đã ghi dữ liệu của tài khoản {account_id} vào {args.out} (đã ghi nhận vào nhật ký).")
+    voice.say(
+        N_("The data of account {account} was written to {file} (and the export recorded)."),
+        account=account_id,
+        file=str(args.out),
+    )
     return 0
 
 
-def _erase(db, settings, args, account_id: int) -> int:
+def _erase(db, settings, args, account_id: int, voice: Voice) -> int:
     from chidoan.handlers.privacy import ERASED_NAME, export_filename
     from chidoan.i18n import gettext
     from chidoan.storage.clock import utcnow
@@ -97,15 +108,28 @@ def _erase(db, settings, args, account_id: int) -> int:
 
     held = _holdings(db, account_id, record=False)
     if held["account"]["full_name"] == gettext(settings.default_locale, ERASED_NAME) and not held["identities"]:
-        print(f"Dữ liệu của tài khoản {account_id} đã được xóa trước đó.")
+        voice.say(N_("The data of account {account} was erased before."), account=account_id)
         return 0
-    name = held["account"]["full_name"] or "(chưa có tên)"
+    name = held["account"]["full_name"] or voice.t(N_("(no name yet)"))
     apps = ", ".join(f"{i['app']} {i['user_id']}" for i in held["identities"]) or "-"
-    print(f"Tài khoản {account_id}: {name}; ứng dụng: {apps}; {len(held['roles'])} vai trò.")
+    voice.say(
+        N_("Account {account}: {name}; apps: {apps}; {roles} role(s)."),
+        account=account_id,
+        name=name,
+        apps=apps,
+        roles=len(held["roles"]),
+    )
     if not args.yes:
-        answer = input("Xóa dữ liệu cá nhân của người này? Báo cáo đã gửi vẫn thuộc về đơn vị. Gõ 'xoa' để xóa: ")
-        if answer.strip().lower() not in ("xoa", "xóa"):
-            print("Chưa xóa gì.")
+        answer = input(
+            voice.t(
+                N_(
+                    "Erase this person's personal details? The reports they filed stay with the unit. Type “{word}” to erase: "
+                ),
+                word=voice.t(ERASE_WORD),
+            )
+        )
+        if fold(answer) not in {fold(voice.t(ERASE_WORD)), "xoa", "erase"}:
+            voice.say(N_("Nothing was erased."))
             return 1
     with unit_of_work(db) as uow:
         removed = uow.privacy.erase(
@@ -115,11 +139,11 @@ def _erase(db, settings, args, account_id: int) -> int:
             now=utcnow(),
             exports_of=export_filename(account_id),
         )
-    print("Đã xóa: " + ", ".join(f"{what} {n}" for what, n in removed.items()))
+    voice.say(N_("Erased: {what}"), what=", ".join(f"{what} {n}" for what, n in removed.items()))
     return 0
 
 
-def _prune(db, settings) -> int:
+def _prune(db, settings, voice: Voice) -> int:
     from chidoan.bot.retention import prune
     from chidoan.storage.clock import utcnow
     from chidoan.storage.uow import unit_of_work
@@ -131,9 +155,15 @@ def _prune(db, settings) -> int:
     started = time.perf_counter()
     pruned = asyncio.run(prune(run, settings, utcnow()))
     took = time.perf_counter() - started
-    print(
-        f"Đã xóa {pruned['events']} tin nhắn nhận (quá {settings.keep_events_days} ngày), "
-        f"{pruned['messages']} tin nhắn gửi và {pruned['conversations']} cuộc trò chuyện đã xong "
-        f"(quá {settings.keep_messages_days} ngày) trong {took:.1f} giây."
+    voice.say(
+        N_(
+            "Deleted {events} received message(s) (older than {event_days} days), {messages} sent message(s) and {conversations} finished conversation(s) (older than {message_days} days) in {seconds} s."
+        ),
+        events=pruned["events"],
+        event_days=settings.keep_events_days,
+        messages=pruned["messages"],
+        conversations=pruned["conversations"],
+        message_days=settings.keep_messages_days,
+        seconds=f"{took:.1f}",
     )
     return 0
