@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from chidoan.bot.cli import main
 from chidoan.bot.config import DATABASE_FILE, DatabaseOrigin, default_data_dir
-from chidoan.storage.models import Invite
+from chidoan.storage.models import Invite, Role
 from tests.conftest import ROOT, command_env, make_settings
 
 
@@ -75,8 +75,8 @@ def test_an_older_database_in_the_current_folder_is_kept_with_a_warning(tmp_path
 
 
 @pytest.fixture
-def invite(db, org, settings, monkeypatch, capsys):
-    """`chidoan invite …` in this process on the test database (Vietnamese locale unless told):
+def command(db, org, settings, monkeypatch, capsys):
+    """`chidoan …` in this process on the test database (Vietnamese locale unless told):
     returns (exit status, stdout, stderr)."""
     for name in ("LC_ALL", "LC_MESSAGES"):
         monkeypatch.delenv(name, raising=False)
@@ -85,11 +85,17 @@ def invite(db, org, settings, monkeypatch, capsys):
     capsys.readouterr()
 
     def run(*args: str) -> tuple[int, str, str]:
-        status = main(["invite", *args])
+        status = main(list(args))
         out = capsys.readouterr()
         return status, out.out, out.err
 
     return run
+
+
+@pytest.fixture
+def invite(command):
+    """`chidoan invite …`, as `command`."""
+    return lambda *args: command("invite", *args)
 
 
 def invites(db) -> list:
@@ -128,7 +134,39 @@ def test_invite_takes_the_role_words_of_the_chat(invite, db):
 def test_a_bad_role_lists_the_valid_ones(invite, db):
     status, out, err = invite("--unit", "RG-VB", "--role", "boss")
     assert status == 2 and "<Role." not in err
-    assert "“boss”" in err and "secretary, deputy, district_staff, admin" in err
+    assert "“boss”" in err
+    assert "“bithu” (Bí thư), “phobithu” (Phó Bí thư), “canbo” (Cán bộ), “quantri” (Quản trị viên)" in err
+    assert not any(name in err for name in ("secretary", "deputy", "district_staff", "admin"))  # internal names
+    status, _out, err = invite("--unit", "RG-VB", "--role", "boss", "--lang", "en")
+    assert status == 2 and "“bithu” (Secretary), “phobithu” (Deputy secretary), “canbo” (Staff)" in err
+    assert invites(db) == []
+    assert invite("--unit", "RG", "--role", "quantri")[0] == 0  # the word it lists for an administrator
+    assert [row.role for row in invites(db)] == ["admin"]
+
+
+@pytest.mark.parametrize(
+    ("unit", "role", "vi", "en"),
+    [
+        (
+            "rg-vb",
+            "canbo",
+            "Không thể cấp mã mời Cán bộ cho Đoàn phường Vĩnh Bảo (RG-VB). Các vai trò của đơn vị này: “bithu” (Bí thư), “phobithu” (Phó Bí thư), “quantri” (Quản trị viên).",
+            "An invite to Đoàn phường Vĩnh Bảo (RG-VB) cannot be for Staff. Its roles: “bithu” (Secretary), “phobithu” (Deputy secretary), “quantri” (Administrator).",
+        ),
+        (
+            "RG",
+            "bithu",
+            "Không thể cấp mã mời Bí thư cho Thành đoàn Rạch Giá (RG). Các vai trò của đơn vị này: “canbo” (Cán bộ), “quantri” (Quản trị viên).",
+            "An invite to Thành đoàn Rạch Giá (RG) cannot be for Secretary. Its roles: “canbo” (Staff), “quantri” (Administrator).",
+        ),
+    ],
+)
+def test_invite_refuses_a_role_the_unit_does_not_have(invite, db, unit, role, vi, en):
+    """Chat /moi refuses these (handlers/invites.valid_roles); the command used to issue them."""
+    status, out, err = invite("--unit", unit, "--role", role)
+    assert (status, out, err.strip()) == (2, "", vi)
+    status, out, err = invite("--unit", unit, "--role", role, "--lang", "en")
+    assert (status, out, err.strip()) == (2, "", en)
     assert invites(db) == []
 
 
@@ -169,3 +207,47 @@ def test_org_problems_are_in_the_command_language(db, org, settings, tmp_path, m
     assert "Dòng 2: loại đơn vị 'xyz' không hợp lệ" in capsys.readouterr().err
     assert main(["--lang", "en", "org", "merge", "--from", "ct-ml", "--into", "CT-ML"]) == 1
     assert "Not merged: Unit 'CT-ML' cannot be merged into itself." in capsys.readouterr().err
+
+
+# ---- data: a person's data, in the command's language -------------------------------------------
+
+
+def test_data_speaks_the_command_language(command, db, tmp_path, monkeypatch):
+    """`chidoan data …` used to print Vietnamese whatever the language, and its erasure's counts
+    as internal keys ("link_codes 0, identities 1")."""
+    from tests.conftest import add_member
+
+    first = add_member(db, "4242", "Đỗ Minh Khoa", "CT-ML", Role.secretary, channel="telegram")
+    second = add_member(db, "4343", "Võ Thị Hạnh", "RG-VB", Role.deputy, channel="telegram")
+    copy = tmp_path / "khoa.json"
+
+    status, out, _err = command("--lang", "en", "data", "prune")
+    assert status == 0 and out.startswith("Deleted 0 received message(s) (older than ")
+    status, out, _err = command("--lang", "en", "data", "export", "--account", str(first), "--out", str(copy))
+    assert (
+        status == 0 and out.strip() == f"The data of account {first} was written to {copy} (and the export recorded)."
+    )
+    status, out, err = command("data", "show", "--account", "999", "--lang", "en")
+    assert (status, out, err.strip()) == (1, "", "There is no such account.")
+    monkeypatch.setattr("builtins.input", lambda prompt: "no" if "Type “erase” to erase" in prompt else "erase")
+    status, out, _err = command("--lang", "en", "data", "erase", "--account", str(first))
+    assert status == 1 and out.endswith("Nothing was erased.\n")
+    status, out, _err = command("--lang", "en", "data", "erase", "--account", str(first), "--yes")
+    assert status == 0 and f"Account {first}: Đỗ Minh Khoa; apps: telegram 4242; 1 role(s)." in out
+    assert (
+        "Erased: 0 link code(s), 1 chat app account(s), 1 role(s) ended, 0 unfinished conversation(s), "
+        "0 question(s) waiting for an answer, the text of 0 received message(s), 0 sent message(s), 0 reminder(s), "
+        "0 pending task(s), 0 copy(ies) of their data sent to them." in out
+    )
+
+    status, out, _err = command("data", "prune")
+    assert status == 0 and out.startswith("Đã xóa 0 tin nhắn nhận (quá ")
+    status, out, err = command("data", "show", "--account", "999")
+    assert (status, out, err.strip()) == (1, "", "Không tìm thấy tài khoản này.")
+    status, out, _err = command("data", "erase", "--account", str(second), "--yes")
+    assert status == 0 and f"Tài khoản {second}: Võ Thị Hạnh; " in out
+    assert (
+        "Đã xóa: 0 mã liên kết, 1 tài khoản trên ứng dụng trò chuyện, kết thúc 1 vai trò, 0 cuộc trò chuyện dở dang, "
+        "0 câu hỏi đang chờ trả lời, nội dung 0 tin nhắn nhận, 0 tin nhắn gửi, 0 lời nhắc, 0 việc đang chờ làm, "
+        "0 bản sao dữ liệu đã gửi cho người này." in out
+    )

@@ -16,7 +16,7 @@ from chidoan.bot.config import Settings
 from chidoan.bot.datacli import add_parser as add_data_parser
 from chidoan.bot.datacli import cmd_data
 from chidoan.bot.voice import UnknownLanguage, Voice, command_language
-from chidoan.handlers.invites import ROLE_WORDS
+from chidoan.handlers.invites import ROLE_WORD, ROLE_WORDS, valid_roles
 from chidoan.handlers.labels import ROLE_LABELS
 from chidoan.i18n import N_, fold
 from chidoan.storage.models import Role
@@ -26,6 +26,8 @@ log = logging.getLogger("chidoan")
 
 INVITE_DAYS = range(1, 366)  # an invite lasts a day at least, a year at most
 INVITE_ROLES = (Role.secretary, Role.deputy, Role.district_staff, Role.admin)
+# The word each role is typed as here: the chat's /moi words, and one for the role only the CLI issues.
+INVITE_WORD = ROLE_WORD | {Role.admin: "quantri"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,7 +81,8 @@ def parser() -> argparse.ArgumentParser:
     invite.add_argument(
         "--role",
         required=True,
-        help="secretary, deputy, district_staff or admin (or as in chat: bithu, phobithu, canbo)",
+        help="bithu, phobithu, canbo (as in chat) or quantri; also secretary, deputy, district_staff, admin. "
+        "Only the roles the unit has: a secretary or deputy for a base unit or branch, staff for a union above them",
     )
     invite.add_argument("--days", help="days until it expires, 1 to 365 (default CHIDOAN_INVITE_DAYS, 14)")
 
@@ -254,7 +257,7 @@ def cmd_invite(settings, args, voice) -> int:
             N_("“{role}” is not a role that can be invited: use one of {roles}."),
             err=True,
             role=args.role,
-            roles=", ".join(INVITE_ROLES) + " (bithu, phobithu, canbo)",
+            roles=_role_words(INVITE_ROLES, voice),
         )
         return 2
     days = _days(args.days, settings.invite_days)
@@ -277,6 +280,17 @@ def cmd_invite(settings, args, voice) -> int:
                 code=into.code if into else "?",
             )
             return 1
+        roles = _invite_roles(unit)
+        if role not in roles:  # the rule chat /moi follows: no secretary at a union, no staff at a ward
+            voice.say(
+                N_("An invite to {unit} ({code}) cannot be for {role}. Its roles: {roles}."),
+                err=True,
+                unit=unit.name,
+                code=unit.code,
+                role=ROLE_LABELS[role],
+                roles=_role_words(roles, voice),
+            )
+            return 2
         invite = issue(uow, unit=unit, role=role, issued_by=None, now=utcnow(), days=days)
         username = bot_username(uow, settings)
     db.dispose()
@@ -296,10 +310,26 @@ def cmd_invite(settings, args, voice) -> int:
 
 
 def _role(text: str) -> Role | None:
-    """A role as the chat's /moi takes it ("bithu", "pho bi thu") or by its name ("deputy")."""
+    """A role as the chat's /moi takes it ("bithu", "pho bi thu"), as listed here ("quantri")
+    or by its name ("deputy")."""
     words = fold(text.replace("_", " "))
-    role = ROLE_WORDS.get(words) or next((r for r in INVITE_ROLES if fold(r.replace("_", " ")) == words), None)
+    role = (
+        ROLE_WORDS.get(words)
+        or next((r for r, word in INVITE_WORD.items() if word == words.replace(" ", "")), None)
+        or next((r for r in INVITE_ROLES if fold(r.replace("_", " ")) == words), None)
+    )
     return role if role in INVITE_ROLES else None
+
+
+def _invite_roles(unit) -> tuple[Role, ...]:
+    """The roles an invite to `unit` may carry: those chat /moi issues there, and an administrator
+    (who works everywhere) anywhere."""
+    return (*valid_roles(unit), Role.admin)
+
+
+def _role_words(roles, voice) -> str:
+    """Roles as the operator types them, with their names: “bithu” (Bí thư), “canbo” (Cán bộ)."""
+    return ", ".join(f"“{INVITE_WORD[r]}” ({voice.t(ROLE_LABELS[r])})" for r in roles)
 
 
 def _days(text: str | None, default: int) -> int | None:

@@ -16,6 +16,20 @@ from chidoan.i18n import N_, fold
 
 NO_ACCOUNT = N_("There is no such account.")
 ERASE_WORD = N_("erase")  # what the operator types to confirm an erasure
+# How the erasure's counts (storage/privacy.py `erase`, also the audit row's detail) are worded; a key
+# missing here fails tests/test_command_line.py, which erases through the command.
+ERASED_COUNTS = {
+    "link_codes": N_("{n} link code(s)"),
+    "identities": N_("{n} chat app account(s)"),
+    "roles_ended": N_("{n} role(s) ended"),
+    "conversations": N_("{n} unfinished conversation(s)"),
+    "prompts": N_("{n} question(s) waiting for an answer"),
+    "events_cleared": N_("the text of {n} received message(s)"),
+    "messages": N_("{n} sent message(s)"),
+    "reminders": N_("{n} reminder(s)"),
+    "jobs": N_("{n} pending task(s)"),
+    "exports": N_("{n} copy(ies) of their data sent to them"),
+}
 
 
 def add_parser(sub) -> None:
@@ -139,7 +153,7 @@ def _erase(db, settings, args, account_id: int, voice: Voice) -> int:
             now=utcnow(),
             exports_of=export_filename(account_id),
         )
-    voice.say(N_("Erased: {what}"), what=", ".join(f"{what} {n}" for what, n in removed.items()))
+    voice.say(N_("Erased: {what}."), what=", ".join(voice.t(ERASED_COUNTS[what], n=n) for what, n in removed.items()))
     return 0
 
 
