@@ -67,16 +67,16 @@ BUTTON_GONE = N_("That button is no longer valid.")
 _QUOTED = 60  # of a held message, quoted in the lead
 
 
-def _show(ctx: Ctx, asked: int, lead: str | None = None) -> None:
+def notice(ctx: Ctx, asked: int) -> None:
     """The notice with its two answers, whose buttons answer this showing of it (the `asked`
-    row) and nothing else; `lead` (already in the reader's language) says what waits for it."""
-    text = ctx.t(
+    row) and nothing else."""
+    ctx.say(
         NOTICE,
         controller=ctx.settings.data_controller or ctx.t(CONTROLLER),
         events=ctx.settings.keep_events_days,
         messages=ctx.settings.keep_messages_days,
+        buttons=_answers(ctx, asked),
     )
-    ctx.say_text(f"{lead}\n\n{text}" if lead else text, buttons=_answers(ctx, asked))
 
 
 def _answers(ctx: Ctx, asked: int) -> list[list[Button]]:
@@ -101,13 +101,16 @@ def _runnable(text: str | None) -> bool:
     return text is not None and (parse_command(text) is not None or looks_like_code(text))
 
 
-def _lead(ctx: Ctx, waiting: Mapping) -> str:
+def _what_waits(ctx: Ctx, waiting: Mapping) -> None:
+    """Said just before the notice shown at a message: what is kept until it is answered."""
     if "invite" in waiting:
-        return ctx.t(HELD_INVITE)
+        ctx.say(HELD_INVITE)
+        return
     held = ctx.uow.events.text_of(waiting["event"], ctx.account_id) if "event" in waiting else None
     if held and _runnable(held):
-        return ctx.t(HELD_MESSAGE, message=held[:_QUOTED])
-    return ctx.t(ANSWER_FIRST)
+        ctx.say(HELD_MESSAGE, message=held[:_QUOTED])
+    else:
+        ctx.say(ANSWER_FIRST)
 
 
 def _consent(ctx: Ctx) -> str | None:
@@ -120,7 +123,7 @@ def ask_before_joining(ctx: Ctx, invite_id: int) -> bool:
     can answer for it (`consent_action`)."""
     if not ctx.settings.ask_consent or _consent(ctx) == ConsentAnswer.given:
         return False
-    _show(ctx, _ask(ctx, {"invite": invite_id}))
+    notice(ctx, _ask(ctx, {"invite": invite_id}))
     return True
 
 
@@ -144,10 +147,12 @@ def notice_first(ctx: Ctx) -> bool:
     runnable = _runnable(text)
     if ctx.registered and ctx.sender.consent is None and (runnable or shown is None):
         waiting = {"event": ctx.event_row}
-        _show(ctx, _ask(ctx, waiting), _lead(ctx, waiting))
+        _what_waits(ctx, waiting)
+        notice(ctx, _ask(ctx, waiting))
         return True
     if shown is not None and not runnable:
-        _show(ctx, shown.id, _lead(ctx, shown.detail))
+        _what_waits(ctx, shown.detail)
+        notice(ctx, shown.id)
         return True
     return False
 
@@ -262,7 +267,7 @@ def data_action(ctx: Ctx, arg: str) -> None:
         if ctx.later(DATA_EXPORT):
             ctx.say(N_("Preparing a copy of your data; it comes as a file in a moment."))
     elif arg == "notice":
-        _show(ctx, _ask(ctx, {}))
+        notice(ctx, _ask(ctx, {}))
     elif arg == "erase":
         ctx.say(
             N_(
