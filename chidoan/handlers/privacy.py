@@ -64,7 +64,7 @@ HELD_INVITE = N_("Please answer the notice below first: the invite code you sent
 ANSWER_FIRST = N_("Please answer the notice below before going on.")
 THANKS = N_("Thank you. Your consent has been recorded.")
 BUTTON_GONE = N_("That button is no longer valid.")
-_QUOTED = 60  # of a held message, quoted in the lead
+_QUOTED = 60  # of a held message, quoted in the line before the notice
 
 
 def notice(ctx: Ctx, asked: int) -> None:
