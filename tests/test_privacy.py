@@ -19,6 +19,7 @@ from chidoan.storage.models import (
     Conversation,
     Document,
     InboundEvent,
+    OrgUnit,
     Outbox,
     PrivacyAction,
     Prompt,
@@ -93,7 +94,7 @@ async def test_a_newcomer_reads_the_notice_and_agrees_before_giving_a_name(app, 
     row = account(db, an_id)
     assert row.full_name == "Nguyễn Văn An" and row.consent == "given" and row.consent_version == "2026-01"
     assert row.consent_at is not None
-    assert actions(db, an_id) == [("consent_given", "2026-01")]
+    assert actions(db, an_id) == [("asked", "2026-01"), ("consent_given", "2026-01")]
 
 
 async def test_a_refusal_stops_joining_politely_and_keeps_nothing_personal(app, db):
@@ -116,10 +117,10 @@ async def test_a_refusal_stops_joining_politely_and_keeps_nothing_personal(app, 
         await binh.say(code)
         await binh.press("Đồng ý")
         assert journey(db, binh_id) == "onboarding"
-    assert [a for a, _v in actions(db, binh_id)] == ["consent_refused", "consent_given"]
+    assert [a for a, _v in actions(db, binh_id)] == ["asked", "consent_refused", "asked", "consent_given"]
 
 
-async def test_someone_who_joined_before_is_asked_once_and_then_gets_what_they_asked(app, db):
+async def test_someone_who_joined_before_is_asked_until_they_answer_and_then_gets_what_they_asked(app, db):
     sec = add_member(db, "sec", "Trần Thị Lan", "RG-VB", Role.secretary)
     other = add_member(db, "other", "Lê Văn Tâm", "RG-VB-KP1", Role.secretary)
     async with WebUser(app, "sec") as user, WebUser(app, "other") as late:
@@ -132,12 +133,14 @@ async def test_someone_who_joined_before_is_asked_once_and_then_gets_what_they_a
 
         await late.say("/toi")
         assert "Luật Bảo vệ dữ liệu cá nhân" in late.text
-        await late.say("/trogiup")  # not answered: not asked again, nothing held back
-        assert "/dulieu" in late.text and "Luật" not in late.text
+        await late.say("/trogiup")  # not answered: asked again, /trogiup held back now
+        assert "Luật Bảo vệ dữ liệu cá nhân" in late.text and "“/trogiup”" in late.text
+        await late.say("không đồng ý")  # a refusal lets them go on too
+        assert "/dulieu" in late.text and "Các lệnh có thể dùng" in late.text
         await late.say("/toi")
-        assert "Lê Văn Tâm" in late.text
+        assert "Lê Văn Tâm" in late.text and "Luật" not in late.text
     assert actions(db, sec) == [("asked", "2026-01"), ("consent_given", "2026-01")]
-    assert actions(db, other) == [("asked", "2026-01")]
+    assert actions(db, other) == [("asked", "2026-01"), ("asked", "2026-01"), ("consent_refused", "2026-01")]
 
 
 async def test_the_notice_never_interrupts_a_journey(app, db):
@@ -439,3 +442,155 @@ def test_linking_keeps_the_answer_to_the_notice_and_its_trail(db, org):
         removed = uow.privacy.erase(owner, pseudonym="(đã xóa)", source="cli", now=now)
     assert removed["identities"] == 2
     assert account(db, other).full_name == "(đã xóa)" and account(db, owner).full_name == "(đã xóa)"
+
+
+def roles_of(db, account_id: int) -> list[tuple[str, str]]:
+    roles, units = table(RoleAssignment), table(OrgUnit)
+    with db.connect() as conn:
+        rows = conn.execute(
+            select(roles.c.role, units.c.code)
+            .join(units, units.c.id == roles.c.unit_id)
+            .where(roles.c.account_id == account_id, roles.c.revoked_at.is_(None))
+        )
+        return [tuple(r) for r in rows]
+
+
+def invite_id(db, code: str) -> int:
+    with unit_of_work(db) as uow:
+        return uow.invites.by_code(code).id
+
+
+BUTTON_GONE = "Nút này không còn dùng được nữa."
+
+
+async def test_a_forged_consent_button_joins_nobody_and_records_nothing(app, db):
+    """A consent button names the showing of the notice it belongs to; a press of one this
+    account was never shown (forged: another's invite, another's notice) does nothing. The
+    invite's code is what lets someone join, as when typed."""
+    code = new_invite(db, "RG")  # an invite for someone else, its code unknown to mallory
+    async with WebUser(app, "victim", "Vũ Thị Mai") as victim, WebUser(app, "mallory", "Mal") as mallory:
+        await victim.say(code)  # the rightful person is shown the notice for it
+        theirs = victim.button("Đồng ý")
+        await mallory.say("xin chao")
+        mallory_id = account_of(db, "mallory")
+        for forged in (f"cs:y:i{invite_id(db, code)}", theirs, "cs:n:" + theirs.split(":")[2], "cs:y:", "cs:y:99999"):
+            await mallory.send_frame({"type": "button", "payload": forged})
+            assert mallory.text == BUTTON_GONE, (forged, mallory.text)
+        await mallory.say("Nguyễn Văn Mal")
+        assert "Xác nhận" not in mallory.text and journey(db, mallory_id) is None
+        row = account(db, mallory_id)
+        assert row.consent is None and row.consent_at is None and row.full_name is None
+        assert actions(db, mallory_id) == [] and roles_of(db, mallory_id) == []
+        with unit_of_work(db) as uow:
+            assert uow.invites.by_code(code).used_at is None
+
+        await victim.press("Đồng ý")  # the rightful one still goes on
+        assert journey(db, account_of(db, "victim")) == "onboarding"
+
+
+async def test_on_telegram_a_forged_consent_callback_joins_nobody(settings, org, tg):
+    """Telegram passes a callback's data as the client sent it ("a bad client can send arbitrary
+    data"): a forged consent press naming an invite is refused there too."""
+    from tests.test_telegram import TgUser, tg_settings
+
+    db = db_of(settings)
+    code = new_invite(db, "RG-VB")
+    app = App(tg_settings(settings, tg, CHIDOAN_ASK_CONSENT=True))
+    await app.start()
+    try:
+        user = TgUser(tg, db, 6606, first_name="Mal", language="vi")
+        await user.say("/start")
+        update = tg.callback_update(user.user_id, f"cs:y:i{invite_id(db, code)}", language_code="vi")
+        await user.send(update)
+        assert user.text == BUTTON_GONE
+        mallory = account_of(db, "6606")
+        assert account(db, mallory).consent is None and actions(db, mallory) == []
+        assert journey(db, mallory) is None and roles_of(db, mallory) == []
+    finally:
+        await app.stop()
+        db.dispose()
+
+
+async def test_a_stale_answer_to_an_answered_notice_changes_nothing(app, db):
+    """The notice's buttons answer it once: pressed again after joining (or after the other
+    answer), they say so and record nothing; a secretary is never told they have not joined."""
+    code = new_invite(db, "RG-VB")
+    async with WebUser(app, "u-an", "An Nguyễn") as an:
+        await an.say(code)
+        notice = an.last
+        await an.press("Đồng ý")
+        an.last = notice
+        await an.press("Đồng ý")  # twice, before the name: the journey is not started again
+        assert an.text == BUTTON_GONE
+        await an.say("Nguyễn Văn An")
+        await an.say("Bí thư")
+        await an.press("Xác nhận")
+        an_id = account_of(db, "u-an")
+        assert roles_of(db, an_id) == [("secretary", "RG-VB")]
+        for label in ("Không đồng ý", "Đồng ý"):
+            an.last = notice
+            await an.press(label)
+            assert an.text == BUTTON_GONE and "chưa tham gia" not in an.text
+        ident = table(ChannelIdentity)
+        with db.connect() as conn:
+            assert conn.execute(select(ident.c.display_name).where(ident.c.account_id == an_id)).scalar() == "An Nguyễn"
+    row = account(db, an_id)
+    assert row.consent == "given" and row.full_name == "Nguyễn Văn An"
+    assert [a for a, _v in actions(db, an_id)] == ["asked", "consent_given"]
+    assert roles_of(db, an_id) == [("secretary", "RG-VB")]
+
+    code = new_invite(db, "RG-VB-KP1")
+    async with WebUser(app, "u-binh", "Bình") as binh:
+        await binh.say(code)
+        notice = binh.last
+        await binh.press("Không đồng ý")
+        binh.last = notice
+        await binh.press("Đồng ý")  # the same notice, answered: the code is sent again to change one's mind
+        assert binh.text == BUTTON_GONE
+    binh_id = account_of(db, "u-binh")
+    assert account(db, binh_id).consent == "refused" and journey(db, binh_id) is None
+    assert [a for a, _v in actions(db, binh_id)] == ["asked", "consent_refused"]
+
+
+async def test_someone_who_joined_before_loses_no_command_to_the_notice(app, db):
+    """Text that is no answer at the notice shows it again, saying the command waits; the answer
+    typed ("1", "dong y") runs the command held back."""
+    branch = add_member(db, "branch", "Phạm Minh Dũng", "RG-VB-KP1", Role.secretary)
+    async with WebUser(app, "branch") as user:
+        await user.say("/sinhhoat")
+        assert "Luật Bảo vệ dữ liệu cá nhân" in user.text and "“/sinhhoat”" in user.text
+        await user.say("hom qua")  # the answer they expected to give /sinhhoat
+        assert "Luật Bảo vệ dữ liệu cá nhân" in user.text and "được giữ lại" in user.text
+        assert "“/sinhhoat”" in user.text and journey(db, branch) is None
+        await user.say("1")  # the notice's first button
+        assert "Đã ghi nhận sự đồng ý" in user.text and journey(db, branch) == "meeting"
+    assert account(db, branch).consent == "given"
+    assert [a for a, _v in actions(db, branch)] == ["asked", "consent_given"]
+
+    late = add_member(db, "late", "Lê Văn Tâm", "RG-VB", Role.deputy)
+    async with WebUser(app, "late") as user:
+        await user.say("/toi")
+        await user.say("/trogiup")  # another command: it is the one kept now
+        assert "Luật Bảo vệ dữ liệu cá nhân" in user.text and "“/trogiup”" in user.text
+        await user.say("dong y")
+        assert "Đã ghi nhận sự đồng ý" in user.text and "/dulieu" in user.text  # /trogiup answered
+    assert [a for a, _v in actions(db, late)] == ["asked", "asked", "consent_given"]
+
+
+async def test_text_at_a_newcomers_notice_shows_it_again(app, db):
+    """A newcomer who types their name (or anything) at the notice is shown it again, their code
+    kept, not told to send an invite code; the answer typed after a command in between still
+    answers it."""
+    code = new_invite(db, "RG-VB")
+    async with WebUser(app, "u-binh", "Bình") as binh:
+        await binh.say(code)
+        binh_id = account_of(db, "u-binh")
+        for text in ("Nguyễn Văn Bình", "huy"):
+            await binh.say(text)
+            assert "Luật Bảo vệ dữ liệu cá nhân" in binh.text and "mã mời đồng chí đã gửi" in binh.text
+            assert "chưa đăng ký" not in binh.text and journey(db, binh_id) is None
+        await binh.say("/trogiup")
+        await binh.say("đồng ý")
+        assert "Đã ghi nhận sự đồng ý" in binh.text and journey(db, binh_id) == "onboarding"
+    assert account(db, binh_id).full_name is None  # the name typed at the notice was not taken
+    assert [a for a, _v in actions(db, binh_id)] == ["asked", "consent_given"]

@@ -200,7 +200,7 @@ def build_engine(settings) -> Engine:
         on_code=start_with_code,
         on_link_code=link.link_code,
         jobs=JOBS,
-        on_contact=privacy.ask_once,
+        on_contact=privacy.notice_first,
     )
 
 

@@ -6,8 +6,14 @@ it, and the name and position are asked only after "Đồng ý". A refusal stops
 stays unused (sending it again shows the notice again), the account keeps only its chat identity
 (without the app's display name) and the refusal itself (time, notice version), which is what
 stops the notice being asked again of someone who already joined. Someone who joined before the
-notice existed is shown it once, at their next command or message with no journey open (never in
-the middle of one); what they sent is then handled as soon as they answer, whatever the answer.
+notice existed is shown it at their next command or message with no journey open (never in the
+middle of one), and again until they answer; what they asked for is then handled, whatever the
+answer.
+
+Each showing is recorded (privacy_action `asked`, with what waits for the answer) and its
+buttons name that row: a press counts only for a notice this account was shown and has not
+answered since, so a forged button cannot use an invite whose code the person never sent, and a
+stale one (pressed after joining) changes nothing.
 
 Erasure removes the personal details (storage/privacy.py) and keeps the unit's records: the
 reports and plans the person filed stay, their filer shown as "(đã xóa)".
@@ -19,12 +25,16 @@ import json
 from collections.abc import Mapping
 from datetime import datetime
 
+from chidoan.engine.commands import parse_command
 from chidoan.engine.context import Ctx
+from chidoan.engine.inputs import parse_id
 from chidoan.engine.jobs import JobContext
-from chidoan.engine.messages import Button
+from chidoan.engine.messages import Button, clean_text
+from chidoan.engine.typed import match
 from chidoan.handlers.labels import ROLE_LABELS
 from chidoan.handlers.link import channel_label
 from chidoan.i18n import N_, gettext
+from chidoan.storage.invites import looks_like_code
 from chidoan.storage.models import ConsentAnswer, PrivacyActionKind, Role
 
 NOTICE_VERSION = "2026-01"  # bump when the notice's content changes: everyone is asked again
@@ -47,16 +57,60 @@ AGREE = N_("Agree")
 DISAGREE = N_("Do not agree")
 
 
-def notice(ctx: Ctx, context: str) -> None:
-    """The notice with its two answers; `context` says what waits for the answer: "i<invite id>"
-    (joining), "e<event id>" (a message held back), "" (asked from /dulieu)."""
+HELD_MESSAGE = N_(
+    "Before “{message}”, please answer the notice below: your message is kept and handled as soon as you answer."
+)
+HELD_INVITE = N_("Please answer the notice below first: the invite code you sent is kept until you answer.")
+ANSWER_FIRST = N_("Please answer the notice below before going on.")
+THANKS = N_("Thank you. Your consent has been recorded.")
+BUTTON_GONE = N_("That button is no longer valid.")
+_QUOTED = 60  # of a held message, quoted in the line before the notice
+
+
+def notice(ctx: Ctx, asked: int) -> None:
+    """The notice with its two answers, whose buttons answer this showing of it (the `asked`
+    row) and nothing else."""
     ctx.say(
         NOTICE,
         controller=ctx.settings.data_controller or ctx.t(CONTROLLER),
         events=ctx.settings.keep_events_days,
         messages=ctx.settings.keep_messages_days,
-        buttons=[[Button(ctx.t(AGREE), f"cs:y:{context}"), Button(ctx.t(DISAGREE), f"cs:n:{context}")]],
+        buttons=_answers(ctx, asked),
     )
+
+
+def _answers(ctx: Ctx, asked: int) -> list[list[Button]]:
+    return [[Button(ctx.t(AGREE), f"cs:y:{asked}"), Button(ctx.t(DISAGREE), f"cs:n:{asked}")]]
+
+
+def _ask(ctx: Ctx, waiting: dict[str, int]) -> int:
+    """The notice about to be shown, recorded: `waiting` is what its answer lets go on, an invite
+    ({"invite": id}) or a message held back ({"event": id}); a press is checked against it."""
+    return ctx.uow.privacy.record(
+        ctx.account_id,
+        PrivacyActionKind.asked,
+        source="chat",
+        now=ctx.now,
+        notice_version=NOTICE_VERSION,
+        detail=waiting,
+    )
+
+
+def _runnable(text: str | None) -> bool:
+    """Whether a held message is something to do once the notice is answered (`handle_again`)."""
+    return text is not None and (parse_command(text) is not None or looks_like_code(text))
+
+
+def _what_waits(ctx: Ctx, waiting: Mapping) -> None:
+    """Said just before the notice shown at a message: what is kept until it is answered."""
+    if "invite" in waiting:
+        ctx.say(HELD_INVITE)
+        return
+    held = ctx.uow.events.text_of(waiting["event"], ctx.account_id) if "event" in waiting else None
+    if held and _runnable(held):
+        ctx.say(HELD_MESSAGE, message=held[:_QUOTED])
+    else:
+        ctx.say(ANSWER_FIRST)
 
 
 def _consent(ctx: Ctx) -> str | None:
@@ -65,35 +119,54 @@ def _consent(ctx: Ctx) -> str | None:
 
 def ask_before_joining(ctx: Ctx, invite_id: int) -> bool:
     """True when the notice was shown instead of going on with the invite: nothing is asked
-    before the person agrees."""
+    before the person agrees. Only someone who sent the invite's code gets here, so only they
+    can answer for it (`consent_action`)."""
     if not ctx.settings.ask_consent or _consent(ctx) == ConsentAnswer.given:
         return False
-    notice(ctx, f"i{invite_id}")
+    notice(ctx, _ask(ctx, {"invite": invite_id}))
     return True
 
 
-def ask_once(ctx: Ctx) -> bool:
-    """Someone who joined before the notice existed (it has not been answered), at a command or
-    a message with no journey open: shown the notice once instead; what they sent waits for
-    the answer (True)."""
-    if (
-        not ctx.settings.ask_consent
-        or ctx.sender.consent is not None
-        or not ctx.registered
-        or ctx.event_row is None
-        or ctx.uow.privacy.was_asked(ctx.account_id)
-    ):
-        return False
-    ctx.uow.privacy.record(
-        ctx.account_id, PrivacyActionKind.asked, source="chat", now=ctx.now, notice_version=NOTICE_VERSION
-    )
-    notice(ctx, f"e{ctx.event_row}")
-    return True
+def notice_first(ctx: Ctx) -> bool:
+    """At a command or a message with no journey open, while the notice waits for an answer:
+    answered instead (True), so nothing the person sends is lost. Someone who joined before the
+    notice existed is shown it until they answer; a command or an invite code they send is held
+    and handled as soon as they do (the latest one), other text shows the notice again. At a
+    newcomer's notice (shown for their invite code) text shows it again too; a command or another
+    code goes on as usual. The notice's answers typed ("dong y", "1") answer it even when another
+    message came in between."""
+    if not ctx.settings.ask_consent or ctx.event_row is None or ctx.sender.consent == ConsentAnswer.given:
+        return False  # agreed: no notice waits (it is shown only to those who have not)
+    shown = ctx.uow.privacy.unanswered(ctx.account_id)
+    text = clean_text(ctx.incoming.text) or ""
+    if shown is not None:
+        typed = match({"buttons": [[[b.label, b.payload] for b in row] for row in _answers(ctx, shown.id)]}, text)
+        if typed is not None and typed.payload is not None:
+            consent_action(ctx, typed.payload.partition(":")[2])
+            return True
+    runnable = _runnable(text)
+    if ctx.registered and ctx.sender.consent is None and (runnable or shown is None):
+        waiting = {"event": ctx.event_row}
+        _what_waits(ctx, waiting)
+        notice(ctx, _ask(ctx, waiting))
+        return True
+    if shown is not None and not runnable:
+        _what_waits(ctx, shown.detail)
+        notice(ctx, shown.id)
+        return True
+    return False
 
 
 def consent_action(ctx: Ctx, arg: str) -> None:
-    """`cs:y:<context>` / `cs:n:<context>`: the answer to the notice, recorded (time, version)."""
-    answer, _, context = arg.partition(":")
+    """`cs:y:<asked>` / `cs:n:<asked>`: the answer to one showing of the notice, recorded (time,
+    version), then what waited for it goes on. A button of a notice this account was never shown
+    (forged, another's) or has answered since (stale: pressed after joining) does nothing."""
+    answer, _, asked = arg.partition(":")
+    asked_id = parse_id(asked)
+    shown = ctx.uow.privacy.unanswered(ctx.account_id, asked_id) if asked_id and answer in ("y", "n") else None
+    if shown is None:
+        ctx.say(BUTTON_GONE)
+        return
     agreed = answer == "y"
     ctx.uow.privacy.answer(
         ctx.account_id,
@@ -102,32 +175,30 @@ def consent_action(ctx: Ctx, arg: str) -> None:
         source="chat",
         now=ctx.now,
     )
-    kind, ident = context[:1], context[1:]
-    if kind == "i" and ident.isdigit():
-        invite = ctx.uow.invites.get(int(ident))
-        if not agreed:
-            if ctx.sender.display_name:
-                ctx.uow.accounts.touch_identity(ctx.sender.identity_id, chat_id=ctx.sender.chat_id, display_name=None)
-            ctx.say(
-                N_(
-                    "Understood: you have not joined, and nothing about you is kept beyond this chat and your answer. If you change your mind, send the invite code again."
-                )
+    waiting = shown.detail
+    if "invite" in waiting and not agreed and not ctx.registered:
+        if ctx.sender.display_name:
+            ctx.uow.accounts.touch_identity(ctx.sender.identity_id, chat_id=ctx.sender.chat_id, display_name=None)
+        ctx.say(
+            N_(
+                "Understood: you have not joined, and nothing about you is kept beyond this chat and your answer. If you change your mind, send the invite code again."
             )
-            return
-        ctx.say(N_("Thank you. Your consent has been recorded."))
-        if invite is not None:
-            ctx.engine.handle_again(ctx, invite.code)  # the code sent before the notice, now agreed to
+        )
         return
     if agreed:
-        ctx.say(N_("Thank you. Your consent has been recorded."))
+        ctx.say(THANKS)
     else:
         ctx.say(
             N_(
                 "Your answer has been recorded. Your details are kept only for your unit's work; to have them erased, use /dulieu."
             )
         )
-    if kind == "e" and ident.isdigit():
-        held = ctx.uow.events.text_of(int(ident), ctx.account_id)
+    if "invite" in waiting:
+        invite = ctx.uow.invites.get(waiting["invite"])
+        if agreed and invite is not None:
+            ctx.engine.handle_again(ctx, invite.code)  # the code they sent, checked again now agreed to
+    elif "event" in waiting:
+        held = ctx.uow.events.text_of(waiting["event"], ctx.account_id)
         if held:
             ctx.engine.handle_again(ctx, held)
 
@@ -196,7 +267,7 @@ def data_action(ctx: Ctx, arg: str) -> None:
         if ctx.later(DATA_EXPORT):
             ctx.say(N_("Preparing a copy of your data; it comes as a file in a moment."))
     elif arg == "notice":
-        notice(ctx, "")
+        notice(ctx, _ask(ctx, {}))
     elif arg == "erase":
         ctx.say(
             N_(
@@ -218,7 +289,7 @@ def data_action(ctx: Ctx, arg: str) -> None:
     elif arg == "keep":
         ctx.say(N_("Nothing was erased."))
     else:
-        ctx.say(N_("That button is no longer valid."))
+        ctx.say(BUTTON_GONE)
 
 
 def export_filename(account_id: int) -> str:

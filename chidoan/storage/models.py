@@ -177,7 +177,7 @@ class ConsentAnswer(StrEnum):
 
 
 class PrivacyActionKind(StrEnum):
-    asked = "asked"  # the notice shown to an account that joined before it existed
+    asked = "asked"  # the notice shown; `detail`: what waits for the answer (an invite, a held message)
     consent_given = "consent_given"
     consent_refused = "consent_refused"
     exported = "exported"  # a copy of what is held sent to the person (or to the operator)
@@ -187,7 +187,8 @@ class PrivacyActionKind(StrEnum):
 class PrivacyAction(SQLModel, table=True):
     """What was asked, answered and done about one account's personal data (Law 91/2025/QH15):
     never updated, the audit trail an operator shows when asked. `source` "chat" (the person)
-    or "cli" (the operator); `detail` what an erasure removed, counted."""
+    or "cli" (the operator); `detail` what an erasure removed, counted, or what a shown notice
+    held back until its answer."""
 
     __tablename__ = "privacy_action"
     __table_args__ = (Index("ix_privacy_action_account", "account_id", "action"),)

@@ -35,7 +35,7 @@ from chidoan.storage.models import (
     RoleAssignment,
     table,
 )
-from chidoan.storage.rows import among
+from chidoan.storage.rows import among, inserted_id
 
 ACCOUNT = table(Account)
 IDENT = table(ChannelIdentity)
@@ -51,6 +51,7 @@ REG_VER = table(RegistrationVersion)
 LINK = table(LinkCode)
 OUT = table(Outbox)
 DOC = table(Document)
+ANSWERS = (PrivacyActionKind.consent_given, PrivacyActionKind.consent_refused)
 
 
 def _iso(value: Any) -> Any:
@@ -70,8 +71,9 @@ class Privacy:
         now: datetime,
         notice_version: str | None = None,
         detail: dict[str, Any] | None = None,
-    ) -> None:
-        self.conn.execute(
+    ) -> int:
+        """One row of the trail; its id."""
+        result = self.conn.execute(
             ACT.insert().values(
                 account_id=account_id,
                 action=action,
@@ -81,6 +83,7 @@ class Privacy:
                 at=now,
             )
         )
+        return inserted_id(result)
 
     def answer(self, account_id: int, consent: str, version: str, *, source: str, now: datetime) -> None:
         """The person's answer to the notice: on the account (the current one) and in the trail."""
@@ -92,13 +95,22 @@ class Privacy:
         kind = PrivacyActionKind.consent_given if consent == "given" else PrivacyActionKind.consent_refused
         self.record(account_id, kind, source=source, now=now, notice_version=version)
 
-    def was_asked(self, account_id: int) -> bool:
-        return (
-            self.conn.execute(
-                select(ACT.c.id).where(ACT.c.account_id == account_id, ACT.c.action == PrivacyActionKind.asked).limit(1)
-            ).first()
-            is not None
-        )
+    def unanswered(self, account_id: int, asked_id: int | None = None) -> Row | None:
+        """A showing of the notice to the account (its `asked` row: `asked_id`, else the latest)
+        that no answer has followed: what its buttons answer. None: the account was never shown
+        that notice (a forged or foreign button), or it was answered since (a stale button)."""
+        shown = [ACT.c.account_id == account_id, ACT.c.action == PrivacyActionKind.asked]
+        if asked_id is not None:
+            shown.append(ACT.c.id == asked_id)
+        row = self.conn.execute(select(ACT).where(*shown).order_by(ACT.c.id.desc()).limit(1)).first()
+        if row is None:
+            return None
+        answered = self.conn.execute(
+            select(ACT.c.id)
+            .where(ACT.c.account_id == account_id, ACT.c.action.in_(ANSWERS), ACT.c.id > row.id)
+            .limit(1)
+        ).first()
+        return None if answered else row
 
     def actions(self, account_id: int) -> list[Row]:
         return list(self.conn.execute(select(ACT).where(ACT.c.account_id == account_id).order_by(ACT.c.id)))
