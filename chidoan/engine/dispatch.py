@@ -348,8 +348,9 @@ class Engine:
         return [[Button(ctx.t(N_("Yes, {command}"), command=f"/{name}"), f"{COMMAND_BUTTON}:{name}")]]
 
     def _usable(self, ctx: Ctx) -> list[str]:
-        """The names (and aliases) of the commands this person may use."""
-        return [name for c in self.commands if c.allowed(ctx) for name in (c.name, *c.aliases)]
+        """The names (and aliases) of the commands this person's /help lists: a suggestion never
+        leads to one that only says whose it is (/dangky for a branch secretary)."""
+        return [name for c in self.commands if c.listed(ctx) for name in (c.name, *c.aliases)]
 
     def _guess(self, ctx: Ctx, name: str, args: str) -> str | None:
         """The command an unknown "/name" most likely means: "/trang thai" is /trangthai typed
