@@ -72,6 +72,19 @@ async def test_only_commands_the_person_may_use_are_offered(app, db):
     async with WebUser(app, "branch") as user:
         await user.say("/moii")  # /moi is the district staff's
         assert user.text == vi("There is no command /{name}. Type /help to see the commands you can use.", name="moii")
+        # /dangky is a base unit's: a branch secretary may type it (to be told so) but does not see
+        # it in /trogiup, so a typo or the bare word never leads there
+        await user.say("/trogiup")
+        assert "/dangky" not in user.text
+        await user.say("/dangki")
+        assert user.text == vi(
+            "There is no command /{name}. Type /help to see the commands you can use.", name="dangki"
+        )
+        assert not user.last[0].get("buttons")
+        await user.say("dangky")
+        assert "/dangky" not in user.text
+        await user.say("/sinhhoatt")  # their own command is still suggested
+        assert user.text == vi(TYPO, name="sinhhoatt", command="sinhhoat")
     async with WebUser(app, "stranger") as user:
         await user.say("dangky")  # not registered: the invite code comes first
         assert "dangky" not in user.text and "/start" not in user.text

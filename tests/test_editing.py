@@ -5,6 +5,7 @@ labels are cut between words, with an ellipsis. Through the web chat, the stored
 
 from __future__ import annotations
 
+from chidoan.engine.inputs import KEEP_AS_TYPED
 from chidoan.i18n import gettext
 from chidoan.programmes.loader import programmes
 from chidoan.storage.uow import unit_of_work
@@ -148,3 +149,45 @@ async def test_a_meeting_report_edited_keeps_a_number_typed_giu_nguyen(app, db):
         [report] = uow.reports.of_unit(uow.units.by_code("RG-VB-KP1").id, ReportKind.meeting)
         data = uow.reports.latest_data(report.id)
     assert (data["total"], data["present"], data["theme"]) == (25, 20, "Học tập Nghị quyết")
+
+
+async def test_giu_nguyen_at_keep_as_typed_while_editing_keeps_the_stored_value(settings, db, people):
+    """Editing task 2's "when" (Quý II) to 15/3/2026 asks whether to keep that date, outside the
+    plan year. "giữ nguyên" there is the edit's word: the stored Quý II stays, the date is dropped.
+    The question's own words ("Giữ như đã nhập") are not "Giữ nguyên"."""
+    with unit_of_work(db) as uow:
+        uow.accounts.update(people["sec"], locale="vi")
+    app = await started(settings, 2026, 10, 5, 8, 0)
+    try:
+        async with WebUser(app, "sec") as sec:
+            await to_the_summary(sec)
+            for text in ("sua", "1", "3", "giu nguyen", "giu nguyen"):
+                await sec.say(text)
+            assert vi("(now: {value})", value="Quý II") in sec.text
+            await sec.say("15/3/2026")
+            assert "15/03/2026" in sec.text and vi("(now: {value})", value="Quý II") in sec.text
+            assert vi("Keep as it is") in labels(sec) and vi("✅ Keep as typed") in labels(sec)
+            assert "Giữ nguyên" not in vi("✅ Keep as typed") + gettext("vi", KEEP_AS_TYPED, text="x")
+            await sec.say("giu nguyen")
+            assert vi("(now: {value})", value="Ban Chấp hành") in sec.text
+            await sec.say("giu nguyen")
+            await sec.say("giu nguyen")
+            assert vi("Please check your answers:") in sec.text and "Quý II" in sec.text
+            assert "15/03/2026" not in sec.text
+            await sec.say("sua")
+            await sec.say("1")
+            await sec.say("3")
+            await sec.say("giu nguyen")
+            await sec.say("giu nguyen")
+            await sec.say("Quý I/2026")  # the other year, now kept as typed, by its own words
+            await sec.say("giu nhu da nhap")
+            assert vi("(now: {value})", value="Ban Chấp hành") in sec.text
+            await sec.say("giu nguyen")
+            await sec.say("giu nguyen")
+            await sec.say("gui")
+    finally:
+        await app.stop()
+    with unit_of_work(db) as uow:
+        registration = uow.registrations.find(uow.units.by_code("RG-VB").id, PROGRAMME, 2027)
+        [version] = uow.registrations.versions(registration.id)
+    assert version.data["area1"][1] == TASK_2 | {"when": "Quý I/2026"}

@@ -54,6 +54,24 @@ def vi(msgid: str, **params) -> str:
         ("tháng 3", "Tháng 3"),
         ("15/3/2027", "15/03/2027"),
         ("cả năm", "Cả năm"),
+        # a year alone, a two-digit year, a year on both ends of a range
+        ("2027", "Năm 2027"),
+        ("tháng 3/27", "Tháng 3/2027"),
+        ("Quý II/27", "Quý II/2027"),
+        ("Quý II/2027 - Quý III/2027", "Quý II - III/2027"),
+        ("tháng 3/2027 - tháng 5/2027", "Tháng 3 - 5/2027"),
+        ("tháng 3 năm 2027 đến tháng 5 năm 2027", "Tháng 3 - 5/2027"),
+        # English: the document is Vietnamese, so the same forms
+        ("March", "Tháng 3"),
+        ("March 2027", "Tháng 3/2027"),
+        ("May-June 2027", "Tháng 5 - 6/2027"),
+        ("from Sept. to Nov. 2027", "Tháng 9 - 11/2027"),
+        ("January and February", "Tháng 1, 2"),
+        ("Q2 2027", "Quý II/2027"),
+        ("quarters 1 and 2", "Quý I, II"),
+        ("all year", "Cả năm"),
+        ("the whole year 2027", "Cả năm 2027"),
+        ("year 2027", "Năm 2027"),
     ],
 )
 def test_periods_are_read_as_plans_write_them(typed, normalised):
@@ -62,7 +80,7 @@ def test_periods_are_read_as_plans_write_them(typed, normalised):
 
 
 def test_a_period_it_cannot_read_is_offered_as_typed_and_a_wrong_number_is_refused():
-    for typed in ("Khi có kinh phí", "tháng 11 - 2", "3"):
+    for typed in ("Khi có kinh phí", "tháng 11 - 2", "3", "tháng 11/2026 - tháng 2/2027", "khi có máy chiếu"):
         parsed = parse_period(typed, today=TODAY)
         assert parsed.ok and parsed.value == typed and parsed.doubt, typed
     for typed in ("tháng 13", "quý 5", "quý V", "31/02/2027"):
@@ -76,6 +94,8 @@ def test_counts_with_words_around_them_and_numbers_in_the_readers_marks():
         ("~80", 80),
         ("80 người", 80),
         ("tầm 1.200 ĐV", 1200),
+        ("25 người.", 25),
+        ("30.", 30),
     ]:
         assert parse_number(typed, locale="vi").value == value, typed
     for typed in ("2 trăm", "80 hay 90", "huy"):  # a multiplier, two numbers, a word: no count
@@ -208,3 +228,62 @@ async def test_a_full_name_needs_two_words_with_letters(settings, db, org):
     with unit_of_work(db) as uow:
         account = uow.accounts.one(uow.accounts.sender("web", "newcomer").account_id)
         assert account.full_name == "Nguyễn Văn A"
+
+
+async def test_an_english_speaker_is_shown_english_periods_and_every_wording_is_stored_as_the_document_writes(
+    settings, db, org
+):
+    """The English "When?" gives English examples; English months, "Q2", "all year", a year
+    alone, a two-digit year and a year on both ends of a range are stored in the plan's
+    (Vietnamese) form, without "keep as typed?"."""
+    add_member(db, "sec", "Lê Văn Cường", "RG-VB", "secretary", locale="en")
+    app = await started(settings, 2026, 10, 5, 8, 0)
+    whens = {
+        "March 2027": "Tháng 3/2027",
+        "May-June 2027": "Tháng 5 - 6/2027",
+        "Q2": "Quý II",
+        "all year": "Cả năm",
+        "2027": "Năm 2027",
+        "tháng 3/27": "Tháng 3/2027",
+        "Quý II/2027 - Quý III/2027": "Quý II - III/2027",
+    }
+    try:
+        async with WebUser(app, "sec", language="en") as sec:
+            await sec.say("/dangky 2027")
+            for area, typed in enumerate(whens, 1):
+                await sec.press("1.1" if area <= 5 else "2.3" if area == 6 else "3.1")
+                await sec.say("Tổ chức 01 buổi sinh hoạt chuyên đề cho đoàn viên")
+                assert sec.text == "When? A month (“March”), a quarter (“Q2”), a date, or “all year”."
+                await sec.say(typed)
+                assert "Who is in charge?" in sec.text, typed
+                await sec.press("Ban Thường vụ")
+                await sec.press("Skip")
+                await sec.press("Yes, add another" if area < 5 else "No, continue")
+            await sec.press("Use the suggested text")
+            await sec.press("Use the suggested text")
+            await sec.press("Submit the plan")
+            assert "has been submitted (version 1)" in sec.text
+    finally:
+        await app.stop()
+    with unit_of_work(db) as uow:
+        registration = uow.registrations.find(uow.units.by_code("RG-VB").id, PROGRAMME, 2027)
+        data = uow.registrations.version(registration.id, 1).data
+    assert [task["when"] for key in ("area1", "area2", "area3") for task in data[key]] == list(whens.values())
+    vi_prompt = vi("When? A month (“March”), a quarter (“Q2”), a date, or “all year”.")
+    assert "“tháng 3”" in vi_prompt and "“quý II”" in vi_prompt and "“cả năm”" in vi_prompt
+
+
+async def test_a_count_typed_with_a_full_stop_is_read(settings, db, org):
+    add_member(db, "branch", "Phạm Minh Dũng", "RG-VB-KP1", "secretary")
+    app = await started(settings, 2026, 10, 5, 8, 0)
+    try:
+        async with WebUser(app, "branch") as user:  # Vietnamese
+            for text in ("/sinhhoat", "hôm qua", "1", "Học tập Nghị quyết", "25 người.", "20."):
+                await user.say(text)
+            assert vi("What was discussed and done?") in user.text
+    finally:
+        await app.stop()
+    with unit_of_work(db) as uow:
+        account_id = uow.accounts.sender("web", "branch").account_id
+        answers = uow.conversations.active(account_id).data["a"]
+    assert (answers["total"], answers["present"]) == (25, 20)

@@ -481,3 +481,42 @@ async def test_on_telegram_every_listed_choice_typed_without_pressing(settings, 
 def locale_of_account(db, account_id: int) -> str:
     with unit_of_work(db) as uow:
         return uow.accounts.one(account_id).locale
+
+
+async def test_the_year_question_answered_nam_2027_and_asked_again_after_words_it_cannot_match(settings, db, people):
+    """A plan's year is said "năm 2027": that presses the 2027 button. Text that names no
+    button there (outside a journey) shows the question again with its buttons, so the "1" that
+    follows is its first option, not "an earlier question" followed by nothing."""
+    with unit_of_work(db) as uow:
+        uow.accounts.update(people["sec"], locale="vi")
+    app = await started(settings, 2026, 10, 5, 8, 0)
+    area_1 = vi("Area {number} of {total}: {title}\nItems:\n{items}", number=1, total=3, title="", items="")
+    area_1 = area_1.split(":")[0]
+    try:
+        async with WebUser(app, "sec") as sec:
+            for said in ("nam 2027", "Năm 2027"):
+                await sec.say("/dangky")
+                assert sec.text == vi("Register the plan for which year?")
+                await sec.say(said)
+                assert area_1 in sec.text and vi("Register the plan for which year?") not in sec.text
+                await sec.say("/huy")
+            await sec.say("/dangky")
+            await sec.say("kế hoạch mới")  # names no button
+            assert sec.last[-1]["text"] == vi("Register the plan for which year?")
+            assert [b["label"] for b in sec.last[-1]["buttons"][0]] == ["2027", "2026"]
+            assert sec.last[0]["text"] == vi(
+                "I did not understand that. Please choose one of these (/help shows what else you can do):"
+            )
+            await sec.say("1")
+            assert area_1 in sec.text
+            await sec.say("/huy")
+            await sec.say("/ngonngu")
+            await sec.say("/trogiup")  # a reply without buttons is now the latest message
+            await sec.say("1")  # meant for the language menu: nothing to show again, and no empty promise
+            assert sec.text == vi("Option {n} belongs to an earlier question. Type /help to see what you can do.", n=1)
+    finally:
+        await app.stop()
+    with unit_of_work(db) as uow:
+        history = uow.conversations.history(people["sec"])
+        assert [c.data["a"]["_year"] for c in history] == [2027, 2027, 2027]
+    assert locale_of(db, "sec") == "vi"

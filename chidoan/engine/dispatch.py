@@ -236,7 +236,8 @@ class Engine:
         if not ctx.registered:
             ctx.say(NOT_REGISTERED)
             return
-        ctx.say(N_("I did not understand that. Type /help to see what you can do."))
+        if not self._ask_again(ctx):
+            ctx.say(N_("I did not understand that. Type /help to see what you can do."))
 
     def _held_back(self, ctx: Ctx, state) -> bool:
         return state is None and self.on_contact is not None and self.on_contact(ctx)
@@ -281,15 +282,17 @@ class Engine:
             return False  # a command's menu came in between: "25" is still the open step's number
         if found.earlier:
             ctx.told = found.number
+        if not ours and not body.get("buttons"):  # what came since offers nothing to choose from
+            ctx.say(N_("Option {n} belongs to an earlier question. Type /help to see what you can do."), n=found.number)
+            return True
+        if found.earlier:
             ctx.say(N_("Option {n} belongs to an earlier question. Here is the current one:"), n=found.number)
         else:
             ctx.say(N_("There is no option {n} here. Please choose one of these:"), n=found.number)
         if ours:
             self.runner.ask(ctx, state)  # the journey's own question, fresh
-        elif body.get("buttons"):
-            ctx.replies.append(question(body, ctx.locale))
         else:
-            ctx.say(N_("Type /help to see what you can do."))
+            ctx.replies.append(question(body, ctx.locale))
         return True
 
     def _remember(self, ctx: Ctx, released: list | None = None) -> None:
@@ -348,8 +351,9 @@ class Engine:
         return [[Button(ctx.t(N_("Yes, {command}"), command=f"/{name}"), f"{COMMAND_BUTTON}:{name}")]]
 
     def _usable(self, ctx: Ctx) -> list[str]:
-        """The names (and aliases) of the commands this person may use."""
-        return [name for c in self.commands if c.allowed(ctx) for name in (c.name, *c.aliases)]
+        """The names (and aliases) of the commands this person's /help lists: a suggestion never
+        leads to one that only says whose it is (/dangky for a branch secretary)."""
+        return [name for c in self.commands if c.listed(ctx) for name in (c.name, *c.aliases)]
 
     def _guess(self, ctx: Ctx, name: str, args: str) -> str | None:
         """The command an unknown "/name" most likely means: "/trang thai" is /trangthai typed
@@ -369,6 +373,19 @@ class Engine:
             command=guess,
             buttons=self._run_button(ctx, guess),
         )
+        return True
+
+    @staticmethod
+    def _ask_again(ctx: Ctx) -> bool:
+        """Text that names no button of the question in front of the person (a command's menu,
+        the plan's year) is followed by that question again, which stays the one a "1" answers.
+        A closed journey's question (its buttons "j:…") is not asked again."""
+        body = ctx.last_prompt[1] if ctx.last_prompt else {}
+        buttons = buttons_of(body)
+        if not buttons or any(payload.startswith("j:") for _label, payload in buttons):
+            return False
+        ctx.say(N_("I did not understand that. Please choose one of these (/help shows what else you can do):"))
+        ctx.replies.append(question(body, ctx.locale))
         return True
 
     def _queue(self, ctx: Ctx) -> None:

@@ -102,8 +102,9 @@ _COUNTED = re.compile(
 
 
 def _bare_number(text: str) -> str:
-    """The number in `text` without the words around it that do not change it."""
-    raw = text.strip()
+    """The number in `text` without the words around it that do not change it, nor a full stop
+    ending the sentence ("25 người.")."""
+    raw = text.strip().rstrip(".!").rstrip()
     folded = fold(raw)
     about = _ABOUT.match(folded)
     counted = _COUNTED.search(folded)
@@ -238,15 +239,37 @@ PERIOD_PHRASES = {
     "6 thang dau nam": "6 tháng đầu năm",
     "6 thang cuoi nam": "6 tháng cuối năm",
     "all year": "Cả năm",
+    "whole year": "Cả năm",
+    "throughout the year": "Cả năm",
+    "regularly": "Thường xuyên",
     "monthly": "Hằng tháng",
+    "every month": "Hằng tháng",
+    "quarterly": "Hằng quý",
+    "every quarter": "Hằng quý",
+    "first half of the year": "6 tháng đầu năm",
+    "second half of the year": "6 tháng cuối năm",
 }
-# Folded words that open a period and add nothing: "Từ tháng 3…", "Trong năm 2027", "Vào quý II".
-_OPENING = re.compile(r"^(?:tu|trong|vao|from|in|during)\s+")
-# The year at the end: "…/2027", "… 2027", "… năm 2027".
-_YEAR = re.compile(r"^(.*?)\s*(?:/|-|\s|\bnam\s)\s*(\d{4})$")
+# Folded words that open a period and add nothing: "Từ tháng 3…", "Trong năm 2027", "Vào quý II",
+# "in the whole year".
+_OPENING = re.compile(r"^(?:(?:tu|trong|vao|from|in|during|the)\s+)+")
+# English month names ("March", "Sept."), read as "tháng 3": the plan's document is Vietnamese.
+_MONTH_NAME = re.compile(
+    r"\b(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?"
+    r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\b\.?"
+)
+_MONTH_NUMBER = {
+    name: n
+    for n, name in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)
+}
+# The year at the end: "…/2027", "… 2027", "… năm 2027", or alone: "2027".
+_YEAR = re.compile(r"^(?:(.*?)\s*(?:/|-|\s|\bnam\s)\s*)?(\d{4})$")
+# Where a range or list goes on after a year: "tháng 3/2027 - tháng 5/2027", "quý I/27 và quý II/27".
+_GOES_ON = r"\s*(?:-|,|&|(?:den|toi|to|va|and)\b)"
+_SHORT_YEAR = re.compile(rf"/\s*([2-9]\d)(?=\s*$|{_GOES_ON})")  # "tháng 3/27": 2027 ("tháng 10/11" is no year)
+_INNER_YEAR = re.compile(rf"(?:\s*/\s*|\s+nam\s+|\s+)(\d{{4}})(?={_GOES_ON})")
 # Months or quarters: a word ("tháng", "T", "quý", "Q"), then numbers joined by "-", "đến",
 # ",", "và", each perhaps with the word again ("tháng 3 đến tháng 5", "quý I và quý II").
-_SPAN_WORD = r"(?:thang|month|t|quy|quarter|q)"
+_SPAN_WORD = r"(?:thang|months?|t|quy|quarters?|q)"
 _SPAN_NUMBER = r"(?:\d{1,2}|[ivx]{1,4})"
 _SPAN_PART = re.compile(rf"\s*(-|,|&|den|toi|to|va|and)\s*(?:{_SPAN_WORD}\.?)?\s*({_SPAN_NUMBER})")
 _SPAN = re.compile(rf"^(?P<word>{_SPAN_WORD})\.?\s*(?P<first>{_SPAN_NUMBER})(?P<rest>(?:{_SPAN_PART.pattern})*)$")
@@ -267,10 +290,10 @@ def parse_period(text: str, *, today: date) -> Parsed:
     if _DATE.match(text):
         parsed = parse_date(text, today=today)
         return Parsed(format_day(str(parsed.value))) if parsed.ok else parsed
-    folded = _OPENING.sub("", fold(text).translate(_DASHES).strip(" .;:"))
+    folded = _one_year(_MONTH_NAME.sub(_month, _OPENING.sub("", fold(text).translate(_DASHES).strip(" .;:"))))
     body, year = folded, None
     if match := _YEAR.match(folded):
-        body, year = match.group(1).strip(), match.group(2)
+        body, year = (match.group(1) or "").strip(), match.group(2)
     suffix = f"/{year}" if year else ""
     if body in ("", "nam", "year"):
         return Parsed(f"Năm {year}") if year else _keep_as_typed(text)
@@ -282,12 +305,27 @@ def parse_period(text: str, *, today: date) -> Parsed:
     return _span(text, body, suffix)
 
 
+def _month(match: re.Match[str]) -> str:
+    return f"thang {_MONTH_NUMBER[match.group(1)[:3]]}"
+
+
+def _one_year(folded: str) -> str:
+    """A two-digit year made four ("/27": "/2027"); a range or list naming the same year at each
+    of its ends ("quý II/2027 - quý III/2027") named it once, at its end."""
+    folded = _SHORT_YEAR.sub(r"/20\1", folded)
+    inner = set(_INNER_YEAR.findall(folded))
+    last = _YEAR.match(folded)
+    if inner and last and inner == {last.group(2)}:
+        return _INNER_YEAR.sub("", folded)
+    return folded
+
+
 def _span(text: str, body: str, suffix: str) -> Parsed:
     """Months or quarters ("tháng 3 đến 5", "quý I và II"), `suffix` their year ("/2027")."""
     match = _SPAN.match(body)
     if match is None:
         return _keep_as_typed(text)
-    quarter = match.group("word") in ("quy", "quarter", "q")
+    quarter = match.group("word").startswith("q")  # "quý", "quarter(s)", "Q"
     joins = _SPAN_PART.findall(match.group("rest"))
     read = [_period_number(match.group("first"), quarter)] + [_period_number(n, quarter) for _, n in joins]
     numbers = [n for n in read if n is not None and 1 <= n <= (4 if quarter else 12)]

@@ -166,7 +166,9 @@ class Runner:
         """Typed words at "keep it?": True when they kept the value or asked to type again;
         anything else is the answer typed again (False: to be read as that)."""
         doubt = state.data.pop("doubt")
-        if folded in KEEP_TYPED_WORDS:
+        if folded in KEEP_WORDS - KEEP_TYPED_WORDS and self._editing(state, step):
+            self._keep(ctx, state, step)  # "giữ nguyên" in an edit: the stored answer, not the doubted one
+        elif folded in KEEP_TYPED_WORDS | KEEP_WORDS:
             self._store(ctx, state, step, doubt["value"])
         elif folded in RETYPE_WORDS:
             self._save_and_ask(ctx, state)
@@ -422,19 +424,24 @@ class Runner:
             )
             return
         doubt = state.data.get("doubt")
+        step = self._step_at(journey, state.step)
         if doubt is not None:
             keep, retype = btn(ctx.t(N_("✅ Keep as typed")), "keep"), btn(ctx.t(N_("✏️ Type again")), "retype")
             # typed as at a text step: "1"/"2" or the words press these, another answer is the answer
             text = ctx.t(doubt["question"], **doubt["params"])
-            ctx.say_text(text, buttons=[[keep, retype]] + ([nav] if nav else []), typed=Typed.text)
+            extra = list(nav)
+            if self._editing(state, step):  # the answer being edited can still stay as it was
+                text += "\n" + self._now(ctx, state, step)
+                extra.append(btn(ctx.t(N_("Keep as it is")), "unchanged"))
+            ctx.say_text(text, buttons=[[keep, retype]] + ([extra] if extra else []), typed=Typed.text)
             return
-        self._ask_step(ctx, state, self._step_at(journey, state.step), btn, nav)
+        self._ask_step(ctx, state, step, btn, nav)
 
     def _ask_step(
         self, ctx: Ctx, state: ConversationState, step: Step, btn: Callable[[str, str], Button], nav: list[Button]
     ) -> None:
         answers = state.data["a"]
-        editing = bool(state.data.get("ret")) and self._answered(state, step)
+        editing = self._editing(state, step)
         extra = list(nav)
         if editing:
             extra.append(btn(ctx.t(N_("Keep as it is")), "unchanged"))
@@ -445,8 +452,7 @@ class Runner:
         params = step.params(ctx, answers) if step.params else {}
         prompt = ctx.t(step.prompt, **params)
         if editing:
-            current = self._current_value(state, step)
-            prompt += "\n" + ctx.t(N_("(now: {value})"), value=self._show(ctx, step, current))
+            prompt += "\n" + self._now(ctx, state, step)
         ctx.say_text(prompt, buttons=rows, typed=_TYPED.get(step.kind, Typed.choice))
 
     def _options(self, ctx: Ctx, step: Step, answers: Answers, btn: Callable[[str, str], Button]) -> list[list[Button]]:
@@ -646,6 +652,13 @@ class Runner:
         if len(parts) == 3:
             return next(s for s in step.steps if s.key == parts[2])
         return step
+
+    def _editing(self, state: ConversationState, step: Step) -> bool:
+        """Whether the step is being edited and has an answer that can stay as it is."""
+        return bool(state.data.get("ret")) and self._answered(state, step)
+
+    def _now(self, ctx: Ctx, state: ConversationState, step: Step) -> str:
+        return ctx.t(N_("(now: {value})"), value=self._show(ctx, step, self._current_value(state, step)))
 
     @staticmethod
     def _answered(state: ConversationState, step: Step) -> bool:

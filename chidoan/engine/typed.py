@@ -10,8 +10,9 @@ What names a button depends on the question (`Typed` of the message):
 
 * choice (a menu, a choice step, yes/no, the summary, a handler's buttons): the option's number
   (its position in reading order, "1" to "N"), its label typed with or without accents (case,
-  emoji and punctuation ignored, a leading "3." too), a synonym (words.SYNONYMS), or words that
-  are part of exactly one label ("dang thuc hien" for "⏳ Đang thực hiện").
+  emoji and punctuation ignored, a leading "3." too; "năm 2027" for "2027"), a synonym
+  (words.SYNONYMS), or words that are part of exactly one label ("dang thuc hien" for "⏳ Đang
+  thực hiện").
 * text (a free-text step that also offers buttons: Back, Skip, one-tap suggestions): only the
   number alone of an option (a suggestion: Back, Skip and Cancel are not numbered there and take
   their words, so "1" at a step with only Back is the answer "1"), a whole label ("bi thu" for
@@ -48,6 +49,7 @@ from chidoan.storage.uow import UnitOfWork
 
 _NUMBERED = re.compile(r"^\d{1,3}[.)]\s+")
 _WORD = re.compile(r"[^\W_]+")
+_YEAR_SAID = re.compile(r"^(?:nam|year) (\d{4})$")  # "năm 2027", as a plan's year is said: "2027"
 
 
 @lru_cache(maxsize=4096)  # labels come back with every question: "« Quay lại", "Có", "Bỏ qua"
@@ -115,7 +117,8 @@ def match(body: dict[str, Any], text: str) -> Match | None:
     words = plain(stripped)
     if not words:
         return None
-    found = [payload for label, payload in buttons if plain(label) == words]
+    year = _YEAR_SAID.match(words)
+    found = [payload for label, payload in buttons if plain(label) in (words, year and year.group(1))]
     if not found:
         synonyms = _synonyms()
         found = [payload for label, payload in buttons if words in synonyms.get(plain(label), ())]

@@ -18,7 +18,8 @@ BACK_WORDS = frozenset({"quay lai", "tro lai", "lui", "lui lai", "back"})
 DONE_WORDS = frozenset({"xong", "xong roi", "done", "het", "da gui het"})
 CANCEL_WORDS = frozenset({"huy", "huy bo", "cancel"})
 # At "keep this value?" (engine/runner.py, a step's doubt): keep it, or type the answer again.
-KEEP_TYPED_WORDS = YES_WORDS | {"giu", "giu nguyen", "giu nhu da nhap", "keep", "keep it", "keep as typed"}
+# Not "giữ nguyên": while editing, that keeps the answer already stored (KEEP_WORDS).
+KEEP_TYPED_WORDS = YES_WORDS | {"giu", "giu nhu da nhap", "keep", "keep it", "keep as typed"}
 RETYPE_WORDS = NO_WORDS | {"nhap lai", "go lai", "type again", "retype"}
 # Editing: the answer stays as it was (never stored as the new answer).
 KEEP_WORDS = frozenset(

@@ -122,7 +122,7 @@ def _area_step(programme: Programme, area) -> Step:
             ),
             Step(
                 "when",
-                N_("When? A month (“tháng 3”), a quarter (“quý II”), a date, or “cả năm”."),
+                N_("When? A month (“March”), a quarter (“Q2”), a date, or “all year”."),
                 kind=Kind.period,
                 label=N_("When"),
                 doubt=_outside_plan_year,
