@@ -36,6 +36,7 @@ from chidoan.storage.models import (
     table,
 )
 from chidoan.storage.rows import among
+from chidoan.storage.uploads import drop_orphans
 
 ACCOUNT = table(Account)
 IDENT = table(ChannelIdentity)
@@ -228,6 +229,10 @@ class Privacy:
             .values(revoked_at=now, revoked_reason="erased")
         ).rowcount
         c.execute(update(REG).where(among(REG.c.editing_by, ids)).values(editing_by=None, editing_since=None))
+        # The files sent in a report never filed (attendance sheets) go with its conversation.
+        removed["uploads"] = drop_orphans(
+            c, c.execute(select(CONV.c.data).where(among(CONV.c.account_id, ids))).scalars()
+        )
         removed["conversations"] = c.execute(delete(CONV).where(among(CONV.c.account_id, ids))).rowcount
         removed["prompts"] = c.execute(delete(table(Prompt)).where(among(table(Prompt).c.account_id, ids))).rowcount
         removed["events_cleared"] = c.execute(
