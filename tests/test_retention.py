@@ -15,7 +15,7 @@ from chidoan.bot.channels.web import read_history
 from chidoan.bot.retention import prune
 from chidoan.storage.models import Conversation, Document, Outbox, PrivacyAction, Role, table
 from chidoan.storage.uow import unit_of_work
-from tests.conftest import WebUser, add_member, make_settings
+from tests.conftest import WebUser, add_member, make_settings, new_invite
 from tests.test_meetings import PNG, report_until_photos
 from tests.test_privacy import count
 
@@ -171,3 +171,15 @@ async def test_the_copy_of_ones_data_goes_after_a_week(app, db, settings):
         history = read_history(uow, "branch")
     [caption] = [item for item in history if "A copy of the data" in item.get("text", "")]
     assert "file" not in caption and sec
+
+
+async def test_the_notice_says_how_long_drafts_copies_and_reminders_are_kept(app, db):
+    code = new_invite(db, "RG-VB")
+    async with WebUser(app, "u-binh", "Bình") as binh:
+        await binh.say(code)
+    for said in (
+        "tin nhắn gửi đến đồng chí 90 ngày (với lời nhắc và câu hỏi theo dõi cam kết, sau đó chỉ giữ dấu đã gửi",
+        "bản nháp chưa hoàn thành 180 ngày kể từ lần sửa cuối, cùng ảnh đã gửi trong bản nháp",
+        "bản sao dữ liệu gửi qua /dulieu 7 ngày",
+    ):
+        assert said in binh.text, (said, binh.text)

@@ -157,13 +157,19 @@ def _prune(db, settings, voice: Voice) -> int:
     took = time.perf_counter() - started
     voice.say(
         N_(
-            "Deleted {events} received message(s) (older than {event_days} days), {messages} sent message(s) and {conversations} finished conversation(s) (older than {message_days} days) in {seconds} s."
+            "Deleted {events} received message(s) (older than {event_days} days), {messages} sent message(s) and {conversations} finished conversation(s) (older than {message_days} days), {drafts} draft(s) untouched for {draft_days} days, {uploads} file(s) of reports never filed and {exports} copy(ies) of people's data (older than {export_days} days); {blanked} reminder(s) kept only as the mark that they were sent; in {seconds} s."
         ),
         events=pruned["events"],
         event_days=settings.keep_events_days,
         messages=pruned["messages"],
         conversations=pruned["conversations"],
         message_days=settings.keep_messages_days,
+        drafts=pruned["drafts"],
+        draft_days=settings.keep_drafts_days,
+        uploads=pruned["uploads"],
+        exports=pruned["exports"],
+        export_days=settings.keep_exports_days,
+        blanked=pruned["messages_blanked"],
         seconds=f"{took:.1f}",
     )
     return 0

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, delete, func, or_, select, update
 
+from chidoan.storage import uploads
 from chidoan.storage.models import (
     Account,
     ChannelIdentity,
@@ -36,7 +37,6 @@ from chidoan.storage.models import (
     table,
 )
 from chidoan.storage.rows import among
-from chidoan.storage.uploads import drop_orphans
 
 ACCOUNT = table(Account)
 IDENT = table(ChannelIdentity)
@@ -230,7 +230,7 @@ class Privacy:
         ).rowcount
         c.execute(update(REG).where(among(REG.c.editing_by, ids)).values(editing_by=None, editing_since=None))
         # The files sent in a report never filed (attendance sheets) go with its conversation.
-        removed["uploads"] = drop_orphans(
+        removed["uploads"] = uploads.drop_orphans(
             c, c.execute(select(CONV.c.data).where(among(CONV.c.account_id, ids))).scalars()
         )
         removed["conversations"] = c.execute(delete(CONV).where(among(CONV.c.account_id, ids))).rowcount
