@@ -183,3 +183,73 @@ async def test_the_notice_says_how_long_drafts_copies_and_reminders_are_kept(app
         "bản sao dữ liệu gửi qua /dulieu 7 ngày",
     ):
         assert said in binh.text, (said, binh.text)
+
+
+@pytest.mark.postgres
+async def test_the_same_on_postgresql(pg_url):
+    """The prune's and the erasure's statements on PostgreSQL: files of cancelled reports and of
+    expired drafts go, a filed report's stays; a keyed message is reduced; the copy goes."""
+    from datetime import date
+
+    from chidoan.storage.db import make_db, upgrade
+    from tests.conftest import seed_org
+
+    engine = make_db(pg_url)
+    upgrade(engine)
+    seed_org(engine)
+    sec = add_member(engine, "pg-sec", "Võ Thị Hạnh", "RG-VB-KP1", Role.secretary)
+    now = datetime.now(UTC)
+    old = now - timedelta(days=200)
+    conv, out = table(Conversation), table(Outbox)
+    with unit_of_work(engine) as uow:
+        unit = uow.units.by_code("RG-VB-KP1").id
+
+        def conversation(name: str, status: str, at: datetime = old) -> list[dict]:
+            photos = [{"document": uow.documents.add(kind="upload", filename=name, content=PNG, now=at), "name": name}]
+            answers = {"_ctx": {"unit": unit}, "photos": photos}
+            uow.conn.execute(
+                conv.insert().values(
+                    account_id=sec,
+                    journey="meeting",
+                    step="photos",
+                    data={"a": answers},
+                    status=status,
+                    created_at=at,
+                    updated_at=at,
+                )
+            )
+            return photos
+
+        filed = conversation("filed.png", "completed")
+        uow.reports.add(
+            unit_id=unit, kind="meeting", held_on=date(2026, 5, 1), data={"photos": filed}, account_id=sec, now=old
+        )
+        conversation("cancelled.png", "cancelled")
+        conversation("abandoned.png", "paused")
+        conversation("open.png", "active", now)
+        uow.documents.add(kind="data_export", filename="chidoan-data-1.json", content=b"{}", now=old)
+        uow.conn.execute(
+            out.insert().values(
+                channel="web",
+                chat_id="pg-sec",
+                account_id=sec,
+                body={"text": "Nhắc: báo cáo sinh hoạt"},
+                status="sent",
+                attempts=1,
+                not_before=old,
+                dedupe_key="reminder:x:1:0",
+                created_at=old,
+                kind="notice",
+                priority=5,
+            )
+        )
+    pruned = await prune(await run_in(engine), make_settings(pg_url), now, batch=1)
+    assert (pruned["conversations"], pruned["drafts"], pruned["uploads"]) == (2, 1, 2)
+    assert (pruned["messages_blanked"], pruned["exports"]) == (1, 1)
+    assert uploads(engine) == ["filed.png", "open.png"]
+    with engine.connect() as conn:
+        assert conn.execute(select(out.c.body, out.c.chat_id, out.c.dedupe_key)).one() == ({}, "", "reminder:x:1:0")
+    with unit_of_work(engine) as uow:
+        assert uow.privacy.erase(sec, pseudonym="(đã xóa)", source="cli", now=now)["uploads"] == 1
+    assert uploads(engine) == ["filed.png"]
+    engine.dispose()
