@@ -105,12 +105,9 @@ def fill_conversations(engine, rows: int) -> None:
                 status = "paused" if n % 10 == 1 else "completed" if filed else "cancelled"
                 docs.append({"id": n + 1, "kind": "upload", "filename": f"{n}.png", "token": f"t{n}", "content": photo})
                 docs[-1]["created_at"] = at
-                answers = {
-                    "_ctx": {"unit": 1},
-                    "theme": "Sinh hoạt",
-                    "photos": [{"document": n + 1, "name": f"{n}.png"}],
-                }
-                convs.append({"account_id": 1, "journey": "meeting", "step": "photos", "data": {"a": answers}})
+                answers = {"theme": "Sinh hoạt", "photos": [{"document": n + 1, "name": f"{n}.png"}]}
+                data = {"a": answers, "ctx": {"unit": 1}}
+                convs.append({"account_id": 1, "journey": "meeting", "step": "photos", "data": data})
                 convs[-1] |= {"status": status, "version": 3, "created_at": at, "updated_at": at}
                 if status == "completed":
                     reports.append({"id": n + 1, "unit_id": 1, "kind": "meeting", "held_on": at.date(), "version": 1})

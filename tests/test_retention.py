@@ -206,13 +206,13 @@ async def test_the_same_on_postgresql(pg_url):
 
         def conversation(name: str, status: str, at: datetime = old) -> list[dict]:
             photos = [{"document": uow.documents.add(kind="upload", filename=name, content=PNG, now=at), "name": name}]
-            answers = {"_ctx": {"unit": unit}, "photos": photos}
+            data = {"a": {"photos": photos}, "ctx": {"unit": unit}}
             uow.conn.execute(
                 conv.insert().values(
                     account_id=sec,
                     journey="meeting",
                     step="photos",
-                    data={"a": answers},
+                    data=data,
                     status=status,
                     created_at=at,
                     updated_at=at,

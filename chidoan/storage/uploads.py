@@ -38,17 +38,16 @@ def named_in(answers: Mapping[str, Any]) -> set[int]:
 def drop_orphans(conn: Connection, conversations: Iterable[Mapping[str, Any]]) -> int:
     """Delete the uploads named in these conversations' data (being deleted) that no report
     version of their units names. A report is filed for the unit of the conversation that made
-    or edited it (its hidden answer `_ctx.unit`), and only versions submitted since the oldest of
+    or edited it (the conversation's context, `ctx.unit`), and only versions submitted since the oldest of
     those files was received can name it, so only those are read. Returns how many were deleted."""
     named: set[int] = set()
     units: set[int] | None = set()  # None: some unit not known, every unit's versions are read
     for data in conversations:
-        answers = data.get("a") or {}
-        files = named_in(answers)
+        files = named_in(data.get("a") or {})
         if not files:
             continue
         named |= files
-        unit = (answers.get("_ctx") or {}).get("unit")
+        unit = (data.get("ctx") or {}).get("unit")
         units = units | {unit} if isinstance(unit, int) and units is not None else None
     if not named:
         return 0
