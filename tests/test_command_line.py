@@ -235,7 +235,7 @@ def test_data_speaks_the_command_language(command, db, tmp_path, monkeypatch):
     status, out, _err = command("--lang", "en", "data", "erase", "--account", str(first), "--yes")
     assert status == 0 and f"Account {first}: Đỗ Minh Khoa; apps: telegram 4242; 1 role(s)." in out
     assert (
-        "Erased: 0 link code(s), 1 chat app account(s), 1 role(s) ended, 0 unfinished conversation(s), "
+        "Erased: 0 link code(s), 1 chat app account(s), 1 role(s) ended, 0 file(s) sent for reports never filed, 0 unfinished conversation(s), "
         "0 question(s) waiting for an answer, the text of 0 received message(s), 0 sent message(s), 0 reminder(s), "
         "0 pending task(s), 0 copy(ies) of their data sent to them." in out
     )
@@ -247,7 +247,7 @@ def test_data_speaks_the_command_language(command, db, tmp_path, monkeypatch):
     status, out, _err = command("data", "erase", "--account", str(second), "--yes")
     assert status == 0 and f"Tài khoản {second}: Võ Thị Hạnh; " in out
     assert (
-        "Đã xóa: 0 mã liên kết, 1 tài khoản trên ứng dụng trò chuyện, kết thúc 1 vai trò, 0 cuộc trò chuyện dở dang, "
+        "Đã xóa: 0 mã liên kết, 1 tài khoản trên ứng dụng trò chuyện, kết thúc 1 vai trò, 0 tệp đã gửi cho báo cáo chưa hoàn thành, 0 cuộc trò chuyện dở dang, "
         "0 câu hỏi đang chờ trả lời, nội dung 0 tin nhắn nhận, 0 tin nhắn gửi, 0 lời nhắc, 0 việc đang chờ làm, "
         "0 bản sao dữ liệu đã gửi cho người này." in out
     )

@@ -178,6 +178,18 @@ class Settings(BaseSettings):
         validation_alias="CHIDOAN_KEEP_MESSAGES_DAYS",
         description="days the sent messages (the outbox) and finished conversations are kept; then pruned",
     )
+    keep_drafts_days: int = Field(
+        default=180,
+        ge=1,
+        validation_alias="CHIDOAN_KEEP_DRAFTS_DAYS",
+        description="days an unfinished report or plan draft is kept after its last change; then pruned",
+    )
+    keep_exports_days: int = Field(
+        default=7,
+        ge=1,
+        validation_alias="CHIDOAN_KEEP_EXPORTS_DAYS",
+        description="days the copy /dulieu sends a person is kept (its download link works that long)",
+    )
     sweep_process: bool = Field(
         default=True,
         validation_alias="CHIDOAN_SWEEP_PROCESS",

@@ -22,6 +22,7 @@ ERASED_COUNTS = {
     "link_codes": N_("{n} link code(s)"),
     "identities": N_("{n} chat app account(s)"),
     "roles_ended": N_("{n} role(s) ended"),
+    "uploads": N_("{n} file(s) sent for reports never filed"),
     "conversations": N_("{n} unfinished conversation(s)"),
     "prompts": N_("{n} question(s) waiting for an answer"),
     "events_cleared": N_("the text of {n} received message(s)"),
@@ -171,13 +172,19 @@ def _prune(db, settings, voice: Voice) -> int:
     took = time.perf_counter() - started
     voice.say(
         N_(
-            "Deleted {events} received message(s) (older than {event_days} days), {messages} sent message(s) and {conversations} finished conversation(s) (older than {message_days} days) in {seconds} s."
+            "Deleted {events} received message(s) (older than {event_days} days), {messages} sent message(s) and {conversations} finished conversation(s) (older than {message_days} days), {drafts} draft(s) untouched for {draft_days} days, {uploads} file(s) of reports never filed and {exports} copy(ies) of people's data (older than {export_days} days); {blanked} reminder(s) kept only as the mark that they were sent; in {seconds} s."
         ),
         events=pruned["events"],
         event_days=settings.keep_events_days,
         messages=pruned["messages"],
         conversations=pruned["conversations"],
         message_days=settings.keep_messages_days,
+        drafts=pruned["drafts"],
+        draft_days=settings.keep_drafts_days,
+        uploads=pruned["uploads"],
+        exports=pruned["exports"],
+        export_days=settings.keep_exports_days,
+        blanked=pruned["messages_blanked"],
         seconds=f"{took:.1f}",
     )
     return 0

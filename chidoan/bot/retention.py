@@ -5,41 +5,50 @@ people typing at 03:00 wait at most one batch (bench/prune.py measures it)."""
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from chidoan.storage.retention import prune_conversations, prune_events, prune_messages
+from chidoan.storage.retention import (
+    Taken,
+    prune_conversations,
+    prune_drafts,
+    prune_events,
+    prune_exports,
+    prune_messages,
+)
 from chidoan.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 BATCH = 2000  # rows a transaction
 
 Run = Callable[[Callable[[UnitOfWork], Any]], Awaitable[Any]]
+Step = Callable[..., Taken]
 
 
-def _in(uow: UnitOfWork, *, step: Callable[..., int], before: datetime, limit: int) -> int:
+def _in(uow: UnitOfWork, *, step: Step, before: datetime, limit: int) -> Taken:
     return step(uow.conn, before, limit)
 
 
 async def prune(run: Run, settings, now: datetime, batch: int = BATCH) -> dict[str, int]:
-    """Delete every expired row; returns how many of each kind."""
-    events_cut = now - timedelta(days=settings.keep_events_days)
-    messages_cut = now - timedelta(days=settings.keep_messages_days)
-    pruned: dict[str, int] = {}
-    for name, step, cut in (
-        ("events", prune_events, events_cut),
-        ("messages", prune_messages, messages_cut),
-        ("conversations", prune_conversations, messages_cut),
+    """Delete every expired row; returns how many of each kind: "events", "messages",
+    "messages_blanked" (keyed ones reduced to their key), "conversations" (finished), "drafts",
+    "uploads" (the files sent in those conversations and drafts), "exports"."""
+    pruned: Counter[str] = Counter()
+    for step, days in (
+        (prune_events, settings.keep_events_days),
+        (prune_messages, settings.keep_messages_days),
+        (prune_conversations, settings.keep_messages_days),
+        (prune_drafts, settings.keep_drafts_days),
+        (prune_exports, settings.keep_exports_days),
     ):
-        total = 0
         while True:
-            deleted: int = await run(partial(_in, step=step, before=cut, limit=batch))
-            total += deleted
-            if deleted < batch:
+            taken, counts = await run(partial(_in, step=step, before=now - timedelta(days=days), limit=batch))
+            pruned.update(counts)
+            if taken < batch:
                 break
-        pruned[name] = total
     if any(pruned.values()):
         log.info("retention: pruned %s", ", ".join(f"{n} {k}" for k, n in pruned.items()))
-    return pruned
+    return dict(pruned)

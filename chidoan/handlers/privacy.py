@@ -47,8 +47,10 @@ NOTICE = N_(
     "the plans and reports you file, and the photos you send (attendance sheets also show other members' names).\n"
     "• Why: to bind you to your unit and to file its Youth Union paperwork and have it reviewed.\n"
     "• Who sees it: your unit and the union above it that reviews it; {controller} is responsible for it.\n"
-    "• How long: the messages you send are kept {events} days, the messages sent to you {messages} days; "
-    "plans and reports stay with the unit as its records.\n"
+    "• How long: the messages you send are kept {events} days, the messages sent to you {messages} days "
+    "(of a reminder or a follow-up question, only the mark that it was sent stays after that, so it is not sent twice); "
+    "an unfinished draft {drafts} days after its last change, with the photos sent in it; "
+    "the copy /dulieu sends you {exports} days; plans and reports stay with the unit as its records.\n"
     "• /dulieu shows what is held about you, sends you a copy or erases it, at any time.\n"
     "Do you agree?"
 )
@@ -73,6 +75,8 @@ def notice(ctx: Ctx, asked: int) -> None:
     ctx.say(
         NOTICE,
         controller=ctx.settings.data_controller or ctx.t(CONTROLLER),
+        drafts=ctx.settings.keep_drafts_days,
+        exports=ctx.settings.keep_exports_days,
         events=ctx.settings.keep_events_days,
         messages=ctx.settings.keep_messages_days,
         buttons=_answers(ctx, asked),

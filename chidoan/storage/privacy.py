@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, delete, func, or_, select, update
 
+from chidoan.storage import uploads
 from chidoan.storage.models import (
     Account,
     ChannelIdentity,
@@ -240,6 +241,10 @@ class Privacy:
             .values(revoked_at=now, revoked_reason="erased")
         ).rowcount
         c.execute(update(REG).where(among(REG.c.editing_by, ids)).values(editing_by=None, editing_since=None))
+        # The files sent in a report never filed (attendance sheets) go with its conversation.
+        removed["uploads"] = uploads.drop_orphans(
+            c, c.execute(select(CONV.c.data).where(among(CONV.c.account_id, ids))).scalars()
+        )
         removed["conversations"] = c.execute(delete(CONV).where(among(CONV.c.account_id, ids))).rowcount
         removed["prompts"] = c.execute(delete(table(Prompt)).where(among(table(Prompt).c.account_id, ids))).rowcount
         removed["events_cleared"] = c.execute(

@@ -257,10 +257,11 @@ def read_history(uow: UnitOfWork, user: str, limit: int = 40) -> list[dict]:
 
 
 def _shown(uow: UnitOfWork, body: dict) -> dict:
-    """A sent message as the web chat shows it, with its document's download link."""
+    """A sent message as the web chat shows it, with its document's download link while the
+    document is kept (a /dulieu copy goes after CHIDOAN_KEEP_EXPORTS_DAYS)."""
     shown = {"type": "message", **body}
-    if "document" in body:
-        document = uow.documents.one(body["document"]["id"])
+    document = uow.documents.get(body["document"]["id"]) if "document" in body else None
+    if document is not None:
         shown["file"] = {"url": f"/files/{document.token}", "filename": document.filename}
     return shown
 
