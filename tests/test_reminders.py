@@ -478,6 +478,53 @@ async def test_on_telegram_a_hurried_secretary_types_instead_of_tapping(settings
         await app.stop()
 
 
+async def test_a_reminder_sent_to_the_other_app_is_answered_by_typing_there_mid_report(settings, db, org, tg):
+    """A secretary with the web chat and Telegram linked (/lienket), notices chosen to go to
+    Telegram, is in the middle of a meeting report in the web chat when the sweep runs: on
+    Telegram the reminder's number puts it off, as a notice's would (engine/dispatch.py
+    `becomes_question`, one rule for both), and in the web chat "1" is still the report's answer."""
+    from tests.test_link import link_web_to_telegram
+    from tests.test_telegram import TgUser, buttons_of, sent_to, tg_settings
+
+    ha = add_member(db, "ha", "Đặng Thu Hà", "CT-ML", "secretary", locale="en")
+    backdate(db)
+    quiet = tg_settings(
+        settings, tg, CHIDOAN_SWEEP_PROCESS=False, CHIDOAN_REMINDERS=False, CHIDOAN_OBLIGATIONS_FROM="2026-09-01"
+    )
+    app = App(quiet, clock=clock_at(2026, 10, 5, 8, 0))
+    await app.start()
+    await app.sweeps.caught_up()
+    try:
+        async with WebUser(app, "ha", language="en") as web:
+            user = TgUser(tg, db, 7003, language="en")
+            await link_web_to_telegram(web, user)
+            await web.say("/lienket")
+            await web.press("🔔 Telegram")
+            assert web.text == "Notices will go to Telegram."
+            await web.say("/sinhhoat")
+            await web.say("hôm qua")
+            assert "What kind of meeting was it?" in web.text
+            with unit_of_work(db) as uow:
+                asked_on_the_web = uow.prompts.last(ha, "web", "ha")
+            await app.sweeps.reminders(app.processor.clock())
+            await user.replies()
+            assert "Đoàn xã Minh Lương: the “3 chủ động” plan for 2027 is due before 15/10/2026" in user.text
+            labels = [b["text"] for b in buttons_of(sent_to(tg, 7003)[-1])]
+            later = next(n for n, label in enumerate(labels, 1) if "Remind me tomorrow" in label)
+            await user.say(str(later))
+            assert "reminded again tomorrow (06/10/2026" in user.text, user.text
+            with unit_of_work(db) as uow:
+                assert uow.prompts.last(ha, "web", "ha") == asked_on_the_web  # the report's question stays
+                assert uow.conversations.active(ha).step == "kind"  # the number was not the report's
+            await web.say("1")  # the report's first kind, not the reminder's first button
+        with unit_of_work(db) as uow:
+            state = uow.conversations.active(ha)
+        assert state is not None and state.journey == "meeting" and state.step != "kind"
+        assert [r.snoozed_until is not None for r in reminders(db) if r.account_id == ha] == [True]
+    finally:
+        await app.stop()
+
+
 def people_id(uow, channel: str, external_id: str) -> int:
     return uow.accounts.sender(channel, external_id).account_id
 

@@ -7,8 +7,9 @@ conversation state and the outbox rows commit together (see bot/processor.py for
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
@@ -24,7 +25,7 @@ from chidoan.i18n import N_, gettext, pick_locale
 from chidoan.storage.conversations import ConcurrentUpdate
 from chidoan.storage.invites import looks_like_code
 from chidoan.storage.links import looks_like_link_code
-from chidoan.storage.models import OutboxKind, Priority
+from chidoan.storage.models import OutboxKind, OutboxStatus, Priority
 from chidoan.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -400,36 +401,36 @@ def queue_notice(uow: UnitOfWork, notice: Notice, now: datetime, window: Window,
     reader's language, on one of their apps (`notice_row`), and remembered as the question typed
     words answer when its buttons will be in front of them. With `once`, a dedupe key, nothing is
     queued if a row with that key exists. Whether it was queued (held counts: it goes later)."""
-    message = notice_message(uow.accounts.one(notice.account_id).locale, notice)
-    row = notice_row(uow, notice.account_id, message, now, window)
+    account_id = notice.account_id
+    message = notice_message(uow.accounts.one(account_id).locale, notice)
+    identities = uow.accounts.notice_candidates(account_id)
+    row = notice_row(uow, account_id, message, now, window, identities=identities)
     if row is None:
         return False
     if once is None:
         uow.outbox.queue([row])
     elif not uow.outbox.add_once(row | {"dedupe_key": once}):
         return False
-    if (
-        message.buttons
-        and row["status"] == "pending"
-        and row["kind"] == OutboxKind.notice
-        and not _journey_asked_in(uow, notice.account_id, row["channel"], row["chat_id"])
-    ):
-        # Its buttons answer typed words too (and Zalo's taps), in the chat it goes to, unless a
-        # journey's question there must stay the one typed text answers; a held one is
-        # remembered when it is released, a template (Zalo) shows no buttons.
-        remember(uow, notice.account_id, message, now, channel=row["channel"], chat_id=row["chat_id"])
+    if becomes_question(message, row, identities, in_journey=bool(uow.conversations.busy([account_id]))):
+        remember(uow, account_id, message, now, channel=row["channel"], chat_id=row["chat_id"])
     return True
 
 
-def _journey_asked_in(uow: UnitOfWork, account_id: int, channel: str, chat_id: str) -> bool:
-    """Whether a journey's question is what the person has in front of them in that chat: they
-    are in the middle of one, and it is the chat they last wrote from (its questions went there).
-    Another of their apps is free for the notice's question."""
-    if not uow.conversations.busy([account_id]):
+def becomes_question(message: Outgoing, row: dict, identities: Sequence[Any], *, in_journey: bool) -> bool:
+    """Whether a notice queued as `row` is made the question typed words answer in the chat it
+    goes to: `queue_notice`'s rule, and the reminder sweep's (reminders/sweep.py). Its buttons
+    must be in front of the person there (pending: a held one is remembered when it is released;
+    not a Zalo template, which shows none), and no journey's question must have to stay the one
+    typed text answers there: when they are `in_journey`, that question is in the chat they last
+    wrote from (`identities`: all of theirs, as `Accounts.notice_candidates` reads them); another
+    of their apps is free for the notice's question."""
+    if not (message.buttons and row["status"] == OutboxStatus.pending and row["kind"] == OutboxKind.notice):
         return False
-    seen = [i for i in uow.accounts.notice_candidates(account_id) if i.last_seen_at is not None]
+    if not in_journey:
+        return True
+    seen = [i for i in identities if i.last_seen_at is not None]
     last = max(seen, key=lambda i: i.last_seen_at, default=None)
-    return last is None or (last.channel, last.chat_id) == (channel, chat_id)
+    return last is not None and (last.channel, last.chat_id) != (row["channel"], row["chat_id"])
 
 
 def notice_message(locale: str, notice: Notice) -> Outgoing:
@@ -448,12 +449,16 @@ def notice_row(
     *,
     refused: int | None = None,
     priority: int = Priority.notice,
+    identities: Sequence[Any] | None = None,
 ) -> dict | None:
     """The outbox row of a notice to an account, on one channel: the one they chose, else the
     one used last, else the next reachable, Zalo only within its window (see engine/notices.py);
     held when nowhere takes it now. None: the account has no channel to keep it for. A season
-    of reminders passes `priority=Priority.bulk`: it goes out after replies and single notices."""
-    target = route(uow.accounts.notice_candidates(account_id), now, window, refused=refused)
+    of reminders passes `priority=Priority.bulk`: it goes out after replies and single notices.
+    `identities`: the account's `notice_candidates`, when already read."""
+    if identities is None:
+        identities = uow.accounts.notice_candidates(account_id)
+    target = route(identities, now, window, refused=refused)
     if target is None:
         return None
     row = outbox_row(target.channel, target.chat_id, account_id, message, now, kind=target.kind, priority=priority)

@@ -26,14 +26,14 @@ from functools import partial
 
 from sqlalchemy import Row
 
-from chidoan.engine.dispatch import outbox_row
+from chidoan.engine.dispatch import becomes_question, outbox_row
 from chidoan.engine.messages import Outgoing
 from chidoan.engine.notices import Window, route
 from chidoan.engine.typed import prompt_of
 from chidoan.reminders.obligations import Calendar, Obligation
 from chidoan.reminders.policy import Stage
 from chidoan.reminders.texts import reminder_message
-from chidoan.storage.models import OutboxKind, OutboxStatus, Priority
+from chidoan.storage.models import OutboxStatus, Priority
 from chidoan.storage.reminders import outbox_key
 from chidoan.storage.uow import UnitOfWork
 
@@ -128,12 +128,12 @@ def sends_of(cal: Calendar, planned: list[Planned], at: datetime) -> list[Send]:
 def compose(uow: UnitOfWork, sends: list[Send], at: datetime, window: Window) -> Batch:
     """The rows of these reminders: each routed as a notice (see engine/notices.py), worded in its
     reader's language, and made the chat's question (its buttons typed: "nhac lai sau", "2")
-    unless the person is in the middle of a journey, whose question it must not replace.
-    Read-only: `store` writes them."""
+    under the rule of every notice (`becomes_question`): not in the chat where the person is in
+    the middle of a journey, whose question it must not replace. Read-only: `store` writes them."""
     accounts = list({s.account_id for s in sends})
     candidates = uow.accounts.notice_candidates_of(accounts)
     busy = uow.conversations.busy(accounts)
-    asked = uow.prompts.last_of([a for a in accounts if a not in busy])
+    asked = uow.prompts.last_of(accounts)
     batch: Batch = []
     for s in sends:
         identities = candidates.get(s.account_id, [])
@@ -153,10 +153,10 @@ def compose(uow: UnitOfWork, sends: list[Send], at: datetime, window: Window) ->
         message = s.render(identities[0].locale)
         row = outbox_row(target.channel, target.chat_id, s.account_id, message, at, target.kind, priority=s.priority)
         row["dedupe_key"] = outbox_key(s.obligation, s.account_id, s.stage)
-        prompt = None
         if target.held is not None:
             row |= {"status": OutboxStatus.held, "error": target.held}
-        elif s.account_id not in busy and target.kind == OutboxKind.notice:
+        prompt = None
+        if becomes_question(message, row, identities, in_journey=s.account_id in busy):
             chat = (s.account_id, target.channel, target.chat_id)
             made = prompt_of(message, asked.get(chat))
             if made is not None:

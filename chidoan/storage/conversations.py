@@ -60,8 +60,8 @@ class Conversations:
         )
 
     def busy(self, account_ids: list[int]) -> set[int]:
-        """Which of these accounts are in the middle of a journey (a reminder must not take the
-        place of its question in their chat)."""
+        """Which of these accounts are in the middle of a journey (a notice must not take the
+        place of its question in the chat they last wrote from, see dispatch.becomes_question)."""
         if not account_ids:
             return set()
         stmt = select(CONV.c.account_id).where(ACTIVE_ONLY, among(CONV.c.account_id, account_ids))
