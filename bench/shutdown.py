@@ -26,7 +26,7 @@ from aiohttp import WSCloseCode, WSMsgType
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.conftest import command_env, free_port  # noqa: E402
+from tests.conftest import command_env, free_port, wait_healthy  # noqa: E402
 
 
 async def one_run(tabs: int, demo: bool) -> tuple[float, int]:
@@ -42,14 +42,7 @@ async def one_run(tabs: int, demo: bool) -> tuple[float, int]:
         )
         try:
             async with aiohttp.ClientSession() as session:
-                for _ in range(600):
-                    try:
-                        async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
-                            if response.status == 200:
-                                break
-                    except aiohttp.ClientError:
-                        pass
-                    await asyncio.sleep(0.1)
+                await wait_healthy(session, port, process)
                 sockets = [
                     await session.ws_connect(f"http://127.0.0.1:{port}/ws", params={"user": f"tab-{i}"})
                     for i in range(tabs)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import subprocess
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,6 +41,24 @@ def command_env(**extra: str) -> dict[str, str]:
     Vietnamese (the command's default language) unless `extra` says otherwise."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CHIDOAN_", "TELEGRAM_", "ZALO_", "LC_", "LANG"))}
     return env | {"PYTHONPATH": str(ROOT), "LANG": "C.UTF-8", "CHIDOAN_REMINDERS": "false"} | extra
+
+
+async def wait_healthy(
+    session: aiohttp.ClientSession, port: int, process: subprocess.Popen, within: float = 60.0
+) -> None:
+    """Until the `chidoan run` in `process` answers /healthz on `port` (60 s: imports and
+    migrations on 2 shared cores); fails if it exits or does not answer by then."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the service exited at start"
+        try:
+            async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.1)
+    raise AssertionError("the service did not start")
 
 
 def make_settings(database_url: str, **extra) -> Settings:

@@ -13,24 +13,9 @@ import time
 import aiohttp
 from aiohttp import WSCloseCode, WSMsgType
 
-from tests.conftest import command_env, free_port
+from tests.conftest import command_env, free_port, wait_healthy
 
 STOP_WITHIN = 3.0  # seconds from SIGTERM to exit
-START_WITHIN = 60.0  # seconds to answer /healthz (imports and migrations on 2 shared cores)
-
-
-async def wait_healthy(session: aiohttp.ClientSession, port: int, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + START_WITHIN
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the service exited at start"
-        try:
-            async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.1)
-    raise AssertionError("the service did not start")
 
 
 async def test_sigterm_with_two_web_chat_tabs_open_stops_within_three_seconds(tmp_path):
