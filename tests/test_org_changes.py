@@ -521,16 +521,9 @@ def migrate_down_and_up(engine) -> None:
     from alembic import command
     from sqlalchemy import inspect
 
-    from chidoan.storage.db import alembic_config
-    from tests.test_storage import schema_drift
+    from tests.test_storage import migrator, schema_drift
 
-    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
-
-    def to(revision: str, step=command.upgrade) -> None:
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            step(cfg, revision)
-
+    to = migrator(engine)
     to("head")
     seed_org(engine)
     with unit_of_work(engine) as uow:

@@ -297,17 +297,10 @@ async def test_the_prune_deletes_only_what_has_expired(db, settings):
 def test_migration_0018_up_and_down(tmp_path):
     from alembic import command
 
-    from chidoan.storage.db import alembic_config
-    from tests.test_storage import schema_drift
+    from tests.test_storage import migrator, schema_drift
 
     engine = make_db(f"sqlite:///{tmp_path}/m.sqlite3")
-    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
-
-    def to(revision: str, step=command.upgrade) -> None:
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            step(cfg, revision)
-
+    to = migrator(engine)
     to("0017")
     with engine.begin() as conn:
         conn.execute(

@@ -1,13 +1,15 @@
 """Schema and storage: migrations match the models on both databases; the org tree queries."""
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
-from chidoan.storage.db import make_db, upgrade
+from chidoan.storage.db import alembic_config, make_db, upgrade
 from chidoan.storage.uow import unit_of_work
 from tests.conftest import seed_org
 
@@ -15,6 +17,18 @@ from tests.conftest import seed_org
 def schema_drift(engine) -> list:
     with engine.connect() as conn:
         return compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+
+
+def migrator(engine) -> Callable[..., None]:
+    """`to(revision)` upgrades `engine`'s schema to `revision`; `to(revision, command.downgrade)` downgrades."""
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+
+    def to(revision: str, step=command.upgrade) -> None:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            step(cfg, revision)
+
+    return to
 
 
 def test_migrations_match_the_models_on_sqlite(db):
@@ -63,19 +77,10 @@ def test_a_question_kept_per_account_is_kept_for_the_chat_used_last(tmp_path):
     chat the account wrote from last, and downgrading keeps each account's newest."""
     from datetime import UTC, datetime, timedelta
 
-    from alembic import command
     from sqlalchemy import text
 
-    from chidoan.storage.db import alembic_config
-
     engine = make_db(f"sqlite:///{tmp_path}/m.sqlite3")
-    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
-
-    def to(revision: str, step=command.upgrade) -> None:
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            step(cfg, revision)
-
+    to = migrator(engine)
     to("0009")
     t0 = datetime(2026, 11, 1, tzinfo=UTC)
     with engine.begin() as conn:
