@@ -16,7 +16,7 @@ from chidoan.i18n import gettext
 from chidoan.storage.models import Document, ReportKind
 from chidoan.storage.uow import unit_of_work
 from tests.conftest import WebUser, add_member
-from tests.test_meetings import PNG, app, report_until_photos  # noqa: F401  (the app fixture)
+from tests.test_meetings import PNG, app, report_until_photos, telegram_report_until_photos  # noqa: F401  (the app fixture)
 from tests.test_zalo_oa import ZaloUser, zalo, zapp  # noqa: F401  (the Zalo fixtures)
 
 EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + b"\x00" * 48 + b"This program cannot be run"
@@ -101,11 +101,7 @@ async def test_a_renamed_executable_is_refused_on_telegram(settings, org, db, tg
     await telegram.start()
     try:
         user = TgUser(tg, db, 8001, first_name="Dũng", language="en")
-        await user.say("/sinhhoat")
-        for answer in ("hôm nay", "1", "Sinh hoạt chi đoàn tháng 11", "12", "10", "Bầu Bí thư chi đoàn"):
-            await user.say(answer)
-        await user.press("Skip")
-        await user.press("Skip")
+        await telegram_report_until_photos(user)
         for name, content in (("anh.jpg", EXE), ("bien-ban.pdf", EXE), ("diem-danh.png", ZIP)):
             await user.send_media(document=(name, content))
             assert refused("en", name) in user.text

@@ -55,6 +55,15 @@ async def report_until_photos(user: WebUser, total: str = "25") -> None:
     assert "Photos of the minutes" in user.text
 
 
+async def telegram_report_until_photos(user) -> None:
+    """A Telegram user (tests.test_telegram.TgUser) typing a meeting report up to its photos."""
+    await user.say("/sinhhoat")
+    for answer in ("hôm nay", "1", "Sinh hoạt chi đoàn tháng 11", "12", "10", "Bầu Bí thư chi đoàn"):
+        await user.say(answer)
+    await user.press("Skip")
+    await user.press("Skip")
+
+
 async def test_a_branch_reports_a_meeting_with_photos_in_the_web_chat(app, db):
     async with WebUser(app, "branch", language="en") as user:
         await user.say("/sinhhoat")
@@ -161,11 +170,7 @@ async def test_photos_sent_on_telegram_are_downloaded_and_kept(settings, org, db
     await app.start()
     try:
         user = TgUser(tg, db, 8001, first_name="Dũng", language="en")
-        await user.say("/sinhhoat")
-        for answer in ("hôm nay", "1", "Sinh hoạt chi đoàn tháng 11", "12", "10", "Bầu Bí thư chi đoàn"):
-            await user.say(answer)
-        await user.press("Skip")
-        await user.press("Skip")
+        await telegram_report_until_photos(user)
         await user.send_media(photo=True)
         assert "Received 1 of at most 10" in user.text
         await user.send_media(document=("bien-ban.pdf", b"%PDF-1.4 " + b"x" * 3000))  # over the 1 KB limit
