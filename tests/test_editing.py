@@ -5,6 +5,9 @@ labels are cut between words, with an ellipsis. Through the web chat, the stored
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from chidoan.engine.inputs import KEEP_AS_TYPED
 from chidoan.i18n import gettext
 from chidoan.programmes.loader import programmes
@@ -31,55 +34,56 @@ TASK_2 = {
 }
 
 
-async def to_the_summary(sec: WebUser) -> None:
-    """A plan with two tasks in area 1 (the second under item 1.5) and one in areas 2 and 3."""
-    await sec.say("/dangky 2027")
-    for item, what, when, more in (
-        ("1", "Cập nhật 100% đoàn viên lên phần mềm quản lý đoàn viên", "tháng 3", "co"),
-        ("5", TASK_2["what"], "quý II", "khong"),
-        ("1", "Xây dựng chương trình công tác năm của Đoàn phường", "tháng 1", "khong"),
-        ("1", "Tổ chức 01 buổi đối thoại với Đảng ủy, UBND phường", "tháng 9", "khong"),
-    ):
-        for text in (item, what, when, "ban chap hanh", "bo qua", more):
-            await sec.say(text)
-    await sec.say("dung")
-    await sec.say("dung")
-    assert vi("Please check your answers:") in sec.text
-
-
-async def test_editing_a_task_keeps_every_answer_not_retyped(settings, db, people):
+@asynccontextmanager
+async def at_the_summary(settings, db, people) -> AsyncIterator[WebUser]:
+    """The secretary, in Vietnamese, at the summary of a plan with two tasks in area 1 (the second
+    under item 1.5) and one in areas 2 and 3; the app stops after."""
     with unit_of_work(db) as uow:
         uow.accounts.update(people["sec"], locale="vi")
     app = await started(settings, 2026, 10, 5, 8, 0)
-    keep = vi("Keep as it is")
     try:
         async with WebUser(app, "sec") as sec:
-            await to_the_summary(sec)
-            await sec.say("sua")
-            await sec.say("1")  # area 1: Edit 1, Remove 1, Edit 2, Remove 2, Add one more
-            await sec.say("3")  # edit task 2
-            assert (
-                vi("{intro}Task {n} of area {number}: which item does it serve?", intro="", n=2, number=1) in sec.text
-            )
-            assert keep in labels(sec)
-            await sec.say("giu nguyen")
-            assert vi("(now: {value})", value=TASK_2["what"]) in sec.text and keep in labels(sec)
-            await sec.say("Giữ nguyên")
-            assert vi("(now: {value})", value="Quý II") in sec.text
-            await sec.say("keep")
-            assert vi("(now: {value})", value="Ban Chấp hành") in sec.text
-            await sec.press(keep)
-            assert vi("(now: {value})", value=vi("(skipped)")) in sec.text  # the optional result
-            await sec.say("giữ nguyên")
+            await sec.say("/dangky 2027")
+            for item, what, when, more in (
+                ("1", "Cập nhật 100% đoàn viên lên phần mềm quản lý đoàn viên", "tháng 3", "co"),
+                ("5", TASK_2["what"], "quý II", "khong"),
+                ("1", "Xây dựng chương trình công tác năm của Đoàn phường", "tháng 1", "khong"),
+                ("1", "Tổ chức 01 buổi đối thoại với Đảng ủy, UBND phường", "tháng 9", "khong"),
+            ):
+                for text in (item, what, when, "ban chap hanh", "bo qua", more):
+                    await sec.say(text)
+            await sec.say("dung")
+            await sec.say("dung")
             assert vi("Please check your answers:") in sec.text
-            await sec.say("sua")
-            await sec.say("I muc dich")  # Section I: the suggested text was used
-            assert keep in labels(sec) and vi("✅ Use the suggested text") in labels(sec)
-            await sec.say("giu nguyen")
-            assert vi("Please check your answers:") in sec.text
-            await sec.say("gui")
+            yield sec
     finally:
         await app.stop()
+
+
+async def test_editing_a_task_keeps_every_answer_not_retyped(settings, db, people):
+    keep = vi("Keep as it is")
+    async with at_the_summary(settings, db, people) as sec:
+        await sec.say("sua")
+        await sec.say("1")  # area 1: Edit 1, Remove 1, Edit 2, Remove 2, Add one more
+        await sec.say("3")  # edit task 2
+        assert vi("{intro}Task {n} of area {number}: which item does it serve?", intro="", n=2, number=1) in sec.text
+        assert keep in labels(sec)
+        await sec.say("giu nguyen")
+        assert vi("(now: {value})", value=TASK_2["what"]) in sec.text and keep in labels(sec)
+        await sec.say("Giữ nguyên")
+        assert vi("(now: {value})", value="Quý II") in sec.text
+        await sec.say("keep")
+        assert vi("(now: {value})", value="Ban Chấp hành") in sec.text
+        await sec.press(keep)
+        assert vi("(now: {value})", value=vi("(skipped)")) in sec.text  # the optional result
+        await sec.say("giữ nguyên")
+        assert vi("Please check your answers:") in sec.text
+        await sec.say("sua")
+        await sec.say("I muc dich")  # Section I: the suggested text was used
+        assert keep in labels(sec) and vi("✅ Use the suggested text") in labels(sec)
+        await sec.say("giu nguyen")
+        assert vi("Please check your answers:") in sec.text
+        await sec.say("gui")
     with unit_of_work(db) as uow:
         registration = uow.registrations.find(uow.units.by_code("RG-VB").id, PROGRAMME, 2027)
         [version] = uow.registrations.versions(registration.id)
@@ -88,24 +92,17 @@ async def test_editing_a_task_keeps_every_answer_not_retyped(settings, db, peopl
 
 
 async def test_a_new_task_added_while_editing_has_nothing_to_keep(settings, db, people):
-    with unit_of_work(db) as uow:
-        uow.accounts.update(people["sec"], locale="vi")
-    app = await started(settings, 2026, 10, 5, 8, 0)
-    try:
-        async with WebUser(app, "sec") as sec:
-            await to_the_summary(sec)
-            await sec.say("sua")
-            await sec.say("2")  # area 2: Edit 1, Add one more
-            await sec.say("them nua")
-            assert vi("Keep as it is") not in labels(sec)
-            await sec.say("1")
-            await sec.say("giu nguyen")  # nothing to keep yet: not taken as the task
-            assert sec.last[0]["text"] == vi("There is nothing to keep here yet: please type the answer.")
-            assert vi("Keep as it is") not in labels(sec)
-            assert "area2" in uow_answers(db, people["sec"]) and len(uow_answers(db, people["sec"])["area2"]) == 2
-            assert "what" not in uow_answers(db, people["sec"])["area2"][1]
-    finally:
-        await app.stop()
+    async with at_the_summary(settings, db, people) as sec:
+        await sec.say("sua")
+        await sec.say("2")  # area 2: Edit 1, Add one more
+        await sec.say("them nua")
+        assert vi("Keep as it is") not in labels(sec)
+        await sec.say("1")
+        await sec.say("giu nguyen")  # nothing to keep yet: not taken as the task
+        assert sec.last[0]["text"] == vi("There is nothing to keep here yet: please type the answer.")
+        assert vi("Keep as it is") not in labels(sec)
+        assert "area2" in uow_answers(db, people["sec"]) and len(uow_answers(db, people["sec"])["area2"]) == 2
+        assert "what" not in uow_answers(db, people["sec"])["area2"][1]
 
 
 def uow_answers(db, account_id: int) -> dict:
@@ -114,18 +111,11 @@ def uow_answers(db, account_id: int) -> dict:
 
 
 async def test_the_edit_menu_cuts_labels_between_words(settings, db, people):
-    with unit_of_work(db) as uow:
-        uow.accounts.update(people["sec"], locale="vi")
-    app = await started(settings, 2026, 10, 5, 8, 0)
-    try:
-        async with WebUser(app, "sec") as sec:
-            await to_the_summary(sec)
-            await sec.say("sua")
-            await sec.say("1")
-            # "1.5 Tuyên truyền, bảo vệ nền tảng tư tưởng" is longer than a label's 40 characters
-            assert vi("Edit {n}: {text}", n=2, text="1.5 Tuyên truyền, bảo vệ nền tảng tư…") in labels(sec)
-    finally:
-        await app.stop()
+    async with at_the_summary(settings, db, people) as sec:
+        await sec.say("sua")
+        await sec.say("1")
+        # "1.5 Tuyên truyền, bảo vệ nền tảng tư tưởng" is longer than a label's 40 characters
+        assert vi("Edit {n}: {text}", n=2, text="1.5 Tuyên truyền, bảo vệ nền tảng tư…") in labels(sec)
 
 
 async def test_a_meeting_report_edited_keeps_a_number_typed_giu_nguyen(app, db):
@@ -155,38 +145,31 @@ async def test_giu_nguyen_at_keep_as_typed_while_editing_keeps_the_stored_value(
     """Editing task 2's "when" (Quý II) to 15/3/2026 asks whether to keep that date, outside the
     plan year. "giữ nguyên" there is the edit's word: the stored Quý II stays, the date is dropped.
     The question's own words ("Giữ như đã nhập") are not "Giữ nguyên"."""
-    with unit_of_work(db) as uow:
-        uow.accounts.update(people["sec"], locale="vi")
-    app = await started(settings, 2026, 10, 5, 8, 0)
-    try:
-        async with WebUser(app, "sec") as sec:
-            await to_the_summary(sec)
-            for text in ("sua", "1", "3", "giu nguyen", "giu nguyen"):
-                await sec.say(text)
-            assert vi("(now: {value})", value="Quý II") in sec.text
-            await sec.say("15/3/2026")
-            assert "15/03/2026" in sec.text and vi("(now: {value})", value="Quý II") in sec.text
-            assert vi("Keep as it is") in labels(sec) and vi("✅ Keep as typed") in labels(sec)
-            assert "Giữ nguyên" not in vi("✅ Keep as typed") + gettext("vi", KEEP_AS_TYPED, text="x")
-            await sec.say("giu nguyen")
-            assert vi("(now: {value})", value="Ban Chấp hành") in sec.text
-            await sec.say("giu nguyen")
-            await sec.say("giu nguyen")
-            assert vi("Please check your answers:") in sec.text and "Quý II" in sec.text
-            assert "15/03/2026" not in sec.text
-            await sec.say("sua")
-            await sec.say("1")
-            await sec.say("3")
-            await sec.say("giu nguyen")
-            await sec.say("giu nguyen")
-            await sec.say("Quý I/2026")  # the other year, now kept as typed, by its own words
-            await sec.say("giu nhu da nhap")
-            assert vi("(now: {value})", value="Ban Chấp hành") in sec.text
-            await sec.say("giu nguyen")
-            await sec.say("giu nguyen")
-            await sec.say("gui")
-    finally:
-        await app.stop()
+    async with at_the_summary(settings, db, people) as sec:
+        for text in ("sua", "1", "3", "giu nguyen", "giu nguyen"):
+            await sec.say(text)
+        assert vi("(now: {value})", value="Quý II") in sec.text
+        await sec.say("15/3/2026")
+        assert "15/03/2026" in sec.text and vi("(now: {value})", value="Quý II") in sec.text
+        assert vi("Keep as it is") in labels(sec) and vi("✅ Keep as typed") in labels(sec)
+        assert "Giữ nguyên" not in vi("✅ Keep as typed") + gettext("vi", KEEP_AS_TYPED, text="x")
+        await sec.say("giu nguyen")
+        assert vi("(now: {value})", value="Ban Chấp hành") in sec.text
+        await sec.say("giu nguyen")
+        await sec.say("giu nguyen")
+        assert vi("Please check your answers:") in sec.text and "Quý II" in sec.text
+        assert "15/03/2026" not in sec.text
+        await sec.say("sua")
+        await sec.say("1")
+        await sec.say("3")
+        await sec.say("giu nguyen")
+        await sec.say("giu nguyen")
+        await sec.say("Quý I/2026")  # the other year, now kept as typed, by its own words
+        await sec.say("giu nhu da nhap")
+        assert vi("(now: {value})", value="Ban Chấp hành") in sec.text
+        await sec.say("giu nguyen")
+        await sec.say("giu nguyen")
+        await sec.say("gui")
     with unit_of_work(db) as uow:
         registration = uow.registrations.find(uow.units.by_code("RG-VB").id, PROGRAMME, 2027)
         [version] = uow.registrations.versions(registration.id)
