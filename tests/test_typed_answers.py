@@ -25,6 +25,17 @@ def vi(msgid: str, **params) -> str:
     return gettext("vi", msgid, **params)
 
 
+def submitted_plan(db) -> dict:
+    """What RG-VB's secretary submitted as the 2027 plan (version 1)."""
+    with unit_of_work(db) as uow:
+        registration = uow.registrations.find(uow.units.by_code("RG-VB").id, PROGRAMME, 2027)
+        return uow.registrations.version(registration.id, 1).data
+
+
+def whens_of(plan: dict) -> list[str]:
+    return [task["when"] for key in ("area1", "area2", "area3") for task in plan[key]]
+
+
 @pytest.mark.parametrize(
     ("typed", "normalised"),
     [
@@ -164,10 +175,8 @@ async def test_the_plan_takes_periods_as_typed_asks_about_the_unreadable_and_oth
             assert "has been submitted (version 1)" in sec.text
     finally:
         await app.stop()
-    with unit_of_work(db) as uow:
-        registration = uow.registrations.find(uow.units.by_code("RG-VB").id, PROGRAMME, 2027)
-        data = uow.registrations.version(registration.id, 1).data
-    whens = [task["when"] for key in ("area1", "area2", "area3") for task in data[key]]
+    data = submitted_plan(db)
+    whens = whens_of(data)
     assert whens == ["Quý I/2027", "Khi có kinh phí", "Tháng 3 - 5/2027", "Quý I/2026", "Tháng 3, 4", "Quý I, II"]
     assert not any(key.startswith("_") for key in data)  # the plan year the checks used is not stored
 
@@ -265,10 +274,7 @@ async def test_an_english_speaker_is_shown_english_periods_and_every_wording_is_
             assert "has been submitted (version 1)" in sec.text
     finally:
         await app.stop()
-    with unit_of_work(db) as uow:
-        registration = uow.registrations.find(uow.units.by_code("RG-VB").id, PROGRAMME, 2027)
-        data = uow.registrations.version(registration.id, 1).data
-    assert [task["when"] for key in ("area1", "area2", "area3") for task in data[key]] == list(whens.values())
+    assert whens_of(submitted_plan(db)) == list(whens.values())
     vi_prompt = vi("When? A month (“March”), a quarter (“Q2”), a date, or “all year”.")
     assert "“tháng 3”" in vi_prompt and "“quý II”" in vi_prompt and "“cả năm”" in vi_prompt
 
