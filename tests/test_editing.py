@@ -13,7 +13,7 @@ from chidoan.i18n import gettext
 from chidoan.programmes.loader import programmes
 from chidoan.storage.uow import unit_of_work
 from tests.conftest import WebUser
-from tests.test_registration import PROGRAMME, started
+from tests.test_registration import PROGRAMME, secretary_in_vietnamese
 from tests.test_registration import people as people  # noqa: F401  (the fixture)
 
 
@@ -36,28 +36,22 @@ TASK_2 = {
 
 @asynccontextmanager
 async def at_the_summary(settings, db, people) -> AsyncIterator[WebUser]:
-    """The secretary, in Vietnamese, at the summary of a plan with two tasks in area 1 (the second
-    under item 1.5) and one in areas 2 and 3; the app stops after."""
-    with unit_of_work(db) as uow:
-        uow.accounts.update(people["sec"], locale="vi")
-    app = await started(settings, 2026, 10, 5, 8, 0)
-    try:
-        async with WebUser(app, "sec") as sec:
-            await sec.say("/dangky 2027")
-            for item, what, when, more in (
-                ("1", "Cập nhật 100% đoàn viên lên phần mềm quản lý đoàn viên", "tháng 3", "co"),
-                ("5", TASK_2["what"], "quý II", "khong"),
-                ("1", "Xây dựng chương trình công tác năm của Đoàn phường", "tháng 1", "khong"),
-                ("1", "Tổ chức 01 buổi đối thoại với Đảng ủy, UBND phường", "tháng 9", "khong"),
-            ):
-                for text in (item, what, when, "ban chap hanh", "bo qua", more):
-                    await sec.say(text)
-            await sec.say("dung")
-            await sec.say("dung")
-            assert vi("Please check your answers:") in sec.text
-            yield sec
-    finally:
-        await app.stop()
+    """secretary_in_vietnamese at the summary of a plan with two tasks in area 1 (the second under
+    item 1.5) and one in areas 2 and 3."""
+    async with secretary_in_vietnamese(settings, db, people) as sec:
+        await sec.say("/dangky 2027")
+        for item, what, when, more in (
+            ("1", "Cập nhật 100% đoàn viên lên phần mềm quản lý đoàn viên", "tháng 3", "co"),
+            ("5", TASK_2["what"], "quý II", "khong"),
+            ("1", "Xây dựng chương trình công tác năm của Đoàn phường", "tháng 1", "khong"),
+            ("1", "Tổ chức 01 buổi đối thoại với Đảng ủy, UBND phường", "tháng 9", "khong"),
+        ):
+            for text in (item, what, when, "ban chap hanh", "bo qua", more):
+                await sec.say(text)
+        await sec.say("dung")
+        await sec.say("dung")
+        assert vi("Please check your answers:") in sec.text
+        yield sec
 
 
 async def test_editing_a_task_keeps_every_answer_not_retyped(settings, db, people):

@@ -4,6 +4,8 @@ versions, the on-time judgement at the deadline, the .docx, and the bad inputs o
 from __future__ import annotations
 
 import io
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -42,6 +44,20 @@ async def started(settings, *local):
     app = App(settings, clock=clock_at(*local))
     await app.start()
     return app
+
+
+@asynccontextmanager
+async def secretary_in_vietnamese(settings, db, people) -> AsyncIterator[WebUser]:
+    """RG-VB's secretary (`people["sec"]`) switched to Vietnamese, in the web chat of an app whose
+    clock says 5/10/2026 08:00; the app stops after."""
+    with unit_of_work(db) as uow:
+        uow.accounts.update(people["sec"], locale="vi")
+    app = await started(settings, 2026, 10, 5, 8, 0)
+    try:
+        async with WebUser(app, "sec") as sec:
+            yield sec
+    finally:
+        await app.stop()
 
 
 TASKS = {

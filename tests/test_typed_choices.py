@@ -17,7 +17,7 @@ from chidoan.storage.models import CommitmentStatus, ReportKind, ReportStatus
 from chidoan.storage.uow import unit_of_work
 from tests.conftest import WebUser, add_member, new_invite
 from tests.test_commitments import a_dialogue_with_a_promise
-from tests.test_registration import PROGRAMME, clock_at, started
+from tests.test_registration import PROGRAMME, clock_at, secretary_in_vietnamese, started
 from tests.test_registration import people as people  # noqa: F401  (the fixture)
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -91,24 +91,18 @@ async def test_the_year_question_answered_2027(settings, db, people):
 
 
 async def test_the_suggested_text_is_taken_by_typing_dung(settings, db, people):
-    with unit_of_work(db) as uow:
-        uow.accounts.update(people["sec"], locale="vi")
-    app = await started(settings, 2026, 10, 5, 8, 0)
-    try:
-        async with WebUser(app, "sec") as sec:
-            await sec.say("/dangky 2027")
-            for _area in (1, 2, 3):
-                await sec.say("1")  # the area's first item, by its number
-                await sec.say("Dùng xe đạp đi thăm 20 thanh niên khó khăn")  # a text step: kept as typed
-                await sec.say("tháng 3")
-                await sec.say("ban chap hanh")  # the suggestion "Ban Chấp hành"
-                await sec.say("bo qua")
-                await sec.say("khong")  # no other task
-            assert "✅ Dùng nội dung gợi ý" in str(sec.last)
-            await sec.say("dung")
-            assert "Section III" in sec.text or "III" in sec.text
-    finally:
-        await app.stop()
+    async with secretary_in_vietnamese(settings, db, people) as sec:
+        await sec.say("/dangky 2027")
+        for _area in (1, 2, 3):
+            await sec.say("1")  # the area's first item, by its number
+            await sec.say("Dùng xe đạp đi thăm 20 thanh niên khó khăn")  # a text step: kept as typed
+            await sec.say("tháng 3")
+            await sec.say("ban chap hanh")  # the suggestion "Ban Chấp hành"
+            await sec.say("bo qua")
+            await sec.say("khong")  # no other task
+        assert "✅ Dùng nội dung gợi ý" in str(sec.last)
+        await sec.say("dung")
+        assert "Section III" in sec.text or "III" in sec.text
     with unit_of_work(db) as uow:
         answers = uow.conversations.active(people["sec"]).data["a"]
     assert answers["purpose"] == programmes(settings)[PROGRAMME].defaults.purpose
@@ -487,35 +481,29 @@ async def test_the_year_question_answered_nam_2027_and_asked_again_after_words_i
     """A plan's year is said "năm 2027": that presses the 2027 button. Text that names no
     button there (outside a journey) shows the question again with its buttons, so the "1" that
     follows is its first option, not "an earlier question" followed by nothing."""
-    with unit_of_work(db) as uow:
-        uow.accounts.update(people["sec"], locale="vi")
-    app = await started(settings, 2026, 10, 5, 8, 0)
     area_1 = vi("Area {number} of {total}: {title}\nItems:\n{items}", number=1, total=3, title="", items="")
     area_1 = area_1.split(":")[0]
-    try:
-        async with WebUser(app, "sec") as sec:
-            for said in ("nam 2027", "Năm 2027"):
-                await sec.say("/dangky")
-                assert sec.text == vi("Register the plan for which year?")
-                await sec.say(said)
-                assert area_1 in sec.text and vi("Register the plan for which year?") not in sec.text
-                await sec.say("/huy")
+    async with secretary_in_vietnamese(settings, db, people) as sec:
+        for said in ("nam 2027", "Năm 2027"):
             await sec.say("/dangky")
-            await sec.say("kế hoạch mới")  # names no button
-            assert sec.last[-1]["text"] == vi("Register the plan for which year?")
-            assert [b["label"] for b in sec.last[-1]["buttons"][0]] == ["2027", "2026"]
-            assert sec.last[0]["text"] == vi(
-                "I did not understand that. Please choose one of these (/help shows what else you can do):"
-            )
-            await sec.say("1")
-            assert area_1 in sec.text
+            assert sec.text == vi("Register the plan for which year?")
+            await sec.say(said)
+            assert area_1 in sec.text and vi("Register the plan for which year?") not in sec.text
             await sec.say("/huy")
-            await sec.say("/ngonngu")
-            await sec.say("/trogiup")  # a reply without buttons is now the latest message
-            await sec.say("1")  # meant for the language menu: nothing to show again, and no empty promise
-            assert sec.text == vi("Option {n} belongs to an earlier question. Type /help to see what you can do.", n=1)
-    finally:
-        await app.stop()
+        await sec.say("/dangky")
+        await sec.say("kế hoạch mới")  # names no button
+        assert sec.last[-1]["text"] == vi("Register the plan for which year?")
+        assert [b["label"] for b in sec.last[-1]["buttons"][0]] == ["2027", "2026"]
+        assert sec.last[0]["text"] == vi(
+            "I did not understand that. Please choose one of these (/help shows what else you can do):"
+        )
+        await sec.say("1")
+        assert area_1 in sec.text
+        await sec.say("/huy")
+        await sec.say("/ngonngu")
+        await sec.say("/trogiup")  # a reply without buttons is now the latest message
+        await sec.say("1")  # meant for the language menu: nothing to show again, and no empty promise
+        assert sec.text == vi("Option {n} belongs to an earlier question. Type /help to see what you can do.", n=1)
     with unit_of_work(db) as uow:
         history = uow.conversations.history(people["sec"])
         assert [c.data["a"]["_year"] for c in history] == [2027, 2027, 2027]
