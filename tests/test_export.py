@@ -485,14 +485,12 @@ async def test_without_a_public_address_a_zalo_bot_user_is_told_whom_to_ask(sett
 
 
 async def test_the_compiled_report_through_the_fake_telegram_api(settings, db, people, tg):
-    from tests.test_telegram import TgUser, tg_settings
+    from tests.test_telegram import TgUser, started_unpaced, tg_settings
 
     add_member(db, "7002", "Phan Văn Tỉnh", "KG", Role.district_staff, channel="telegram")
     add_member(db, "7003", "Trần Văn Rạch", "RG", Role.district_staff, channel="telegram")
     await plan_and_records(settings, db, people)
-    app = App(tg_settings(settings, tg), clock=Clock(2026, 10, 23, 9, 0))
-    app.channels["telegram"].limits = Limits()
-    await app.start()
+    app = await started_unpaced(App(tg_settings(settings, tg), clock=Clock(2026, 10, 23, 9, 0)))
     try:
         user = TgUser(tg, db, 7003, first_name="Rạch", language="vi")
         await user.say("/baocaohuyen")

@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import func, select
 
 from chidoan.bot.app import App
-from chidoan.bot.channels.base import Limits
 from chidoan.engine.filekinds import picture_or_pdf
 from chidoan.i18n import gettext
 from chidoan.storage.models import Document, ReportKind
@@ -93,12 +92,10 @@ async def test_a_renamed_executable_is_refused_in_the_web_chat(app, db):  # noqa
 
 
 async def test_a_renamed_executable_is_refused_on_telegram(settings, org, db, tg):
-    from tests.test_telegram import TgUser, tg_settings
+    from tests.test_telegram import TgUser, started_unpaced, tg_settings
 
     add_member(db, "8001", "Phạm Minh Dũng", "RG-VB-KP1", "secretary", channel="telegram", locale="en")
-    telegram = App(tg_settings(settings, tg))
-    telegram.channels["telegram"].limits = Limits()
-    await telegram.start()
+    telegram = await started_unpaced(App(tg_settings(settings, tg)))
     try:
         user = TgUser(tg, db, 8001, first_name="Dũng", language="en")
         await telegram_report_until_photos(user)

@@ -160,14 +160,10 @@ async def test_the_same_day_again_and_a_year_back_are_asked_about(app, db):
 
 
 async def test_photos_sent_on_telegram_are_downloaded_and_kept(settings, org, db, tg):
-    from tests.test_telegram import TgUser, tg_settings
+    from tests.test_telegram import TgUser, started_unpaced, tg_settings
 
     add_member(db, "8001", "Phạm Minh Dũng", "RG-VB-KP1", "secretary", channel="telegram", locale="en")
-    app = App(tg_settings(settings, tg, CHIDOAN_MAX_FILE_KB="1"))
-    from chidoan.bot.channels.base import Limits
-
-    app.channels["telegram"].limits = Limits()
-    await app.start()
+    app = await started_unpaced(App(tg_settings(settings, tg, CHIDOAN_MAX_FILE_KB="1")))
     try:
         user = TgUser(tg, db, 8001, first_name="Dũng", language="en")
         await telegram_report_until_photos(user)

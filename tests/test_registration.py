@@ -337,13 +337,10 @@ async def test_bad_inputs_of_the_registration(settings, db, people):
 
 
 async def test_the_journey_on_telegram_ends_with_the_docx(settings, db, people, tg):
-    from chidoan.bot.channels.base import Limits
-    from tests.test_telegram import TgUser, tg_settings
+    from tests.test_telegram import TgUser, started_unpaced, tg_settings
 
     add_member(db, "7001", "Đặng Thu Hà", "CT-ML", "secretary", channel="telegram", locale="en")
-    app = App(tg_settings(settings, tg), clock=clock_at(2026, 10, 12, 20, 0))
-    app.channels["telegram"].limits = Limits()  # Telegram's 1 message/s per chat would make this test slow
-    await app.start()
+    app = await started_unpaced(App(tg_settings(settings, tg), clock=clock_at(2026, 10, 12, 20, 0)))
     try:
         user = TgUser(tg, db, 7001, first_name="Hà", language="en")
         messages = await register(user)

@@ -114,13 +114,10 @@ async def test_withdrawing_asks_first_and_a_stale_yes_pressed_again_withdraws_on
 
 
 async def test_a_dialogue_on_telegram_with_two_commitments(settings, org, db, tg):
-    from chidoan.bot.channels.base import Limits
-    from tests.test_telegram import TgUser, tg_settings
+    from tests.test_telegram import TgUser, started_unpaced, tg_settings
 
     add_member(db, "9001", "Lê Văn Cường", "RG-VB", "secretary", channel="telegram", locale="en")
-    telegram_app = App(tg_settings(settings, tg))
-    telegram_app.channels["telegram"].limits = Limits()
-    await telegram_app.start()
+    telegram_app = await started_unpaced(App(tg_settings(settings, tg)))
     try:
         user = TgUser(tg, db, 9001, first_name="Cường", language="en")
         await user.say("/doithoai")

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from chidoan.bot.app import App
-from chidoan.bot.channels.base import split_text
+from chidoan.bot.channels.base import Limits, split_text
 from chidoan.bot.channels.telegram import ALLOWED_UPDATES, MAX_TEXT
 from chidoan.handlers import COMMANDS
 from chidoan.handlers.invites import BOT_USERNAME_KEY
@@ -47,6 +47,14 @@ IDENT = ChannelIdentity.__table__
 def tg_settings(settings, tg: FakeTelegram, **extra):
     """The test database, with the bot talking to the fake instead of api.telegram.org."""
     return make_settings(settings.database_url, TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_URL=tg.base_url, **extra)
+
+
+async def started_unpaced(app: App) -> App:
+    """`app` started without Telegram's one message a second per chat, which would make a test
+    that sends many messages to one chat slow."""
+    app.channels["telegram"].limits = Limits()
+    await app.start()
+    return app
 
 
 @pytest.fixture

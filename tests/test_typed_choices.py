@@ -411,13 +411,10 @@ async def test_on_telegram_every_listed_choice_typed_without_pressing(settings, 
     """The cases of the issue typed into Telegram (which has buttons, but people type anyway):
     "tieng viet" at /ngonngu, "2027" at the year question, "ban chap hanh" at the one-tap "who",
     "dung" at the suggested text, "dang thuc hien" at a commitment's follow-up."""
-    from chidoan.bot.channels.base import Limits
-    from tests.test_telegram import TgUser, tg_settings
+    from tests.test_telegram import TgUser, started_unpaced, tg_settings
 
     secretary = add_member(db, "7001", "Đặng Thu Hà", "CT-ML", "secretary", channel="telegram", locale="en")
-    app = App(tg_settings(settings, tg), clock=clock_at(2026, 10, 5, 7, 0))
-    app.channels["telegram"].limits = Limits()
-    await app.start()
+    app = await started_unpaced(App(tg_settings(settings, tg), clock=clock_at(2026, 10, 5, 7, 0)))
     try:
         user = TgUser(tg, db, 7001, first_name="Hà", language="en")
         await user.say("/ngonngu")

@@ -607,13 +607,10 @@ async def test_no_invite_to_a_merged_unit_by_code_name_or_button_and_its_code_is
 
 
 async def test_on_telegram_the_notice_is_a_document_whose_button_opens_the_page(settings, db, people, tg):
-    from chidoan.bot.channels.base import Limits
-    from tests.test_telegram import TgUser, tg_settings
+    from tests.test_telegram import TgUser, started_unpaced, tg_settings
 
     add_member(db, "9002", "Trần Thị Bình", "RG", "district_staff", channel="telegram")
-    app = App(tg_settings(settings, tg), clock=clock_at(2026, 10, 10, 9, 0))
-    app.channels["telegram"].limits = Limits()
-    await app.start()
+    app = await started_unpaced(App(tg_settings(settings, tg), clock=clock_at(2026, 10, 10, 9, 0)))
     try:
         async with WebUser(app, "sec", language="en") as sec:
             await register(sec)
