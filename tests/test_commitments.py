@@ -16,28 +16,33 @@ from tests.test_registration import clock_at
 DUE = date(2026, 12, 10)
 
 
+def a_promise(
+    db, unit_code: str, account_id: int, *, held_on: date, promise: str, promised_by: str, due_on: date
+) -> int:
+    """A dialogue of the unit, reported by the account, with one commitment: the commitment's id."""
+    now = datetime.now(UTC)
+    with unit_of_work(db) as uow:
+        unit = uow.units.by_code(unit_code)
+        report = uow.reports.add(
+            unit_id=unit.id, kind=ReportKind.dialogue, held_on=held_on, data={}, account_id=account_id, now=now
+        )
+        return uow.reports.add_commitment(
+            report_id=report, unit_id=unit.id, promise=promise, promised_by=promised_by, due_on=due_on, now=now
+        )
+
+
 def a_dialogue_with_a_promise(db) -> int:
     secretary = add_member(db, "sec", "Lê Văn Cường", "RG-VB", "secretary", locale="en")
     add_member(db, "other", "Đặng Thu Hà", "CT-ML", "secretary", locale="en")
-    now = datetime.now(UTC)
-    with unit_of_work(db) as uow:
-        unit = uow.units.by_code("RG-VB")
-        report = uow.reports.add(
-            unit_id=unit.id,
-            kind=ReportKind.dialogue,
-            held_on=date(2026, 11, 20),
-            data={},
-            account_id=secretary,
-            now=now,
-        )
-        return uow.reports.add_commitment(
-            report_id=report,
-            unit_id=unit.id,
-            promise="Khảo sát mặt bằng sân bóng",
-            promised_by="Chủ tịch UBND phường",
-            due_on=DUE,
-            now=now,
-        )
+    return a_promise(
+        db,
+        "RG-VB",
+        secretary,
+        held_on=date(2026, 11, 20),
+        promise="Khảo sát mặt bằng sân bóng",
+        promised_by="Chủ tịch UBND phường",
+        due_on=DUE,
+    )
 
 
 def questions(db) -> list:

@@ -16,7 +16,7 @@ from chidoan.programmes.loader import programmes
 from chidoan.storage.models import CommitmentStatus, ReportKind, ReportStatus
 from chidoan.storage.uow import unit_of_work
 from tests.conftest import WebUser, add_member, new_invite
-from tests.test_commitments import a_dialogue_with_a_promise
+from tests.test_commitments import a_dialogue_with_a_promise, a_promise
 from tests.test_registration import PROGRAMME, clock_at, secretary_in_vietnamese, started
 from tests.test_registration import people as people  # noqa: F401  (the fixture)
 
@@ -438,25 +438,15 @@ async def test_on_telegram_every_listed_choice_typed_without_pressing(settings, 
         assert answers["implementation"] == programmes(settings)[PROGRAMME].defaults.implementation
         assert [task["who"] for area in (1, 2, 3) for task in answers[f"area{area}"]] == ["Ban Chấp hành"] * 3
         await user.say("gui")
-        now = datetime.now(UTC)
-        with unit_of_work(db) as uow:  # a promise due today, asked by the morning sweep
-            unit = uow.units.by_code("CT-ML")
-            report = uow.reports.add(
-                unit_id=unit.id,
-                kind=ReportKind.dialogue,
-                held_on=date(2026, 9, 1),
-                data={},
-                account_id=secretary,
-                now=now,
-            )
-            commitment = uow.reports.add_commitment(
-                report_id=report,
-                unit_id=unit.id,
-                promise="Sửa sân bóng",
-                promised_by="UBND",
-                due_on=date(2026, 10, 5),
-                now=now,
-            )
+        commitment = a_promise(  # due today, asked by the morning sweep
+            db,
+            "CT-ML",
+            secretary,
+            held_on=date(2026, 9, 1),
+            promise="Sửa sân bóng",
+            promised_by="UBND",
+            due_on=date(2026, 10, 5),
+        )
         assert await app.sweeps.follow_ups() == 1
         await user.replies()
         assert "Sửa sân bóng" in user.text
