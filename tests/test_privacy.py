@@ -230,7 +230,14 @@ async def test_dulieu_shows_exports_and_erases_keeping_the_units_reports(app, db
     with db.connect() as conn:
         kept = conn.execute(select(reports).where(reports.c.id == report)).one()
     assert kept.created_by == sec and kept.status == "submitted"  # the unit's report stays
-    assert [a for a, _v in actions(db, sec)] == ["consent_given", "exported", "erased"]
+    assert [a for a, _v in actions(db, sec)] == [
+        "consent_given",
+        "exported",
+        "erase_asked",
+        "erase_kept",
+        "erase_asked",
+        "erased",
+    ]
 
     # Writing again is someone new: no name, no role.
     async with WebUser(app, "sec") as again:
@@ -588,3 +595,94 @@ async def test_text_at_a_newcomers_notice_shows_it_again(app, db):
         assert "Đã ghi nhận sự đồng ý" in binh.text and journey(db, binh_id) == "onboarding"
     assert account(db, binh_id).full_name is None  # the name typed at the notice was not taken
     assert [a for a, _v in actions(db, binh_id)] == ["asked", "consent_given"]
+
+
+def identities(db, account_id: int) -> int:
+    return count(db, ChannelIdentity, table(ChannelIdentity).c.account_id == account_id)
+
+
+async def test_dulieu_buttons_act_only_for_the_account_and_the_question_they_were_shown_with(app, db):
+    """The /dulieu menu's buttons name the account it was shown to, the erasure's answers the
+    question they belong to: an old question (answered "keep", or asked again since) and another
+    account's buttons do nothing and record nothing."""
+    sec = add_member(db, "sec", "Trần Thị Lan", "RG-VB", Role.secretary)
+    other = add_member(db, "other", "Lê Văn Tâm", "RG-VB-KP1", Role.secretary)
+    with unit_of_work(db) as uow:
+        for member in (sec, other):
+            uow.privacy.answer(member, "given", "2026-01", source="chat", now=datetime.now(UTC))
+    async with WebUser(app, "sec") as user, WebUser(app, "other") as them:
+        await user.say("/dulieu")
+        menu = {label: user.button(label) for label in ("bản sao", "Xóa dữ liệu")}
+        await user.press("Xóa dữ liệu")
+        kept = user.button("Giữ lại")
+        first = user.button("🗑 Xóa")
+        await user.press("Giữ lại")
+        assert "Chưa xóa gì" in user.text
+        await user.send_frame({"type": "button", "payload": first})  # that question was answered
+        assert user.text == BUTTON_GONE
+        await user.send_frame({"type": "button", "payload": kept})
+        assert user.text == BUTTON_GONE
+        await user.send_frame({"type": "button", "payload": menu["Xóa dữ liệu"]})  # the menu's button, again
+        second = user.button("🗑 Xóa")
+        await user.send_frame({"type": "button", "payload": menu["Xóa dữ liệu"]})  # asked again: the newest counts
+        newest = user.button("🗑 Xóa")
+        await user.send_frame({"type": "button", "payload": second})
+        assert user.text == BUTTON_GONE and account(db, sec).full_name == "Trần Thị Lan"
+
+        await them.say("xin chao")
+        for forged in (*menu.values(), newest, "dd:erase!:", "dd:export", "dd:erase!"):
+            await them.send_frame({"type": "button", "payload": forged})
+            assert them.text == BUTTON_GONE, (forged, them.text)
+        await app.jobs.settled()
+        assert await them.replies() == []  # no copy of anyone's data comes
+
+        await user.send_frame({"type": "button", "payload": newest})  # answered by its own account
+    assert account(db, sec).erased_at is not None and identities(db, sec) == 0
+    assert account(db, other).full_name == "Lê Văn Tâm" and identities(db, other) == 1
+    assert [a for a, _v in actions(db, other)] == ["consent_given"]
+    assert [a for a, _v in actions(db, sec)] == [
+        "consent_given",
+        "erase_asked",
+        "erase_kept",
+        "erase_asked",
+        "erase_asked",
+        "erased",
+    ]
+
+
+async def test_on_telegram_old_dulieu_buttons_do_nothing_for_the_account_made_after_an_erasure(settings, org, tg):
+    """After an erasure the same Telegram user is someone new: the old menu's "Send me a copy"
+    and the old question's "Erase" (or a forged one) neither export nor erase anything of theirs."""
+    from tests.test_telegram import TgUser, tg_settings
+
+    db = db_of(settings)
+    sec = add_member(db, "7001", "Phạm Minh Dũng", "RG-VB-KP1", Role.secretary, channel="telegram")
+    with unit_of_work(db) as uow:
+        uow.privacy.answer(sec, "given", "2026-01", source="chat", now=datetime.now(UTC))
+    app = App(tg_settings(settings, tg, CHIDOAN_ASK_CONSENT=True))
+    await app.start()
+    try:
+        user = TgUser(tg, db, 7001, first_name="Dũng", language="vi")
+        await user.say("/dulieu")
+        await user.press("Xóa dữ liệu")
+        erase = user.button("🗑 Xóa")
+        await user.press("🗑 Xóa")
+        assert "đã được xóa" in user.text
+        await user.say("/toi")
+        newcomer = account_of(db, "7001")
+        assert newcomer != sec
+        for label in ("bản sao", "🗑 Xóa", "Xóa dữ liệu"):
+            await user.press(label)
+            assert user.text == BUTTON_GONE, (label, user.text)
+        question = int(erase.rpartition(":")[2])
+        for forged in (f"dd:erase!:{question + 1}", f"dd:keep:{question}", f"dd:export:{sec}"):
+            await user.send(tg.callback_update(7001, forged, language_code="vi"))
+            assert user.text == BUTTON_GONE, (forged, user.text)
+        await app.jobs.settled()
+        assert not [c for c in tg.calls_of("sendDocument") if c.status == 200]
+        assert actions(db, newcomer) == [] and identities(db, newcomer) == 1
+        assert account(db, newcomer).erased_at is None
+        assert [a for a, _v in actions(db, sec)] == ["consent_given", "erase_asked", "erased"]
+    finally:
+        await app.stop()
+        db.dispose()

@@ -13,7 +13,10 @@ answer.
 Each showing is recorded (privacy_action `asked`, with what waits for the answer) and its
 buttons name that row: a press counts only for a notice this account was shown and has not
 answered since, so a forged button cannot use an invite whose code the person never sent, and a
-stale one (pressed after joining) changes nothing.
+stale one (pressed after joining) changes nothing. /dulieu's buttons are tied the same way: the
+menu's to the account it was shown to, the erasure's confirmation to its question (privacy_action
+`erase_asked`), so an old button pressed after an erasure, by the new account the same chat now
+belongs to, erases and exports nothing.
 
 Erasure removes the personal details (storage/privacy.py) and keeps the unit's records: the
 reports and plans the person filed stay, their filer shown as "(đã xóa)".
@@ -247,9 +250,15 @@ def data_command(ctx: Ctx, _args: str) -> None:
         ),
         _consent_line(ctx, account),
     ]
-    buttons = [[Button(ctx.t(N_("📤 Send me a copy")), "dd:export"), Button(ctx.t(N_("🗑 Erase my data")), "dd:erase")]]
+    mine = ctx.account_id  # the menu's buttons act only for the account it was shown to
+    buttons = [
+        [
+            Button(ctx.t(N_("📤 Send me a copy")), f"dd:export:{mine}"),
+            Button(ctx.t(N_("🗑 Erase my data")), f"dd:erase:{mine}"),
+        ]
+    ]
     if account["consent"] != ConsentAnswer.given:
-        buttons.append([Button(ctx.t(N_("The notice, to agree")), "dd:notice")])
+        buttons.append([Button(ctx.t(N_("The notice, to agree")), f"dd:notice:{mine}")])
     ctx.say_text("\n".join(lines), buttons=buttons)
 
 
@@ -267,33 +276,56 @@ def _consent_line(ctx: Ctx, account: Mapping) -> str:
 
 
 def data_action(ctx: Ctx, arg: str) -> None:
-    if arg == "export":
+    """`dd:<action>:<id>`. The menu's buttons (export, erase, notice) name the account /dulieu was
+    shown to; the erasure's answers (erase!, keep) name the question's `erase_asked` row, and count
+    only while it is this account's latest and unanswered. Any other press (an old button after an
+    erasure, which a new account now receives; another's; a forged one) does nothing."""
+    action, _, named = arg.partition(":")
+    named_id = parse_id(named)
+    if action in ("export", "erase", "notice") and named_id == ctx.account_id:
+        _menu_action(ctx, action)
+    elif action in ("erase!", "keep") and ctx.uow.privacy.open_erase_question(ctx.account_id, named_id):
+        _erase_answer(ctx, erase=action == "erase!")
+    else:
+        ctx.say(BUTTON_GONE)
+
+
+def _menu_action(ctx: Ctx, action: str) -> None:
+    if action == "export":
         if ctx.later(DATA_EXPORT):
             ctx.say(N_("Preparing a copy of your data; it comes as a file in a moment."))
-    elif arg == "notice":
+    elif action == "notice":
         notice(ctx, _ask(ctx, {}))
-    elif arg == "erase":
+    else:
+        asked = ctx.uow.privacy.record(ctx.account_id, PrivacyActionKind.erase_asked, source="chat", now=ctx.now)
         ctx.say(
             N_(
                 "Erasing removes your name and position, your accounts in the chat apps here, your unfinished drafts and the text of your messages, and ends your roles (to come back you would need a new invite code). The plans and reports you filed stay with your unit, shown as filed by “{erased}”. This cannot be undone. Erase?"
             ),
             erased=gettext(ctx.settings.default_locale, ERASED_NAME),
-            buttons=[[Button(ctx.t(N_("🗑 Erase")), "dd:erase!"), Button(ctx.t(N_("Keep my data")), "dd:keep")]],
+            buttons=[
+                [
+                    Button(ctx.t(N_("🗑 Erase")), f"dd:erase!:{asked}"),
+                    Button(ctx.t(N_("Keep my data")), f"dd:keep:{asked}"),
+                ]
+            ],
         )
-    elif arg == "erase!":
-        ctx.uow.privacy.erase(
-            ctx.account_id,
-            pseudonym=gettext(ctx.settings.default_locale, ERASED_NAME),
-            source="chat",
-            now=ctx.now,
-            exports_of=export_filename(ctx.account_id),
-        )
-        ctx.forget_me = True
-        ctx.say(N_("Your personal data has been erased. Thank you for your work with the Youth Union."))
-    elif arg == "keep":
+
+
+def _erase_answer(ctx: Ctx, *, erase: bool) -> None:
+    if not erase:
+        ctx.uow.privacy.record(ctx.account_id, PrivacyActionKind.erase_kept, source="chat", now=ctx.now)
         ctx.say(N_("Nothing was erased."))
-    else:
-        ctx.say(BUTTON_GONE)
+        return
+    ctx.uow.privacy.erase(
+        ctx.account_id,
+        pseudonym=gettext(ctx.settings.default_locale, ERASED_NAME),
+        source="chat",
+        now=ctx.now,
+        exports_of=export_filename(ctx.account_id),
+    )
+    ctx.forget_me = True
+    ctx.say(N_("Your personal data has been erased. Thank you for your work with the Youth Union."))
 
 
 def export_filename(account_id: int) -> str:

@@ -182,6 +182,9 @@ class PrivacyActionKind(StrEnum):
     consent_refused = "consent_refused"
     exported = "exported"  # a copy of what is held sent to the person (or to the operator)
     erased = "erased"  # personal details removed on the person's request
+    # /dulieu's "Erase?" shown; its buttons name this row, answered by `erased` or `erase_kept`
+    erase_asked = "erase_asked"
+    erase_kept = "erase_kept"  # "Keep my data" pressed at that question
 
 
 class PrivacyAction(SQLModel, table=True):

@@ -53,6 +53,7 @@ LINK = table(LinkCode)
 OUT = table(Outbox)
 DOC = table(Document)
 ANSWERS = (PrivacyActionKind.consent_given, PrivacyActionKind.consent_refused)
+ERASE_ANSWERS = (PrivacyActionKind.erased, PrivacyActionKind.erase_kept)
 
 
 def _iso(value: Any) -> Any:
@@ -96,11 +97,19 @@ class Privacy:
         kind = PrivacyActionKind.consent_given if consent == "given" else PrivacyActionKind.consent_refused
         self.record(account_id, kind, source=source, now=now, notice_version=version)
 
-    def unanswered(self, account_id: int, asked_id: int | None = None) -> Row | None:
-        """A showing of the notice to the account (its `asked` row: `asked_id`, else the latest)
-        that no answer has followed: what its buttons answer. None: the account was never shown
-        that notice (a forged or foreign button), or it was answered since (a stale button)."""
-        shown = [ACT.c.account_id == account_id, ACT.c.action == PrivacyActionKind.asked]
+    def unanswered(
+        self,
+        account_id: int,
+        asked_id: int | None = None,
+        *,
+        asked: PrivacyActionKind = PrivacyActionKind.asked,
+        answers: tuple[PrivacyActionKind, ...] = ANSWERS,
+    ) -> Row | None:
+        """A question shown to the account (its `asked` row, by default the notice's: `asked_id`,
+        else the latest) that none of `answers` has followed: what its buttons answer. None: the
+        account was never shown that question (a forged or foreign button), or it was answered
+        since (a stale button)."""
+        shown = [ACT.c.account_id == account_id, ACT.c.action == asked]
         if asked_id is not None:
             shown.append(ACT.c.id == asked_id)
         row = self.conn.execute(select(ACT).where(*shown).order_by(ACT.c.id.desc()).limit(1)).first()
@@ -108,10 +117,16 @@ class Privacy:
             return None
         answered = self.conn.execute(
             select(ACT.c.id)
-            .where(ACT.c.account_id == account_id, ACT.c.action.in_(ANSWERS), ACT.c.id > row.id)
+            .where(ACT.c.account_id == account_id, ACT.c.action.in_(answers), ACT.c.id > row.id)
             .limit(1)
         ).first()
         return None if answered else row
+
+    def open_erase_question(self, account_id: int, asked_id: int | None) -> Row | None:
+        """/dulieu's "Erase?" with this id, if it is the account's latest and not answered: only
+        then do its buttons count (a question asked again since makes the earlier one stale)."""
+        latest = self.unanswered(account_id, asked=PrivacyActionKind.erase_asked, answers=ERASE_ANSWERS)
+        return latest if latest is not None and asked_id is not None and latest.id == asked_id else None
 
     def actions(self, account_id: int) -> list[Row]:
         return list(self.conn.execute(select(ACT).where(ACT.c.account_id == account_id).order_by(ACT.c.id)))
