@@ -480,8 +480,21 @@ async def test_without_a_public_address_a_zalo_bot_user_is_told_whom_to_ask(sett
         await user.replies()
         assert "Zalo không gửi được tệp “BC-3CD-2027-TDRG.docx”" in user.text and "quản trị viên" in user.text
         assert "http" not in user.text
+        assert "gõ /baocaohuyen trên Telegram" in user.text and "/kehoach" not in user.text  # what sends this file
     finally:
         await app.stop()
+
+
+def test_the_note_without_a_link_names_only_a_command_that_sends_that_file(settings):
+    """A plan comes by /kehoach, /xem or /duyet depending on who reads it: its note names no
+    command; a data copy's names /dulieu; neither speaks of plans unless it is one."""
+    from chidoan.bot.downloads import file_note
+    from chidoan.engine.messages import Attachment
+
+    plan = file_note("vi", Attachment(1, "KH-2027.docx", kind="plan"), settings)
+    assert "/kehoach" not in plan and "bằng chính lệnh đã gửi tệp này" in plan and "quản trị viên" in plan
+    copy = file_note("vi", Attachment(2, "chidoan-data-2.json", kind="data_export"), settings)
+    assert "gõ /dulieu trên Telegram" in copy and "kế hoạch" not in copy and "kehoach" not in copy
 
 
 async def test_the_compiled_report_through_the_fake_telegram_api(settings, db, people, tg):

@@ -527,3 +527,52 @@ def test_the_channel_is_built_only_with_a_token(settings):
     assert names() == {"web"}
     assert names(ZALO_BOT_TOKEN="1:x") == {"web", "zalo_bot"}
     assert zalo_bot.build(Host(make_settings(settings.database_url), processor=None)) is None
+
+
+# ---- the /dulieu copy --------------------------------------------------------------------
+
+
+def data_trail(db, account_id: int) -> list[tuple[str, dict]]:
+    from chidoan.storage.models import PrivacyAction
+
+    acts = PrivacyAction.__table__
+    with db.connect() as conn:
+        found = conn.execute(select(acts.c.action, acts.c.detail).where(acts.c.account_id == account_id))
+        return [(r.action, r.detail) for r in found]
+
+
+def data_copies(db) -> int:
+    from chidoan.storage.models import Document
+
+    docs = Document.__table__
+    with db.connect() as conn:
+        return len(conn.execute(select(docs.c.id).where(docs.c.kind == "data_export")).all())
+
+
+@pytest.mark.parametrize("public_url", [None, "https://chidoan.example.vn"])
+async def test_the_data_copy_on_the_zalo_bot_needs_a_public_address(settings, org, zalo, unpaced, db, public_url):
+    """The Zalo Bot carries no file: /dulieu's copy reaches it only as a download link. Without
+    CHIDOAN_PUBLIC_URL no copy is made and none is recorded as exported (the trail keeps the
+    request, not delivered), and the reply says whom to ask, with no word of plans or /kehoach."""
+    cuong = add_member(db, "z-cuong", "Lê Văn Cường", "RG-VB", Role.secretary, channel="zalo_bot")
+    extra = {"CHIDOAN_PUBLIC_URL": public_url} if public_url else {}
+    app = App(zalo_settings(settings, zalo, **extra))
+    await app.start()
+    try:
+        user = ZaloUser(zalo, db, "z-cuong", name="Cuong")
+        await user.say("/dulieu")
+        said = await user.choose("bản sao")
+        await app.jobs.settled()
+        said += await user.replies()
+        text = "\n".join(said)
+        if public_url:
+            assert f"{public_url}/files/" in text and "chidoan-data-" in text
+            assert data_copies(db) == 1 and [a for a, _d in data_trail(db, cuong)] == ["exported"]
+        else:
+            assert "Zalo không gửi được tệp bản sao dữ liệu" in text and "quản trị viên" in text
+            assert "/dulieu trên Telegram" in text and "http" not in text
+            assert "kehoach" not in text and "kế hoạch" not in text and "Đang chuẩn bị" not in text
+            assert data_copies(db) == 0
+            assert data_trail(db, cuong) == [("export_failed", {"channel": "zalo_bot", "why": "no CHIDOAN_PUBLIC_URL"})]
+    finally:
+        await app.stop()

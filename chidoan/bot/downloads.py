@@ -82,17 +82,33 @@ def resolve(uow: UnitOfWork, token: str, now: datetime, *, web_tokens: bool) -> 
 
 LINK_NOTE = N_("Download “{filename}” here (the link works until {time}): {url}")
 NO_LINK_NOTE = N_(
-    "(Zalo cannot carry the file “{filename}”, and no download address is set up for this service: please tell the administrator. Meanwhile get it on Telegram or in the web chat; /kehoach sends a plan again.)"
+    "(Zalo cannot carry the file “{filename}”, and no download address is set up for this service: please tell the administrator. Meanwhile get it on Telegram or in the web chat, where the command that sent it here sends it as a file.)"
 )
+NO_LINK_AGAIN_NOTE = N_(
+    "(Zalo cannot carry the file “{filename}”, and no download address is set up for this service: please tell the administrator. Meanwhile {command} on Telegram or in the web chat sends it as a file.)"
+)
+# The command that sends a document of this kind again, where one always does. A plan comes by
+# /kehoach (its unit's secretaries), /xem or /duyet (those above): the general note names none.
+AGAIN = {
+    "compiled": "/baocaohuyen",
+    "decision": "/quyetdinh",
+    "export": "/xuat",
+    "status_chart": "/trangthai",
+    "data_export": "/dulieu",
+}
 
 
 def file_note(locale: str, attachment: Attachment, settings) -> str:
     """What a channel that cannot carry a file writes instead: its download link and until when
-    it works, or, without a public address, who to ask (never a link that cannot work)."""
+    it works, or, without a public address, who to ask and how to get that file elsewhere (never
+    a link that cannot work, nor a command that does not send it)."""
     if attachment.link and attachment.link_expires is not None:
         until = attachment.link_expires.astimezone(settings.tz).strftime("%H:%M %d/%m/%Y")
         return gettext(locale, LINK_NOTE, filename=attachment.filename, time=until, url=attachment.link)
-    return gettext(locale, NO_LINK_NOTE, filename=attachment.filename)
+    command = AGAIN.get(attachment.kind)
+    if command is None:
+        return gettext(locale, NO_LINK_NOTE, filename=attachment.filename)
+    return gettext(locale, NO_LINK_AGAIN_NOTE, filename=attachment.filename, command=command)
 
 
 def content_type(filename: str) -> str:

@@ -274,4 +274,5 @@ def _load(uow: UnitOfWork, attachment: Attachment, settings, now: datetime) -> A
         link=link[0] if link else None,
         link_expires=link[1] if link else None,
         media=attachment.media,
+        kind=document.kind,
     )

@@ -116,6 +116,7 @@ class Attachment:
     link: str | None = None
     link_expires: datetime | None = None
     media: str = "document"  # "photo": shown as a picture (Telegram's sendPhoto, an <img> in the web chat)
+    kind: str = ""  # the document's (storage/documents.py), set when loaded: what a note about it says
 
 
 class Typed(StrEnum):

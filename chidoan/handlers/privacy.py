@@ -43,6 +43,9 @@ from chidoan.storage.models import ConsentAnswer, PrivacyActionKind, Role
 NOTICE_VERSION = "2026-01"  # bump when the notice's content changes: everyone is asked again
 ERASED_NAME = N_("(erased)")  # the name an erased account's reports are shown with
 DATA_EXPORT = "data_export"  # the job's kind, and the stored document's
+# Zalo OA uploads no JSON and the Zalo Bot no file at all: there the copy is only a download link,
+# made only with CHIDOAN_PUBLIC_URL (bot/downloads.py).
+LINK_ONLY_CHANNELS = frozenset({"zalo", "zalo_bot"})
 
 NOTICE = N_(
     "About personal data (Law 91/2025/QH15 on personal data protection):\n"
@@ -292,7 +295,9 @@ def data_action(ctx: Ctx, arg: str) -> None:
 
 def _menu_action(ctx: Ctx, action: str) -> None:
     if action == "export":
-        if ctx.later(DATA_EXPORT):
+        if ctx.incoming.channel in LINK_ONLY_CHANNELS and not ctx.settings.public_url:
+            _undeliverable_copy(ctx)
+        elif ctx.later(DATA_EXPORT):
             ctx.say(N_("Preparing a copy of your data; it comes as a file in a moment."))
     elif action == "notice":
         notice(ctx, _ask(ctx, {}))
@@ -310,6 +315,24 @@ def _menu_action(ctx: Ctx, action: str) -> None:
                 ]
             ],
         )
+
+
+def _undeliverable_copy(ctx: Ctx) -> None:
+    """A copy this chat cannot receive is not made (no file of it is kept) and not recorded as
+    exported: the trail records the request as not delivered (`export_failed`), so the operator
+    sees a request still to answer (`chidoan data export`), and the person is told how to get it."""
+    ctx.uow.privacy.record(
+        ctx.account_id,
+        PrivacyActionKind.export_failed,
+        source="chat",
+        now=ctx.now,
+        detail={"channel": ctx.incoming.channel, "why": "no CHIDOAN_PUBLIC_URL"},
+    )
+    ctx.say(
+        N_(
+            "Zalo cannot carry the copy of your data as a file, and no download address is set up for this service, so nothing was sent. Please tell the administrator, who can send you the copy; or send /dulieu on Telegram or in the web chat to get it there as a file."
+        )
+    )
 
 
 def _erase_answer(ctx: Ctx, *, erase: bool) -> None:

@@ -185,6 +185,9 @@ class PrivacyActionKind(StrEnum):
     # /dulieu's "Erase?" shown; its buttons name this row, answered by `erased` or `erase_kept`
     erase_asked = "erase_asked"
     erase_kept = "erase_kept"  # "Keep my data" pressed at that question
+    # a copy asked for that this chat cannot receive (Zalo without CHIDOAN_PUBLIC_URL): nothing
+    # was sent, and the trail shows the operator a request still to answer (`chidoan data export`)
+    export_failed = "export_failed"
 
 
 class PrivacyAction(SQLModel, table=True):
