@@ -77,3 +77,9 @@ def fold(text: str) -> str:
     """Lower-case without accents: lets 'chi doan' match 'Chi đoàn' when typed on a plain keyboard."""
     decomposed = unicodedata.normalize("NFD", text.casefold().replace("đ", "d"))
     return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
+
+
+def has_marks(text: str) -> bool:
+    """Whether a letter of the text carries a mark (an accent, "ư", "ơ", "â", "đ"): what a plain
+    keyboard leaves out, so text without any was most likely typed in a hurry."""
+    return "đ" in text.casefold() or any(unicodedata.combining(c) for c in unicodedata.normalize("NFD", text))

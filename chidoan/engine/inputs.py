@@ -14,7 +14,7 @@ from decimal import Decimal
 from babel.numbers import NumberFormatError, format_decimal, parse_decimal
 
 from chidoan.engine.words import NO_WORDS, YES_WORDS
-from chidoan.i18n import N_, fold
+from chidoan.i18n import N_, fold, has_marks
 
 MAX_TEXT = 4000  # a Telegram message holds 4,096 characters; longer text arrives in pieces
 
@@ -72,9 +72,14 @@ def parse_text(text: str, *, min_len: int = 1, max_len: int = MAX_TEXT) -> Parse
     return Parsed(value)
 
 
-def parse_name(text: str, *, max_len: int = 120) -> Parsed:
+NO_MARKS = N_("The full name “{text}” has no accent marks. Keep it exactly as typed?")
+
+
+def parse_name(text: str, *, max_len: int = 120, accents: bool = False) -> Parsed:
     """A person's full name: at least two words with letters ("Nguyễn Văn A"); a family name
-    alone ("Nguyễn"), an initial ("a") or "123" is not a full name."""
+    alone ("Nguyễn"), an initial ("a") or "123" is not a full name. With `accents` (the name was
+    asked for as written, with its marks), a name without a single mark ("Nguyen Van Binh") is
+    asked about before it goes on signed documents: typed in a hurry, or really written so."""
     typed = parse_text(text, max_len=max_len)
     if not typed.ok:
         return typed
@@ -85,6 +90,8 @@ def parse_name(text: str, *, max_len: int = 120) -> Parsed:
             error=N_("“{text}” is not a full name. Please type family name and given name, for example Nguyễn Văn An."),
             params={"text": value[:40]},
         )
+    if accents and not has_marks(value):
+        return Parsed(value, doubt=NO_MARKS, params={"text": value})
     return Parsed(value)
 
 

@@ -48,6 +48,7 @@ from chidoan.engine.words import (
     EDIT_WORDS,
     KEEP_TYPED_WORDS,
     KEEP_WORDS,
+    NOTHING_WORDS,
     RETYPE_WORDS,
     SKIP_WORDS,
     SUBMIT_WORDS,
@@ -158,7 +159,7 @@ class Runner:
                 return self._photos_done(ctx, state, step)
             ctx.say(N_("Please send the photos here (as photos or files), then press “Done”."))
             return self.ask(ctx, state)
-        if not step.required and folded in SKIP_WORDS:
+        if not step.required and (folded in SKIP_WORDS or (step.kind is Kind.text and _says_nothing(folded))):
             return self._store(ctx, state, step, None)
         self._store_parsed(ctx, state, step, self._parse(ctx, state, step, text))
 
@@ -708,7 +709,9 @@ class Runner:
         if step.kind is Kind.text:
             return parse_text(text, min_len=step.min_len, max_len=step.max_len)
         if step.kind is Kind.name:
-            return parse_name(text, max_len=step.max_len)
+            # Vietnamese prompts ask for the name with its accents, and nearly every Vietnamese
+            # name has one; in English a name may have none (a foreign member's): not asked there.
+            return parse_name(text, max_len=step.max_len, accents=ctx.locale == "vi")
         if step.kind is Kind.number:
             return parse_number(
                 text, locale=ctx.locale, integer=step.integer, minimum=step.minimum, maximum=step.maximum
@@ -738,6 +741,12 @@ class Runner:
         if step.kind is Kind.number:
             return format_number(value, ctx.locale)
         return str(value)
+
+
+def _says_nothing(folded: str) -> bool:
+    """A whole answer of "không", "không có" (and "none"): at an optional text step, nothing to
+    say, so the step is skipped rather than "ko" going into the report."""
+    return folded.strip(" .!") in NOTHING_WORDS
 
 
 # How a typed answer is read at each kind of step (the kinds not here answer by buttons only).

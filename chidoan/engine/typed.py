@@ -16,9 +16,18 @@ What names a button depends on the question (`Typed` of the message):
 * text (a free-text step that also offers buttons: Back, Skip, one-tap suggestions): only the
   number alone of an option (a suggestion: Back, Skip and Cancel are not numbered there and take
   their words, so "1" at a step with only Back is the answer "1"), a whole label ("bi thu" for
-  "Bí thư", "ban chap hanh" for "Ban Chấp hành") or a synonym ("dung" for "✅ Dùng nội dung gợi
-  ý", "bo qua" for "Bỏ qua"). Anything else is the answer, as typed: "2 buổi", "Dùng xe đạp",
-  "Phó Chủ tịch UBND" (part of a suggestion) too.
+  "Bí thư", "ban chap hanh" for "Ban Chấp hành"), a synonym ("dung" for "✅ Dùng nội dung gợi
+  ý", "bo qua" for "Bỏ qua"), or a suggestion begun. The answer here goes into documents as
+  typed, so a suggestion's words typed in a hurry take the suggestion, by one conservative rule:
+  - short forms are read as the labels write them (words.SHORT_FORMS): "BCH" is "Ban Chấp hành",
+    "BTV" "Ban Thường vụ", "ủy ban nhân dân" "UBND"; so "BCH" names "Ban Chấp hành" whole;
+  - text typed without any accent mark (i18n.has_marks) whose words, two at least, are the first
+    words of exactly one suggestion takes it: "bi thu dang uy" is "Bí thư Đảng ủy phường",
+    "chu tich ubnd" "Chủ tịch UBND phường".
+  Anything else is the answer, as typed: "2 buổi", "Dùng xe đạp"; text with accents, which is
+  written as the person wants it ("Phó Chủ tịch UBND", "Bí thư Đảng ủy"); one word ("bi"); words
+  from inside a label ("dang uy phuong") or going on past it ("bi thu dang uy xa", "BCH chi
+  doan"); and "pho chu tich ubnd" where no suggestion begins so.
 * value (a number, date or period step): a whole label or a synonym; a number is the answer.
 
 Numbers refer to the latest question only, and are 1 and up ("0" is never an option). A number
@@ -43,13 +52,14 @@ from typing import Any
 
 from chidoan.engine.inputs import ascii_int
 from chidoan.engine.messages import Outgoing, Typed, is_navigation
-from chidoan.engine.words import SYNONYMS
-from chidoan.i18n import LOCALES, fold, gettext
+from chidoan.engine.words import SHORT_FORMS, SYNONYMS
+from chidoan.i18n import LOCALES, fold, gettext, has_marks
 from chidoan.storage.uow import UnitOfWork
 
 _NUMBERED = re.compile(r"^\d{1,3}[.)]\s+")
 _WORD = re.compile(r"[^\W_]+")
 _YEAR_SAID = re.compile(r"^(?:nam|year) (\d{4})$")  # "năm 2027", as a plan's year is said: "2027"
+_SHORT = re.compile(r"\b(?:" + "|".join(map(re.escape, SHORT_FORMS)) + r")\b")
 
 
 @lru_cache(maxsize=4096)  # labels come back with every question: "« Quay lại", "Có", "Bỏ qua"
@@ -66,6 +76,23 @@ def _synonyms() -> dict[str, frozenset[str]]:
         for locale in LOCALES:
             table.setdefault(plain(gettext(locale, label)), set()).update(plain(w) or w for w in words)
     return {label: frozenset(words) for label, words in table.items()}
+
+
+@lru_cache(maxsize=4096)
+def spelled(words: str) -> str:
+    """Plain words with short forms written as labels write them: "bch" -> "ban chap hanh"."""
+    return _SHORT.sub(lambda short: SHORT_FORMS[short.group()], words)
+
+
+def _begun(buttons: list[tuple[str, str]], words: str, typed_plainly: bool) -> list[str]:
+    """The suggestions (not Back, Skip or Cancel) named by `words` spelled out, or, with
+    `typed_plainly` (no accent mark), begun by them, two words at least (see the module)."""
+    said = spelled(words).split()
+    options = [(spelled(plain(label)).split(), payload) for label, payload in numbered_buttons(buttons, Typed.text)]
+    found = [payload for label, payload in options if label == said]
+    if not found and typed_plainly and len(said) >= 2:
+        found = [payload for label, payload in options if label[: len(said)] == said]
+    return found
 
 
 _LONGEST = 40  # no synonym in words.py is longer
@@ -124,6 +151,8 @@ def match(body: dict[str, Any], text: str) -> Match | None:
         found = [payload for label, payload in buttons if words in synonyms.get(plain(label), ())]
     if not found and typed is Typed.choice:
         found = [payload for label, payload in buttons if f" {words} " in f" {plain(label)} "]
+    if not found and typed is Typed.text:
+        found = _begun(buttons, words, typed_plainly=not has_marks(stripped))
     if len(set(found)) == 1:  # the same label twice presses either; two different ones, neither
         return Match(payload=found[0])
     return None

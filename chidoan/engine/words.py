@@ -25,7 +25,13 @@ RETYPE_WORDS = NO_WORDS | {"nhap lai", "go lai", "type again", "retype"}
 KEEP_WORDS = frozenset(
     {"giu nguyen", "giu nguyen nhu cu", "giu nhu cu", "nhu cu", "keep", "keep it", "keep as it is", "unchanged"}
 )
+# A whole answer saying "nothing" at an optional free-text step: that step skipped, not "ko" stored.
+NOTHING_WORDS = frozenset({"ko", "k", "kh", "khong", "khong co", "ko co", "k co", "khong co gi", "none", "nothing"})
 USE_WORDS = frozenset({"dung", "dung goi y", "dung noi dung goi y", "use", "use it", "use the suggestion"})
+
+# Short forms typed for the words suggestions write out ("BCH": "Ban Chấp hành"), and the long
+# form of one that labels write short ("Chủ tịch UBND phường"); folded, whole words (see typed.py).
+SHORT_FORMS = {"bch": "ban chap hanh", "btv": "ban thuong vu", "uy ban nhan dan": "ubnd"}
 
 SYNONYMS: dict[str, frozenset[str]] = {
     N_("Yes"): YES_WORDS,
