@@ -496,6 +496,14 @@ async def test_a_meeting_report_with_photos_downloaded_within_the_limit(settings
     assert [e.kind for e in events(db) if e.kind in ("photo", "too_big")] == ["photo", "too_big", "photo"]
 
 
+async def test_dulieu_names_the_zalo_bot_as_people_know_it(polling_app, zalo, db):
+    add_member(db, "7600", "Lê Thị Cúc", "RG-VB", Role.secretary, channel="zalo_bot")
+    user = ZaloUser(zalo, db, "7600", name="Cúc")
+    await user.say("/dulieu")
+    assert "Tài khoản Zalo Bot: 7600 (tên hiển thị: " in user.text
+    assert "Zalo_bot" not in user.text
+
+
 # ---- start ---------------------------------------------------------------------------------------
 
 
