@@ -11,6 +11,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -20,7 +21,7 @@ from chidoan.bot.app import App
 from chidoan.bot.config import Settings
 from chidoan.handlers.invites import issue
 from chidoan.storage.db import make_db, upgrade
-from chidoan.storage.models import Outbox, OutboxStatus, Role
+from chidoan.storage.models import Outbox, OutboxStatus, Role, RoleAssignment
 from chidoan.storage.uow import unit_of_work
 
 TOKEN = "7001002003:chidoan-test-token"  # the fake Bot API's bot
@@ -140,6 +141,17 @@ def add_member(
             account_id=sender.account_id, unit_id=uow.units.by_code(unit_code).id, role=role, invite_id=None, now=now
         )
         return sender.account_id
+
+
+def bound_on(engine, account_id: int, *local: int) -> None:
+    """The account's roles were granted at this local time in Vietnam (add_member grants them now)."""
+    table = RoleAssignment.__table__
+    with unit_of_work(engine) as uow:
+        uow.conn.execute(
+            table.update()
+            .where(table.c.account_id == account_id)
+            .values(granted_at=datetime(*local, tzinfo=ZoneInfo("Asia/Ho_Chi_Minh")).astimezone(UTC))
+        )
 
 
 @pytest.fixture

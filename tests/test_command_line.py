@@ -47,8 +47,22 @@ def test_the_data_directory_is_the_same_from_any_folder(tmp_path):
     assert chidoan("demo", cwd=here, CHIDOAN_DATA_DIR=str(data)).returncode == 0
     invited = chidoan("invite", "--unit", "RG-PT", "--role", "secretary", cwd=there, CHIDOAN_DATA_DIR=str(data))
     assert invited.returncode == 0, invited.stderr
-    assert f"database {data / DATABASE_FILE} (CHIDOAN_DATA_DIR)" in invited.stderr  # which one, in one line
+    assert f"Cơ sở dữ liệu: {data / DATABASE_FILE} (CHIDOAN_DATA_DIR)." in invited.stderr  # which one, in one line
     assert not (there / "data").exists() and not (here / "data").exists()
+
+
+def test_the_database_line_is_said_in_the_commands_language(tmp_path):
+    """Which database a command uses is for the operator: in Vietnamese by default, in English
+    with --lang en, never a log line; on stderr, so stdout stays the command's output."""
+    data = tmp_path / "data-dir"
+    made = chidoan("migrate", cwd=tmp_path, CHIDOAN_DATA_DIR=str(data))
+    assert made.returncode == 0, made.stderr
+    assert made.stderr.startswith(
+        f"Cơ sở dữ liệu: {data / DATABASE_FILE} (CHIDOAN_DATA_DIR). Chưa có cơ sở dữ liệu này: "
+    )
+    english = chidoan("--lang", "en", "migrate", cwd=tmp_path, CHIDOAN_DATA_DIR=str(data))
+    assert english.stderr.startswith(f"Database: {data / DATABASE_FILE} (CHIDOAN_DATA_DIR).\n")
+    assert "INFO chidoan: database" not in made.stderr + english.stderr and "database" not in made.stdout
 
 
 def test_without_settings_the_database_is_in_the_project_data_directory(tmp_path, monkeypatch):
@@ -67,7 +81,7 @@ def test_an_older_database_in_the_current_folder_is_kept_with_a_warning(tmp_path
     assert chidoan("demo", cwd=tmp_path, CHIDOAN_DATABASE_URL=f"sqlite:///{old}").returncode == 0
     invited = chidoan("invite", "--unit", "RG-PT", "--role", "secretary", cwd=tmp_path)
     assert invited.returncode == 0, invited.stderr
-    assert f"WARNING chidoan: database {old} (found in the current folder)" in invited.stderr
+    assert f"Cơ sở dữ liệu: {old} (tìm thấy trong thư mục hiện tại). Vẫn dùng" in invited.stderr
     assert "CHIDOAN_DATA_DIR=" in invited.stderr
 
 
@@ -77,7 +91,8 @@ def test_an_older_database_in_the_current_folder_is_kept_with_a_warning(tmp_path
 @pytest.fixture
 def command(db, org, settings, monkeypatch, capsys):
     """`chidoan …` in this process on the test database (Vietnamese locale unless told):
-    returns (exit status, stdout, stderr)."""
+    returns (exit status, stdout, stderr without the line that names the database: checked by
+    test_the_database_line_is_said_in_the_commands_language; none when --lang is refused)."""
     for name in ("LC_ALL", "LC_MESSAGES"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LANG", "C.UTF-8")
@@ -87,7 +102,8 @@ def command(db, org, settings, monkeypatch, capsys):
     def run(*args: str) -> tuple[int, str, str]:
         status = main(list(args))
         out = capsys.readouterr()
-        return status, out.out, out.err
+        said, _, rest = out.err.partition("\n")
+        return status, out.out, rest if said.startswith(("Cơ sở dữ liệu: ", "Database: ")) else out.err
 
     return run
 

@@ -11,23 +11,14 @@ from sqlalchemy import select
 
 from chidoan.programmes.loader import programmes
 from chidoan.reminders.obligations import Calendar
-from chidoan.storage.models import DeadlineChange, RoleAssignment
+from chidoan.storage.models import DeadlineChange, Outbox
 from chidoan.storage.uow import unit_of_work
-from tests.conftest import WebUser, add_member
+from tests.conftest import WebUser, add_member, bound_on
 from tests.test_registration import PROGRAMME, TZ, register_rest, started
+from tests.test_telegram import rows
 
 MOVES = DeadlineChange.__table__
-
-
-def bound_on(engine, account_id: int, *local: int) -> None:
-    """The account's roles were granted at this local time (add_member grants them now)."""
-    table = RoleAssignment.__table__
-    with unit_of_work(engine) as uow:
-        uow.conn.execute(
-            table.update()
-            .where(table.c.account_id == account_id)
-            .values(granted_at=datetime(*local, tzinfo=TZ).astimezone(UTC))
-        )
+OUT = Outbox.__table__
 
 
 @pytest.fixture
@@ -220,6 +211,34 @@ async def test_status_of_a_unit_that_joined_after_the_deadline_is_not_overdue(se
             assert "plan for 2027, due before 15/10/2026: not submitted, overdue" in old.text
     finally:
         await app.stop()
+
+
+async def test_a_plan_from_a_unit_that_joined_after_the_deadline_is_not_called_late(settings, db, org, people):
+    """The start rule of /trangthai and the reminders holds when the plan comes: the newcomer, its
+    document's caption and the union above are not told it is late; a unit that had joined is."""
+    newcomer = add_member(db, "newcomer", "Ngô Thị Mới", "KG-CD", "secretary", locale="en")
+    bound_on(db, newcomer, 2026, 11, 20, 10, 0)  # the plan for 2027 was due before 15/10/2026
+    province = add_member(db, "province", "Phan Văn Tỉnh", "KG", "district_staff", locale="en")
+    app = await started(settings, 2026, 11, 20, 15, 0)
+    try:
+        async with WebUser(app, "newcomer", language="en") as new, WebUser(app, "ct_sec", language="en") as old:
+            await new.say("/dangky 2027")
+            await register_rest(new)
+            assert "late" not in new.text.replace("not late", "")
+            assert "(version 1), not late: your unit joined after the common deadline (before 15/10/2026)" in new.text
+            await old.say("/dangky 2027")
+            await register_rest(old)
+            assert "(version 1), late (the deadline was before 15/10/2026)" in old.text
+    finally:
+        await app.stop()
+    [notice] = [r.body["text"] for r in rows(db, select(OUT).where(OUT.c.account_id == province))]
+    assert notice == (
+        "Đoàn Trường Cao đẳng Kiên Giang submitted its “3 chủ động” plan for 2027 (version 1); it joined after the"
+        " common deadline (before 15/10/2026), so it is not late."
+    )
+    with unit_of_work(db) as uow:
+        assert uow.registrations.find(org["KG-CD"].id, PROGRAMME, 2027).on_time is True  # not late, in /trangthai too
+        assert uow.registrations.find(org["CT-ML"].id, PROGRAMME, 2027).on_time is False
 
 
 def test_the_calendar_returns_a_moved_date_for_the_reviewers_units_only(settings, db, org, people):

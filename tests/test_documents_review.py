@@ -14,7 +14,7 @@ from sqlalchemy import select
 from chidoan.bot.app import App
 from chidoan.storage.models import CompiledReport, Document, Registration, ReviewResult, Role
 from chidoan.storage.uow import unit_of_work
-from tests.conftest import WebUser, add_member, make_settings
+from tests.conftest import WebUser, add_member, bound_on, make_settings
 from tests.test_registration import PROGRAMME, TASKS, clock_at, register
 
 # RG reviews RG-VB (on time), RG-AH (late), RG-TH (nobody joined: missing); KG reviews RG and
@@ -35,13 +35,16 @@ def people(db, org):
         rg = uow.units.by_code("RG")
         for code, name in EXTRA_UNITS:
             uow.units.add(code=code, name=name, kind="base_unit", parent=rg, reviews=False, now=now)
-    return {
+    found = {
         "sec": add_member(db, "sec", "Lê Văn Cường", "RG-VB", Role.secretary, locale="en"),
         "sec_ah": add_member(db, "sec_ah", "Ngô Thị Hoa", "RG-AH", Role.secretary, locale="en"),
         "staff": add_member(db, "staff", "Trần Thị Bình", "RG", Role.district_staff),
         "prov": add_member(db, "prov", "Phan Văn Tỉnh", "KG", Role.district_staff),
         "ct": add_member(db, "ct", "Đỗ Văn Châu", "CT", Role.district_staff),
     }
+    for account_id in found.values():
+        bound_on(db, account_id, 2026, 9, 1, 8, 0)  # joined before the plans were due
+    return found
 
 
 @pytest.fixture

@@ -13,18 +13,23 @@ the chosen one.
 
 from __future__ import annotations
 
+import importlib
 import itertools
+import pkgutil
 import re
 import threading
+import typing
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, text
 
+from chidoan.bot import channels
 from chidoan.bot.app import App
 from chidoan.engine.messages import Incoming
 from chidoan.handlers import build_engine
 from chidoan.handlers.commitments import ask_due
+from chidoan.handlers.link import CHANNEL_LABELS
 from chidoan.storage.db import make_db, upgrade
 from chidoan.storage.links import merge_accounts
 from chidoan.storage.models import (
@@ -716,3 +721,17 @@ async def test_an_invite_code_typed_in_either_app_joins_the_one_account(both, db
         await web.say("/toi")
         assert "Secretary of Đoàn phường Vĩnh Bảo" in web.text and "Deputy secretary of Chi đoàn Khu phố 1" in web.text
     assert active_roles(db, secretary) == {("RG-VB", "secretary"), ("RG-VB-KP1", "deputy")}
+
+
+def test_every_channel_has_a_name_people_read():
+    """Each channel module (a `build` function, as bot/channels/__init__.py finds them) names its
+    channel; each name has a label for /lienket and /dulieu, so no internal name ("zalo_bot")
+    reaches a person, and a new channel without one fails here."""
+    names = set()
+    for module in pkgutil.iter_modules(channels.__path__):
+        build = getattr(importlib.import_module(f"{channels.__name__}.{module.name}"), "build", None)
+        if build is not None:
+            [built] = [c for c in typing.get_args(typing.get_type_hints(build)["return"]) if c is not type(None)]
+            names.add(built.name)
+    assert {"telegram", "zalo", "zalo_bot", "web"} <= names
+    assert names <= CHANNEL_LABELS.keys()

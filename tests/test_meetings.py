@@ -123,7 +123,7 @@ async def test_a_meeting_without_photos_does_not_mention_files(app, db):
         await user.say("Quán triệt nghị quyết; phân công trực tiếp nhận ý kiến.")
         await user.press("Bỏ qua")
         await user.press("Bỏ qua")
-        assert "Nếu không có, bấm “Bỏ qua”." in user.text
+        assert "Nếu không có, chọn “Bỏ qua”." in user.text
         await user.press("Bỏ qua")
         await user.press("Gửi báo cáo")
         assert "Cảm ơn đồng chí! Đã báo cáo buổi sinh hoạt ngày" in user.text

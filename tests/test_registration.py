@@ -18,7 +18,7 @@ from chidoan.bot.app import App
 from chidoan.programmes.loader import programmes
 from chidoan.storage.models import Document, RegistrationStatus
 from chidoan.storage.uow import unit_of_work
-from tests.conftest import WebUser, add_member
+from tests.conftest import WebUser, add_member, bound_on
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 PROGRAMME = "three_proactives_2023_2027"
@@ -32,12 +32,15 @@ def clock_at(*local: int):
 
 @pytest.fixture
 def people(db, org):
-    return {
+    found = {
         "sec": add_member(db, "sec", "Lê Văn Cường", "RG-VB", "secretary", locale="en"),
         "deputy": add_member(db, "deputy", "Võ Thị Lan", "RG-VB", "deputy", locale="en"),
         "staff": add_member(db, "staff", "Trần Thị Bình", "RG", "district_staff", locale="en"),
         "branch": add_member(db, "branch", "Phạm Minh Dũng", "RG-VB-KP1", "secretary", locale="en"),
     }
+    for account_id in found.values():
+        bound_on(db, account_id, 2026, 9, 1, 8, 0)  # joined before the plans were due
+    return found
 
 
 async def started(settings, *local):

@@ -27,7 +27,7 @@ from chidoan.storage.models import (
 )
 from chidoan.storage.registrations import NewerVersion
 from chidoan.storage.uow import unit_of_work
-from tests.conftest import WebUser, add_member, make_settings, seed_org
+from tests.conftest import WebUser, add_member, bound_on, make_settings, seed_org
 from tests.test_programmes import line_of, problems_of
 from tests.test_registration import TASKS, clock_at
 
@@ -43,7 +43,7 @@ COMMENT = "Phần việc 2 cần ghi rõ số lượng thanh niên; mục I cầ
 
 @pytest.fixture
 def people(db, org):
-    return {
+    found = {
         "sec": add_member(db, "sec", "Lê Văn Cường", "RG-VB", "secretary"),
         "deputy": add_member(db, "deputy", "Võ Thị Lan", "RG-VB", "deputy"),
         "staff": add_member(db, "staff", "Trần Thị Bình", "RG", "district_staff"),
@@ -51,6 +51,9 @@ def people(db, org):
         "kg": add_member(db, "kg", "Phan Thị Hoa", "KG", "district_staff"),
         "cd": add_member(db, "cd", "Đỗ Minh Khoa", "KG-CD", "secretary"),
     }
+    for account_id in found.values():
+        bound_on(db, account_id, 2026, 9, 1, 8, 0)  # joined before the plans were due
+    return found
 
 
 async def started(settings, *local) -> App:

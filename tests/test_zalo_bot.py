@@ -496,6 +496,35 @@ async def test_a_meeting_report_with_photos_downloaded_within_the_limit(settings
     assert [e.kind for e in events(db) if e.kind in ("photo", "too_big")] == ["photo", "too_big", "photo"]
 
 
+async def test_the_photo_step_asks_for_no_press_and_a_report_without_photos_says_none(polling_app, zalo, db):
+    """Nothing can be pressed on the Zalo Bot: the photo step says "chọn" (its options are
+    numbered under it); and the summary of a report sent without photos says "(không có)"."""
+    add_member(db, "7700", "Phạm Minh Dũng", "RG-VB-KP1", Role.secretary, channel="zalo_bot")
+    user = ZaloUser(zalo, db, "7700", name="Dũng")
+    await user.say("/sinhhoat")
+    await user.say("hôm nay")
+    await user.choose("Định kỳ")
+    await user.say("Sinh hoạt chi đoàn tháng 11")
+    await user.say("12")
+    await user.say("10")
+    await user.say("Bầu Bí thư chi đoàn")
+    await user.say("bo qua")
+    await user.say("bo qua")
+    [prompt] = user.last
+    assert prompt.startswith("Gửi ảnh biên bản sinh hoạt") and "chọn “Xong”" in prompt and "chọn “Bỏ qua”" in prompt
+    assert "bấm" not in prompt.casefold() and "\n1. ✅ Xong\n" in prompt
+    await user.choose("Xong")
+    assert "Ảnh: (không có)" in user.text and "0 tệp" not in user.text
+
+
+async def test_dulieu_names_the_zalo_bot_as_people_know_it(polling_app, zalo, db):
+    add_member(db, "7600", "Lê Thị Cúc", "RG-VB", Role.secretary, channel="zalo_bot")
+    user = ZaloUser(zalo, db, "7600", name="Cúc")
+    await user.say("/dulieu")
+    assert "Tài khoản Zalo Bot: 7600 (tên hiển thị: " in user.text
+    assert "Zalo_bot" not in user.text
+
+
 # ---- start ---------------------------------------------------------------------------------------
 
 

@@ -889,7 +889,9 @@ async def test_every_kind_of_tap_does_what_its_button_does_also_after_a_restart(
         await user.say("Không có")
         await user.say("bỏ qua")
         assert (
-            vi("Photos of the minutes or the attendance sheet (optional): send them now, then press “Done”.")
+            vi(
+                "Photos of the minutes or the attendance sheet (optional): send them now, then choose “Done”. If there are none, choose “Skip”."
+            )
             in user.text
         )
         await restarted(user.app, user)

@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from chidoan.bot import logs
+from chidoan.bot.announce import announce_database
 from chidoan.bot.config import Settings
 from chidoan.bot.datacli import add_parser as add_data_parser
 from chidoan.bot.datacli import cmd_data
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"chidoan: configuration: {where + ': ' if where else ''}{error['msg']}", file=sys.stderr)
         return 2
     logs.configure(settings.log_level)
-    logs.announce_database(settings)
+    announce_database(settings, voice)
     return COMMANDS[args.command](settings, args, voice)
 
 

@@ -157,7 +157,7 @@ class Runner:
         if step.kind is Kind.photos:
             if folded in DONE_WORDS or (folded in SKIP_WORDS and not step.required):
                 return self._photos_done(ctx, state, step)
-            ctx.say(N_("Please send the photos here (as photos or files), then press “Done”."))
+            ctx.say(N_("Please send the photos here (as photos or files), then choose “Done”."))
             return self.ask(ctx, state)
         if not step.required and (folded in SKIP_WORDS or (step.kind is Kind.text and _says_nothing(folded))):
             return self._store(ctx, state, step, None)
@@ -209,7 +209,7 @@ class Runner:
             return
         if len(received) >= step.max_photos:
             ctx.say(
-                N_("{n} files are enough for one report; this one was not added. Press “Done” to go on."),
+                N_("{n} files are enough for one report; this one was not added. Choose “Done” to go on."),
                 n=step.max_photos,
                 buttons=done,
             )
@@ -223,7 +223,7 @@ class Runner:
         ctx.uow.conversations.save(state, ctx.now)  # kept even if the person leaves before "Done"
         done = [[Button(ctx.t(N_("✅ Done")), f"j:{state.id}.{state.version}.done")]]  # the saved version
         ctx.say(
-            N_("Received {n} of at most {max}. Send more, or press “Done”."),
+            N_("Received {n} of at most {max}. Send more, or choose “Done”."),
             n=len(received),
             max=step.max_photos,
             buttons=done,
@@ -732,8 +732,8 @@ class Runner:
         if step.kind is Kind.choice:
             label = next((c.label for c in step.choices if c.value == value), str(value))
             return ctx.t(label)
-        if step.kind is Kind.photos:
-            return ctx.t(N_("{n} file(s)"), n=len(value))
+        if step.kind is Kind.photos:  # none sent: "(none)", not "0 files"
+            return ctx.t(N_("{n} file(s)"), n=len(value)) if value else ctx.t(N_("(none)"))
         if step.kind is Kind.yes_no:
             return ctx.t(N_("Yes") if value else N_("No"))
         if step.kind is Kind.date:

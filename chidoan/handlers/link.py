@@ -31,12 +31,14 @@ from chidoan.storage.links import (
 )
 from chidoan.storage.models import Role
 
-CHANNEL_LABELS = {"telegram": "Telegram", "zalo": "Zalo", "web": N_("web chat")}
+# Every channel's name for a person (tests/test_link.py checks each channel has one). Both Zalo
+# channels open in the Zalo app, but they are two chats a person may link: the Official Account
+# is "Zalo", the pilot's bot "Zalo Bot", the name Zalo itself gives it.
+CHANNEL_LABELS = {"telegram": "Telegram", "zalo": "Zalo", "zalo_bot": "Zalo Bot", "web": N_("web chat")}
 
 
 def channel_label(ctx: Ctx, channel: str) -> str:
-    label = CHANNEL_LABELS.get(channel)
-    return ctx.t(label) if label else channel.capitalize()
+    return ctx.t(CHANNEL_LABELS[channel])
 
 
 def _when(ctx: Ctx, moment) -> str:
@@ -145,7 +147,7 @@ def _ask_owner(ctx: Ctx, link: Row) -> None:
             N_(
                 "Someone on {channel} ({name}) wants to link to your account with your link code. Allow it only if it is you: afterwards that app leads to this account, with all its roles. If it is not you, refuse, and show your code to no one."
             ),
-            channel=gettext(locale, CHANNEL_LABELS.get(ctx.incoming.channel, ctx.incoming.channel)),
+            channel=gettext(locale, CHANNEL_LABELS[ctx.incoming.channel]),
             name=ctx.sender.display_name or "-",
         ),
         [

@@ -168,7 +168,9 @@ MEETING = Journey(
         ),
         Step(
             "photos",
-            N_("Photos of the minutes or the attendance sheet (optional): send them now, then press “Done”."),
+            N_(
+                "Photos of the minutes or the attendance sheet (optional): send them now, then choose “Done”. If there are none, choose “Skip”."
+            ),
             kind=Kind.photos,
             label=N_("Photos"),
             required=False,

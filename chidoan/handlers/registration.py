@@ -445,6 +445,35 @@ RETURNED_MEANWHILE = N_(
 )
 
 
+# How a first submission is judged: the submitter's words, then the reviewers' notice.
+TIMING = {
+    "on_time": N_("on time (deadline: before {due})"),
+    "late": N_("late (the deadline was before {due})"),
+    "joined_after": N_("not late: your unit joined after the common deadline (before {due})"),
+}
+NOTICE = {
+    "on_time": N_("{unit} submitted its {programme} plan for {year} (version {version}), on time."),
+    "late": N_(
+        "{unit} submitted its {programme} plan for {year} (version {version}), late: the deadline was before {due}."
+    ),
+    "joined_after": N_(
+        "{unit} submitted its {programme} plan for {year} (version {version}); it joined after the common deadline (before {due}), so it is not late."
+    ),
+}
+
+
+def _judged(ctx: Ctx, programme: Programme, year: int, unit: Row) -> tuple[date, str]:
+    """The deadline in force (the reviewing unit may have moved it, /hanchot) and how a plan sent
+    now is judged: "on_time", "late", or "joined_after" when the unit's first secretary or deputy
+    was bound after it: the unit never owed that deadline (the start rule of the reminders and
+    /trangthai), so its plan is not late, whenever it comes."""
+    cal = Calendar.load(ctx.uow, ctx.settings)
+    due = cal.plan_due(programme, year, unit)
+    if ctx.now.astimezone(ctx.tz).date() < due:
+        return due, "on_time"
+    return due, "late" if cal.owes(due, cal.start_of(ctx.uow, unit)) else "joined_after"
+
+
 def submit(ctx: Ctx, programme: Programme, answers: Answers) -> None:
     uow = ctx.uow
     context = answers.pop("_ctx")
@@ -455,9 +484,8 @@ def submit(ctx: Ctx, programme: Programme, answers: Answers) -> None:
     if context.get("reopen"):  # a correction: only the reopened parts are taken from this edit
         answers = _corrected(programme, _latest_answers(ctx, registration), answers, context["reopen"])
     unit = uow.units.one(registration.unit_id)
-    # On time by the reviewing unit's deadline, which it may have moved (/hanchot).
-    due_day = Calendar.load(ctx.uow, ctx.settings).plan_due(programme, registration.year, unit)
-    on_time = ctx.now.astimezone(ctx.tz).date() < due_day
+    due_day, judgement = _judged(ctx, programme, registration.year, unit)
+    on_time = judgement != "late"
     correction = bool(context.get("reopen"))
     if correction:  # asked for by the reviewing union, often after the deadline: not a late plan
         on_time = bool(registration.on_time)  # the first submission's judgement stands
@@ -485,7 +513,6 @@ def submit(ctx: Ctx, programme: Programme, answers: Answers) -> None:
         return _newer_version(ctx, refused.current)
     uow.reminders.met(plan_key(programme.code, registration.year, unit.id), ctx.now)  # its reminders stop now
     due = format_date(due_day)
-    timing = N_("on time (deadline: before {due})") if on_time else N_("late (the deadline was before {due})")
     if correction:
         ctx.send_document(
             document_id,
@@ -505,16 +532,10 @@ def submit(ctx: Ctx, programme: Programme, answers: Answers) -> None:
             ),
             year=registration.year,
             version=version,
-            timing=ctx.t(timing, due=due),
+            timing=ctx.t(TIMING[judgement], due=due),
         )
     reviewer = uow.units.reviewer(unit)
-    notice = (
-        N_("{unit} submitted its {programme} plan for {year} (version {version}), on time.")
-        if on_time
-        else N_(
-            "{unit} submitted its {programme} plan for {year} (version {version}), late: the deadline was before {due}."
-        )
-    )
+    notice = NOTICE[judgement]
     staff_ids = [
         staff.account_id for staff in (uow.roles.holders(reviewer.id, Role.district_staff) if reviewer else [])
     ]
