@@ -166,3 +166,18 @@ async def test_district_staff_issue_invites_only_inside_their_district(app, db):
         assert [uow.units.get(i.unit_id).code for i in invites] == ["RG-VB-KP1"]
         assert invites[0].role == "secretary" and invites[0].issued_by is not None
         assert uow.conn.execute(select(RoleAssignment.__table__)).all()  # untouched
+
+
+async def test_a_period_typed_with_nothing_open_is_not_taken_for_an_invite_code(app, db):
+    """ "thang 9/27" has eight letters and digits of the codes' alphabet, but a code is typed with
+    spaces or dashes at most: a slash makes it something else (here, a period for a question that
+    is not open), not an unknown code."""
+    code = new_invite(db, "RG-VB")
+    async with WebUser(app, "a", language="en") as a:
+        for text in ("thang 9/27", "Q2/2027!"):
+            await a.say(text)
+            assert "do not know the code" not in a.text, text
+        await a.say(code.lower()[:4] + " - " + code.lower()[4:])  # still a code, as people type it
+        assert "This code makes you" in a.text
+    with unit_of_work(db) as uow:
+        assert uow.invites.by_code(code) is not None

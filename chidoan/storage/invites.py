@@ -27,8 +27,15 @@ def normalise_code(text: str) -> str:
 
 
 def looks_like_code(text: str) -> bool:
+    """Eight letters and digits of the alphabet, apart only by spaces or dashes: "thang 9/27" has the
+    eight, but its slash says it is something else (a period typed where no question is open)."""
     code = normalise_code(text)
-    return len(code) == CODE_LENGTH and all(ch in ALPHABET for ch in code) and len(text.strip()) <= CODE_LENGTH + 3
+    return (
+        len(code) == CODE_LENGTH
+        and all(ch in ALPHABET for ch in code)
+        and len(text.strip()) <= CODE_LENGTH + 3
+        and all(ch.isalnum() or ch in " -" for ch in text.strip())
+    )
 
 
 class Invites:
