@@ -17,7 +17,7 @@ from chidoan.engine.commands import Command, closest, parse_command
 from chidoan.engine.context import Ctx, Notice
 from chidoan.engine.jobs import JobFn
 from chidoan.engine.journey import Journey
-from chidoan.engine.messages import FACTS, Button, Incoming, Outgoing, Typed, clean_text
+from chidoan.engine.messages import BUTTON_GONE, FACTS, Button, Incoming, Outgoing, Typed, clean_text
 from chidoan.engine.notices import WINDOWED, Window, route
 from chidoan.engine.runner import Runner
 from chidoan.engine.typed import buttons_of, match, question, remember
@@ -260,7 +260,7 @@ class Engine:
             return self._run_command(ctx, state, arg[:32], "")
         action = self.actions.get(prefix)
         if action is None:
-            ctx.say(N_("That button is no longer valid."))
+            ctx.say(BUTTON_GONE)
             return
         return action(ctx, arg)
 

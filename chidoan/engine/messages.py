@@ -129,6 +129,8 @@ class Typed(StrEnum):
 
 # A journey's navigation buttons ("j:<conversation>.<version>.<action>"): Back, Skip, Cancel,
 # and Keep (an answer being edited stays as it is).
+# What a press of a button that no longer means anything gets (a stale, forged or used one).
+BUTTON_GONE = N_("That button is no longer valid.")
 NAVIGATION_ACTIONS = frozenset({"back", "skip", "x", "unchanged"})
 
 

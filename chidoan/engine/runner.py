@@ -40,7 +40,7 @@ from chidoan.engine.inputs import (
     parse_yes_no,
 )
 from chidoan.engine.journey import Answers, Journey, Kind, Step
-from chidoan.engine.messages import Button, Typed, clip_filename, clip_label
+from chidoan.engine.messages import BUTTON_GONE, Button, Typed, clip_filename, clip_label
 from chidoan.engine.words import (
     BACK_WORDS,
     CANCEL_WORDS,
@@ -240,7 +240,7 @@ class Runner:
         conv_part, version_part, action = (payload[2:].split(".", 2) + ["", ""])[:3]
         conv_id, version = parse_id(conv_part), ascii_int(version_part, 18)
         if conv_id is None or version is None:
-            ctx.say(N_("That button is no longer valid."))
+            ctx.say(BUTTON_GONE)
             return
         if state is None or state.id != conv_id:
             ctx.say(N_("That button belongs to a conversation that has ended. Type /help to see what you can do."))
@@ -268,7 +268,7 @@ class Runner:
         else:
             handled = self._step_action(ctx, state, action)
         if not handled:
-            ctx.say(N_("That button is no longer valid."))
+            ctx.say(BUTTON_GONE)
             self.ask(ctx, state)
 
     # Each returns True when the action was one of its own and has been carried out.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chidoan.engine.context import Ctx
-from chidoan.engine.messages import Button
+from chidoan.engine.messages import BUTTON_GONE, Button
 from chidoan.handlers.labels import KIND_LABELS, ROLE_LABELS
 from chidoan.handlers.onboarding import start_with_code
 from chidoan.i18n import LOCALES, N_, fold
@@ -77,7 +77,7 @@ LANGUAGE_SET = N_("Language set to English.")
 
 def set_language(ctx: Ctx, code: str) -> None:
     if code not in LOCALES:
-        ctx.say(N_("That button is no longer valid."))
+        ctx.say(BUTTON_GONE)
         return
     ctx.uow.accounts.update(ctx.account_id, locale=code)
     ctx.switch_locale(code)

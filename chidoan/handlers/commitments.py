@@ -10,6 +10,7 @@ from chidoan.engine.context import Ctx, Notice
 from chidoan.engine.dispatch import queue_notice
 from chidoan.engine.inputs import parse_id
 from chidoan.engine.journey import Answers, Journey, Step
+from chidoan.engine.messages import BUTTON_GONE
 from chidoan.engine.notices import Window
 from chidoan.handlers.access import BASE_UNIT, acting_unit, still_acting
 from chidoan.i18n import N_, format_date
@@ -63,7 +64,7 @@ def commitment_action(ctx: Ctx, arg: str) -> None:
     commitment = ctx.uow.reports.commitment(found) if (found := parse_id(ident)) else None
     unit = acting_unit(ctx, kinds=BASE_UNIT, unit_id=commitment.unit_id) if commitment else None
     if commitment is None or unit is None or status not in ANSWERS:
-        ctx.say(N_("That button is no longer valid."))
+        ctx.say(BUTTON_GONE)
         return
     ctx.uow.reports.follow_up(commitment.id, status=status, now=ctx.now)
     ctx.uow.reminders.met(commitment_key(commitment), ctx.now)

@@ -24,7 +24,7 @@ from sqlalchemy import Row
 
 from chidoan.engine.context import Ctx
 from chidoan.engine.inputs import ascii_int, parse_date, parse_id
-from chidoan.engine.messages import Button
+from chidoan.engine.messages import BUTTON_GONE, Button
 from chidoan.handlers.scope import staff_scope
 from chidoan.i18n import N_, fold, format_date
 from chidoan.programmes.loader import Programme, programme_for, programmes
@@ -48,7 +48,6 @@ NOTICE = {
         "{reviewer} moved the deadline for reporting the dialogue of {year}: it is now before {new} (it was before {old}). Type /doithoai to report it."
     ),
 }
-STALE = N_("That button is no longer valid.")
 
 
 def reviewing_units(ctx: Ctx) -> list[Row]:
@@ -235,7 +234,7 @@ def deadline_action(ctx: Ctx, arg: str) -> None:
         return
     parts = rest.split(":")
     if what != "y" or len(parts) != 5:
-        ctx.say(STALE)
+        ctx.say(BUTTON_GONE)
         return
     unit_id, code, year, day, token = parse_id(parts[0]), parts[1], ascii_int(parts[2], 4), parts[3], parts[4]
     obligation = next((o for o, c in CODES.items() if c == code), None)
@@ -243,7 +242,7 @@ def deadline_action(ctx: Ctx, arg: str) -> None:
     new = _day(day)
     programme = programme_for(programmes(ctx.settings), year, UnitKind.base_unit) if year else None
     if unit is None or obligation is None or year is None or new is None or programme is None:
-        ctx.say(STALE)
+        ctx.say(BUTTON_GONE)
         return
     moved = ctx.uow.deadlines.newest(unit.id, obligation, programme.code, year)
     if (moved.id if moved else 0) != ascii_int(token, 19):
@@ -254,7 +253,7 @@ def deadline_action(ctx: Ctx, arg: str) -> None:
                 date=format_date(new),
             )
         else:  # moved again since the question was asked
-            ctx.say(STALE)
+            ctx.say(BUTTON_GONE)
         return
     if not _allowed(ctx, obligation, programme, year, new):  # e.g. pressed days later
         return

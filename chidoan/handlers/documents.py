@@ -30,7 +30,7 @@ from chidoan.engine.context import Ctx
 from chidoan.engine.dispatch import notice_row
 from chidoan.engine.inputs import ascii_int, parse_id
 from chidoan.engine.jobs import JobContext
-from chidoan.engine.messages import Attachment, Button, Outgoing
+from chidoan.engine.messages import BUTTON_GONE, Attachment, Button, Outgoing
 from chidoan.exports.xlsx import (
     CHILD_ABOVE,
     export,
@@ -47,7 +47,6 @@ from chidoan.storage.models import Role, UnitKind
 from chidoan.storage.signing import sign, verify
 from chidoan.storage.uow import UnitOfWork
 
-STALE = N_("That button is no longer valid.")
 NOT_REVIEWING = N_(
     "Only the staff of a union that reviews the units below it can draw up this document; you are not staff of one."
 )
@@ -204,14 +203,14 @@ def document_action(ctx: Ctx, arg: str) -> None:
     unit_id, year = parse_id(unit_text), ascii_int(year_text, 4)
     unit = ctx.uow.units.get(unit_id) if unit_id is not None else None
     if what not in JOB_KINDS or unit is None or year is None:
-        ctx.say(STALE)
+        ctx.say(BUTTON_GONE)
         return
     if what == "x":
         allowed = in_scope(ctx, unit) and 1990 <= year <= 2200
     else:
         allowed = any(u.id == unit.id for u in reviewing_units(ctx)) and year in plan_years(ctx.settings)
     if not allowed:
-        ctx.say(STALE)
+        ctx.say(BUTTON_GONE)
         return
     _queue(ctx, what, unit, year)
 
@@ -223,27 +222,27 @@ def up_payload(uow: UnitOfWork, document_id: int, unit_id: int, year: int) -> st
 def _send_up(ctx: Ctx, rest: str) -> None:
     parts = rest.split(":")
     if len(parts) != 4:
-        ctx.say(STALE)
+        ctx.say(BUTTON_GONE)
         return
     document_id, unit_id, year = parse_id(parts[0]), parse_id(parts[1]), ascii_int(parts[2], 4)
     uow = ctx.uow
     if document_id is None or unit_id is None or year is None:
-        ctx.say(STALE)
+        ctx.say(BUTTON_GONE)
         return
     if not verify(uow, f"up:{document_id}:{unit_id}:{year}", parts[3]):
-        ctx.say(STALE)
+        ctx.say(BUTTON_GONE)
         return
     unit = uow.units.get(unit_id)
     document = uow.documents.get(document_id)
     programme = _programme(ctx.settings, year)
     allowed = unit is not None and any(u.id == unit.id for u in reviewing_units(ctx))
     if not allowed or document is None or programme is None:
-        ctx.say(STALE)
+        ctx.say(BUTTON_GONE)
         return
     assert unit is not None
     above = level_above(uow, unit)
     if above is None:
-        ctx.say(STALE)
+        ctx.say(BUTTON_GONE)
         return
     sent = uow.compiled.by_document(document_id)
     if sent is not None:

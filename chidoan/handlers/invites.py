@@ -9,7 +9,7 @@ from sqlalchemy import Row
 
 from chidoan.engine.context import Ctx
 from chidoan.engine.inputs import has_words, parse_id
-from chidoan.engine.messages import Button
+from chidoan.engine.messages import BUTTON_GONE, Button
 from chidoan.handlers.access import REPORTING_KINDS
 from chidoan.handlers.labels import ROLE_LABELS
 from chidoan.handlers.scope import find_units, in_scope, staff_scope
@@ -133,7 +133,7 @@ def invite_action(ctx: Ctx, arg: str) -> None:
     ident, _, role_text = arg.partition(":")
     unit = ctx.uow.units.get(unit_id) if (unit_id := parse_id(ident)) else None
     if unit is None or not in_scope(ctx, unit) or role_text not in set(ROLE_WORDS.values()):
-        ctx.say(N_("That button is no longer valid."))
+        ctx.say(BUTTON_GONE)
         return
     _issue(ctx, unit, Role(role_text))
 

@@ -15,7 +15,7 @@ from sqlalchemy import Row
 from chidoan.engine.context import Ctx
 from chidoan.engine.dispatch import notice_row, outbox_row
 from chidoan.engine.inputs import parse_id
-from chidoan.engine.messages import Button, Outgoing, Typed
+from chidoan.engine.messages import BUTTON_GONE, Button, Outgoing, Typed
 from chidoan.engine.notices import route
 from chidoan.engine.typed import remember
 from chidoan.handlers.labels import ROLE_LABELS
@@ -184,7 +184,7 @@ def link_action(ctx: Ctx, arg: str) -> None:
     link_id = parse_id(link_part)
     link = ctx.uow.links.get(link_id) if link_id else None
     if link is None or verb not in ("allow", "refuse", "keep"):
-        ctx.say(N_("That button is no longer valid."))
+        ctx.say(BUTTON_GONE)
         return
     # Both accounts locked (in id order) and the code read again: a merge that another worker
     # made meanwhile (crossed requests allowed at once) is seen here.
@@ -197,7 +197,7 @@ def link_action(ctx: Ctx, arg: str) -> None:
     # Only the code's owner answers (the buttons of the old flow, "lk:ok" and "lk:no" pressed by
     # whoever typed the code, do nothing now).
     if link is None or link.account_id != ctx.account_id or link.claimed_by is None:
-        ctx.say(N_("That button is no longer valid."))
+        ctx.say(BUTTON_GONE)
         return
     if link.used_at is not None or link.expires_at <= ctx.now:
         ctx.say(ANSWERED)
@@ -298,7 +298,7 @@ def _merge(ctx: Ctx, link: Row, keep: int | None) -> None:
 def _prefer(ctx: Ctx, arg: str) -> None:
     identity_id = None if arg == "0" else parse_id(arg)
     if (arg != "0" and identity_id is None) or not ctx.uow.accounts.prefer(ctx.account_id, identity_id):
-        ctx.say(N_("That button is no longer valid."))
+        ctx.say(BUTTON_GONE)
         return
     if identity_id is None:
         ctx.say(N_("Notices will go to the app you used last."))

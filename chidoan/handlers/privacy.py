@@ -32,7 +32,7 @@ from chidoan.engine.commands import parse_command
 from chidoan.engine.context import Ctx
 from chidoan.engine.inputs import parse_id
 from chidoan.engine.jobs import JobContext
-from chidoan.engine.messages import Button, clean_text
+from chidoan.engine.messages import BUTTON_GONE, Button, clean_text
 from chidoan.engine.typed import match
 from chidoan.handlers.labels import ROLE_LABELS
 from chidoan.handlers.link import channel_label
@@ -71,7 +71,6 @@ HELD_MESSAGE = N_(
 HELD_INVITE = N_("Please answer the notice below first: the invite code you sent is kept until you answer.")
 ANSWER_FIRST = N_("Please answer the notice below before going on.")
 THANKS = N_("Thank you. Your consent has been recorded.")
-BUTTON_GONE = N_("That button is no longer valid.")
 _QUOTED = 60  # of a held message, quoted in the line before the notice
 
 

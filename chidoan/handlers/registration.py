@@ -17,7 +17,7 @@ from chidoan.documents.plan import PlanArea, PlanDocument, PlanTask, plan_filena
 from chidoan.engine.context import Ctx
 from chidoan.engine.inputs import ascii_int, parse_id, period_years
 from chidoan.engine.journey import Answers, Choice, Journey, Kind, Step
-from chidoan.engine.messages import Attachment, Button
+from chidoan.engine.messages import BUTTON_GONE, Attachment, Button
 from chidoan.handlers.access import BASE_UNIT, SECRETARIES, acting_unit, refuse
 from chidoan.handlers.labels import VIEW
 from chidoan.handlers.review import part_labels, part_targets
@@ -387,13 +387,13 @@ def registration_action(ctx: Ctx, arg: str) -> None:
     unit = registering_unit(ctx)
     ident = parse_id(value)  # a year or a registration's id; forged digits are neither
     if unit is None or ident is None:
-        ctx.say(N_("That button is no longer valid."))
+        ctx.say(BUTTON_GONE)
         return
     if what == "open":
         return _open_year(ctx, unit, ident)
     registration = ctx.uow.registrations.get(ident)
     if registration is None or registration.unit_id != unit.id:
-        ctx.say(N_("That button is no longer valid."))
+        ctx.say(BUTTON_GONE)
         return
     programme = programmes(ctx.settings)[registration.programme]
     name = journey_name(programme)
@@ -420,12 +420,12 @@ def registration_action(ctx: Ctx, arg: str) -> None:
         ):  # a draft to continue, a reviewed plan to refuse, a correction under way to go on with
             return open_plan(ctx, unit, registration.year)
         return _start(ctx, programme, registration, _latest_answers(ctx, registration))
-    ctx.say(N_("That button is no longer valid."))
+    ctx.say(BUTTON_GONE)
 
 
 def _open_year(ctx: Ctx, unit: Row, year: int) -> None:
     if year not in _years(ctx, unit):  # an old button: that year has closed since
-        ctx.say(N_("That button is no longer valid."))
+        ctx.say(BUTTON_GONE)
         return
     open_plan(ctx, unit, year)
 

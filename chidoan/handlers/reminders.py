@@ -7,6 +7,7 @@ from __future__ import annotations
 from sqlalchemy import Row
 
 from chidoan.engine.context import Ctx
+from chidoan.engine.messages import BUTTON_GONE
 from chidoan.handlers import dialogues, meetings, registration
 from chidoan.handlers.scope import staff_scope
 from chidoan.i18n import N_, format_date
@@ -31,7 +32,7 @@ def reminder_action(ctx: Ctx, arg: str) -> None:
     if what == "no":
         ctx.say(N_("All right, nobody was reminded."))
         return
-    ctx.say(N_("That button is no longer valid."))
+    ctx.say(BUTTON_GONE)
 
 
 def _later(ctx: Ctx, obligation: str) -> None:
@@ -43,7 +44,7 @@ def _later(ctx: Ctx, obligation: str) -> None:
     until = snooze_until(ctx.now)
     snoozed = ctx.uow.reminders.snooze(obligation, ctx.account_id, until)
     if snoozed is None:
-        ctx.say(N_("That button is no longer valid."))
+        ctx.say(BUTTON_GONE)
     elif snoozed.snoozed_until is not None:
         when = snoozed.snoozed_until.astimezone(ctx.tz)
         ctx.say(
@@ -79,7 +80,7 @@ def nudge_command(ctx: Ctx, _args: str) -> None:
 def _nudge(ctx: Ctx, arg: str) -> None:
     unit = next((u for u in _reviewing_units(ctx) if str(u.id) == arg), None)
     if unit is None:
-        ctx.say(N_("That button is no longer valid."))
+        ctx.say(BUTTON_GONE)
         return
     send_nudges(ctx, unit)
 

@@ -13,7 +13,7 @@ from sqlalchemy import Row
 from chidoan.engine.context import Ctx
 from chidoan.engine.inputs import parse_id
 from chidoan.engine.journey import Answers
-from chidoan.engine.messages import Button
+from chidoan.engine.messages import BUTTON_GONE, Button
 from chidoan.handlers.access import BASE_UNIT, REPORTING_KINDS, acting_unit, refuse, still_acting
 from chidoan.i18n import N_, format_date
 from chidoan.reminders.obligations import commitment_key, dialogue_key, meeting_key
@@ -150,7 +150,7 @@ def report_action(ctx: Ctx, arg: str) -> None:
     report = ctx.uow.reports.get(report_id) if (report_id := parse_id(ident)) else None
     unit = acting_unit(ctx, kinds=REPORTED_BY[ReportKind(report.kind)], unit_id=report.unit_id) if report else None
     if report is None or unit is None:
-        ctx.say(N_("That button is no longer valid."))
+        ctx.say(BUTTON_GONE)
         return
     kind = ReportKind(report.kind)
     data = ctx.uow.reports.latest_data(report.id)
@@ -212,4 +212,4 @@ def report_action(ctx: Ctx, arg: str) -> None:
             answers=hidden_answers(ctx, unit, kind, editing=report.id) | data,
         )
         return
-    ctx.say(N_("That button is no longer valid."))
+    ctx.say(BUTTON_GONE)

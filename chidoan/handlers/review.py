@@ -30,7 +30,7 @@ from sqlalchemy import Row
 from chidoan.engine.context import Ctx
 from chidoan.engine.inputs import ascii_int, parse_id
 from chidoan.engine.journey import Answers, Journey, Step
-from chidoan.engine.messages import Button
+from chidoan.engine.messages import BUTTON_GONE, Button
 from chidoan.handlers.access import refuse
 from chidoan.handlers.scope import find_units, in_scope, staff_scope
 from chidoan.i18n import N_, fold, format_date, gettext
@@ -39,7 +39,6 @@ from chidoan.storage.models import RegistrationStatus, ReportKind, ReportStatus,
 from chidoan.storage.reviews import ACCEPTABLE, RATEABLE, ReviewConflict
 
 PAGE = 8
-STALE = N_("That button is no longer valid.")
 CHANGED_WRITING = N_(
     "The plan changed while you were writing (another reviewer acted, or a new version came). Nothing was stored."
 )
@@ -251,14 +250,14 @@ def review_action(ctx: Ctx, arg: str) -> None:
     if what == "u":
         unit = ctx.uow.units.get(ident) if (ident := parse_id(args[0])) else None
         if unit is None or not in_scope(ctx, unit):  # outside the subtree: as if it did not exist
-            ctx.say(STALE)
+            ctx.say(BUTTON_GONE)
         else:
             _unit_plans(ctx, unit)
         return
     if what in ("ro", "ra"):
         return _report_action(ctx, what, args)
     if what != "o" and what not in _PLAN_ACTIONS:
-        ctx.say(STALE)
+        ctx.say(BUTTON_GONE)
         return
     found = _registration(ctx, args[0])
     if found is None:
@@ -275,11 +274,11 @@ def review_action(ctx: Ctx, arg: str) -> None:
 def _registration(ctx: Ctx, ident: str) -> tuple[Row, Row] | None:
     registration = ctx.uow.registrations.get(number) if (number := parse_id(ident)) else None
     if registration is None or registration.version == 0:
-        ctx.say(STALE)
+        ctx.say(BUTTON_GONE)
         return None
     unit = ctx.uow.units.one(registration.unit_id)
     if not in_scope(ctx, unit):  # a forged id: answered as one that does not exist, no name
-        ctx.say(STALE)
+        ctx.say(BUTTON_GONE)
         return None
     return registration, unit
 
@@ -410,7 +409,7 @@ def _return_pick(ctx: Ctx, registration: Row, unit: Row, args: list[str]) -> Non
         return _stale(ctx, registration, unit)
     mask = _mask(args[0] if args else "")
     if mask is None:
-        ctx.say(STALE)
+        ctx.say(BUTTON_GONE)
         return
     programme, data = _plan(ctx, registration)
     tasks = tasks_of(programme, data)
@@ -454,7 +453,7 @@ def _return_comment(ctx: Ctx, registration: Row, unit: Row, args: list[str]) -> 
     programme, data = _plan(ctx, registration)
     parts = _parts_of(mask or 0, tasks_of(programme, data))
     if not parts:
-        ctx.say(STALE)
+        ctx.say(BUTTON_GONE)
         return
     ctx.engine.runner.start(
         ctx,
@@ -584,7 +583,7 @@ def _rating_start(ctx: Ctx, registration: Row, unit: Row, _args: list[str]) -> N
 def _task_action(ctx: Ctx, registration: Row, unit: Row, args: list[str]) -> None:
     number = ascii_int(args[0], 4) if args else None
     if number is None:
-        ctx.say(STALE)
+        ctx.say(BUTTON_GONE)
         return
     _ask_task(ctx, registration, unit, number)
 
@@ -615,7 +614,7 @@ def _grade(ctx: Ctx, registration: Row, unit: Row, args: list[str]) -> None:
     """ "dv:g:<id>:<version>:<task>:<seen>:<p|n>": the note is asked next, then it is stored."""
     number = ascii_int(args[0], 4) if len(args) == 3 else None
     if number is None or args[1] not in ("-", "p", "n") or args[2] not in RESULT_OF:
-        ctx.say(STALE)
+        ctx.say(BUTTON_GONE)
         return
     if registration.status not in RATEABLE:
         return _stale(ctx, registration, unit)
@@ -651,7 +650,7 @@ def _save_rating(ctx: Ctx, answers: Answers) -> None:
     tasks = tasks_of(programme, data)
     number = context["task"]
     if not 1 <= number <= len(tasks):
-        refuse(ctx, STALE)
+        refuse(ctx, BUTTON_GONE)
         return
     seen = None if context["seen"] == "-" else RESULT_OF[context["seen"]]
     result = RESULT_OF[context["result"]]
@@ -747,7 +746,7 @@ def _result_args(ctx: Ctx, registration: Row, unit: Row, args: list[str]) -> tup
     """(proposed, result) of "dv:f|x:<id>:<version>:<previous result>:<proposed>:<result>", or
     None when the button is forged or stale (answered)."""
     if len(args) != 3 or args[1] not in RESULT_OF or args[2] not in RESULT_OF:
-        ctx.say(STALE)
+        ctx.say(BUTTON_GONE)
         return None
     if args[0] != _result_code(registration) or registration.status not in RATEABLE:
         _stale(ctx, registration, unit)
@@ -848,11 +847,11 @@ def _store_result(ctx: Ctx, registration: Row, unit: Row, proposed: str, result:
 def _report_action(ctx: Ctx, what: str, args: list[str]) -> None:
     report = ctx.uow.reports.get(ident) if (ident := parse_id(args[0])) else None
     if report is None:
-        ctx.say(STALE)
+        ctx.say(BUTTON_GONE)
         return
     unit = ctx.uow.units.one(report.unit_id)
     if not in_scope(ctx, unit):  # a forged id: answered as one that does not exist, no name
-        ctx.say(STALE)
+        ctx.say(BUTTON_GONE)
         return
     kind = ReportKind(report.kind)
     if what == "ro":

@@ -23,7 +23,7 @@ from sqlalchemy import Row, select
 from chidoan.engine.context import Ctx
 from chidoan.engine.inputs import ascii_int, parse_id
 from chidoan.engine.jobs import JobContext
-from chidoan.engine.messages import Button, Outgoing, clip_label
+from chidoan.engine.messages import BUTTON_GONE, Button, Outgoing, clip_label
 from chidoan.handlers import registration
 from chidoan.handlers.access import SECRETARIES
 from chidoan.handlers.scope import find_units, in_scope, staff_scope
@@ -188,13 +188,13 @@ def page_button(ctx: Ctx, arg: str, allowed: Iterable[str]) -> tuple[Row, str, i
     against the person's scope again: (root, what, page, programme, year), or None when answered."""
     parts = arg.split(":")
     if len(parts) != 4 or parts[1] not in allowed:
-        ctx.say(N_("That button is no longer valid."))
+        ctx.say(BUTTON_GONE)
         return None
     root_id, page, year = parse_id(parts[0]), ascii_int(parts[2], 4), ascii_int(parts[3], 4)
     root = ctx.uow.units.get(root_id) if root_id is not None else None
     programme = programme_of(ctx, year) if year is not None else None
     if root is None or page is None or programme is None or year is None:
-        ctx.say(N_("That button is no longer valid."))
+        ctx.say(BUTTON_GONE)
         return None
     if not in_scope(ctx, root):
         ctx.say(N_("That unit is outside the area you review."))

@@ -22,7 +22,7 @@ from sqlalchemy import Row
 
 from chidoan.engine.context import Ctx
 from chidoan.engine.inputs import ascii_int, has_words, parse_id
-from chidoan.engine.messages import Button, clip_label
+from chidoan.engine.messages import BUTTON_GONE, Button, clip_label
 from chidoan.handlers.commitments import ANSWERS as FOLLOW_UP_LABELS
 from chidoan.handlers.labels import KIND_LABELS, ROLE_LABELS
 from chidoan.handlers.reports import STATUS_LABELS, show_report
@@ -48,7 +48,7 @@ QUERY_MAX = 100  # characters of a search read: enough for a name, never thousan
 LABEL_MAX = 48  # a button's unit name, clipped
 
 _DIGITS = re.compile(r"(\d+)")
-INVALID = N_("That button is no longer valid.")
+INVALID = BUTTON_GONE
 NOBODY = N_("nobody has joined yet")
 EXPECTED = N_("expected result")
 NOT_FOUND = N_("There is no unit with the code or name “{text}” among the units you can see.")
