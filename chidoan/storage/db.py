@@ -8,18 +8,21 @@ PostgreSQL gets a small pool; several processes can share it.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, event, insert
+from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# The PostgreSQL advisory lock every process takes around the upgrade (a signed 64-bit key, fixed).
+MIGRATION_LOCK = int.from_bytes(hashlib.sha256(b"chidoan-migrate").digest()[:8], "big", signed=True)
 log = logging.getLogger(__name__)
 
 
@@ -69,9 +72,28 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(db: Engine) -> None:
-    """Bring the schema to the newest migration (run on every start; a no-op when current)."""
-    cfg = alembic_config(db.url.render_as_string(hide_password=False))
-    with db.begin() as conn:
+    """Bring the schema to the newest migration (run on every start; a no-op when current).
+
+    On PostgreSQL several workers start at once: each waits for a session-level advisory lock,
+    so one upgrades and the others then find the schema current (without it, all but one failed
+    on a table or type that already existed). SQLite is one file used by one process: no lock."""
+    with db.connect() as conn:
+        if conn.dialect.name != "postgresql":
+            _upgrade(conn)
+            return
+        conn.execute(select(func.pg_advisory_lock(MIGRATION_LOCK)))
+        conn.commit()  # the lock belongs to the session: it outlives this transaction
+        try:
+            _upgrade(conn)
+        finally:
+            if not conn.invalidated:  # a lost connection has released its lock already
+                conn.execute(select(func.pg_advisory_unlock(MIGRATION_LOCK)))
+                conn.commit()
+
+
+def _upgrade(conn: Connection) -> None:
+    cfg = alembic_config(conn.engine.url.render_as_string(hide_password=False))
+    with conn.begin():
         cfg.attributes["connection"] = conn
         before = MigrationContext.configure(conn).get_current_revision()
         command.upgrade(cfg, "head")
