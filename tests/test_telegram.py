@@ -739,6 +739,43 @@ async def test_polling_does_not_lose_an_update_the_database_refused(bot_app, tg,
     assert len(texts) == 2 and "invite code" in texts[0] and texts[1].startswith("Name:")
 
 
+@pytest.mark.postgres
+async def test_workers_of_one_bot_share_the_webhook_secret(pg_url, tg):
+    """No TELEGRAM_WEBHOOK_SECRET: two workers of one bot behind one public URL (each on its own
+    port, one PostgreSQL database) derive the same secret from the token, so whichever
+    `setWebhook` came last, Telegram's deliveries are accepted by both (a random secret per
+    process made the other worker answer 401)."""
+    public_url = "https://bot.example.vn/telegram/webhook"
+    workers = [
+        App(
+            make_settings(
+                pg_url,
+                TELEGRAM_BOT_TOKEN=tg.token,
+                TELEGRAM_API_URL=tg.base_url,
+                CHIDOAN_WEB_PORT=free_port(),
+                TELEGRAM_WEBHOOK_URL=public_url,
+            )
+        )
+        for _ in range(2)
+    ]
+    for worker in workers:
+        await worker.start()
+    try:
+        db = workers[0].db
+        for n, worker in enumerate(workers):
+            url = f"http://127.0.0.1:{worker.settings.web_port}/telegram/webhook"
+            update = TgUser(tg, db, 3100 + n, language="en").message("/start")
+            assert await tg.deliver_webhook(update, url=url, secret="wrong") == 401
+            assert await tg.deliver_webhook(update, url=url) == 200  # the secret Telegram was given
+            assert len(events(db, update["update_id"])) == 1
+        secrets = {c.params["secret_token"] for c in tg.calls_of("setWebhook")}
+        assert secrets == {workers[0].channels["telegram"].webhook_secret}
+        assert len(secrets.pop()) == 64  # hex: within Telegram's allowed characters
+    finally:
+        for worker in workers:
+            await worker.stop()
+
+
 async def test_webhook_answers_500_when_the_update_could_not_be_stored(webhook_app, tg, db):
     fail_writes(webhook_app, 1)
     user = TgUser(tg, db, 9010, language="en", webhook=True)

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import json
 import logging
-import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
@@ -40,6 +41,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from chidoan.bot.channels.base import Host, Limits, RetryLater, Unreachable, split_text, store_until_stored
+from chidoan.bot.config import Settings
 from chidoan.engine.messages import Attachment, Incoming, InFile, Outgoing, clean_text, clip_filename
 from chidoan.handlers.invites import BOT_USERNAME_KEY
 from chidoan.i18n import LOCALES, gettext
@@ -51,6 +53,7 @@ MAX_CAPTION = 1024
 NAME_MAX = 255  # channel_identity.display_name
 PART_WAITS = 3  # flood-control waits for the rest of a split message (its first parts are out)
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
+WEBHOOK_SECRET_LABEL = b"chidoan telegram webhook secret"
 MEDIA_TYPES = (
     "photo",
     "sticker",
@@ -114,6 +117,17 @@ def _name(user) -> str | None:
     return clean_text(name, NAME_MAX)
 
 
+def webhook_secret(settings: Settings) -> str:
+    """TELEGRAM_WEBHOOK_SECRET, else one derived from the bot token: every worker of one bot
+    then sets and checks the same secret (a random one per process made the last `setWebhook`
+    win and the other workers answer 401). Hex: within Telegram's A-Z a-z 0-9 _ -, 64 long."""
+    if settings.telegram_webhook_secret:
+        return settings.telegram_webhook_secret.get_secret_value()
+    assert settings.telegram_bot_token is not None  # the channel is on only with a token
+    token = settings.telegram_bot_token.get_secret_value().encode()
+    return hmac.new(token, WEBHOOK_SECRET_LABEL, hashlib.sha256).hexdigest()
+
+
 def build(host: Host) -> TelegramChannel | None:
     return TelegramChannel(host) if host.settings.telegram_bot_token else None
 
@@ -137,11 +151,7 @@ class TelegramChannel:
         self.dispatcher = _Dispatcher(self.read_update, disable_fsm=True)
         self.dispatcher.include_router(self._router())
         self._polling: asyncio.Task | None = None
-        self.webhook_secret = (
-            settings.telegram_webhook_secret.get_secret_value()
-            if settings.telegram_webhook_secret
-            else secrets.token_urlsafe(32)
-        )
+        self.webhook_secret = webhook_secret(settings)
 
     # ---- in -----------------------------------------------------------------------------
 
