@@ -210,7 +210,11 @@ class PrivacyAction(SQLModel, table=True):
 
 class ChannelIdentity(SQLModel, table=True):
     __tablename__ = "channel_identity"
-    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id"),
+        # A platform's refusal names the chat, not the person (Accounts.mark_unreachable).
+        Index("ix_channel_identity_chat", "channel", "chat_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(max_length=16)
@@ -390,6 +394,9 @@ class Outbox(SQLModel, table=True):
         Index("ix_outbox_claim", "status", "priority", "id", "not_before"),
         # The retention prune's range (bot/retention.py): the oldest first.
         Index("ix_outbox_created", "created_at"),
+        # A chat's rows in order: its newest few (the web chat's history), and what a refusal or
+        # a platform's window stops (mark_unreachable, mark_held, pending_notices).
+        Index("ix_outbox_chat", "channel", "chat_id", "id"),
         # A chat's held rows, looked up at each event from a person who may have some (Zalo).
         Index(
             "ix_outbox_held",
