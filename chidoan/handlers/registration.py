@@ -290,10 +290,10 @@ def _paused_drafts(ctx: Ctx, journey: str, registration: Row) -> list:
     whole-plan edit begun before a return is not the correction of the returned parts)."""
     return [
         conv
-        for conv in reversed(ctx.uow.conversations.history(ctx.account_id))
-        if conv.journey == journey
-        and conv.status == ConversationStatus.paused
-        and conv.data["ctx"].get("registration_id") == registration.id
+        for conv in reversed(
+            ctx.uow.conversations.history(ctx.account_id, journey=journey, statuses=[ConversationStatus.paused])
+        )
+        if conv.data["ctx"].get("registration_id") == registration.id
         and conv.data["ctx"].get("base_version") == registration.version
         and _same_round(ctx, conv.data["ctx"], registration)
     ]
@@ -321,11 +321,10 @@ def _other_editor(ctx: Ctx, registration: Row) -> Row | None:
         return None
     if ctx.now - registration.editing_since > EDIT_LOCK:
         return None
-    still_open = any(
-        conv.status in (ConversationStatus.active, ConversationStatus.paused)
-        and conv.data.get("ctx", {}).get("registration_id") == registration.id
-        for conv in ctx.uow.conversations.history(registration.editing_by)
+    open_ones = ctx.uow.conversations.history(
+        registration.editing_by, statuses=[ConversationStatus.active, ConversationStatus.paused]
     )
+    still_open = any(conv.data.get("ctx", {}).get("registration_id") == registration.id for conv in open_ones)
     return ctx.uow.accounts.get(registration.editing_by) if still_open else None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -10,7 +11,7 @@ from sqlalchemy import Connection, bindparam, select
 
 from chidoan.storage.models import ACTIVE_ONLY, Conversation, ConversationStatus, table
 from chidoan.storage.prepared import Prepared
-from chidoan.storage.rows import among, inserted_id
+from chidoan.storage.rows import among, in_order, inserted_id
 
 CONV = table(Conversation)
 
@@ -125,5 +126,14 @@ class Conversations:
             .values(status=status, version=CONV.c.version + 1, updated_at=now)
         )
 
-    def history(self, account_id: int) -> list:
-        return list(self.conn.execute(select(CONV).where(CONV.c.account_id == account_id).order_by(CONV.c.id)))
+    def history(
+        self, account_id: int, *, journey: str | None = None, statuses: Iterable[ConversationStatus] | None = None
+    ) -> list:
+        """The account's conversations in their order; only those of `journey`, or in `statuses`,
+        when given (filtered by the database, not after loading them all)."""
+        stmt = select(CONV).where(CONV.c.account_id == account_id)
+        if journey is not None:
+            stmt = stmt.where(CONV.c.journey == journey)
+        if statuses is not None:
+            stmt = stmt.where(among(CONV.c.status, statuses))
+        return in_order(self.conn, stmt, CONV.c.id)

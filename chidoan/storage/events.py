@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from chidoan.storage.models import InboundEvent, table
 from chidoan.storage.prepared import Prepared
+from chidoan.storage.rows import in_order
 
 EVENT = table(InboundEvent)
 
@@ -149,8 +150,9 @@ class Events:
             select(EVENT.c.text).where(EVENT.c.id == event_row, EVENT.c.account_id == account_id)
         ).scalar_one_or_none()
 
-    def of_account(self, account_id: int) -> list:
-        return list(self.conn.execute(select(EVENT).where(EVENT.c.account_id == account_id).order_by(EVENT.c.id)))
+    def of_account(self, account_id: int, limit: int | None = None) -> list:
+        """What the account sent, in its order (with `limit`, only the newest so many)."""
+        return in_order(self.conn, select(EVENT).where(EVENT.c.account_id == account_id), EVENT.c.id, limit)
 
     def latest(self, channel: str, *, failed: bool = False) -> Row | None:
         """The newest event a channel delivered (with `failed`, the newest of those kept as failed):

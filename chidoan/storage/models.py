@@ -210,7 +210,11 @@ class PrivacyAction(SQLModel, table=True):
 
 class ChannelIdentity(SQLModel, table=True):
     __tablename__ = "channel_identity"
-    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id"),
+        # A platform's refusal names the chat, not the person (Accounts.mark_unreachable).
+        Index("ix_channel_identity_chat", "channel", "chat_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(max_length=16)
@@ -354,6 +358,9 @@ class InboundEvent(SQLModel, table=True):
             sqlite_where=text("failed_at IS NOT NULL"),
             postgresql_where=text("failed_at IS NOT NULL"),
         ),
+        # An account's events in order: its newest few (the web chat's history) read from the
+        # index's end, on PostgreSQL too (where an index on account_id alone leaves a sort).
+        Index("ix_inbound_event_account", "account_id", "id"),
         # The retention prune's range (bot/retention.py): the oldest first.
         Index("ix_inbound_event_received", "received_at"),
         # Events stored on arrival and not handled yet (a restart finds them here): few rows.
@@ -368,7 +375,7 @@ class InboundEvent(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(max_length=16)
     event_id: str = Field(max_length=64)
-    account_id: int | None = Field(default=None, foreign_key="account.id", index=True)
+    account_id: int | None = Field(default=None, foreign_key="account.id")
     kind: str = Field(max_length=16)
     text: str | None = Field(default=None, sa_column=Column(Text))
     payload: str | None = Field(default=None, max_length=256)
@@ -390,6 +397,9 @@ class Outbox(SQLModel, table=True):
         Index("ix_outbox_claim", "status", "priority", "id", "not_before"),
         # The retention prune's range (bot/retention.py): the oldest first.
         Index("ix_outbox_created", "created_at"),
+        # A chat's rows in order: its newest few (the web chat's history), and what a refusal or
+        # a platform's window stops (mark_unreachable, mark_held, pending_notices).
+        Index("ix_outbox_chat", "channel", "chat_id", "id"),
         # A chat's held rows, looked up at each event from a person who may have some (Zalo).
         Index(
             "ix_outbox_held",

@@ -10,6 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from chidoan.storage.models import Outbox, OutboxKind, OutboxStatus, Priority, table
 from chidoan.storage.prepared import Prepared
+from chidoan.storage.rows import in_order
 
 OUT = table(Outbox)
 _COLUMNS = (
@@ -189,9 +190,10 @@ class OutboxRepo:
         )
         return {row[0]: row[1] for row in self.conn.execute(stmt)}
 
-    def for_chat(self, channel: str, chat_id: str) -> list[Row]:
-        return list(
-            self.conn.execute(select(OUT).where(OUT.c.channel == channel, OUT.c.chat_id == chat_id).order_by(OUT.c.id))
+    def for_chat(self, channel: str, chat_id: str, limit: int | None = None) -> list[Row]:
+        """The chat's rows in their order (with `limit`, only its newest so many)."""
+        return in_order(
+            self.conn, select(OUT).where(OUT.c.channel == channel, OUT.c.chat_id == chat_id), OUT.c.id, limit
         )
 
     def count(self, status: OutboxStatus) -> int:

@@ -244,12 +244,12 @@ def read_history(uow: UnitOfWork, user: str, limit: int = 40) -> list[dict]:
         return []
     said = [
         (e.received_at, e.id, {"type": "mine", "text": e.text})
-        for e in uow.events.of_account(sender.account_id)[-limit:]
+        for e in uow.events.of_account(sender.account_id, limit)
         if e.text is not None
     ]
     sent = [
         (o.created_at, o.id, _shown(uow, o.body))
-        for o in uow.outbox.for_chat("web", user)[-limit:]
+        for o in uow.outbox.for_chat("web", user, limit)
         if o.status == OutboxStatus.sent
     ]
     ordered = sorted(said + sent, key=lambda x: (x[0], x[2]["type"] == "message", x[1]))
