@@ -19,6 +19,7 @@ from chidoan.bot.app import App
 from chidoan.bot.channels.base import Limits
 from chidoan.bot.channels.zalo_bot import ZaloBotChannel
 from chidoan.bot.cli import main as cli
+from chidoan.engine.jobs import standalone
 from chidoan.storage.models import Document, ItemRating, ReportKind, ReviewAction, Role
 from chidoan.storage.uow import unit_of_work
 from tests.conftest import WebUser, add_member, make_settings
@@ -633,12 +634,7 @@ async def test_the_export_and_the_compiled_report_read_the_same_on_postgresql(pg
             )
         add_records(engine, people)
 
-        async def read(work):
-            with unit_of_work(engine) as uow:
-                return work(uow)
-
-        async def render(work, *args):
-            return work(*args)
+        read, render = standalone(engine)
 
         with unit_of_work(engine) as uow:
             rg = uow.units.by_code("RG").id
@@ -681,12 +677,7 @@ def _unit_column(settings, db, code: str, chunk: int, column: int = 10) -> dict:
     """One column of the sheet "Đơn vị" of `code`'s export, by unit code, read `chunk` units at a time."""
     from chidoan.exports.xlsx import export
 
-    async def read(work):
-        with unit_of_work(db) as uow:
-            return work(uow)
-
-    async def render(work, *args):
-        return work(*args)
+    read, render = standalone(db)
 
     with unit_of_work(db) as uow:
         root = uow.units.by_code(code).id
@@ -790,12 +781,7 @@ def test_the_review_actions_sheet_is_in_vietnamese(settings, db, people):
                 vb.id, people["staff"], action, local(2027, 12, 10, 8, minute), registration_id=reg_id, detail=detail
             )
 
-    async def read(work):
-        with unit_of_work(db) as uow:
-            return work(uow)
-
-    async def render(work, *args):
-        return work(*args)
+    read, render = standalone(db)
 
     from chidoan.exports.xlsx import export
 

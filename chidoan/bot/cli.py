@@ -17,6 +17,7 @@ from chidoan.bot.config import Settings
 from chidoan.bot.datacli import add_parser as add_data_parser
 from chidoan.bot.datacli import cmd_data
 from chidoan.bot.voice import UnknownLanguage, Voice, command_language
+from chidoan.engine.jobs import standalone
 from chidoan.handlers.invites import ROLE_WORD, ROLE_WORDS, valid_roles
 from chidoan.handlers.labels import ROLE_LABELS
 from chidoan.i18n import N_, fold
@@ -611,20 +612,6 @@ def _span(delta, voice) -> str:
     return voice.t(N_("{minutes} min"), minutes=minutes) if minutes else voice.t(N_("under a minute"))
 
 
-def _reader(db):
-    """`read` for the document and export builders: each call one transaction of its own."""
-    from chidoan.storage.uow import unit_of_work
-
-    async def read(work):
-        with unit_of_work(db) as uow:
-            return work(uow)
-
-    async def render(work, *args):
-        return work(*args)
-
-    return read, render
-
-
 def _unit_or_complain(db, code: str, voice):
     from chidoan.storage.uow import unit_of_work
 
@@ -645,7 +632,7 @@ def cmd_export(settings, args, voice) -> int:
         unit = _unit_or_complain(db, args.district, voice)
         if unit is None:
             return 2
-        read, render = _reader(db)
+        read, render = standalone(db)
         with tqdm(total=0, unit="units", disable=args.quiet, desc=unit.code) as bar:
 
             def progress(done: int, total: int) -> None:
@@ -679,7 +666,7 @@ def cmd_document(settings, args, voice) -> int:
         if not unit.reviews:
             voice.say(N_("{code} does not review the units below it."), err=True, code=unit.code)
             return 2
-        read, _render = _reader(db)
+        read, _render = standalone(db)
         today = utcnow().astimezone(settings.tz).date()
         if args.document_command == "compiled":
             compiled = asyncio.run(compiled_document(read, unit.id, programme, args.year, today, settings))

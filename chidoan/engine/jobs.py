@@ -21,7 +21,7 @@ from sqlalchemy import Row
 from chidoan.engine.messages import Attachment, Button, Outgoing
 from chidoan.engine.typed import remember
 from chidoan.i18n import gettext
-from chidoan.storage.uow import UnitOfWork
+from chidoan.storage.uow import UnitOfWork, unit_of_work
 
 T = TypeVar("T")
 
@@ -92,3 +92,17 @@ class JobContext:
 
 
 JobFn = Callable[[JobContext], Awaitable[None]]
+
+
+def standalone(db: Any) -> tuple[Callable[..., Awaitable[Any]], Callable[..., Awaitable[Any]]]:
+    """`read` and `render` for a builder run outside the service (the command line, tests): each
+    read one transaction of its own on `db`, the rendering done in line."""
+
+    async def read(work):
+        with unit_of_work(db) as uow:
+            return work(uow)
+
+    async def render(work, *args):
+        return work(*args)
+
+    return read, render
