@@ -19,6 +19,7 @@ DATABASE_FILE = "chidoan.sqlite3"  # the SQLite database's name in the data dire
 # Where commands looked before CHIDOAN_DATA_DIR: data/ in whatever folder they were run from.
 # A database found there is still used (with a warning), so an upgrade never starts empty.
 CWD_DATA_DIR = Path("data")
+FILES_DIR = "files"  # the file store's folder in the data directory
 
 
 def default_data_dir() -> Path:
@@ -63,6 +64,12 @@ class Settings(BaseSettings):
         validation_alias="CHIDOAN_DATA_DIR",
         description="the folder of the SQLite database (default: data/ in the project's folder, or "
         "~/.local/share/chidoan for an installed package)",
+    )
+    files_dir: Path | None = Field(
+        default=None,
+        validation_alias="CHIDOAN_FILES_DIR",
+        description="the folder of the file store (received files, generated documents); default: files/ "
+        "beside the SQLite database, or in the data directory",
     )
     _database_origin: str = PrivateAttr(default=DatabaseOrigin.url)
     telegram_bot_token: SecretStr | None = Field(default=None, validation_alias="TELEGRAM_BOT_TOKEN")
@@ -242,6 +249,8 @@ class Settings(BaseSettings):
         """The database URL when CHIDOAN_DATABASE_URL is not given: the data directory's file,
         unless an older `data/chidoan.sqlite3` sits in the current folder (then that one)."""
         if self.database_url:
+            if self.files_dir is None:
+                self.files_dir = (self.data_dir or default_data_dir()).expanduser().resolve() / FILES_DIR
             return self
         if self.data_dir is not None:
             path, origin = self.data_dir.expanduser().resolve() / DATABASE_FILE, DatabaseOrigin.data_dir
@@ -252,6 +261,8 @@ class Settings(BaseSettings):
                 path, origin = here, DatabaseOrigin.current_folder
         self.database_url = f"sqlite:///{path}"
         self._database_origin = origin
+        if self.files_dir is None:
+            self.files_dir = path.parent / FILES_DIR
         return self
 
     @field_validator("public_url")
