@@ -280,3 +280,9 @@ async def tg():
 
     async with FakeTelegram(token=TOKEN, username=BOT_USERNAME) as fake:
         yield fake
+
+
+def document_bytes(engine, document_id: int) -> bytes:
+    """A stored document's bytes, as sent: read from the file store (storage/files.py) by its row."""
+    with unit_of_work(engine) as uow:
+        return uow.documents.content(uow.documents.one(document_id))
