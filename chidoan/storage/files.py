@@ -49,7 +49,7 @@ class FileStore(ABC):
         """Forget `key` (nothing happens when it is not there)."""
 
     @abstractmethod
-    def keys(self) -> Iterator[str]:
+    def iter_keys(self) -> Iterator[str]:
         """Every key held, in no particular order."""
 
 
@@ -99,7 +99,7 @@ class LocalFiles(FileStore):
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
-    def keys(self) -> Iterator[str]:
+    def iter_keys(self) -> Iterator[str]:
         if not self.root.is_dir():
             return
         for folder, _dirs, names in os.walk(self.root):
@@ -157,7 +157,7 @@ class S3Files(FileStore):
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self.prefix + key)
 
-    def keys(self) -> Iterator[str]:
+    def iter_keys(self) -> Iterator[str]:
         pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix)
         for page in pages:
             for item in page.get("Contents", []):
