@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import base64
 import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from chidoan.storage.db import make_db, upgrade
 from chidoan.storage.documents import DOC, FILE_DELETION, FileDamaged, forget
 from chidoan.storage.files import TEMP_MARK, FileMissing, LocalFiles, S3Files, attach, store_of
 from chidoan.storage.uow import unit_of_work
-from tests.conftest import WebUser, add_member, document_bytes, free_port, make_settings
+from tests.conftest import ROOT, WebUser, add_member, command_env, document_bytes, free_port, make_settings
 from tests.test_meetings import report_until_photos
 from tests.test_storage import migrator
 
@@ -322,3 +324,36 @@ async def test_photos_through_the_web_chat_on_postgresql(pg_url, tmp_path):
         await app.stop()
     assert (tmp_path / "store" / row.storage_key).read_bytes() == photos[0]
     db.dispose()
+
+
+def test_chidoan_migrate_moves_the_files_to_the_folder_the_settings_name(tmp_path):
+    """The upgrade learns the store from the command's settings (CHIDOAN_FILES_DIR here), not
+    from the database's location."""
+    from tests.test_command_line import chidoan
+
+    db = make_db(f"sqlite:///{tmp_path}/chidoan.sqlite3")
+    migrator(db)("0019")
+    documents_at_0019(db, [b"%PDF-1.4 one", b"%PDF-1.4 two"])
+    db.dispose()
+    elsewhere = tmp_path / "elsewhere"
+    done = chidoan("migrate", cwd=tmp_path, CHIDOAN_DATA_DIR=str(tmp_path), CHIDOAN_FILES_DIR=str(elsewhere))
+    assert done.returncode == 0, done.stderr
+    with db.connect() as conn:
+        keys = conn.execute(select(DOC.c.storage_key).order_by(DOC.c.id)).scalars().all()
+    assert [(elsewhere / key).read_bytes() for key in keys] == [b"%PDF-1.4 one", b"%PDF-1.4 two"]
+    assert not (tmp_path / "files").exists()  # not beside the database, the default
+    db.dispose()
+
+
+def test_the_service_does_not_load_boto3_with_the_local_store(settings):
+    """boto3 takes time and memory at start: only an S3 store imports it, on its first call."""
+    probe = (
+        "import sys; from chidoan.bot.app import App; from tests.conftest import make_settings; "
+        f"App(make_settings({settings.database_url!r})).db.dispose(); "
+        "print('boto3' in sys.modules, 'botocore' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=command_env(), capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "False"]
