@@ -131,13 +131,13 @@ def sqlite_bytes(settings) -> bytes:
 
 
 async def report_with_photos(app: App, photos: list[bytes]) -> list[dict]:
-    """A branch secretary reports a meeting in the web chat with these photos; the report's
+    """A branch secretary reports a meeting in the web chat with these photos (named .jpg); the report's
     photos ({"document": id, "name": ...}) as stored."""
     async with WebUser(app, "branch", language="en") as user:
         await report_until_photos(user)
         for n, data in enumerate(photos):
             await user.send_frame(
-                {"type": "file", "name": f"anh-{n}.png", "mime": "image/png", "data": base64.b64encode(data).decode()}
+                {"type": "file", "name": f"anh-{n}.jpg", "mime": "image/jpeg", "data": base64.b64encode(data).decode()}
             )
         await user.press("Done")
         await user.press("Send the report")
@@ -169,6 +169,7 @@ async def test_photos_sent_in_the_web_chat_are_kept_in_the_folder_and_downloaded
     assert served == photos
     # The folder has the bytes, each under its row's key; the database has none of them.
     assert [(settings.files_dir / row.storage_key).read_bytes() for row in rows] == photos
+    # PNG pictures named .jpg: the type is what the bytes are.
     assert [(row.size, row.mime) for row in rows] == [(len(p), "image/png") for p in photos]
     assert "content" not in {c["name"] for c in inspect(db).get_columns("document")}
     on_disk = sqlite_bytes(settings)
