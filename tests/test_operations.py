@@ -154,10 +154,11 @@ async def test_metrics_count_a_duplicate_delivery_as_such(app):
     assert samples[("chidoan_updates_handled_total", (("channel", "web"), ("outcome", "duplicate")))] == 1
 
 
-async def test_metrics_count_reminders_per_stage(tmp_path):
+@pytest.mark.parametrize("child", [False, True], ids=["on the database thread", "in a child process"])
+async def test_metrics_count_reminders_per_stage(tmp_path, child):
     settings = make_settings(
         f"sqlite:///{tmp_path}/chidoan.sqlite3",
-        CHIDOAN_SWEEP_PROCESS=False,
+        CHIDOAN_SWEEP_PROCESS=child,
         CHIDOAN_REMINDERS=True,
         CHIDOAN_OBLIGATIONS_FROM="2026-09-01",
     )
@@ -169,6 +170,7 @@ async def test_metrics_count_reminders_per_stage(tmp_path):
     try:
         season = await app.sweeps.reminders(local(2026, 10, 7, 9, 0))
     finally:
+        await app.sweeps.stop()
         await app.processor.stop()
         app.db.dispose()
     with db.connect() as conn:
