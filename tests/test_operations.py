@@ -142,8 +142,22 @@ async def test_metrics_count_updates_latency_sends_and_the_backlog(settings, org
     assert samples[("chidoan_outbox_pending", ())] == 1
     assert 170 <= samples[("chidoan_outbox_oldest_due_seconds", ())] <= 300
     assert samples[("chidoan_leader", ())] == 1
+    assert samples[("chidoan_database_up", ())] == 1
     others = scrape(second.metrics.exposition((0, None), datetime.now(UTC), True).decode())
     assert not [k for k in others if k[0] == "chidoan_updates_received_total"]  # its own registry
+
+
+async def test_metrics_are_shown_without_the_database(app, db):
+    queue(db, "nobody-listens", age=timedelta(minutes=1))
+    assert scrape((await get(app, "/metrics"))[1])[("chidoan_outbox_pending", ())] == 1
+    app.processor.db = app.db.__class__  # anything that fails: the database is gone
+    try:
+        status, body = await get(app, "/metrics")
+    finally:
+        app.processor.db = app.db
+    samples = scrape(body)
+    assert status == 200 and samples[("chidoan_database_up", ())] == 0
+    assert samples[("chidoan_outbox_pending", ())] == 1  # as last read
 
 
 async def test_metrics_count_a_duplicate_delivery_as_such(app):

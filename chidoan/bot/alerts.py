@@ -11,7 +11,6 @@ bot/channels/zalo_tokens.py), except on the channel whose token is refused: it w
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -74,8 +73,10 @@ class Alerts:
     async def _loop(self) -> None:
         while True:
             await asyncio.sleep(EVERY)
-            with contextlib.suppress(Exception):  # the database away: /healthz says so; try next minute
+            try:
                 await self.check()
+            except Exception as exc:  # the database away: /healthz says so; tried again next minute
+                log.warning("alerts: the check failed (%s)", type(exc).__name__)
 
     def _due(self, now: datetime) -> list[Alert]:
         """What needs a person, from this process's own view (the database is read in `check`)."""

@@ -184,8 +184,13 @@ class App:
         return now, uow.outbox.backlog(now)
 
     async def _metrics(self, _request: web.Request) -> web.Response:
-        """Prometheus' text format (bot/metrics.py); the backlog read now, within HEALTH_TIMEOUT."""
-        now, backlog = await asyncio.wait_for(self.processor.run(self._health_read), HEALTH_TIMEOUT)
+        """Prometheus' text format (bot/metrics.py); the backlog read now, within HEALTH_TIMEOUT.
+        Without the database the counters are still shown (they matter most then)."""
+        try:
+            now, backlog = await asyncio.wait_for(self.processor.run(self._health_read), HEALTH_TIMEOUT)
+        except Exception as exc:
+            log.warning("metrics: the database does not answer (%s)", type(exc).__name__)
+            now, backlog = self.processor.clock(), None
         body = self.metrics.exposition(backlog, now, self.leading())
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 

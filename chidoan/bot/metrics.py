@@ -67,6 +67,9 @@ class Metrics:
         self.leader = Gauge(
             "chidoan_leader", "1 while this worker is the leader (runs sweeps, sends)", registry=registry
         )
+        self.database = Gauge(
+            "chidoan_database_up", "1 when the database answered the scrape's read (the backlog)", registry=registry
+        )
         self.token_refusals: Tally[str] = Tally()  # per channel, for the admins' alert (bot/alerts.py)
         self._children: dict[tuple[str, str], Any] = {}  # labelled children, looked up once
 
@@ -107,10 +110,13 @@ class Metrics:
         for stage, count in stages.items():
             self._child(self.reminders, stage).inc(count)
 
-    def exposition(self, backlog: tuple[int, datetime | None], now: datetime, leader: bool) -> bytes:
-        """The text /metrics answers, with the backlog just read (`Outbox.backlog`)."""
-        pending, oldest = backlog
-        self.pending.set(pending)
-        self.oldest_due.set(max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0)
+    def exposition(self, backlog: tuple[int, datetime | None] | None, now: datetime, leader: bool) -> bytes:
+        """The text /metrics answers, with the backlog just read (`Outbox.backlog`); None: the
+        database did not answer (the backlog's gauges keep their last values)."""
+        self.database.set(0 if backlog is None else 1)
+        if backlog is not None:
+            pending, oldest = backlog
+            self.pending.set(pending)
+            self.oldest_due.set(max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0)
         self.leader.set(1 if leader else 0)
         return generate_latest(self.registry)
