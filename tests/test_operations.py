@@ -337,6 +337,39 @@ async def test_the_log_never_holds_the_token_nor_what_people_write(settings, org
     assert secret_text not in written and "0912345678" not in written
 
 
+async def test_a_handler_error_quoting_what_a_person_wrote_is_logged_without_it(app, db, monkeypatch):
+    """A bug that fails on a person's text and quotes it, in a batch and alone (the processor
+    logs the first, the engine the second): the log has the error, not the text."""
+    add_member(db, "h1", "Hạnh", "RG-VB", Role.secretary)
+    secret_text = "Trần Thị Hạnh, 0987654321\nở Rạch Giá"
+
+    def broken(self, ctx, state, text):
+        if ctx.incoming.text == secret_text:
+            int(ctx.incoming.text)  # ValueError: invalid literal for int() with base 10: '…'
+        return route(self, ctx, state, text)
+
+    from chidoan.engine.dispatch import Engine
+
+    route = Engine._route
+    monkeypatch.setattr(Engine, "_route", broken)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logs.formatter("json"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    level, root.level = root.level, logging.INFO
+    try:
+        async with WebUser(app, "h1") as user:
+            await user.say(secret_text)
+    finally:
+        root.removeHandler(handler)
+        root.level = level
+    written = stream.getvalue()
+    assert "invalid literal for int()" in written and "handler failed on web event" in written
+    assert "batch of 1 failed" in written
+    assert "0987654321" not in written and "Trần Thị Hạnh" not in written
+
+
 def test_redaction_catches_any_telegram_token_and_configured_secrets():
     fmt = logs.formatter("text", ["my-webhook-secret-value", "short"])
     url = "https://api.telegram.org/bot123456789:" + "A" * 35 + "/getMe"

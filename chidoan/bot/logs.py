@@ -8,17 +8,22 @@ traceback as exc_info), for a log collector; text (the default) is for a person 
 No line carries a token: the bot's tokens travel in Telegram's and Zalo Bot's URLs, which the
 HTTP libraries' errors quote. Every line is redacted as a whole, traceback included, of the
 configured secrets and of anything shaped like a Telegram bot token. What people write, their
-names and numbers are not logged by chidoan (events are named by their platform id), and the
-database's errors never quote the values of a statement (`hide_parameters`, storage/db.py).
+names and numbers are not logged by chidoan (events are named by their platform id); the lines
+about a failed handler or batch, whose errors may quote it, have what the events held redacted
+(chidoan/redaction.py); the database's errors never quote the values of a statement
+(`hide_parameters`, storage/db.py).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Iterable
 
 from pythonjsonlogger.json import JsonFormatter
+
+from chidoan.redaction import hidden
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -44,6 +49,10 @@ class Redacting(logging.Formatter):
     def redact(self, line: str) -> str:
         for secret in self.secrets:
             line = line.replace(secret, HIDDEN)
+        for text in hidden():  # as written or as repr() quotes it, each as is or escaped in a JSON line
+            for quoted in {text, repr(text)[1:-1]}:
+                for form in {quoted, json.dumps(quoted, ensure_ascii=False)[1:-1]}:
+                    line = line.replace(form, HIDDEN)
         return TELEGRAM_TOKEN.sub(HIDDEN, line)
 
 
