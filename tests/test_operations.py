@@ -25,7 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select, update
 
 from chidoan.bot import logs
-from chidoan.bot.alerts import BACKLOG, FAILED_EVENTS, LEADER_LOST, TOKEN_REFUSED
+from chidoan.bot.alerts import BACKLOG, FAILED_EVENTS, GIVEN_UP, LEADER_LOST, TOKEN_REFUSED
 from chidoan.bot.app import App
 from chidoan.bot.cli import main as cli
 from chidoan.engine.dispatch import outbox_row
@@ -244,6 +244,21 @@ async def test_failed_events_piling_up_are_told_to_the_admins_once_a_period(app,
     assert {r.channel for r in rows} == {"web", "telegram"}
     text = Outgoing.from_body(rows[0].body).text
     assert text == gettext("en", FAILED_EVENTS, count=app.settings.alert_failed_events, hours="6")
+
+
+async def test_messages_given_up_piling_up_are_told(app, db, admin):
+    """Rows failed after every retry within the period count; an old failure does not."""
+    now = datetime.now(UTC)
+    with unit_of_work(db) as uow:
+        row = outbox_row("telegram", "gone", None, Outgoing("x"), now) | {"status": "failed"}
+        uow.outbox.add_many([row | {"not_before": now - timedelta(hours=7)}])
+        uow.outbox.add_many([row] * (app.settings.alert_failed_events - 1))
+    assert await app.alerts.check() == 0
+    with unit_of_work(db) as uow:
+        uow.outbox.add_many([row])
+    assert await app.alerts.check() == 2
+    [text] = {Outgoing.from_body(r.body).text for r in admin_rows(db, "alert:given-up:")}
+    assert text == gettext("en", GIVEN_UP, count=app.settings.alert_failed_events, hours="6")
 
 
 async def test_an_old_backlog_is_told_to_the_admins(app, db, admin):

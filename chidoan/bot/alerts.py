@@ -1,5 +1,5 @@
-"""The admins told in chat when something needs a person: events kept as failed piling up, the
-outbox's oldest due message waiting too long, a platform refusing the bot's token, this worker
+"""The admins told in chat when something needs a person: events kept as failed piling up,
+messages given up after every retry piling up, the outbox's oldest due message waiting too long, a platform refusing the bot's token, this worker
 losing the leadership. Checked every minute; each alert goes once per condition per
 CHIDOAN_ALERT_HOURS (the outbox's dedupe key), so every worker may check, and a worker that lost
 the leadership can still say so. The log gets the same line, for when no chat reaches anyone.
@@ -31,6 +31,9 @@ PLATFORMS = {"telegram": "Telegram", "zalo": "Zalo", "zalo_bot": "Zalo Bot", "we
 
 FAILED_EVENTS = N_(
     "Warning for administrators: {count} messages people sent in the last {hours} hours could not be handled and were kept as failed. Please ask the server's administrator to run “chidoan failed” and to look at the log."
+)
+GIVEN_UP = N_(
+    "Warning for administrators: {count} messages could not be sent in the last {hours} hours, after every retry, and were given up. The bot may not reach Telegram or Zalo: please ask the server's administrator to look at its log."
 )
 BACKLOG = N_(
     "Warning for administrators: {pending} messages are waiting to be sent, and the oldest one has waited {minutes} minutes. The bot may not reach Telegram or Zalo, or may be overloaded: please ask the server's administrator to look at its log and at /healthz."
@@ -111,6 +114,9 @@ class Alerts:
         failed = uow.events.failed_since(now - timedelta(hours=hours))
         if failed >= settings.alert_failed_events:
             alerts.append(Alert("failed-events", FAILED_EVENTS, {"count": failed, "hours": f"{hours:g}"}))
+        given_up = uow.outbox.failed_since(now - timedelta(hours=hours))
+        if given_up >= settings.alert_failed_events:
+            alerts.append(Alert("given-up", GIVEN_UP, {"count": given_up, "hours": f"{hours:g}"}))
         pending, oldest = uow.outbox.backlog(now)
         if oldest is not None and now - oldest >= timedelta(minutes=settings.alert_backlog_minutes):
             minutes = int((now - oldest).total_seconds() // 60)

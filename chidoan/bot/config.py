@@ -174,7 +174,8 @@ class Settings(BaseSettings):
         default=5,
         ge=1,
         validation_alias="CHIDOAN_ALERT_FAILED_EVENTS",
-        description="the admins are told when this many events were kept as failed within CHIDOAN_ALERT_HOURS",
+        description="the admins are told when this many events were kept as failed (or this many messages "
+        "were given up after every retry) within CHIDOAN_ALERT_HOURS",
     )
     alert_hours: float = Field(
         default=6.0,

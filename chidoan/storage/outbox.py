@@ -199,6 +199,14 @@ class OutboxRepo:
     def count(self, status: OutboxStatus) -> int:
         return self.conn.execute(select(func.count()).select_from(OUT).where(OUT.c.status == status)).scalar_one()
 
+    def failed_since(self, since: datetime) -> int:
+        """How many rows were given up (failed after their last attempt) since `since`: a failed
+        row's not_before is its last attempt's retry time (the claim index holds both)."""
+        stmt = (
+            select(func.count()).select_from(OUT).where(OUT.c.status == OutboxStatus.failed, OUT.c.not_before >= since)
+        )
+        return self.conn.execute(stmt).scalar_one()
+
     def backlog(self, now: datetime) -> tuple[int, datetime | None]:
         """How many rows wait to be sent (at most BACKLOG_COUNTED, so a season's backlog is counted
         in bounded time), and when the oldest of those due by `now` was queued: /healthz, /metrics
