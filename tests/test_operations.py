@@ -116,6 +116,25 @@ def test_the_backlog_reads_the_first_due_row_of_each_priority(db):
     assert pending == 2 and oldest == now - timedelta(minutes=10)
 
 
+async def test_health_and_alerts_on_postgresql(pg_url):
+    """The backlog's and the failures' reads on PostgreSQL, through a running App: /healthz, and
+    an alert queued once for two checks."""
+    settings = make_settings(pg_url)
+    app = App(settings)
+    await app.start()
+    try:
+        seed_org(app.db)
+        add_member(app.db, "pgadm", "Quản Trị", "KG", Role.admin, locale="en")
+        queue(app.db, "nobody-listens", age=timedelta(minutes=settings.alert_backlog_minutes + 1))
+        fail_events(app.db, settings.alert_failed_events)
+        health = json.loads((await get(app, "/healthz"))[1])
+        assert health["outbox"]["pending"] == 1 and health["outbox"]["oldest_due_seconds"] >= 60 * 16
+        assert await app.alerts.check() == 2  # the backlog and the failed events, on the admin's web chat
+        assert await app.alerts.check() == 0
+    finally:
+        await app.stop()
+
+
 # ---- /metrics ---------------------------------------------------------------------------------
 
 
