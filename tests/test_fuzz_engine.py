@@ -46,12 +46,14 @@ def driver(db, org, settings):
         yield d
 
 
-def person(prefix: str) -> str:
+def person(driver: Driver, prefix: str) -> str:
+    """A new person for each example (one case)."""
+    driver.tally.cases += 1
     return f"{prefix}{next(_people)}"
 
 
 def at_meeting_step(driver: Driver, step: str) -> str:
-    user = person("m")
+    user = person(driver, "m")
     driver.member(user, "RG-VB-KP1")
     replies = driver.send(user, text="/sinhhoat").replies
     for _ in MEETING:
@@ -64,7 +66,7 @@ def at_meeting_step(driver: Driver, step: str) -> str:
 
 
 def at_onboarding_step(driver: Driver, step: str) -> str:
-    user = person("o")
+    user = person(driver, "o")
     for position, answer in ONBOARDING:
         replies = driver.send(user, text=answer or driver.invite("RG-VB")).replies
         if position == step:
@@ -75,7 +77,7 @@ def at_onboarding_step(driver: Driver, step: str) -> str:
 
 @given(text=fz.texts, registered=st.booleans())
 def test_any_text_with_nothing_open(driver, text, registered):
-    user = person("s")
+    user = person(driver, "s")
     if registered:
         driver.member(user, "RG-VB")
     outcome = driver.send(user, text=text)

@@ -39,6 +39,7 @@ from chidoan.storage.models import (
     Commitment,
     InboundEvent,
     Outbox,
+    OutboxKind,
     RegistrationVersion,
     ReportVersion,
     Role,
@@ -141,6 +142,14 @@ class Driver:
             uow.roles.grant(account_id=sender.account_id, unit_id=unit.id, role=role, invite_id=None, now=self.now)
             return sender.account_id
 
+    def unit(self, code: str) -> None:
+        """A base unit of its own under the district (a walk's: what others did is not in its way)."""
+        with unit_of_work(self.db) as uow:
+            district = uow.units.by_code("RG")
+            uow.units.add(
+                code=code, name=f"Đoàn phường {code}", kind="base_unit", parent=district, reviews=False, now=self.now
+            )
+
     def invite(self, unit_code: str, role: Role = Role.secretary) -> str:
         with unit_of_work(self.db) as uow:
             unit = uow.units.by_code(unit_code)
@@ -220,16 +229,20 @@ class Driver:
             last_row = uow.conn.execute(select(func.max(OUTBOX.c.id))).scalar() or 0
             return state, (last[1] if last else None), _counts(uow), last_row
 
-    @staticmethod
-    def _outcome(uow, incoming: Incoming, new: bool, before, last_row: int) -> Outcome:
+    def _outcome(self, uow, incoming: Incoming, new: bool, before, last_row: int) -> Outcome:
         rows = uow.conn.execute(
-            select(OUTBOX.c.body)
-            .where(OUTBOX.c.id > last_row, OUTBOX.c.channel == incoming.channel, OUTBOX.c.chat_id == incoming.chat_id)
+            select(OUTBOX.c.channel, OUTBOX.c.chat_id, OUTBOX.c.kind, OUTBOX.c.body)
+            .where(OUTBOX.c.id > last_row)
             .order_by(OUTBOX.c.id)
-        ).scalars()
+        ).all()
+        here = [r for r in rows if (r.channel, r.chat_id) == (incoming.channel, incoming.chat_id)]
+        stray = [r for r in rows if r.kind == OutboxKind.reply and r not in here]
+        if stray:  # a reply is said in the chat the event came from; notices go to other people
+            self.tally.crashes += 1
+            raise Violation(f"a reply to another chat on {_show(incoming)}: {stray}")
         sender = uow.accounts.sender(incoming.channel, incoming.user_id)
         after = uow.conversations.from_sender(sender) if sender else None
-        return Outcome(incoming, new, list(rows), before, after)
+        return Outcome(incoming, new, [r.body for r in here], before, after)
 
     @staticmethod
     def _stored(uow, incoming: Incoming):

@@ -84,6 +84,7 @@ class Served:
             await self.app.processor.stop()
             await self.app.channels["telegram"].close()
             await self.app.channels["zalo_bot"].close()
+            await self.app.channels["zalo"].close()
             self.app.db.dispose()
             self.db.dispose()
 
@@ -116,6 +117,14 @@ class Served:
             )
             return list(conn.execute(query).scalars())
 
+    def only_to(self, channel: str, chat: str | None, after: int) -> None:
+        """What an update caused is said only in its sender's chat (nothing at all without one)."""
+        with self.db.connect() as conn:
+            query = select(OUTBOX.c.channel, OUTBOX.c.chat_id).where(OUTBOX.c.id > after).distinct()
+            chats = set(conn.execute(query).tuples())
+        if chats - {(channel, chat)}:
+            self._fail(f"{channel}: a reply to another chat than {chat!r}: {chats}")
+
     def _fail(self, what: str, counter: str = "crashes") -> None:
         setattr(self.tally, counter, getattr(self.tally, counter) + 1)
         raise Broken(what)
@@ -124,6 +133,7 @@ class Served:
 
     def telegram(self, body: Any) -> int:
         """POST the body; check what it led to. The status."""
+        self.tally.cases += 1
         self.tally.events += 1
         raw = json.dumps(body).encode()
         update_id = body.get("update_id") if isinstance(body, dict) else None
@@ -148,7 +158,9 @@ class Served:
         try:
             update = Update.model_validate(body)
         except ValidationError:
+            self.only_to("telegram", _private_chat(body), after)
             return self._telegram_unreadable(body, update_id, after)
+        self.only_to("telegram", _chat_of(update), after)
         self._telegram_read(update, update_id, after)
         return status
 
@@ -171,17 +183,14 @@ class Served:
         row = self.event("telegram", str(update_id))
         if row is None:
             self._fail(f"telegram update {update_id} answered 200 but not stored")
-        if callback is not None:
-            chat = str(callback.message.chat.id if callback.message else callback.from_user.id)
-        else:
-            assert message is not None
-            chat = str(message.chat.id)
-        if row.failed_at is None and not self.replies("telegram", chat, after):
+        chat = _chat_of(update)
+        if row.failed_at is None and not self.replies("telegram", chat or "", after):
             self._fail(f"telegram update {update_id} stored, not answered", "unanswered")
 
     # ---- Zalo Bot -----------------------------------------------------------------------------
 
     def zalo_bot(self, body: Any) -> int:
+        self.tally.cases += 1
         self.tally.events += 1
         raw = json.dumps(body).encode()
         items = zalo_bot.updates_of(body)
@@ -195,6 +204,8 @@ class Served:
         for i, update in enumerate(items):
             if not before[i]:
                 self._zalo_bot_update(update, after)
+        if len(items) == 1:
+            self.only_to("zalo_bot", _zalo_bot_chat(items[0]), after)
         return status
 
     def _zalo_bot_seen(self, update: Any) -> bool:
@@ -227,6 +238,7 @@ class Served:
     # ---- Zalo Official Account ------------------------------------------------------------------
 
     def zalo_oa(self, event: dict[str, Any]) -> int:
+        self.tally.cases += 1
         self.tally.events += 1
         raw = json.dumps(event).encode()
         header = "mac=" + signature(APP_ID, raw, str(event["timestamp"]), SECRET)
@@ -243,6 +255,7 @@ class Served:
             self._fail(f"zalo event {incoming.event_id} answered 200, not handled within {HANDLED_WITHIN} s")
         if incoming.fact is None and row.failed_at is None and not self.replies("zalo", incoming.chat_id, after):
             self._fail(f"zalo message {incoming.event_id} stored, not answered", "unanswered")
+        self.only_to("zalo", incoming.chat_id, after)
         return status
 
     def _handled(self, channel: str, event_id: str):
@@ -254,6 +267,24 @@ class Served:
                 return row
             self.loop.run_until_complete(asyncio.sleep(0.005))
         return None
+
+
+def _zalo_bot_chat(update: Any) -> str | None:
+    try:
+        parsed = zalo_bot.parse_update(update)
+    except Exception:
+        return zalo_bot.unreadable(update).chat_id or None
+    return parsed[0].chat_id if parsed else None
+
+
+def _chat_of(update: Update) -> str | None:
+    """The chat a read update's replies go to (telegram.TelegramChannel._on_message, _on_callback)."""
+    if update.callback_query is not None:
+        callback = update.callback_query
+        return str(callback.message.chat.id if callback.message else callback.from_user.id)
+    if update.message is not None:
+        return str(update.message.chat.id)
+    return None
 
 
 def _private_chat(body: dict) -> str | None:
