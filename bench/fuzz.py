@@ -110,8 +110,10 @@ def main(args: argparse.Namespace) -> int:
     tally.seconds = time.perf_counter() - started
     for failure in failures:
         print("  failed:", failure)
+    for problem in tally.problems:
+        print("  problem:", problem[:500])
     print(tally.line())
-    return 1 if failures else 0
+    return 1 if failures or tally.problems else 0
 
 
 if __name__ == "__main__":

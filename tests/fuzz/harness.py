@@ -63,6 +63,11 @@ TEXT_KINDS = (Kind.text, Kind.name)
 class Violation(AssertionError):
     """A property did not hold for one event."""
 
+    def __init__(self, what: str, tally: Tally | None = None):
+        super().__init__(what)
+        if tally is not None and len(tally.problems) < 20:  # kept: a replay may not reproduce it
+            tally.problems.append(what)
+
 
 @dataclass
 class Tally:
@@ -209,11 +214,11 @@ class Driver:
                 new = self.engine.process(uow, incoming, self.now)
         except Exception as exc:
             self.tally.crashes += 1
-            raise Violation(f"crash on {_show(incoming)}: {type(exc).__name__}: {exc}") from exc
+            raise Violation(f"crash on {_show(incoming)}: {type(exc).__name__}: {exc}", self.tally) from exc
         if len(self._errors.records) > errors:
             self.tally.crashes += 1
             record = self._errors.records[-1]
-            raise Violation(f"logged at ERROR on {_show(incoming)}: {record.getMessage()}")
+            raise Violation(f"logged at ERROR on {_show(incoming)}: {record.getMessage()}", self.tally)
         with unit_of_work(self.db) as uow:  # what the event left, read in one transaction
             outcome = self._outcome(uow, incoming, new, before, last_row)
             stored = self._stored(uow, incoming)
@@ -239,7 +244,7 @@ class Driver:
         stray = [r for r in rows if r.kind == OutboxKind.reply and r not in here]
         if stray:  # a reply is said in the chat the event came from; notices go to other people
             self.tally.crashes += 1
-            raise Violation(f"a reply to another chat on {_show(incoming)}: {stray}")
+            raise Violation(f"a reply to another chat on {_show(incoming)}: {stray}", self.tally)
         sender = uow.accounts.sender(incoming.channel, incoming.user_id)
         after = uow.conversations.from_sender(sender) if sender else None
         return Outcome(incoming, new, [r.body for r in here], before, after)
@@ -265,7 +270,7 @@ class Driver:
         if grown:
             if not self._confirms(outcome.before, question, incoming):
                 self.tally.stored_unconfirmed += 1
-                raise Violation(f"stored without a confirmation on {_show(incoming)}: {grown}")
+                raise Violation(f"stored without a confirmation on {_show(incoming)}: {grown}", self.tally)
             self.tally.submitted += 1
         self._draft_as_typed(outcome)
 
@@ -273,13 +278,13 @@ class Driver:
         empty = [r for r in outcome.replies if not (r.get("text") or "").strip() and "document" not in r]
         if not outcome.replies or empty:
             self.tally.unanswered += 1
-            raise Violation(f"not answered on {_show(outcome.incoming)}: {outcome.replies}")
+            raise Violation(f"not answered on {_show(outcome.incoming)}: {outcome.replies}", self.tally)
 
     def _kept_as_sent(self, incoming: Incoming, row) -> None:
         expected = (kept_as(incoming.text) if incoming.text is not None else None, clean_text(incoming.payload, 256))
         if row is None or (row.text, row.payload) != expected:
             self.tally.altered += 1
-            raise Violation(f"event not stored as sent on {_show(incoming)}: {row}")
+            raise Violation(f"event not stored as sent on {_show(incoming)}: {row}", self.tally)
 
     def _confirms(self, before: ConversationState | None, question: dict | None, incoming: Incoming) -> bool:
         """Whether the event is a press (or the typed words) of the open journey's confirm button:
@@ -323,7 +328,7 @@ class Driver:
             allowed.add(doubt["value"])
         if new not in allowed:
             self.tally.altered += 1
-            raise Violation(f"answer stored as {new!r}, not as typed, on {_show(incoming)}")
+            raise Violation(f"answer stored as {new!r}, not as typed, on {_show(incoming)}", self.tally)
 
 
 _NEWEST = select(*(select(func.max(t.c.id)).scalar_subquery().label(name) for name, t in STORED.items()))

@@ -18,7 +18,7 @@ from hypothesis.database import DirectoryBasedExampleDatabase
 _QUIET = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large]
 
 settings.register_profile(
-    "ci", max_examples=60, deadline=None, derandomize=True, database=None, suppress_health_check=_QUIET
+    "ci", max_examples=40, deadline=None, derandomize=True, database=None, suppress_health_check=_QUIET
 )
 settings.register_profile(
     "dev",

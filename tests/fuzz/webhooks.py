@@ -22,6 +22,7 @@ from sqlalchemy import select
 from chidoan.bot.app import App
 from chidoan.bot.channels import zalo_bot
 from chidoan.bot.channels.zalo_oa import read_event, signature
+from chidoan.engine.dispatch import CHAT_ID_MAX
 from chidoan.storage.db import make_db
 from chidoan.storage.models import InboundEvent, Outbox
 from tests.conftest import TOKEN, make_settings
@@ -127,6 +128,8 @@ class Served:
 
     def _fail(self, what: str, counter: str = "crashes") -> None:
         setattr(self.tally, counter, getattr(self.tally, counter) + 1)
+        if len(self.tally.problems) < 20:  # kept: a replay may not reproduce it
+            self.tally.problems.append(what)
         raise Broken(what)
 
     # ---- Telegram ---------------------------------------------------------------------------
@@ -169,7 +172,7 @@ class Served:
         if row is None or row.failed_at is None:
             self._fail(f"telegram update {update_id} unreadable but not kept as failed: {row}")
         chat = _private_chat(body)
-        if chat is not None and not self.replies("telegram", chat, after):
+        if _tellable(chat) and not self.replies("telegram", chat or "", after):
             self._fail(f"telegram update {update_id} kept as failed, its sender not told", "unanswered")
         return 200
 
@@ -223,7 +226,7 @@ class Served:
             row = self.event("zalo_bot", stub.event_id)
             if row is None or row.failed_at is None:
                 self._fail(f"zalo bot update unreadable but not kept as failed: {update!r:.200}")
-            if stub.chat_id and not self.replies("zalo_bot", stub.chat_id, after):
+            if _tellable(stub.chat_id) and not self.replies("zalo_bot", stub.chat_id, after):
                 self._fail(f"zalo bot update kept as failed, its sender not told: {update!r:.200}", "unanswered")
             return
         if parsed is None:
@@ -267,6 +270,12 @@ class Served:
                 return row
             self.loop.run_until_complete(asyncio.sleep(0.005))
         return None
+
+
+def _tellable(chat: str | None) -> bool:
+    """Whether a failed event's sender is told: there is a chat, and its id fits (a clipped id
+    would be someone else's: dispatch.Engine.keep_failed)."""
+    return bool(chat) and len(chat or "") <= CHAT_ID_MAX
 
 
 def _zalo_bot_chat(update: Any) -> str | None:
