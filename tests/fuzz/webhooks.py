@@ -122,7 +122,7 @@ class Served:
         """What an update caused is said only in its sender's chat (nothing at all without one)."""
         with self.db.connect() as conn:
             query = select(OUTBOX.c.channel, OUTBOX.c.chat_id).where(OUTBOX.c.id > after).distinct()
-            chats = set(conn.execute(query).tuples())
+            chats = {(row.channel, row.chat_id) for row in conn.execute(query)}
         if chats - {(channel, chat)}:
             self._fail(f"{channel}: a reply to another chat than {chat!r}: {chats}")
 
