@@ -3,9 +3,10 @@ hypothesis cases (profile "bench": random, no example database) — texts, numbe
 buttons at every step of a meeting report and of joining, random walks of a secretary through
 the journeys, and Telegram, Zalo Bot and Zalo OA bodies through the served webhooks. Every event
 is checked: no crash, answered, nothing stored that was not confirmed, text kept as typed.
-SQLite in a temporary folder; everything runs in this process.
+SQLite in a temporary folder (or, with --postgres, a fresh database on the local PostgreSQL);
+everything runs in this process.
 
-    .venv/bin/python bench/fuzz.py [--cases 10000] [--only walks,telegram]
+    .venv/bin/python bench/fuzz.py [--cases 10000] [--only walks,telegram] [--postgres]
 
 It ends with `cases run: <n>; ...; crashes: 0; unanswered: 0; stored-unconfirmed: 0; ...; time: <s> s`
 and exits 1 if any property failed (the failing example, shrunk, is printed above).
@@ -14,11 +15,13 @@ and exits 1 if any property failed (the failing example, shrunk, is printed abov
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 import tempfile
 import time
 import traceback
+import uuid
 import warnings
 from pathlib import Path
 
@@ -26,12 +29,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hypothesis import settings  # noqa: E402
 from hypothesis.stateful import run_state_machine_as_test  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
 
 from chidoan.handlers import build_engine  # noqa: E402
 from chidoan.storage.db import make_db, upgrade  # noqa: E402
 from tests import test_fuzz_engine as engine_tests  # noqa: E402
 from tests import test_fuzz_webhooks as webhook_tests  # noqa: E402
-from tests.conftest import make_settings, seed_org  # noqa: E402
+from tests.conftest import PG_ADMIN_URL, make_settings, seed_org  # noqa: E402
 from tests.fuzz import profiles  # noqa: E402
 from tests.fuzz.harness import Driver, Tally  # noqa: E402
 from tests.fuzz.walks import Walk  # noqa: E402
@@ -55,8 +60,26 @@ WEBHOOKS = {
 }
 
 
-def database(folder: str, name: str):
-    url = f"sqlite:///{folder}/{name}.sqlite3"
+@contextlib.contextmanager
+def database(folder: str, name: str, postgres: bool):
+    """A migrated database with the test org: SQLite in `folder`, or a fresh one on the local
+    PostgreSQL (CHIDOAN_TEST_PG), dropped afterwards."""
+    if not postgres:
+        yield migrated(f"sqlite:///{folder}/{name}.sqlite3")
+        return
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    created = f"chidoan_fuzz_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{created}"'))
+    try:
+        yield migrated(make_url(PG_ADMIN_URL).set(database=created).render_as_string(hide_password=False))
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{created}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def migrated(url: str):
     db = make_db(url)
     upgrade(db)
     seed_org(db)
@@ -82,8 +105,7 @@ def main(args: argparse.Namespace) -> int:
     tally = Tally()
     failures: list[str] = []
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as folder:
-        url, db = database(folder, "engine")
+    with tempfile.TemporaryDirectory() as folder, database(folder, "engine", args.postgres) as (url, db):
         with Driver(db, build_engine(make_settings(url)), tally) as driver:
             for test, share in ENGINE.items():
                 sized = settings(max_examples=max(1, round(share * scale)))(test)
@@ -98,7 +120,7 @@ def main(args: argparse.Namespace) -> int:
                 args.only,
             )
         db.dispose()
-        url, db = database(folder, "webhooks")
+    with tempfile.TemporaryDirectory() as folder, database(folder, "webhooks", args.postgres) as (url, db):
         served = Served.start(url, tally)
         try:
             for test, share in WEBHOOKS.items():
@@ -119,6 +141,7 @@ def main(args: argparse.Namespace) -> int:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=10_000, help="cases in all (default 10,000)")
+    parser.add_argument("--postgres", action="store_true", help="on the local PostgreSQL (CHIDOAN_TEST_PG)")
     parser.add_argument("--only", help="only the parts whose names contain these words (comma-separated)")
     # Errors shown (the driver counts them as crashes); not the channels' warnings about what the fuzz sends.
     warnings.filterwarnings("ignore", "Detected unknown update type", RuntimeWarning)  # aiogram, of {"update_id": 1}
