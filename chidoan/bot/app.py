@@ -1,4 +1,8 @@
-"""Wiring: database, engine, processor, sender, channels, one aiohttp server."""
+"""Wiring: database, engine, processor, sender, channels, one aiohttp server.
+
+Every worker takes updates; the leader (bot/leader.py; on SQLite the one process) also runs the
+sweeps, the nudges, the jobs and the sender, started when it becomes leader and stopped when it
+stops being one. On PostgreSQL it hears other workers' commits through LISTEN (bot/wakeup.py)."""
 
 from __future__ import annotations
 
@@ -15,10 +19,12 @@ from chidoan.bot.channels import configured
 from chidoan.bot.channels.base import Channel, Host
 from chidoan.bot.checkpointer import Checkpointer
 from chidoan.bot.jobs import Jobs
+from chidoan.bot.leader import Leader
 from chidoan.bot.nudges import Nudges
 from chidoan.bot.processor import Processor
 from chidoan.bot.sender import Sender
 from chidoan.bot.sweeps import Sweeps
+from chidoan.bot.wakeup import Listener
 from chidoan.engine.dispatch import Engine
 from chidoan.engine.notices import Window
 from chidoan.handlers import build_engine
@@ -57,7 +63,35 @@ class App:
         self.sweeps = Sweeps(self.processor, settings)
         self.nudges = Nudges(self.processor, settings)
         self.jobs = Jobs(self.processor, settings, self.engine.jobs)
+        self.leader = Leader(settings.database_url, clock=clock)
+        self.leader.gained.append(self._lead)
+        self.leader.lost.append(self._follow)
+        self.listener = (
+            Listener(
+                settings.database_url, {"outbox": self.sender.wake, "nudges": self.nudges.ask, "jobs": self.jobs.ask}
+            )
+            if self.leader.postgres
+            else None
+        )
         self._runner: web.AppRunner | None = None
+
+    async def _lead(self) -> None:
+        if self.listener is not None:
+            await self.listener.start()
+        await self.sender.start()
+        await self.sweeps.start()
+        await self.nudges.start()
+        await self.jobs.start()
+
+    async def _follow(self) -> None:
+        """Stop leading: what was started on becoming leader, the sender's round under way
+        finished and recorded (its rows' lease keeps another leader off them meanwhile)."""
+        await self.sweeps.stop()
+        await self.nudges.stop()
+        await self.jobs.stop()
+        await self.sender.stop()
+        if self.listener is not None:
+            await self.listener.stop()
 
     def http_app(self) -> web.Application:
         app = web.Application(client_max_size=256 * 1024)
@@ -73,10 +107,7 @@ class App:
         if self.checkpointer is not None:
             await self.checkpointer.start()
         await self.processor.start()
-        await self.sender.start()
-        await self.sweeps.start()
-        await self.nudges.start()
-        await self.jobs.start()
+        await self.leader.start()
         self._runner = web.AppRunner(self.http_app(), access_log=None, shutdown_timeout=SHUTDOWN_GRACE)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.settings.web_host, self.settings.web_port).start()
@@ -109,8 +140,10 @@ class App:
             await channel.stop()
         if self._runner:
             await self._runner.cleanup()
-        await self.sender.stop()  # its round under way finishes and is recorded
-        await self.processor_drain()
+        if self.leader.held:  # still leading: what the last updates queued goes before the lock does
+            await self.sender.stop()  # its round under way finishes and is recorded
+            await self.processor_drain()
+        await self.leader.stop()
         await self.processor.stop()
         for channel in self.channels.values():
             await channel.close()
