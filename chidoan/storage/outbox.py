@@ -76,13 +76,20 @@ class OutboxRepo:
             _INSERT_ONCE[self.conn.dialect.name].many(self.conn, rows)
             self._wake()
 
-    def keyed_for(self, prefix: str, account_id: int) -> bool:
-        """Whether a row whose dedupe key starts with `prefix` was queued for the account (under
-        any key of that family, including an older form of it)."""
-        stmt = select(OUT.c.id).where(
-            OUT.c.dedupe_key.startswith(prefix, autoescape=True), OUT.c.account_id == account_id
+    def keyed_ids(self, family: str, account_ids: set[int]) -> set[tuple[int, int]]:
+        """(id, account) of every row queued for these accounts under a key `<family><id>:...`
+        (which commitments each was asked about, old per-identity keys included)."""
+        if not account_ids:
+            return set()
+        stmt = select(OUT.c.dedupe_key, OUT.c.account_id).where(
+            OUT.c.dedupe_key.startswith(family, autoescape=True), OUT.c.account_id.in_(sorted(account_ids))
         )
-        return self.conn.execute(stmt.limit(1)).first() is not None
+        found = set()
+        for key, account_id in self.conn.execute(stmt):
+            ident = key[len(family) :].partition(":")[0]
+            if ident.isdigit():
+                found.add((int(ident), account_id))
+        return found
 
     def queue(self, rows: list[dict]) -> None:
         """Insert at `flush` (one executemany for a whole batch of updates)."""
