@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 
 from sqlalchemy import text
 
@@ -143,3 +144,43 @@ async def test_of_two_apps_only_the_leader_sweeps_and_sends_and_a_clean_stop_han
     finally:
         for app in running:
             await app.stop()
+
+
+async def test_a_job_stored_on_a_follower_is_done_once_by_the_leader_at_once(pg_url):
+    """Jobs (and nudge requests) are read as "all pending", not claimed: only the leader does
+    them, woken by the NOTIFY of the transaction that stored one on another worker."""
+    db = make_db(pg_url)
+    upgrade(db)
+    apps = [App(make_settings(pg_url)) for _ in range(2)]
+    for app in apps:
+        app.leader.retry = app.leader.check = 0.3
+        await app.start()
+    try:
+        await until(lambda: any(app.leader.held for app in apps), 10, "one leads")
+        await asyncio.sleep(0.5)
+        follower = next(app for app in apps if not app.leader.held)
+        now = datetime.now(UTC)
+
+        def store(uow) -> int | None:
+            asker = uow.accounts.create_with_identity(
+                channel="web", external_id="u1", chat_id="u1", display_name=None, locale="vi", now=now
+            )
+            return uow.jobs.add(
+                kind="nothing", account_id=asker.account_id, channel="web", chat_id="u1", params={}, now=now
+            )
+
+        job_id = await follower.processor.run(store)
+
+        def done() -> bool:
+            with db.connect() as conn:
+                return conn.execute(text("SELECT done_at FROM job WHERE id = :id"), {"id": job_id}).scalar() is not None
+
+        took = await until(done, 10, "the job done")
+        print(f"\nleader: a job stored on the follower done {took * 1000:.0f} ms after its commit")
+        assert took < 2.0  # not the 30 s poll
+        with db.connect() as conn:  # done once: one answer (its error, an unknown kind), one reply
+            assert conn.execute(text("SELECT count(*) FROM outbox WHERE chat_id = 'u1'")).scalar_one() == 1
+    finally:
+        for app in apps:
+            await app.stop()
+        db.dispose()
