@@ -338,3 +338,39 @@ async def test_a_sender_killed_mid_round_is_taken_over_soon_repeating_only_what_
         assert list(dict.fromkeys(t for t in delivered + again if t.startswith(chat))) == chat_texts
     assert len(repeated) <= 2  # at most one a chat: what was in flight (its outcome not committed yet)
     assert first < 10 + 2  # within the lease (10 s), not the old 60 s
+
+
+async def test_a_live_senders_lease_is_renewed_so_a_long_round_is_not_taken_over(pg_url, monkeypatch):
+    """A round longer than the lease (slow sends): the live sender renews its rows' lease, so a
+    second sender polling beside it takes none of them (each sent once, in order)."""
+    from datetime import timedelta
+
+    from chidoan.bot import sender as sending
+
+    monkeypatch.setattr(sending, "LEASE", timedelta(seconds=1))
+    monkeypatch.setattr(sending, "RENEW", 0.25)
+    db = make_db(pg_url)
+    upgrade(db)
+    settings = make_settings(pg_url)
+    queue(db, "chat", [f"m{i}" for i in range(6)])
+    slow, other = Recording(Limits(), delay=0.5), Recording(Limits())
+    processors = [own_processor(settings), own_processor(settings)]
+    for processor in processors:
+        await processor.start()
+    first = Sender(processors[0], {"telegram": slow})
+    await first.start()
+    await asyncio.sleep(0.3)  # its round is under way: 6 sends, 3 s, three times the lease
+    second = Sender(processors[1], {"telegram": other}, idle=0.1)
+    await second.start()
+    try:
+        began = time.monotonic()
+        while statuses(db).count(OutboxStatus.sent) < 6 and time.monotonic() - began < 10:
+            await asyncio.sleep(0.05)
+    finally:
+        for s in (first, second):
+            await s.stop()
+        for processor in processors:
+            await processor.stop()
+        db.dispose()
+    assert [t for _c, t, _a in slow.sent] == [f"m{i}" for i in range(6)]
+    assert other.sent == []  # nothing taken over from a live sender

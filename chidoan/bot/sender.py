@@ -273,6 +273,7 @@ class Sender:
             await self.journal.write(partial(_intent, row_id=row.id, now=now))
             outcome = await self._send(channel, row)
             outcomes.append(outcome)
+            self._claimed.discard(row.id)  # before its outcome is queued: a renewal after it must not move it
             await self.journal.write(partial(self._record, outcomes=[outcome]))
             if outcome.status in ("unreachable", "held"):  # the chat's pending rows all stop here
                 deferred += [Outcome(r, outcome.status, outcome.error, counts=False) for r in rows[index + 1 :]]
@@ -280,6 +281,7 @@ class Sender:
             if outcome.status == "retry":
                 blocked[row.priority] = outcome
         if deferred:
+            self._claimed.difference_update(o.row.id for o in deferred)
             await self.journal.write(lambda uow: self._record(uow, deferred))
         outcomes += deferred
         later = [o.after for o in outcomes if o.status == "retry"]
