@@ -73,7 +73,7 @@ class Leader:
         await self._lose()
         if self._conn is not None:
             with contextlib.suppress(Exception):  # closing the connection releases it anyway
-                await self._conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK,))
+                await asyncio.wait_for(self._conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK,)), self.check)
             await self._close()
 
     async def _run(self) -> None:
@@ -127,7 +127,8 @@ class Leader:
                 log.exception("leader: stepping down failed in %s", getattr(callback, "__name__", callback))
 
     async def _close(self) -> None:
+        """Close the connection, bounded: one whose server is unreachable is left to the kernel."""
         conn, self._conn = self._conn, None
         if conn is not None:
             with contextlib.suppress(Exception):
-                await conn.close()
+                await asyncio.wait_for(conn.close(), self.check)
