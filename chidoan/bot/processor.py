@@ -27,6 +27,7 @@ from chidoan.engine.messages import Incoming, clean_text
 from chidoan.storage.clock import utcnow
 from chidoan.storage.conversations import ConcurrentUpdate
 from chidoan.storage.db import make_db
+from chidoan.storage.events import EarlierFirst
 from chidoan.storage.uow import UnitOfWork, unit_of_work
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ class Processor:
                     payload=clean_text(incoming.payload, 256),
                     raw=clean_text(raw, RAW_MAX) or "",
                     now=self.clock(),
+                    user_id=incoming.user_id or None,
                 )
             return stored is not None
 
@@ -148,6 +150,7 @@ class Processor:
         now = self.clock()
         try:
             with unit_of_work(self.db) as uow:
+                uow.events.take_turns((i.channel, i.user_id) for i in batch if i.number is not None)
                 return [self.engine.process(uow, incoming, now) for incoming in batch]
         except Exception:
             log.info("batch of %d failed; writing its events one by one", len(batch), exc_info=True)
@@ -168,6 +171,8 @@ class Processor:
                     result = self.engine.process(uow, incoming, self.clock(), isolate=True)
                 self._failures.pop((incoming.channel, incoming.event_id), None)
                 return result
+            except EarlierFirst as exc:  # not a failure: its channel hands it in again shortly
+                return exc
             except (ConcurrentUpdate, IntegrityError) as exc:
                 log.info("race lost on %s, retry %d", incoming.event_id, attempt + 1)
                 failure = exc

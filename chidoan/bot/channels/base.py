@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 from aiohttp import web
 
 from chidoan.engine.messages import Incoming, Outgoing
+from chidoan.storage.events import EarlierFirst
 
 if TYPE_CHECKING:
     from chidoan.bot.config import Settings
@@ -98,8 +100,24 @@ class Host:
         return self.processor.clock
 
     async def submit(self, incoming: Incoming) -> bool:
-        """Store and handle one event; returns once it is committed (True) or was a duplicate."""
-        return await self.processor.submit(incoming)
+        """Store and handle one event; returns once it is committed (True) or was a duplicate.
+        A numbered event waits while an earlier one of its person (received by another worker)
+        is handled; after TURN_WAIT it goes anyway (that worker died: the platform delivers the
+        earlier one again, and it is handled late rather than never)."""
+        loop = asyncio.get_running_loop()
+        deadline, pause = loop.time() + TURN_WAIT, TURN_PAUSE
+        while True:
+            try:
+                return await self.processor.submit(incoming)
+            except EarlierFirst:
+                if loop.time() >= deadline:
+                    log.warning(
+                        "%s event %s handled before an earlier one still waiting", incoming.channel, incoming.event_id
+                    )
+                    incoming = dataclasses.replace(incoming, number=None)
+                    continue
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.1)
 
     async def accept(self, incoming: Incoming, raw: str) -> bool:
         """Store an event on arrival, before handling it, with its body as received: for a
@@ -126,6 +144,9 @@ class Host:
         return await self.processor.run(query)
 
 
+# A numbered event's wait for an earlier one of its person (Host.submit): first pause, and the
+# longest wait before it goes anyway.
+TURN_PAUSE, TURN_WAIT = 0.005, 3.0
 STORE_BACKOFF = (0.5, 30.0)  # polling: first and longest wait before storing an update again
 
 
