@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import signal
 
 from aiohttp import web
@@ -61,6 +62,8 @@ class App:
 
     def http_app(self) -> web.Application:
         app = web.Application(client_max_size=256 * 1024)
+        if self.settings.workers > 1:  # which worker answered (tests, and a look behind a proxy)
+            app.on_response_prepare.append(_worker_header)
         app.router.add_get("/healthz", self._healthz)
         # Download links (bot/downloads.py): served whatever channels run, the web chat's own
         # links only while it is on.
@@ -79,7 +82,10 @@ class App:
         await self.jobs.start()
         self._runner = web.AppRunner(self.http_app(), access_log=None, shutdown_timeout=SHUTDOWN_GRACE)
         await self._runner.setup()
-        await web.TCPSite(self._runner, self.settings.web_host, self.settings.web_port).start()
+        # Several workers (`chidoan run --workers N`) listen on one port: the kernel spreads the
+        # connections over them.
+        reuse = self.settings.workers > 1
+        await web.TCPSite(self._runner, self.settings.web_host, self.settings.web_port, reuse_port=reuse).start()
         log.info("listening on http://%s:%s", self.settings.web_host, self.settings.web_port)
         if self.settings.web_enabled:  # what a newcomer who ran scripts/run.sh needs next
             log.info(
@@ -143,6 +149,10 @@ class App:
             log.warning("healthz: the database does not answer (%s)", type(exc).__name__)
             return web.json_response({"ok": False, "database": "unavailable"}, status=503)
         return web.json_response({"ok": True, "database": "ok"})
+
+
+async def _worker_header(_request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["X-Chidoan-Worker"] = str(os.getpid())
 
 
 def web_chat_url(host: str, port: int) -> str:
