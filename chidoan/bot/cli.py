@@ -155,7 +155,7 @@ def cmd_run(settings, args, _voice) -> int:
             _load_demo(settings)  # once, not by each worker (migrating the schema first)
         else:
             _db(settings).dispose()  # the schema brought up to date once, before the workers start
-        return Supervisor(args.workers).run()
+        return Supervisor(settings, args.workers).run()
     try:
         app = App(settings)
     except StartupError as exc:  # one clear line; a traceback would only hide it

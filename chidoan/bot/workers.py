@@ -1,19 +1,23 @@
 """`chidoan run --workers N`: N worker processes serving one port (webhook mode, PostgreSQL).
 
-The parent brings the schema up to date once, then starts N children, each an ordinary
-`chidoan run` told it is one of N (CHIDOAN_WORKERS): each listens on the same port with
-SO_REUSEPORT, so the kernel spreads connections over them, and a person's updates are handled in
-Telegram's order across them (see storage/events.py). The parent only supervises: SIGTERM or
-SIGINT is passed on to every child and waited for; a child that dies is started again (after a
-pause that grows while it keeps dying at once)."""
+The parent brings the schema up to date once and imports what a worker runs (aiogram alone is
+seconds of CPU: its models are built at import), then forks N children, each an App told it is
+one of N (CHIDOAN_WORKERS): they start at once, share the imported code's memory until they
+write to it, and each listens on the same port with SO_REUSEPORT, so the kernel spreads
+connections over them; a person's updates are handled in Telegram's order across them (see
+storage/events.py). The parent only supervises: SIGTERM or SIGINT is passed on to every child
+and waited for; a child that dies is started again (after a pause that grows while it keeps
+dying at once)."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import importlib
 import logging
 import os
+import pkgutil
 import signal
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 
@@ -41,24 +45,34 @@ def refusal(settings, workers: int) -> str | None:
 @dataclass
 class _Child:
     number: int
-    process: subprocess.Popen
+    pid: int
     started: float
     pause: float = field(default=RESTART_PAUSE[0])
 
 
 class Supervisor:
-    def __init__(self, workers: int, command: list[str] | None = None):
+    def __init__(self, settings, workers: int):
+        # The demo, if asked for, was loaded by the parent before.
+        self.settings = settings.model_copy(update={"workers": workers, "demo": False})
         self.workers = workers
-        self.command = command or [sys.executable, "-m", "chidoan", "run"]
         self.children: list[_Child] = []
         self._stopping = False
 
-    def _spawn(self, number: int) -> subprocess.Popen:
-        # The demo, if asked for, was loaded by the parent before.
-        env = os.environ | {"CHIDOAN_WORKERS": str(self.workers), "CHIDOAN_DEMO": "false"}
-        process = subprocess.Popen(self.command, env=env)
-        log.info("worker %d of %d started (pid %d)", number, self.workers, process.pid)
-        return process
+    def _spawn(self, number: int) -> int:
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 1
+            try:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                code = _work(self.settings)
+            except BaseException:
+                log.exception("worker %d failed", number)
+            finally:
+                logging.shutdown()
+                os._exit(code)
+        log.info("worker %d of %d started (pid %d)", number, self.workers, pid)
+        return pid
 
     def _stop(self, signum: int, _frame: object) -> None:
         self._stopping = True
@@ -66,6 +80,7 @@ class Supervisor:
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
+        _preload()
         self.children = [_Child(n, self._spawn(n), time.monotonic()) for n in range(1, self.workers + 1)]
         while not self._stopping:
             time.sleep(POLL)
@@ -76,16 +91,17 @@ class Supervisor:
     def _watch(self, child: _Child) -> None:
         """A child that died is started again, after its pause (the pause doubles while it keeps
         dying soon after its start: a database that is down, a setting that is wrong)."""
-        code = child.process.poll()
-        if code is None or self._stopping:
+        pid, status = os.waitpid(child.pid, os.WNOHANG)
+        if pid == 0 or self._stopping:
             return
+        code = os.waitstatus_to_exitcode(status)
         now = time.monotonic()
         if now - child.started >= STEADY:
             child.pause = RESTART_PAUSE[0]
         log.error(
             "worker %d (pid %d) exited with %s; starting it again in %.1f s",
             child.number,
-            child.process.pid,
+            child.pid,
             code,
             child.pause,
         )
@@ -95,20 +111,53 @@ class Supervisor:
         if self._stopping:
             return
         child.pause = min(child.pause * 2, RESTART_PAUSE[1])
-        child.process, child.started = self._spawn(child.number), time.monotonic()
+        child.pid, child.started = self._spawn(child.number), time.monotonic()
 
     def _stop_all(self) -> int:
         """SIGTERM to every child, then wait (each drains its queue); kill what is left."""
         log.info("stopping %d worker(s)", len(self.children))
-        for child in self.children:
-            if child.process.poll() is None:
-                child.process.send_signal(signal.SIGTERM)
+        running = {child.pid: child for child in self.children if _alive(child.pid)}
+        for pid in running:
+            os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_WAIT
-        for child in self.children:
-            try:
-                child.process.wait(max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                log.error("worker %d (pid %d) did not stop in time: killed", child.number, child.process.pid)
-                child.process.kill()
-                child.process.wait()
+        while running and time.monotonic() < deadline:
+            for pid in [pid for pid in running if os.waitpid(pid, os.WNOHANG)[0] != 0]:
+                del running[pid]
+            time.sleep(POLL / 4)
+        for pid, child in running.items():
+            log.error("worker %d (pid %d) did not stop in time: killed", child.number, pid)
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
         return 0
+
+
+def _alive(pid: int) -> bool:
+    """Not exited (a child that exited unnoticed is reaped here)."""
+    try:
+        return os.waitpid(pid, os.WNOHANG)[0] == 0
+    except ChildProcessError:
+        return False
+
+
+def _preload() -> None:
+    """Import what a worker runs (every channel's module: aiogram's among them), then keep the
+    collector off that heap, so each forked worker starts at once and shares it."""
+    from chidoan.bot import app, channels
+
+    for module in pkgutil.iter_modules(channels.__path__):
+        importlib.import_module(f"{channels.__name__}.{module.name}")
+    del app
+    gc.collect()
+    gc.freeze()
+
+
+def _work(settings) -> int:
+    from chidoan.bot.app import App, StartupError
+
+    try:
+        application = App(settings)
+    except StartupError as exc:
+        log.error("not starting: %s", exc)
+        return 1
+    asyncio.run(application.run_forever())
+    return 0

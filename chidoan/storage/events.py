@@ -19,7 +19,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, func, select, text, update
+from sqlalchemy import Connection, Row, bindparam, func, select, update
+from sqlalchemy import text as sql
 from sqlalchemy.dialects import postgresql, sqlite
 
 from chidoan.storage.models import ChannelIdentity, InboundEvent, table
@@ -112,10 +113,15 @@ class Events:
         raw: str,
         now: datetime,
         user_id: str | None = None,
+        durable: bool = True,
     ) -> int | None:
         """Store an event on arrival, before it is handled (`processed_at` NULL), with the body
         as received so it can be handled after a restart; None when it was stored before. With
-        `user_id`, the sender's account when known already (what `earlier` looks for)."""
+        `user_id`, the sender's account when known already (what `earlier` looks for). Not
+        `durable`: the platform is answered only after the event is handled, whose commit is
+        flushed with this one before it, so this commit need not wait for the disk (PostgreSQL)."""
+        if not durable and self.conn.dialect.name == "postgresql":  # for the whole transaction
+            self.conn.execute(sql("SET LOCAL synchronous_commit TO OFF"))
         account = (
             select(IDENTITY.c.account_id)
             .where(IDENTITY.c.channel == channel, IDENTITY.c.external_id == user_id)
@@ -167,7 +173,7 @@ class Events:
         keys = sorted({person_key(*person) for person in people})
         if keys and self.conn.dialect.name == "postgresql":
             self.conn.execute(
-                text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k"),
+                sql("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k"),
                 {"keys": keys},
             )
 

@@ -119,12 +119,12 @@ class Host:
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.1)
 
-    async def accept(self, incoming: Incoming, raw: str) -> bool:
+    async def accept(self, incoming: Incoming, raw: str, *, durable: bool = True) -> bool:
         """Store an event on arrival, before handling it, with its body as received: for a
         platform that must be answered within seconds whatever the database is doing (Zalo).
         True if it was new; the channel then hands it to `submit` with `accepted=True`.
         Events stored so and never handled (a restart in between) are listed by `unprocessed`."""
-        return await self.processor.accept(incoming, raw)
+        return await self.processor.accept(incoming, raw, durable=durable)
 
     async def unprocessed(self, channel: str) -> list[tuple[str, str]]:
         """(event id, body as received) of the channel's events accepted and not handled yet."""

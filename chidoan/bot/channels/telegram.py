@@ -251,7 +251,9 @@ class TelegramChannel:
             incoming = dataclasses.replace(incoming, accepted=True, number=int(incoming.event_id))
             loop = asyncio.get_running_loop()
             settled = loop.time() + self.settings.turn_settle_ms / 1000  # the store's time is within it
-            await self.host.accept(incoming, as_raw(incoming))  # stored before: a delivery again
+            # Answered only once handled: the store need not wait for the disk. Stored before: a
+            # delivery again, handled unless it was.
+            await self.host.accept(incoming, as_raw(incoming), durable=False)
             await asyncio.sleep(settled - loop.time())
         await self._stored(lambda: self.host.submit(incoming), incoming.event_id)
 
