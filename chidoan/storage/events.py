@@ -28,7 +28,7 @@ from chidoan.storage.prepared import Prepared
 from chidoan.storage.rows import in_order
 
 EVENT = table(InboundEvent)
-IDENTITY = table(ChannelIdentity)
+IDENT = table(ChannelIdentity)
 
 
 class EarlierFirst(Exception):
@@ -123,8 +123,8 @@ class Events:
         if not durable and self.conn.dialect.name == "postgresql":  # for the whole transaction
             self.conn.execute(sql("SET LOCAL synchronous_commit TO OFF"))
         account = (
-            select(IDENTITY.c.account_id)
-            .where(IDENTITY.c.channel == channel, IDENTITY.c.external_id == user_id)
+            select(IDENT.c.account_id)
+            .where(IDENT.c.channel == channel, IDENT.c.external_id == user_id)
             .scalar_subquery()
             if user_id is not None
             else None
