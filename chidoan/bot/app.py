@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import signal
 import time
 from datetime import datetime
@@ -112,6 +113,8 @@ class App:
 
     def http_app(self) -> web.Application:
         app = web.Application(client_max_size=256 * 1024)
+        if self.settings.workers > 1:  # which worker answered (tests, and a look behind a proxy)
+            app.on_response_prepare.append(_worker_header)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics)
         # Download links (bot/downloads.py): served whatever channels run, the web chat's own
@@ -129,7 +132,10 @@ class App:
         await self.leader.start()
         self._runner = web.AppRunner(self.http_app(), access_log=None, shutdown_timeout=SHUTDOWN_GRACE)
         await self._runner.setup()
-        await web.TCPSite(self._runner, self.settings.web_host, self.settings.web_port).start()
+        # Several workers (`chidoan run --workers N`) listen on one port: the kernel spreads the
+        # connections over them.
+        reuse = self.settings.workers > 1
+        await web.TCPSite(self._runner, self.settings.web_host, self.settings.web_port, reuse_port=reuse).start()
         log.info("listening on http://%s:%s", self.settings.web_host, self.settings.web_port)
         if self.settings.web_enabled:  # what a newcomer who ran scripts/run.sh needs next
             log.info(
@@ -231,6 +237,10 @@ class App:
             now, backlog = self.processor.clock(), None
         body = self.metrics.exposition(backlog, now, self.leading())
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
+async def _worker_header(_request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["X-Chidoan-Worker"] = str(os.getpid())
 
 
 def web_chat_url(host: str, port: int) -> str:

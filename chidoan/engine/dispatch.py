@@ -24,6 +24,7 @@ from chidoan.engine.typed import buttons_of, match, question, remember
 from chidoan.i18n import N_, gettext, pick_locale
 from chidoan.redaction import hiding
 from chidoan.storage.conversations import ConcurrentUpdate
+from chidoan.storage.events import EarlierFirst
 from chidoan.storage.invites import looks_like_code
 from chidoan.storage.links import looks_like_link_code
 from chidoan.storage.models import OutboxKind, OutboxStatus, Priority
@@ -82,9 +83,13 @@ class Engine:
         """Handle one event; False when it was a duplicate and nothing was done.
 
         With `isolate`, a failing handler is undone alone (savepoint) and the user is told; without
-        it (the batch fast path) the failure propagates and the caller retries with `isolate`."""
+        it (the batch fast path) the failure propagates and the caller retries with `isolate`.
+        A numbered event (`incoming.number`) raises EarlierFirst while an earlier one of its
+        person is received and not handled: the caller hands it in again a little later."""
         if incoming.fact is not None:
             return self._record_fact(uow, incoming, now)
+        if incoming.number is not None and isolate:  # a batch took its people's turns at once
+            uow.events.take_turns([(incoming.channel, incoming.user_id)])
         text = clean_text(incoming.text)
         name = clean_text(incoming.display_name, 255)
         sender = uow.accounts.sender(incoming.channel, incoming.user_id)
@@ -103,6 +108,8 @@ class Engine:
             or (name is not None and sender.display_name != name)
         ):
             uow.accounts.touch_identity(sender.identity_id, chat_id=incoming.chat_id, display_name=name)
+        if incoming.number is not None and uow.events.earlier(incoming.channel, sender.account_id, incoming.number):
+            raise EarlierFirst(incoming.event_id)
         record = uow.events.claim if incoming.accepted else uow.events.record
         event = record(
             channel=incoming.channel,
