@@ -99,11 +99,13 @@ def serve_pipeline(port: int, db_path: str, users: int, ready) -> None:
     )
 
     async def main() -> None:
+        from chidoan.bot.checkpointer import Checkpointer
         from chidoan.storage.db import make_db, upgrade
 
-        db = make_db(settings.database_url)
+        db = make_db(settings.database_url, checkpoints=False)  # as App does: the WAL is copied back
         upgrade(db)
         _seed(db, engine, users)
+        await Checkpointer(settings.database_url).start()  # beside the commits, not inside them
         processor = Processor(db, engine)
         await processor.start()
         channel = TelegramChannel(Host(settings, processor, engine.commands))

@@ -71,6 +71,14 @@ class Settings(BaseSettings):
         description="the folder of the file store (received files, generated documents); default: files/ "
         "beside the SQLite database, or in the data directory",
     )
+    db_threads: int = Field(
+        default=4,
+        ge=1,
+        le=32,
+        validation_alias="CHIDOAN_DB_THREADS",
+        description="PostgreSQL: database threads for incoming events (a chat's events always on the same "
+        "one, in order) and as many for other work; SQLite always uses one",
+    )
     _database_origin: str = PrivateAttr(default=DatabaseOrigin.url)
     telegram_bot_token: SecretStr | None = Field(default=None, validation_alias="TELEGRAM_BOT_TOKEN")
     telegram_api_url: str = Field(default="https://api.telegram.org", validation_alias="TELEGRAM_API_URL")
