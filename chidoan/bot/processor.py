@@ -45,7 +45,7 @@ MAX_BATCH = 256
 TRIES = 3  # one event alone, at once (a race lost to another worker on PostgreSQL is won next time)
 DELIVERIES = 5  # deliveries of an event that fails for another reason, before it is kept as failed
 MAX_TRACKED = 1000  # events whose failed deliveries are counted
-RENDERS = 4  # renderings ahead for one batch; past them (data that keeps changing) it renders in line
+RENDERS = 4  # renderings ahead for one event; past them (its data keeps changing) it renders in line
 
 
 class _Lane:
@@ -167,7 +167,8 @@ class Processor:
         """Run `work` in its own transaction on a database thread (on SQLite, the one thread)."""
 
         def in_transaction() -> T:
-            with unit_of_work(self.db) as uow:
+            # Only incoming events render ahead (`_hold`); anything else renders in line, as before.
+            with self.engine.renders.in_line(), unit_of_work(self.db) as uow:
                 return work(uow)
 
         return await asyncio.get_running_loop().run_in_executor(self._executor, in_transaction)
