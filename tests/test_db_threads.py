@@ -18,7 +18,7 @@ from chidoan.storage.db import make_db, upgrade
 from chidoan.storage.models import InboundEvent
 from tests.conftest import make_settings, seed_org
 
-SLOW = 1.0  # seconds the slow chat's event holds its lane
+SLOW = 3.0  # seconds the slow chat's event holds its lane (others must not wait for it)
 
 
 def _watched(engine, slow_user: str | None = None):

@@ -548,7 +548,7 @@ async def test_the_plan_is_rendered_outside_the_transaction(settings, db, people
         await app.stop()
     assert seen["writable"] is True, seen["writable"]
     assert not str(seen["thread"]).startswith("chidoan-db"), seen["thread"]
-    assert answered_in < 2, answered_in
+    assert answered_in < 4, answered_in  # the rendering waits for it (up to 5 s): it would time out
     with unit_of_work(db) as uow:
         registration_row = uow.registrations.find(uow.units.by_code("RG-VB").id, PROGRAMME, 2027)
         [version] = uow.registrations.versions(registration_row.id)
