@@ -3,6 +3,7 @@ versions, the on-time judgement at the deadline, the .docx, and the bad inputs o
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -499,3 +500,56 @@ async def test_a_discarded_draft_is_not_offered_again(settings, db, people):
             assert "unfinished plan" not in sec.text and "Area 1 of 3" in sec.text
     finally:
         await app.stop()
+
+
+async def test_the_plan_is_rendered_outside_the_transaction(settings, db, people, monkeypatch):
+    """The .docx is rendered with no transaction open and off the database thread: while it
+    renders, another connection can write, and another person's message is answered."""
+    import sqlite3
+    import threading
+    import time
+
+    from chidoan.handlers import registration
+
+    real = registration.render_plan
+    rendering, go_on = threading.Event(), threading.Event()
+    seen: dict[str, object] = {}
+
+    def render_plan(*args):
+        seen["thread"] = threading.current_thread().name
+        other = sqlite3.connect(settings.database_url.removeprefix("sqlite:///"), timeout=0)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # refused ("database is locked") while a write transaction is open
+            other.rollback()
+            seen["writable"] = True
+        except sqlite3.OperationalError as exc:
+            seen["writable"] = str(exc)
+        finally:
+            other.close()
+        rendering.set()
+        go_on.wait(5)
+        return real(*args)
+
+    monkeypatch.setattr(registration, "render_plan", render_plan)
+    app = await started(settings, 2026, 10, 10, 9, 0)
+    try:
+        async with WebUser(app, "sec", language="en") as sec, WebUser(app, "staff", language="en") as staff:
+            submitting = asyncio.create_task(register(sec))
+            assert await asyncio.to_thread(rendering.wait, 30)
+            started_at = time.monotonic()
+            await staff.say("/help")  # answered while the plan is still rendering
+            answered_in = time.monotonic() - started_at
+            go_on.set()
+            await submitting
+            [reply] = sec.last
+            assert "submitted (version 1), on time" in reply["text"] and reply["file"]["filename"].endswith(".docx")
+    finally:
+        go_on.set()
+        await app.stop()
+    assert seen["writable"] is True, seen["writable"]
+    assert not str(seen["thread"]).startswith("chidoan-db"), seen["thread"]
+    assert answered_in < 4, answered_in  # the rendering waits for it (up to 5 s): it would time out
+    with unit_of_work(db) as uow:
+        registration_row = uow.registrations.find(uow.units.by_code("RG-VB").id, PROGRAMME, 2027)
+        [version] = uow.registrations.versions(registration_row.id)
+        assert uow.documents.get(version.document_id).filename == reply["file"]["filename"]

@@ -826,3 +826,26 @@ def test_channels_are_the_configured_plug_ins(settings):
     assert names() == {"web"}
     assert names(TELEGRAM_BOT_TOKEN="7001002003:x") == {"web", "telegram"}
     assert names(CHIDOAN_WEB_ENABLED=False) == set()
+
+
+async def test_no_update_is_routed_through_a_thread(settings, tg):
+    """aiogram runs a filter or handler that is not a coroutine (a magic filter such as
+    `F.chat.type == "private"` too) on a thread: a hop there and back for every update, which cost
+    more than the rest of the routing (bench/pipeline.py). Every one of ours is a coroutine."""
+    from chidoan.bot.channels.base import Host
+    from chidoan.bot.channels.telegram import TelegramChannel
+
+    channel = TelegramChannel(Host(tg_settings(settings, tg), processor=None, commands=[]))
+    try:
+        checked = 0
+        for router in channel.dispatcher.chain_tail:
+            for observer in router.observers.values():
+                for handler in [observer._handler, *observer.handlers]:  # the router's filters, the handlers'
+                    for callable_ in [handler, *(handler.filters or [])]:
+                        if handler is observer._handler and callable_ is handler:
+                            continue  # aiogram's own placeholder, never called
+                        assert callable_.awaitable, callable_.callback
+                        checked += 1
+        assert checked >= 4  # the private-chat filter and the three handlers
+    finally:
+        await channel.bot.session.close()

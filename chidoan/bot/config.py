@@ -92,6 +92,14 @@ class Settings(BaseSettings):
         validation_alias="CHIDOAN_S3_ENDPOINT_URL",
         description="the S3-compatible server's address (MinIO, Ceph, ...); unset: AWS",
     )
+    db_threads: int = Field(
+        default=4,
+        ge=1,
+        le=32,
+        validation_alias="CHIDOAN_DB_THREADS",
+        description="PostgreSQL: database threads for incoming events (a chat's events always on the same "
+        "one, in order) and as many for other work; SQLite always uses one",
+    )
     _database_origin: str = PrivateAttr(default=DatabaseOrigin.url)
     telegram_bot_token: SecretStr | None = Field(default=None, validation_alias="TELEGRAM_BOT_TOKEN")
     telegram_api_url: str = Field(default="https://api.telegram.org", validation_alias="TELEGRAM_API_URL")

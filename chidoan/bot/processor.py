@@ -1,11 +1,17 @@
 """The bridge from asyncio channels to the synchronous engine and the database.
 
-Every database call runs on one dedicated thread, so the event loop never blocks on SQLite or
-PostgreSQL, and SQLite sees the single writer it wants. Events that arrive while a batch is
-being written are written together in the next transaction (group commit): under load one
-commit serves many updates, while a lone update is written at once. `submit` returns only
-after the event and everything it caused (conversation state, outbox rows) are committed, so
-a channel acknowledges its platform only once nothing can be lost.
+Database calls run on database threads, so the event loop never blocks on SQLite or
+PostgreSQL. Events that arrive while a batch is being written are written together in the next
+transaction (group commit): under load one commit serves many updates, while a lone update is
+written at once. `submit` returns only after the event and everything it caused (conversation
+state, outbox rows) are committed, so a channel acknowledges its platform only once nothing can
+be lost.
+
+SQLite has one writer at a time and one connection here: one thread does everything. PostgreSQL
+takes concurrent transactions: incoming events are spread over CHIDOAN_DB_THREADS lanes by their
+chat (one chat always on the same lane, so its events are written in the order they came), and
+`run` (the Sender's claims, web history, attachments, jobs) has threads of its own, so neither
+waits behind the other.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ import asyncio
 import dataclasses
 import json
 import logging
+import threading
+import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -24,6 +32,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 
 from chidoan.engine.dispatch import RAW_MAX, Engine
 from chidoan.engine.messages import Incoming, clean_text
+from chidoan.engine.rendering import NeedsRendering
 from chidoan.redaction import hiding
 from chidoan.storage.clock import utcnow
 from chidoan.storage.conversations import ConcurrentUpdate
@@ -38,49 +47,95 @@ MAX_BATCH = 256
 TRIES = 3  # one event alone, at once (a race lost to another worker on PostgreSQL is won next time)
 DELIVERIES = 5  # deliveries of an event that fails for another reason, before it is kept as failed
 MAX_TRACKED = 1000  # events whose failed deliveries are counted
+RENDERS = 4  # renderings ahead for one event; past them (its data keeps changing) it renders in line
+
+
+class _Lane:
+    """Incoming events of the chats hashed to it: batched, written in order on one thread."""
+
+    def __init__(self, name: str):
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self.pending: list[tuple[Incoming, asyncio.Future]] = []
+        self.wakeup = asyncio.Event()
+        self.task: asyncio.Task | None = None
+        # Documents rendered ahead (engine/rendering.py): the chats waiting for one, with what they
+        # sent meanwhile; renderings done, by event, until its write; events to render in line.
+        self.waiting: dict[tuple[str, str], list[tuple[Incoming, asyncio.Future]]] = {}
+        self.asked: dict[tuple[str, str], NeedsRendering] = {}
+        self.renders: dict[tuple[str, str], int] = {}
+        self.in_line: set[tuple[str, str]] = set()
+        self.rendering: set[asyncio.Future] = set()
 
 
 class Processor:
-    def __init__(self, db: DbEngine, engine: Engine, *, clock: Callable[[], datetime] = utcnow):
+    def __init__(
+        self, db: DbEngine, engine: Engine, *, clock: Callable[[], datetime] = utcnow, threads: int | None = None
+    ):
         self.db = db
         self.engine = engine
         self.clock = clock
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chidoan-db")
-        self._pending: list[tuple[Incoming, asyncio.Future]] = []
-        self._wakeup = asyncio.Event()
-        self._task: asyncio.Task | None = None
+        if db.url.get_backend_name() == "sqlite":
+            threads = 1  # one connection, one writer: every call on the one thread
+        elif threads is None:
+            threads = getattr(engine.settings, "db_threads", 1)
+        self.threads = max(1, threads)
+        self._lanes = [_Lane("chidoan-db" if self.threads == 1 else f"chidoan-db-lane{i}") for i in range(self.threads)]
+        # `run`'s work: on SQLite the one database thread's; on PostgreSQL threads of its own.
+        self._executor = (
+            self._lanes[0].executor
+            if self.threads == 1
+            else ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="chidoan-db-run")
+        )
         self._stopping = False
         self.committed: list[Callable[[], None]] = []  # called after each commit (wakes the sender)
-        self._failures: dict[tuple[str, str], int] = {}  # failed deliveries per event (DB thread only)
+        self._failures: dict[tuple[str, str], int] = {}  # failed deliveries per event
+        self._failures_lock = threading.Lock()  # the lanes' threads share it
         # `accept` stores on arrival on a thread and a connection of its own, so an event is
         # stored even while the database thread is busy with a long batch or a slow job.
         self._accept_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chidoan-accept")
         self._accept_db: DbEngine | None = None
         self._accepts: list[tuple[Incoming, str, bool, asyncio.Future]] = []
         self._accepting: asyncio.Future | None = None
+        # Documents a handler asks for are rendered here, with no transaction open and the
+        # database threads free (engine/rendering.py).
+        self._render_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chidoan-render")
+        engine.renders.defer = True
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="chidoan-processor")
+        for i, lane in enumerate(self._lanes):
+            lane.task = asyncio.create_task(self._loop(lane), name=f"chidoan-processor-{i}")
 
     async def stop(self) -> None:
-        """Finish what was submitted (the batch under way included), then stop."""
-        if self._task is not None:
-            self._stopping = True
-            self._wakeup.set()
-            await self._task
-            self._task = None
+        """Finish what was submitted (the batches under way included), then stop."""
+        self._stopping = True
+        for lane in self._lanes:
+            lane.wakeup.set()
+        for lane in self._lanes:
+            if lane.task is not None:
+                await lane.task
+                lane.task = None
+        for lane in self._lanes:
+            lane.executor.shutdown(wait=True)
         if self._accepting is not None:
             await self._accepting
         self._executor.shutdown(wait=True)
         self._accept_executor.shutdown(wait=True)
+        self._render_executor.shutdown(wait=True)
         if self._accept_db is not None and self._accept_db is not self.db:
             self._accept_db.dispose()
+
+    def lane(self, incoming: Incoming) -> int:
+        """The lane of the event's chat: always the same one for one person on one channel."""
+        if self.threads == 1:
+            return 0
+        return zlib.crc32(f"{incoming.channel}\0{incoming.user_id}".encode()) % self.threads
 
     async def submit(self, incoming: Incoming) -> bool:
         """Store and handle one event; True if it was new, False if a duplicate."""
         future = asyncio.get_running_loop().create_future()
-        self._pending.append((incoming, future))
-        self._wakeup.set()
+        lane = self._lanes[self.lane(incoming)]
+        lane.pending.append((incoming, future))
+        lane.wakeup.set()
         return await future
 
     async def accept(self, incoming: Incoming, raw: str, *, durable: bool = True) -> bool:
@@ -155,47 +210,135 @@ class Processor:
         return self._accept_db
 
     async def run(self, work: Callable[[UnitOfWork], T]) -> T:
-        """Run `work` in its own transaction on the database thread."""
+        """Run `work` in its own transaction on a database thread (on SQLite, the one thread)."""
 
         def in_transaction() -> T:
-            with unit_of_work(self.db) as uow:
+            # Only incoming events render ahead (`_hold`); anything else renders in line, as before.
+            with self.engine.renders.in_line(), unit_of_work(self.db) as uow:
                 return work(uow)
 
         return await asyncio.get_running_loop().run_in_executor(self._executor, in_transaction)
 
-    async def _loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        while not (self._stopping and not self._pending):
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            while self._pending:
-                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-                try:
-                    results = await loop.run_in_executor(self._executor, self._write, [inc for inc, _ in batch])
-                except Exception as exc:  # the database itself failed: the platform will retry
-                    log.exception("could not store %d event(s)", len(batch))
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
-                for (_, future), result in zip(batch, results, strict=True):
-                    if future.done():
-                        continue
-                    if isinstance(result, BaseException):
-                        future.set_exception(result)
-                    else:
-                        future.set_result(result)
-                for callback in self.committed:
-                    callback()
+    async def _loop(self, lane: _Lane) -> None:
+        while not (self._stopping and not lane.pending and not lane.waiting):
+            await lane.wakeup.wait()
+            lane.wakeup.clear()
+            while lane.pending:
+                if not lane.waiting:
+                    batch, lane.pending = lane.pending[:MAX_BATCH], lane.pending[MAX_BATCH:]
+                else:  # some chats wait for a rendering: what they sent waits with them
+                    batch = []
+                    while lane.pending and len(batch) < MAX_BATCH:
+                        self._take(lane, batch, lane.pending.pop(0))
+                if batch:
+                    await self._write_batch(lane, batch)
 
-    def _write(self, batch: list[Incoming]) -> list[bool | Exception]:
+    @staticmethod
+    def _take(lane: _Lane, batch: list, item: tuple[Incoming, asyncio.Future]) -> None:
+        """Into the batch, unless its chat waits for a rendering: then behind it, in order."""
+        waiting = lane.waiting.get(_chat(item[0]))
+        if waiting is not None:
+            waiting.append(item)
+        else:
+            batch.append(item)
+
+    async def _write_batch(self, lane: _Lane, batch: list[tuple[Incoming, asyncio.Future]]) -> None:
+        loop = asyncio.get_running_loop()
+        events = [incoming for incoming, _ in batch]
+        in_line = any(_event(incoming) in lane.in_line for incoming in events)
+        try:
+            args = (events, True) if in_line else (events,)  # `_write(batch)` as ever, the common case
+            results = await loop.run_in_executor(lane.executor, self._write, *args)
+        except NeedsRendering as request:
+            self._hold(lane, batch, request)
+            return
+        except Exception as exc:  # the database itself failed: the platform will retry
+            log.exception("could not store %d event(s)", len(batch))
+            results, committed = [exc] * len(batch), False
+        else:
+            committed = True
+        for (incoming, future), result in zip(batch, results, strict=True):
+            self._done_rendering(lane, _event(incoming))
+            if future.done():
+                continue
+            if isinstance(result, BaseException):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+        for callback in self.committed if committed else ():
+            callback()
+
+    def _done_rendering(self, lane: _Lane, key: tuple[str, str]) -> None:
+        """The event is written (or failed): what was rendered ahead for it is dropped."""
+        if not (lane.asked or lane.renders or lane.in_line):
+            return
+        lane.in_line.discard(key)
+        lane.renders.pop(key, None)
+        if (asked := lane.asked.pop(key, None)) is not None:
+            self.engine.renders.forget([asked])
+
+    def _hold(self, lane: _Lane, batch: list[tuple[Incoming, asyncio.Future]], request: NeedsRendering) -> None:
+        """A handler asked for a document (`Ctx.rendered`): the batch's transaction is undone.
+        The asking event, and whatever its chat sent after it, wait while the document is
+        rendered off the database thread, with no transaction open; the rest of the batch (other
+        chats) is written at once, and the lane goes on with other chats meanwhile."""
+        asker = request.asker
+        chat = _chat(asker)
+        at = next(i for i, (incoming, _) in enumerate(batch) if incoming is asker)
+        held = [item for item in batch[at:] if _chat(item[0]) == chat]
+        rest = [item for i, item in enumerate(batch) if i < at or _chat(item[0]) != chat]
+        lane.waiting[chat] = held
+        lane.pending[:0] = rest
+        key = _event(asker)
+        lane.renders[key] = lane.renders.get(key, 0) + 1
+        if lane.renders[key] > RENDERS:  # its data keeps changing: rendered in line this time
+            lane.in_line.add(key)
+            self._release(lane, chat)
+            return
+        task = asyncio.ensure_future(self._render(lane, chat, key, request))
+        lane.rendering.add(task)
+        task.add_done_callback(lane.rendering.discard)
+        lane.wakeup.set()
+
+    async def _render(self, lane: _Lane, chat: tuple[str, str], key: tuple[str, str], request: NeedsRendering) -> None:
+        try:
+            content = await asyncio.get_running_loop().run_in_executor(self._render_executor, request.render)
+        except Exception:  # rendered in line instead, where a handler's failure is handled as ever
+            log.warning("rendering ahead failed for %s event %s; rendering in line", *key, exc_info=True)
+            lane.in_line.add(key)
+        else:
+            self.engine.renders.put(request, content)
+            lane.asked[key] = request
+        self._release(lane, chat)
+
+    @staticmethod
+    def _release(lane: _Lane, chat: tuple[str, str]) -> None:
+        """The chat's held events go first, in their order."""
+        lane.pending[:0] = lane.waiting.pop(chat, [])
+        lane.wakeup.set()
+
+    def _write(self, batch: list[Incoming], in_line: bool = False) -> list[bool | Exception]:
         """One transaction for the batch; if it fails (a handler raised, or a race was lost on
-        PostgreSQL), one transaction per event, each isolated, so one bad event holds back none."""
+        PostgreSQL), one transaction per event, each isolated, so one bad event holds back none.
+        A rendering a handler asks for undoes the transaction (`NeedsRendering`, for `_hold`),
+        unless `in_line`."""
+        if in_line:
+            with self.engine.renders.in_line():
+                return self._write(batch)
         now = self.clock()
         try:
             with unit_of_work(self.db) as uow:
                 uow.events.take_turns((i.channel, i.user_id) for i in batch if i.number is not None)
-                return [self.engine.process(uow, incoming, now) for incoming in batch]
+                results: list[bool | Exception] = []
+                for incoming in batch:
+                    try:
+                        results.append(self.engine.process(uow, incoming, now))
+                    except NeedsRendering as request:
+                        request.asker = incoming
+                        raise
+                return results
+        except NeedsRendering:
+            raise
         except Exception:
             with hiding(*(text for i in batch for text in (i.text, i.payload, i.display_name))):
                 log.info("batch of %d failed; writing its events one by one", len(batch), exc_info=True)
@@ -212,9 +355,11 @@ class Processor:
         failure: Exception | None = None
         for attempt in range(TRIES):
             try:
-                with unit_of_work(self.db) as uow:
+                # The failure path of a batch, rare: a document is rendered in line here.
+                with self.engine.renders.in_line(), unit_of_work(self.db) as uow:
                     result = self.engine.process(uow, incoming, self.clock(), isolate=True)
-                self._failures.pop((incoming.channel, incoming.event_id), None)
+                with self._failures_lock:
+                    self._failures.pop((incoming.channel, incoming.event_id), None)
                 return result
             except EarlierFirst as exc:  # not a failure: its channel hands it in again shortly
                 return exc
@@ -236,18 +381,20 @@ class Processor:
 
     def _after_tries(self, incoming: Incoming, failure: Exception) -> bool | Exception:
         key = (incoming.channel, incoming.event_id)
-        deliveries = self._failures.pop(key, 0) + 1
-        if not _about_the_event(failure) and deliveries < DELIVERIES:
-            if len(self._failures) >= MAX_TRACKED:  # deliveries that never came back: forget the oldest
-                self._failures.pop(next(iter(self._failures)))
-            self._failures[key] = deliveries
-            return failure
+        with self._failures_lock:
+            deliveries = self._failures.pop(key, 0) + 1
+            if not _about_the_event(failure) and deliveries < DELIVERIES:
+                if len(self._failures) >= MAX_TRACKED:  # deliveries that never came back: forget the oldest
+                    self._failures.pop(next(iter(self._failures)))
+                self._failures[key] = deliveries
+                return failure
         try:
             with unit_of_work(self.db) as uow:
                 kept = self.engine.keep_failed(uow, incoming, _describe(failure), self.clock(), raw=as_raw(incoming))
         except Exception:  # the database takes no writes at all: the platform delivers it again
             log.warning("could not keep %s event %s as failed either", incoming.channel, incoming.event_id)
-            self._failures[key] = deliveries
+            with self._failures_lock:
+                self._failures[key] = deliveries
             return failure
         if kept:  # else it was kept before: this delivery is a duplicate
             log.error(
@@ -267,6 +414,14 @@ class Processor:
         for callback in self.committed:
             callback()
         return kept
+
+
+def _chat(incoming: Incoming) -> tuple[str, str]:
+    return (incoming.channel, incoming.user_id)
+
+
+def _event(incoming: Incoming) -> tuple[str, str]:
+    return (incoming.channel, incoming.event_id)
 
 
 def _about_the_event(exc: Exception) -> bool:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Row
 
@@ -72,6 +73,11 @@ class Ctx:
 
     def send_document(self, document_id: int, filename: str, msgid: str, **params: object) -> None:
         self.replies.append(Outgoing(self.t(msgid, **params), attachment=Attachment(document_id, filename)))
+
+    def rendered(self, work: Callable[..., bytes], *args: Any) -> bytes:
+        """`work(*args)` (a document's bytes), rendered outside this event's transaction when
+        the service runs it (engine/rendering.py). `args` must pickle."""
+        return self.engine.renders.get(work, *args)
 
     def later(self, kind: str, **params: object) -> bool:
         """Leave work for after this event's commit, answered in this chat (bot/jobs.py): a

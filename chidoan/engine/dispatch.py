@@ -19,6 +19,7 @@ from chidoan.engine.jobs import JobFn
 from chidoan.engine.journey import Journey
 from chidoan.engine.messages import BUTTON_GONE, FACTS, Button, Incoming, Outgoing, Typed, clean_text
 from chidoan.engine.notices import WINDOWED, Window, route
+from chidoan.engine.rendering import NeedsRendering, Renders
 from chidoan.engine.runner import Runner
 from chidoan.engine.typed import buttons_of, match, question, remember
 from chidoan.i18n import N_, gettext, pick_locale
@@ -75,6 +76,7 @@ class Engine:
         # Named by a handler that left work to be done after its commit ("nudges": a staff's
         # count or nudge, bot/nudges.py; "jobs": bot/jobs.py); taken off by whoever does it.
         self.asked: set[str] = set()
+        self.renders = Renders()  # documents rendered outside the transaction (engine/rendering.py)
 
     def command(self, name: str) -> Command | None:
         return self._by_name.get(name)
@@ -145,8 +147,8 @@ class Engine:
                 self._remember(ctx, released)
                 self._queue(ctx)
                 uow.outbox.flush()  # inside the savepoint: undone with the handler's other writes
-        except (ConcurrentUpdate, DBAPIError):
-            raise  # the transaction itself is in question: the processor retries the event
+        except (ConcurrentUpdate, DBAPIError, NeedsRendering):
+            raise  # the transaction itself is in question (or waits for a rendering): the processor retries
         except Exception:
             # The event row stays (nothing the user sent is lost); its effects are undone.
             with hiding(incoming.text, incoming.payload, incoming.display_name):

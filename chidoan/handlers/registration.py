@@ -493,7 +493,10 @@ def submit(ctx: Ctx, programme: Programme, answers: Answers) -> None:
     try:
         with uow.savepoint():  # a refused version leaves no document behind
             document_id = uow.documents.add(
-                kind="plan", filename=filename, content=render_plan(document, programme.document.template), now=ctx.now
+                kind="plan",
+                filename=filename,
+                content=ctx.rendered(render_plan, document, programme.document.template),
+                now=ctx.now,
             )
             version = uow.registrations.add_version(
                 registration,

@@ -15,7 +15,7 @@ from collections import namedtuple
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, DateTime
 from sqlalchemy.engine.interfaces import DBAPICursor
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -28,7 +28,10 @@ class _Compiled:
         self.sql = str(compiled)
         self.names: Sequence[str] | None = compiled.positiontup  # None for named paramstyles
         self.binds: dict[str, Callable | None] = {
-            name: bind.type.dialect_impl(dialect).bind_processor(dialect) for name, bind in compiled.binds.items()
+            name: _memo(bind.type.dialect_impl(dialect).bind_processor(dialect))
+            if bind.type._type_affinity is DateTime
+            else bind.type.dialect_impl(dialect).bind_processor(dialect)
+            for name, bind in compiled.binds.items()
         }
         columns = compiled._result_columns or []
         self.results: list[Callable | None] = [
@@ -89,6 +92,25 @@ class Prepared:
             cursor.executemany(c.sql, [self._bound(c, r) for r in rows])
         finally:
             cursor.close()
+
+
+def _memo(process: Callable | None) -> Callable | None:
+    """A time's bind processor remembering its last value: a batch binds the same `now` in most
+    statements of every update, and formatting it (SQLite's text) is the costliest bind."""
+    if process is None:
+        return None
+    last: tuple[Any, Any] = (object(), None)
+
+    def memo(value: Any) -> Any:
+        nonlocal last
+        seen, result = last  # one tuple, swapped whole: safe for threads sharing the statement
+        if value is seen:
+            return result
+        result = process(value)
+        last = (value, result)
+        return result
+
+    return memo
 
 
 def _cursor(conn: Connection) -> DBAPICursor:
