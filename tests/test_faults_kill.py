@@ -63,7 +63,7 @@ async def run_kill9(tmp_path, pg_url: str, conversations: int, kills: int, seed:
             async def converse(person) -> None:
                 async with slots:
                     for step in range(len(STEPS)):
-                        await deliver(tg, person.update(tg, step), front.webhook, seen, pause=0.1)
+                        await deliver(tg, person.update(tg, step), front.webhook, seen)
                         check_step(db, person, step)  # its replies, once: the step it was at went on
                         person.done = step + 1
 
@@ -71,8 +71,10 @@ async def run_kill9(tmp_path, pg_url: str, conversations: int, kills: int, seed:
                 for n, moment in enumerate(moments):
                     while seen.acknowledged < moment:
                         await asyncio.sleep(0.01)
+                    while not (alive := list(front.alive())):  # both down: wait for one to be back
+                        assert not front.failed, front.failed
+                        await asyncio.sleep(0.05)
                     await asyncio.sleep(rng.uniform(0, 0.05))  # mid-request, mid-commit or mid-send
-                    alive = list(front.alive()) or front.workers
                     await front.kill9_and_restart(alive[n % len(alive)])
 
             began = time.monotonic()

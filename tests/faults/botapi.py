@@ -7,6 +7,9 @@ calls that put a message in a chat):
   `hang` seconds, then dropped. The bot cannot know the message arrived, so it sends it again:
   the copies such a message gets are counted apart (`ambiguous`), as Telegram gives a bot no way
   to tell (a send has no idempotency key).
+
+`stall_next(seconds)` makes the next sending call wait that long before it is handled (a slow
+Bot API, not a failure).
 """
 
 from __future__ import annotations
@@ -36,11 +39,16 @@ class FaultyTelegram(FakeTelegram):
         self.rng = random.Random(0)
         self.faults: dict[str, int] = {"500": 0, "429": 0, "timeout": 0}
         self.timed_out: list[Call] = []  # delivered, answer lost
+        self._stall = 0.0
+        self.stalling = asyncio.Event()  # set while a stalled call waits
 
     def chaos(self, *, seed: int = 0, retry_after: int = 1, hang: float = 1.0, **odds: float) -> None:
         """From now on each sending call meets a fault with these odds, e.g. chaos(**{"500": 0.1})."""
         assert set(odds) <= set(self.faults), odds
         self.odds, self.retry_after, self.hang, self.rng = odds, retry_after, hang, random.Random(seed)
+
+    def stall_next(self, seconds: float) -> None:
+        self._stall = seconds
 
     def calm(self) -> None:
         self.odds = {}
@@ -70,6 +78,11 @@ class FaultyTelegram(FakeTelegram):
     async def _execute(
         self, method: str, params: dict[str, Any], via_webhook: bool = False
     ) -> tuple[int, dict[str, Any]]:
+        if method in _SENDING and self._stall and not via_webhook:
+            seconds, self._stall = self._stall, 0.0
+            self.stalling.set()
+            await asyncio.sleep(seconds)
+            self.stalling.clear()
         fault = self._draw() if method in _SENDING and not via_webhook and _REQUEST.get() is not None else None
         if fault is not None:
             self.faults[fault] += 1

@@ -21,6 +21,7 @@ class Front:
         self.count = count
         self.workers: list[Worker] = []
         self._restarts: set[asyncio.Task] = set()
+        self.failed: list[BaseException] = []  # restarts that did not come up
 
     async def __aenter__(self) -> Front:
         await self.proxy.__aenter__()
@@ -47,7 +48,8 @@ class Front:
         return f"{self.url}/telegram/webhook"
 
     def alive(self) -> Iterator[Worker]:
-        return (w for w in self.workers if w.process is not None and w.process.poll() is None)
+        """Workers running and answering (not those still starting)."""
+        return (w for w in self.workers if w.up)
 
     async def start(self, worker: Worker) -> None:
         await worker.start()
@@ -59,7 +61,12 @@ class Front:
         self._route()
         task = asyncio.create_task(self.start(worker))
         self._restarts.add(task)
-        task.add_done_callback(self._restarts.discard)
+        task.add_done_callback(self._restarted)
+
+    def _restarted(self, task: asyncio.Task) -> None:
+        self._restarts.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.failed.append(task.exception())  # type: ignore[arg-type]
 
     async def settle(self) -> None:
         while self._restarts:

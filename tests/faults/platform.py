@@ -37,9 +37,11 @@ async def deliver(
     seen: Deliveries,
     *,
     pause: float = 0.2,
-    within: float = 90.0,
+    within: float = 240.0,
 ) -> int:
-    """Deliver `update` to `url` until it is acknowledged; returns how many tries it took."""
+    """Deliver `update` to `url` until it is acknowledged, the pause between tries doubling up to
+    a second; returns how many tries it took. `within` is generous: a worker killed may take a
+    minute to start again on a loaded machine."""
     deadline = asyncio.get_running_loop().time() + within
     tries = 0
     while True:
@@ -56,3 +58,4 @@ async def deliver(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"update {update['update_id']} not acknowledged within {within:.0f} s")
         await asyncio.sleep(pause)
+        pause = min(1.0, pause * 2)

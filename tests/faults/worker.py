@@ -26,6 +26,7 @@ class Worker:
         self.starts = 0
         self.kills = 0
         self.start_seconds: list[float] = []  # from spawn to /healthz answering, per start
+        self.up = False  # answering /healthz since its last start, not killed or stopped since
 
     @property
     def url(self) -> str:
@@ -50,7 +51,7 @@ class Worker:
                 stderr=log,
             )
 
-    async def start(self, within: float = 60.0) -> None:
+    async def start(self, within: float = 180.0) -> None:
         began = time.monotonic()
         self.spawn()
         assert self.process is not None
@@ -60,9 +61,11 @@ class Worker:
         except AssertionError as exc:
             raise AssertionError(f"{exc}; its log:\n{self.log.read_text()[-3000:]}") from None
         self.start_seconds.append(time.monotonic() - began)
+        self.up = True
 
     async def kill9(self) -> None:
         """SIGKILL: the process ends wherever it is, mid-transaction or mid-send."""
+        self.up = False
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
             await asyncio.to_thread(self.process.wait)
@@ -71,6 +74,7 @@ class Worker:
     async def stop(self, timeout: float = 15.0) -> int | None:
         """SIGTERM (a clean stop: queued replies go out), SIGKILL if it takes longer than `timeout`."""
         process, self.process = self.process, None
+        self.up = False
         if process is None or process.poll() is not None:
             return None if process is None else process.returncode
         process.send_signal(signal.SIGTERM)
