@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import sys
 import tempfile
 import uuid
@@ -73,6 +74,7 @@ def main() -> None:
     parser.add_argument("--cut", type=float, default=10.0, help="postgres: seconds the database is unreachable")
     parser.add_argument("--only", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
     args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)  # the retries' warnings are the point, not news
     for name in args.only:
         with tempfile.TemporaryDirectory() as tmp:
             asyncio.run(scenario(name, args, Path(tmp)))
