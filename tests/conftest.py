@@ -253,8 +253,10 @@ def expire(engine, code: str) -> None:
 
 
 @pytest.fixture
-def pg_url():
-    """A fresh database on the local PostgreSQL server, dropped afterwards."""
+def pg_url(tmp_path, monkeypatch):
+    """A fresh database on the local PostgreSQL server, dropped afterwards; its file store is a
+    folder of the test's own (not files/ in the data directory, a PostgreSQL URL's default)."""
+    monkeypatch.setenv("CHIDOAN_FILES_DIR", str(tmp_path / "pg-files"))
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
@@ -280,3 +282,9 @@ async def tg():
 
     async with FakeTelegram(token=TOKEN, username=BOT_USERNAME) as fake:
         yield fake
+
+
+def document_bytes(engine, document_id: int) -> bytes:
+    """A stored document's bytes, as sent: read from the file store (storage/files.py) by its row."""
+    with unit_of_work(engine) as uow:
+        return uow.documents.content(uow.documents.one(document_id))

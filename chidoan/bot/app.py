@@ -24,6 +24,8 @@ from chidoan.engine.notices import Window
 from chidoan.handlers import build_engine
 from chidoan.storage.clock import utcnow
 from chidoan.storage.db import DatabaseNotReady, make_db, prepare
+from chidoan.storage.documents import drain_deletions
+from chidoan.storage.files import attach, store_from
 
 log = logging.getLogger(__name__)
 HEALTH_TIMEOUT = 3.0  # seconds
@@ -43,12 +45,18 @@ class App:
         self.settings = settings
         # On SQLite the WAL is checkpointed beside the commits, not inside them (bot/checkpointer.py).
         self.db = make_db(settings.database_url, checkpoints=False)
+        # Every engine on this database (and the upgrade that moves files out of it) uses this store.
+        self.files = attach(self.db, store_from(settings))
         self.checkpointer = Checkpointer(settings.database_url) if settings.is_sqlite else None
         try:
             prepare(self.db)
         except DatabaseNotReady as exc:
             self.db.dispose()
             raise StartupError(str(exc)) from None
+        try:  # what a crash left between deleting documents and deleting their files
+            drain_deletions(self.db, self.files)
+        except Exception:
+            log.warning("could not delete the files of deleted documents yet (%s)", self.files.where, exc_info=True)
         self.engine = engine or build_engine(settings)
         self.processor = Processor(self.db, self.engine, clock=clock)
         self.host = Host(settings, self.processor, self.engine.commands, descriptions or {})
@@ -64,7 +72,7 @@ class App:
         app.router.add_get("/healthz", self._healthz)
         # Download links (bot/downloads.py): served whatever channels run, the web chat's own
         # links only while it is on.
-        downloads.mount(app, self.processor.run, self.processor.clock, web_tokens=self.settings.web_enabled)
+        downloads.mount(app, self.processor.run, self.processor.clock, self.files, web_tokens=self.settings.web_enabled)
         for channel in self.channels.values():
             channel.mount(app)
         return app

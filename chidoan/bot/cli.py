@@ -130,8 +130,10 @@ def parser() -> argparse.ArgumentParser:
 
 def _db(settings):
     from chidoan.storage.db import make_db, upgrade
+    from chidoan.storage.files import attach, store_from
 
     db = make_db(settings.database_url)
+    attach(db, store_from(settings))  # the settings' store, not the environment's, for this database
     upgrade(db)
     return db
 

@@ -51,6 +51,16 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
+def _files_beside(database_url: str) -> Path | None:
+    """files/ beside a SQLite database file (one folder holds all of a deployment's data)."""
+    if not database_url.startswith("sqlite:///"):
+        return None
+    database = database_url.removeprefix("sqlite:///").partition("?")[0]
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).expanduser().resolve().parent / FILES_DIR
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
@@ -70,6 +80,17 @@ class Settings(BaseSettings):
         validation_alias="CHIDOAN_FILES_DIR",
         description="the folder of the file store (received files, generated documents); default: files/ "
         "beside the SQLite database, or in the data directory",
+    )
+    file_store: str = Field(
+        default="",
+        validation_alias="CHIDOAN_FILE_STORE",
+        description="s3://bucket/prefix: keep files in S3-compatible object storage (credentials from "
+        "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION) instead of CHIDOAN_FILES_DIR",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        validation_alias="CHIDOAN_S3_ENDPOINT_URL",
+        description="the S3-compatible server's address (MinIO, Ceph, ...); unset: AWS",
     )
     _database_origin: str = PrivateAttr(default=DatabaseOrigin.url)
     telegram_bot_token: SecretStr | None = Field(default=None, validation_alias="TELEGRAM_BOT_TOKEN")
@@ -250,7 +271,9 @@ class Settings(BaseSettings):
         unless an older `data/chidoan.sqlite3` sits in the current folder (then that one)."""
         if self.database_url:
             if self.files_dir is None:
-                self.files_dir = (self.data_dir or default_data_dir()).expanduser().resolve() / FILES_DIR
+                self.files_dir = _files_beside(self.database_url) or (
+                    (self.data_dir or default_data_dir()).expanduser().resolve() / FILES_DIR
+                )
             return self
         if self.data_dir is not None:
             path, origin = self.data_dir.expanduser().resolve() / DATABASE_FILE, DatabaseOrigin.data_dir

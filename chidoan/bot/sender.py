@@ -263,13 +263,13 @@ class Sender:
 
 
 def _load(uow: UnitOfWork, attachment: Attachment, settings, now: datetime) -> Attachment:
-    """The document's bytes, and a download link for channels that cannot carry it."""
+    """The document's bytes (from the file store), and a download link for channels that cannot carry it."""
     document = uow.documents.one(attachment.document_id)
     link = downloads.link_for(uow, settings, document.id, now)
     return Attachment(
         document.id,
         document.filename,
-        document.content,
+        uow.documents.content(document),
         document.token,
         link=link[0] if link else None,
         link_expires=link[1] if link else None,
