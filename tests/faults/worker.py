@@ -12,7 +12,7 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.conftest import ROOT, command_env, free_port, wait_healthy
+from tests.conftest import command_env, free_port, wait_healthy
 
 
 class Worker:
@@ -20,7 +20,8 @@ class Worker:
 
     def __init__(self, log_dir: Path, env: dict[str, str], *, name: str = "worker"):
         self.port = 0
-        self.env = command_env(**env)
+        # Its data (and file store) folder in the test's own: nothing written in the worktree.
+        self.env = command_env(CHIDOAN_DATA_DIR=str(log_dir)) | env
         self.log_dir, self.name = log_dir, name
         self.process: subprocess.Popen | None = None
         self.starts = 0
@@ -45,7 +46,7 @@ class Worker:
             log.write(f"--- start {self.starts}\n".encode())
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "chidoan", "run"],
-                cwd=ROOT,
+                cwd=self.log_dir,
                 env=self.env | {"CHIDOAN_WEB_PORT": str(self.port)},
                 stdout=subprocess.DEVNULL,
                 stderr=log,
