@@ -179,6 +179,31 @@ class Settings(BaseSettings):
         description="load the demo data on first start",
     )
     log_level: str = Field(default="INFO", validation_alias="CHIDOAN_LOG_LEVEL")
+    log_format: str = Field(
+        default="text",
+        pattern=r"^(text|json)$",
+        validation_alias="CHIDOAN_LOG_FORMAT",
+        description="text (one line for a person) or json (one JSON object a line, for a log collector)",
+    )
+    alert_backlog_minutes: int = Field(
+        default=15,
+        ge=1,
+        validation_alias="CHIDOAN_ALERT_BACKLOG_MINUTES",
+        description="the admins are told in chat when a message due to be sent has waited this long",
+    )
+    alert_failed_events: int = Field(
+        default=5,
+        ge=1,
+        validation_alias="CHIDOAN_ALERT_FAILED_EVENTS",
+        description="the admins are told when this many events were kept as failed (or this many messages "
+        "were given up after every retry) within CHIDOAN_ALERT_HOURS",
+    )
+    alert_hours: float = Field(
+        default=6.0,
+        gt=0,
+        validation_alias="CHIDOAN_ALERT_HOURS",
+        description="an alert to the admins is repeated at most once in this many hours while its cause lasts",
+    )
     reminders: bool = Field(
         default=True,
         validation_alias="CHIDOAN_REMINDERS",

@@ -99,6 +99,7 @@ class Sender:
         self._task: asyncio.Task | None = None
         self._stopping = False
         self.pacer = pacer or Pacer(lambda name: self.channels[name].limits)
+        self.recorded: list[Callable[[list[Outcome]], None]] = []  # told each chat's outcomes (metrics)
         processor.committed.append(self.wake)
 
     def wake(self) -> None:
@@ -190,6 +191,8 @@ class Sender:
             if outcome.status == "retry":
                 blocked[row.priority] = outcome
         await self.processor.run(lambda uow: self._record(uow, outcomes))
+        for callback in self.recorded:
+            callback(outcomes)
         later = [o.after for o in outcomes if o.status == "retry"]
         if later:  # measured after recording: the rows are due no sooner than this
             due = time.monotonic() + min(later)
