@@ -19,6 +19,7 @@ from tests.fake_telegram import FakeTelegram
 from tests.faults.conversations import (
     REPLIES,
     STEPS,
+    Lines,
     answers_stored,
     check_states,
     check_step,
@@ -26,8 +27,10 @@ from tests.faults.conversations import (
     duplicate_replies,
     enrol,
     event_counts,
+    in_flight,
     outbox_rows,
     pending_replies,
+    unexplained_resends,
 )
 from tests.faults.platform import Deliveries, deliver
 from tests.faults.proxy import ProxyThread
@@ -45,7 +48,10 @@ async def run_outage(pg_url: str, conversations: int, cut: float) -> dict:
     people = enrol(db, conversations)
     seen = Deliveries()
     server = make_url(pg_url)
-    with ProxyThread((server.host or "127.0.0.1", server.port or 5432)) as proxy:
+    with (
+        Lines("chidoan.bot.sender") as sender_log,
+        ProxyThread((server.host or "127.0.0.1", server.port or 5432)) as proxy,
+    ):
         async with FakeTelegram() as tg:
             through = server.set(port=proxy.port).render_as_string(hide_password=False)
             app = App(
@@ -91,6 +97,7 @@ async def run_outage(pg_url: str, conversations: int, cut: float) -> dict:
             finally:
                 await app.stop()
             resent = duplicate_replies(db, tg, people)
+            unexplained = unexplained_resends(db, tg, people, in_flight(sender_log.text))
 
     events, distinct = event_counts(db)
     check_states(db, people)
@@ -102,13 +109,14 @@ async def run_outage(pg_url: str, conversations: int, cut: float) -> dict:
         "lost": conversations - answers_stored(db),
         "duplicates": events - distinct + outbox_rows(db) - REPLIES * conversations,
         "resent": resent,
+        "unexplained": unexplained,
     }
     db.dispose()
     print(
         f"\nfault postgres: {conversations} conversations, database cut {cut:.0f} s ({connections} connections "
         f"refused): {refused} deliveries refused {seen.refused} and delivered again; {midway} conversations "
         f"mid-way at the cut, none half-written; lost {figures['lost']}, duplicates {figures['duplicates']}, "
-        f"resent {resent}; {took:.1f} s, replies all out {drained:.1f} s later"
+        f"resent {resent} ({resent - unexplained} of rows logged in flight as the database went); {took:.1f} s, replies all out {drained:.1f} s later"
     )
     return figures
 

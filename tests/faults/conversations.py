@@ -6,6 +6,8 @@ here: every answer stored once, the conversation at its step, each reply queued 
 from __future__ import annotations
 
 import itertools
+import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -191,3 +193,55 @@ def check_states(db, people: list[Person]) -> int:
         else:
             assert (step, status) == (want, "active"), (person.user_id, person.done, step, status)
     return len(people)
+
+
+IN_FLIGHT = re.compile(r"outbox rows \[([\d, ]+)\] were in flight")
+
+
+def in_flight(logs: str) -> set[int]:
+    """Outbox rows a sender found with its before-send intent and no outcome (their sender died
+    or lost its database mid-send), from the workers' log lines: those may be sent again."""
+    return {int(i) for found in IN_FLIGHT.findall(logs) for i in found.split(",")}
+
+
+class Lines(logging.Handler):
+    """The log lines of a logger in this process, kept while the block runs (an App in the test)."""
+
+    def __init__(self, name: str):
+        super().__init__(logging.WARNING)
+        self.logger = logging.getLogger(name)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+    def __enter__(self) -> Lines:
+        self.logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.logger.removeHandler(self)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+def unexplained_resends(db, tg: FakeTelegram, people: list[Person], flight: set[int]) -> int:
+    """Copies beyond the queued ones of messages none of whose rows was in flight."""
+    got = received(tg)
+    extra = 0
+    for person in people:
+        with db.connect() as conn:
+            rows = list(
+                conn.execute(
+                    select(OUT.c.id, OUT.c.body).where(
+                        OUT.c.channel == "telegram", OUT.c.chat_id == str(person.user_id)
+                    )
+                )
+            )
+        for text, copies in _counts(got.get(person.user_id, [])).items():
+            ids = [r.id for r in rows if r.body["text"] == text]
+            if copies > len(ids) and not flight & set(ids):
+                extra += copies - len(ids)
+    return extra
