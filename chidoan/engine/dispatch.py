@@ -43,6 +43,7 @@ FAILED_APOLOGY = N_(
 )
 COMMAND_BUTTON = "cmd"  # the payload of a suggested command's button: "cmd:dangky"
 RAW_MAX = 64 * 1024  # inbound_event.raw: enough to handle the event later, never a whole file
+CHAT_ID_MAX = 64  # outbox.chat_id: longer ids come only in forged bodies (and PostgreSQL refuses them)
 
 
 class Engine:
@@ -199,11 +200,12 @@ class Engine:
         )
         if stored is None:
             return False
-        if incoming.chat_id:
+        # A chat id too long to store is no chat to tell: cut to fit, it would be someone else's.
+        if incoming.chat_id and len(incoming.chat_id) <= CHAT_ID_MAX:
             locale = sender.locale if sender else pick_locale(incoming.language_code, self.settings.default_locale)
             apology = Outgoing(gettext(locale, FAILED_APOLOGY))
             account_id = sender.account_id if sender else None
-            uow.outbox.queue([outbox_row(incoming.channel, incoming.chat_id[:64], account_id, apology, now)])
+            uow.outbox.queue([outbox_row(incoming.channel, incoming.chat_id, account_id, apology, now)])
         return True
 
     def _route(self, ctx: Ctx, state, text: str | None) -> None:
