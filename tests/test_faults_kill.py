@@ -123,3 +123,5 @@ async def test_kill9_during_100_conversations(tmp_path, pg_url):
     assert figures["events"] == CONVERSATIONS * len(STEPS)  # each update stored once
     assert figures["lost"] == 0 and figures["duplicates"] == 0
     assert figures["resumed"] == CONVERSATIONS
+    assert figures["unexplained"] == 0  # a message is sent again only if it was in flight
+    assert figures["drained"] < 20.0  # a dead sender's rows are taken over within its lease
