@@ -23,6 +23,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select, update
+from sqlalchemy.engine import make_url
 
 from chidoan.bot import logs
 from chidoan.bot.alerts import BACKLOG, FAILED_EVENTS, GIVEN_UP, LEADER_LOST, TOKEN_REFUSED
@@ -489,6 +490,68 @@ def test_backup_on_postgresql_runs_pg_dump_and_restore_says_how(pg_url, tmp_path
     assert listing.returncode == 0 and "TABLE public outbox" in listing.stdout
     assert cli(["--lang", "en", "restore", str(folder)]) == 1
     assert "pg_restore --clean --if-exists --no-owner" in capsys.readouterr().out
+
+
+def test_restore_into_a_new_folder_does_not_announce_an_empty_database(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CHIDOAN_DATABASE_URL", f"sqlite:///{tmp_path}/live/chidoan.sqlite3")
+    assert cli(["migrate"]) == 0
+    assert cli(["backup", str(tmp_path / "b")]) == 0
+    [folder] = list((tmp_path / "b").iterdir())
+    monkeypatch.setenv("CHIDOAN_DATABASE_URL", f"sqlite:///{tmp_path}/new/chidoan.sqlite3")
+    capsys.readouterr()
+    assert cli(["--lang", "en", "restore", str(folder)]) == 0
+    said = capsys.readouterr().err
+    assert "Database: " in said and "empty" not in said
+
+
+def test_the_database_password_is_neither_on_pg_dumps_command_line_nor_printed(pg_url, tmp_path, monkeypatch, capsys):
+    url = make_url(pg_url).set(password="s3cret-pw").render_as_string(hide_password=False)
+    monkeypatch.setenv("CHIDOAN_DATABASE_URL", url)
+    monkeypatch.setenv("CHIDOAN_FILES_DIR", str(tmp_path / "files"))
+    assert cli(["migrate"]) == 0  # trust authentication: the password is not checked, only carried
+    ran = []
+    real_run = subprocess.run
+
+    def run(command, **kwargs):
+        ran.append((command, kwargs["env"]))
+        return real_run(command, **kwargs)
+
+    monkeypatch.setattr("chidoan.bot.backup.subprocess.run", run)
+    assert cli(["--lang", "en", "backup", str(tmp_path / "b")]) == 0
+    [(command, env)] = ran
+    assert command[0] == "pg_dump" and not [arg for arg in command if "s3cret-pw" in arg]
+    assert env["PGPASSWORD"] == "s3cret-pw"
+    [folder] = list((tmp_path / "b").iterdir())
+    assert (folder / "chidoan.dump").stat().st_size > 0
+    assert cli(["--lang", "en", "restore", str(folder)]) == 1
+    said = capsys.readouterr()
+    assert f"--dbname {make_url(pg_url).set(drivername='postgresql').render_as_string()}" in said.out
+    assert str(folder / "chidoan.dump") in said.out  # the backup's own dump, not a bare name
+    assert "s3cret-pw" not in said.out + said.err
+
+
+def test_without_pg_dump_the_backup_still_copies_the_files_and_says_what_to_run(pg_url, tmp_path, monkeypatch, capsys):
+    """The Docker image has no pg_dump: the file store is copied all the same, and one line says
+    the database is not in it, and how to dump it (no password)."""
+    url = make_url(pg_url).set(password="s3cret-pw").render_as_string(hide_password=False)
+    files = tmp_path / "files"
+    (files / "2026" / "11").mkdir(parents=True)
+    (files / "2026" / "11" / "abc").write_bytes(b"%PDF-1.4 the report")
+    monkeypatch.setenv("CHIDOAN_DATABASE_URL", url)
+    monkeypatch.setenv("CHIDOAN_FILES_DIR", str(files))
+    assert cli(["migrate"]) == 0
+    monkeypatch.setattr("chidoan.bot.backup.shutil.which", lambda _name: None)
+    assert cli(["--lang", "en", "backup", str(tmp_path / "b")]) == 1
+    [folder] = list((tmp_path / "b").iterdir())
+    assert (folder / "files" / "2026" / "11" / "abc").read_bytes() == b"%PDF-1.4 the report"
+    assert not (folder / "chidoan.dump").exists()
+    said = capsys.readouterr()
+    assert "pg_dump is not installed here" in said.err and "pg_dump --format=custom" in said.err
+    assert "without the database" in said.err and "s3cret-pw" not in said.out + said.err
+    # Dumped another way (the database's container): the files only, and a success.
+    assert cli(["--lang", "en", "backup", "--files-only", str(tmp_path / "c")]) == 0
+    [folder] = list((tmp_path / "c").iterdir())
+    assert sorted(p.name for p in folder.iterdir()) == ["files"]
 
 
 # ---- the Docker image -------------------------------------------------------------------------
