@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import tarfile
+import zipfile
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -576,6 +577,35 @@ def test_the_image_runs_the_commands_the_tests_run():
         assert set(services[name]["volumes"]) == {"data:/data", "files:/data/files"}
         assert services[name]["environment"]["CHIDOAN_FILES_DIR"] == env["CHIDOAN_FILES_DIR"]
         assert services[name]["environment"]["CHIDOAN_DATABASE_URL"].startswith("postgresql://")
+
+
+def test_the_installed_package_has_every_file_the_code_reads(tmp_path):
+    """The image installs the package (not editable, as the tests run it): a data file missing
+    from package-data (reminders/policy.yaml was) crashes the installed bot. The wheel is built
+    from the tracked files, as `pip install .` in the Dockerfile builds it."""
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    source = tmp_path / "src"
+    for name in tracked.decode().split("\0"):
+        if name and (ROOT / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            (source / name).write_bytes((ROOT / name).read_bytes())
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", str(source), "-w", "whl"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert built.returncode == 0, built.stderr
+    [wheel] = list((tmp_path / "whl").glob("chidoan-*.whl"))
+    with zipfile.ZipFile(wheel) as archive:
+        packed = set(archive.namelist())
+    data = {
+        name
+        for name in tracked.decode().split("\0")
+        if name.startswith("chidoan/") and not name.endswith((".py", ".pot"))  # .pot: the translators' template
+    }
+    assert data and data - packed == set()
 
 
 async def test_the_images_health_check_passes_against_a_running_app(app):
