@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import tarfile
+import time
 import zipfile
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -27,11 +28,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import make_url
 
 from chidoan.bot import logs
-from chidoan.bot.alerts import BACKLOG, FAILED_EVENTS, GIVEN_UP, LEADER_LOST, TOKEN_REFUSED
+from chidoan.bot.alerts import BACKLOG, FAILED_EVENTS, GIVEN_UP, LEADER_LOST, TOKEN_REFUSED, UNREADABLE_FILES
 from chidoan.bot.app import App
 from chidoan.bot.cli import main as cli
 from chidoan.engine.dispatch import outbox_row
-from chidoan.engine.messages import Incoming, Outgoing
+from chidoan.engine.messages import Attachment, Incoming, Outgoing
 from chidoan.i18n import gettext
 from chidoan.storage.db import make_db, upgrade
 from chidoan.storage.models import ChannelIdentity, InboundEvent, Outbox, OutboxStatus, Reminder, Role
@@ -280,6 +281,55 @@ async def test_messages_given_up_piling_up_are_told(app, db, admin):
     assert await app.alerts.check() == 2
     [text] = {Outgoing.from_body(r.body).text for r in admin_rows(db, "alert:given-up:")}
     assert text == gettext("en", GIVEN_UP, count=app.settings.alert_failed_events, hours="6")
+
+
+async def test_a_missing_stored_file_fails_its_message_at_once_and_is_told_by_name(app, db, admin):
+    """A message whose file is gone from the store: given up at once (no retries holding the
+    chat's next messages back), the admins told which file, and its download link answers a
+    polite page, not a bare 500."""
+    now = datetime.now(UTC)
+    with unit_of_work(db) as uow:
+        document_id = uow.documents.add(kind="upload", filename="bien-ban.pdf", content=b"%PDF-1.4 gone", now=now)
+        document = uow.documents.one(document_id)
+    (Path(app.settings.files_dir) / document.storage_key).unlink()
+    async with WebUser(app, "w1", language="en") as user:
+        with unit_of_work(db) as uow:
+            with_file = Outgoing("the minutes", attachment=Attachment(document_id, "bien-ban.pdf"))
+            uow.outbox.add_many(
+                [outbox_row("web", "w1", None, with_file, now), outbox_row("web", "w1", None, Outgoing("next"), now)]
+            )
+        app.sender.wake()
+        rows = await settled_rows(db, "w1")
+        assert [(r.status, r.attempts, r.error) for r in rows] == [
+            ("failed", 1, f"stored file unreadable: {document.storage_key}"),
+            ("sent", 1, None),
+        ]
+        assert (await asyncio.wait_for(user.ws.receive_json(), 5))["text"] == "next"
+    assert await app.alerts.check() == 2
+    [text] = {Outgoing.from_body(r.body).text for r in admin_rows(db, "alert:unreadable-files:")}
+    assert text == gettext("en", UNREADABLE_FILES, hours="6", files=document.storage_key)
+    assert admin_rows(db, "alert:given-up:") == []  # not "the bot may not reach Telegram or Zalo"
+
+    url = f"http://127.0.0.1:{app.settings.web_port}/files/{document.token}"
+    (Path(app.settings.files_dir) / document.storage_key).write_bytes(b"%PDF-1.4 damaged")
+    async with aiohttp.ClientSession() as session:
+        async with session.get(url) as response:
+            assert response.status == 410 and response.content_type == "text/html"
+            assert "Tệp này hiện không đọc được" in await response.text()
+        (Path(app.settings.files_dir) / document.storage_key).unlink()
+        async with session.get(url) as response:
+            assert response.status == 410 and "không đọc được" in await response.text()
+
+
+async def settled_rows(db, chat_id: str, timeout: float = 10.0) -> list:
+    """The chat's outbox rows once none is pending (or as they are at `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with db.connect() as conn:
+            rows = conn.execute(select(OUT).where(OUT.c.chat_id == chat_id).order_by(OUT.c.id)).all()
+        if all(r.status != "pending" for r in rows) or time.monotonic() > deadline:
+            return rows
+        await asyncio.sleep(0.05)
 
 
 async def test_an_old_backlog_is_told_to_the_admins(app, db, admin):

@@ -51,7 +51,8 @@ class Metrics:
         self.failed = Counter(
             "chidoan_messages_failed",
             "Sends that did not go: retry (tried again later), gave_up (failed for good), unreachable "
-            "(blocked the bot), held (out of the platform's reach for now), token (the bot's token refused)",
+            "(blocked the bot), held (out of the platform's reach for now), token (the bot's token refused), "
+            "failed (its stored file is missing or damaged)",
             ["channel", "reason"],
             registry=registry,
         )

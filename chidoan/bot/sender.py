@@ -45,8 +45,10 @@ from chidoan.engine.dispatch import notice_row
 from chidoan.engine.messages import Attachment, Outgoing
 from chidoan.engine.notices import Window
 from chidoan.storage.clock import utcnow
+from chidoan.storage.documents import FileDamaged
+from chidoan.storage.files import FileMissing
 from chidoan.storage.models import OutboxKind, Priority
-from chidoan.storage.outbox import LEASE
+from chidoan.storage.outbox import LEASE, UNREADABLE_FILE
 from chidoan.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -57,7 +59,8 @@ MAX_ATTEMPTS = 8
 @dataclass
 class Outcome:
     row: Row
-    status: str  # "sent", "retry", "unreachable", "held" (not reachable for now; a notice is re-routed)
+    status: str  # "sent", "retry", "unreachable", "held" (not reachable for now; a notice is re-routed),
+    # "failed" (can never go: its stored file is missing or damaged)
     error: str = ""
     after: float = 0.0
     counts: bool = True
@@ -206,6 +209,9 @@ class Sender:
                 settings, now = self.processor.engine.settings, self.clock()
                 message.attachment = await self.processor.run(lambda uow: _load(uow, attachment, settings, now))
             await channel.send(row.chat_id, message)
+        except (FileMissing, FileDamaged) as exc:  # no retry brings the bytes back: the chat's next rows go on
+            log.error("outbox row %s cannot be sent: its stored file is missing or damaged (%s)", row.id, exc)
+            return Outcome(row, "failed", f"{UNREADABLE_FILE}{exc.key}")
         except Unreachable as exc:
             return Outcome(row, "unreachable", str(exc))
         except NotReachableNow as exc:
@@ -223,6 +229,8 @@ class Sender:
         for o in outcomes:
             if o.status == "sent":
                 uow.outbox.mark_sent(o.row.id, now)
+            elif o.status == "failed":
+                uow.outbox.mark_failed(o.row.id, o.error, now)
             elif o.status == "unreachable":
                 uow.outbox.mark_unreachable(o.row.channel, o.row.chat_id, o.error)
                 uow.accounts.mark_unreachable(o.row.channel, o.row.chat_id, now)
