@@ -38,6 +38,7 @@ from sqlalchemy import Row
 
 from chidoan.bot import downloads
 from chidoan.bot.channels.base import Channel, NotReachableNow, RetryLater, Unreachable
+from chidoan.bot.outage import Outage
 from chidoan.bot.pacing import Pacer
 from chidoan.bot.processor import Processor
 from chidoan.bot.tasks import cancel
@@ -75,6 +76,10 @@ class Lane:
     priorities: tuple[int, int]  # inclusive
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     next_due: float | None = None  # monotonic time when its earliest put-off row is due
+    outage: Outage = field(init=False)  # its rounds failing (the database down): logged once a minute
+
+    def __post_init__(self) -> None:
+        self.outage = Outage(log, f"sender round ({self.name})")
 
 
 class Sender:
@@ -130,9 +135,11 @@ class Sender:
         while not self._stopping:
             try:
                 handled = await self._round(lane)
-            except Exception:
-                log.exception("sender round failed (%s)", lane.name)
+            except Exception as exc:
+                lane.outage.failed(exc)
                 handled = 0
+            else:
+                lane.outage.worked()
             if handled == 0 and not self._stopping:
                 timeout = self.idle
                 if lane.next_due is not None:  # a paced chat's turn comes before the idle poll
