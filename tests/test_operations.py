@@ -165,6 +165,7 @@ async def test_metrics_count_updates_latency_sends_and_the_backlog(settings, org
     assert 170 <= samples[("chidoan_outbox_oldest_due_seconds", ())] <= 300
     assert samples[("chidoan_leader", ())] == 1
     assert samples[("chidoan_database_up", ())] == 1
+    assert not [name for name, _labels in samples if name.endswith("_created")]  # twice the series, unused
     others = scrape(second.metrics.exposition((0, None), datetime.now(UTC), True).decode())
     assert not [k for k in others if k[0] == "chidoan_updates_received_total"]  # its own registry
 
@@ -623,6 +624,7 @@ def test_the_image_runs_the_commands_the_tests_run():
     assert services["migrate"]["command"] == ["chidoan", "migrate"]
     assert services["bot"]["command"] == cmd
     assert services["bot"]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
+    assert services["bot"]["ports"] == ["127.0.0.1:8080:8080"]  # behind the host's proxy, not on every interface
     for name in ("migrate", "bot"):
         assert set(services[name]["volumes"]) == {"data:/data", "files:/data/files"}
         assert services[name]["environment"]["CHIDOAN_FILES_DIR"] == env["CHIDOAN_FILES_DIR"]
