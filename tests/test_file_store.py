@@ -343,6 +343,22 @@ def test_migration_0020_moves_existing_files_to_the_store_and_back_on_sqlite(tmp
     db.dispose()
 
 
+def test_the_upgrade_to_0020_clears_what_an_earlier_half_done_attempt_left(tmp_path):
+    """An earlier build of 0020 left these on SQLite when it failed (its DDL outside the
+    transaction), and every later attempt failed on them."""
+    db = make_db(f"sqlite:///{tmp_path}/old.sqlite3")
+    migrator(db)("0019")
+    documents_at_0019(db, CONTENTS[:3])
+    with db.begin() as conn:
+        conn.execute(text("CREATE TABLE file_deletion (id INTEGER PRIMARY KEY, storage_key VARCHAR(64))"))
+        conn.execute(text("CREATE TABLE _alembic_tmp_document (id INTEGER PRIMARY KEY)"))
+    upgrade(db)
+    assert [document_bytes(db, n) for n in range(1, 4)] == CONTENTS[:3]
+    assert "_alembic_tmp_document" not in inspect(db).get_table_names()
+    assert {c["name"] for c in inspect(db).get_columns("file_deletion")} == {"id", "storage_key", "queued_at"}
+    db.dispose()
+
+
 class FailingFiles(LocalFiles):
     """A store whose third write fails (a full disk in the middle of the upgrade)."""
 
