@@ -23,10 +23,12 @@ from chidoan.handlers.invites import issue
 from chidoan.storage.db import make_db, upgrade
 from chidoan.storage.models import Outbox, OutboxStatus, Role, RoleAssignment
 from chidoan.storage.uow import unit_of_work
+from tests.fuzz import profiles as fuzz_profiles
 
 TOKEN = "7001002003:chidoan-test-token"  # the fake Bot API's bot
 BOT_USERNAME = "chidoan_test_bot"
 ROOT = Path(__file__).resolve().parent.parent
+fuzz_profiles.load()  # "ci" unless HYPOTHESIS_PROFILE says otherwise: deterministic, nothing written
 PG_ADMIN_URL = os.environ.get("CHIDOAN_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 

@@ -109,3 +109,27 @@ def test_a_person_asked_under_the_older_per_identity_key_is_not_asked_again(sett
     with unit_of_work(db) as uow:
         assert ask_due(uow, now, settings.tz) == 0
     assert len(questions(db)) == 1
+
+
+def test_the_daily_revisit_of_overdue_commitments_reads_them_in_chunks_of_set_queries(settings, org, db, monkeypatch):
+    """Every overdue commitment still open is looked at each day, most asked about already: a
+    few statements per chunk, not a few per commitment; each is asked about once, across chunks."""
+    from sqlalchemy import event
+
+    from chidoan.handlers import commitments
+
+    monkeypatch.setattr(commitments, "CHUNK", 7)
+    secretary = add_member(db, "sec", "Lê Văn Cường", "RG-VB", "secretary", locale="en")
+    add_member(db, "other", "Đặng Thu Hà", "CT-ML", "secretary", locale="en")
+    for n in range(30):
+        unit = "RG-VB" if n % 2 else "CT-ML"
+        a_promise(db, unit, secretary, held_on=date(2026, 11, 2), promise=f"việc {n}", promised_by="Bí thư", due_on=DUE)
+    now = datetime(2026, 12, 11, 1, 0, tzinfo=UTC)
+    with unit_of_work(db) as uow:
+        assert commitments.ask_due(uow, now, settings.tz) == 30
+    statements = []
+    event.listen(db, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    with unit_of_work(db) as uow:
+        assert commitments.ask_due(uow, now, settings.tz) == 0  # the next run: all asked already
+    assert len(statements) <= 5 * 4  # five chunks of seven, four statements each (was three a commitment)
+    assert len(questions(db)) == 30

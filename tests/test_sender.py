@@ -3,21 +3,27 @@ stop in the middle of a round records what went out (a restart does not send it 
 
 import asyncio
 import logging
+import os
+import signal
+import statistics
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 
 from sqlalchemy import select
 
+from chidoan.bot.app import App
 from chidoan.bot.channels.base import Limits, NotReachableNow
 from chidoan.bot.outage import Outage
 from chidoan.bot.processor import Processor
 from chidoan.bot.sender import Sender
 from chidoan.engine.messages import Outgoing
 from chidoan.handlers import build_engine
-from chidoan.storage.db import make_db
-from chidoan.storage.models import Outbox, OutboxStatus
+from chidoan.storage.db import make_db, upgrade
+from chidoan.storage.models import Outbox, OutboxKind, OutboxStatus, Priority
 from chidoan.storage.uow import unit_of_work
-from tests.conftest import free_port
+from tests.conftest import command_env, free_port, make_settings
 
 
 class Recording:
@@ -33,9 +39,9 @@ class Recording:
         self.sent.append((chat_id, message.text, time.monotonic()))
 
 
-def queue(db, chat_id: str, texts: list[str]) -> None:
+def rows_for(chat_id: str, texts: list[str], **extra) -> list[dict]:
     now = datetime.now(UTC)
-    rows = [
+    return [
         {
             "channel": "telegram",
             "chat_id": chat_id,
@@ -49,10 +55,14 @@ def queue(db, chat_id: str, texts: list[str]) -> None:
             "sent_at": None,
             "error": None,
         }
+        | extra
         for t in texts
     ]
+
+
+def queue(db, chat_id: str, texts: list[str]) -> None:
     with unit_of_work(db) as uow:
-        uow.outbox.add_many(rows)
+        uow.outbox.add_many(rows_for(chat_id, texts))
 
 
 def own_processor(settings) -> Processor:
@@ -147,6 +157,225 @@ async def test_not_reachable_for_now_holds_the_chat_without_retrying(settings, d
     with unit_of_work(db) as uow:
         identity = uow.accounts.sender("telegram", "gone-quiet")
         assert not identity.reachable  # until they write again (the engine makes them reachable)
+
+
+# ---- several workers on one PostgreSQL: only the leader sends -------------------------------
+
+SECRET = "leader-test-secret"
+
+
+def two_apps(pg_url: str, tg) -> list[App]:
+    db = make_db(pg_url)
+    upgrade(db)
+    db.dispose()
+    apps = []
+    for _ in range(2):
+        app = App(
+            make_settings(
+                pg_url,
+                TELEGRAM_BOT_TOKEN=tg.token,
+                TELEGRAM_API_URL=tg.base_url,
+                TELEGRAM_WEBHOOK_URL="http://127.0.0.1:9/telegram/webhook",  # no polling: webhook mode
+                TELEGRAM_WEBHOOK_SECRET=SECRET,
+            )
+        )
+        app.leader.retry = app.leader.check = 0.3
+        apps.append(app)
+    return apps
+
+
+def season(db, chats: list[int], per_chat: int) -> None:
+    """A reminder season's notices, `per_chat` to each chat, queued chat after chat."""
+    with unit_of_work(db) as uow:
+        for n in range(per_chat):
+            for chat in chats:
+                uow.outbox.add_many(
+                    rows_for(str(chat), [f"{chat}:{n}"], kind=OutboxKind.notice, priority=Priority.bulk)
+                )
+
+
+def sent(calls, text: str):
+    return next((c for c in calls if c.method == "sendMessage" and c.params.get("text") == text), None)
+
+
+def busiest_second(times: list[float]) -> int:
+    times = sorted(times)
+    return max((sum(1 for t in times[i:] if t < start + 1.0) for i, start in enumerate(times)), default=0)
+
+
+async def test_two_apps_send_a_season_within_one_budget_each_chat_in_order_each_row_once(pg_url, tg):
+    apps = two_apps(pg_url, tg)
+    tg.enforce(per_second=30, per_chat=None)  # Telegram's whole-bot limit: 429 beyond it
+    for app in apps:
+        await app.start()
+    db = make_db(pg_url)
+    chats = list(range(5001, 5061))
+    try:
+        await asyncio.sleep(1.0)  # one leads, the other has tried
+        assert sorted(app.leader.held for app in apps) == [False, True]
+        season(db, chats, per_chat=4)
+        began = time.monotonic()
+        while statuses(db).count(OutboxStatus.sent) < 240 and time.monotonic() - began < 60:
+            await asyncio.sleep(0.1)
+        took = time.monotonic() - began
+    finally:
+        for app in apps:
+            await app.stop()
+        db.dispose()
+    sends = [c for c in tg.calls_of("sendMessage") if c.status == 200]
+    rate = busiest_second([c.at for c in sends])
+    per_chat = max(busiest_second([c.at for c in sends if str(c.params["chat_id"]) == str(chat)]) for chat in chats)
+    print(f"\nsender: 240 rows, 2 apps: {took:.1f} s, busiest second {rate} (budget 25), to one chat {per_chat}")
+    assert statuses(db).count(OutboxStatus.sent) == 240
+    assert tg.too_many == 0 and rate <= 27  # one budget: 25 a second (a little network jitter), not 2 × 25
+    assert per_chat <= 4  # Telegram's one a second per chat, with a burst of 3
+    for chat in chats:
+        assert tg.sent_texts(chat) == [f"{chat}:{n}" for n in range(4)]  # in order, each once
+
+
+async def test_a_row_committed_on_another_worker_wakes_the_leaders_sender_at_once(pg_url, tg):
+    apps = two_apps(pg_url, tg)
+    for app in apps:
+        app.sender.idle = 5.0  # the idle poll is the fallback: the wake-up must not depend on it
+        await app.start()
+    db = make_db(pg_url)
+    latencies = []
+    try:
+        await asyncio.sleep(1.0)
+        follower = next(app for app in apps if not app.leader.held)
+        for n in range(10):
+            await follower.processor.run(lambda uow, n=n: uow.outbox.add_many(rows_for(str(6000 + n), [f"reply {n}"])))
+            committed = time.monotonic()
+            call = await tg.wait_for(lambda calls, n=n: sent(calls, f"reply {n}"), timeout=10)
+            latencies.append(call.at - committed)
+            await asyncio.sleep(0.05)
+    finally:
+        for app in apps:
+            await app.stop()
+        db.dispose()
+    median = statistics.median(latencies)
+    print(
+        f"\nsender: commit on the follower to send by the leader: median {median * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms"
+    )
+    assert median < 0.3 and max(latencies) < 1.0
+
+
+SENDING_CHILD = """
+import asyncio, sys
+from chidoan.bot.channels.base import Limits
+from chidoan.bot.processor import Processor
+from chidoan.bot.sender import Sender
+from chidoan.handlers import build_engine
+from chidoan.storage.db import make_db
+from tests.conftest import command_env, make_settings
+
+class Slow:
+    name = "telegram"
+    limits = Limits()
+
+    async def send(self, chat_id, message):
+        print("begin", message.text, flush=True)
+        await asyncio.sleep(0.2)  # on its way: a kill now leaves it in flight
+        print("sent", message.text, flush=True)
+
+async def main():
+    settings = make_settings(sys.argv[1])
+    processor = Processor(make_db(settings.database_url), build_engine(settings))
+    await processor.start()
+    await Sender(processor, {"telegram": Slow()}).start()
+    await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+async def test_a_sender_killed_mid_round_is_taken_over_soon_repeating_only_what_was_in_flight(pg_url):
+    db = make_db(pg_url)
+    upgrade(db)
+    texts = {chat: [f"{chat}:{n}" for n in range(10)] for chat in ("a", "b")}
+    for chat, chat_texts in texts.items():
+        queue(db, chat, chat_texts)
+    child = subprocess.Popen(
+        [sys.executable, "-c", SENDING_CHILD, pg_url], stdout=subprocess.PIPE, text=True, env=command_env()
+    )
+    lines: list[str] = []
+    try:
+        while sum(line.startswith("sent") for line in lines) < 8:  # 4 a chat: the round is under way
+            line = await asyncio.wait_for(asyncio.to_thread(child.stdout.readline), 60)
+            assert line, "the sending child ended"
+            lines.append(line.strip())
+        os.kill(child.pid, signal.SIGKILL)
+        killed = time.monotonic()
+        child.wait()
+        lines += [line.strip() for line in child.stdout.read().splitlines()]
+    finally:
+        child.kill()
+        child.wait()
+    begun = [line.split()[1] for line in lines if line.startswith("begin")]
+    delivered = [line.split()[1] for line in lines if line.startswith("sent")]
+    in_flight = len(begun) - len(delivered)  # begun and not delivered; delivered and not yet recorded are too
+    channel = Recording(Limits())
+    processor = own_processor(make_settings(pg_url))
+    await processor.start()
+    sender = Sender(processor, {"telegram": channel})
+    await sender.start()
+    try:
+        while len(channel.sent) < 20 - len(delivered) and time.monotonic() - killed < 30:
+            await asyncio.sleep(0.05)
+        first = min((at for _c, _t, at in channel.sent), default=time.monotonic()) - killed
+        while statuses(db).count(OutboxStatus.sent) < 20 and time.monotonic() - killed < 30:
+            await asyncio.sleep(0.05)
+    finally:
+        await sender.stop()
+        await processor.stop()
+        db.dispose()
+    again = [text for _c, text, _a in channel.sent]
+    repeated = [t for t in again if t in delivered]
+    print(
+        f"\nsender: killed after {len(delivered)} sent ({in_flight} in flight); taken over {first:.1f} s later; "
+        f"{len(repeated)} sent twice"
+    )
+    assert statuses(db).count(OutboxStatus.sent) == 20
+    for chat, chat_texts in texts.items():  # each chat's rows all went, in order
+        assert list(dict.fromkeys(t for t in delivered + again if t.startswith(chat))) == chat_texts
+    assert len(repeated) <= 2  # at most one a chat: what was in flight (its outcome not committed yet)
+    assert first < 10 + 2  # within the lease (10 s), not the old 60 s
+
+
+async def test_a_live_senders_lease_is_renewed_so_a_long_round_is_not_taken_over(pg_url, monkeypatch):
+    """A round longer than the lease (slow sends): the live sender renews its rows' lease, so a
+    second sender polling beside it takes none of them (each sent once, in order)."""
+    from datetime import timedelta
+
+    from chidoan.bot import sender as sending
+
+    monkeypatch.setattr(sending, "LEASE", timedelta(seconds=1))
+    monkeypatch.setattr(sending, "RENEW", 0.25)
+    db = make_db(pg_url)
+    upgrade(db)
+    settings = make_settings(pg_url)
+    queue(db, "chat", [f"m{i}" for i in range(6)])
+    slow, other = Recording(Limits(), delay=0.5), Recording(Limits())
+    processors = [own_processor(settings), own_processor(settings)]
+    for processor in processors:
+        await processor.start()
+    first = Sender(processors[0], {"telegram": slow})
+    await first.start()
+    await asyncio.sleep(0.3)  # its round is under way: 6 sends, 3 s, three times the lease
+    second = Sender(processors[1], {"telegram": other}, idle=0.1)
+    await second.start()
+    try:
+        began = time.monotonic()
+        while statuses(db).count(OutboxStatus.sent) < 6 and time.monotonic() - began < 10:
+            await asyncio.sleep(0.05)
+    finally:
+        for s in (first, second):
+            await s.stop()
+        for processor in processors:
+            await processor.stop()
+        db.dispose()
+    assert [t for _c, t, _a in slow.sent] == [f"m{i}" for i in range(6)]
+    assert other.sent == []  # nothing taken over from a live sender
 
 
 async def test_with_the_database_down_each_lane_logs_once_then_once_a_period(settings, caplog):

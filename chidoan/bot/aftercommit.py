@@ -9,6 +9,7 @@ At start it looks once, for what a stopped service left.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from abc import ABC, abstractmethod
 from typing import Any
@@ -18,6 +19,7 @@ from chidoan.bot.tasks import cancel
 from chidoan.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
+POLL = 30.0  # seconds: the pending requests are looked at this often even if nobody says so
 
 
 class AfterCommit(ABC):
@@ -37,6 +39,11 @@ class AfterCommit(ABC):
     @abstractmethod
     async def handle(self, request: Any) -> None:
         """Do one request and mark it handled."""
+
+    def ask(self) -> None:
+        """Look at the pending requests now (another worker stored one: bot/wakeup.py)."""
+        self._idle.clear()
+        self._asked.set()
 
     def _poke(self) -> None:
         """After each commit: a handler that stored a request says so on the engine."""
@@ -59,7 +66,8 @@ class AfterCommit(ABC):
 
     async def _serve(self) -> None:
         while True:
-            await self._asked.wait()
+            with contextlib.suppress(TimeoutError):  # a wake-up missed (while not listening)
+                await asyncio.wait_for(self._asked.wait(), POLL)
             self._asked.clear()
             try:
                 for request in await self.processor.run(self.pending):

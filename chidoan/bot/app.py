@@ -1,10 +1,15 @@
-"""Wiring: database, engine, processor, sender, channels, one aiohttp server."""
+"""Wiring: database, engine, processor, sender, channels, one aiohttp server.
+
+Every worker takes updates; the leader (bot/leader.py; on SQLite the one process) also runs the
+sweeps, the nudges, the jobs and the sender, started when it becomes leader and stopped when it
+stops being one. On PostgreSQL it hears other workers' commits through LISTEN (bot/wakeup.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
 import logging
+import os
 import signal
 import time
 from datetime import datetime
@@ -18,12 +23,14 @@ from chidoan.bot.channels import configured
 from chidoan.bot.channels.base import Channel, Host
 from chidoan.bot.checkpointer import Checkpointer
 from chidoan.bot.jobs import Jobs
+from chidoan.bot.leader import Leader
 from chidoan.bot.metrics import CONTENT_TYPE, Metrics
 from chidoan.bot.nudges import Nudges
 from chidoan.bot.outage import Outage
 from chidoan.bot.processor import Processor
 from chidoan.bot.sender import Sender
 from chidoan.bot.sweeps import Sweeps
+from chidoan.bot.wakeup import Listener
 from chidoan.engine.dispatch import Engine
 from chidoan.engine.notices import Window
 from chidoan.handlers import build_engine
@@ -77,10 +84,40 @@ class App:
         self.alerts = Alerts(self.processor, settings, self.metrics, self.leading)
         self.nudges = Nudges(self.processor, settings)
         self.jobs = Jobs(self.processor, settings, self.engine.jobs)
+        self.leader = Leader(settings.database_url, clock=clock)
+        self.leader.gained.append(self._lead)
+        self.leader.lost.append(self._follow)
+        self.listener = (
+            Listener(
+                settings.database_url, {"outbox": self.sender.wake, "nudges": self.nudges.ask, "jobs": self.jobs.ask}
+            )
+            if self.leader.postgres
+            else None
+        )
         self._runner: web.AppRunner | None = None
+
+    async def _lead(self) -> None:
+        if self.listener is not None:
+            await self.listener.start()
+        await self.sender.start()
+        await self.sweeps.start()
+        await self.nudges.start()
+        await self.jobs.start()
+
+    async def _follow(self) -> None:
+        """Stop leading: what was started on becoming leader, the sender's round under way
+        finished and recorded (its rows' lease keeps another leader off them meanwhile)."""
+        await self.sweeps.stop()
+        await self.nudges.stop()
+        await self.jobs.stop()
+        await self.sender.stop()
+        if self.listener is not None:
+            await self.listener.stop()
 
     def http_app(self) -> web.Application:
         app = web.Application(client_max_size=256 * 1024)
+        if self.settings.workers > 1:  # which worker answered (tests, and a look behind a proxy)
+            app.on_response_prepare.append(_worker_header)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics)
         # Download links (bot/downloads.py): served whatever channels run, the web chat's own
@@ -94,14 +131,14 @@ class App:
         if self.checkpointer is not None:
             await self.checkpointer.start()
         await self.processor.start()
-        await self.sender.start()
-        await self.sweeps.start()
-        await self.nudges.start()
-        await self.jobs.start()
         await self.alerts.start()
+        await self.leader.start()
         self._runner = web.AppRunner(self.http_app(), access_log=None, shutdown_timeout=SHUTDOWN_GRACE)
         await self._runner.setup()
-        await web.TCPSite(self._runner, self.settings.web_host, self.settings.web_port).start()
+        # Several workers (`chidoan run --workers N`) listen on one port: the kernel spreads the
+        # connections over them.
+        reuse = self.settings.workers > 1
+        await web.TCPSite(self._runner, self.settings.web_host, self.settings.web_port, reuse_port=reuse).start()
         log.info("listening on http://%s:%s", self.settings.web_host, self.settings.web_port)
         if self.settings.web_enabled:  # what a newcomer who ran scripts/run.sh needs next
             log.info(
@@ -132,8 +169,10 @@ class App:
             await channel.stop()
         if self._runner:
             await self._runner.cleanup()
-        await self.sender.stop()  # its round under way finishes and is recorded
-        await self.processor_drain()
+        if self.leader.held:  # still leading: what the last updates queued goes before the lock does
+            await self.sender.stop()  # its round under way finishes and is recorded
+            await self.processor_drain()
+        await self.leader.stop()
         await self.processor.stop()
         for channel in self.channels.values():
             await channel.close()
@@ -158,18 +197,15 @@ class App:
         await self.stop()
 
     def leading(self) -> bool:
-        """Whether this worker holds the leadership (bot/leader.py); without one, every worker
-        runs the sweeps and the sender, as each leads itself."""
-        leader = getattr(self, "leader", None)
-        return True if leader is None else bool(leader.held)
+        """Whether this worker holds the leadership (bot/leader.py; on SQLite always)."""
+        return self.leader.held
 
     async def _healthz(self, _request: web.Request) -> web.Response:
         """The database (a trivial query and the outbox's backlog, read through the processor, so a
         wedged database thread shows too, within HEALTH_TIMEOUT seconds), the leadership, the
         backlog. 200 while the database answers, else 503: a backlog is the admins' alert's
         business (bot/alerts.py), not a reason to restart the worker."""
-        leader = getattr(self, "leader", None)
-        since = getattr(leader, "since", None)
+        since = self.leader.since
         body: dict = {"leader": {"held": self.leading(), "since": since.isoformat() if since else None}}
         start = time.perf_counter()
         try:
@@ -207,6 +243,10 @@ class App:
             self.health_outage.worked()
         body = self.metrics.exposition(backlog, now, self.leading())
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
+async def _worker_header(_request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["X-Chidoan-Worker"] = str(os.getpid())
 
 
 def web_chat_url(host: str, port: int) -> str:

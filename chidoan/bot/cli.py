@@ -68,6 +68,12 @@ def parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the bot (web chat; Telegram too when TELEGRAM_BOT_TOKEN is set)")
     run.add_argument("--demo", action="store_true", help="load the demo data first if it is not there yet")
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes serving one port (webhook mode, PostgreSQL); the parent restarts one that dies",
+    )
 
     sub.add_parser("demo", help="load the demo province, districts, units and demo accounts")
     sub.add_parser("migrate", help="bring the database schema up to date")
@@ -147,7 +153,18 @@ def _db(settings):
 
 def cmd_run(settings, args, _voice) -> int:
     from chidoan.bot.app import App, StartupError
+    from chidoan.bot.workers import Supervisor, refusal
 
+    refused = refusal(settings, args.workers)
+    if refused is not None:
+        log.error("not starting: %s", refused)
+        return 2
+    if args.workers > 1:
+        if args.demo or settings.demo:
+            _load_demo(settings)  # once, not by each worker (migrating the schema first)
+        else:
+            _db(settings).dispose()  # the schema brought up to date once, before the workers start
+        return Supervisor(settings, args.workers).run()
     try:
         app = App(settings)
     except StartupError as exc:  # one clear line; a traceback would only hide it

@@ -143,6 +143,22 @@ class Settings(BaseSettings):
         validation_alias="ZALO_OA_TEMPLATE_ID",
         description="an approved template for notices to people outside the window (optional)",
     )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        validation_alias="CHIDOAN_WORKERS",
+        description="how many worker processes serve this bot (`chidoan run --workers N` sets it; set it "
+        "on each process when they are started otherwise): above 1, a person's Telegram updates are stored on "
+        "arrival and handled in Telegram's order",
+    )
+    turn_settle_ms: int = Field(
+        default=30,
+        ge=0,
+        validation_alias="CHIDOAN_TURN_SETTLE_MS",
+        description="with several workers, how long after its arrival an update waits before it is handled, "
+        "so that an earlier update of the same person that reached another worker at about the same moment "
+        "is handled first",
+    )
     web_enabled: bool = Field(default=True, validation_alias="CHIDOAN_WEB_ENABLED")
     web_host: str = Field(default="127.0.0.1", validation_alias="CHIDOAN_WEB_HOST")
     web_port: int = Field(default=8080, validation_alias="CHIDOAN_WEB_PORT")

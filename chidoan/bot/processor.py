@@ -28,6 +28,7 @@ from chidoan.redaction import hiding
 from chidoan.storage.clock import utcnow
 from chidoan.storage.conversations import ConcurrentUpdate
 from chidoan.storage.db import make_db
+from chidoan.storage.events import EarlierFirst
 from chidoan.storage.uow import UnitOfWork, unit_of_work
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,8 @@ class Processor:
         # stored even while the database thread is busy with a long batch or a slow job.
         self._accept_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chidoan-accept")
         self._accept_db: DbEngine | None = None
+        self._accepts: list[tuple[Incoming, str, bool, asyncio.Future]] = []
+        self._accepting: asyncio.Future | None = None
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="chidoan-processor")
@@ -66,6 +69,8 @@ class Processor:
             self._wakeup.set()
             await self._task
             self._task = None
+        if self._accepting is not None:
+            await self._accepting
         self._executor.shutdown(wait=True)
         self._accept_executor.shutdown(wait=True)
         if self._accept_db is not None and self._accept_db is not self.db:
@@ -78,25 +83,65 @@ class Processor:
         self._wakeup.set()
         return await future
 
-    async def accept(self, incoming: Incoming, raw: str) -> bool:
+    async def accept(self, incoming: Incoming, raw: str, *, durable: bool = True) -> bool:
         """Store an event on arrival, not yet handled, with its body as received (see
         Events.accept); True if it was new. It is handled later by `submit` with
-        `incoming.accepted` set, or at the next start if the process ends first."""
+        `incoming.accepted` set, or at the next start if the process ends first (`durable`:
+        False when the platform is answered only once it is handled). Events arriving while
+        others are being stored are stored together next, in one transaction (group commit, as
+        `submit`'s batches)."""
+        future = asyncio.get_running_loop().create_future()
+        self._accepts.append((incoming, raw, durable, future))
+        if self._accepting is None or self._accepting.done():
+            self._accepting = asyncio.ensure_future(self._accept_loop())
+        return await future
 
-        def store() -> bool:
+    async def _accept_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._accepts:
+            batch, self._accepts = self._accepts[:MAX_BATCH], self._accepts[MAX_BATCH:]
+            try:
+                results = await loop.run_in_executor(self._accept_executor, self._store_accepted, batch)
+            except Exception as exc:  # the database itself failed: the channel says so to its platform
+                for *_, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (*_, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_exception(result) if isinstance(result, BaseException) else future.set_result(result)
+
+    def _store_accepted(self, batch: list) -> list[bool | Exception]:
+        """One transaction for the batch (flushed to disk if any of them must be); if it fails,
+        one per event, so a bad one holds back none."""
+        durable = any(item[2] for item in batch)
+        try:
             with unit_of_work(self._accepting_db()) as uow:
-                stored = uow.events.accept(
-                    channel=incoming.channel,
-                    event_id=incoming.event_id,
-                    kind=incoming.kind,
-                    text=clean_text(incoming.text),
-                    payload=clean_text(incoming.payload, 256),
-                    raw=clean_text(raw, RAW_MAX) or "",
-                    now=self.clock(),
-                )
-            return stored is not None
+                return [self._accept_one(uow, incoming, raw, durable) for incoming, raw, *_ in batch]
+        except Exception:
+            log.info("accepting %d event(s) together failed; one by one", len(batch), exc_info=True)
+        results: list[bool | Exception] = []
+        for item in batch:
+            try:
+                with unit_of_work(self._accepting_db()) as uow:
+                    results.append(self._accept_one(uow, *item[:3]))
+            except Exception as exc:
+                results.append(exc)
+        return results
 
-        return await asyncio.get_running_loop().run_in_executor(self._accept_executor, store)
+    def _accept_one(self, uow: UnitOfWork, incoming: Incoming, raw: str, durable: bool) -> bool:
+        stored = uow.events.accept(
+            channel=incoming.channel,
+            event_id=incoming.event_id,
+            kind=incoming.kind,
+            text=clean_text(incoming.text),
+            payload=clean_text(incoming.payload, 256),
+            raw=clean_text(raw, RAW_MAX) or "",
+            now=self.clock(),
+            user_id=incoming.user_id or None,
+            durable=durable,
+        )
+        return stored is not None
 
     def _accepting_db(self) -> DbEngine:
         """SQLite's engine has one connection, the database thread's: `accept` gets its own
@@ -149,6 +194,7 @@ class Processor:
         now = self.clock()
         try:
             with unit_of_work(self.db) as uow:
+                uow.events.take_turns((i.channel, i.user_id) for i in batch if i.number is not None)
                 return [self.engine.process(uow, incoming, now) for incoming in batch]
         except Exception:
             with hiding(*(text for i in batch for text in (i.text, i.payload, i.display_name))):
@@ -170,6 +216,8 @@ class Processor:
                     result = self.engine.process(uow, incoming, self.clock(), isolate=True)
                 self._failures.pop((incoming.channel, incoming.event_id), None)
                 return result
+            except EarlierFirst as exc:  # not a failure: its channel hands it in again shortly
+                return exc
             except (ConcurrentUpdate, IntegrityError) as exc:
                 log.info("race lost on %s, retry %d", incoming.event_id, attempt + 1)
                 failure = exc

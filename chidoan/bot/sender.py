@@ -1,8 +1,14 @@
 """Drains the outbox: claims due rows, sends them through their channel at the platform's
 pace, and records the outcome (sent, retry later, recipient unreachable, failed) per row.
 
-Rows are claimed with a lease (their `not_before` moves a minute ahead), so a second sender
-on PostgreSQL skips them and a crashed sender's rows come back. Two lanes claim and send in
+Only the leader sends (bot/leader.py): one process, so one budget per channel (its Pacer) and
+each chat's rows in order. Rows are claimed with a short lease (their `not_before` moves LEASE
+ahead) that a live sender renews every RENEW seconds, so a new leader takes over a dead one's rows
+within LEASE of its death. Each row's before-send intent (its `sent_at`, still pending) is
+committed just before its send, and its outcome just after it, so a crash repeats at most the
+messages in flight at that moment: those are claimed again once their lease is over.
+Intents and outcomes of concurrent sends are written together (`Journal`: one commit for all
+those queued while the previous one commits). Two lanes claim and send in
 rounds of their own: replies (priority 0), and notices and bulk rows (a reminder season) in
 priority order, about a second of each channel's budget a round (`Pacer.budget`). So a reply
 queued while a season is sending is claimed at once, and the pacer (bot/pacing.py) gives it the
@@ -14,7 +20,7 @@ one busy chat never holds up the others.
 Order is kept per (chat, priority): a chat's rows of one priority go out in the order queued,
 and one that cannot go now (put off, retried later) holds back the later rows of that chat and
 priority only; a reply may overtake a reminder queued for the same chat. Each chat's outcomes
-are recorded as soon as it is done. On 429 (`RetryLater`) a row is tried again after the time
+row's outcome is recorded as soon as it is known. On 429 (`RetryLater`) a row is tried again after the time
 the platform gives; blocked (`Unreachable`): the chat's pending rows stop and the identity is
 marked unreachable; any other error: backoff, then `failed` after MAX_ATTEMPTS.
 
@@ -30,9 +36,10 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy import Row
 
@@ -55,6 +62,7 @@ from chidoan.storage.uow import UnitOfWork
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
+RENEW = LEASE.total_seconds() / 4  # seconds between renewals of the claimed rows' lease
 
 
 @dataclass
@@ -80,6 +88,55 @@ class Lane:
 
     def __post_init__(self) -> None:
         self.outage = Outage(log, f"sender round ({self.name})")
+
+
+class Journal:
+    """The sender's small writes (intents, outcomes, lease renewals) with group commit: those
+    queued while one transaction commits go together in the next, each awaited until committed.
+    A transaction that fails is retried one write at a time, so one bad write fails alone."""
+
+    def __init__(self, run: Callable[[Callable[[UnitOfWork], None]], Awaitable[None]]):
+        self.run = run
+        self._queued: list[tuple[Callable[[UnitOfWork], None], asyncio.Future[None]]] = []
+        self._task: asyncio.Task | None = None
+        self.commits = 0
+
+    async def write(self, work: Callable[[UnitOfWork], None]) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queued.append((work, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._flush(), name="chidoan-sender-journal")
+        await asyncio.shield(future)  # a cancelled round still has its write committed
+
+    async def _flush(self) -> None:
+        while self._queued:
+            batch, self._queued = self._queued, []
+
+            def together(uow: UnitOfWork, batch=batch) -> None:
+                for work, _future in batch:
+                    work(uow)
+
+            try:
+                await self.run(together)
+                self.commits += 1
+                results: list[BaseException | None] = [None] * len(batch)
+            except Exception:
+                results = [await self._alone(work) for work, _f in batch]
+            for (_work, future), result in zip(batch, results, strict=True):
+                if future.done():
+                    continue
+                if result is None:
+                    future.set_result(None)
+                else:
+                    future.set_exception(result)
+
+    async def _alone(self, work: Callable[[UnitOfWork], None]) -> BaseException | None:
+        try:
+            await self.run(work)
+            self.commits += 1
+        except Exception as exc:
+            return exc
+        return None
 
 
 class Sender:
@@ -108,13 +165,20 @@ class Sender:
         self._stopping = False
         self.pacer = pacer or Pacer(lambda name: self.channels[name].limits)
         self.recorded: list[Callable[[list[Outcome]], None]] = []  # told each chat's outcomes (metrics)
+        self.journal = Journal(processor.run)
+        self._claimed: set[int] = set()  # rows claimed and not recorded yet: their lease is renewed
         processor.committed.append(self.wake)
 
     def wake(self) -> None:
         for lane in self.lanes:
             lane.wake.set()
 
+    @property
+    def running(self) -> bool:
+        return self._task is not None
+
     async def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._loop(), name="chidoan-sender")
 
     async def stop(self, timeout: float = 10.0) -> None:
@@ -129,7 +193,22 @@ class Sender:
             self._task = None
 
     async def _loop(self) -> None:
-        await asyncio.gather(*(self._run(lane) for lane in self.lanes))
+        renewing = asyncio.create_task(self._renew(), name="chidoan-sender-lease")
+        try:
+            await asyncio.gather(*(self._run(lane) for lane in self.lanes))
+        finally:
+            await cancel(renewing)
+
+    async def _renew(self) -> None:
+        """While alive, keep the lease of the rows claimed and not yet recorded."""
+        while True:
+            await asyncio.sleep(RENEW)
+            if ids := sorted(self._claimed):
+                until = self.clock() + LEASE
+                try:
+                    await self.journal.write(partial(_renew, ids=ids, until=until))
+                except Exception:
+                    log.exception("renewing the lease of %d outbox row(s) failed", len(ids))
 
     async def _run(self, lane: Lane) -> None:
         while not self._stopping:
@@ -161,7 +240,11 @@ class Sender:
         by_chat: dict[tuple[str, str], list[Row]] = defaultdict(list)
         for row in rows:
             by_chat[(row.channel, row.chat_id)].append(row)
-        await asyncio.gather(*(self._deliver_chat(lane, key, chat_rows) for key, chat_rows in by_chat.items()))
+        self._claimed.update(r.id for r in rows)
+        try:
+            await asyncio.gather(*(self._deliver_chat(lane, key, chat_rows) for key, chat_rows in by_chat.items()))
+        finally:
+            self._claimed.difference_update(r.id for r in rows)
         return len(rows)
 
     def _claim(self, uow: UnitOfWork, lane: Lane) -> list[Row]:
@@ -176,31 +259,42 @@ class Sender:
             for name in names:
                 rows += uow.outbox.due(now, self.pacer.budget(name, self.batch), [name], priorities=lane.priorities)
         uow.outbox.postpone([r.id for r in rows], now + LEASE)
+        if repeated := [r.id for r in rows if r.sent_at is not None]:
+            log.warning("outbox rows %s were in flight when their sender stopped: sending them again", repeated)
         return rows
 
     async def _deliver_chat(self, lane: Lane, key: tuple[str, str], rows: list[Row]) -> None:
-        """The chat's rows in (priority, id) order, each at its slot. A row that cannot go now
-        holds back the later rows of its priority; unreachable or held stops the whole chat."""
+        """The chat's rows in (priority, id) order, each at its slot: its intent committed just
+        before the send, its outcome just after. A row that cannot go now holds back the later
+        rows of its priority; unreachable or held stops the whole chat."""
         channel = self.channels[key[0]]
         outcomes: list[Outcome] = []
+        deferred: list[Outcome] = []  # rows not tried this round: recorded at its end
         blocked: dict[int, Outcome] = {}  # priority: why its later rows wait
         for index, row in enumerate(rows):
             if (before := blocked.get(row.priority)) is not None:
-                outcomes.append(Outcome(row, before.status, before.error, before.after, counts=False))
+                deferred.append(Outcome(row, before.status, before.error, before.after, counts=False))
                 continue
             wait = await self.pacer.take(key[0], key[1], row.priority)
             if wait > 0:  # not this chat's turn for a while: put off, in order
                 blocked[row.priority] = outcome = Outcome(row, "retry", "paced", wait, counts=False)
-                outcomes.append(outcome)
+                deferred.append(outcome)
                 continue
+            now = self.clock()
+            await self.journal.write(partial(_intent, row_id=row.id, now=now))
             outcome = await self._send(channel, row)
             outcomes.append(outcome)
+            self._claimed.discard(row.id)  # before its outcome is queued: a renewal after it must not move it
+            await self.journal.write(partial(self._record, outcomes=[outcome]))
             if outcome.status in ("unreachable", "held"):  # the chat's pending rows all stop here
-                outcomes += [Outcome(r, outcome.status, outcome.error, counts=False) for r in rows[index + 1 :]]
+                deferred += [Outcome(r, outcome.status, outcome.error, counts=False) for r in rows[index + 1 :]]
                 break
             if outcome.status == "retry":
                 blocked[row.priority] = outcome
-        await self.processor.run(lambda uow: self._record(uow, outcomes))
+        if deferred:
+            self._claimed.difference_update(o.row.id for o in deferred)
+            await self.journal.write(lambda uow: self._record(uow, deferred))
+        outcomes += deferred
         for callback in self.recorded:
             callback(outcomes)
         later = [o.after for o in outcomes if o.status == "retry"]
@@ -233,6 +327,7 @@ class Sender:
     def _record(self, uow: UnitOfWork, outcomes: list[Outcome]) -> None:
         now = self.clock()
         held: set[tuple[str, str]] = set()
+        uow.outbox.unsend([o.row.id for o in outcomes if o.status != "sent"])
         for o in outcomes:
             if o.status == "sent":
                 uow.outbox.mark_sent(o.row.id, now)
@@ -278,6 +373,14 @@ class Sender:
             uow.outbox.add_many([moved | {"body": row.body, "priority": row.priority, "dedupe_key": key}])
             uow.outbox.mark_rerouted(row.id, error)
             log.info("outbox row %s refused by %s (%s): queued on %s instead", row.id, channel, error, moved["channel"])
+
+
+def _renew(uow: UnitOfWork, ids: list[int], until: datetime) -> None:
+    uow.outbox.postpone(ids, until)
+
+
+def _intent(uow: UnitOfWork, row_id: int, now: datetime) -> None:
+    uow.outbox.mark_sending([row_id], now, now + LEASE)
 
 
 def _load(uow: UnitOfWork, attachment: Attachment, settings, now: datetime) -> Attachment:

@@ -6,8 +6,8 @@ caught up without holding up the start):
 - the reminders and the districts' digests, every 10 minutes (chidoan/reminders);
 - the prune of expired events, messages and conversations, nightly at 03:00 (bot/retention.py).
 
-Both are idempotent (unique keys), so a repeated run, a restart or every worker running them
-sends nothing twice. A reminder sweep works in chunks of units, one short transaction each, so
+Only the leader runs them (bot/leader.py). Both are idempotent (unique keys) anyway, so a
+repeated run, a restart or a new leader's catch-up sends nothing twice. A reminder sweep works in chunks of units, one short transaction each, so
 the replies of people who are typing are not held up behind it; by default it runs in a child
 process, so its Python work does not compete with them either (reminders/run.py).
 """
@@ -136,6 +136,7 @@ class Sweeps:
 
     async def start(self) -> None:
         tz = self.settings.tz
+        self.scheduler = AsyncIOScheduler(timezone=tz)  # anew: a leader may start them again after a stop
         self.scheduler.add_job(self.follow_ups, CronTrigger(hour=8, timezone=tz), id="commitments", coalesce=True)
         self.scheduler.add_job(self.prune, CronTrigger(hour=3, timezone=tz), id="retention", coalesce=True)
         if self.settings.reminders:

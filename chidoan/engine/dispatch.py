@@ -24,6 +24,7 @@ from chidoan.engine.typed import buttons_of, match, question, remember
 from chidoan.i18n import N_, gettext, pick_locale
 from chidoan.redaction import hiding
 from chidoan.storage.conversations import ConcurrentUpdate
+from chidoan.storage.events import EarlierFirst
 from chidoan.storage.invites import looks_like_code
 from chidoan.storage.links import looks_like_link_code
 from chidoan.storage.models import OutboxKind, OutboxStatus, Priority
@@ -43,6 +44,7 @@ FAILED_APOLOGY = N_(
 )
 COMMAND_BUTTON = "cmd"  # the payload of a suggested command's button: "cmd:dangky"
 RAW_MAX = 64 * 1024  # inbound_event.raw: enough to handle the event later, never a whole file
+CHAT_ID_MAX = 64  # outbox.chat_id: longer ids come only in forged bodies (and PostgreSQL refuses them)
 
 
 class Engine:
@@ -81,9 +83,13 @@ class Engine:
         """Handle one event; False when it was a duplicate and nothing was done.
 
         With `isolate`, a failing handler is undone alone (savepoint) and the user is told; without
-        it (the batch fast path) the failure propagates and the caller retries with `isolate`."""
+        it (the batch fast path) the failure propagates and the caller retries with `isolate`.
+        A numbered event (`incoming.number`) raises EarlierFirst while an earlier one of its
+        person is received and not handled: the caller hands it in again a little later."""
         if incoming.fact is not None:
             return self._record_fact(uow, incoming, now)
+        if incoming.number is not None and isolate:  # a batch took its people's turns at once
+            uow.events.take_turns([(incoming.channel, incoming.user_id)])
         text = clean_text(incoming.text)
         name = clean_text(incoming.display_name, 255)
         sender = uow.accounts.sender(incoming.channel, incoming.user_id)
@@ -102,6 +108,8 @@ class Engine:
             or (name is not None and sender.display_name != name)
         ):
             uow.accounts.touch_identity(sender.identity_id, chat_id=incoming.chat_id, display_name=name)
+        if incoming.number is not None and uow.events.earlier(incoming.channel, sender.account_id, incoming.number):
+            raise EarlierFirst(incoming.event_id)
         record = uow.events.claim if incoming.accepted else uow.events.record
         event = record(
             channel=incoming.channel,
@@ -199,11 +207,12 @@ class Engine:
         )
         if stored is None:
             return False
-        if incoming.chat_id:
+        # A chat id too long to store is no chat to tell: cut to fit, it would be someone else's.
+        if incoming.chat_id and len(incoming.chat_id) <= CHAT_ID_MAX:
             locale = sender.locale if sender else pick_locale(incoming.language_code, self.settings.default_locale)
             apology = Outgoing(gettext(locale, FAILED_APOLOGY))
             account_id = sender.account_id if sender else None
-            uow.outbox.queue([outbox_row(incoming.channel, incoming.chat_id[:64], account_id, apology, now)])
+            uow.outbox.queue([outbox_row(incoming.channel, incoming.chat_id, account_id, apology, now)])
         return True
 
     def _route(self, ctx: Ctx, state, text: str | None) -> None:

@@ -84,6 +84,9 @@ class Incoming:
     fact: str | None = None  # a platform fact, not a message: one of FACTS
     # Stored on arrival (Host.accept) and handled now: its stored row is claimed, not inserted.
     accepted: bool = False
+    # The platform's number of this event (Telegram's update_id), when a person's events are
+    # handled one at a time in its order across workers (see storage/events.py).
+    number: int | None = None
 
     @property
     def kind(self) -> str:

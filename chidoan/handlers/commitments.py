@@ -4,7 +4,7 @@ answer is stored on the commitment, for the district to see."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from chidoan.engine.context import Ctx, Notice
 from chidoan.engine.dispatch import queue_notice
@@ -26,22 +26,46 @@ ANSWERS = {
 }
 
 
+CHUNK = 500  # commitments a round of set queries reads (four statements, and a few per question asked)
+
+
 def ask_due(uow: UnitOfWork, now: datetime, tz, window: Window | None = None) -> int:
     """Ask about every commitment whose day has come; each person is asked once per commitment
     (the outbox's unique key), however often and on however many workers this runs, on however
     many channels they have: on one, as every notice is sent (`queue_notice`, the path of
     `ctx.notify`). A question nobody can take now (outside Zalo's window, no other channel) is
-    stored held and counts as asked: it goes when the person writes again."""
+    stored held and counts as asked: it goes when the person writes again.
+
+    It runs daily over every overdue commitment still open, most asked about already: so in
+    chunks of CHUNK, each read with a few set queries (their reports, the units' secretaries,
+    who was asked), not a few queries per commitment."""
     window = window or Window()
+    today = now.astimezone(tz).date()
     asked = 0
-    for commitment in uow.reports.due_commitments(now.astimezone(tz).date()):
-        report = uow.reports.one(commitment.report_id)
-        holders = uow.roles.holders(commitment.unit_id, Role.secretary)
+    after: tuple[date, int] | None = None
+    while chunk := uow.reports.due_commitments(today, after=after, limit=CHUNK):
+        asked += _ask_chunk(uow, chunk, now, window)
+        after = (chunk[-1].due_on, chunk[-1].id)
+        if len(chunk) < CHUNK:
+            break
+    return asked
+
+
+def _ask_chunk(uow: UnitOfWork, chunk: list, now: datetime, window: Window) -> int:
+    reports = uow.reports.by_ids({c.report_id for c in chunk})
+    secretaries = uow.roles.holders_of({c.unit_id for c in chunk}, Role.secretary)
+    recipients = {
+        c.id: list(dict.fromkeys(secretaries.get(c.unit_id) or [reports[c.report_id].created_by])) for c in chunk
+    }
+    # Keys were per identity before (commitment:<id>:<identity id>): one asked so is asked
+    # already. The key is the person's, so linking another app does not ask again.
+    done = uow.outbox.keyed_ids("commitment:", {a for accounts in recipients.values() for a in accounts})
+    asked = 0
+    for commitment in chunk:
+        report = reports[commitment.report_id]
         buttons = [[(label, f"cm:{commitment.id}:{status}") for status, label in ANSWERS.items()]]
-        for account_id in dict.fromkeys([h.account_id for h in holders] or [report.created_by]):
-            # Keys were per identity before (commitment:<id>:<identity id>): one asked so is
-            # asked already. The key is the person's, so linking another app does not ask again.
-            if uow.outbox.keyed_for(f"commitment:{commitment.id}:", account_id):
+        for account_id in recipients[commitment.id]:
+            if (commitment.id, account_id) in done:
                 continue
             notice = Notice(
                 account_id,

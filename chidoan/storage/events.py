@@ -5,21 +5,35 @@ only as a duplicate.
 Most events are stored and handled in one transaction (`record`: `processed_at` set at once).
 A platform that must be answered within seconds whatever the database is doing (Zalo) has its
 event stored on arrival instead (`accept`: raw, not processed), acknowledged, and handled
-afterwards (`claim`: the one handling sets `processed_at`; a second claim finds it done)."""
+afterwards (`claim`: the one handling sets `processed_at`; a second claim finds it done).
+
+Several workers on PostgreSQL: a platform that numbers a person's events (Telegram's update_id)
+has each stored on arrival too, and one person's events are handled one at a time (`take_turns`,
+a transaction-level advisory lock per person) and in their numbers' order (`earlier`: one that
+finds an earlier event of its person received and not handled yet waits for it)."""
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, func, select, update
+from sqlalchemy import text as sql
 from sqlalchemy.dialects import postgresql, sqlite
 
-from chidoan.storage.models import InboundEvent, table
+from chidoan.storage.models import ChannelIdentity, InboundEvent, table
 from chidoan.storage.prepared import Prepared
 from chidoan.storage.rows import in_order
 
 EVENT = table(InboundEvent)
+IDENT = table(ChannelIdentity)
+
+
+class EarlierFirst(Exception):
+    """An earlier event of the same person was received and is not handled yet: this one waits."""
+
 
 # INSERT … ON CONFLICT DO NOTHING RETURNING id: one statement stores and de-duplicates.
 _COLUMNS = ("channel", "event_id", "account_id", "kind", "text", "payload", "received_at", "processed_at")
@@ -89,11 +103,34 @@ class Events:
         return self.conn.execute(stmt).scalar_one_or_none()
 
     def accept(
-        self, *, channel: str, event_id: str, kind: str, text: str | None, payload: str | None, raw: str, now: datetime
+        self,
+        *,
+        channel: str,
+        event_id: str,
+        kind: str,
+        text: str | None,
+        payload: str | None,
+        raw: str,
+        now: datetime,
+        user_id: str | None = None,
+        durable: bool = True,
     ) -> int | None:
         """Store an event on arrival, before it is handled (`processed_at` NULL), with the body
-        as received so it can be handled after a restart; None when it was stored before."""
+        as received so it can be handled after a restart; None when it was stored before. With
+        `user_id`, the sender's account when known already (what `earlier` looks for). Not
+        `durable`: the platform is answered only after the event is handled, whose commit is
+        flushed with this one before it, so this commit need not wait for the disk (PostgreSQL)."""
+        if not durable and self.conn.dialect.name == "postgresql":  # for the whole transaction
+            self.conn.execute(sql("SET LOCAL synchronous_commit TO OFF"))
+        account = (
+            select(IDENT.c.account_id)
+            .where(IDENT.c.channel == channel, IDENT.c.external_id == user_id)
+            .scalar_subquery()
+            if user_id is not None
+            else None
+        )
         values = _row(channel, event_id, None, kind, text, payload, now) | {"processed_at": None, "raw": raw}
+        values["account_id"] = account
         dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
         stmt = (
             dialect.insert(EVENT)
@@ -128,6 +165,28 @@ class Events:
             .returning(EVENT.c.id)
         )
         return self.conn.execute(stmt).scalar_one_or_none()
+
+    def take_turns(self, people: Iterable[tuple[str, str]]) -> None:
+        """Hold each (channel, user id)'s turn until the transaction ends (PostgreSQL; SQLite has
+        one writer). Several at once are taken in one order, so two batches never wait on each
+        other."""
+        keys = sorted({person_key(*person) for person in people})
+        if keys and self.conn.dialect.name == "postgresql":
+            self.conn.execute(
+                sql("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k"),
+                {"keys": keys},
+            )
+
+    def earlier(self, channel: str, account_id: int, number: int) -> list[str]:
+        """The event ids of the account's events on the channel received with a lower number than
+        `number` and not handled yet (nor kept as failed): they are to be handled first."""
+        stmt = select(EVENT.c.event_id).where(
+            EVENT.c.channel == channel,
+            EVENT.c.processed_at.is_(None),
+            EVENT.c.failed_at.is_(None),
+            EVENT.c.account_id == account_id,
+        )
+        return [e for e in self.conn.execute(stmt).scalars() if e.isdigit() and int(e) < number]
 
     def unprocessed(self, channel: str, limit: int = 1000) -> list:
         """Events accepted and not handled yet (a restart in between), oldest first."""
@@ -167,3 +226,9 @@ class Events:
             stmt = stmt.where(EVENT.c.failed_at.is_not(None))
         stmt = stmt.order_by(EVENT.c.received_at.desc(), EVENT.c.id.desc())
         return self.conn.execute(stmt.limit(1)).first()
+
+
+def person_key(channel: str, user_id: str) -> int:
+    """A person's advisory lock key: a signed 64-bit hash of who they are on the channel."""
+    digest = hashlib.blake2b(f"{channel}\0{user_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)

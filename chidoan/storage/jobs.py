@@ -9,6 +9,7 @@ from sqlalchemy import Connection, Row, select
 
 from chidoan.storage.models import Job, table
 from chidoan.storage.rows import inserted_id
+from chidoan.storage.wakeup import notify
 
 JOB = table(Job)
 
@@ -39,7 +40,9 @@ class Jobs:
             "params": params,
             "created_at": now,
         }
-        return inserted_id(self.conn.execute(JOB.insert().values(**values)))
+        job_id = inserted_id(self.conn.execute(JOB.insert().values(**values)))
+        notify(self.conn, "jobs")
+        return job_id
 
     def pending(self) -> list[Row]:
         return list(self.conn.execute(select(JOB).where(JOB.c.done_at.is_(None)).order_by(JOB.c.id)))

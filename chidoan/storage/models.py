@@ -421,6 +421,8 @@ class Outbox(SQLModel, table=True):
     # Reminders later use (deadline, recipient, stage) here: a second send is a conflict.
     dedupe_key: str | None = Field(default=None, max_length=128, unique=True)
     created_at: datetime
+    # Sent: when. Still pending: when its send began (before-send intent, bot/sender.py), so
+    # one found pending with it set, its lease over, was in flight when its sender died.
     sent_at: datetime | None = None
     error: str | None = Field(default=None, max_length=512)
     kind: str = Field(default=OutboxKind.reply, max_length=16, sa_column_kwargs={"server_default": "reply"})

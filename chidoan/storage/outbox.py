@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from chidoan.storage.models import Outbox, OutboxKind, OutboxStatus, Priority, table
 from chidoan.storage.prepared import Prepared
 from chidoan.storage.rows import in_order
+from chidoan.storage.wakeup import notify
 
 OUT = table(Outbox)
 _COLUMNS = (
@@ -42,10 +43,17 @@ class OutboxRepo:
     def __init__(self, conn: Connection):
         self.conn = conn
         self._queued: list[dict] = []
+        self._notified = False  # this transaction wakes the leader's sender at its commit
+
+    def _wake(self) -> None:
+        if not self._notified:
+            self._notified = True
+            notify(self.conn, "outbox")
 
     def add_many(self, rows: list[dict]) -> None:
         if rows:  # a row that says no kind is a reply; one that says no priority has its kind's
             _INSERT.many(self.conn, [_defaults(r) for r in rows])
+            self._wake()
 
     def add_once(self, row: dict) -> bool:
         """Insert unless a row with the same dedupe_key exists (sent once, even by two workers)."""
@@ -56,21 +64,32 @@ class OutboxRepo:
             .on_conflict_do_nothing(index_elements=["dedupe_key"])
             .returning(OUT.c.id)
         )
-        return self.conn.execute(stmt).first() is not None
+        added = self.conn.execute(stmt).first() is not None
+        if added:
+            self._wake()
+        return added
 
     def add_many_once(self, rows: list[dict]) -> None:
         """`add_once` for many rows in one statement (a reminder sweep): those whose dedupe_key
         exists are skipped."""
         if rows:
             _INSERT_ONCE[self.conn.dialect.name].many(self.conn, rows)
+            self._wake()
 
-    def keyed_for(self, prefix: str, account_id: int) -> bool:
-        """Whether a row whose dedupe key starts with `prefix` was queued for the account (under
-        any key of that family, including an older form of it)."""
-        stmt = select(OUT.c.id).where(
-            OUT.c.dedupe_key.startswith(prefix, autoescape=True), OUT.c.account_id == account_id
+    def keyed_ids(self, family: str, account_ids: set[int]) -> set[tuple[int, int]]:
+        """(id, account) of every row queued for these accounts under a key `<family><id>:...`
+        (which commitments each was asked about, old per-identity keys included)."""
+        if not account_ids:
+            return set()
+        stmt = select(OUT.c.dedupe_key, OUT.c.account_id).where(
+            OUT.c.dedupe_key.startswith(family, autoescape=True), OUT.c.account_id.in_(sorted(account_ids))
         )
-        return self.conn.execute(stmt.limit(1)).first() is not None
+        found = set()
+        for key, account_id in self.conn.execute(stmt):
+            ident = key[len(family) :].partition(":")[0]
+            if ident.isdigit():
+                found.add((int(ident), account_id))
+        return found
 
     def queue(self, rows: list[dict]) -> None:
         """Insert at `flush` (one executemany for a whole batch of updates)."""
@@ -100,9 +119,24 @@ class OutboxRepo:
         return list(self.conn.execute(stmt))
 
     def postpone(self, ids: list[int], until: datetime) -> None:
-        """Claim rows for a while: a sender that dies lets them come back when the lease ends."""
+        """Claim rows for a while (a lease, renewed by a live sender): a sender that dies lets
+        them come back when the lease ends."""
         if ids:
             self.conn.execute(OUT.update().where(OUT.c.id.in_(ids)).values(not_before=until))
+
+    def mark_sending(self, ids: list[int], now: datetime, until: datetime) -> None:
+        """Before-send intent, committed just before the send: the row stays pending, its
+        `sent_at` says since when it is being sent (and its lease runs to `until`). One claimed
+        again with `sent_at` set was in flight when its sender died: it may have gone out."""
+        if ids:
+            self.conn.execute(OUT.update().where(OUT.c.id.in_(ids)).values(sent_at=now, not_before=until))
+
+    def unsend(self, ids: list[int]) -> None:
+        """Rows tried and not sent (retry later, refused): no longer in flight."""
+        if ids:
+            self.conn.execute(
+                OUT.update().where(OUT.c.id.in_(ids), OUT.c.status == OutboxStatus.pending).values(sent_at=None)
+            )
 
     def mark_sent(self, outbox_id: int, now: datetime) -> None:
         self.conn.execute(
@@ -164,6 +198,7 @@ class OutboxRepo:
                 .where(OUT.c.id.in_([r.id for r in held]))
                 .values(status=OutboxStatus.pending, not_before=now, priority=Priority.reply)
             )
+            self._wake()
         return held
 
     def pending_notices(self, channel: str, chat_id: str) -> list[Row]:
@@ -256,7 +291,9 @@ class OutboxRepo:
         return count, oldest
 
 
-LEASE = timedelta(seconds=60)
+# A claim's lease: a live sender renews it every RENEW (bot/sender.py), so a new leader takes
+# over a dead one's rows within LEASE of its death.
+LEASE = timedelta(seconds=10)
 # A row given up at once because its stored file is missing or damaged: its error starts so.
 UNREADABLE_FILE = "stored file unreadable: "
 BACKLOG_COUNTED = 1_000_000  # pending rows counted at most (a scrape stays well under a second)

@@ -20,6 +20,7 @@ from chidoan.storage.models import (
 )
 from chidoan.storage.prepared import Prepared
 from chidoan.storage.rows import among
+from chidoan.storage.wakeup import notify
 
 REM = table(Reminder)
 MOVES = table(DeadlineChange)
@@ -169,6 +170,7 @@ class NudgeRequests:
 
     def add(self, *, unit_id: int, account_id: int, kind: str, now: datetime) -> None:
         self.conn.execute(NUDGE.insert().values(unit_id=unit_id, account_id=account_id, kind=kind, created_at=now))
+        notify(self.conn, "nudges")
 
     def pending(self) -> list[Row]:
         return list(self.conn.execute(select(NUDGE).where(NUDGE.c.done_at.is_(None)).order_by(NUDGE.c.id)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Connection, Row, func, select
+from sqlalchemy import Connection, Row, func, select, tuple_
 
 from chidoan.storage.models import (
     Commitment,
@@ -105,15 +105,23 @@ class Reports:
     def commitment(self, commitment_id: int) -> Row | None:
         return self.conn.execute(select(COM).where(COM.c.id == commitment_id)).first()
 
-    def due_commitments(self, today: date) -> list[Row]:
-        """Open commitments whose day has come (each is asked about once; see bot/sweeps.py)."""
-        return list(
-            self.conn.execute(
-                select(COM)
-                .where(COM.c.status == CommitmentStatus.open, COM.c.due_on.is_not(None), COM.c.due_on <= today)
-                .order_by(COM.c.due_on, COM.c.id)
-            )
+    def due_commitments(
+        self, today: date, *, after: tuple[date, int] | None = None, limit: int | None = None
+    ) -> list[Row]:
+        """Open commitments whose day has come (each is asked about once; see bot/sweeps.py), by
+        (due_on, id): with `after` and `limit`, the next so many after that one."""
+        stmt = (
+            select(COM)
+            .where(COM.c.status == CommitmentStatus.open, COM.c.due_on.is_not(None), COM.c.due_on <= today)
+            .order_by(COM.c.due_on, COM.c.id)
+            .limit(limit)
         )
+        if after is not None:
+            stmt = stmt.where(tuple_(COM.c.due_on, COM.c.id) > tuple_(*after))
+        return list(self.conn.execute(stmt))
+
+    def by_ids(self, report_ids: set[int]) -> dict[int, Row]:
+        return {r.id: r for r in self.conn.execute(select(REP).where(REP.c.id.in_(sorted(report_ids))))}
 
     def follow_up(
         self, commitment_id: int, *, status: str | None = None, note: str | None = None, now: datetime

@@ -44,6 +44,18 @@ class Roles:
             )
         )
 
+    def holders_of(self, unit_ids: set[int], role: str) -> dict[int, list[int]]:
+        """The accounts holding `role` on each of these units (as `holders`, for many units at once)."""
+        stmt = (
+            select(ROLE.c.unit_id, ROLE.c.account_id)
+            .where(ROLE.c.unit_id.in_(sorted(unit_ids)), ROLE.c.role == role, ROLE.c.revoked_at.is_(None))
+            .order_by(ROLE.c.id)
+        )
+        held: dict[int, list[int]] = {}
+        for unit_id, account_id in self.conn.execute(stmt):
+            held.setdefault(unit_id, []).append(account_id)
+        return held
+
     def accounts_holding(self, role: str) -> list[int]:
         """Every account that holds `role` on some unit (the admins, to be told of a fault)."""
         stmt = select(ROLE.c.account_id).where(ROLE.c.role == role, ROLE.c.revoked_at.is_(None)).distinct()

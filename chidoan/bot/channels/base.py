@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 from aiohttp import web
 
 from chidoan.engine.messages import Incoming, Outgoing
+from chidoan.storage.events import EarlierFirst
 
 if TYPE_CHECKING:
     from chidoan.bot.config import Settings
@@ -114,15 +116,34 @@ class Host:
     async def submit(self, incoming: Incoming) -> bool:
         """Store and handle one event; returns once it is committed (True) or was a duplicate."""
         if self.metrics is None:
-            return await self.processor.submit(incoming)
-        return await self.metrics.timed(incoming.channel, self.processor.submit(incoming))
+            return await self._in_turn(incoming)
+        return await self.metrics.timed(incoming.channel, self._in_turn(incoming))
 
-    async def accept(self, incoming: Incoming, raw: str) -> bool:
+    async def _in_turn(self, incoming: Incoming) -> bool:
+        """A numbered event waits while an earlier one of its person (received by another worker)
+        is handled; after TURN_WAIT it goes anyway (that worker died: the platform delivers the
+        earlier one again, and it is handled late rather than never)."""
+        loop = asyncio.get_running_loop()
+        deadline, pause = loop.time() + TURN_WAIT, TURN_PAUSE
+        while True:
+            try:
+                return await self.processor.submit(incoming)
+            except EarlierFirst:
+                if loop.time() >= deadline:
+                    log.warning(
+                        "%s event %s handled before an earlier one still waiting", incoming.channel, incoming.event_id
+                    )
+                    incoming = dataclasses.replace(incoming, number=None)
+                    continue
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.1)
+
+    async def accept(self, incoming: Incoming, raw: str, *, durable: bool = True) -> bool:
         """Store an event on arrival, before handling it, with its body as received: for a
         platform that must be answered within seconds whatever the database is doing (Zalo).
         True if it was new; the channel then hands it to `submit` with `accepted=True`.
         Events stored so and never handled (a restart in between) are listed by `unprocessed`."""
-        return await self.processor.accept(incoming, raw)
+        return await self.processor.accept(incoming, raw, durable=durable)
 
     async def unprocessed(self, channel: str) -> list[tuple[str, str]]:
         """(event id, body as received) of the channel's events accepted and not handled yet."""
@@ -142,6 +163,9 @@ class Host:
         return await self.processor.run(query)
 
 
+# A numbered event's wait for an earlier one of its person (Host.submit): first pause, and the
+# longest wait before it goes anyway.
+TURN_PAUSE, TURN_WAIT = 0.005, 3.0
 STORE_BACKOFF = (0.5, 30.0)  # polling: first and longest wait before storing an update again
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -56,6 +57,7 @@ from chidoan.bot.channels.base import (
     store_until_stored,
 )
 from chidoan.bot.config import Settings
+from chidoan.bot.processor import as_raw
 from chidoan.engine.messages import Attachment, Incoming, InFile, Outgoing, clean_text, clip_filename
 from chidoan.handlers.invites import BOT_USERNAME_KEY
 from chidoan.i18n import LOCALES, gettext
@@ -166,6 +168,11 @@ class TelegramChannel:
         self.dispatcher.include_router(self._router())
         self._polling: asyncio.Task | None = None
         self.webhook_secret = webhook_secret(settings)
+        # Webhook on several workers (PostgreSQL): each may get one of a person's updates at the
+        # same moment. Each update is stored on arrival with its number, waits CHIDOAN_TURN_SETTLE_MS
+        # from its arrival (for an earlier one that reached another worker to be stored too), and
+        # is handled in the person's turn after the earlier ones received (see storage/events.py).
+        self._in_turn = bool(settings.telegram_webhook_url) and settings.workers > 1
 
     # ---- in -----------------------------------------------------------------------------
 
@@ -254,6 +261,14 @@ class TelegramChannel:
         return None
 
     async def _submit(self, incoming: Incoming) -> None:
+        if self._in_turn:
+            incoming = dataclasses.replace(incoming, accepted=True, number=int(incoming.event_id))
+            loop = asyncio.get_running_loop()
+            settled = loop.time() + self.settings.turn_settle_ms / 1000  # the store's time is within it
+            # Answered only once handled: the store need not wait for the disk. Stored before: a
+            # delivery again, handled unless it was.
+            await self.host.accept(incoming, as_raw(incoming), durable=False)
+            await asyncio.sleep(settled - loop.time())
         await self._stored(lambda: self.host.submit(incoming), incoming.event_id)
 
     async def _stored(self, store: Callable[[], Awaitable[object]], update_id: str) -> None:

@@ -1,0 +1,134 @@
+"""One leader per deployment: the process that runs the sweeps, the nudges, the jobs and the
+Sender (see App). Several workers on one PostgreSQL elect it with a session advisory lock held on
+a connection of the leader's own: the others try to take it every RETRY seconds; the holder
+checks its connection every CHECK seconds and steps down at once when it fails. PostgreSQL
+releases a dead session's lock as soon as its connection closes (a killed process's socket is
+closed by the kernel), so another worker leads within about RETRY seconds of a kill -9. On
+SQLite there is one process: it always leads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+from chidoan.bot.tasks import cancel
+from chidoan.storage.clock import utcnow
+
+log = logging.getLogger(__name__)
+
+LOCK = int.from_bytes(hashlib.sha256(b"chidoan-leader").digest()[:8], "big", signed=True)
+RETRY = 2.0  # seconds between a follower's tries
+CHECK = 2.0  # seconds between the leader's checks of its connection (and the longest a check may take)
+
+Callback = Callable[[], Awaitable[None]]
+
+
+def libpq_url(database_url: str) -> str:
+    """The SQLAlchemy URL as psycopg takes it (no "+psycopg" driver)."""
+    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class Leader:
+    """`held` says whether this process leads now, `since` since when; the coroutines in `gained`
+    run when it becomes leader, those in `lost` when it stops being one (in that order)."""
+
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        retry: float = RETRY,
+        check: float = CHECK,
+        clock: Callable[[], datetime] = utcnow,
+    ):
+        self.postgres = make_url(database_url).get_backend_name() == "postgresql"
+        self.conninfo = libpq_url(database_url) if self.postgres else ""
+        self.retry = retry
+        self.check = check
+        self.clock = clock
+        self.held = False
+        self.since: datetime | None = None
+        self.gained: list[Callback] = []
+        self.lost: list[Callback] = []
+        self._conn: psycopg.AsyncConnection | None = None
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        if self.postgres:
+            self._task = asyncio.create_task(self._run(), name="chidoan-leader")
+        else:
+            await self._gain()
+
+    async def stop(self) -> None:
+        """Step down (what leads stops first), then give the lock back for another to take."""
+        await cancel(self._task)
+        self._task = None
+        await self._lose()
+        if self._conn is not None:
+            with contextlib.suppress(Exception):  # closing the connection releases it anyway
+                await asyncio.wait_for(self._conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK,)), self.check)
+            await self._close()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                self._conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True, connect_timeout=5)
+                while not await self._try():
+                    await asyncio.sleep(self.retry)
+                await self._gain()
+                while await self._alive():
+                    await asyncio.sleep(self.check)
+                log.error("leader: its database connection failed; stepping down")
+            except (psycopg.Error, OSError, TimeoutError) as exc:
+                log.warning("leader: %s: %s", type(exc).__name__, exc)
+            await self._lose()
+            await self._close()
+            await asyncio.sleep(self.retry)
+
+    async def _try(self) -> bool:
+        assert self._conn is not None
+        cursor = await asyncio.wait_for(self._conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK,)), self.check)
+        row = await cursor.fetchone()
+        return bool(row and row[0])
+
+    async def _alive(self) -> bool:
+        assert self._conn is not None
+        try:
+            await asyncio.wait_for(self._conn.execute("SELECT 1"), self.check)
+        except (psycopg.Error, OSError, TimeoutError):
+            return False
+        return True
+
+    async def _gain(self) -> None:
+        self.held, self.since = True, self.clock()
+        log.info("leading (sweeps, nudges, jobs, sending)")
+        for callback in self.gained:
+            try:
+                await callback()
+            except Exception:
+                log.exception("leader: taking over failed in %s", getattr(callback, "__name__", callback))
+
+    async def _lose(self) -> None:
+        if not self.held:
+            return
+        self.held, self.since = False, None
+        log.info("no longer leading")
+        for callback in self.lost:
+            try:
+                await callback()
+            except Exception:
+                log.exception("leader: stepping down failed in %s", getattr(callback, "__name__", callback))
+
+    async def _close(self) -> None:
+        """Close the connection, bounded: one whose server is unreachable is left to the kernel."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.close(), self.check)
