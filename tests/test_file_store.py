@@ -14,6 +14,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from alembic import command
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, select, text
 
 from chidoan.bot.app import App
@@ -21,7 +22,16 @@ from chidoan.storage.db import make_db, upgrade
 from chidoan.storage.documents import DOC, FILE_DELETION, FileDamaged, forget
 from chidoan.storage.files import TEMP_MARK, FileMissing, LocalFiles, S3Files, attach, store_of
 from chidoan.storage.uow import unit_of_work
-from tests.conftest import ROOT, WebUser, add_member, command_env, document_bytes, free_port, make_settings
+from tests.conftest import (
+    ROOT,
+    WebUser,
+    add_member,
+    command_env,
+    document_bytes,
+    free_port,
+    make_settings,
+    seed_org,
+)
 from tests.test_meetings import report_until_photos
 from tests.test_storage import migrator
 
@@ -253,7 +263,9 @@ async def test_with_an_s3_store_the_photos_go_to_the_bucket_and_come_back_as_sen
 
 
 def documents_at_0019(db, contents: list[bytes]) -> None:
-    """Rows as version 0019 kept them: the bytes in the `content` column."""
+    """Rows as version 0019 kept them: the bytes in the `content` column; the first two are a
+    submitted plan's and a compiled report's, as in every deployment (rows that reference
+    `document`, which SQLite's rebuild of the table must keep)."""
     with db.begin() as conn:
         for n, content in enumerate(contents):
             conn.execute(
@@ -263,6 +275,41 @@ def documents_at_0019(db, contents: list[bytes]) -> None:
                 ),
                 {"kind": "upload", "name": f"f{n}.pdf", "token": f"t{n}", "content": content, "at": NOW},
             )
+    units = seed_org(db)
+    account = add_member(db, "secretary", "Phạm Minh Dũng", "RG-VB-KP1", "secretary")
+    with db.begin() as conn:
+        first, second = conn.execute(text("SELECT id FROM document ORDER BY id LIMIT 2")).scalars().all()
+        ids = {"unit": units["RG-VB-KP1"].id, "account": account, "at": NOW}
+        registration = conn.execute(
+            text(
+                "INSERT INTO registration (unit_id, programme, year, status, version, created_at, updated_at) "
+                "VALUES (:unit, 'p', 2026, 'submitted', 1, :at, :at) RETURNING id"
+            ),
+            ids,
+        ).scalar_one()
+        conn.execute(
+            text(
+                "INSERT INTO registration_version (registration_id, version, data, submitted_by, submitted_at, "
+                "on_time, document_id) VALUES (:registration, 1, '{}', :account, :at, true, :document)"
+            ),
+            ids | {"registration": registration, "document": first},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO compiled_report (unit_id, programme, year, document_id, sent_by, sent_at, on_time) "
+                "VALUES (:unit, 'p', 2026, :document, :account, :at, true)"
+            ),
+            ids | {"document": second},
+        )
+
+
+def references(db) -> list[int]:
+    """The documents a plan version and a compiled report name (they must survive the migration)."""
+    with db.connect() as conn:
+        return [
+            conn.execute(text("SELECT document_id FROM registration_version")).scalar_one(),
+            conn.execute(text("SELECT document_id FROM compiled_report")).scalar_one(),
+        ]
 
 
 def migrate_and_check(db, files_dir: Path, contents: list[bytes]) -> None:
@@ -271,6 +318,7 @@ def migrate_and_check(db, files_dir: Path, contents: list[bytes]) -> None:
     documents_at_0019(db, contents)
     to("0020")
     for direction in ("down", "up"):
+        assert references(db) == [1, 2]
         with db.connect() as conn:
             rows = conn.execute(select(DOC).order_by(DOC.c.id)).all()
         assert [document_bytes(db, row.id) for row in rows] == contents
@@ -295,6 +343,52 @@ def test_migration_0020_moves_existing_files_to_the_store_and_back_on_sqlite(tmp
     db.dispose()
 
 
+def test_the_upgrade_to_0020_clears_what_an_earlier_half_done_attempt_left(tmp_path):
+    """An earlier build of 0020 left these on SQLite when it failed (its DDL outside the
+    transaction), and every later attempt failed on them."""
+    db = make_db(f"sqlite:///{tmp_path}/old.sqlite3")
+    migrator(db)("0019")
+    documents_at_0019(db, CONTENTS[:3])
+    with db.begin() as conn:
+        conn.execute(text("CREATE TABLE file_deletion (id INTEGER PRIMARY KEY, storage_key VARCHAR(64))"))
+        conn.execute(text("CREATE TABLE _alembic_tmp_document (id INTEGER PRIMARY KEY)"))
+    upgrade(db)
+    assert [document_bytes(db, n) for n in range(1, 4)] == CONTENTS[:3]
+    assert "_alembic_tmp_document" not in inspect(db).get_table_names()
+    assert {c["name"] for c in inspect(db).get_columns("file_deletion")} == {"id", "storage_key", "queued_at"}
+    db.dispose()
+
+
+class FailingFiles(LocalFiles):
+    """A store whose third write fails (a full disk in the middle of the upgrade)."""
+
+    writes = 0
+
+    def put(self, key: str, content: bytes) -> None:
+        self.writes += 1
+        if self.writes == 3:
+            raise OSError(28, "No space left on device")
+        super().put(key, content)
+
+
+def test_a_failed_upgrade_to_0020_on_sqlite_leaves_0019_as_it_was_and_can_run_again(tmp_path):
+    db = make_db(f"sqlite:///{tmp_path}/old.sqlite3")
+    migrator(db)("0019")
+    documents_at_0019(db, CONTENTS[:5])
+    attach(db, FailingFiles(tmp_path / "files"))
+    with pytest.raises(OSError):
+        upgrade(db)
+    with db.connect() as conn:
+        assert MigrationContext.configure(conn).get_current_revision() == "0019"
+        back = conn.execute(text("SELECT content FROM document ORDER BY id")).scalars().all()
+    assert [bytes(b) for b in back] == CONTENTS[:5]
+    assert "file_deletion" not in inspect(db).get_table_names()
+    upgrade(db)  # the store has room again: the same upgrade succeeds
+    assert references(db) == [1, 2]
+    assert [document_bytes(db, n) for n in range(1, 6)] == CONTENTS[:5]
+    db.dispose()
+
+
 @pytest.mark.postgres
 def test_migration_0020_moves_existing_files_to_the_store_and_back_on_postgresql(pg_url, tmp_path):
     db = make_db(pg_url)
@@ -306,8 +400,6 @@ def test_migration_0020_moves_existing_files_to_the_store_and_back_on_postgresql
 
 @pytest.mark.postgres
 async def test_photos_through_the_web_chat_on_postgresql(pg_url, tmp_path):
-    from tests.conftest import seed_org
-
     settings = make_settings(pg_url, CHIDOAN_FILES_DIR=str(tmp_path / "store"))
     db = make_db(pg_url)
     upgrade(db)

@@ -13,6 +13,8 @@ import sqlite3
 import subprocess
 import sys
 import tarfile
+import time
+import zipfile
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,13 +24,14 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select, update
+from sqlalchemy.engine import make_url
 
 from chidoan.bot import logs
-from chidoan.bot.alerts import BACKLOG, FAILED_EVENTS, GIVEN_UP, LEADER_LOST, TOKEN_REFUSED
+from chidoan.bot.alerts import BACKLOG, FAILED_EVENTS, GIVEN_UP, LEADER_LOST, TOKEN_REFUSED, UNREADABLE_FILES
 from chidoan.bot.app import App
 from chidoan.bot.cli import main as cli
 from chidoan.engine.dispatch import outbox_row
-from chidoan.engine.messages import Incoming, Outgoing
+from chidoan.engine.messages import Attachment, Incoming, Outgoing
 from chidoan.i18n import gettext
 from chidoan.storage.db import make_db, upgrade
 from chidoan.storage.models import ChannelIdentity, InboundEvent, Outbox, OutboxStatus, Reminder, Role
@@ -163,6 +166,7 @@ async def test_metrics_count_updates_latency_sends_and_the_backlog(settings, org
     assert 170 <= samples[("chidoan_outbox_oldest_due_seconds", ())] <= 300
     assert samples[("chidoan_leader", ())] == 1
     assert samples[("chidoan_database_up", ())] == 1
+    assert not [name for name, _labels in samples if name.endswith("_created")]  # twice the series, unused
     others = scrape(second.metrics.exposition((0, None), datetime.now(UTC), True).decode())
     assert not [k for k in others if k[0] == "chidoan_updates_received_total"]  # its own registry
 
@@ -279,6 +283,55 @@ async def test_messages_given_up_piling_up_are_told(app, db, admin):
     assert await app.alerts.check() == 2
     [text] = {Outgoing.from_body(r.body).text for r in admin_rows(db, "alert:given-up:")}
     assert text == gettext("en", GIVEN_UP, count=app.settings.alert_failed_events, hours="6")
+
+
+async def test_a_missing_stored_file_fails_its_message_at_once_and_is_told_by_name(app, db, admin):
+    """A message whose file is gone from the store: given up at once (no retries holding the
+    chat's next messages back), the admins told which file, and its download link answers a
+    polite page, not a bare 500."""
+    now = datetime.now(UTC)
+    with unit_of_work(db) as uow:
+        document_id = uow.documents.add(kind="upload", filename="bien-ban.pdf", content=b"%PDF-1.4 gone", now=now)
+        document = uow.documents.one(document_id)
+    (Path(app.settings.files_dir) / document.storage_key).unlink()
+    async with WebUser(app, "w1", language="en") as user:
+        with unit_of_work(db) as uow:
+            with_file = Outgoing("the minutes", attachment=Attachment(document_id, "bien-ban.pdf"))
+            uow.outbox.add_many(
+                [outbox_row("web", "w1", None, with_file, now), outbox_row("web", "w1", None, Outgoing("next"), now)]
+            )
+        app.sender.wake()
+        rows = await settled_rows(db, "w1")
+        assert [(r.status, r.attempts, r.error) for r in rows] == [
+            ("failed", 1, f"stored file unreadable: {document.storage_key}"),
+            ("sent", 1, None),
+        ]
+        assert (await asyncio.wait_for(user.ws.receive_json(), 5))["text"] == "next"
+    assert await app.alerts.check() == 2
+    [text] = {Outgoing.from_body(r.body).text for r in admin_rows(db, "alert:unreadable-files:")}
+    assert text == gettext("en", UNREADABLE_FILES, hours="6", files=document.storage_key)
+    assert admin_rows(db, "alert:given-up:") == []  # not "the bot may not reach Telegram or Zalo"
+
+    url = f"http://127.0.0.1:{app.settings.web_port}/files/{document.token}"
+    (Path(app.settings.files_dir) / document.storage_key).write_bytes(b"%PDF-1.4 damaged")
+    async with aiohttp.ClientSession() as session:
+        async with session.get(url) as response:
+            assert response.status == 410 and response.content_type == "text/html"
+            assert "Tệp này hiện không đọc được" in await response.text()
+        (Path(app.settings.files_dir) / document.storage_key).unlink()
+        async with session.get(url) as response:
+            assert response.status == 410 and "không đọc được" in await response.text()
+
+
+async def settled_rows(db, chat_id: str, timeout: float = 10.0) -> list:
+    """The chat's outbox rows once none is pending (or as they are at `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with db.connect() as conn:
+            rows = conn.execute(select(OUT).where(OUT.c.chat_id == chat_id).order_by(OUT.c.id)).all()
+        if all(r.status != "pending" for r in rows) or time.monotonic() > deadline:
+            return rows
+        await asyncio.sleep(0.05)
 
 
 async def test_an_old_backlog_is_told_to_the_admins(app, db, admin):
@@ -495,6 +548,68 @@ def test_backup_on_postgresql_runs_pg_dump_and_restore_says_how(pg_url, tmp_path
     assert "pg_restore --clean --if-exists --no-owner" in capsys.readouterr().out
 
 
+def test_restore_into_a_new_folder_does_not_announce_an_empty_database(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CHIDOAN_DATABASE_URL", f"sqlite:///{tmp_path}/live/chidoan.sqlite3")
+    assert cli(["migrate"]) == 0
+    assert cli(["backup", str(tmp_path / "b")]) == 0
+    [folder] = list((tmp_path / "b").iterdir())
+    monkeypatch.setenv("CHIDOAN_DATABASE_URL", f"sqlite:///{tmp_path}/new/chidoan.sqlite3")
+    capsys.readouterr()
+    assert cli(["--lang", "en", "restore", str(folder)]) == 0
+    said = capsys.readouterr().err
+    assert "Database: " in said and "empty" not in said
+
+
+def test_the_database_password_is_neither_on_pg_dumps_command_line_nor_printed(pg_url, tmp_path, monkeypatch, capsys):
+    url = make_url(pg_url).set(password="s3cret-pw").render_as_string(hide_password=False)
+    monkeypatch.setenv("CHIDOAN_DATABASE_URL", url)
+    monkeypatch.setenv("CHIDOAN_FILES_DIR", str(tmp_path / "files"))
+    assert cli(["migrate"]) == 0  # trust authentication: the password is not checked, only carried
+    ran = []
+    real_run = subprocess.run
+
+    def run(command, **kwargs):
+        ran.append((command, kwargs["env"]))
+        return real_run(command, **kwargs)
+
+    monkeypatch.setattr("chidoan.bot.backup.subprocess.run", run)
+    assert cli(["--lang", "en", "backup", str(tmp_path / "b")]) == 0
+    [(command, env)] = ran
+    assert command[0] == "pg_dump" and not [arg for arg in command if "s3cret-pw" in arg]
+    assert env["PGPASSWORD"] == "s3cret-pw"
+    [folder] = list((tmp_path / "b").iterdir())
+    assert (folder / "chidoan.dump").stat().st_size > 0
+    assert cli(["--lang", "en", "restore", str(folder)]) == 1
+    said = capsys.readouterr()
+    assert f"--dbname {make_url(pg_url).set(drivername='postgresql').render_as_string()}" in said.out
+    assert str(folder / "chidoan.dump") in said.out  # the backup's own dump, not a bare name
+    assert "s3cret-pw" not in said.out + said.err
+
+
+def test_without_pg_dump_the_backup_still_copies_the_files_and_says_what_to_run(pg_url, tmp_path, monkeypatch, capsys):
+    """The Docker image has no pg_dump: the file store is copied all the same, and one line says
+    the database is not in it, and how to dump it (no password)."""
+    url = make_url(pg_url).set(password="s3cret-pw").render_as_string(hide_password=False)
+    files = tmp_path / "files"
+    (files / "2026" / "11").mkdir(parents=True)
+    (files / "2026" / "11" / "abc").write_bytes(b"%PDF-1.4 the report")
+    monkeypatch.setenv("CHIDOAN_DATABASE_URL", url)
+    monkeypatch.setenv("CHIDOAN_FILES_DIR", str(files))
+    assert cli(["migrate"]) == 0
+    monkeypatch.setattr("chidoan.bot.backup.shutil.which", lambda _name: None)
+    assert cli(["--lang", "en", "backup", str(tmp_path / "b")]) == 1
+    [folder] = list((tmp_path / "b").iterdir())
+    assert (folder / "files" / "2026" / "11" / "abc").read_bytes() == b"%PDF-1.4 the report"
+    assert not (folder / "chidoan.dump").exists()
+    said = capsys.readouterr()
+    assert "pg_dump is not installed here" in said.err and "pg_dump --format=custom" in said.err
+    assert "without the database" in said.err and "s3cret-pw" not in said.out + said.err
+    # Dumped another way (the database's container): the files only, and a success.
+    assert cli(["--lang", "en", "backup", "--files-only", str(tmp_path / "c")]) == 0
+    [folder] = list((tmp_path / "c").iterdir())
+    assert sorted(p.name for p in folder.iterdir()) == ["files"]
+
+
 # ---- the Docker image -------------------------------------------------------------------------
 
 
@@ -513,10 +628,40 @@ def test_the_image_runs_the_commands_the_tests_run():
     assert services["migrate"]["command"] == ["chidoan", "migrate"]
     assert services["bot"]["command"] == cmd
     assert services["bot"]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
+    assert services["bot"]["ports"] == ["127.0.0.1:8080:8080"]  # behind the host's proxy, not on every interface
     for name in ("migrate", "bot"):
         assert set(services[name]["volumes"]) == {"data:/data", "files:/data/files"}
         assert services[name]["environment"]["CHIDOAN_FILES_DIR"] == env["CHIDOAN_FILES_DIR"]
         assert services[name]["environment"]["CHIDOAN_DATABASE_URL"].startswith("postgresql://")
+
+
+def test_the_installed_package_has_every_file_the_code_reads(tmp_path):
+    """The image installs the package (not editable, as the tests run it): a data file missing
+    from package-data (reminders/policy.yaml was) crashes the installed bot. The wheel is built
+    from the tracked files, as `pip install .` in the Dockerfile builds it."""
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    source = tmp_path / "src"
+    for name in tracked.decode().split("\0"):
+        if name and (ROOT / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            (source / name).write_bytes((ROOT / name).read_bytes())
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", str(source), "-w", "whl"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert built.returncode == 0, built.stderr
+    [wheel] = list((tmp_path / "whl").glob("chidoan-*.whl"))
+    with zipfile.ZipFile(wheel) as archive:
+        packed = set(archive.namelist())
+    data = {
+        name
+        for name in tracked.decode().split("\0")
+        if name.startswith("chidoan/") and not name.endswith((".py", ".pot"))  # .pot: the translators' template
+    }
+    assert data and data - packed == set()
 
 
 async def test_the_images_health_check_passes_against_a_running_app(app):

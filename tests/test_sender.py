@@ -2,6 +2,7 @@
 stop in the middle of a round records what went out (a restart does not send it again)."""
 
 import asyncio
+import logging
 import os
 import signal
 import statistics
@@ -14,6 +15,7 @@ from sqlalchemy import select
 
 from chidoan.bot.app import App
 from chidoan.bot.channels.base import Limits, NotReachableNow
+from chidoan.bot.outage import Outage
 from chidoan.bot.processor import Processor
 from chidoan.bot.sender import Sender
 from chidoan.engine.messages import Outgoing
@@ -21,7 +23,7 @@ from chidoan.handlers import build_engine
 from chidoan.storage.db import make_db, upgrade
 from chidoan.storage.models import Outbox, OutboxKind, OutboxStatus, Priority
 from chidoan.storage.uow import unit_of_work
-from tests.conftest import command_env, make_settings
+from tests.conftest import command_env, free_port, make_settings
 
 
 class Recording:
@@ -374,3 +376,39 @@ async def test_a_live_senders_lease_is_renewed_so_a_long_round_is_not_taken_over
         db.dispose()
     assert [t for _c, t, _a in slow.sent] == [f"m{i}" for i in range(6)]
     assert other.sent == []  # nothing taken over from a live sender
+
+
+async def test_with_the_database_down_each_lane_logs_once_then_once_a_period(settings, caplog):
+    """PostgreSQL at a closed loopback port: the rounds keep failing (every 50 ms here); the log
+    has one traceback per lane, not one per round; then a line a period, and one when it works."""
+    url = f"postgresql+psycopg://chidoan@127.0.0.1:{free_port()}/chidoan?connect_timeout=2"
+    processor = Processor(make_db(url), build_engine(settings))
+    await processor.start()
+    sender = Sender(processor, {"telegram": Recording(Limits())}, idle=0.05)
+    caplog.set_level(logging.INFO, logger="chidoan.bot.sender")
+    await sender.start()
+    await asyncio.sleep(2.5)
+    failures = [lane.outage.failures for lane in sender.lanes]
+    await sender.stop()
+    await processor.stop()
+    lines = [r for r in caplog.records if r.name == "chidoan.bot.sender"]
+    print(f"rounds failed per lane in 2.5 s: {failures}; log lines: {len(lines)}")
+    assert min(failures) >= 5  # retried all along
+    assert len(lines) == len(sender.lanes) and all(r.exc_info and r.levelname == "ERROR" for r in lines)
+
+
+def test_an_outage_is_told_at_its_start_once_a_period_and_at_its_end(caplog):
+    now = [0.0]
+    outage = Outage(logging.getLogger("test.outage"), "the thing", every=60, clock=lambda: now[0])
+    caplog.set_level(logging.INFO, logger="test.outage")
+    for _ in range(130):  # two minutes of failures, one a second
+        outage.failed(OSError("connection refused"))
+        now[0] += 1
+    outage.worked()
+    outage.worked()  # nothing more to say
+    assert [(r.levelname, r.getMessage(), bool(r.exc_info)) for r in caplog.records] == [
+        ("ERROR", "the thing failed", True),
+        ("ERROR", "the thing still failing: 61 times in 60 s, the last: OSError: connection refused", False),
+        ("ERROR", "the thing still failing: 121 times in 120 s, the last: OSError: connection refused", False),
+        ("WARNING", "the thing works again, after 130 failures in 130 s", False),
+    ]

@@ -9,7 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
-from chidoan.storage.db import alembic_config, make_db, upgrade
+from chidoan.storage.db import make_db, migrate, schema_transaction, upgrade
 from chidoan.storage.uow import unit_of_work
 from tests.conftest import seed_org
 
@@ -21,12 +21,10 @@ def schema_drift(engine) -> list:
 
 def migrator(engine) -> Callable[..., None]:
     """`to(revision)` upgrades `engine`'s schema to `revision`; `to(revision, command.downgrade)` downgrades."""
-    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
 
     def to(revision: str, step=command.upgrade) -> None:
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            step(cfg, revision)
+        with engine.connect() as conn, schema_transaction(conn):
+            migrate(conn, revision, step)
 
     return to
 

@@ -35,6 +35,9 @@ FAILED_EVENTS = N_(
 GIVEN_UP = N_(
     "Warning for administrators: {count} messages could not be sent in the last {hours} hours, after every retry, and were given up. The bot may not reach Telegram or Zalo: please ask the server's administrator to look at its log."
 )
+UNREADABLE_FILES = N_(
+    "Warning for administrators: in the last {hours} hours, messages could not be sent because files they carry are missing or damaged in the file store: {files}. Please ask the server's administrator to put these files back from a backup."
+)
 BACKLOG = N_(
     "Warning for administrators: {pending} messages are waiting to be sent, and the oldest one has waited {minutes} minutes. The bot may not reach Telegram or Zalo, or may be overloaded: please ask the server's administrator to look at its log and at /healthz."
 )
@@ -117,6 +120,10 @@ class Alerts:
         given_up = uow.outbox.failed_since(now - timedelta(hours=hours))
         if given_up >= settings.alert_failed_events:
             alerts.append(Alert("given-up", GIVEN_UP, {"count": given_up, "hours": f"{hours:g}"}))
+        if unreadable := uow.outbox.unreadable_files_since(now - timedelta(hours=hours)):
+            files = ", ".join(unreadable[:5]) + (", …" if len(unreadable) > 5 else "")
+            params = {"hours": f"{hours:g}", "files": files}
+            alerts.append(Alert("unreadable-files", UNREADABLE_FILES, params))
         pending, oldest = uow.outbox.backlog(now)
         if oldest is not None and now - oldest >= timedelta(minutes=settings.alert_backlog_minutes):
             minutes = int((now - oldest).total_seconds() // 60)

@@ -25,7 +25,7 @@ ELSEWHERE = N_(
 )
 
 
-def announce_database(settings: Settings, voice: Voice) -> None:
+def announce_database(settings: Settings, voice: Voice, *, creates: bool = True) -> None:
     url = make_url(settings.database_url)
     origin = (
         voice.t(ORIGINS[settings.database_origin]) if settings.database_origin in ORIGINS else settings.database_origin
@@ -36,4 +36,4 @@ def announce_database(settings: Settings, voice: Voice) -> None:
     if settings.database_origin == DatabaseOrigin.current_folder:
         voice.say(ELSEWHERE, err=True, where=path, origin=origin, data_dir=default_data_dir(), folder=path.parent)
     else:
-        voice.say(USED if path.exists() else NEW, err=True, where=path, origin=origin)
+        voice.say(USED if path.exists() or not creates else NEW, err=True, where=path, origin=origin)

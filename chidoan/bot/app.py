@@ -26,6 +26,7 @@ from chidoan.bot.jobs import Jobs
 from chidoan.bot.leader import Leader
 from chidoan.bot.metrics import CONTENT_TYPE, Metrics
 from chidoan.bot.nudges import Nudges
+from chidoan.bot.outage import Outage
 from chidoan.bot.processor import Processor
 from chidoan.bot.sender import Sender
 from chidoan.bot.sweeps import Sweeps
@@ -72,6 +73,8 @@ class App:
         self.engine = engine or build_engine(settings)
         self.processor = Processor(self.db, self.engine, clock=clock)
         self.metrics = Metrics()
+        # /healthz and /metrics are asked every few seconds: a database outage is logged once a minute.
+        self.health_outage = Outage(log, "reading the database for /healthz and /metrics")
         self.host = Host(settings, self.processor, self.engine.commands, descriptions or {}, self.metrics)
         self.channels: dict[str, Channel] = configured(self.host)
         self.sender = Sender(self.processor, self.channels, clock=clock, window=Window.of(settings))
@@ -208,9 +211,10 @@ class App:
         try:
             now, backlog = await asyncio.wait_for(self.processor.run(self._health_read), HEALTH_TIMEOUT)
         except Exception as exc:
-            log.warning("healthz: the database does not answer (%s)", type(exc).__name__)
+            self.health_outage.failed(exc)
             body |= {"ok": False, "database": {"reachable": False}}
             return web.json_response(body, status=503)
+        self.health_outage.worked()
         pending, oldest = backlog
         body |= {
             "ok": True,
@@ -233,8 +237,10 @@ class App:
         try:
             now, backlog = await asyncio.wait_for(self.processor.run(self._health_read), HEALTH_TIMEOUT)
         except Exception as exc:
-            log.warning("metrics: the database does not answer (%s)", type(exc).__name__)
+            self.health_outage.failed(exc)
             now, backlog = self.processor.clock(), None
+        else:
+            self.health_outage.worked()
         body = self.metrics.exposition(backlog, now, self.leading())
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 

@@ -2,8 +2,9 @@
 
 SQLite is copied with its online backup API (a consistent copy while the bot writes: WAL
 readers see one committed state); PostgreSQL with pg_dump's custom format when pg_dump is on the
-PATH, else the command to run is printed. The file store's folder (CHIDOAN_FILES_DIR) is copied
-beside it. A backup is a dated folder `chidoan-YYYYMMDD-HHMMSS` in <dest>, or that folder as a
+PATH, else the file store is still copied and the command to run for the database is printed
+(the Docker image has no pg_dump: the database's container does). The file store's folder
+(CHIDOAN_FILES_DIR) is copied beside it. A backup is a dated folder `chidoan-YYYYMMDD-HHMMSS` in <dest>, or that folder as a
 .tar.gz when <dest> ends so. Restore puts a SQLite backup and its files where the settings say
 (the bot stopped); a PostgreSQL dump is restored with pg_restore (the README's steps).
 """
@@ -19,7 +20,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from chidoan.bot.voice import Voice
 from chidoan.i18n import N_
@@ -36,6 +37,11 @@ def add_parser(sub) -> None:
         "backup", help="copy the database (online, while the bot runs) and the file store into a dated folder"
     )
     backup.add_argument("dest", type=Path, help="a folder to put the dated backup in, or a file name ending .tar.gz")
+    backup.add_argument(
+        "--files-only",
+        action="store_true",
+        help="copy the file store only (PostgreSQL dumped another way, e.g. pg_dump in the database's container)",
+    )
     restore = sub.add_parser("restore", help="put a SQLite backup (a folder or .tar.gz) back; the bot must be stopped")
     restore.add_argument("backup", type=Path, help="what `chidoan backup` made")
     restore.add_argument("--replace", action="store_true", help="overwrite an existing database and file store")
@@ -47,10 +53,14 @@ def cmd_backup(settings, args: argparse.Namespace, voice: Voice) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch) / stamp if archive else args.dest / stamp
         folder.mkdir(parents=True)
-        if settings.is_sqlite:
+        database = True
+        if args.files_only:
+            pass
+        elif settings.is_sqlite:
             copy_sqlite(Path(make_url(settings.database_url).database or ""), folder / DATABASE)
-        elif not dump_postgres(settings.database_url, folder / DUMP, voice):
-            return 1
+        else:
+            database = dump_postgres(settings.database_url, folder / DUMP, voice)
+        # The files are copied even when the dump could not be made: they exist nowhere else.
         if settings.files_dir is not None and Path(settings.files_dir).is_dir():
             shutil.copytree(settings.files_dir, folder / FILES)
         if archive:
@@ -58,6 +68,9 @@ def cmd_backup(settings, args: argparse.Namespace, voice: Voice) -> int:
             with tarfile.open(args.dest, "w:gz") as tar:
                 tar.add(folder, arcname=stamp)
             folder = args.dest
+    if not database:
+        voice.say(N_("The file store is copied to {path}, without the database."), err=True, path=str(folder))
+        return 1
     voice.say(N_("Backup written to {path}."), path=str(folder))
     return 0
 
@@ -74,10 +87,14 @@ def copy_sqlite(source: Path, target: Path) -> None:
 
 def pg_command(url: str, program: str, *args: str) -> tuple[list[str], dict[str, str]]:
     """A pg_dump or pg_restore command line for the database at `url` (SQLAlchemy's form), the
-    password in the environment (PGPASSWORD) rather than on the command line."""
+    password in the child's environment (PGPASSWORD), never on the command line (`ps` shows
+    it) nor in what is printed."""
     parsed = make_url(url)
-    env = {"PGPASSWORD": parsed.password} if parsed.password else {}
-    conninfo = parsed.set(drivername="postgresql", password=None).render_as_string(hide_password=False)
+    env = {"PGPASSWORD": str(parsed.password)} if parsed.password else {}
+    # URL.set(password=None) keeps the password (None there means "unchanged"): build it anew.
+    conninfo = URL.create(
+        "postgresql", parsed.username, None, parsed.host, parsed.port, parsed.database, parsed.query
+    ).render_as_string(hide_password=False)
     return [program, *args, "--dbname", conninfo], env
 
 
@@ -85,9 +102,9 @@ def dump_postgres(url: str, target: Path, voice: Voice) -> bool:
     command, env = pg_command(url, "pg_dump", "--format=custom", "--file", str(target))
     if shutil.which("pg_dump") is None:
         voice.say(
-            N_("pg_dump is not installed here. Back the database up with: {command}"),
+            N_("pg_dump is not installed here: back the database up yourself, e.g. with {command}"),
             err=True,
-            command=" ".join(command) + (" (with PGPASSWORD set)" if env else ""),
+            command=" ".join(command),
         )
         return False
     result = subprocess.run(command, env=os.environ | env, check=False)
@@ -96,7 +113,10 @@ def dump_postgres(url: str, target: Path, voice: Voice) -> bool:
 
 def cmd_restore(settings, args: argparse.Namespace, voice: Voice) -> int:
     if not settings.is_sqlite:
-        command, env = pg_command(settings.database_url, "pg_restore", "--clean", "--if-exists", "--no-owner", DUMP)
+        dump = args.backup / DUMP if args.backup.is_dir() else args.backup
+        command, _env = pg_command(
+            settings.database_url, "pg_restore", "--clean", "--if-exists", "--no-owner", str(dump)
+        )
         voice.say(
             N_(
                 "On PostgreSQL, stop the bot and restore the dump with: {command}; then copy the folder files/ to {files}."

@@ -50,7 +50,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"chidoan: configuration: {where + ': ' if where else ''}{error['msg']}", file=sys.stderr)
         return 2
     logs.configure(settings.log_level, settings.log_format, logs.secrets_of(settings))
-    announce_database(settings, LoggedVoice(language) if settings.log_format == "json" else voice)
+    announce_database(
+        settings,
+        LoggedVoice(language) if settings.log_format == "json" else voice,
+        creates=args.command != "restore",  # restore puts the backup's database there, not an empty one
+    )
     return COMMANDS[args.command](settings, args, voice)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 import mimetypes
 import re
 from collections.abc import Awaitable, Callable
@@ -26,10 +27,12 @@ from aiohttp import web
 
 from chidoan.engine.messages import Attachment
 from chidoan.i18n import N_, gettext
-from chidoan.storage.documents import read_bytes
-from chidoan.storage.files import FileStore
+from chidoan.storage.documents import FileDamaged, read_bytes
+from chidoan.storage.files import FileMissing, FileStore
 from chidoan.storage.signing import secret, signature
 from chidoan.storage.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
 
 SIGNED = re.compile(r"^(\d{1,18})-(\d{1,12})-([A-Za-z0-9_\-]{22})$")
 TYPES = {
@@ -49,6 +52,17 @@ GONE_PAGE = """<!doctype html>
 <p>Liên kết này chỉ dùng được trong một thời gian ngắn. Vui lòng gõ lại lệnh trong ứng dụng chat
 (ví dụ /xuat, /baocaohuyen, /quyetdinh, /kehoach) để nhận liên kết mới.</p>
 <p lang="en"><i>This download link has expired. Send the command again in the chat to get a new link.</i></p>
+</body></html>
+"""
+UNREADABLE_PAGE = """<!doctype html>
+<html lang="vi"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>Tệp không đọc được</title></head>
+<body style="font-family: sans-serif; max-width: 36em; margin: 3em auto; padding: 0 1em">
+<h1>Tệp này hiện không đọc được</h1>
+<p>Tệp đã bị mất hoặc hỏng trên máy chủ. Quản trị viên đã được báo trong nhật ký của hệ thống;
+vui lòng báo thêm cho quản trị viên nếu cần tệp này gấp.</p>
+<p lang="en"><i>This file is missing or damaged on the server. The error is in the server's log;
+please tell the administrators if you need the file soon.</i></p>
 </body></html>
 """
 
@@ -145,7 +159,11 @@ def mount(
         if state == "gone":
             return web.Response(status=410, text=GONE_PAGE, content_type="text/html", charset="utf-8")
         # The bytes are read on a worker thread, off the database thread and the event loop.
-        content = await asyncio.to_thread(read_bytes, files, value)
+        try:
+            content = await asyncio.to_thread(read_bytes, files, value)
+        except (FileMissing, FileDamaged) as exc:
+            log.error("download of document %s refused: its stored file %s is missing or damaged", value.id, exc.key)
+            return web.Response(status=410, text=UNREADABLE_PAGE, content_type="text/html", charset="utf-8")
         return web.Response(
             body=content,
             content_type=content_type(value.filename),

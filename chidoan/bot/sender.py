@@ -45,6 +45,7 @@ from sqlalchemy import Row
 
 from chidoan.bot import downloads
 from chidoan.bot.channels.base import Channel, NotReachableNow, RetryLater, Unreachable
+from chidoan.bot.outage import Outage
 from chidoan.bot.pacing import Pacer
 from chidoan.bot.processor import Processor
 from chidoan.bot.tasks import cancel
@@ -52,8 +53,10 @@ from chidoan.engine.dispatch import notice_row
 from chidoan.engine.messages import Attachment, Outgoing
 from chidoan.engine.notices import Window
 from chidoan.storage.clock import utcnow
+from chidoan.storage.documents import FileDamaged
+from chidoan.storage.files import FileMissing
 from chidoan.storage.models import OutboxKind, Priority
-from chidoan.storage.outbox import LEASE
+from chidoan.storage.outbox import LEASE, UNREADABLE_FILE
 from chidoan.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -65,7 +68,8 @@ RENEW = LEASE.total_seconds() / 4  # seconds between renewals of the claimed row
 @dataclass
 class Outcome:
     row: Row
-    status: str  # "sent", "retry", "unreachable", "held" (not reachable for now; a notice is re-routed)
+    status: str  # "sent", "retry", "unreachable", "held" (not reachable for now; a notice is re-routed),
+    # "failed" (can never go: its stored file is missing or damaged)
     error: str = ""
     after: float = 0.0
     counts: bool = True
@@ -80,6 +84,10 @@ class Lane:
     priorities: tuple[int, int]  # inclusive
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     next_due: float | None = None  # monotonic time when its earliest put-off row is due
+    outage: Outage = field(init=False)  # its rounds failing (the database down): logged once a minute
+
+    def __post_init__(self) -> None:
+        self.outage = Outage(log, f"sender round ({self.name})")
 
 
 class Journal:
@@ -206,9 +214,11 @@ class Sender:
         while not self._stopping:
             try:
                 handled = await self._round(lane)
-            except Exception:
-                log.exception("sender round failed (%s)", lane.name)
+            except Exception as exc:
+                lane.outage.failed(exc)
                 handled = 0
+            else:
+                lane.outage.worked()
             if handled == 0 and not self._stopping:
                 timeout = self.idle
                 if lane.next_due is not None:  # a paced chat's turn comes before the idle poll
@@ -300,6 +310,9 @@ class Sender:
                 settings, now = self.processor.engine.settings, self.clock()
                 message.attachment = await self.processor.run(lambda uow: _load(uow, attachment, settings, now))
             await channel.send(row.chat_id, message)
+        except (FileMissing, FileDamaged) as exc:  # no retry brings the bytes back: the chat's next rows go on
+            log.error("outbox row %s cannot be sent: its stored file is missing or damaged (%s)", row.id, exc)
+            return Outcome(row, "failed", f"{UNREADABLE_FILE}{exc.key}")
         except Unreachable as exc:
             return Outcome(row, "unreachable", str(exc))
         except NotReachableNow as exc:
@@ -318,6 +331,8 @@ class Sender:
         for o in outcomes:
             if o.status == "sent":
                 uow.outbox.mark_sent(o.row.id, now)
+            elif o.status == "failed":
+                uow.outbox.mark_failed(o.row.id, o.error, now)
             elif o.status == "unreachable":
                 uow.outbox.mark_unreachable(o.row.channel, o.row.chat_id, o.error)
                 uow.accounts.mark_unreachable(o.row.channel, o.row.chat_id, now)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -92,14 +94,54 @@ def upgrade(db: Engine) -> None:
 
 
 def _upgrade(conn: Connection) -> None:
-    cfg = alembic_config(conn.engine.url.render_as_string(hide_password=False))
-    with conn.begin():
-        cfg.attributes["connection"] = conn
+    with schema_transaction(conn):
         before = MigrationContext.configure(conn).get_current_revision()
-        command.upgrade(cfg, "head")
+        migrate(conn, "head")
         after = MigrationContext.configure(conn).get_current_revision()
     if after != before:  # Alembic's own lines are quiet below DEBUG (bot/logs.py): say it once
         log.info("database schema upgraded from %s to %s", before or "nothing (a new database)", after)
+
+
+def migrate(conn: Connection, revision: str, step: Callable[[Config, str], None] = command.upgrade) -> None:
+    """Alembic's `step` (upgrade or downgrade) to `revision` on `conn`, inside the caller's
+    `schema_transaction`."""
+    cfg = alembic_config(conn.engine.url.render_as_string(hide_password=False))
+    cfg.attributes["connection"] = conn
+    step(cfg, revision)
+
+
+@contextmanager
+def schema_transaction(conn: Connection) -> Iterator[None]:
+    """One transaction around schema changes, all or nothing.
+
+    SQLite alters a table by copying it and dropping the old one (Alembic's batch mode), which
+    fails while other tables' rows reference it if foreign keys are enforced (make_db turns
+    them on): as SQLite's documentation prescribes for such rebuilds, they are off during the
+    change (the PRAGMA is ignored inside a transaction, hence before BEGIN) and checked with
+    `foreign_key_check` before the commit. And the driver opens its implicit transactions only
+    before data changes, leaving CREATE/DROP TABLE outside one: a failed migration stayed half
+    done. Here the transaction is begun explicitly, so DDL rolls back too."""
+    if conn.dialect.name != "sqlite":
+        with conn.begin():
+            yield
+        return
+    raw = conn.connection.dbapi_connection
+    if raw is None or raw.in_transaction:
+        raise RuntimeError("a schema change must begin its own transaction")
+    enforced = raw.execute("PRAGMA foreign_keys").fetchone()[0]
+    level = raw.isolation_level
+    raw.execute("PRAGMA foreign_keys=OFF")
+    raw.isolation_level = None  # no implicit BEGIN: ours below covers every statement
+    try:
+        with conn.begin():
+            conn.exec_driver_sql("BEGIN")
+            yield
+            broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+            if broken:
+                raise DatabaseNotReady(f"the schema change leaves rows referencing missing ones: {broken[:5]}")
+    finally:
+        raw.isolation_level = level
+        raw.execute(f"PRAGMA foreign_keys={int(enforced)}")
 
 
 class DatabaseNotReady(Exception):

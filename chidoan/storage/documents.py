@@ -26,6 +26,10 @@ DRAIN_BATCH = 500
 class FileDamaged(Exception):
     """The store's bytes are not the ones stored (checksum or size differs)."""
 
+    def __init__(self, document_id: int, key: str):
+        super().__init__(f"document {document_id}: the bytes under {key} are not the ones stored")
+        self.key = key
+
 
 class Documents:
     def __init__(self, conn: Connection, files: FileStore):
@@ -79,7 +83,7 @@ class Documents:
 def read_bytes(files: FileStore, document: Row) -> bytes:
     data = files.get(document.storage_key)
     if len(data) != document.size or checksum(data) != document.sha256:
-        raise FileDamaged(f"document {document.id}: the bytes under {document.storage_key} are not the ones stored")
+        raise FileDamaged(document.id, document.storage_key)
     return data
 
 

@@ -32,6 +32,10 @@ TEMP_MARK = ".tmp-"  # a local write in progress (or left by a crash): never a k
 class FileMissing(LookupError):
     """The store has no bytes under this key."""
 
+    @property
+    def key(self) -> str:
+        return str(self.args[0])
+
 
 class FileStore(ABC):
     where = ""  # for logs and `chidoan` messages: the folder or the bucket

@@ -155,6 +155,14 @@ class OutboxRepo:
             .values(status=status, attempts=attempts, error=error[:500], not_before=retry_at)
         )
 
+    def mark_failed(self, outbox_id: int, error: str, now: datetime) -> None:
+        """Given up at once (it can never be sent); counted from `now` like a last retry."""
+        self.conn.execute(
+            OUT.update()
+            .where(OUT.c.id == outbox_id)
+            .values(status=OutboxStatus.failed, attempts=OUT.c.attempts + 1, error=error[:500], not_before=now)
+        )
+
     def mark_unreachable(self, channel: str, chat_id: str, error: str) -> None:
         """The user blocked the bot: this and every pending message to them stop here."""
         self.conn.execute(
@@ -235,12 +243,33 @@ class OutboxRepo:
         return self.conn.execute(select(func.count()).select_from(OUT).where(OUT.c.status == status)).scalar_one()
 
     def failed_since(self, since: datetime) -> int:
-        """How many rows were given up (failed after their last attempt) since `since`: a failed
-        row's not_before is its last attempt's retry time (the claim index holds both)."""
+        """How many rows were given up after every retry since `since` (not those whose stored
+        file is unreadable: `unreadable_files_since`): a failed row's not_before is its last
+        attempt's retry time (the claim index holds both)."""
         stmt = (
-            select(func.count()).select_from(OUT).where(OUT.c.status == OutboxStatus.failed, OUT.c.not_before >= since)
+            select(func.count())
+            .select_from(OUT)
+            .where(
+                OUT.c.status == OutboxStatus.failed,
+                OUT.c.not_before >= since,
+                func.coalesce(OUT.c.error, "").not_like(f"{UNREADABLE_FILE}%"),
+            )
         )
         return self.conn.execute(stmt).scalar_one()
+
+    def unreadable_files_since(self, since: datetime) -> list[str]:
+        """What was said of the stored files that could not be read for rows given up since `since`."""
+        stmt = (
+            select(OUT.c.error)
+            .where(
+                OUT.c.status == OutboxStatus.failed,
+                OUT.c.not_before >= since,
+                OUT.c.error.like(f"{UNREADABLE_FILE}%"),
+            )
+            .distinct()
+            .order_by(OUT.c.error)
+        )
+        return [error.removeprefix(UNREADABLE_FILE) for error in self.conn.execute(stmt).scalars()]
 
     def backlog(self, now: datetime) -> tuple[int, datetime | None]:
         """How many rows wait to be sent (at most BACKLOG_COUNTED, so a season's backlog is counted
@@ -265,6 +294,8 @@ class OutboxRepo:
 # A claim's lease: a live sender renews it every RENEW (bot/sender.py), so a new leader takes
 # over a dead one's rows within LEASE of its death.
 LEASE = timedelta(seconds=10)
+# A row given up at once because its stored file is missing or damaged: its error starts so.
+UNREADABLE_FILE = "stored file unreadable: "
 BACKLOG_COUNTED = 1_000_000  # pending rows counted at most (a scrape stays well under a second)
 
 

@@ -50,6 +50,10 @@ def _key(document_id: int, created_at: object) -> str:
 
 
 def upgrade() -> None:
+    # Left by an attempt of an earlier build of this migration, whose SQLite DDL was not inside
+    # its transaction (storage/db.py's schema_transaction now is): at 0019 neither table exists.
+    op.execute('DROP TABLE IF EXISTS _alembic_tmp_document')
+    op.execute('DROP TABLE IF EXISTS file_deletion')
     op.create_table(
         'file_deletion',
         sa.Column('id', sa.Integer(), nullable=False),
