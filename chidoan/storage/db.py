@@ -93,11 +93,25 @@ def upgrade(db: Engine) -> None:
 
 def _upgrade(conn: Connection) -> None:
     cfg = alembic_config(conn.engine.url.render_as_string(hide_password=False))
-    with conn.begin():
-        cfg.attributes["connection"] = conn
-        before = MigrationContext.configure(conn).get_current_revision()
-        command.upgrade(cfg, "head")
-        after = MigrationContext.configure(conn).get_current_revision()
+    sqlite = conn.dialect.name == "sqlite"
+    if sqlite:
+        # SQLite alters a table by copying it and dropping the old one: with foreign keys on,
+        # dropping a table that other rows refer to fails (0006 on a database holding accounts).
+        # Off for the upgrade only (the pragma is ignored inside a transaction), checked at the end.
+        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        conn.commit()
+    try:
+        with conn.begin():
+            cfg.attributes["connection"] = conn
+            before = MigrationContext.configure(conn).get_current_revision()
+            command.upgrade(cfg, "head")
+            after = MigrationContext.configure(conn).get_current_revision()
+            if sqlite and (broken := conn.exec_driver_sql("PRAGMA foreign_key_check").first()):
+                raise RuntimeError(f"the upgrade left a row of {broken[0]} referring to nothing in {broken[2]}")
+    finally:
+        if sqlite:
+            conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+            conn.commit()
     if after != before:  # Alembic's own lines are quiet below DEBUG (bot/logs.py): say it once
         log.info("database schema upgraded from %s to %s", before or "nothing (a new database)", after)
 
