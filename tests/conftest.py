@@ -322,7 +322,14 @@ def pg_database(template: str | None = None) -> Iterator[str]:
 
 
 @pytest.fixture
-def pg_url():
+def pg_files(tmp_path, monkeypatch) -> None:
+    """A PostgreSQL test's file store is a folder of its own (not files/ in the data directory,
+    a PostgreSQL URL's default)."""
+    monkeypatch.setenv("CHIDOAN_FILES_DIR", str(tmp_path / "pg-files"))
+
+
+@pytest.fixture
+def pg_url(pg_files):
     """A fresh, empty database on the local PostgreSQL server, dropped afterwards."""
     with pg_database() as url:
         yield url
@@ -343,7 +350,7 @@ def pg_template():
 
 
 @pytest.fixture
-def pg_head_url(pg_template):
+def pg_head_url(pg_template, pg_files):
     """A fresh database on the local PostgreSQL server, already at the newest schema."""
     with pg_database(pg_template) as url:
         yield url
@@ -356,3 +363,9 @@ async def tg():
 
     async with FakeTelegram(token=TOKEN, username=BOT_USERNAME) as fake:
         yield fake
+
+
+def document_bytes(engine, document_id: int) -> bytes:
+    """A stored document's bytes, as sent: read from the file store (storage/files.py) by its row."""
+    with unit_of_work(engine) as uow:
+        return uow.documents.content(uow.documents.one(document_id))

@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import select
 
 from chidoan.bot.app import App
-from chidoan.storage.models import CompiledReport, Document, Registration, ReviewResult, Role
+from chidoan.storage.models import CompiledReport, Registration, ReviewResult, Role
 from chidoan.storage.uow import unit_of_work
-from tests.conftest import WebUser, add_member, bound_on, make_settings
+from tests.conftest import WebUser, add_member, bound_on, document_bytes, make_settings
 from tests.test_registration import PROGRAMME, TASKS, clock_at, register
 
 # RG reviews RG-VB (on time), RG-AH (late), RG-TH (nobody joined: missing); KG reviews RG and
@@ -80,9 +80,7 @@ async def ask(app: App, user: WebUser, text: str) -> list[dict]:
 
 
 def open_docx(db, document_id: int) -> docx.Document:
-    with db.connect() as conn:
-        content = conn.execute(select(Document.__table__.c.content).where(Document.__table__.c.id == document_id))
-        return docx.Document(io.BytesIO(content.scalar_one()))
+    return docx.Document(io.BytesIO(document_bytes(db, document_id)))
 
 
 def table_rows(document: docx.Document, first_header: str, second_header: str) -> list[list[str]]:

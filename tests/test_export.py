@@ -22,7 +22,7 @@ from chidoan.bot.cli import main as cli
 from chidoan.engine.jobs import standalone
 from chidoan.storage.models import Document, ItemRating, ReportKind, ReviewAction, Role
 from chidoan.storage.uow import unit_of_work
-from tests.conftest import WebUser, add_member, make_settings
+from tests.conftest import WebUser, add_member, document_bytes, make_settings
 from tests.fake_zalo_bot import FakeZaloBot
 from tests.test_registration import PROGRAMME, TASKS, register
 from tests.test_zalo_bot import ZaloUser
@@ -198,9 +198,7 @@ async def export_in_chat(settings, user_id: str, text: str, clock=None) -> tuple
 
 
 def content_of(db, document_id: int) -> bytes:
-    with db.connect() as conn:
-        table = Document.__table__
-        return conn.execute(select(table.c.content).where(table.c.id == document_id)).scalar_one()
+    return document_bytes(db, document_id)
 
 
 async def test_the_export_has_every_sheet_and_its_rows_match_the_database(settings, db, people):

@@ -104,7 +104,8 @@ async def test_a_branch_reports_a_meeting_with_photos_in_the_web_chat(app, db):
     assert report["opinions"] == "Đoàn viên đề nghị tổ chức sân chơi thể thao cuối tuần"
     with unit_of_work(db) as uow:
         files = [uow.documents.get(p["document"]) for p in report["photos"]]
-    assert [f.filename for f in files] == ["bien-ban.png", "diem-danh.png"] and all(f.content == PNG for f in files)
+        contents = [uow.documents.content(f) for f in files]
+    assert [f.filename for f in files] == ["bien-ban.png", "diem-danh.png"] and contents == [PNG, PNG]
 
 
 async def test_a_meeting_without_photos_does_not_mention_files(app, db):
@@ -182,7 +183,8 @@ async def test_photos_sent_on_telegram_are_downloaded_and_kept(settings, org, db
     [report] = reports(db, "RG-VB-KP1")
     with unit_of_work(db) as uow:
         files = [uow.documents.get(p["document"]) for p in report["photos"]]
-    assert len(files) == 10 and all(f.source and f.content.startswith(b"\xff\xd8") for f in files)
+        contents = [uow.documents.content(f) for f in files]
+    assert len(files) == 10 and all(f.source for f in files) and all(c.startswith(b"\xff\xd8") for c in contents)
     assert len({f.source for f in files}) == 10  # each photo's own Telegram file_id kept
 
 

@@ -30,7 +30,7 @@ from chidoan.storage.models import (
     table,
 )
 from chidoan.storage.uow import unit_of_work
-from tests.conftest import WebUser, add_member, make_settings, new_invite
+from tests.conftest import WebUser, add_member, document_bytes, make_settings, new_invite
 
 
 @pytest.fixture
@@ -191,10 +191,7 @@ async def test_dulieu_shows_exports_and_erases_keeping_the_units_reports(app, db
         replies += await user.replies()
         sent = replies[-1]
         assert sent["document"]["filename"] == f"chidoan-data-{sec}.json"
-        with db.connect() as conn:
-            doc = table(Document)
-            content = conn.execute(select(doc.c.content).where(doc.c.id == sent["document"]["id"])).scalar_one()
-        copy = json.loads(content)
+        copy = json.loads(document_bytes(db, sent["document"]["id"]))
         assert copy["account"]["full_name"] == "Trần Thị Lan" and copy["reports_filed"] == {"meeting": 1}
         assert copy["identities"][0]["user_id"] == "sec" and copy["roles"][0]["unit_code"] == "RG-VB"
         assert any(m["text"] == "/mydata" for m in copy["messages_received"])

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from chidoan.bot.channels.web import read_history
 from chidoan.bot.retention import prune
+from chidoan.storage.files import store_of
 from chidoan.storage.models import Conversation, Document, Outbox, PrivacyAction, Role, table
 from chidoan.storage.uow import unit_of_work
 from tests.conftest import WebUser, add_member, make_settings, new_invite
@@ -65,8 +66,12 @@ async def start_another_report_with(user: WebUser, name: str) -> None:
 
 
 def uploads(db) -> list[str]:
+    """The names of the uploads kept; the file store holds the bytes of the documents kept, no more."""
     with db.connect() as conn:
-        return sorted(conn.execute(select(DOC.c.filename).where(DOC.c.kind == "upload")).scalars())
+        names = sorted(conn.execute(select(DOC.c.filename).where(DOC.c.kind == "upload")).scalars())
+        keys = set(conn.execute(select(DOC.c.storage_key)).scalars())
+    assert set(store_of(db).iter_keys()) == keys
+    return names
 
 
 async def run_in(db):

@@ -28,7 +28,7 @@ from chidoan.storage.models import (
     table,
 )
 from chidoan.storage.uow import unit_of_work
-from tests.conftest import WebUser, add_member, seed_org
+from tests.conftest import WebUser, add_member, document_bytes, seed_org
 from tests.test_registration import clock_at, register
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -359,9 +359,8 @@ async def test_district_staff_see_every_state_totals_and_a_chart_in_the_web_chat
     assert picture["text"] == "Biểu đồ: Thành đoàn Rạch Giá: kế hoạch năm 2027"
     assert picture["file"]["media"] == "photo" and picture["file"]["filename"] == "trangthai.png"
     with db.connect() as conn:
-        png = conn.execute(
-            select(table(Document).c.content).where(table(Document).c.kind == "status_chart")
-        ).scalar_one()
+        chart = conn.execute(select(table(Document).c.id).where(table(Document).c.kind == "status_chart")).scalar_one()
+    png = document_bytes(db, chart)
     assert png.startswith(b"\x89PNG")
 
 

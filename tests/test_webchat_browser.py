@@ -369,4 +369,4 @@ async def test_a_branch_secretary_attaches_photos_in_the_browser(db, demo, page,
         [report] = uow.reports.of_unit(unit.id, "meeting")
         photos = uow.reports.latest_data(report.id)["photos"]
         assert [p["name"] for p in photos] == ["bien-ban.png", "diem-danh.png"]
-        assert uow.documents.get(photos[0]["document"]).content == picture
+        assert uow.documents.content(uow.documents.one(photos[0]["document"])) == picture

@@ -842,8 +842,9 @@ async def test_a_photo_is_received_and_attached_to_a_meeting_report(zapp, db, za
         [report] = uow.reports.of_unit(unit.id, ReportKind.meeting)
         data = uow.reports.latest_data(report.id)
         photo, sheet = [uow.documents.get(p["document"]) for p in data["photos"]]
-    assert photo.content == minutes and photo.filename.endswith(".png") and photo.source.startswith(zalo.base_url)
-    assert (sheet.filename, sheet.content) == ("Điểm danh.pdf", scan)
+        photo_bytes, sheet_bytes = (uow.documents.content(d) for d in (photo, sheet))
+    assert photo_bytes == minutes and photo.filename.endswith(".png") and photo.source.startswith(zalo.base_url)
+    assert (sheet.filename, sheet_bytes) == ("Điểm danh.pdf", scan)
     with make_db(zapp.settings.database_url).connect() as conn:
         assert conn.execute(select(func.count()).select_from(Document.__table__)).scalar_one() == 2
 

@@ -6,15 +6,19 @@ import asyncio
 import gc
 import logging
 import signal
+import time
+from datetime import datetime
 
 from aiohttp import web
 from sqlalchemy import text
 
 from chidoan.bot import downloads
+from chidoan.bot.alerts import Alerts
 from chidoan.bot.channels import configured
 from chidoan.bot.channels.base import Channel, Host
 from chidoan.bot.checkpointer import Checkpointer
 from chidoan.bot.jobs import Jobs
+from chidoan.bot.metrics import CONTENT_TYPE, Metrics
 from chidoan.bot.nudges import Nudges
 from chidoan.bot.processor import Processor
 from chidoan.bot.sender import Sender
@@ -24,6 +28,9 @@ from chidoan.engine.notices import Window
 from chidoan.handlers import build_engine
 from chidoan.storage.clock import utcnow
 from chidoan.storage.db import DatabaseNotReady, make_db, prepare
+from chidoan.storage.documents import drain_deletions
+from chidoan.storage.files import attach, store_from
+from chidoan.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 HEALTH_TIMEOUT = 3.0  # seconds
@@ -43,18 +50,28 @@ class App:
         self.settings = settings
         # On SQLite the WAL is checkpointed beside the commits, not inside them (bot/checkpointer.py).
         self.db = make_db(settings.database_url, checkpoints=False)
+        # Every engine on this database (and the upgrade that moves files out of it) uses this store.
+        self.files = attach(self.db, store_from(settings))
         self.checkpointer = Checkpointer(settings.database_url) if settings.is_sqlite else None
         try:
             prepare(self.db)
         except DatabaseNotReady as exc:
             self.db.dispose()
             raise StartupError(str(exc)) from None
+        try:  # what a crash left between deleting documents and deleting their files
+            drain_deletions(self.db, self.files)
+        except Exception:
+            log.warning("could not delete the files of deleted documents yet (%s)", self.files.where, exc_info=True)
         self.engine = engine or build_engine(settings)
         self.processor = Processor(self.db, self.engine, clock=clock)
-        self.host = Host(settings, self.processor, self.engine.commands, descriptions or {})
+        self.metrics = Metrics()
+        self.host = Host(settings, self.processor, self.engine.commands, descriptions or {}, self.metrics)
         self.channels: dict[str, Channel] = configured(self.host)
         self.sender = Sender(self.processor, self.channels, clock=clock, window=Window.of(settings))
+        self.sender.recorded.append(self.metrics.recorded)
         self.sweeps = Sweeps(self.processor, settings)
+        self.sweeps.queued.append(self.metrics.queued)
+        self.alerts = Alerts(self.processor, settings, self.metrics, self.leading)
         self.nudges = Nudges(self.processor, settings)
         self.jobs = Jobs(self.processor, settings, self.engine.jobs)
         self._runner: web.AppRunner | None = None
@@ -62,9 +79,10 @@ class App:
     def http_app(self) -> web.Application:
         app = web.Application(client_max_size=256 * 1024)
         app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/metrics", self._metrics)
         # Download links (bot/downloads.py): served whatever channels run, the web chat's own
         # links only while it is on.
-        downloads.mount(app, self.processor.run, self.processor.clock, web_tokens=self.settings.web_enabled)
+        downloads.mount(app, self.processor.run, self.processor.clock, self.files, web_tokens=self.settings.web_enabled)
         for channel in self.channels.values():
             channel.mount(app)
         return app
@@ -77,6 +95,7 @@ class App:
         await self.sweeps.start()
         await self.nudges.start()
         await self.jobs.start()
+        await self.alerts.start()
         self._runner = web.AppRunner(self.http_app(), access_log=None, shutdown_timeout=SHUTDOWN_GRACE)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.settings.web_host, self.settings.web_port).start()
@@ -105,6 +124,7 @@ class App:
         await self.sweeps.stop()
         await self.nudges.stop()
         await self.jobs.stop()
+        await self.alerts.stop()
         for channel in self.channels.values():
             await channel.stop()
         if self._runner:
@@ -134,15 +154,53 @@ class App:
         log.info("stopping")
         await self.stop()
 
+    def leading(self) -> bool:
+        """Whether this worker holds the leadership (bot/leader.py); without one, every worker
+        runs the sweeps and the sender, as each leads itself."""
+        leader = getattr(self, "leader", None)
+        return True if leader is None else bool(leader.held)
+
     async def _healthz(self, _request: web.Request) -> web.Response:
-        """200 when the database answers a trivial query through the processor (its one thread,
-        so a wedged thread shows too) within HEALTH_TIMEOUT seconds; else 503."""
+        """The database (a trivial query and the outbox's backlog, read through the processor, so a
+        wedged database thread shows too, within HEALTH_TIMEOUT seconds), the leadership, the
+        backlog. 200 while the database answers, else 503: a backlog is the admins' alert's
+        business (bot/alerts.py), not a reason to restart the worker."""
+        leader = getattr(self, "leader", None)
+        since = getattr(leader, "since", None)
+        body: dict = {"leader": {"held": self.leading(), "since": since.isoformat() if since else None}}
+        start = time.perf_counter()
         try:
-            await asyncio.wait_for(self.processor.run(lambda uow: uow.conn.execute(text("SELECT 1"))), HEALTH_TIMEOUT)
+            now, backlog = await asyncio.wait_for(self.processor.run(self._health_read), HEALTH_TIMEOUT)
         except Exception as exc:
             log.warning("healthz: the database does not answer (%s)", type(exc).__name__)
-            return web.json_response({"ok": False, "database": "unavailable"}, status=503)
-        return web.json_response({"ok": True, "database": "ok"})
+            body |= {"ok": False, "database": {"reachable": False}}
+            return web.json_response(body, status=503)
+        pending, oldest = backlog
+        body |= {
+            "ok": True,
+            "database": {"reachable": True, "latency_ms": round((time.perf_counter() - start) * 1000, 1)},
+            "outbox": {
+                "pending": pending,
+                "oldest_due_seconds": round((now - oldest).total_seconds()) if oldest is not None else 0,
+            },
+        }
+        return web.json_response(body)
+
+    def _health_read(self, uow: UnitOfWork) -> tuple[datetime, tuple[int, datetime | None]]:
+        uow.conn.execute(text("SELECT 1"))
+        now = self.processor.clock()
+        return now, uow.outbox.backlog(now)
+
+    async def _metrics(self, _request: web.Request) -> web.Response:
+        """Prometheus' text format (bot/metrics.py); the backlog read now, within HEALTH_TIMEOUT.
+        Without the database the counters are still shown (they matter most then)."""
+        try:
+            now, backlog = await asyncio.wait_for(self.processor.run(self._health_read), HEALTH_TIMEOUT)
+        except Exception as exc:
+            log.warning("metrics: the database does not answer (%s)", type(exc).__name__)
+            now, backlog = self.processor.clock(), None
+        body = self.metrics.exposition(backlog, now, self.leading())
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
 def web_chat_url(host: str, port: int) -> str:

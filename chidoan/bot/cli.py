@@ -13,10 +13,12 @@ from pydantic import ValidationError
 
 from chidoan.bot import logs
 from chidoan.bot.announce import announce_database
+from chidoan.bot.backup import add_parser as add_backup_parser
+from chidoan.bot.backup import cmd_backup, cmd_restore
 from chidoan.bot.config import Settings
 from chidoan.bot.datacli import add_parser as add_data_parser
 from chidoan.bot.datacli import cmd_data
-from chidoan.bot.voice import UnknownLanguage, Voice, command_language
+from chidoan.bot.voice import LoggedVoice, UnknownLanguage, Voice, command_language
 from chidoan.engine.jobs import standalone
 from chidoan.handlers.invites import ROLE_WORD, ROLE_WORDS, valid_roles
 from chidoan.handlers.labels import ROLE_LABELS
@@ -47,8 +49,8 @@ def main(argv: list[str] | None = None) -> int:
             where = ".".join(str(part) for part in error["loc"])
             print(f"chidoan: configuration: {where + ': ' if where else ''}{error['msg']}", file=sys.stderr)
         return 2
-    logs.configure(settings.log_level)
-    announce_database(settings, voice)
+    logs.configure(settings.log_level, settings.log_format, logs.secrets_of(settings))
+    announce_database(settings, LoggedVoice(language) if settings.log_format == "json" else voice)
     return COMMANDS[args.command](settings, args, voice)
 
 
@@ -125,13 +127,16 @@ def parser() -> argparse.ArgumentParser:
         one.add_argument("--year", type=int, required=True, help="the plan year")
         one.add_argument("--out", type=Path, required=True, help="the .docx file to write")
     add_data_parser(sub)
+    add_backup_parser(sub)
     return parser
 
 
 def _db(settings):
     from chidoan.storage.db import make_db, upgrade
+    from chidoan.storage.files import attach, store_from
 
     db = make_db(settings.database_url)
+    attach(db, store_from(settings))  # the settings' store, not the environment's, for this database
     upgrade(db)
     return db
 
@@ -706,6 +711,8 @@ COMMANDS = {
     "export": cmd_export,
     "document": cmd_document,
     "data": cmd_data,
+    "backup": cmd_backup,
+    "restore": cmd_restore,
 }
 
 if __name__ == "__main__":

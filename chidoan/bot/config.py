@@ -51,6 +51,16 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
+def _files_beside(database_url: str) -> Path | None:
+    """files/ beside a SQLite database file (one folder holds all of a deployment's data)."""
+    if not database_url.startswith("sqlite:///"):
+        return None
+    database = database_url.removeprefix("sqlite:///").partition("?")[0]
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).expanduser().resolve().parent / FILES_DIR
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
@@ -70,6 +80,17 @@ class Settings(BaseSettings):
         validation_alias="CHIDOAN_FILES_DIR",
         description="the folder of the file store (received files, generated documents); default: files/ "
         "beside the SQLite database, or in the data directory",
+    )
+    file_store: str = Field(
+        default="",
+        validation_alias="CHIDOAN_FILE_STORE",
+        description="s3://bucket/prefix: keep files in S3-compatible object storage (credentials from "
+        "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION) instead of CHIDOAN_FILES_DIR",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        validation_alias="CHIDOAN_S3_ENDPOINT_URL",
+        description="the S3-compatible server's address (MinIO, Ceph, ...); unset: AWS",
     )
     _database_origin: str = PrivateAttr(default=DatabaseOrigin.url)
     telegram_bot_token: SecretStr | None = Field(default=None, validation_alias="TELEGRAM_BOT_TOKEN")
@@ -158,6 +179,31 @@ class Settings(BaseSettings):
         description="load the demo data on first start",
     )
     log_level: str = Field(default="INFO", validation_alias="CHIDOAN_LOG_LEVEL")
+    log_format: str = Field(
+        default="text",
+        pattern=r"^(text|json)$",
+        validation_alias="CHIDOAN_LOG_FORMAT",
+        description="text (one line for a person) or json (one JSON object a line, for a log collector)",
+    )
+    alert_backlog_minutes: int = Field(
+        default=15,
+        ge=1,
+        validation_alias="CHIDOAN_ALERT_BACKLOG_MINUTES",
+        description="the admins are told in chat when a message due to be sent has waited this long",
+    )
+    alert_failed_events: int = Field(
+        default=5,
+        ge=1,
+        validation_alias="CHIDOAN_ALERT_FAILED_EVENTS",
+        description="the admins are told when this many events were kept as failed (or this many messages "
+        "were given up after every retry) within CHIDOAN_ALERT_HOURS",
+    )
+    alert_hours: float = Field(
+        default=6.0,
+        gt=0,
+        validation_alias="CHIDOAN_ALERT_HOURS",
+        description="an alert to the admins is repeated at most once in this many hours while its cause lasts",
+    )
     reminders: bool = Field(
         default=True,
         validation_alias="CHIDOAN_REMINDERS",
@@ -250,7 +296,9 @@ class Settings(BaseSettings):
         unless an older `data/chidoan.sqlite3` sits in the current folder (then that one)."""
         if self.database_url:
             if self.files_dir is None:
-                self.files_dir = (self.data_dir or default_data_dir()).expanduser().resolve() / FILES_DIR
+                self.files_dir = _files_beside(self.database_url) or (
+                    (self.data_dir or default_data_dir()).expanduser().resolve() / FILES_DIR
+                )
             return self
         if self.data_dir is not None:
             path, origin = self.data_dir.expanduser().resolve() / DATABASE_FILE, DatabaseOrigin.data_dir

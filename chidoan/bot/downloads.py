@@ -14,6 +14,7 @@ The route is mounted by the App whatever channels run, so links work with the we
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import mimetypes
 import re
@@ -25,6 +26,8 @@ from aiohttp import web
 
 from chidoan.engine.messages import Attachment
 from chidoan.i18n import N_, gettext
+from chidoan.storage.documents import read_bytes
+from chidoan.storage.files import FileStore
 from chidoan.storage.signing import secret, signature
 from chidoan.storage.uow import UnitOfWork
 
@@ -64,7 +67,7 @@ def link_for(uow: UnitOfWork, settings, document_id: int, now: datetime) -> tupl
 
 
 def resolve(uow: UnitOfWork, token: str, now: datetime, *, web_tokens: bool) -> tuple[str, Any] | None:
-    """("ok", (filename, content)), ("gone", None), or None for a token that is no link."""
+    """("ok", document row), ("gone", None), or None for a token that is no link."""
     signed = SIGNED.match(token)
     if signed is not None:
         document_id, stamp, given = int(signed[1]), int(signed[2]), signed[3]
@@ -73,11 +76,11 @@ def resolve(uow: UnitOfWork, token: str, now: datetime, *, web_tokens: bool) -> 
         if now.timestamp() >= stamp:
             return "gone", None
         document = uow.documents.get(document_id)
-        return ("ok", (document.filename, document.content)) if document is not None else None
+        return ("ok", document) if document is not None else None
     if not web_tokens:
         return None
     document = uow.documents.by_token(token)
-    return ("ok", (document.filename, document.content)) if document is not None else None
+    return ("ok", document) if document is not None else None
 
 
 LINK_NOTE = N_("Download “{filename}” here (the link works until {time}): {url}")
@@ -128,6 +131,7 @@ def mount(
     app: web.Application,
     read: Callable[[Callable[[UnitOfWork], Any]], Awaitable[Any]],
     clock: Callable[[], datetime],
+    files: FileStore,
     *,
     web_tokens: bool,
 ) -> None:
@@ -140,11 +144,12 @@ def mount(
         state, value = found
         if state == "gone":
             return web.Response(status=410, text=GONE_PAGE, content_type="text/html", charset="utf-8")
-        filename, content = value
+        # The bytes are read on a worker thread, off the database thread and the event loop.
+        content = await asyncio.to_thread(read_bytes, files, value)
         return web.Response(
             body=content,
-            content_type=content_type(filename),
-            headers={"Content-Disposition": _disposition(filename), "Cache-Control": "private, no-store"},
+            content_type=content_type(value.filename),
+            headers={"Content-Disposition": _disposition(value.filename), "Cache-Control": "private, no-store"},
         )
 
     app.router.add_get("/files/{token}", download)

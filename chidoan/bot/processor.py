@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 
 from chidoan.engine.dispatch import RAW_MAX, Engine
 from chidoan.engine.messages import Incoming, clean_text
+from chidoan.redaction import hiding
 from chidoan.storage.clock import utcnow
 from chidoan.storage.conversations import ConcurrentUpdate
 from chidoan.storage.db import make_db
@@ -150,7 +151,8 @@ class Processor:
             with unit_of_work(self.db) as uow:
                 return [self.engine.process(uow, incoming, now) for incoming in batch]
         except Exception:
-            log.info("batch of %d failed; writing its events one by one", len(batch), exc_info=True)
+            with hiding(*(text for i in batch for text in (i.text, i.payload, i.display_name))):
+                log.info("batch of %d failed; writing its events one by one", len(batch), exc_info=True)
             return [self._write_one(incoming) for incoming in batch]
 
     def _write_one(self, incoming: Incoming) -> bool | Exception:

@@ -99,6 +99,7 @@ class Sender:
         self._task: asyncio.Task | None = None
         self._stopping = False
         self.pacer = pacer or Pacer(lambda name: self.channels[name].limits)
+        self.recorded: list[Callable[[list[Outcome]], None]] = []  # told each chat's outcomes (metrics)
         processor.committed.append(self.wake)
 
     def wake(self) -> None:
@@ -190,6 +191,8 @@ class Sender:
             if outcome.status == "retry":
                 blocked[row.priority] = outcome
         await self.processor.run(lambda uow: self._record(uow, outcomes))
+        for callback in self.recorded:
+            callback(outcomes)
         later = [o.after for o in outcomes if o.status == "retry"]
         if later:  # measured after recording: the rows are due no sooner than this
             due = time.monotonic() + min(later)
@@ -263,13 +266,13 @@ class Sender:
 
 
 def _load(uow: UnitOfWork, attachment: Attachment, settings, now: datetime) -> Attachment:
-    """The document's bytes, and a download link for channels that cannot carry it."""
+    """The document's bytes (from the file store), and a download link for channels that cannot carry it."""
     document = uow.documents.one(attachment.document_id)
     link = downloads.link_for(uow, settings, document.id, now)
     return Attachment(
         document.id,
         document.filename,
-        document.content,
+        uow.documents.content(document),
         document.token,
         link=link[0] if link else None,
         link_expires=link[1] if link else None,

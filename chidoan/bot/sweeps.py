@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
@@ -47,6 +49,7 @@ class Sweeps:
         self._pool: ProcessPoolExecutor | None = None
         self._one_at_a_time = asyncio.Lock()
         self._catch_up: asyncio.Task | None = None
+        self.queued: list[Callable[[Counter[str]], None]] = []  # told each sweep's reminders per stage
 
     def _wake_sender(self) -> None:
         for wake in self.processor.committed:
@@ -74,25 +77,28 @@ class Sweeps:
         if within_hours(self.settings.allowed_hours, at, self.settings.tz):
             async with self._one_at_a_time:  # the start's catch-up and a tick of the clock may meet
                 if self.settings.sweep_process and not dry_run:
-                    season.created = await self._in_child(at)
+                    season.created = await self._in_child(at, season.stages)
                 else:
                     await self._in_thread(at, season, dry_run)
         if season.created:
             log.info("reminders: %d queued", season.created)
             self._wake_sender()
+            if not dry_run:
+                for callback in self.queued:
+                    callback(season.stages)
         return season
 
-    async def _in_child(self, at: datetime) -> int:
+    async def _in_child(self, at: datetime, stages: Counter[str]) -> int:
         """The child composes chunk after chunk while this process stores the previous one. A
         child that died (killed, out of memory) is replaced, and the sweep run once more."""
         try:
-            return await self._child_sweep(at)
+            return await self._child_sweep(at, stages)
         except BrokenProcessPool:
             log.error("the reminder sweep's child process died: starting a new one")
             self._pool = None
-            return await self._child_sweep(at)
+            return await self._child_sweep(at, stages)
 
-    async def _child_sweep(self, at: datetime) -> int:
+    async def _child_sweep(self, at: datetime, stages: Counter[str]) -> int:
         if self._pool is None:  # spawned, not forked: this process has threads and an event loop
             self._pool = ProcessPoolExecutor(
                 max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=child_started
@@ -105,7 +111,7 @@ class Sweeps:
             if after is not None:
                 next_chunk = loop.run_in_executor(self._pool, child_chunk, self.settings, at, after)
             for start in range(0, len(batch), STORE):
-                created += await self.processor.run(partial(store, batch=batch[start : start + STORE]))
+                created += await self.processor.run(partial(store, batch=batch[start : start + STORE], stages=stages))
             if after is None:
                 return created
 

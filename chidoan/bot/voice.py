@@ -5,6 +5,7 @@ English: they are for developers."""
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Mapping
 
@@ -59,3 +60,10 @@ class Voice:
 
     def say(self, msgid: str, err: bool = False, **params: object) -> None:
         print(self.t(msgid, **params), file=sys.stderr if err else sys.stdout)
+
+
+class LoggedVoice(Voice):
+    """Says it as a log line instead (CHIDOAN_LOG_FORMAT=json: every line on stderr is JSON)."""
+
+    def say(self, msgid: str, err: bool = False, **params: object) -> None:
+        logging.getLogger("chidoan").info(self.t(msgid, **params))

@@ -22,6 +22,7 @@ from chidoan.engine.notices import WINDOWED, Window, route
 from chidoan.engine.runner import Runner
 from chidoan.engine.typed import buttons_of, match, question, remember
 from chidoan.i18n import N_, gettext, pick_locale
+from chidoan.redaction import hiding
 from chidoan.storage.conversations import ConcurrentUpdate
 from chidoan.storage.invites import looks_like_code
 from chidoan.storage.links import looks_like_link_code
@@ -140,7 +141,8 @@ class Engine:
             raise  # the transaction itself is in question: the processor retries the event
         except Exception:
             # The event row stays (nothing the user sent is lost); its effects are undone.
-            log.exception("handler failed on %s event %s", incoming.channel, incoming.event_id)
+            with hiding(incoming.text, incoming.payload, incoming.display_name):
+                log.exception("handler failed on %s event %s", incoming.channel, incoming.event_id)
             ctx.replies = [
                 Outgoing(
                     gettext(

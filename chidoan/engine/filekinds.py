@@ -36,3 +36,8 @@ def picture_or_pdf(content: bytes) -> str | None:
     if content[:_PDF_WITHIN].lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"%PDF-"):
         return "pdf"
     return None
+
+
+def mime_of(kind: str) -> str:
+    """The media type of a kind `picture_or_pdf` found (what its bytes are, not what its name says)."""
+    return "application/pdf" if kind == "pdf" else f"image/{kind}"

@@ -25,7 +25,7 @@ from datetime import date
 from typing import Any
 
 from chidoan.engine.context import Ctx
-from chidoan.engine.filekinds import picture_or_pdf
+from chidoan.engine.filekinds import mime_of, picture_or_pdf
 from chidoan.engine.inputs import (
     Parsed,
     ascii_int,
@@ -200,7 +200,8 @@ class Runner:
             else:
                 ctx.say(N_("Please send a photo or a scan (a picture or a PDF file)."), buttons=done)
             return
-        if picture_or_pdf(file.content) is None:  # an executable or a zip renamed .png: not kept
+        sniffed = picture_or_pdf(file.content)
+        if sniffed is None:  # an executable or a zip renamed .png: not kept
             ctx.say(
                 N_("The file “{name}” is not a picture or a PDF, so it was not kept. Please send a photo or a scan."),
                 name=clip_filename(file.name) or "file",
@@ -217,7 +218,7 @@ class Runner:
         name = clip_filename(file.name) or "file"  # whatever the channel did, it fits its column
         source = file.source if file.source and len(file.source) <= SOURCE_MAX else None
         document_id = ctx.uow.documents.add(
-            kind="upload", filename=name, content=file.content, now=ctx.now, source=source
+            kind="upload", filename=name, content=file.content, now=ctx.now, source=source, mime=mime_of(sniffed)
         )
         received.append({"document": document_id, "name": name})
         ctx.uow.conversations.save(state, ctx.now)  # kept even if the person leaves before "Done"

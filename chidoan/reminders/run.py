@@ -64,13 +64,13 @@ def sweep_step(
     after, batch = sweep_chunk(
         uow, cal, at, window, season, after_id=after_id, dry_run=dry_run, within=within, limit=limit
     )
-    season.created += store(uow, batch)
+    season.created += store(uow, batch, season.stages)
     return after
 
 
 def store_digests(uow: UnitOfWork, cal: Calendar, at: datetime, window: Window, season: Season) -> None:
     """The day's digests of what the sweep found, stored."""
-    season.created += store(uow, digests(uow, cal, season, at, window))
+    season.created += store(uow, digests(uow, cal, season, at, window), season.stages)
 
 
 @cache

@@ -18,7 +18,7 @@ nothing: what falls due at night goes out with the first sweep of the morning.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -58,6 +58,7 @@ class Season:
     """What one sweep found, across its chunks: for the preview and the districts' digests."""
 
     created: int = 0  # messages queued (reminders and digests, held ones included)
+    stages: Counter[str] = field(default_factory=Counter)  # of those, how many per stage (/metrics)
     keep: bool = True  # keep `planned` and `nobody` (a preview, the tests); the child does not
     planned: list[Planned] = field(default_factory=list)
     nobody: list[Obligation] = field(default_factory=list)  # owed, in season, nobody to remind
@@ -167,12 +168,12 @@ def compose(uow: UnitOfWork, sends: list[Send], at: datetime, window: Window) ->
     return batch
 
 
-def store(uow: UnitOfWork, batch: Batch) -> int:
+def store(uow: UnitOfWork, batch: Batch, stages: Counter[str] | None = None) -> int:
     """Write reminders with their outbox rows and questions, in this one transaction; a reminder
     that exists already (another sweep, another worker) is skipped, and so is its outbox row (the
     same key); one whose obligation was met after it was composed is dropped. A reminder held for
     someone out of reach replaces the older ones held for them. Returns how many messages were
-    queued (held ones included)."""
+    queued (held ones included), and counts them per stage in `stages` when given."""
     met = uow.reminders.met_since(list({w.reminder["obligation"] for w in batch}))
     batch = [
         w
@@ -182,6 +183,8 @@ def store(uow: UnitOfWork, batch: Batch) -> int:
     uow.reminders.add_many([w.reminder for w in batch])
     rows = [w.row for w in batch if w.row is not None]
     uow.outbox.add_many_once(rows)
+    if stages is not None:
+        stages.update(w.reminder["stage"] for w in batch if w.row is not None)
     uow.prompts.put_many([w.prompt for w in batch if w.prompt is not None])
     for w in batch:
         if w.row is not None and w.row["status"] == OutboxStatus.held:

@@ -144,6 +144,11 @@ class Events:
         stmt = select(EVENT).where(EVENT.c.failed_at.is_not(None)).order_by(EVENT.c.failed_at.desc(), EVENT.c.id.desc())
         return list(self.conn.execute(stmt.limit(limit)))
 
+    def failed_since(self, since: datetime) -> int:
+        """How many events were kept as failed since `since` (the partial index on failed_at)."""
+        stmt = select(func.count()).select_from(EVENT).where(EVENT.c.failed_at >= since)
+        return self.conn.execute(stmt).scalar_one()
+
     def text_of(self, event_row: int, account_id: int) -> str | None:
         """What the account sent in one stored event (an event held back for the notice)."""
         return self.conn.execute(

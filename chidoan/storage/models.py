@@ -10,7 +10,7 @@ from datetime import date, datetime
 from enum import IntEnum, StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, LargeBinary, Table, Text, UniqueConstraint, text
+from sqlalchemy import JSON, Column, Index, Table, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -473,7 +473,9 @@ class RegistrationVersion(SQLModel, table=True):
 
 
 class Document(SQLModel, table=True):
-    """A generated file (the plan's .docx), kept so it can be fetched again as it was sent."""
+    """A generated file (the plan's .docx) or a received one (a photo of the minutes), kept so it
+    can be fetched again as it was sent. Its bytes are in the file store (storage/files.py)
+    under `storage_key`; the row says what they are."""
 
     __tablename__ = "document"
 
@@ -481,10 +483,24 @@ class Document(SQLModel, table=True):
     kind: str = Field(max_length=32)
     filename: str = Field(max_length=128)
     token: str = Field(max_length=64, unique=True)  # the web chat's download link
-    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    storage_key: str = Field(max_length=64, unique=True)
+    size: int  # bytes
+    mime: str = Field(max_length=100)
+    sha256: str = Field(max_length=64)  # checked when the bytes are read back
     # Where a received file came from (Telegram's file_id): kept beside our own copy.
     source: str | None = Field(default=None, max_length=255)
     created_at: datetime
+
+
+class FileDeletion(SQLModel, table=True):
+    """Bytes to delete from the file store: queued in the transaction that deletes their
+    document, deleted after it commits (and retried from here after a crash)."""
+
+    __tablename__ = "file_deletion"
+
+    id: int | None = Field(default=None, primary_key=True)
+    storage_key: str = Field(max_length=64)
+    queued_at: datetime
 
 
 class ReportKind(StrEnum):

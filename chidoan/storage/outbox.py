@@ -199,8 +199,36 @@ class OutboxRepo:
     def count(self, status: OutboxStatus) -> int:
         return self.conn.execute(select(func.count()).select_from(OUT).where(OUT.c.status == status)).scalar_one()
 
+    def failed_since(self, since: datetime) -> int:
+        """How many rows were given up (failed after their last attempt) since `since`: a failed
+        row's not_before is its last attempt's retry time (the claim index holds both)."""
+        stmt = (
+            select(func.count()).select_from(OUT).where(OUT.c.status == OutboxStatus.failed, OUT.c.not_before >= since)
+        )
+        return self.conn.execute(stmt).scalar_one()
+
+    def backlog(self, now: datetime) -> tuple[int, datetime | None]:
+        """How many rows wait to be sent (at most BACKLOG_COUNTED, so a season's backlog is counted
+        in bounded time), and when the oldest of those due by `now` was queued: /healthz, /metrics
+        and the admins' alert. Both read the claim index (status, priority, id, not_before): the
+        oldest due row is the first due one of each priority, in id order."""
+        pending = select(OUT.c.id).where(OUT.c.status == OutboxStatus.pending).limit(BACKLOG_COUNTED).subquery()
+        count = self.conn.execute(select(func.count()).select_from(pending)).scalar_one()
+        oldest: datetime | None = None
+        for priority in Priority:
+            first = self.conn.execute(
+                select(OUT.c.created_at)
+                .where(OUT.c.status == OutboxStatus.pending, OUT.c.priority == priority, OUT.c.not_before <= now)
+                .order_by(OUT.c.id)
+                .limit(1)
+            ).scalar_one_or_none()
+            if first is not None and (oldest is None or first < oldest):
+                oldest = first
+        return count, oldest
+
 
 LEASE = timedelta(seconds=60)
+BACKLOG_COUNTED = 1_000_000  # pending rows counted at most (a scrape stays well under a second)
 
 
 def _defaults(row: dict) -> dict:

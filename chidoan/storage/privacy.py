@@ -11,9 +11,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, func, or_, select, update
+from sqlalchemy import Connection, Row, and_, delete, func, or_, select, update
 
 from chidoan.storage import uploads
+from chidoan.storage.documents import forget
 from chidoan.storage.models import (
     Account,
     ChannelIdentity,
@@ -276,9 +277,7 @@ class Privacy:
         ).rowcount
         removed["jobs"] = c.execute(delete(table(Job)).where(among(table(Job).c.account_id, ids))).rowcount
         if exports_of is not None:
-            removed["exports"] = c.execute(
-                delete(DOC).where(DOC.c.kind == "data_export", DOC.c.filename == exports_of)
-            ).rowcount
+            removed["exports"] = forget(c, and_(DOC.c.kind == "data_export", DOC.c.filename == exports_of))
         c.execute(delete(table(LinkAttempt)).where(among(table(LinkAttempt).c.account_id, ids)))
         c.execute(
             ACCOUNT.update()

@@ -20,6 +20,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, select, update
 
+from chidoan.storage.documents import forget
 from chidoan.storage.models import (
     Conversation,
     ConversationStatus,
@@ -124,5 +125,5 @@ def prune_exports(conn: Connection, before: datetime, limit: int) -> Taken:
     expired = (
         select(DOC.c.id).where(DOC.c.kind == DATA_EXPORT, DOC.c.created_at < before).order_by(DOC.c.id).limit(limit)
     )
-    deleted = conn.execute(delete(DOC).where(DOC.c.id.in_(expired.scalar_subquery()))).rowcount
+    deleted = forget(conn, DOC.c.id.in_(expired.scalar_subquery()))
     return deleted, {"exports": deleted}

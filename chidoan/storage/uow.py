@@ -6,6 +6,7 @@ is several times cheaper than the ORM) and return plain, immutable rows.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -14,8 +15,9 @@ from sqlalchemy import Connection, Engine
 from chidoan.storage.accounts import Accounts
 from chidoan.storage.compiled import CompiledReports
 from chidoan.storage.conversations import Conversations
-from chidoan.storage.documents import Documents
+from chidoan.storage.documents import QUEUED, WRITTEN, Documents, drain_deletions
 from chidoan.storage.events import Events
+from chidoan.storage.files import FileStore, store_of
 from chidoan.storage.invites import Invites
 from chidoan.storage.jobs import Jobs
 from chidoan.storage.links import Links
@@ -32,10 +34,13 @@ from chidoan.storage.roles import Roles
 from chidoan.storage.settings_kv import KeyValues
 from chidoan.storage.tokens import ChannelTokens
 
+log = logging.getLogger(__name__)
+
 
 class UnitOfWork:
-    def __init__(self, conn: Connection):
+    def __init__(self, conn: Connection, files: FileStore | None = None):
         self.conn = conn
+        self.files = files or store_of(conn.engine)
         self.accounts = Accounts(conn)
         self.conversations = Conversations(conn)
         self.events = Events(conn)
@@ -47,7 +52,7 @@ class UnitOfWork:
         self.roles = Roles(conn)
         self.kv = KeyValues(conn)
         self.registrations = Registrations(conn)
-        self.documents = Documents(conn)
+        self.documents = Documents(conn, self.files)
         self.reports = Reports(conn)
         self.tokens = ChannelTokens(conn)
         self.prompts = Prompts(conn)
@@ -61,15 +66,47 @@ class UnitOfWork:
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
-        """Undo one update's writes without losing the rest of a batch."""
-        with self.conn.begin_nested():
-            yield
+        """Undo one update's writes without losing the rest of a batch (and the files it stored)."""
+        written = self.conn.info.setdefault(WRITTEN, [])
+        before = len(written)
+        try:
+            with self.conn.begin_nested():
+                yield
+        except BaseException:
+            _unstore(self.files, written[before:])
+            del written[before:]
+            raise
 
 
 @contextmanager
 def unit_of_work(db: Engine) -> Iterator[UnitOfWork]:
-    """Everything inside commits together, or not at all."""
-    with db.begin() as conn:
-        uow = UnitOfWork(conn)
-        yield uow
-        uow.outbox.flush()
+    """Everything inside commits together, or not at all: the files it stored are deleted again
+    if it rolls back, and the files of the documents it deleted go once it has committed."""
+    files = store_of(db)
+    with db.connect() as conn:
+        conn.info[WRITTEN], conn.info[QUEUED] = [], False
+        try:
+            with conn.begin():
+                uow = UnitOfWork(conn, files)
+                yield uow
+                uow.outbox.flush()
+        except BaseException:
+            _unstore(files, conn.info[WRITTEN])
+            raise
+        finally:
+            conn.info[WRITTEN] = []
+            queued = conn.info.pop(QUEUED, False)
+    if queued:
+        try:
+            drain_deletions(db, files)
+        except Exception:  # the store unreachable: they stay queued for the next drain
+            log.warning("could not delete the files of deleted documents yet", exc_info=True)
+
+
+def _unstore(files: FileStore, keys: list[str]) -> None:
+    """Delete the bytes of documents whose rows were rolled back (never committed)."""
+    for key in keys:
+        try:
+            files.delete(key)
+        except Exception:  # left as an orphan: never named by a row, harmless but for its space
+            log.warning("could not delete the rolled-back file %s", key, exc_info=True)

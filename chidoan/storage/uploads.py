@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, and_, func, select
 
+from chidoan.storage.documents import forget
 from chidoan.storage.models import Document, Report, ReportVersion, table
 from chidoan.storage.rows import among
 
@@ -62,4 +63,4 @@ def drop_orphans(conn: Connection, conversations: Iterable[Mapping[str, Any]]) -
         named -= named_in(data)
     if not named:
         return 0
-    return conn.execute(delete(DOC).where(among(DOC.c.id, named), DOC.c.kind == UPLOAD)).rowcount
+    return forget(conn, and_(among(DOC.c.id, named), DOC.c.kind == UPLOAD))

@@ -23,6 +23,7 @@ from chidoan.engine.messages import Incoming, Outgoing
 
 if TYPE_CHECKING:
     from chidoan.bot.config import Settings
+    from chidoan.bot.metrics import Metrics
     from chidoan.bot.processor import Processor
     from chidoan.engine.commands import Command
     from chidoan.storage.uow import UnitOfWork
@@ -61,6 +62,18 @@ class RetryLater(Exception):
         self.counts = counts  # False: not a failure (e.g. nobody has the web chat open)
 
 
+REFUSED_TOKEN = "token refused"  # how a TokenRefused row's error starts (the outbox, /metrics, alerts)
+
+
+class TokenRefused(RetryLater):
+    """The platform refused the bot's own credentials (HTTP 401, Zalo's invalid token): nobody can
+    be written to on this channel until a person fixes the token. The row waits, not counted as a
+    failed attempt, and the admins are told in chat (bot/alerts.py)."""
+
+    def __init__(self, detail: str, after: float = 60.0):
+        super().__init__(after, f"{REFUSED_TOKEN}: {detail}"[:300], counts=False)
+
+
 class Channel(Protocol):
     name: str  # stored with every identity, event and outbox row: never rename one
     limits: Limits
@@ -92,6 +105,7 @@ class Host:
     processor: Processor
     commands: list[Command] = field(default_factory=list)
     descriptions: dict[str, str] = field(default_factory=dict)  # demo hints for the web chat's picker
+    metrics: Metrics | None = None  # counts what comes in (bot/metrics.py)
 
     @property
     def clock(self) -> Callable[[], datetime]:
@@ -99,7 +113,9 @@ class Host:
 
     async def submit(self, incoming: Incoming) -> bool:
         """Store and handle one event; returns once it is committed (True) or was a duplicate."""
-        return await self.processor.submit(incoming)
+        if self.metrics is None:
+            return await self.processor.submit(incoming)
+        return await self.metrics.timed(incoming.channel, self.processor.submit(incoming))
 
     async def accept(self, incoming: Incoming, raw: str) -> bool:
         """Store an event on arrival, before handling it, with its body as received: for a

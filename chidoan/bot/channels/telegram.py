@@ -23,7 +23,13 @@ from aiogram import Bot, Dispatcher, F, Router
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.dispatcher.dispatcher import DEFAULT_BACKOFF_CONFIG
-from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramNotFound, TelegramRetryAfter
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNotFound,
+    TelegramRetryAfter,
+    TelegramUnauthorizedError,
+)
 from aiogram.methods import GetUpdates
 from aiogram.types import (
     BotCommand,
@@ -40,7 +46,15 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 from pydantic import ValidationError
 
-from chidoan.bot.channels.base import Host, Limits, RetryLater, Unreachable, split_text, store_until_stored
+from chidoan.bot.channels.base import (
+    Host,
+    Limits,
+    RetryLater,
+    TokenRefused,
+    Unreachable,
+    split_text,
+    store_until_stored,
+)
 from chidoan.bot.config import Settings
 from chidoan.engine.messages import Attachment, Incoming, InFile, Outgoing, clean_text, clip_filename
 from chidoan.handlers.invites import BOT_USERNAME_KEY
@@ -308,6 +322,8 @@ class TelegramChannel:
             raise Unreachable(exc.message) from exc
         except TelegramRetryAfter as exc:
             raise RetryLater(exc.retry_after, exc.message) from exc
+        except TelegramUnauthorizedError as exc:
+            raise TokenRefused(exc.message) from exc
         except (TelegramBadRequest, TelegramNotFound) as exc:
             if "chat not found" in exc.message.lower() or "user is deactivated" in exc.message.lower():
                 raise Unreachable(exc.message) from exc
@@ -334,6 +350,8 @@ class TelegramChannel:
             raise Unreachable(exc.message) from exc
         except TelegramRetryAfter as exc:
             raise RetryLater(exc.retry_after, exc.message) from exc
+        except TelegramUnauthorizedError as exc:
+            raise TokenRefused(exc.message) from exc
 
     # ---- life ---------------------------------------------------------------------------
 

@@ -40,7 +40,15 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from chidoan.bot.channels.base import Host, Limits, RetryLater, Unreachable, split_text, store_until_stored
+from chidoan.bot.channels.base import (
+    Host,
+    Limits,
+    RetryLater,
+    TokenRefused,
+    Unreachable,
+    split_text,
+    store_until_stored,
+)
 from chidoan.bot.downloads import file_note
 from chidoan.engine.messages import Incoming, InFile, Outgoing, clean_text, numbered_text
 
@@ -360,6 +368,8 @@ class ZaloBotChannel:
                 except ZaloBotError as exc:
                     if exc.code == 403:
                         raise Unreachable(exc.description) from exc
+                    if exc.code == 401:
+                        raise TokenRefused(exc.description) from exc
                     if exc.code != 429:
                         raise
                     if i == 0 or wait == PART_WAITS:

@@ -39,6 +39,7 @@ from chidoan.bot.channels.base import (
     Limits,
     NotReachableNow,
     RetryLater,
+    TokenRefused,
     Unreachable,
     split_text,
     store_until_stored,
@@ -587,7 +588,7 @@ class ZaloOAChannel:
             raise RetryLater(wait, text)
         if code in TOKEN_REFUSED:  # refused again after a refresh: the token store needs a look
             log.error("zalo: the access token was refused after a refresh (%s)", code)
-            raise RetryLater(600, text)
+            raise TokenRefused(text, 600)
         if code in OUT_OF_QUOTA:
             raise RetryLater(3600, text)
         raise ZaloError(code, text)

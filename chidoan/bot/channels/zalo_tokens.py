@@ -49,11 +49,9 @@ import aiohttp
 from sqlalchemy import Connection, Engine, Row, text
 from sqlalchemy.exc import OperationalError
 
-from chidoan.engine.dispatch import outbox_row
-from chidoan.engine.messages import Outgoing
-from chidoan.i18n import N_, gettext
+from chidoan.engine.admins import tell_admins
+from chidoan.i18n import N_
 from chidoan.storage.clock import utcnow
-from chidoan.storage.models import Role
 from chidoan.storage.uow import UnitOfWork, unit_of_work
 
 if TYPE_CHECKING:
@@ -272,15 +270,7 @@ class ZaloTokens:
         tz = self.settings.tz
         day = now.astimezone(tz).date().isoformat()
         expires = f"{expires_at.astimezone(tz):%H:%M %d/%m/%Y}"
-        told = 0
-        for account_id in uow.roles.accounts_holding(Role.admin):
-            account = uow.accounts.one(account_id)
-            message = Outgoing(gettext(account.locale, REFRESH_FAILED, error=error, expires=expires))
-            for identity in uow.accounts.identities(account_id):
-                if identity.reachable:
-                    row = outbox_row(identity.channel, identity.chat_id, account_id, message, now)
-                    told += uow.outbox.add_once(row | {"dedupe_key": f"zalo-token-failed:{day}:{identity.id}"})
-        return told
+        return tell_admins(uow, REFRESH_FAILED, f"zalo-token-failed:{day}", now, error=error, expires=expires)
 
     async def _call(self, form: dict[str, str], keep_out: Row | None = None) -> Pair:
         """POST the OAuth token endpoint; a Pair, or RefreshFailed saying why (never with a token)."""

@@ -1,0 +1,535 @@
+"""Operations (issue 12): /healthz and /metrics of a running App, the admins' alerts in chat, the
+log (JSON lines, no token, no message text), `chidoan backup` and `restore` while the App writes,
+and the Docker image's commands being the ones these tests run."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import re
+import sqlite3
+import subprocess
+import sys
+import tarfile
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+
+import aiohttp
+import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import func, select, update
+
+from chidoan.bot import logs
+from chidoan.bot.alerts import BACKLOG, FAILED_EVENTS, GIVEN_UP, LEADER_LOST, TOKEN_REFUSED
+from chidoan.bot.app import App
+from chidoan.bot.cli import main as cli
+from chidoan.engine.dispatch import outbox_row
+from chidoan.engine.messages import Incoming, Outgoing
+from chidoan.i18n import gettext
+from chidoan.storage.db import make_db, upgrade
+from chidoan.storage.models import ChannelIdentity, InboundEvent, Outbox, OutboxStatus, Reminder, Role
+from chidoan.storage.uow import unit_of_work
+from tests.conftest import ROOT, WebUser, add_member, command_env, make_settings, seed_org
+from tests.test_reminders import bind_people, local
+from tests.test_telegram import TgUser, tg_settings, until
+
+OUT = Outbox.__table__
+EVENT = InboundEvent.__table__
+
+
+def scrape(text: str) -> dict[tuple[str, tuple], float]:
+    """The samples of a /metrics answer by (name, sorted labels)."""
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+async def get(app: App, path: str) -> tuple[int, str]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{app.settings.web_port}{path}") as response,
+    ):
+        return response.status, await response.text()
+
+
+def queue(db, chat_id: str, *, age: timedelta, channel: str = "telegram") -> None:
+    """An outbox row due since `age` ago, which stays due: the App runs no Telegram channel."""
+    when = datetime.now(UTC) - age
+    with unit_of_work(db) as uow:
+        uow.outbox.add_many([outbox_row(channel, chat_id, None, Outgoing("x"), when)])
+
+
+def admin_rows(db, key: str) -> list:
+    with db.connect() as conn:
+        return list(conn.execute(select(OUT).where(OUT.c.dedupe_key.like(f"{key}%")).order_by(OUT.c.id)))
+
+
+# ---- /healthz ---------------------------------------------------------------------------------
+
+
+async def test_healthz_tells_the_database_the_leader_and_the_backlog(app, db):
+    status, body = await get(app, "/healthz")
+    health = json.loads(body)
+    assert status == 200 and health["ok"] is True
+    assert health["database"]["reachable"] is True and 0 <= health["database"]["latency_ms"] < 3000
+    assert health["leader"] == {"held": True, "since": None}  # SQLite: this worker leads
+    assert health["outbox"] == {"pending": 0, "oldest_due_seconds": 0}
+
+    queue(db, "nobody-listens", age=timedelta(minutes=7))
+    queue(db, "nobody-listens", age=timedelta(minutes=2))
+    health = json.loads((await get(app, "/healthz"))[1])
+    assert health["outbox"]["pending"] == 2
+    assert 7 * 60 - 5 <= health["outbox"]["oldest_due_seconds"] <= 7 * 60 + 60
+
+    app.leader = SimpleNamespace(held=False, since=datetime(2026, 11, 29, 8, 0, tzinfo=UTC))  # bot/leader.py's
+    health = json.loads((await get(app, "/healthz"))[1])
+    assert health["leader"] == {"held": False, "since": "2026-11-29T08:00:00+00:00"}
+
+
+async def test_healthz_is_503_without_the_database_and_says_so(app):
+    app.processor.db = app.db.__class__  # anything that fails: the database is gone
+    try:
+        status, body = await get(app, "/healthz")
+    finally:
+        app.processor.db = app.db
+    assert status == 503 and json.loads(body)["database"] == {"reachable": False}
+
+
+def test_the_backlog_reads_the_first_due_row_of_each_priority(db):
+    """A row claimed by a sender (not due for a minute) and a newer due notice: the notice is the
+    oldest due; rows sent or failed do not count."""
+    now = datetime.now(UTC)
+    with unit_of_work(db) as uow:
+        reply = outbox_row("web", "a", None, Outgoing("r"), now - timedelta(minutes=30))
+        notice = outbox_row("web", "b", None, Outgoing("n"), now - timedelta(minutes=10), kind="notice")
+        sent = outbox_row("web", "c", None, Outgoing("s"), now - timedelta(hours=5)) | {"status": "sent"}
+        uow.outbox.add_many([reply | {"not_before": now + timedelta(minutes=1)}, notice, sent])
+    with unit_of_work(db) as uow:
+        pending, oldest = uow.outbox.backlog(now)
+    assert pending == 2 and oldest == now - timedelta(minutes=10)
+
+
+async def test_health_and_alerts_on_postgresql(pg_url):
+    """The backlog's and the failures' reads on PostgreSQL, through a running App: /healthz, and
+    an alert queued once for two checks."""
+    settings = make_settings(pg_url)
+    app = App(settings)
+    await app.start()
+    try:
+        seed_org(app.db)
+        add_member(app.db, "pgadm", "Quản Trị", "KG", Role.admin, locale="en")
+        queue(app.db, "nobody-listens", age=timedelta(minutes=settings.alert_backlog_minutes + 1))
+        fail_events(app.db, settings.alert_failed_events)
+        health = json.loads((await get(app, "/healthz"))[1])
+        assert health["outbox"]["pending"] == 1 and health["outbox"]["oldest_due_seconds"] >= 60 * 16
+        assert await app.alerts.check() == 2  # the backlog and the failed events, on the admin's web chat
+        assert await app.alerts.check() == 0
+    finally:
+        await app.stop()
+
+
+# ---- /metrics ---------------------------------------------------------------------------------
+
+
+async def test_metrics_count_updates_latency_sends_and_the_backlog(settings, org, db):
+    add_member(db, "m1", "Minh", "RG-VB", Role.secretary)
+    first, second = App(settings), App(make_settings(settings.database_url))  # one registry each
+    await first.start()
+    try:
+        async with WebUser(first, "m1") as user:
+            await user.say("/giupdo")
+            await user.say("/giupdo")
+        queue(db, "nobody-listens", age=timedelta(minutes=3))
+        status, body = await get(first, "/metrics")
+    finally:
+        await first.stop()
+        second.db.dispose()
+    assert status == 200
+    samples = scrape(body)
+    web = (("channel", "web"),)
+    assert samples[("chidoan_updates_received_total", web)] == 2
+    assert samples[("chidoan_updates_handled_total", (("channel", "web"), ("outcome", "new")))] == 2
+    assert samples[("chidoan_handler_seconds_count", web)] == 2
+    assert samples[("chidoan_messages_sent_total", web)] >= 2
+    assert samples[("chidoan_outbox_pending", ())] == 1
+    assert 170 <= samples[("chidoan_outbox_oldest_due_seconds", ())] <= 300
+    assert samples[("chidoan_leader", ())] == 1
+    assert samples[("chidoan_database_up", ())] == 1
+    others = scrape(second.metrics.exposition((0, None), datetime.now(UTC), True).decode())
+    assert not [k for k in others if k[0] == "chidoan_updates_received_total"]  # its own registry
+
+
+async def test_metrics_are_shown_without_the_database(app, db):
+    queue(db, "nobody-listens", age=timedelta(minutes=1))
+    assert scrape((await get(app, "/metrics"))[1])[("chidoan_outbox_pending", ())] == 1
+    app.processor.db = app.db.__class__  # anything that fails: the database is gone
+    try:
+        status, body = await get(app, "/metrics")
+    finally:
+        app.processor.db = app.db
+    samples = scrape(body)
+    assert status == 200 and samples[("chidoan_database_up", ())] == 0
+    assert samples[("chidoan_outbox_pending", ())] == 1  # as last read
+
+
+async def test_metrics_count_a_duplicate_delivery_as_such(app):
+    incoming = Incoming(channel="web", event_id="dup-1", user_id="d", chat_id="d", text="/start")
+    assert await app.host.submit(incoming) is True
+    assert await app.host.submit(incoming) is False
+    samples = scrape(app.metrics.exposition((0, None), datetime.now(UTC), True).decode())
+    assert samples[("chidoan_updates_handled_total", (("channel", "web"), ("outcome", "duplicate")))] == 1
+
+
+@pytest.mark.parametrize("child", [False, True], ids=["on the database thread", "in a child process"])
+async def test_metrics_count_reminders_per_stage(tmp_path, child):
+    settings = make_settings(
+        f"sqlite:///{tmp_path}/chidoan.sqlite3",
+        CHIDOAN_SWEEP_PROCESS=child,
+        CHIDOAN_REMINDERS=True,
+        CHIDOAN_OBLIGATIONS_FROM="2026-09-01",
+    )
+    db = make_db(settings.database_url)
+    upgrade(db)
+    seed_org(db)
+    bind_people(db)
+    app = App(settings)
+    try:
+        season = await app.sweeps.reminders(local(2026, 10, 7, 9, 0))
+    finally:
+        await app.sweeps.stop()
+        await app.processor.stop()
+        app.db.dispose()
+    with db.connect() as conn:
+        table = Reminder.__table__
+        made = Counter(dict(conn.execute(select(table.c.stage, func.count()).group_by(table.c.stage)).all()))
+    db.dispose()
+    assert season.created > 0 and sum(made.values()) == season.created
+    samples = scrape(app.metrics.exposition((0, None), datetime.now(UTC), True).decode())
+    counted = {dict(k[1])["stage"]: v for k, v in samples.items() if k[0] == "chidoan_reminders_queued_total"}
+    assert counted == dict(made)  # every stage the sweep made, as many as it made
+
+
+# ---- alerts -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def admin(db, org):
+    """An admin with a web chat and a Telegram chat."""
+    account_id = add_member(db, "adm", "Quản Trị", "KG", Role.admin, locale="en")
+    with unit_of_work(db) as uow:
+        uow.conn.execute(
+            ChannelIdentity.__table__.insert().values(
+                account_id=account_id,
+                channel="telegram",
+                external_id="900",
+                chat_id="900",
+                created_at=datetime.now(UTC),
+            )
+        )
+    return account_id
+
+
+def fail_events(db, n: int, first: int = 0) -> None:
+    now = datetime.now(UTC)
+    with unit_of_work(db) as uow:
+        for i in range(first, first + n):
+            uow.events.record_failed(
+                error="boom",
+                raw=None,
+                now=now,
+                channel="web",
+                event_id=f"f{i}",
+                account_id=None,
+                kind="message",
+                text="words",
+                payload=None,
+            )
+
+
+async def test_failed_events_piling_up_are_told_to_the_admins_once_a_period(app, db, admin):
+    fail_events(db, app.settings.alert_failed_events - 1)
+    assert await app.alerts.check() == 0
+    fail_events(db, 1, first=app.settings.alert_failed_events)
+    assert await app.alerts.check() == 2  # the admin's web chat and Telegram
+    assert await app.alerts.check() == 0  # once per period
+    rows = admin_rows(db, "alert:failed-events:")
+    assert {r.channel for r in rows} == {"web", "telegram"}
+    text = Outgoing.from_body(rows[0].body).text
+    assert text == gettext("en", FAILED_EVENTS, count=app.settings.alert_failed_events, hours="6")
+
+
+async def test_messages_given_up_piling_up_are_told(app, db, admin):
+    """Rows failed after every retry within the period count; an old failure does not."""
+    now = datetime.now(UTC)
+    with unit_of_work(db) as uow:
+        row = outbox_row("telegram", "gone", None, Outgoing("x"), now) | {"status": "failed"}
+        uow.outbox.add_many([row | {"not_before": now - timedelta(hours=7)}])
+        uow.outbox.add_many([row] * (app.settings.alert_failed_events - 1))
+    assert await app.alerts.check() == 0
+    with unit_of_work(db) as uow:
+        uow.outbox.add_many([row])
+    assert await app.alerts.check() == 2
+    [text] = {Outgoing.from_body(r.body).text for r in admin_rows(db, "alert:given-up:")}
+    assert text == gettext("en", GIVEN_UP, count=app.settings.alert_failed_events, hours="6")
+
+
+async def test_an_old_backlog_is_told_to_the_admins(app, db, admin):
+    queue(db, "nobody-listens", age=timedelta(minutes=app.settings.alert_backlog_minutes - 1))
+    assert await app.alerts.check() == 0
+    with unit_of_work(db) as uow:  # waited longer now
+        older = datetime.now(UTC) - timedelta(minutes=app.settings.alert_backlog_minutes + 2)
+        uow.conn.execute(update(OUT).values(created_at=older))
+    assert await app.alerts.check() == 2
+    [text] = {Outgoing.from_body(r.body).text for r in admin_rows(db, "alert:backlog:")}
+    minutes = app.settings.alert_backlog_minutes + 2
+    assert text in {gettext("en", BACKLOG, pending=p, minutes=m) for p in (1, 2) for m in (minutes, minutes + 1)}
+
+
+async def test_losing_the_leadership_is_told(app, db, admin):
+    app.leader = SimpleNamespace(held=True, since=datetime.now(UTC))
+    assert await app.alerts.check() == 0
+    app.leader.held = False
+    assert await app.alerts.check() == 2
+    assert await app.alerts.check() == 0
+    [row, _] = admin_rows(db, "alert:leader:")
+    assert Outgoing.from_body(row.body).text.startswith(gettext("en", LEADER_LOST, time="")[:40])
+
+
+async def test_a_refused_telegram_token_is_counted_and_told_on_the_other_app(settings, org, db, tg, admin):
+    """Telegram answers 401: the reply waits (not a failed attempt), /metrics counts it, and the
+    admins are told in the web chat, not on Telegram, where it could not arrive."""
+    app = App(tg_settings(settings, tg))
+    await app.start()
+    try:
+        user = TgUser(tg, db, 4242)
+        await user.say("/start")  # answered: the token works
+        tg.token = "7001002003:another-token"  # revoked at BotFather
+        tg.push_update(user.message("/giupdo"))
+        await until(lambda: admin_rows_failed(db), what="a send refused")
+        told = await app.alerts.check()
+    finally:
+        await app.stop()
+    assert told == 1
+    [row] = admin_rows(db, "alert:token-telegram:")
+    assert row.channel == "web" and Outgoing.from_body(row.body).text == gettext(
+        "en", TOKEN_REFUSED, platform="Telegram"
+    )
+    refused = admin_rows_failed(db)[0]
+    assert refused.status == OutboxStatus.pending and refused.attempts == 0
+    samples = scrape(app.metrics.exposition((0, None), datetime.now(UTC), True).decode())
+    assert samples[("chidoan_messages_failed_total", (("channel", "telegram"), ("reason", "token")))] >= 1
+
+
+def admin_rows_failed(db) -> list:
+    with db.connect() as conn:
+        return list(conn.execute(select(OUT).where(OUT.c.error.like("token refused%"))))
+
+
+# ---- logs -------------------------------------------------------------------------------------
+
+
+async def test_the_log_never_holds_the_token_nor_what_people_write(settings, org, db, tg):
+    """A whole conversation on Telegram at DEBUG, as JSON lines, with an error that quotes the Bot
+    API's URL (the token is in it, as aiohttp's errors quote it): no token, no message text."""
+    secret_text = "Nguyễn Văn Bí Mật 0912345678"
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    app_settings = tg_settings(settings, tg, CHIDOAN_LOG_FORMAT="json")
+    handler.setFormatter(logs.formatter(app_settings.log_format, logs.secrets_of(app_settings)))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    level, root.level = root.level, logging.DEBUG
+    try:
+        app = App(app_settings)
+        await app.start()
+        try:
+            user = TgUser(tg, db, 5151)
+            await user.say("/start")
+            await user.say(secret_text)
+            url = f"{tg.base_url}/bot{tg.token}/sendMessage"
+            try:
+                raise aiohttp.InvalidURL(url)
+            except aiohttp.InvalidURL:
+                logging.getLogger("aiogram.test").exception("request to %s failed", url)
+        finally:
+            await app.stop()
+    finally:
+        root.removeHandler(handler)
+        root.level = level
+    written = stream.getvalue()
+    lines = [json.loads(line) for line in written.splitlines()]
+    assert lines and all({"time", "level", "logger", "message"} <= set(line) for line in lines)
+    assert any("request to" in line["message"] and "exc_info" in line for line in lines)
+    assert tg.token not in written and tg.token.split(":")[1] not in written
+    assert secret_text not in written and "0912345678" not in written
+
+
+async def test_a_handler_error_quoting_what_a_person_wrote_is_logged_without_it(app, db, monkeypatch):
+    """A bug that fails on a person's text and quotes it, in a batch and alone (the processor
+    logs the first, the engine the second): the log has the error, not the text."""
+    add_member(db, "h1", "Hạnh", "RG-VB", Role.secretary)
+    secret_text = "Trần Thị Hạnh, 0987654321\nở Rạch Giá"
+
+    def broken(self, ctx, state, text):
+        if ctx.incoming.text == secret_text:
+            int(ctx.incoming.text)  # ValueError: invalid literal for int() with base 10: '…'
+        return route(self, ctx, state, text)
+
+    from chidoan.engine.dispatch import Engine
+
+    route = Engine._route
+    monkeypatch.setattr(Engine, "_route", broken)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logs.formatter("json"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    level, root.level = root.level, logging.INFO
+    try:
+        async with WebUser(app, "h1") as user:
+            await user.say(secret_text)
+    finally:
+        root.removeHandler(handler)
+        root.level = level
+    written = stream.getvalue()
+    assert "invalid literal for int()" in written and "handler failed on web event" in written
+    assert "batch of 1 failed" in written
+    assert "0987654321" not in written and "Trần Thị Hạnh" not in written
+
+
+def test_redaction_catches_any_telegram_token_and_configured_secrets():
+    fmt = logs.formatter("text", ["my-webhook-secret-value", "short"])
+    url = "https://api.telegram.org/bot123456789:" + "A" * 35 + "/getMe"
+    record = logging.LogRecord("x", logging.WARNING, __file__, 1, "%s %s short", (url, "my-webhook-secret-value"), None)
+    assert fmt.format(record).endswith(": https://api.telegram.org/bot***/getMe *** short")
+
+
+def test_the_command_writes_json_lines_when_asked(tmp_path):
+    env = command_env(CHIDOAN_DATA_DIR=str(tmp_path), CHIDOAN_LOG_FORMAT="json", CHIDOAN_LOG_LEVEL="DEBUG")
+    done = subprocess.run(
+        [sys.executable, "-m", "chidoan", "migrate"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    assert lines and all(line["level"] in {"DEBUG", "INFO", "WARNING"} for line in lines)
+    assert not [line for line in done.stderr.splitlines() if line.strip() and not line.startswith("{")]
+
+
+# ---- backup and restore -----------------------------------------------------------------------
+
+
+@pytest.mark.sqlite_only("chidoan backup copies a SQLite database; PostgreSQL's is pg_dump (README)")
+async def test_backup_while_the_app_writes_then_restore_and_open(app, db, settings, tmp_path, monkeypatch):
+    files = Path(settings.files_dir)
+    files.mkdir(parents=True, exist_ok=True)
+    (files / "doc-1").write_bytes(b"%PDF-1.4 the report")
+    monkeypatch.setenv("CHIDOAN_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("CHIDOAN_FILES_DIR", str(files))
+    stop = asyncio.Event()
+
+    async def write() -> int:
+        n = 0
+        while not stop.is_set():
+            await app.host.submit(Incoming(channel="web", event_id=f"w{n}", user_id="w", chat_id="w", text="/giupdo"))
+            n += 1
+        return n
+
+    writer = asyncio.create_task(write())
+    await asyncio.sleep(0.3)
+    archive = tmp_path / "out" / "backup.tar.gz"
+    folder_dest = tmp_path / "folders"
+    assert await asyncio.to_thread(cli, ["backup", str(archive)]) == 0
+    assert await asyncio.to_thread(cli, ["backup", str(folder_dest)]) == 0
+    stop.set()
+    written = await writer
+    assert written > 0
+    [folder] = list(folder_dest.iterdir())
+    assert re.fullmatch(r"chidoan-\d{8}-\d{6}", folder.name)
+    assert (folder / "files" / "doc-1").read_bytes() == b"%PDF-1.4 the report"
+    with sqlite3.connect(folder / "chidoan.sqlite3") as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        backed_up = conn.execute("SELECT count(*) FROM inbound_event WHERE event_id LIKE 'w%'").fetchone()[0]
+    assert 0 < backed_up <= written
+    with tarfile.open(archive) as tar:
+        assert any(name.endswith("chidoan.sqlite3") for name in tar.getnames())
+
+    # Restored elsewhere: the database opens with the rows it held, the files are back.
+    target = tmp_path / "restored"
+    monkeypatch.setenv("CHIDOAN_DATABASE_URL", f"sqlite:///{target}/chidoan.sqlite3")
+    monkeypatch.setenv("CHIDOAN_FILES_DIR", str(target / "files"))
+    assert await asyncio.to_thread(cli, ["restore", str(archive)]) == 0
+    assert (target / "files" / "doc-1").read_bytes() == b"%PDF-1.4 the report"
+    assert await asyncio.to_thread(cli, ["restore", str(archive)]) == 1  # exists: --replace needed
+    restored = App(make_settings(f"sqlite:///{target}/chidoan.sqlite3"))
+    try:
+        with unit_of_work(restored.db) as uow:
+            assert (
+                uow.conn.execute(
+                    select(func.count()).select_from(EVENT).where(EVENT.c.event_id.like("w%"))
+                ).scalar_one()
+                > 0
+            )
+    finally:
+        restored.db.dispose()
+
+
+def test_backup_on_postgresql_runs_pg_dump_and_restore_says_how(pg_url, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CHIDOAN_DATABASE_URL", pg_url)
+    monkeypatch.setenv("CHIDOAN_FILES_DIR", str(tmp_path / "files"))
+    assert cli(["migrate"]) == 0
+    assert cli(["--lang", "en", "backup", str(tmp_path / "b")]) == 0
+    [folder] = list((tmp_path / "b").iterdir())
+    listing = subprocess.run(["pg_restore", "--list", str(folder / "chidoan.dump")], capture_output=True, text=True)
+    assert listing.returncode == 0 and "TABLE public outbox" in listing.stdout
+    assert cli(["--lang", "en", "restore", str(folder)]) == 1
+    assert "pg_restore --clean --if-exists --no-owner" in capsys.readouterr().out
+
+
+# ---- the Docker image -------------------------------------------------------------------------
+
+
+def test_the_image_runs_the_commands_the_tests_run():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    cmd = json.loads(re.search(r"^CMD (.+)$", dockerfile, re.M).group(1))
+    assert cmd == ["chidoan", "run"]
+    assert re.search(r"^USER chidoan$", dockerfile, re.M)
+    env = dict(re.findall(r"(CHIDOAN_\w+)=(\S+)", re.search(r"^ENV (.+?)\n\n", dockerfile, re.M | re.S).group(1)))
+    assert env["CHIDOAN_LOG_FORMAT"] == "json" and env["CHIDOAN_FILES_DIR"] == "/data/files"
+    assert "--require-hashes" in dockerfile and "requirements/run.txt" in dockerfile
+    # The folders the volumes are mounted on belong to the image's user (a new volume copies them).
+    assert re.search(r"mkdir -p /data/files \\\n\s+&& chown -R chidoan:chidoan /data", dockerfile)
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert services["migrate"]["command"] == ["chidoan", "migrate"]
+    assert services["bot"]["command"] == cmd
+    assert services["bot"]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
+    for name in ("migrate", "bot"):
+        assert set(services[name]["volumes"]) == {"data:/data", "files:/data/files"}
+        assert services[name]["environment"]["CHIDOAN_FILES_DIR"] == env["CHIDOAN_FILES_DIR"]
+        assert services[name]["environment"]["CHIDOAN_DATABASE_URL"].startswith("postgresql://")
+
+
+async def test_the_images_health_check_passes_against_a_running_app(app):
+    """The HEALTHCHECK's command, as the image runs it (CHIDOAN_WEB_PORT from the image's ENV)."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    check = re.search(r'^HEALTHCHECK .*? CMD \["python", "-c", (".*")\]$', dockerfile, re.M)
+    assert check, "the HEALTHCHECK is the exec form of python -c"
+    program = json.loads(check.group(1))
+    env = command_env(CHIDOAN_WEB_PORT=str(app.settings.web_port))
+    ok = await asyncio.to_thread(subprocess.run, [sys.executable, "-c", program], env=env, timeout=30)
+    assert ok.returncode == 0
+    app.processor.db = app.db.__class__  # the database gone: the check fails, Docker restarts it
+    try:
+        bad = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-c", program], env=env, capture_output=True, timeout=30
+        )
+    finally:
+        app.processor.db = app.db
+    assert bad.returncode != 0
