@@ -8,6 +8,7 @@ import base64
 import os
 import subprocess
 import sys
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -214,16 +215,18 @@ def s3(monkeypatch):
     }.items():
         monkeypatch.setenv(name, value)
     endpoint = f"http://127.0.0.1:{port}"
+    # moto keeps its buckets in the process, across servers: start from none (the test runs twice).
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")).close()
     S3Files("s3://chidoan-files", endpoint).client.create_bucket(Bucket="chidoan-files")
     yield endpoint
     server.stop()
 
 
-async def test_with_an_s3_store_the_photos_go_to_the_bucket_and_come_back_as_sent(tmp_path, s3):
+async def test_with_an_s3_store_the_photos_go_to_the_bucket_and_come_back_as_sent(database_url, s3):
     from tests.conftest import seed_org
 
     settings = make_settings(
-        f"sqlite:///{tmp_path}/chidoan.sqlite3",
+        database_url,
         CHIDOAN_FILE_STORE="s3://chidoan-files/unit-test",
         CHIDOAN_S3_ENDPOINT_URL=s3,
     )

@@ -188,9 +188,9 @@ async def test_metrics_count_a_duplicate_delivery_as_such(app):
 
 
 @pytest.mark.parametrize("child", [False, True], ids=["on the database thread", "in a child process"])
-async def test_metrics_count_reminders_per_stage(tmp_path, child):
+async def test_metrics_count_reminders_per_stage(database_url, child):
     settings = make_settings(
-        f"sqlite:///{tmp_path}/chidoan.sqlite3",
+        database_url,
         CHIDOAN_SWEEP_PROCESS=child,
         CHIDOAN_REMINDERS=True,
         CHIDOAN_OBLIGATIONS_FROM="2026-09-01",
