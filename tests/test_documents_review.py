@@ -23,9 +23,9 @@ EXTRA_UNITS = [("RG-AH", "Đoàn phường An Hòa"), ("RG-TH", "Đoàn xã Th�
 
 
 @pytest.fixture
-def docs_settings(tmp_path):
+def docs_settings(database_url):
     # Units nobody has joined owe the plans due after this day (the start rule).
-    return make_settings(f"sqlite:///{tmp_path}/chidoan.sqlite3", CHIDOAN_OBLIGATIONS_FROM="2026-01-01")
+    return make_settings(database_url, CHIDOAN_OBLIGATIONS_FROM="2026-01-01")
 
 
 @pytest.fixture

@@ -46,8 +46,8 @@ class Clock:
 
 
 @pytest.fixture
-def settings(tmp_path):
-    return make_settings(f"sqlite:///{tmp_path}/chidoan.sqlite3", CHIDOAN_OBLIGATIONS_FROM="2026-01-01")
+def settings(database_url):
+    return make_settings(database_url, CHIDOAN_OBLIGATIONS_FROM="2026-01-01")
 
 
 @pytest.fixture

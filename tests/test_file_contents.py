@@ -14,7 +14,7 @@ from chidoan.engine.filekinds import picture_or_pdf
 from chidoan.i18n import gettext
 from chidoan.storage.models import Document, ReportKind
 from chidoan.storage.uow import unit_of_work
-from tests.conftest import WebUser, add_member
+from tests.conftest import WebUser, add_member, document_bytes
 from tests.test_meetings import PNG, app, report_until_photos, telegram_report_until_photos  # noqa: F401  (the app fixture)
 from tests.test_zalo_oa import ZaloUser, zalo, zapp  # noqa: F401  (the Zalo fixtures)
 
@@ -87,7 +87,7 @@ async def test_a_renamed_executable_is_refused_in_the_web_chat(app, db):  # noqa
         await user.press("Send the report")
         assert "1 file(s) attached" in user.text
     [kept] = report_files(db, "RG-VB-KP1")
-    assert (kept.filename, kept.content) == ("bien-ban.png", PNG)
+    assert (kept.filename, document_bytes(db, kept.id)) == ("bien-ban.png", PNG)
     assert uploads(db) == 1
 
 
@@ -113,7 +113,8 @@ async def test_a_renamed_executable_is_refused_on_telegram(settings, org, db, tg
     finally:
         await telegram.stop()
     pdf, photo = report_files(db, "RG-VB-KP1")
-    assert (pdf.filename, pdf.content) == ("bien-ban.pdf", PDF) and photo.content.startswith(b"\xff\xd8\xff")
+    assert (pdf.filename, document_bytes(db, pdf.id)) == ("bien-ban.pdf", PDF)
+    assert document_bytes(db, photo.id).startswith(b"\xff\xd8\xff")
     assert uploads(db) == 2
 
 

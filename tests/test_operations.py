@@ -193,9 +193,9 @@ async def test_metrics_count_a_duplicate_delivery_as_such(app):
 
 
 @pytest.mark.parametrize("child", [False, True], ids=["on the database thread", "in a child process"])
-async def test_metrics_count_reminders_per_stage(tmp_path, child):
+async def test_metrics_count_reminders_per_stage(database_url, child):
     settings = make_settings(
-        f"sqlite:///{tmp_path}/chidoan.sqlite3",
+        database_url,
         CHIDOAN_SWEEP_PROCESS=child,
         CHIDOAN_REMINDERS=True,
         CHIDOAN_OBLIGATIONS_FROM="2026-09-01",
@@ -482,6 +482,7 @@ def test_the_command_writes_json_lines_when_asked(tmp_path):
 # ---- backup and restore -----------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only("chidoan backup copies a SQLite database; PostgreSQL's is pg_dump (README)")
 async def test_backup_while_the_app_writes_then_restore_and_open(app, db, settings, tmp_path, monkeypatch):
     files = Path(settings.files_dir)
     files.mkdir(parents=True, exist_ok=True)

@@ -379,8 +379,8 @@ def test_a_branch_group_dissolved_into_its_base_unit_ends_its_roles(db, org, set
 
 
 @pytest.fixture
-def reminding(tmp_path):
-    return make_settings(f"sqlite:///{tmp_path}/chidoan.sqlite3", CHIDOAN_SWEEP_PROCESS=False, **REMINDING)
+def reminding(database_url):
+    return make_settings(database_url, CHIDOAN_SWEEP_PROCESS=False, **REMINDING)
 
 
 async def test_reminders_do_not_chase_the_merged_unit(reminding, tmp_path):

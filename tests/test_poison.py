@@ -32,10 +32,10 @@ LONG_NAME = "Biên bản sinh hoạt chi đoàn " + "rất dài " * 40 + "lần 
 APOLOGY = "could not handle your last message"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database(request, tmp_path):
+@pytest.fixture
+def database(database_url):
     """A migrated database with the test org tree, on SQLite or on PostgreSQL."""
-    url = f"sqlite:///{tmp_path}/chidoan.sqlite3" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    url = database_url
     db = make_db(url)
     upgrade(db)
     seed_org(db)

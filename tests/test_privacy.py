@@ -34,8 +34,8 @@ from tests.conftest import WebUser, add_member, document_bytes, make_settings, n
 
 
 @pytest.fixture
-def settings(tmp_path):
-    return make_settings(f"sqlite:///{tmp_path}/chidoan.sqlite3", CHIDOAN_ASK_CONSENT=True)
+def settings(database_url):
+    return make_settings(database_url, CHIDOAN_ASK_CONSENT=True)
 
 
 def db_of(settings):

@@ -36,8 +36,8 @@ from tests.test_reminders import (
 
 
 @pytest.fixture
-def settings(tmp_path):
-    return make_settings(f"sqlite:///{tmp_path}/chidoan.sqlite3", CHIDOAN_SWEEP_PROCESS=False, **REMINDING)
+def settings(database_url):
+    return make_settings(database_url, CHIDOAN_SWEEP_PROCESS=False, **REMINDING)
 
 
 @pytest.fixture
@@ -112,8 +112,8 @@ def test_a_deadline_moved_later_gets_its_own_stages(settings, db, org, people):
     ]
 
 
-async def test_a_child_process_that_died_is_replaced(tmp_path, db, org, people):
-    sweeps = await sweeper(make_settings(f"sqlite:///{tmp_path}/chidoan.sqlite3", **REMINDING))
+async def test_a_child_process_that_died_is_replaced(settings, db, org, people):
+    sweeps = await sweeper(make_settings(settings.database_url, **REMINDING))  # sweeps in a child process
     try:
         await sweeps.reminders(local(2026, 10, 8, 8, 0))
         assert sweeps._pool is not None

@@ -37,10 +37,10 @@ REMINDING = {"CHIDOAN_REMINDERS": True, "CHIDOAN_OBLIGATIONS_FROM": "2026-09-01"
 
 
 @pytest.fixture
-def settings(tmp_path):
+def settings(database_url):
     """Sweeps on the database thread, where they keep what they found for the test to read; the
     child process the service uses is tested by the tests that set CHIDOAN_SWEEP_PROCESS."""
-    return make_settings(f"sqlite:///{tmp_path}/chidoan.sqlite3", CHIDOAN_SWEEP_PROCESS=False, **REMINDING)
+    return make_settings(database_url, CHIDOAN_SWEEP_PROCESS=False, **REMINDING)
 
 
 def backdate(db, when: datetime = BOUND) -> None:

@@ -24,8 +24,8 @@ DOC = table(Document)
 
 
 @pytest.fixture
-def settings(tmp_path):
-    return make_settings(f"sqlite:///{tmp_path}/chidoan.sqlite3", CHIDOAN_ASK_CONSENT=True)
+def settings(database_url):
+    return make_settings(database_url, CHIDOAN_ASK_CONSENT=True)
 
 
 def branch_secretary(db) -> int:

@@ -15,7 +15,7 @@ from chidoan.bot.app import App
 from chidoan.programmes.loader import programmes
 from chidoan.reminders.obligations import Calendar
 from chidoan.review.status import REGISTRATION_STATES, assemble, count_units, groups_of, status_chunk, status_of
-from chidoan.storage.db import make_db, upgrade
+from chidoan.storage.db import upgrade
 from chidoan.storage.models import (
     Commitment,
     CompiledReport,
@@ -28,7 +28,7 @@ from chidoan.storage.models import (
     table,
 )
 from chidoan.storage.uow import unit_of_work
-from tests.conftest import WebUser, add_member, document_bytes, make_settings, seed_org
+from tests.conftest import WebUser, add_member, document_bytes, seed_org
 from tests.test_registration import clock_at, register
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -254,19 +254,8 @@ def check_states_and_totals(engine, settings) -> None:
     assert (vb.meetings_year, vb.meetings_month, vb.meetings_expected, vb.dialogues_year) == (1, 0, 12, 0)
 
 
-def test_status_of_every_state_on_sqlite(db, settings):
+def test_status_of_every_state(db, settings):
     check_states_and_totals(db, settings)
-
-
-@pytest.mark.postgres
-def test_status_of_every_state_on_postgresql(pg_url):
-    settings = make_settings(pg_url)
-    engine = make_db(pg_url)
-    try:
-        upgrade(engine)
-        check_states_and_totals(engine, settings)
-    finally:
-        engine.dispose()
 
 
 def roundtrip_0017(engine) -> None:
@@ -286,18 +275,8 @@ def roundtrip_0017(engine) -> None:
     assert "ix_report_unit_held" in {i["name"] for i in inspect(engine).get_indexes("report")}
 
 
-def test_migration_0017_goes_down_and_up_on_sqlite(db):
+def test_migration_0017_goes_down_and_up(db):
     roundtrip_0017(db)
-
-
-@pytest.mark.postgres
-def test_migration_0017_goes_down_and_up_on_postgresql(pg_url):
-    engine = make_db(pg_url)
-    try:
-        upgrade(engine)
-        roundtrip_0017(engine)
-    finally:
-        engine.dispose()
 
 
 # ---- /trangthai end to end -------------------------------------------------------------------

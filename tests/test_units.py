@@ -26,7 +26,7 @@ from chidoan.storage.models import (
     RoleAssignment,
 )
 from chidoan.storage.uow import unit_of_work
-from tests.conftest import WebUser, add_member, make_settings, new_invite
+from tests.conftest import WebUser, add_member, new_invite
 from tests.test_meetings import report_until_photos
 from tests.test_registration import PROGRAMME, TASKS, clock_at, register
 
@@ -36,14 +36,6 @@ PNG = base64.b64decode(
 NOT_FOUND = "Không có đơn vị nào có mã hoặc tên “{}” trong phạm vi đồng chí được xem."
 INVALID = "Nút này không còn dùng được nữa."
 OUT = Outbox.__table__
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def settings(request, tmp_path):
-    """Every test here on SQLite and on the local PostgreSQL (the subtree queries, the joins)."""
-    if request.param == "sqlite":
-        return make_settings(f"sqlite:///{tmp_path}/chidoan.sqlite3")
-    return make_settings(request.getfixturevalue("pg_url"))
 
 
 @pytest.fixture

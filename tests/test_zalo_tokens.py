@@ -49,11 +49,9 @@ async def oauth(caplog):
         assert not leaked, f"a token was logged: {record.name}: {line[:200]}"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def url(request, tmp_path) -> str:
-    if request.param == "postgresql":
-        return request.getfixturevalue("pg_url")
-    return f"sqlite:///{tmp_path}/chidoan.sqlite3"
+@pytest.fixture
+def url(database_url) -> str:
+    return database_url
 
 
 def settings_for(url: str, oauth: FakeZaloOAuth, **extra):
@@ -285,10 +283,9 @@ async def test_an_error_answer_keeps_the_pair_and_tells_the_admins_once(url, oau
         db.dispose()
 
 
-async def test_a_failed_refresh_ahead_of_expiry_keeps_using_the_valid_token(tmp_path, oauth):
+async def test_a_failed_refresh_ahead_of_expiry_keeps_using_the_valid_token(url, oauth):
     """Refreshing ahead fails: sending goes on with the stored token while it lasts, and the next
     tries wait a while (no hammering of OAuth on every send)."""
-    url = f"sqlite:///{tmp_path}/chidoan.sqlite3"
     settings = settings_for(url, oauth)
     db = database(url)
     access, _ = seed_pair(db, oauth, expires_in=timedelta(hours=3))
@@ -304,8 +301,7 @@ async def test_a_failed_refresh_ahead_of_expiry_keeps_using_the_valid_token(tmp_
         db.dispose()
 
 
-async def test_an_expired_token_with_a_failing_refresh_is_an_error(tmp_path, oauth):
-    url = f"sqlite:///{tmp_path}/chidoan.sqlite3"
+async def test_an_expired_token_with_a_failing_refresh_is_an_error(url, oauth):
     db = database(url)
     seed_pair(db, oauth, expires_in=timedelta(minutes=-5))
     tokens = ZaloTokens(settings_for(url, oauth), db)
@@ -318,8 +314,7 @@ async def test_an_expired_token_with_a_failing_refresh_is_an_error(tmp_path, oau
         db.dispose()
 
 
-async def test_no_pair_stored_says_to_connect(tmp_path, oauth):
-    url = f"sqlite:///{tmp_path}/chidoan.sqlite3"
+async def test_no_pair_stored_says_to_connect(url, oauth):
     db = database(url)
     tokens = ZaloTokens(settings_for(url, oauth), db)
     try:
@@ -357,8 +352,7 @@ async def test_refreshed_ahead_of_expiry_and_not_before(url, oauth):
         db.dispose()
 
 
-async def test_the_periodic_check_refreshes_ahead_of_expiry(tmp_path, oauth):
-    url = f"sqlite:///{tmp_path}/chidoan.sqlite3"
+async def test_the_periodic_check_refreshes_ahead_of_expiry(url, oauth):
     db = database(url)
     access, _ = seed_pair(db, oauth, expires_in=timedelta(hours=6))
     tokens = ZaloTokens(settings_for(url, oauth), db, check_every=0.05)
@@ -393,8 +387,7 @@ async def run_cli(*args: str) -> int:
     return await asyncio.to_thread(main, ["--lang", "en", *args])  # main runs its own event loop
 
 
-async def test_zalo_connect_then_status(tmp_path, oauth, monkeypatch, capsys):
-    url = f"sqlite:///{tmp_path}/chidoan.sqlite3"
+async def test_zalo_connect_then_status(url, tmp_path, oauth, monkeypatch, capsys):
     settings_for(url, oauth)
     monkeypatch.chdir(tmp_path)  # no stray .env
     for key, value in oauth.settings().items():
@@ -451,13 +444,12 @@ async def test_zalo_connect_then_status(tmp_path, oauth, monkeypatch, capsys):
         assert token not in out
 
 
-async def test_the_admin_reads_the_warning_in_the_web_chat_at_once(tmp_path, oauth):
+async def test_the_admin_reads_the_warning_in_the_web_chat_at_once(url, oauth):
     """In the running app (the channel's way: `ZaloTokens.for_host`), a failed refresh reaches an
     admin's open web chat without waiting for the sender's next round."""
     from chidoan.bot.app import App
     from tests.conftest import WebUser
 
-    url = f"sqlite:///{tmp_path}/chidoan.sqlite3"
     settings = settings_for(url, oauth)
     db = database(url)
     seed_org(db)
@@ -479,11 +471,10 @@ async def test_the_admin_reads_the_warning_in_the_web_chat_at_once(tmp_path, oau
         db.dispose()
 
 
-async def test_zalo_connect_asks_for_the_code_in_a_terminal(tmp_path, oauth, monkeypatch, capsys):
+async def test_zalo_connect_asks_for_the_code_in_a_terminal(url, tmp_path, oauth, monkeypatch, capsys):
     import builtins
     import sys
 
-    url = f"sqlite:///{tmp_path}/chidoan.sqlite3"
     settings_for(url, oauth)
     monkeypatch.chdir(tmp_path)
     for key, value in oauth.settings().items():
@@ -503,10 +494,9 @@ async def test_zalo_connect_asks_for_the_code_in_a_terminal(tmp_path, oauth, mon
     db.dispose()
 
 
-async def test_a_pair_that_arrives_in_pieces_is_read_whole(tmp_path, oauth):
+async def test_a_pair_that_arrives_in_pieces_is_read_whole(url, oauth):
     # One read(n) of the answer returns what has arrived so far: half a pair, refused as "not
     # JSON" after Zalo had already spent the refresh token.
-    url = f"sqlite:///{tmp_path}/chidoan.sqlite3"
     db = database(url)
     access, _ = seed_pair(db, oauth, expires_in=timedelta(hours=1))
     oauth.chunked = True
