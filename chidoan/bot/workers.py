@@ -16,7 +16,6 @@ import gc
 import importlib
 import logging
 import os
-import pkgutil
 import signal
 import time
 from dataclasses import dataclass, field
@@ -80,7 +79,7 @@ class Supervisor:
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
-        _preload()
+        _preload(self.settings)
         self.children = [_Child(n, self._spawn(n), time.monotonic()) for n in range(1, self.workers + 1)]
         while not self._stopping:
             time.sleep(POLL)
@@ -139,13 +138,13 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _preload() -> None:
-    """Import what a worker runs (every channel's module: aiogram's among them), then keep the
+def _preload(settings) -> None:
+    """Import what a worker runs (its channels' modules: aiogram's among them), then keep the
     collector off that heap, so each forked worker starts at once and shares it."""
     from chidoan.bot import app, channels
 
-    for module in pkgutil.iter_modules(channels.__path__):
-        importlib.import_module(f"{channels.__name__}.{module.name}")
+    for name in channels.modules(settings):
+        importlib.import_module(name)
     del app
     gc.collect()
     gc.freeze()
