@@ -29,10 +29,6 @@ from datetime import UTC, date, datetime
 from functools import partial
 from typing import Any
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.styles import Font
 from sqlalchemy import Text, and_, func, or_, select
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import aliased
@@ -592,6 +588,14 @@ class Sheets:
     """The workbook being written (write-only: rows go to temporary files as they come)."""
 
     def __init__(self) -> None:
+        # openpyxl (with numpy, Pillow and lxml: about 23 MB) is loaded by the first export, not
+        # by every worker at start.
+        from openpyxl import Workbook
+        from openpyxl.cell import WriteOnlyCell
+        from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+        from openpyxl.styles import Font
+
+        self.new_cell, self.illegal = WriteOnlyCell, ILLEGAL_CHARACTERS_RE
         self.book = Workbook(write_only=True)
         self.sheets = {}
         bold = Font(bold=True)
@@ -600,7 +604,7 @@ class Sheets:
             sheet.freeze_panes = "A2"
             header = []
             for text in headers:
-                cell = WriteOnlyCell(sheet, value=text)
+                cell = self.new_cell(sheet, value=text)
                 cell.font = bold
                 header.append(cell)
             sheet.append(header)
@@ -608,20 +612,20 @@ class Sheets:
 
     def _cell(self, sheet, value: Any) -> Any:
         if isinstance(value, str):
-            value = ILLEGAL_CHARACTERS_RE.sub("", value)
+            value = self.illegal.sub("", value)
             if not value:
                 return None
             if value.startswith("="):  # a text, never a formula
-                cell = WriteOnlyCell(sheet, value=value)
+                cell = self.new_cell(sheet, value=value)
                 cell.data_type = "s"
                 return cell
             return value
         if isinstance(value, datetime):
-            cell = WriteOnlyCell(sheet, value=value)
+            cell = self.new_cell(sheet, value=value)
             cell.number_format = "dd/mm/yyyy hh:mm"
             return cell
         if isinstance(value, date):
-            cell = WriteOnlyCell(sheet, value=value)
+            cell = self.new_cell(sheet, value=value)
             cell.number_format = "dd/mm/yyyy"
             return cell
         return value
