@@ -16,6 +16,8 @@ import tarfile
 import time
 import zipfile
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -392,18 +394,42 @@ def admin_rows_failed(db) -> list:
 # ---- logs -------------------------------------------------------------------------------------
 
 
+@contextmanager
+def logged(formatter: logging.Formatter, level: int) -> Iterator[io.StringIO]:
+    """What is logged meanwhile at `level` or above, formatted. The root's level is set with
+    setLevel, not assigned: a logger caches what it was asked whether to log (logging's
+    isEnabledFor), and only setLevel clears that; assigned, a logger that was asked at
+    WARNING before (by an earlier test) would go on dropping INFO."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    before = root.level
+    root.addHandler(handler)
+    root.setLevel(level)
+    try:
+        yield stream
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(before)
+
+
+def test_the_log_captured_has_what_a_logger_left_out_before():
+    quiet = logging.getLogger("chidoan.bot.processor")
+    with logged(logs.formatter("text"), logging.WARNING) as stream:
+        quiet.info("left out")  # asked at WARNING: no
+    assert stream.getvalue() == ""
+    with logged(logs.formatter("text"), logging.INFO) as stream:
+        quiet.info("kept")
+    assert "kept" in stream.getvalue()
+
+
 async def test_the_log_never_holds_the_token_nor_what_people_write(settings, org, db, tg):
     """A whole conversation on Telegram at DEBUG, as JSON lines, with an error that quotes the Bot
     API's URL (the token is in it, as aiohttp's errors quote it): no token, no message text."""
     secret_text = "Nguyễn Văn Bí Mật 0912345678"
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
     app_settings = tg_settings(settings, tg, CHIDOAN_LOG_FORMAT="json")
-    handler.setFormatter(logs.formatter(app_settings.log_format, logs.secrets_of(app_settings)))
-    root = logging.getLogger()
-    root.addHandler(handler)
-    level, root.level = root.level, logging.DEBUG
-    try:
+    with logged(logs.formatter(app_settings.log_format, logs.secrets_of(app_settings)), logging.DEBUG) as stream:
         app = App(app_settings)
         await app.start()
         try:
@@ -417,9 +443,6 @@ async def test_the_log_never_holds_the_token_nor_what_people_write(settings, org
                 logging.getLogger("aiogram.test").exception("request to %s failed", url)
         finally:
             await app.stop()
-    finally:
-        root.removeHandler(handler)
-        root.level = level
     written = stream.getvalue()
     lines = [json.loads(line) for line in written.splitlines()]
     assert lines and all({"time", "level", "logger", "message"} <= set(line) for line in lines)
@@ -443,18 +466,9 @@ async def test_a_handler_error_quoting_what_a_person_wrote_is_logged_without_it(
 
     route = Engine._route
     monkeypatch.setattr(Engine, "_route", broken)
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(logs.formatter("json"))
-    root = logging.getLogger()
-    root.addHandler(handler)
-    level, root.level = root.level, logging.INFO
-    try:
+    with logged(logs.formatter("json"), logging.INFO) as stream:
         async with WebUser(app, "h1") as user:
             await user.say(secret_text)
-    finally:
-        root.removeHandler(handler)
-        root.level = level
     written = stream.getvalue()
     assert "invalid literal for int()" in written and "handler failed on web event" in written
     assert "batch of 1 failed" in written

@@ -1,11 +1,14 @@
 """`chidoan run --workers N`, end to end: the command as a child process on PostgreSQL, in webhook
 mode against the fake Bot API; updates posted to its one port are answered by both workers (the
-X-Chidoan-Worker header names the process), stored once each and replied to; a worker killed is
-started again by the parent; SIGTERM stops them all. On SQLite it refuses to start."""
+X-Chidoan-Worker header names the process), stored once each and replied to; every scrape of
+/metrics counts them all, whichever worker answers it; the leader killed is started again by the
+parent, its counts stay in /metrics and its leadership leaves it; SIGTERM stops them all. On
+SQLite it refuses to start."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -19,9 +22,15 @@ from sqlalchemy import create_engine, func, select
 
 from chidoan.storage.models import InboundEvent, table
 from tests.conftest import ROOT, command_env, free_port, wait_healthy
+from tests.test_operations import scrape
 
 EVENT = table(InboundEvent)
 UPDATES = 40
+SCRAPES = 8  # at least, and until both workers answered one
+RECEIVED = ("chidoan_updates_received_total", (("channel", "telegram"),))
+NEW = ("chidoan_updates_handled_total", (("channel", "telegram"), ("outcome", "new")))
+SENT = ("chidoan_messages_sent_total", (("channel", "telegram"),))
+LEADER = ("chidoan_leader", ())
 
 
 def children(pid: int) -> set[int]:
@@ -35,6 +44,39 @@ async def until(check, within: float = 30.0, what: str = "condition"):
             return found
         await asyncio.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+async def answer(port: int, path: str) -> tuple[int, str]:
+    """GET on a connection of its own (so the kernel picks the worker): which worker answered, and what."""
+    async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}{path}") as response:
+        assert response.status == 200, await response.text()
+        return int(response.headers["X-Chidoan-Worker"]), await response.text()
+
+
+async def answer_metrics(port: int) -> dict:
+    return scrape((await answer(port, "/metrics"))[1])
+
+
+async def scrapes(port: int, workers: set[int]) -> list[dict]:
+    """/metrics scraped SCRAPES times at least, and until each of `workers` answered."""
+    answered: set[int] = set()
+    seen = []
+    while len(seen) < SCRAPES or answered != workers:
+        assert len(seen) < 100, answered
+        pid, text = await answer(port, "/metrics")
+        answered.add(pid)
+        seen.append(scrape(text))
+    return seen
+
+
+async def leading(port: int, workers: set[int]) -> int:
+    """The worker that holds the leadership, by /healthz (asked until it is one of `workers`)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        pid, text = await answer(port, "/healthz")
+        if pid in workers and json.loads(text)["leader"]["held"]:
+            return pid
+    raise AssertionError("no leader")
 
 
 def test_several_workers_refuse_sqlite(tmp_path):
@@ -53,9 +95,13 @@ def test_several_workers_refuse_sqlite(tmp_path):
 
 
 @pytest.mark.postgres
-async def test_two_workers_serve_one_port(pg_url, tg):
+async def test_two_workers_serve_one_port(pg_url, tg, tmp_path):
     port = free_port()
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
+    (metrics / "counter_1.db").write_bytes(b"")  # a previous run's, unreadable: the workers' start empties it
     env = command_env(
+        PROMETHEUS_MULTIPROC_DIR=str(metrics),
         CHIDOAN_DATABASE_URL=pg_url,
         CHIDOAN_WEB_PORT=str(port),
         CHIDOAN_WEB_ENABLED="false",
@@ -94,8 +140,16 @@ async def test_two_workers_serve_one_port(pg_url, tg):
         await until(lambda: all(tg.sent_texts(8000 + n) for n in range(UPDATES)), what="every reply sent")
         assert all(len(tg.sent_texts(8000 + n)) == 1 for n in range(UPDATES))  # each once
 
-        # A worker killed is started again by the parent.
-        killed = min(workers)
+        # Each scrape shows the whole service, whichever worker answers it.
+        deadline = time.monotonic() + 30  # the sender's round is recorded just after its sends
+        while (await answer_metrics(port))[SENT] != UPDATES:
+            assert time.monotonic() < deadline, "the sends not counted"
+            await asyncio.sleep(0.2)
+        for samples in await scrapes(port, workers):
+            assert (samples[RECEIVED], samples[NEW], samples[SENT], samples[LEADER]) == (UPDATES, UPDATES, UPDATES, 1)
+
+        # The leader killed is started again by the parent; its counts stay, its leadership goes.
+        killed = await leading(port, workers)
         os.kill(killed, signal.SIGKILL)
         again = await until(
             lambda: len(children(parent.pid)) == 2 and killed not in children(parent.pid) and children(parent.pid),
@@ -104,6 +158,9 @@ async def test_two_workers_serve_one_port(pg_url, tg):
         assert len(again & workers) == 1
         async with aiohttp.ClientSession() as session:
             await wait_healthy(session, port, parent)
+        await leading(port, again)
+        for samples in await scrapes(port, again):
+            assert (samples[RECEIVED], samples[NEW], samples[SENT], samples[LEADER]) == (UPDATES, UPDATES, UPDATES, 1)
     finally:
         parent.send_signal(signal.SIGTERM)  # passed on to the workers, which stop; then the parent
         try:

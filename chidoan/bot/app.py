@@ -97,6 +97,7 @@ class App:
         self._runner: web.AppRunner | None = None
 
     async def _lead(self) -> None:
+        self.metrics.leader.set(1)  # at once, not at this worker's next scrape: the gauge is summed over workers
         if self.listener is not None:
             await self.listener.start()
         await self.sender.start()
@@ -107,6 +108,7 @@ class App:
     async def _follow(self) -> None:
         """Stop leading: what was started on becoming leader, the sender's round under way
         finished and recorded (its rows' lease keeps another leader off them meanwhile)."""
+        self.metrics.leader.set(0)
         await self.sweeps.stop()
         await self.nudges.stop()
         await self.jobs.stop()

@@ -152,7 +152,6 @@ def _db(settings):
 
 
 def cmd_run(settings, args, _voice) -> int:
-    from chidoan.bot.app import App, StartupError
     from chidoan.bot.workers import Supervisor, refusal
 
     refused = refusal(settings, args.workers)
@@ -165,6 +164,8 @@ def cmd_run(settings, args, _voice) -> int:
         else:
             _db(settings).dispose()  # the schema brought up to date once, before the workers start
         return Supervisor(settings, args.workers).run()
+    from chidoan.bot.app import App, StartupError  # not before the workers' metrics are set up (bot/workers.py)
+
     try:
         app = App(settings)
     except StartupError as exc:  # one clear line; a traceback would only hide it

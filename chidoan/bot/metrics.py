@@ -3,18 +3,30 @@ a channel hands in (`Host.submit`), every outcome the Sender records, every remi
 queues. The outbox's backlog is read from the database when scraped, not kept up to date.
 
 Each App has a registry of its own (not prometheus-client's global one), so several Apps in one
-process (the tests) count apart. Labels are channel, stage, reason: never a person or a chat.
+process (the tests) count apart. Under `chidoan run --workers N` a scrape reaches one worker, so
+there each worker's counts are kept in files (prometheus-client's multiprocess mode, set up by
+bot/workers.py before prometheus_client is imported) and every scrape shows the sum over the
+workers, those that died included. Labels are channel, stage, reason: never a person or a chat.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter as Tally
 from collections.abc import Awaitable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+    multiprocess,
+)
 
 from chidoan.bot.channels.base import REFUSED_TOKEN
 from chidoan.bot.sender import MAX_ATTEMPTS
@@ -28,6 +40,8 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Seconds from an update handed in to its answer committed: a lone update takes a few ms, a
 # group commit under load tens, a wedged database thread seconds.
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Read as prometheus_client reads it, when imported: set, the counts go to files in it.
+SHARED = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 
 
 class Metrics:
@@ -61,18 +75,36 @@ class Metrics:
         self.reminders = Counter(
             "chidoan_reminders_queued", "Reminders and digests queued, per stage", ["stage"], registry=registry
         )
-        self.pending = Gauge("chidoan_outbox_pending", "Outbox rows waiting to be sent", registry=registry)
+        # Gauges over several workers: what the scraped worker read just now (the most recent),
+        # and how many lead (the sum: 1, or 0 while the leadership changes hands).
+        self.pending = Gauge(
+            "chidoan_outbox_pending",
+            "Outbox rows waiting to be sent",
+            registry=registry,
+            multiprocess_mode="livemostrecent",
+        )
         self.oldest_due = Gauge(
             "chidoan_outbox_oldest_due_seconds",
             "Age of the oldest outbox row that is due and not sent (0: none)",
             registry=registry,
+            multiprocess_mode="livemostrecent",
         )
         self.leader = Gauge(
-            "chidoan_leader", "1 while this worker is the leader (runs sweeps, sends)", registry=registry
+            "chidoan_leader",
+            "1 while a worker is the leader (runs sweeps, sends)",
+            registry=registry,
+            multiprocess_mode="livesum",
         )
         self.database = Gauge(
-            "chidoan_database_up", "1 when the database answered the scrape's read (the backlog)", registry=registry
+            "chidoan_database_up",
+            "1 when the database answered the scrape's read (the backlog)",
+            registry=registry,
+            multiprocess_mode="livemostrecent",
         )
+        self.shown = registry
+        if SHARED:  # every worker's files, summed
+            self.shown = CollectorRegistry()
+            multiprocess.MultiProcessCollector(self.shown, SHARED)
         self.token_refusals: Tally[str] = Tally()  # per channel, for the admins' alert (bot/alerts.py)
         self._children: dict[tuple[str, str], Any] = {}  # labelled children, looked up once
 
@@ -122,4 +154,4 @@ class Metrics:
             self.pending.set(pending)
             self.oldest_due.set(max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0)
         self.leader.set(1 if leader else 0)
-        return generate_latest(self.registry)
+        return generate_latest(self.shown)

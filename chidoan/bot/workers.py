@@ -5,7 +5,8 @@ seconds of CPU: its models are built at import), then forks N children, each an 
 one of N (CHIDOAN_WORKERS): they start at once, share the imported code's memory until they
 write to it, and each listens on the same port with SO_REUSEPORT, so the kernel spreads
 connections over them; a person's updates are handled in Telegram's order across them (see
-storage/events.py). The parent only supervises: SIGTERM or SIGINT is passed on to every child
+storage/events.py). /metrics shows the whole service whichever worker answers (the counts kept
+in files under one directory, see `_share_metrics`). The parent only supervises: SIGTERM or SIGINT is passed on to every child
 and waited for; a child that dies is started again (after a pause that grows while it keeps
 dying at once)."""
 
@@ -16,9 +17,13 @@ import gc
 import importlib
 import logging
 import os
+import shutil
 import signal
+import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +31,7 @@ POLL = 0.2  # seconds between looks at the children
 STOP_WAIT = 30.0  # seconds the children get to stop before they are killed
 RESTART_PAUSE = (0.5, 30.0)  # first and longest pause before a child that died is started again
 STEADY = 10.0  # a child that ran this long died of something new: its pause starts over
+METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's multiprocess mode (bot/metrics.py)
 
 
 def refusal(settings, workers: int) -> str | None:
@@ -56,6 +62,7 @@ class Supervisor:
         self.workers = workers
         self.children: list[_Child] = []
         self._stopping = False
+        self.metrics_dir = ""
 
     def _spawn(self, number: int) -> int:
         pid = os.fork()
@@ -79,13 +86,18 @@ class Supervisor:
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
-        _preload(self.settings)
-        self.children = [_Child(n, self._spawn(n), time.monotonic()) for n in range(1, self.workers + 1)]
-        while not self._stopping:
-            time.sleep(POLL)
-            for child in self.children:
-                self._watch(child)
-        return self._stop_all()
+        self.metrics_dir, made = _share_metrics()
+        try:
+            _preload(self.settings)
+            self.children = [_Child(n, self._spawn(n), time.monotonic()) for n in range(1, self.workers + 1)]
+            while not self._stopping:
+                time.sleep(POLL)
+                for child in self.children:
+                    self._watch(child)
+            return self._stop_all()
+        finally:
+            if made:
+                shutil.rmtree(self.metrics_dir, ignore_errors=True)
 
     def _watch(self, child: _Child) -> None:
         """A child that died is started again, after its pause (the pause doubles while it keeps
@@ -94,6 +106,7 @@ class Supervisor:
         if pid == 0 or self._stopping:
             return
         code = os.waitstatus_to_exitcode(status)
+        self._gone(child.pid)
         now = time.monotonic()
         if now - child.started >= STEADY:
             child.pause = RESTART_PAUSE[0]
@@ -129,6 +142,12 @@ class Supervisor:
             os.waitpid(pid, 0)
         return 0
 
+    def _gone(self, pid: int) -> None:
+        """A worker that died: its gauges leave /metrics (its counters stay in the sums)."""
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid, self.metrics_dir)
+
 
 def _alive(pid: int) -> bool:
     """Not exited (a child that exited unnoticed is reaped here)."""
@@ -136,6 +155,25 @@ def _alive(pid: int) -> bool:
         return os.waitpid(pid, os.WNOHANG)[0] == 0
     except ChildProcessError:
         return False
+
+
+def _share_metrics() -> tuple[str, bool]:
+    """One /metrics for all the workers: each keeps its counts in files of its own under one
+    directory, summed when scraped. PROMETHEUS_MULTIPROC_DIR if set (emptied: what is in it is
+    a previous run's), else a temporary directory (True: made here, removed at the end).
+    prometheus_client picks the mode when imported: before the parent imports what the workers
+    run (`_preload`)."""
+    if "prometheus_client" in sys.modules:
+        raise RuntimeError(
+            f"prometheus_client was imported before {METRICS_DIR} was set: each worker would count apart"
+        )
+    given = os.environ.get(METRICS_DIR)
+    if given:
+        Path(given).mkdir(parents=True, exist_ok=True)
+        for stale in Path(given).glob("*.db"):
+            stale.unlink()
+    directory = os.environ[METRICS_DIR] = given or tempfile.mkdtemp(prefix="chidoan-metrics-")
+    return directory, not given
 
 
 def _preload(settings) -> None:
