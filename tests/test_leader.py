@@ -188,3 +188,40 @@ async def test_a_job_stored_on_a_follower_is_done_once_by_the_leader_at_once(pg_
         for app in apps:
             await app.stop()
         db.dispose()
+
+
+async def test_a_lone_worker_leads_when_its_start_returns(pg_url):
+    leader = Leader(pg_url, retry=0.05, check=0.3)
+    await leader.start()
+    try:
+        assert leader.held  # its /healthz says so at once, and the sender runs from the first update
+    finally:
+        await leader.stop()
+
+
+async def test_a_stop_during_a_take_over_lets_it_finish_then_steps_down(pg_url):
+    """Stopping half-started services (a take-over cancelled midway) could wait forever."""
+    holder = Leader(pg_url, retry=0.05, check=0.3)
+    await holder.start()
+    follower = Leader(pg_url, retry=0.05, check=0.3)
+    events: list[str] = []
+
+    async def gained() -> None:
+        events.append("gaining")
+        await asyncio.sleep(0.3)
+        events.append("gained")
+
+    async def lost() -> None:
+        events.append("lost")
+
+    follower.gained.append(gained)
+    follower.lost.append(lost)
+    await follower.start()
+    assert holder.held and not follower.held
+    await holder.stop()
+    for _ in range(200):
+        if events:
+            break
+        await asyncio.sleep(0.02)
+    await follower.stop()
+    assert events == ["gaining", "gained", "lost"]

@@ -59,17 +59,30 @@ class Leader:
         self.lost: list[Callback] = []
         self._conn: psycopg.AsyncConnection | None = None
         self._task: asyncio.Task | None = None
+        self._gaining: asyncio.Task | None = None  # taking over: never cut short (see stop)
 
     async def start(self) -> None:
-        if self.postgres:
-            self._task = asyncio.create_task(self._run(), name="chidoan-leader")
-        else:
+        """Lead at once if no one does (the first try is awaited: a lone worker leads when its
+        start returns), else go on trying in the background."""
+        if not self.postgres:
             await self._gain()
+            return
+        try:
+            await self._connect()
+            if await self._try():
+                await self._gain()
+        except (psycopg.Error, OSError, TimeoutError) as exc:
+            log.warning("leader: %s: %s", type(exc).__name__, exc)
+            await self._close()
+        self._task = asyncio.create_task(self._run(), name="chidoan-leader")
 
     async def stop(self) -> None:
-        """Step down (what leads stops first), then give the lock back for another to take."""
+        """Step down (what leads stops first), then give the lock back for another to take. A
+        take-over under way finishes first: stopping half-started services could wait forever."""
         await cancel(self._task)
         self._task = None
+        if self._gaining is not None:
+            await self._gaining
         await self._lose()
         if self._conn is not None:
             with contextlib.suppress(Exception):  # closing the connection releases it anyway
@@ -79,10 +92,12 @@ class Leader:
     async def _run(self) -> None:
         while True:
             try:
-                self._conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True, connect_timeout=5)
-                while not await self._try():
-                    await asyncio.sleep(self.retry)
-                await self._gain()
+                if not self.held:
+                    await self._connect()
+                    while not await self._try():
+                        await asyncio.sleep(self.retry)
+                    self._gaining = asyncio.ensure_future(self._gain())
+                    await asyncio.shield(self._gaining)
                 while await self._alive():
                     await asyncio.sleep(self.check)
                 log.error("leader: its database connection failed; stepping down")
@@ -91,6 +106,10 @@ class Leader:
             await self._lose()
             await self._close()
             await asyncio.sleep(self.retry)
+
+    async def _connect(self) -> None:
+        if self._conn is None:
+            self._conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True, connect_timeout=5)
 
     async def _try(self) -> bool:
         assert self._conn is not None
