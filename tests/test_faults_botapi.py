@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import time
 
-import pytest
 from sqlalchemy import func, select
 
 from chidoan.bot.app import App
@@ -108,11 +107,6 @@ async def test_bot_api_500_429_and_timeouts_under_load(settings, db):
 STALL = 15.0  # seconds one send to the Bot API takes
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the Sender's round waits for its slowest send before claiming what was queued since "
-    "(bot/sender.py, the leader helper's lane): a reply queued meanwhile waits the stall",
-)
 async def test_a_stalled_send_holds_up_no_other_chat(settings, db):
     """One send hangs (a slow Bot API, within aiogram's 60 s timeout): a reply queued meanwhile to
     somebody else goes out at once, not after it."""

@@ -549,3 +549,53 @@ async def test_a_count_asked_before_a_restart_is_answered_after_it(settings, db,
         await app.stop()
     with unit_of_work(db) as uow:
         assert uow.nudges.pending() == []
+
+
+def _chunk_then_database_gone(settings, at, after):
+    """The child's part (here on a thread): a first chunk, then the database is gone."""
+    import time
+
+    from sqlalchemy.exc import OperationalError
+
+    if after == 0:
+        return ["a reminder"], 1
+    time.sleep(0.2)  # still composing when this process fails to store the first chunk
+    raise OperationalError("SELECT", {}, ConnectionError("server closed the connection unexpectedly"))
+
+
+async def test_a_sweep_cut_off_from_its_database_leaves_no_failure_unretrieved(settings, monkeypatch):
+    """The database goes while the sweep stores a chunk and its child composes the next: the
+    sweep fails (the next one tries again) and the next chunk's failure is not left in a future
+    nobody reads (asyncio's "Future exception was never retrieved")."""
+    import gc
+    from collections import Counter
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy.exc import OperationalError
+
+    from chidoan.bot import sweeps as sweeping
+
+    loop = asyncio.get_running_loop()
+    reported: list[str] = []
+    loop.set_exception_handler(lambda _loop, context: reported.append(str(context.get("message"))))
+    sweeps = await sweeper(settings)
+    monkeypatch.setattr(sweeping, "child_chunk", _chunk_then_database_gone)
+
+    async def database_gone(work):
+        raise OperationalError("INSERT", {}, ConnectionError("server closed the connection unexpectedly"))
+
+    sweeps._pool = ThreadPoolExecutor(max_workers=1)  # type: ignore[assignment]
+    processor, sweeps.processor.run = sweeps.processor, database_gone  # type: ignore[method-assign]
+    failed = False
+    try:
+        await sweeps._child_sweep(datetime.now(UTC), Counter())
+    except OperationalError:
+        failed = True
+    await asyncio.sleep(0.5)  # the next chunk has failed meanwhile
+    sweeps._pool.shutdown(wait=True)
+    del processor.run
+    await processor.stop()
+    gc.collect()
+    loop.set_exception_handler(None)
+    assert failed
+    assert not [m for m in reported if "never retrieved" in m], reported

@@ -412,3 +412,42 @@ def test_an_outage_is_told_at_its_start_once_a_period_and_at_its_end(caplog):
         ("ERROR", "the thing still failing: 121 times in 120 s, the last: OSError: connection refused", False),
         ("WARNING", "the thing works again, after 130 failures in 130 s", False),
     ]
+
+
+async def test_a_documents_bytes_are_read_off_the_database_thread(settings, db, tmp_path):
+    """The file store may be S3 (up to 10 MB a file, a network read): the sender reads the bytes
+    outside its transaction, so the database thread is not held by the read."""
+    import threading
+
+    from chidoan.storage.files import LocalFiles, attach
+
+    class Watched(LocalFiles):
+        read_on: list[str] = []
+
+        def get(self, key: str) -> bytes:
+            self.read_on.append(threading.current_thread().name)
+            return super().get(key)
+
+    store = attach(settings.database_url, Watched(tmp_path / "files"))
+    with unit_of_work(db) as uow:
+        document = uow.documents.add(kind="export", filename="a.docx", content=b"docx bytes", now=datetime.now(UTC))
+    queue_body = rows_for("chat", ["here"])[0] | {
+        "body": {"text": "here", "document": {"id": document, "filename": "a.docx"}}
+    }
+    with unit_of_work(db) as uow:
+        uow.outbox.add_many([queue_body])
+
+    class Carrying(Recording):
+        async def send(self, chat_id: str, message: Outgoing) -> None:
+            assert message.attachment is not None
+            self.sent.append((chat_id, (message.attachment.content or b"").decode(), time.monotonic()))
+
+    channel = Carrying(Limits())
+    processor = own_processor(settings)
+    await processor.start()
+    try:
+        assert await Sender(processor, {"telegram": channel}).drain_once() == 1
+    finally:
+        await processor.stop()
+    assert [t for _c, t, _a in channel.sent] == ["docx bytes"]
+    assert store.read_on and not any(name.startswith("chidoan-db") for name in store.read_on), store.read_on

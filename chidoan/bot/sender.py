@@ -8,19 +8,23 @@ within LEASE of its death. Each row's before-send intent (its `sent_at`, still p
 committed just before its send, and its outcome just after it, so a crash repeats at most the
 messages in flight at that moment: those are claimed again once their lease is over.
 Intents and outcomes of concurrent sends are written together (`Journal`: one commit for all
-those queued while the previous one commits). Two lanes claim and send in
-rounds of their own: replies (priority 0), and notices and bulk rows (a reminder season) in
-priority order, about a second of each channel's budget a round (`Pacer.budget`). So a reply
-queued while a season is sending is claimed at once, and the pacer (bot/pacing.py) gives it the
+those queued while the previous one commits). An outcome that cannot be written (the database
+is away) is kept in memory and written once it answers, its chat still in flight meanwhile, so
+the message is not sent again. Two lanes claim and send each on its own: replies (priority 0),
+and notices and bulk rows (a reminder season) in priority order, about a second of each
+channel's budget at a time (`Pacer.budget`, the rows in flight counted). Each chat's rows are
+delivered by a task of their own, and the lane claims again as soon as it is woken or a chat is
+done, skipping the chats in flight: a stalled send holds up its own chat only. So a reply queued
+while a season is sending is claimed at once, and the pacer (bot/pacing.py) gives it the
 channel's next slot before the season's waiting sends: it waits one slot, never for the season.
 A send awaits its slot when it comes within about a second; a row whose slot is further off is
-put off until then (not counted as a failure), so a round stays far shorter than the lease and
-one busy chat never holds up the others.
+put off until then (not counted as a failure), so a chat's delivery stays far shorter than the
+lease and one busy chat never holds up the others.
 
 Order is kept per (chat, priority): a chat's rows of one priority go out in the order queued,
 and one that cannot go now (put off, retried later) holds back the later rows of that chat and
-priority only; a reply may overtake a reminder queued for the same chat. Each chat's outcomes
-row's outcome is recorded as soon as it is known. On 429 (`RetryLater`) a row is tried again after the time
+priority only; a reply may overtake a reminder queued for the same chat. Each row's outcome is
+recorded as soon as it is known. On 429 (`RetryLater`) a row is tried again after the time
 the platform gives; blocked (`Unreachable`): the chat's pending rows stop and the identity is
 marked unreachable; any other error: backoff, then `failed` after MAX_ATTEMPTS.
 
@@ -33,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections import defaultdict
@@ -42,6 +47,7 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from sqlalchemy import Row
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from chidoan.bot import downloads
 from chidoan.bot.channels.base import Channel, NotReachableNow, RetryLater, Unreachable
@@ -53,7 +59,7 @@ from chidoan.engine.dispatch import notice_row
 from chidoan.engine.messages import Attachment, Outgoing
 from chidoan.engine.notices import Window
 from chidoan.storage.clock import utcnow
-from chidoan.storage.documents import FileDamaged
+from chidoan.storage.documents import FileDamaged, read_bytes
 from chidoan.storage.files import FileMissing
 from chidoan.storage.models import OutboxKind, Priority
 from chidoan.storage.outbox import LEASE, UNREADABLE_FILE
@@ -62,6 +68,10 @@ from chidoan.storage.uow import UnitOfWork
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
+# Seconds between tries to write an outcome while the database is away (a refused connection is
+# cheap: retried often, the reply after it goes soon after the database is back), and how long a
+# shutdown's drain waits for them before sending anything.
+KEEP_PAUSE, KEEP_PAUSE_MAX, SETTLE_WITHIN = 0.25, 1.0, 5.0
 RENEW = LEASE.total_seconds() / 4  # seconds between renewals of the claimed rows' lease
 
 
@@ -84,6 +94,11 @@ class Lane:
     priorities: tuple[int, int]  # inclusive
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     next_due: float | None = None  # monotonic time when its earliest put-off row is due
+    # Chats being delivered, each by a task of its own, and how many rows each holds: the lane
+    # claims again without waiting for them (a stalled send holds up its own chat only), skipping
+    # these chats (their rows stay leased), so a chat's rows still go one at a time in order.
+    in_flight: dict[tuple[str, str], int] = field(default_factory=dict)
+    tasks: set[asyncio.Task] = field(default_factory=set)
     outage: Outage = field(init=False)  # its rounds failing (the database down): logged once a minute
 
     def __post_init__(self) -> None:
@@ -100,13 +115,56 @@ class Journal:
         self._queued: list[tuple[Callable[[UnitOfWork], None], asyncio.Future[None]]] = []
         self._task: asyncio.Task | None = None
         self.commits = 0
+        self.unrecorded: list[Callable[[UnitOfWork], None]] = []  # outcomes of sends, not committed yet
 
-    async def write(self, work: Callable[[UnitOfWork], None]) -> None:
+    def _submit(self, work: Callable[[UnitOfWork], None]) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queued.append((work, future))
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._flush(), name="chidoan-sender-journal")
-        await asyncio.shield(future)  # a cancelled round still has its write committed
+        return future
+
+    async def write(self, work: Callable[[UnitOfWork], None]) -> None:
+        future = self._submit(work)
+        try:
+            await asyncio.shield(future)  # a cancelled round still has its write committed
+        except asyncio.CancelledError:
+            future.add_done_callback(_log_orphan)  # its writer is gone: a failure is logged here, once
+            raise
+
+    async def keep(self, work: Callable[[UnitOfWork], None]) -> None:
+        """`write`, tried again while the database is unreachable, until it is committed: the
+        outcome of a send that went out is kept in memory meanwhile (`unrecorded`, even past a
+        stop: the next start writes it before claiming anything), and its chat stays in flight,
+        so its row is not claimed and sent again."""
+        self.unrecorded.append(work)
+        await self._settle(work)
+
+    async def settle(self) -> None:
+        """Write the outcomes kept unrecorded, waiting for the database while it is unreachable."""
+        for work in list(self.unrecorded):
+            await self._settle(work)
+
+    async def _settle(self, work: Callable[[UnitOfWork], None]) -> None:
+        pause = KEEP_PAUSE
+        while work in self.unrecorded:
+            future = self._submit(work)
+            future.add_done_callback(partial(self._committed, work))  # also when its writer is gone
+            try:
+                await asyncio.shield(future)
+            except (OperationalError, InterfaceError) as exc:
+                log.warning("recording %d send outcome(s) failed (%s): kept, tried again", len(self.unrecorded), exc)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, KEEP_PAUSE_MAX)
+            except Exception:  # not the database being away: this write fails alone, as `write`'s
+                with contextlib.suppress(ValueError):
+                    self.unrecorded.remove(work)
+                raise
+
+    def _committed(self, work: Callable[[UnitOfWork], None], future: asyncio.Future[None]) -> None:
+        if not future.cancelled() and future.exception() is None:
+            with contextlib.suppress(ValueError):
+                self.unrecorded.remove(work)
 
     async def _flush(self) -> None:
         while self._queued:
@@ -137,6 +195,11 @@ class Journal:
         except Exception as exc:
             return exc
         return None
+
+
+def _log_orphan(future: asyncio.Future[None]) -> None:
+    if not future.cancelled() and (exc := future.exception()) is not None:
+        log.warning("a sender's write failed after its round was cancelled: %s", exc)
 
 
 class Sender:
@@ -195,6 +258,7 @@ class Sender:
     async def _loop(self) -> None:
         renewing = asyncio.create_task(self._renew(), name="chidoan-sender-lease")
         try:
+            await self.journal.settle()  # what went out before a stop, first: it is not sent again
             await asyncio.gather(*(self._run(lane) for lane in self.lanes))
         finally:
             await cancel(renewing)
@@ -211,53 +275,87 @@ class Sender:
                     log.exception("renewing the lease of %d outbox row(s) failed", len(ids))
 
     async def _run(self, lane: Lane) -> None:
-        while not self._stopping:
-            try:
-                handled = await self._round(lane)
-            except Exception as exc:
-                lane.outage.failed(exc)
-                handled = 0
-            else:
-                lane.outage.worked()
-            if handled == 0 and not self._stopping:
-                timeout = self.idle
-                if lane.next_due is not None:  # a paced chat's turn comes before the idle poll
-                    timeout = max(0.0, min(timeout, lane.next_due - time.monotonic() + 0.01))
-                    lane.next_due = None
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(lane.wake.wait(), timeout)
-                lane.wake.clear()
+        try:
+            while not self._stopping:
+                lane.wake.clear()  # before claiming: a wake during the claim is kept
+                try:
+                    handled = len(await self._round(lane))
+                except Exception as exc:
+                    lane.outage.failed(exc)
+                    handled = 0
+                else:
+                    lane.outage.worked()
+                if handled == 0 and not self._stopping:
+                    timeout = self.idle
+                    if lane.next_due is not None:  # a paced chat's turn comes before the idle poll
+                        timeout = max(0.0, min(timeout, lane.next_due - time.monotonic() + 0.01))
+                        lane.next_due = None
+                    with contextlib.suppress(TimeoutError):  # woken by a commit, or a chat done
+                        await asyncio.wait_for(lane.wake.wait(), timeout)
+            await asyncio.gather(*lane.tasks, return_exceptions=True)  # the chats under way finish and record
+        finally:
+            for task in list(lane.tasks):
+                await cancel(task)
 
     async def drain_once(self) -> int:
         """One round of each lane, replies first: claim, deliver, record. Returns how many rows
         were handled."""
-        return sum([await self._round(lane) for lane in self.lanes])
+        try:  # outcomes kept from before a stop first: their rows are not claimed and sent again
+            await asyncio.wait_for(self.journal.settle(), SETTLE_WITHIN)
+        except TimeoutError:
+            return 0  # the database is away: nothing more is sent
+        handled = 0
+        for lane in self.lanes:
+            started = await self._round(lane)
+            handled += sum(started.values())
+            await asyncio.gather(*started)
+        return handled
 
-    async def _round(self, lane: Lane) -> int:
-        rows = await self.processor.run(lambda uow: self._claim(uow, lane))
-        if not rows:
-            return 0
+    async def _round(self, lane: Lane) -> dict[asyncio.Task, int]:
+        """Claim the lane's due rows, but none of a chat in flight, and start each chat's
+        delivery as a task of its own. Returns the tasks started and each one's rows."""
+        busy = {
+            channel: sum(n for (c, _chat), n in lane.in_flight.items() if c == channel) for channel in self.channels
+        }
+        skip = list(lane.in_flight)
+        rows = await self.processor.run(lambda uow: self._claim(uow, lane, skip, busy))
         by_chat: dict[tuple[str, str], list[Row]] = defaultdict(list)
         for row in rows:
             by_chat[(row.channel, row.chat_id)].append(row)
-        self._claimed.update(r.id for r in rows)
+        started = {}
+        for key, chat_rows in by_chat.items():
+            self._claimed.update(r.id for r in chat_rows)
+            lane.in_flight[key] = len(chat_rows)
+            task = asyncio.create_task(self._deliver(lane, key, chat_rows), name=f"chidoan-sender-{lane.name}-chat")
+            lane.tasks.add(task)
+            started[task] = len(chat_rows)
+        return started
+
+    async def _deliver(self, lane: Lane, key: tuple[str, str], rows: list[Row]) -> None:
         try:
-            await asyncio.gather(*(self._deliver_chat(lane, key, chat_rows) for key, chat_rows in by_chat.items()))
+            await self._deliver_chat(lane, key, rows)
+        except Exception:  # its rows come back when their lease ends
+            log.exception("delivering to a chat failed (%s)", lane.name)
         finally:
             self._claimed.difference_update(r.id for r in rows)
-        return len(rows)
+            lane.in_flight.pop(key, None)
+            lane.tasks.discard(asyncio.current_task())
+            lane.wake.set()  # the lane claims again: this chat's later rows, or the room it left
 
-    def _claim(self, uow: UnitOfWork, lane: Lane) -> list[Row]:
+    def _claim(self, uow: UnitOfWork, lane: Lane, skip: list[tuple[str, str]], busy: dict[str, int]) -> list[Row]:
         """Replies: all that are due, up to `batch`. Notices and bulk rows: in priority order,
-        about a second of each channel's budget (`Pacer.budget`), so their round stays short."""
+        about a second of each channel's budget (`Pacer.budget`), so their rounds stay short.
+        Those in flight (`busy`, per channel) count against either; their chats (`skip`) wait."""
         now = self.clock()
         names = list(self.channels)
         if lane.priorities[0] == Priority.reply:
-            rows = uow.outbox.due(now, self.batch, names, priorities=lane.priorities)
+            room = self.batch - sum(busy.values())
+            rows = uow.outbox.due(now, room, names, priorities=lane.priorities, skip=skip) if room > 0 else []
         else:
             rows = []
             for name in names:
-                rows += uow.outbox.due(now, self.pacer.budget(name, self.batch), [name], priorities=lane.priorities)
+                if (room := self.pacer.budget(name, self.batch) - busy.get(name, 0)) > 0:
+                    rows += uow.outbox.due(now, room, [name], priorities=lane.priorities, skip=skip)
         uow.outbox.postpone([r.id for r in rows], now + LEASE)
         if repeated := [r.id for r in rows if r.sent_at is not None]:
             log.warning("outbox rows %s were in flight when their sender stopped: sending them again", repeated)
@@ -285,7 +383,7 @@ class Sender:
             outcome = await self._send(channel, row)
             outcomes.append(outcome)
             self._claimed.discard(row.id)  # before its outcome is queued: a renewal after it must not move it
-            await self.journal.write(partial(self._record, outcomes=[outcome]))
+            await self.journal.keep(partial(self._record, outcomes=[outcome]))
             if outcome.status in ("unreachable", "held"):  # the chat's pending rows all stop here
                 deferred += [Outcome(r, outcome.status, outcome.error, counts=False) for r in rows[index + 1 :]]
                 break
@@ -308,7 +406,9 @@ class Sender:
             message.template = row.kind == OutboxKind.template
             if (attachment := message.attachment) is not None:
                 settings, now = self.processor.engine.settings, self.clock()
-                message.attachment = await self.processor.run(lambda uow: _load(uow, attachment, settings, now))
+                loaded, fetch = await self.processor.run(lambda uow: _load(uow, attachment, settings, now))
+                # The bytes (up to 10 MB, maybe from S3) are read off the database thread.
+                message.attachment = dataclasses.replace(loaded, content=await asyncio.to_thread(fetch))
             await channel.send(row.chat_id, message)
         except (FileMissing, FileDamaged) as exc:  # no retry brings the bytes back: the chat's next rows go on
             log.error("outbox row %s cannot be sent: its stored file is missing or damaged (%s)", row.id, exc)
@@ -383,17 +483,19 @@ def _intent(uow: UnitOfWork, row_id: int, now: datetime) -> None:
     uow.outbox.mark_sending([row_id], now, now + LEASE)
 
 
-def _load(uow: UnitOfWork, attachment: Attachment, settings, now: datetime) -> Attachment:
-    """The document's bytes (from the file store), and a download link for channels that cannot carry it."""
+def _load(uow: UnitOfWork, attachment: Attachment, settings, now: datetime) -> tuple[Attachment, Callable[[], bytes]]:
+    """The document, with a download link for channels that cannot carry it, and how to read its
+    bytes from the file store (done outside the transaction)."""
     document = uow.documents.one(attachment.document_id)
     link = downloads.link_for(uow, settings, document.id, now)
-    return Attachment(
+    loaded = Attachment(
         document.id,
         document.filename,
-        uow.documents.content(document),
+        None,
         document.token,
         link=link[0] if link else None,
         link_expires=link[1] if link else None,
         media=attachment.media,
         kind=document.kind,
     )
+    return loaded, partial(read_bytes, uow.files, document)

@@ -106,14 +106,22 @@ class Sweeps:
         loop = asyncio.get_running_loop()
         created = 0
         next_chunk = loop.run_in_executor(self._pool, child_chunk, self.settings, at, 0)
-        while True:
-            batch, after = await next_chunk
-            if after is not None:
-                next_chunk = loop.run_in_executor(self._pool, child_chunk, self.settings, at, after)
-            for start in range(0, len(batch), STORE):
-                created += await self.processor.run(partial(store, batch=batch[start : start + STORE], stages=stages))
-            if after is None:
-                return created
+        try:
+            while True:
+                batch, after = await next_chunk
+                if after is not None:
+                    next_chunk = loop.run_in_executor(self._pool, child_chunk, self.settings, at, after)
+                for start in range(0, len(batch), STORE):
+                    created += await self.processor.run(
+                        partial(store, batch=batch[start : start + STORE], stages=stages)
+                    )
+                if after is None:
+                    return created
+        finally:
+            # Storing failed (the database gone) while the child composed the next chunk: that
+            # chunk is dropped, and its own failure (the same database) is not left unretrieved.
+            next_chunk.cancel()
+            next_chunk.add_done_callback(_dropped)
 
     async def _in_thread(self, at: datetime, season: Season, dry_run: bool) -> None:
         window = Window.of(self.settings)
@@ -167,3 +175,8 @@ class Sweeps:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+
+def _dropped(chunk: asyncio.Future) -> None:
+    if not chunk.cancelled() and chunk.exception() is not None:
+        log.debug("a reminder chunk composed ahead was dropped, its sweep failed", exc_info=chunk.exception())

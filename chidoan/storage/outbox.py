@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Row, bindparam, func, select
+from sqlalchemy import Connection, Row, bindparam, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
 from chidoan.storage.models import Outbox, OutboxKind, OutboxStatus, Priority, table
@@ -99,9 +99,18 @@ class OutboxRepo:
         rows, self._queued = self._queued, []
         self.add_many(rows)
 
-    def due(self, now: datetime, limit: int, channels: list[str], *, priorities: tuple[int, int] = (0, 9)) -> list[Row]:
+    def due(
+        self,
+        now: datetime,
+        limit: int,
+        channels: list[str],
+        *,
+        priorities: tuple[int, int] = (0, 9),
+        skip: list[tuple[str, str]] = [],  # noqa: B006 (never changed)
+    ) -> list[Row]:
         """Pending rows due by `now`, priority first (replies before notices before bulk), then
-        in the order they were queued; `priorities` is the inclusive range to take."""
+        in the order they were queued; `priorities` is the inclusive range to take, `skip` the
+        (channel, chat) whose rows are not taken (their sender is still delivering to them)."""
         stmt = (
             select(OUT)
             .where(
@@ -113,6 +122,8 @@ class OutboxRepo:
             .order_by(OUT.c.priority, OUT.c.id)
             .limit(limit)
         )
+        if skip:
+            stmt = stmt.where(tuple_(OUT.c.channel, OUT.c.chat_id).not_in(skip))
         if self.conn.dialect.name == "postgresql":
             # Several senders on one PostgreSQL: each takes rows nobody else holds.
             stmt = stmt.with_for_update(skip_locked=True)
