@@ -128,22 +128,14 @@ class Leader:
     async def _gain(self) -> None:
         self.held, self.since = True, self.clock()
         log.info("leading (sweeps, nudges, jobs, sending)")
-        for callback in self.gained:
-            try:
-                await callback()
-            except Exception:
-                log.exception("leader: taking over failed in %s", getattr(callback, "__name__", callback))
+        await _run_each(self.gained, "taking over")
 
     async def _lose(self) -> None:
         if not self.held:
             return
         self.held, self.since = False, None
         log.info("no longer leading")
-        for callback in self.lost:
-            try:
-                await callback()
-            except Exception:
-                log.exception("leader: stepping down failed in %s", getattr(callback, "__name__", callback))
+        await _run_each(self.lost, "stepping down")
 
     async def _close(self) -> None:
         """Close the connection, bounded: one whose server is unreachable is left to the kernel."""
@@ -151,3 +143,12 @@ class Leader:
         if conn is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(conn.close(), self.check)
+
+
+async def _run_each(callbacks: list[Callback], doing: str) -> None:
+    """Run every callback in turn: one that fails is logged and the others still run."""
+    for callback in callbacks:
+        try:
+            await callback()
+        except Exception:
+            log.exception("leader: %s failed in %s", doing, getattr(callback, "__name__", callback))
