@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import sys
 import tempfile
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -24,26 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 SCENARIOS = ("kill9", "redelivery", "sweepers", "postgres", "botapi")
 
 
-@contextlib.contextmanager
-def fresh_database() -> Iterator[str]:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    from tests.conftest import PG_ADMIN_URL
-
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"chidoan_f_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 async def scenario(name: str, args: argparse.Namespace, tmp: Path) -> None:
+    from tests.conftest import pg_database
     from tests.test_faults_botapi import ODDS, run_botapi
     from tests.test_faults_kill import run_kill9
     from tests.test_faults_postgres import run_outage
@@ -53,7 +32,7 @@ async def scenario(name: str, args: argparse.Namespace, tmp: Path) -> None:
     if name == "botapi":  # one process: SQLite
         await run_botapi(f"sqlite:///{tmp}/botapi.sqlite3", args.people, ODDS)
         return
-    with fresh_database() as url:
+    with pg_database() as url:
         if name == "kill9":
             await run_kill9(tmp, url, args.conversations, args.kills)
         elif name == "redelivery":
