@@ -13,9 +13,7 @@ import time
 import pytest
 from sqlalchemy.engine import make_url
 
-from chidoan.bot.app import App
 from chidoan.storage.db import make_db, upgrade
-from tests.conftest import free_port, make_settings
 from tests.fake_telegram import FakeTelegram
 from tests.faults.conversations import (
     REPLIES,
@@ -35,6 +33,7 @@ from tests.faults.conversations import (
 )
 from tests.faults.platform import Deliveries, deliver
 from tests.faults.proxy import ProxyThread
+from tests.faults.worker import webhook_app
 
 pytestmark = pytest.mark.postgres
 
@@ -58,16 +57,7 @@ async def run_outage(pg_url: str, conversations: int, cut: float) -> dict:
     ):
         async with FakeTelegram() as tg:
             through = server.set(port=proxy.port).render_as_string(hide_password=False)
-            app = App(
-                make_settings(
-                    through,
-                    TELEGRAM_BOT_TOKEN=tg.token,
-                    TELEGRAM_API_URL=tg.base_url,
-                    TELEGRAM_WEBHOOK_URL="https://bot.example.vn/telegram/webhook",
-                    TELEGRAM_RATE_PER_SECOND=200,
-                    CHIDOAN_WEB_PORT=free_port(),
-                )
-            )
+            app = webhook_app(through, tg)
             await app.start()
             url = f"http://127.0.0.1:{app.settings.web_port}/telegram/webhook"
             try:

@@ -10,9 +10,7 @@ import time
 
 import pytest
 
-from chidoan.bot.app import App
 from chidoan.storage.db import make_db, upgrade
-from tests.conftest import free_port, make_settings
 from tests.fake_telegram import FakeTelegram
 from tests.faults.conversations import (
     REPLIES,
@@ -28,6 +26,7 @@ from tests.faults.conversations import (
     received,
 )
 from tests.faults.platform import Deliveries, deliver
+from tests.faults.worker import webhook_app
 
 pytestmark = pytest.mark.postgres
 
@@ -44,19 +43,7 @@ async def run_redelivery(pg_url: str, conversations: int, seed: int = 3) -> dict
     seen = Deliveries()
     together = 0  # updates whose copies went at once
     async with FakeTelegram() as tg:
-        workers = [
-            App(
-                make_settings(
-                    pg_url,
-                    TELEGRAM_BOT_TOKEN=tg.token,
-                    TELEGRAM_API_URL=tg.base_url,
-                    TELEGRAM_WEBHOOK_URL="https://bot.example.vn/telegram/webhook",
-                    TELEGRAM_RATE_PER_SECOND=200,
-                    CHIDOAN_WEB_PORT=free_port(),
-                )
-            )
-            for _ in range(2)
-        ]
+        workers = [webhook_app(pg_url, tg) for _ in range(2)]
         for worker in workers:
             await worker.start()
         urls = [f"http://127.0.0.1:{w.settings.web_port}/telegram/webhook" for w in workers]

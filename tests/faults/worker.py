@@ -12,7 +12,8 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.conftest import command_env, free_port, wait_healthy
+from chidoan.bot.app import App
+from tests.conftest import command_env, free_port, make_settings, wait_healthy
 
 
 class Worker:
@@ -103,3 +104,18 @@ def webhook_worker(
         "TELEGRAM_RATE_PER_SECOND": "200",
     } | extra
     return Worker(log_dir, env, name=name)
+
+
+def webhook_app(database_url: str, tg) -> App:
+    """An in-process App in Telegram webhook mode against the fake Bot API `tg`, on a port of its
+    own (the platform posts to it straight), the send rate high (the pace is not under test)."""
+    return App(
+        make_settings(
+            database_url,
+            TELEGRAM_BOT_TOKEN=tg.token,
+            TELEGRAM_API_URL=tg.base_url,
+            TELEGRAM_WEBHOOK_URL="https://bot.example.vn/telegram/webhook",
+            TELEGRAM_RATE_PER_SECOND=200,
+            CHIDOAN_WEB_PORT=free_port(),
+        )
+    )
