@@ -164,6 +164,14 @@ async def downloaded(app: App, token: str) -> bytes:
         return await response.read()
 
 
+async def reported_and_downloaded(app: App, photos: list[bytes]) -> tuple[list, list[bytes]]:
+    """The document rows of a report sent with these photos, and each one's bytes downloaded."""
+    stored = await report_with_photos(app, photos)
+    with unit_of_work(app.db) as uow:
+        rows = [uow.documents.one(p["document"]) for p in stored]
+    return rows, [await downloaded(app, row.token) for row in rows]
+
+
 @pytest.mark.sqlite_only(
     "reads SQLite's files for the bytes; on PostgreSQL: test_photos_through_the_web_chat_on_postgresql"
 )
@@ -173,10 +181,7 @@ async def test_photos_sent_in_the_web_chat_are_kept_in_the_folder_and_downloaded
     app = App(settings)
     await app.start()
     try:
-        stored = await report_with_photos(app, photos)
-        with unit_of_work(db) as uow:
-            rows = [uow.documents.one(p["document"]) for p in stored]
-        served = [await downloaded(app, row.token) for row in rows]
+        rows, served = await reported_and_downloaded(app, photos)
     finally:
         await app.stop()
     assert served == photos
@@ -249,10 +254,7 @@ async def test_with_an_s3_store_the_photos_go_to_the_bucket_and_come_back_as_sen
     await app.start()
     try:
         assert isinstance(app.files, S3Files) and store_of(db) is app.files
-        stored = await report_with_photos(app, photos)
-        with unit_of_work(db) as uow:
-            rows = [uow.documents.one(p["document"]) for p in stored]
-        served = [await downloaded(app, row.token) for row in rows]
+        rows, served = await reported_and_downloaded(app, photos)
     finally:
         await app.stop()
     assert served == photos
