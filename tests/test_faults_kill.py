@@ -15,18 +15,18 @@ import pytest
 from chidoan.storage.db import make_db, upgrade
 from tests.fake_telegram import FakeTelegram
 from tests.faults.conversations import (
-    REPLIES,
     STEPS,
-    answers_stored,
     check_states,
     check_step,
     duplicate_replies,
+    duplicate_rows,
     enrol,
     event_counts,
     in_flight,
-    outbox_rows,
+    lost_answers,
     pending_replies,
     unexplained_resends,
+    until_sent,
 )
 from tests.faults.front import Front
 from tests.faults.platform import Deliveries, deliver
@@ -37,15 +37,6 @@ CONVERSATIONS = 100
 CONCURRENT = 20  # people typing at once
 KILLS = 5
 SENT_WITHIN = 90.0  # seconds after the last restart by which every reply is out
-
-
-async def until_sent(db, within: float) -> float:
-    began = time.monotonic()
-    while pending_replies(db):
-        if time.monotonic() - began > within:
-            raise AssertionError(f"{pending_replies(db)} replies still pending {within:.0f} s after the last restart")
-        await asyncio.sleep(0.2)
-    return time.monotonic() - began
 
 
 async def run_kill9(tmp_path, pg_url: str, conversations: int, kills: int, seed: int = 12) -> dict:
@@ -92,8 +83,8 @@ async def run_kill9(tmp_path, pg_url: str, conversations: int, kills: int, seed:
     figures = {
         "conversations": conversations,
         "kills": front.kills,
-        "lost": conversations - answers_stored(db),
-        "duplicates": events - distinct + outbox_rows(db) - REPLIES * conversations,
+        "lost": lost_answers(db, conversations),
+        "duplicates": duplicate_rows(db, conversations),
         "resumed": sum(1 for p in people if p.done == len(STEPS)),
         "resent": resent,
         "unexplained": unexplained,

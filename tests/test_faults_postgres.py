@@ -16,20 +16,19 @@ from sqlalchemy.engine import make_url
 from chidoan.storage.db import make_db, upgrade
 from tests.fake_telegram import FakeTelegram
 from tests.faults.conversations import (
-    REPLIES,
     STEPS,
     Lines,
-    answers_stored,
     check_states,
     check_step,
     check_whole,
     duplicate_replies,
+    duplicate_rows,
     enrol,
     event_counts,
     in_flight,
-    outbox_rows,
-    pending_replies,
+    lost_answers,
     unexplained_resends,
+    until_sent,
 )
 from tests.faults.platform import Deliveries, deliver
 from tests.faults.proxy import ProxyThread
@@ -84,10 +83,7 @@ async def run_outage(pg_url: str, conversations: int, cut: float) -> dict:
                 began = time.monotonic()
                 (refused, midway, connections), *_ = await asyncio.gather(outage(), *(converse(p) for p in people))
                 took = time.monotonic() - began
-                while pending_replies(db):
-                    assert time.monotonic() - began < SENT_WITHIN, f"{pending_replies(db)} replies still pending"
-                    await asyncio.sleep(0.2)
-                drained = time.monotonic() - began - took
+                drained = await until_sent(db, SENT_WITHIN, began) - took
             finally:
                 await app.stop()
             resent = duplicate_replies(db, tg, people)
@@ -95,15 +91,15 @@ async def run_outage(pg_url: str, conversations: int, cut: float) -> dict:
 
     gc.collect()
     loop.set_exception_handler(None)
-    events, distinct = event_counts(db)
+    distinct = event_counts(db)[1]
     check_states(db, people)
     check_whole(db, people)
     figures = {
         "updates": distinct,
         "refused": refused,
         "midway": midway,
-        "lost": conversations - answers_stored(db),
-        "duplicates": events - distinct + outbox_rows(db) - REPLIES * conversations,
+        "lost": lost_answers(db, conversations),
+        "duplicates": duplicate_rows(db, conversations),
         "resent": resent,
         "unexplained": unexplained,
         "unretrieved": [m for m in reported if "never retrieved" in m],

@@ -15,15 +15,15 @@ from tests.fake_telegram import FakeTelegram
 from tests.faults.conversations import (
     REPLIES,
     STEPS,
-    answers_stored,
     check_states,
     check_step,
     duplicate_replies,
+    duplicate_rows,
     enrol,
     event_counts,
-    outbox_rows,
-    pending_replies,
+    lost_answers,
     received,
+    until_sent,
 )
 from tests.faults.platform import Deliveries, deliver
 from tests.faults.worker import webhook_app
@@ -65,26 +65,23 @@ async def run_redelivery(pg_url: str, conversations: int, seed: int = 3) -> dict
 
             began = time.monotonic()
             await asyncio.gather(*(converse(p) for p in people))
-            while pending_replies(db):
-                assert time.monotonic() - began < SENT_WITHIN + 60, "replies still pending"
-                await asyncio.sleep(0.1)
-            took = time.monotonic() - began
+            took = await until_sent(db, SENT_WITHIN + 60, began)
         finally:
             for worker in workers:
                 await worker.stop()
         sent_twice = duplicate_replies(db, tg, people)
         delivered = sum(len(texts) for texts in received(tg).values())
 
-    events, distinct = event_counts(db)
+    distinct = event_counts(db)[1]
     check_states(db, people)
     figures = {
         "updates": distinct,
         "deliveries": seen.acknowledged,
         "together": together,
-        "duplicate_rows": events - distinct + outbox_rows(db) - REPLIES * conversations,
+        "duplicate_rows": duplicate_rows(db, conversations),
         "duplicate_replies": sent_twice,
         "delivered": delivered,
-        "lost": conversations - answers_stored(db),
+        "lost": lost_answers(db, conversations),
     }
     db.dispose()
     print(

@@ -5,9 +5,11 @@ here: every answer stored once, the conversation at its step, each reply queued 
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import re
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -122,6 +124,27 @@ def pending_replies(db) -> int:
 def outbox_rows(db) -> int:
     with db.connect() as conn:
         return conn.execute(select(func.count()).select_from(OUT)).scalar_one()
+
+
+def lost_answers(db, conversations: int) -> int:
+    """Conversations whose answers are not on the person's account."""
+    return conversations - answers_stored(db)
+
+
+def duplicate_rows(db, conversations: int) -> int:
+    """Updates stored more than once plus replies queued beyond the script's (0: each once)."""
+    events, distinct = event_counts(db)
+    return events - distinct + outbox_rows(db) - REPLIES * conversations
+
+
+async def until_sent(db, within: float, began: float | None = None) -> float:
+    """Wait until no reply is pending, at most `within` seconds after `began` (a time.monotonic(),
+    now if not given); the seconds from `began` to then."""
+    began = time.monotonic() if began is None else began
+    while waiting := pending_replies(db):
+        assert time.monotonic() - began < within, f"{waiting} replies still pending after {within:.0f} s"
+        await asyncio.sleep(0.1)
+    return time.monotonic() - began
 
 
 def received(tg: FakeTelegram) -> dict[int, list[str]]:
