@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+import aiohttp
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
+from chidoan.bot import app as app_module
 from chidoan.bot.app import App
 from chidoan.bot.channels.base import Limits, split_text
 from chidoan.bot.channels.telegram import ALLOWED_UPDATES, MAX_TEXT
@@ -849,3 +851,30 @@ async def test_no_update_is_routed_through_a_thread(settings, tg):
         assert checked >= 4  # the private-chat filter and the three handlers
     finally:
         await channel.bot.session.close()
+
+
+async def test_telegram_unreachable_at_start_leaves_the_service_running_and_starts_later(
+    settings, org, tg, monkeypatch
+):
+    """Telegram blocked or down when the service starts: the web chat and the rest run, and the
+    channel starts once Telegram answers (before, `chidoan run` exited with a traceback)."""
+    monkeypatch.setattr(app_module, "CHANNEL_RETRY", (0.05, 0.1))
+    execute, refusals = tg._execute, [3]
+
+    async def down_at_first(method, params, via_webhook=False):
+        if method.lower() == "getme" and refusals[0] > 0:
+            refusals[0] -= 1
+            return 502, {"ok": False, "error_code": 502, "description": "Bad Gateway"}
+        return await execute(method, params, via_webhook)
+
+    monkeypatch.setattr(tg, "_execute", down_at_first)
+    port = free_port()
+    app = App(tg_settings(settings, tg, CHIDOAN_WEB_PORT=port, TELEGRAM_WEBHOOK_URL=f"http://127.0.0.1:{port}/tg"))
+    await app.start()
+    try:
+        async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/healthz") as response:
+            assert response.status == 200
+        await tg.wait_for(lambda calls: [c for c in calls if c.method == "setWebhook"], timeout=5)
+        assert refusals == [0]
+    finally:
+        await app.stop()

@@ -30,6 +30,7 @@ from chidoan.bot.outage import Outage
 from chidoan.bot.processor import Processor
 from chidoan.bot.sender import Sender
 from chidoan.bot.sweeps import Sweeps
+from chidoan.bot.tasks import cancel
 from chidoan.bot.wakeup import Listener
 from chidoan.engine.dispatch import Engine
 from chidoan.engine.notices import Window
@@ -45,6 +46,7 @@ HEALTH_TIMEOUT = 3.0  # seconds
 # At shutdown, seconds a request still under way gets to finish once the server stops listening
 # (aiohttp's default is 60): SIGTERM must end the service within a few seconds.
 SHUTDOWN_GRACE = 1.0
+CHANNEL_RETRY = (2.0, 300.0)  # seconds: the first and the longest pause before starting a channel again
 
 
 class StartupError(Exception):
@@ -95,6 +97,7 @@ class App:
             else None
         )
         self._runner: web.AppRunner | None = None
+        self._starting: list[asyncio.Task] = []  # channels that could not start yet, tried again
 
     async def _lead(self) -> None:
         self.metrics.leader.set(1)  # at once, not at this worker's next scrape: the gauge is summed over workers
@@ -158,8 +161,28 @@ class App:
                 self.settings.web_port,
             )
         for channel in self.channels.values():
-            await channel.start()
+            try:
+                await channel.start()
+            except Exception as exc:  # its platform unreachable (Telegram blocked): the others go on
+                self._starting.append(asyncio.create_task(self._start_later(channel, exc), name="chidoan-channel"))
         settle_heap()
+
+    async def _start_later(self, channel: Channel, first: Exception) -> None:
+        """Start a channel whose platform could not be reached at start, trying again with a
+        growing pause, so the other channels, the web chat and the sending of queued messages
+        run meanwhile (a channel's sends retry on their own)."""
+        outage, pause = Outage(log, f"starting the {channel.name} channel"), CHANNEL_RETRY[0]
+        outage.failed(first)
+        while True:
+            await asyncio.sleep(pause)
+            try:
+                await channel.start()
+            except Exception as exc:
+                outage.failed(exc)
+                pause = min(pause * 2, CHANNEL_RETRY[1])
+            else:
+                outage.worked()
+                return
 
     async def stop(self) -> None:
         """Stop taking events, send what is queued, then close."""
@@ -167,6 +190,8 @@ class App:
         await self.nudges.stop()
         await self.jobs.stop()
         await self.alerts.stop()
+        for task in self._starting:
+            await cancel(task)
         for channel in self.channels.values():
             await channel.stop()
         if self._runner:
