@@ -80,6 +80,7 @@ async def test_postgresql_lanes_keep_each_chats_order_and_do_not_wait_for_each_o
     db.dispose()
 
 
+@pytest.mark.sqlite_only("it is about SQLite")
 async def test_sqlite_keeps_one_thread_whatever_the_setting(settings, db, org):
     chosen = make_settings(settings.database_url, CHIDOAN_DB_THREADS="4")
     engine = build_engine(chosen)
@@ -120,6 +121,9 @@ def _asking(engine, renders: list[str], *, fail_ahead: bool = False):
     return order
 
 
+@pytest.mark.sqlite_only(
+    "SQLite's one database thread (chidoan-db_0); PostgreSQL's lanes are tested in test_db_threads' own test"
+)
 async def test_a_chat_waits_for_its_document_while_other_chats_go_on(settings, db, org):
     engine = build_engine(settings)
     renders: list[str] = []
@@ -145,6 +149,9 @@ async def test_a_chat_waits_for_its_document_while_other_chats_go_on(settings, d
     assert set(stored(db)) == {"doc", "a-after", "b"}
 
 
+@pytest.mark.sqlite_only(
+    "SQLite's one database thread (chidoan-db_0); PostgreSQL's lanes are tested in test_db_threads' own test"
+)
 async def test_a_document_that_fails_ahead_is_rendered_in_line(settings, db, org):
     engine = build_engine(settings)
     renders: list[str] = []

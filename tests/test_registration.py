@@ -502,6 +502,7 @@ async def test_a_discarded_draft_is_not_offered_again(settings, db, people):
         await app.stop()
 
 
+@pytest.mark.sqlite_only("SQLite's write lock (BEGIN IMMEDIATE) shows an open transaction; its thread is SQLite's one")
 async def test_the_plan_is_rendered_outside_the_transaction(settings, db, people, monkeypatch):
     """The .docx is rendered with no transaction open and off the database thread: while it
     renders, another connection can write, and another person's message is answered."""
