@@ -163,6 +163,8 @@ class App:
         for channel in self.channels.values():
             try:
                 await channel.start()
+            except RuntimeError:  # misconfigured (no token at all): starting again cannot help
+                raise
             except Exception as exc:  # its platform unreachable (Telegram blocked): the others go on
                 self._starting.append(asyncio.create_task(self._start_later(channel, exc), name="chidoan-channel"))
         settle_heap()
