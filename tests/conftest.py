@@ -4,9 +4,12 @@ and `WebUser`, a person chatting through the real web channel."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import socket
 import subprocess
+import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -371,3 +374,37 @@ def document_bytes(engine, document_id: int) -> bytes:
     """A stored document's bytes, as sent: read from the file store (storage/files.py) by its row."""
     with unit_of_work(engine) as uow:
         return uow.documents.content(uow.documents.one(document_id))
+
+
+# A hung test: pytest-timeout (pyproject.toml) kills its worker, which under pytest-xdist shows
+# only "worker crashed" and shows a hung coroutine only as the event loop's select. So, some
+# seconds before, print what each task of the running loops waits on (into the test's captured
+# output) and cancel the test's coroutine: it fails with its own traceback and its fixtures clean up.
+_TASK_DUMP_LEAD = 30.0
+_task_dumps: dict[str, threading.Timer] = {}
+
+
+def _cancel_hung(item: pytest.Item) -> None:
+    print(f"\n--- {item.nodeid}: near its timeout; the tasks of each running event loop ---", file=sys.stderr)
+    name = getattr(item, "originalname", item.name)
+    for loop in [o for o in gc.get_objects() if isinstance(o, asyncio.AbstractEventLoop)]:
+        if not loop.is_running():
+            continue
+        for task in list(asyncio.all_tasks(loop)):
+            task.print_stack(limit=12, file=sys.stderr)
+            if getattr(task.get_coro(), "__name__", None) == name:
+                loop.call_soon_threadsafe(task.cancel, f"{item.nodeid}: hung")
+
+
+def pytest_timeout_set_timer(item: pytest.Item, settings) -> None:
+    if settings.timeout and settings.timeout > _TASK_DUMP_LEAD:
+        timer = threading.Timer(settings.timeout - _TASK_DUMP_LEAD, _cancel_hung, (item,))
+        timer.daemon = True
+        timer.start()
+        _task_dumps[item.nodeid] = timer
+
+
+def pytest_timeout_cancel_timer(item: pytest.Item) -> None:
+    timer = _task_dumps.pop(item.nodeid, None)
+    if timer is not None:
+        timer.cancel()
