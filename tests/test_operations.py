@@ -371,7 +371,8 @@ async def test_a_refused_telegram_token_is_counted_and_told_on_the_other_app(set
         await user.say("/start")  # answered: the token works
         tg.token = "7001002003:another-token"  # revoked at BotFather
         tg.push_update(user.message("/giupdo"))
-        await until(lambda: admin_rows_failed(db), what="a send refused")
+        # The row's outcome is committed a moment before the sender counts it (after the chat's round).
+        await until(lambda: admin_rows_failed(db) and app.metrics.token_refusals["telegram"], what="a send refused")
         told = await app.alerts.check()
     finally:
         await app.stop()

@@ -9,13 +9,12 @@ At start it looks once, for what a stopped service left.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from abc import ABC, abstractmethod
 from typing import Any
 
 from chidoan.bot.processor import Processor
-from chidoan.bot.tasks import cancel
+from chidoan.bot.tasks import cancel, woken
 from chidoan.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -66,8 +65,7 @@ class AfterCommit(ABC):
 
     async def _serve(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):  # a wake-up missed (while not listening)
-                await asyncio.wait_for(self._asked.wait(), POLL)
+            await woken(self._asked, POLL)  # or a wake-up missed (while not listening)
             self._asked.clear()
             try:
                 for request in await self.processor.run(self.pending):

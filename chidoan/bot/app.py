@@ -30,7 +30,7 @@ from chidoan.bot.outage import Outage
 from chidoan.bot.processor import Processor
 from chidoan.bot.sender import Sender
 from chidoan.bot.sweeps import Sweeps
-from chidoan.bot.tasks import cancel
+from chidoan.bot.tasks import cancel, within
 from chidoan.bot.wakeup import Listener
 from chidoan.engine.dispatch import Engine
 from chidoan.engine.notices import Window
@@ -238,7 +238,7 @@ class App:
         body: dict = {"leader": {"held": self.leading(), "since": since.isoformat() if since else None}}
         start = time.perf_counter()
         try:
-            now, backlog = await asyncio.wait_for(self.processor.run(self._health_read), HEALTH_TIMEOUT)
+            now, backlog = await within(self.processor.run(self._health_read), HEALTH_TIMEOUT)
         except Exception as exc:
             self.health_outage.failed(exc)
             body |= {"ok": False, "database": {"reachable": False}}
@@ -264,7 +264,7 @@ class App:
         """Prometheus' text format (bot/metrics.py); the backlog read now, within HEALTH_TIMEOUT.
         Without the database the counters are still shown (they matter most then)."""
         try:
-            now, backlog = await asyncio.wait_for(self.processor.run(self._health_read), HEALTH_TIMEOUT)
+            now, backlog = await within(self.processor.run(self._health_read), HEALTH_TIMEOUT)
         except Exception as exc:
             self.health_outage.failed(exc)
             now, backlog = self.processor.clock(), None

@@ -19,7 +19,7 @@ from datetime import datetime
 import psycopg
 from sqlalchemy.engine import make_url
 
-from chidoan.bot.tasks import cancel
+from chidoan.bot.tasks import cancel, within
 from chidoan.storage.clock import utcnow
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ class Leader:
         await self._lose()
         if self._conn is not None:
             with contextlib.suppress(Exception):  # closing the connection releases it anyway
-                await asyncio.wait_for(self._conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK,)), self.check)
+                await within(self._conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK,)), self.check)
             await self._close()
 
     async def _run(self) -> None:
@@ -113,14 +113,14 @@ class Leader:
 
     async def _try(self) -> bool:
         assert self._conn is not None
-        cursor = await asyncio.wait_for(self._conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK,)), self.check)
+        cursor = await within(self._conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK,)), self.check)
         row = await cursor.fetchone()
         return bool(row and row[0])
 
     async def _alive(self) -> bool:
         assert self._conn is not None
         try:
-            await asyncio.wait_for(self._conn.execute("SELECT 1"), self.check)
+            await within(self._conn.execute("SELECT 1"), self.check)
         except (psycopg.Error, OSError, TimeoutError):
             return False
         return True
@@ -142,7 +142,7 @@ class Leader:
         conn, self._conn = self._conn, None
         if conn is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(conn.close(), self.check)
+                await within(conn.close(), self.check)
 
 
 async def _run_each(callbacks: list[Callback], doing: str) -> None:

@@ -54,7 +54,7 @@ from chidoan.bot.channels.base import Channel, NotReachableNow, RetryLater, Unre
 from chidoan.bot.outage import Outage
 from chidoan.bot.pacing import Pacer
 from chidoan.bot.processor import Processor
-from chidoan.bot.tasks import cancel
+from chidoan.bot.tasks import cancel, within, woken
 from chidoan.engine.dispatch import notice_row
 from chidoan.engine.messages import Attachment, Outgoing
 from chidoan.engine.notices import Window
@@ -250,7 +250,7 @@ class Sender:
         self.wake()
         if self._task is not None:
             try:
-                await asyncio.wait_for(asyncio.shield(self._task), timeout)
+                await within(asyncio.shield(self._task), timeout)
             except TimeoutError:
                 await cancel(self._task)
             self._task = None
@@ -290,8 +290,7 @@ class Sender:
                     if lane.next_due is not None:  # a paced chat's turn comes before the idle poll
                         timeout = max(0.0, min(timeout, lane.next_due - time.monotonic() + 0.01))
                         lane.next_due = None
-                    with contextlib.suppress(TimeoutError):  # woken by a commit, or a chat done
-                        await asyncio.wait_for(lane.wake.wait(), timeout)
+                    await woken(lane.wake, timeout)  # by a commit, or a chat done
             await asyncio.gather(*lane.tasks, return_exceptions=True)  # the chats under way finish and record
         finally:
             for task in list(lane.tasks):
@@ -301,7 +300,7 @@ class Sender:
         """One round of each lane, replies first: claim, deliver, record. Returns how many rows
         were handled."""
         try:  # outcomes kept from before a stop first: their rows are not claimed and sent again
-            await asyncio.wait_for(self.journal.settle(), SETTLE_WITHIN)
+            await within(self.journal.settle(), SETTLE_WITHIN)
         except TimeoutError:
             return 0  # the database is away: nothing more is sent
         handled = 0

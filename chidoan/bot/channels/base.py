@@ -10,7 +10,6 @@ module in this package with a `build(host)` function, plus its settings (see the
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from aiohttp import web
 
+from chidoan.bot.tasks import woken
 from chidoan.engine.messages import Incoming, Outgoing
 from chidoan.storage.events import EarlierFirst
 
@@ -188,8 +188,7 @@ async def store_until_stored(
             if stopping is None:
                 await asyncio.sleep(delay)
             else:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stopping.wait(), delay)
+                await woken(stopping, delay)
             delay = min(delay * 2, STORE_BACKOFF[1])
 
 

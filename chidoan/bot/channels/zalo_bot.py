@@ -50,6 +50,7 @@ from chidoan.bot.channels.base import (
     store_until_stored,
 )
 from chidoan.bot.downloads import file_note
+from chidoan.bot.tasks import within, woken
 from chidoan.engine.messages import Incoming, InFile, Outgoing, clean_text, numbered_text
 
 log = logging.getLogger(__name__)
@@ -318,12 +319,10 @@ class ZaloBotChannel:
                 if exc.code == 408:  # nothing arrived within the timeout
                     delay = POLL_BACKOFF[0]
                     if asyncio.get_running_loop().time() - began < 1:  # a server that does not hold the poll
-                        with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(self._stopping.wait(), 1)
+                        await woken(self._stopping, 1)
                     continue
                 log.warning("zalo_bot: getUpdates failed (%s); trying again in %.0fs", exc, delay)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), delay)
+                await woken(self._stopping, delay)
                 delay = min(delay * 2, POLL_BACKOFF[1])
                 continue
             delay = POLL_BACKOFF[0]
@@ -417,7 +416,7 @@ class ZaloBotChannel:
         if not self._storing:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-            await asyncio.wait_for(task, STOP_GRACE)
+            await within(task, STOP_GRACE)
 
     async def close(self) -> None:
         if self._session is not None:

@@ -46,6 +46,7 @@ from chidoan.bot.channels.base import (
 )
 from chidoan.bot.channels.zalo_tokens import ZaloTokens
 from chidoan.bot.downloads import file_note
+from chidoan.bot.tasks import within
 from chidoan.engine.messages import (
     Attachment,
     Button,
@@ -342,7 +343,7 @@ class ZaloOAChannel:
             return web.json_response({"ok": True})
         store = asyncio.ensure_future(self.host.accept(incoming, body.decode("utf-8", "replace")))
         try:
-            new = await asyncio.wait_for(asyncio.shield(store), ACK_WITHIN)
+            new = await within(asyncio.shield(store), ACK_WITHIN)
         except TimeoutError:
             log.warning("zalo webhook: event %s not stored within %.1fs; answered 503", incoming.event_id, ACK_WITHIN)
             self._spawn(self._when_stored(store, incoming, event))

@@ -49,6 +49,7 @@ import aiohttp
 from sqlalchemy import Connection, Engine, Row, text
 from sqlalchemy.exc import OperationalError
 
+from chidoan.bot.tasks import within
 from chidoan.engine.admins import tell_admins
 from chidoan.i18n import N_
 from chidoan.storage.clock import utcnow
@@ -311,7 +312,7 @@ class ZaloTokens:
             return
         lock = _local_lock(self.db.url.render_as_string(hide_password=True) + "#" + CHANNEL)
         try:
-            await asyncio.wait_for(lock.acquire(), LOCK_WAIT)
+            await within(lock.acquire(), LOCK_WAIT)
         except TimeoutError:
             raise TokenError("another refresh of the Zalo token has not finished") from None
         try:
