@@ -10,6 +10,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
+import chidoan
 from chidoan.i18n import LOCALES, catalog_path, gettext
 
 ROOT = Path(__file__).resolve().parent.parent / "chidoan"
@@ -68,6 +69,13 @@ def test_vietnamese_texts_follow_the_wording_guide():
         if pattern.search(text.replace(FORMER_DISTRICT_LEVEL, "").casefold())
     ]
     assert not found, f"{len(found)} texts use words the wording guide avoids, e.g. {found[:5]}"
+
+
+def test_the_web_chat_page_follows_the_wording_guide_too():
+    """The page's own few notes (not connected, not stored) are written in it, not in the catalogs."""
+    page = (Path(chidoan.__file__).parent / "web" / "static" / "index.html").read_text(encoding="utf-8")
+    found = [word for word, pattern in AVOIDED_VI.items() if pattern.search(page.casefold())]
+    assert found == []
 
 
 # The English texts say "the union above", not "the district": the reviewing level is the
