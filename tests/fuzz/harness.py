@@ -46,6 +46,7 @@ from chidoan.storage.models import (
     RoleAssignment,
 )
 from chidoan.storage.uow import unit_of_work
+from tests.hostile.drive import ErrorRecords
 
 # A fixed "now" (a Friday in the plan season): the same dates mean the same thing on every run.
 NOW = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
@@ -98,15 +99,6 @@ class Outcome:
     after: ConversationState | None
 
 
-class _Errors(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 def kept_as(text: str) -> str:
     """What the door stores for a typed text (engine/messages.clean_text)."""
     return clean_text(text) or ""
@@ -121,7 +113,7 @@ class Driver:
         self.tally = tally or Tally()
         self.now = NOW
         self._ids = itertools.count(1)
-        self._errors = _Errors()
+        self._errors = ErrorRecords()
 
     def __enter__(self) -> Driver:
         logging.getLogger().addHandler(self._errors)

@@ -86,7 +86,9 @@ class Tally:
         )
 
 
-class _Errors(logging.Handler):
+class ErrorRecords(logging.Handler):
+    """The records logged at ERROR or above while attached (the hostile corpus, the fuzzer)."""
+
     def __init__(self) -> None:
         super().__init__(logging.ERROR)
         self.records: list[logging.LogRecord] = []
@@ -278,7 +280,7 @@ class Run:
 
 async def run(app, db, ids: dict, entries: list[dict], contexts=CONTEXTS, progress=None) -> Tally:
     tally = Tally()
-    errors = _Errors()
+    errors = ErrorRecords()
     logging.getLogger().addHandler(errors)
     started = time.perf_counter()
     runner = Run(app, db, ids, tally)
