@@ -26,7 +26,10 @@ log = logging.getLogger(__name__)
 
 LOCK = int.from_bytes(hashlib.sha256(b"chidoan-leader").digest()[:8], "big", signed=True)
 RETRY = 2.0  # seconds between a follower's tries
-CHECK = 2.0  # seconds between the leader's checks of its connection (and the longest a check may take)
+CHECK = 2.0  # seconds between the leader's checks of its connection
+# The longest a query of the leader's may take before its connection counts as dead: not CHECK,
+# which a busy server may well outlast once without anything being wrong with the connection.
+ANSWER_WITHIN = 5.0
 
 Callback = Callable[[], Awaitable[None]]
 
@@ -46,12 +49,14 @@ class Leader:
         *,
         retry: float = RETRY,
         check: float = CHECK,
+        answer_within: float = ANSWER_WITHIN,
         clock: Callable[[], datetime] = utcnow,
     ):
         self.postgres = make_url(database_url).get_backend_name() == "postgresql"
         self.conninfo = libpq_url(database_url) if self.postgres else ""
         self.retry = retry
         self.check = check
+        self.answer_within = answer_within
         self.clock = clock
         self.held = False
         self.since: datetime | None = None
@@ -86,7 +91,7 @@ class Leader:
         await self._lose()
         if self._conn is not None:
             with contextlib.suppress(Exception):  # closing the connection releases it anyway
-                await within(self._conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK,)), self.check)
+                await within(self._conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK,)), self.answer_within)
             await self._close()
 
     async def _run(self) -> None:
@@ -113,14 +118,14 @@ class Leader:
 
     async def _try(self) -> bool:
         assert self._conn is not None
-        cursor = await within(self._conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK,)), self.check)
+        cursor = await within(self._conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK,)), self.answer_within)
         row = await cursor.fetchone()
         return bool(row and row[0])
 
     async def _alive(self) -> bool:
         assert self._conn is not None
         try:
-            await within(self._conn.execute("SELECT 1"), self.check)
+            await within(self._conn.execute("SELECT 1"), self.answer_within)
         except (psycopg.Error, OSError, TimeoutError):
             return False
         return True
@@ -142,7 +147,7 @@ class Leader:
         conn, self._conn = self._conn, None
         if conn is not None:
             with contextlib.suppress(Exception):
-                await within(conn.close(), self.check)
+                await within(conn.close(), self.answer_within)
 
 
 async def _run_each(callbacks: list[Callback], doing: str) -> None:
