@@ -120,6 +120,22 @@ def test_bytes_are_written_before_the_row_and_go_after_its_deletion_commits(db, 
         document_bytes(db, kept)
 
 
+def test_a_commit_whose_answer_was_lost_keeps_its_files(db, monkeypatch):
+    """The connection cut at COMMIT: the server may have committed. The row's bytes stay (an
+    orphan file is harmless; a committed row without its bytes loses a person's photo)."""
+    commit = db.dialect.do_commit
+
+    def committed_then_cut(dbapi_conn) -> None:
+        commit(dbapi_conn)
+        raise ConnectionError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(db.dialect, "do_commit", committed_then_cut)
+    with pytest.raises(ConnectionError), unit_of_work(db) as uow:
+        doc = uow.documents.add(kind="upload", filename="a.jpg", content=b"photo", now=NOW)
+    monkeypatch.setattr(db.dialect, "do_commit", commit)
+    assert document_bytes(db, doc) == b"photo"
+
+
 def test_deletions_left_by_a_crash_are_done_at_the_next_start(db, settings, org):
     with unit_of_work(db) as uow:
         document_id = uow.documents.add(kind="data_export", filename="x.json", content=b"{}", now=NOW)

@@ -225,3 +225,41 @@ async def test_a_stop_during_a_take_over_lets_it_finish_then_steps_down(pg_url):
         await asyncio.sleep(0.02)
     await follower.stop()
     assert events == ["gaining", "gained", "lost"]
+
+
+async def test_a_stop_during_a_step_down_lets_it_finish():
+    """The connection failed and the leader is stopping its services (the sender's round takes
+    a while to record) when the App stops: every service is still stopped, none left running."""
+    leader = Leader("postgresql+psycopg://nobody@127.0.0.1/none", retry=0.05, check=0.05)
+    checks = iter([True, False])  # the second check finds the connection dead
+
+    async def connected() -> None:
+        leader._conn = object()  # type: ignore[assignment]
+
+    async def yes() -> bool:
+        return True
+
+    async def alive() -> bool:
+        return next(checks, True)
+
+    async def closed() -> None:
+        leader._conn = None
+
+    leader._connect, leader._try, leader._alive, leader._close = connected, yes, alive, closed  # type: ignore[method-assign]
+    services: dict[str, asyncio.Task] = {}
+
+    async def lead() -> None:
+        services["sender"] = asyncio.create_task(asyncio.sleep(0.5))  # a round to record
+        services["listener"] = asyncio.create_task(asyncio.sleep(3600))
+
+    async def follow() -> None:  # as App._follow: the sender's round first, then the rest
+        await asyncio.shield(services["sender"])
+        services["listener"].cancel()
+
+    leader.gained.append(lead)
+    leader.lost.append(follow)
+    leader._task = asyncio.create_task(leader._run())
+    await until(lambda: leader.held, 5, "leading")
+    await until(lambda: not leader.held, 5, "stepping down")
+    await leader.stop()
+    assert services["sender"].done() and services["listener"].cancelled()

@@ -53,6 +53,43 @@ async def test_wait_for_would_have_kept_it_running():
         await task
 
 
+async def test_a_caller_cancelled_while_it_cancels_a_task_is_cancelled_too():
+    """`cancel(x)` inside a loop stopped meanwhile: the stop reaches the loop (a leader stopped
+    while stepping down went on leading)."""
+
+    async def ends_slowly() -> None:
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            await asyncio.sleep(0.2)  # a service that takes a moment to stop
+
+    slow_to_end = asyncio.create_task(ends_slowly())
+    await asyncio.sleep(0)
+
+    async def stepping_down() -> None:
+        await cancel(slow_to_end)
+        await asyncio.sleep(3600)  # leading again
+
+    caller = asyncio.create_task(stepping_down())
+    await asyncio.sleep(0.01)  # inside cancel(slow_to_end)
+    caller.cancel()
+    await within(asyncio.wait({caller}), 2)
+    assert caller.cancelled()
+
+
+async def test_cancel_raises_what_the_task_ended_with():
+    async def fails_on_cancel() -> None:
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            raise ValueError("cleaning up failed")
+
+    task = asyncio.create_task(fails_on_cancel())
+    await asyncio.sleep(0)
+    with pytest.raises(ValueError):
+        await cancel(task)
+
+
 async def test_within_gives_the_result_or_a_timeout():
     assert await within(asyncio.sleep(0, "done"), 1) == "done"
     with pytest.raises(TimeoutError):

@@ -46,6 +46,7 @@ HEALTH_TIMEOUT = 3.0  # seconds
 # At shutdown, seconds a request still under way gets to finish once the server stops listening
 # (aiohttp's default is 60): SIGTERM must end the service within a few seconds.
 SHUTDOWN_GRACE = 1.0
+DRAIN_WITHIN = 10.0  # seconds the last replies may take to go out at a stop (the database may be away)
 CHANNEL_RETRY = (2.0, 300.0)  # seconds: the first and the longest pause before starting a channel again
 
 
@@ -59,7 +60,9 @@ class App:
     ):
         self.settings = settings
         # On SQLite the WAL is checkpointed beside the commits, not inside them (bot/checkpointer.py).
-        self.db = make_db(settings.database_url, checkpoints=False)
+        # PostgreSQL: a connection for each database thread (the lanes, as many for other work),
+        # the arrivals' thread, and a few for health reads, downloads and the Zalo token's lock.
+        self.db = make_db(settings.database_url, checkpoints=False, connections=2 * settings.db_threads + 4)
         # Every engine on this database (and the upgrade that moves files out of it) uses this store.
         self.files = attach(self.db, store_from(settings))
         self.checkpointer = Checkpointer(settings.database_url) if settings.is_sqlite else None
@@ -200,7 +203,10 @@ class App:
             await self._runner.cleanup()
         if self.leader.held:  # still leading: what the last updates queued goes before the lock does
             await self.sender.stop()  # its round under way finishes and is recorded
-            await self.processor_drain()
+            try:
+                await within(self.processor_drain(), DRAIN_WITHIN)
+            except Exception as exc:  # what did not go is sent by the next leader (its lease ends)
+                log.warning("stopping: the last replies not all sent (%s)", type(exc).__name__)
         await self.leader.stop()
         await self.processor.stop()
         for channel in self.channels.values():

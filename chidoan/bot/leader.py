@@ -64,7 +64,10 @@ class Leader:
         self.lost: list[Callback] = []
         self._conn: psycopg.AsyncConnection | None = None
         self._task: asyncio.Task | None = None
-        self._gaining: asyncio.Task | None = None  # taking over: never cut short (see stop)
+        # Taking over and stepping down are never cut short by a stop (see stop): stopping
+        # half-started services could wait forever, and services left running would go on.
+        self._gaining: asyncio.Task | None = None
+        self._losing: asyncio.Task | None = None
 
     async def start(self) -> None:
         """Lead at once if no one does (the first try is awaited: a lone worker leads when its
@@ -83,11 +86,12 @@ class Leader:
 
     async def stop(self) -> None:
         """Step down (what leads stops first), then give the lock back for another to take. A
-        take-over under way finishes first: stopping half-started services could wait forever."""
+        take-over or step-down under way finishes first."""
         await cancel(self._task)
         self._task = None
-        if self._gaining is not None:
-            await self._gaining
+        for change in (self._gaining, self._losing):
+            if change is not None:
+                await change
         await self._lose()
         if self._conn is not None:
             with contextlib.suppress(Exception):  # closing the connection releases it anyway
@@ -108,7 +112,8 @@ class Leader:
                 log.error("leader: its database connection failed; stepping down")
             except (psycopg.Error, OSError, TimeoutError) as exc:
                 log.warning("leader: %s: %s", type(exc).__name__, exc)
-            await self._lose()
+            self._losing = asyncio.ensure_future(self._lose())
+            await asyncio.shield(self._losing)
             await self._close()
             await asyncio.sleep(self.retry)
 

@@ -48,6 +48,7 @@ from functools import partial
 
 from sqlalchemy import Row
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from chidoan.bot import downloads
 from chidoan.bot.channels.base import Channel, NotReachableNow, RetryLater, Unreachable
@@ -152,7 +153,7 @@ class Journal:
             future.add_done_callback(partial(self._committed, work))  # also when its writer is gone
             try:
                 await asyncio.shield(future)
-            except (OperationalError, InterfaceError) as exc:
+            except (OperationalError, InterfaceError, PoolTimeout) as exc:  # the database away, or busy
                 log.warning("recording %d send outcome(s) failed (%s): kept, tried again", len(self.unrecorded), exc)
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, KEEP_PAUSE_MAX)
@@ -258,7 +259,10 @@ class Sender:
     async def _loop(self) -> None:
         renewing = asyncio.create_task(self._renew(), name="chidoan-sender-lease")
         try:
-            await self.journal.settle()  # what went out before a stop, first: it is not sent again
+            try:  # what went out before a stop, first: it is not sent again
+                await self.journal.settle()
+            except Exception:  # that write fails alone (as `write`'s); sending goes on
+                log.exception("an outcome kept from before could not be recorded: its row may be sent again")
             await asyncio.gather(*(self._run(lane) for lane in self.lanes))
         finally:
             await cancel(renewing)

@@ -172,9 +172,9 @@ class Sweeps:
             self.scheduler.shutdown(wait=False)
         if self._catch_up is not None:
             await cancel(self._catch_up)
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        if self._pool is not None:  # off the event loop: the child may be in the middle of a chunk
+            pool, self._pool = self._pool, None
+            await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
 
 
 def _dropped(chunk: asyncio.Future) -> None:

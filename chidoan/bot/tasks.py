@@ -17,12 +17,16 @@ T = TypeVar("T")
 
 
 async def cancel(task: asyncio.Task | None) -> None:
-    """Cancel a background loop and wait until it has really ended."""
+    """Cancel a background loop and wait until it has really ended; an error it ended with is
+    raised here. Waited with asyncio.wait, not `await task`: a cancellation of the caller itself
+    meanwhile must reach the caller, not be taken for the task's and swallowed (a leader stopped
+    while stepping down went on leading, and its stop waited forever)."""
     if task is None:
         return
     task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await asyncio.wait({task})
+    if not task.cancelled():
+        task.result()
 
 
 async def within(awaitable: Awaitable[T], seconds: float | None) -> T:

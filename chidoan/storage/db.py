@@ -28,10 +28,11 @@ MIGRATION_LOCK = int.from_bytes(hashlib.sha256(b"chidoan-migrate").digest()[:8],
 log = logging.getLogger(__name__)
 
 
-def make_db(url: str, *, checkpoints: bool = True) -> Engine:
+def make_db(url: str, *, checkpoints: bool = True, connections: int = 5) -> Engine:
     """`checkpoints=False` (SQLite): commits never copy the WAL back into the database file
     (an automatic checkpoint, with its fsync, took 100-200 ms inside whichever commit crossed
-    1,000 pages, a reply's as often as not); a `Checkpointer` does it beside them instead."""
+    1,000 pages, a reply's as often as not); a `Checkpointer` does it beside them instead.
+    `connections` (PostgreSQL): the pool's size, at least the threads that may each hold one."""
     if url.startswith("sqlite"):
         database = make_url(url).database
         if database and database != ":memory:" and not database.startswith("file:"):
@@ -46,7 +47,7 @@ def make_db(url: str, *, checkpoints: bool = True) -> Engine:
         if not checkpoints:
             event.listen(db, "connect", _no_checkpoints)
         return db
-    return create_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True, hide_parameters=True)
+    return create_engine(url, pool_size=connections, max_overflow=5, pool_pre_ping=True, hide_parameters=True)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

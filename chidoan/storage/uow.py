@@ -86,13 +86,20 @@ def unit_of_work(db: Engine) -> Iterator[UnitOfWork]:
     with db.connect() as conn:
         conn.info[WRITTEN], conn.info[QUEUED] = [], False
         try:
-            with conn.begin():
+            transaction = conn.begin()
+            try:
                 uow = UnitOfWork(conn, files)
                 yield uow
                 uow.outbox.flush()
-        except BaseException:
-            _unstore(files, conn.info[WRITTEN])
-            raise
+            except BaseException:
+                try:
+                    transaction.rollback()
+                finally:
+                    _unstore(files, conn.info[WRITTEN])
+                raise
+            # Not above: a commit that fails is in doubt (the server may have committed), so its
+            # files stay. An orphan file is harmless; a committed row without its bytes is not.
+            transaction.commit()
         finally:
             conn.info[WRITTEN] = []
             queued = conn.info.pop(QUEUED, False)

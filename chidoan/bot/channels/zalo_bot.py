@@ -50,7 +50,7 @@ from chidoan.bot.channels.base import (
     store_until_stored,
 )
 from chidoan.bot.downloads import file_note
-from chidoan.bot.tasks import within, woken
+from chidoan.bot.tasks import cancel, within, woken
 from chidoan.engine.messages import Incoming, InFile, Outgoing, clean_text, numbered_text
 
 log = logging.getLogger(__name__)
@@ -415,8 +415,9 @@ class ZaloBotChannel:
             return
         if not self._storing:
             task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-            await within(task, STOP_GRACE)
+        with contextlib.suppress(TimeoutError):
+            await within(asyncio.wait({task}), STOP_GRACE)
+        await cancel(task)  # past STOP_GRACE
 
     async def close(self) -> None:
         if self._session is not None:
