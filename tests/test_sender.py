@@ -451,3 +451,44 @@ async def test_a_documents_bytes_are_read_off_the_database_thread(settings, db, 
         await processor.stop()
     assert [t for _c, t, _a in channel.sent] == ["docx bytes"]
     assert store.read_on and not any(name.startswith("chidoan-db") for name in store.read_on), store.read_on
+
+
+class Stalled(Recording):
+    """A platform that does not answer (Telegram blocked: aiogram waits up to 60 s a send)."""
+
+    def __init__(self) -> None:
+        super().__init__(Limits())
+        self.release = asyncio.Event()
+
+    async def send(self, chat_id: str, message: Outgoing) -> None:
+        await self.release.wait()
+        await super().send(chat_id, message)
+
+
+async def test_replies_stalled_on_one_platform_hold_up_no_other_platform(settings, db):
+    """As many replies in flight on Telegram as a round takes (`batch`): the web chat's reply still
+    goes at once (the room of a round is each channel's own)."""
+    telegram, web = Stalled(), Recording(Limits())
+    processor = own_processor(settings)
+    await processor.start()
+    sender = Sender(processor, {"telegram": telegram, "web": web}, batch=2)
+    queue(db, "tg-1", ["reply 1"])
+    queue(db, "tg-2", ["reply 2"])
+    await sender.start()
+    try:
+        for _ in range(600):
+            if sum(sender.lanes[0].in_flight.values()) == 2:  # both Telegram replies under way
+                break
+            await asyncio.sleep(0.05)
+        with unit_of_work(db) as uow:
+            uow.outbox.add_many(rows_for("web-user", ["web reply"], channel="web"))
+        sender.wake()
+        for _ in range(600):
+            if web.sent:
+                break
+            await asyncio.sleep(0.05)
+        assert [t for _c, t, _a in web.sent] == ["web reply"] and telegram.sent == []
+    finally:
+        telegram.release.set()
+        await sender.stop()
+        await processor.stop()

@@ -346,19 +346,16 @@ class Sender:
             lane.wake.set()  # the lane claims again: this chat's later rows, or the room it left
 
     def _claim(self, uow: UnitOfWork, lane: Lane, skip: list[tuple[str, str]], busy: dict[str, int]) -> list[Row]:
-        """Replies: all that are due, up to `batch`. Notices and bulk rows: in priority order,
+        """Replies: all that are due, up to `batch` a channel. Notices and bulk rows: in priority order,
         about a second of each channel's budget (`Pacer.budget`), so their rounds stay short.
         Those in flight (`busy`, per channel) count against either; their chats (`skip`) wait."""
         now = self.clock()
-        names = list(self.channels)
-        if lane.priorities[0] == Priority.reply:
-            room = self.batch - sum(busy.values())
-            rows = uow.outbox.due(now, room, names, priorities=lane.priorities, skip=skip) if room > 0 else []
-        else:
-            rows = []
-            for name in names:
-                if (room := self.pacer.budget(name, self.batch) - busy.get(name, 0)) > 0:
-                    rows += uow.outbox.due(now, room, [name], priorities=lane.priorities, skip=skip)
+        replies = lane.priorities[0] == Priority.reply
+        rows = []
+        for name in self.channels:  # each channel's room its own: a stalled platform holds up no other
+            limit = self.batch if replies else self.pacer.budget(name, self.batch)
+            if (room := limit - busy.get(name, 0)) > 0:
+                rows += uow.outbox.due(now, room, [name], priorities=lane.priorities, skip=skip)
         uow.outbox.postpone([r.id for r in rows], now + LEASE)
         if repeated := [r.id for r in rows if r.sent_at is not None]:
             log.warning("outbox rows %s were in flight when their sender stopped: sending them again", repeated)
