@@ -502,6 +502,7 @@ async def test_backup_while_the_app_writes_then_restore_and_open(app, db, settin
     files = Path(settings.files_dir)
     files.mkdir(parents=True, exist_ok=True)
     (files / "doc-1").write_bytes(b"%PDF-1.4 the report")
+    (files / "doc-2.tmp-1a2b3c4d").write_bytes(b"a write under way")  # not a file yet: left out
     monkeypatch.setenv("CHIDOAN_DATABASE_URL", settings.database_url)
     monkeypatch.setenv("CHIDOAN_FILES_DIR", str(files))
     stop = asyncio.Event()
@@ -524,6 +525,7 @@ async def test_backup_while_the_app_writes_then_restore_and_open(app, db, settin
     assert written > 0
     [folder] = list(folder_dest.iterdir())
     assert re.fullmatch(r"chidoan-\d{8}-\d{6}", folder.name)
+    assert [p.name for p in (folder / "files").iterdir()] == ["doc-1"]
     assert (folder / "files" / "doc-1").read_bytes() == b"%PDF-1.4 the report"
     with sqlite3.connect(folder / "chidoan.sqlite3") as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)

@@ -12,6 +12,7 @@ PATH, else the file store is still copied and the command to run for the databas
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import sqlite3
@@ -25,6 +26,7 @@ from sqlalchemy.engine import URL, make_url
 from chidoan.bot.voice import Voice
 from chidoan.i18n import N_
 from chidoan.storage.clock import utcnow
+from chidoan.storage.files import TEMP_MARK
 
 DATABASE = "chidoan.sqlite3"  # a SQLite backup's database, in the backup's folder
 DUMP = "chidoan.dump"  # a PostgreSQL backup's pg_dump -Fc file
@@ -62,7 +64,9 @@ def cmd_backup(settings, args: argparse.Namespace, voice: Voice) -> int:
             database = dump_postgres(settings.database_url, folder / DUMP, voice)
         # The files are copied even when the dump could not be made: they exist nowhere else.
         if settings.files_dir is not None and Path(settings.files_dir).is_dir():
-            shutil.copytree(settings.files_dir, folder / FILES)
+            shutil.copytree(
+                settings.files_dir, folder / FILES, ignore=shutil.ignore_patterns(f"*{TEMP_MARK}*"), copy_function=_copy
+            )
         if archive:
             args.dest.parent.mkdir(parents=True, exist_ok=True)
             with tarfile.open(args.dest, "w:gz") as tar:
@@ -156,3 +160,9 @@ def unpacked(backup: Path, scratch: Path) -> Path:
         tar.extractall(scratch, filter="data")
     folders = [p for p in scratch.iterdir() if p.is_dir()]
     return folders[0] if len(folders) == 1 else scratch
+
+
+def _copy(source: str, destination: str) -> None:
+    """A file deleted while the store is copied (retention, an erasure) is left out, not an error."""
+    with contextlib.suppress(FileNotFoundError):
+        shutil.copy2(source, destination)
