@@ -109,7 +109,7 @@ class FakeZaloBot:
             if c.status == 200 and (chat_id is None or c.params.get("chat_id") == chat_id)
         ]
 
-    async def wait_for(self, predicate: Callable[[list[Call]], Any], timeout: float = 5.0) -> Any:
+    async def wait_for(self, predicate: Callable[[list[Call]], Any], timeout: float = 30.0) -> Any:
         deadline = asyncio.get_running_loop().time() + timeout
         while not (result := predicate(self.calls)):
             if asyncio.get_running_loop().time() > deadline:

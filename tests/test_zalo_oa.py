@@ -90,7 +90,7 @@ def webhook_url(app: App) -> str:
     return f"http://127.0.0.1:{app.settings.web_port}{app.settings.zalo_oa_webhook_path}"
 
 
-async def until(check, timeout: float = 10.0, what: str = "condition"):
+async def until(check, timeout: float = 30.0, what: str = "condition"):
     deadline = asyncio.get_running_loop().time() + timeout
     while not (result := check()):
         if asyncio.get_running_loop().time() > deadline:
