@@ -241,7 +241,7 @@ class WebUser:
         frame = {"id": uuid.uuid4().hex, "language": self.language} | frame
         await self.ws.send_json(frame)
         while True:
-            data = await asyncio.wait_for(self.ws.receive_json(), 5)
+            data = await asyncio.wait_for(self.ws.receive_json(), 30)
             if data["type"] == "ack" and data["id"] == frame["id"]:
                 break
             # The sender may deliver a reply before the ack goes out (several database threads
@@ -254,13 +254,13 @@ class WebUser:
         new, self._seen = rows[self._seen :], len(rows)
         messages = []
         for _ in new:
-            messages.append(self._early.pop(0) if self._early else await asyncio.wait_for(self.ws.receive_json(), 5))
+            messages.append(self._early.pop(0) if self._early else await asyncio.wait_for(self.ws.receive_json(), 30))
         self.last = messages
         return messages
 
     async def _delivered(self) -> list:
         table = Outbox.__table__
-        deadline = asyncio.get_running_loop().time() + 5
+        deadline = asyncio.get_running_loop().time() + 30
         while True:
             with self._db.connect() as conn:
                 rows = list(

@@ -271,7 +271,7 @@ class FakeTelegram:
     def my_commands(self, language_code: str = "", scope: dict[str, Any] | None = None) -> list[dict[str, str]]:
         return self._commands.get(self._commands_key({"language_code": language_code, "scope": scope}), [])
 
-    async def wait_for(self, predicate: Callable[[list[Call]], Any], timeout: float = 5.0) -> Any:
+    async def wait_for(self, predicate: Callable[[list[Call]], Any], timeout: float = 30.0) -> Any:
         """Poll `calls` until predicate(calls) is truthy and return that value."""
         deadline = asyncio.get_running_loop().time() + timeout
         while not (result := predicate(self.calls)):

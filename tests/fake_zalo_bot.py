@@ -49,6 +49,7 @@ class FakeZaloBot:
         self.webhook_url: str | None = None
         self.webhook_secret: str | None = None
         self.batch = False  # getUpdates gives a list instead of one update
+        self.long_polls = 0  # getUpdates calls waiting for an update now
         self._updates: list[dict[str, Any]] = []
         self._arrived = asyncio.Event()
         self._errors: dict[str, list[tuple[int, str]]] = {}
@@ -109,7 +110,7 @@ class FakeZaloBot:
             if c.status == 200 and (chat_id is None or c.params.get("chat_id") == chat_id)
         ]
 
-    async def wait_for(self, predicate: Callable[[list[Call]], Any], timeout: float = 5.0) -> Any:
+    async def wait_for(self, predicate: Callable[[list[Call]], Any], timeout: float = 30.0) -> Any:
         deadline = asyncio.get_running_loop().time() + timeout
         while not (result := predicate(self.calls)):
             if asyncio.get_running_loop().time() > deadline:
@@ -216,9 +217,13 @@ class FakeZaloBot:
         timeout = float(params.get("timeout") or 0)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while not self._updates and not self._closing and loop.time() < deadline:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._arrived.wait(), deadline - loop.time())
+        self.long_polls += 1
+        try:
+            while not self._updates and not self._closing and loop.time() < deadline:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._arrived.wait(), deadline - loop.time())
+        finally:
+            self.long_polls -= 1
         if not self._updates:
             raise ApiError(408, "Request timeout")
         if self.batch:

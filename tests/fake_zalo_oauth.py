@@ -8,7 +8,8 @@ It copies what token handling depends on: `POST /v4/oa/access_token`, form-encod
 (the old access token dies with it); `grant_type=authorization_code` takes a code from the
 consent page and checks its PKCE verifier against the challenge; errors come with HTTP 200 and
 `error`, `error_name`, `error_description`; `expires_in` is a string. It counts the refreshes,
-can be slow (`delay`), and can answer whatever `answer_with` says instead.
+can be slow (`delay`) or hold its answers until a test lets them go (`gate`), and can answer
+whatever `answer_with` says instead.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ class FakeZaloOAuth:
         self.port = _free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.delay = 0.0  # seconds before answering a token request
+        self.gate: asyncio.Event | None = None  # if set up, token requests wait for it before answering
+        self.asked = asyncio.Event()  # a token request has come
         self.chunked = False  # a new pair is written in two pieces, a moment apart (as a network may)
         self.answer_with: tuple[int, bytes] | None = None  # (status, body) instead of the real answer
         self.lifetime = "90000"
@@ -132,6 +135,9 @@ class FakeZaloOAuth:
             self.refreshes += 1
         elif grant == "authorization_code":
             self.exchanges += 1
+        self.asked.set()
+        if (gate := self.gate) is not None:
+            await gate.wait()
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.answer_with is not None:

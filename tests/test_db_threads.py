@@ -18,23 +18,41 @@ from chidoan.storage.db import make_db, upgrade
 from chidoan.storage.models import InboundEvent
 from tests.conftest import make_settings, seed_org
 
-SLOW = 3.0  # seconds the slow chat's event holds its lane (others must not wait for it)
+WAIT = 30.0  # seconds a test waits for what the machine's speed decides
 
 
-def _watched(engine, slow_user: str | None = None):
+class Slow:
+    """Holds the slow chat's event on its thread from `entered` until `release` (no timing)."""
+
+    def __init__(self):
+        self.entered, self.release = threading.Event(), threading.Event()
+
+    def hold(self) -> None:
+        self.entered.set()
+        self.release.wait(WAIT * 2)
+
+
+def _watched(engine, slow_user: str | None = None, slow: Slow | None = None):
     """The engine's `process`, recording which thread handled which event, in order; the slow
-    user's events hold their thread."""
+    user's events hold their thread (see Slow)."""
     seen: list[tuple[str, str, str]] = []
     real = engine.process
 
     def process(uow, incoming, now, isolate=False):
         seen.append((incoming.user_id, incoming.event_id, threading.current_thread().name))
-        if incoming.user_id == slow_user:
-            time.sleep(SLOW)
+        if incoming.user_id == slow_user and slow is not None:
+            slow.hold()
         return real(uow, incoming, now, isolate=isolate)
 
     engine.process = process
     return seen
+
+
+async def until(check, timeout: float = WAIT) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"not met within {timeout} s"
+        await asyncio.sleep(0.01)
 
 
 @pytest.mark.postgres
@@ -44,29 +62,30 @@ async def test_postgresql_lanes_keep_each_chats_order_and_do_not_wait_for_each_o
     upgrade(db)
     seed_org(db)
     engine = build_engine(settings)
-    seen = _watched(engine, slow_user="slow")
+    held = Slow()
+    seen = _watched(engine, slow_user="slow", slow=held)
     processor = Processor(db, engine)
     assert processor.threads == 4
     await processor.start()
     try:
         first = Incoming("web", "s1", "slow", "slow", text="/start")
         slow = asyncio.ensure_future(processor.submit(first))
-        await asyncio.sleep(0.1)  # the slow chat's event is on its thread now
+        await until(held.entered.is_set)  # the slow chat's event is on its thread now
         # Three messages each from the people on the other lanes, all at once.
         users = [f"u{i}" for i in range(16)]
         others = [u for u in users if processor.lane(Incoming("web", "x", u, u)) != processor.lane(first)]
-        started = time.monotonic()
         sent = [
             processor.submit(Incoming("web", f"{u}-{n}", u, u, text=f"message {n}")) for n in range(3) for u in others
         ]
         ran = await asyncio.wait_for(
-            asyncio.gather(*sent, processor.run(lambda uow: uow.accounts.sender("web", "slow"))), SLOW
+            asyncio.gather(*sent, processor.run(lambda uow: uow.accounts.sender("web", "slow"))), WAIT
         )
-        elapsed = time.monotonic() - started
         assert all(r is True for r in ran[:-1])
-        assert elapsed < SLOW * 0.8, f"other chats waited {elapsed:.2f} s behind the slow one"
+        assert not slow.done(), "other chats waited behind the slow one"  # it is held till released
+        held.release.set()
         assert await slow is True
     finally:
+        held.release.set()
         await processor.stop()
     threads = {name for _user, _event, name in seen}
     assert len(threads) >= 2, threads
@@ -99,8 +118,9 @@ async def test_sqlite_keeps_one_thread_whatever_the_setting(settings, db, org):
     assert {name for _user, _event, name in seen} == {on}  # batches and `run` on the one thread
 
 
-def _asking(engine, renders: list[str], *, fail_ahead: bool = False):
-    """`process` as a handler that asks for a document would: event "doc" renders one first."""
+def _asking(engine, renders: list[str], *, fail_ahead: bool = False, rendered: threading.Event | None = None):
+    """`process` as a handler that asks for a document would: event "doc" renders one first,
+    slowly (until `rendered` is set, if given)."""
     real = engine.process
     order: list[str] = []
 
@@ -108,7 +128,10 @@ def _asking(engine, renders: list[str], *, fail_ahead: bool = False):
         renders.append(threading.current_thread().name)
         if fail_ahead and threading.current_thread().name.startswith("chidoan-render"):
             raise RuntimeError("the template is broken")
-        time.sleep(0.5)
+        if rendered is not None:
+            rendered.wait(WAIT)
+        else:
+            time.sleep(0.5)
         return text.encode()
 
     def process(uow, incoming, now, isolate=False):
@@ -127,7 +150,8 @@ def _asking(engine, renders: list[str], *, fail_ahead: bool = False):
 async def test_a_chat_waits_for_its_document_while_other_chats_go_on(settings, db, org):
     engine = build_engine(settings)
     renders: list[str] = []
-    order = _asking(engine, renders)
+    rendered = threading.Event()  # the document is rendered once b is done: b must not wait for it
+    order = _asking(engine, renders, rendered=rendered)
     processor = Processor(db, engine)
     await processor.start()
     finished: list[str] = []
@@ -135,11 +159,14 @@ async def test_a_chat_waits_for_its_document_while_other_chats_go_on(settings, d
     async def send(event: str, user: str) -> None:
         assert await processor.submit(Incoming("web", event, user, user, text="/start")) is True
         finished.append(event)
+        if event == "b":
+            rendered.set()
 
     try:
         await asyncio.gather(send("doc", "a"), send("a-after", "a"), send("b", "b"))
         on = await processor.run(lambda uow: threading.current_thread().name)
     finally:
+        rendered.set()
         await processor.stop()
     assert renders == ["chidoan-render_0"]  # rendered once, ahead, off the database thread
     assert on == "chidoan-db_0"

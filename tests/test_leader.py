@@ -69,9 +69,9 @@ async def test_a_leader_killed_with_sigkill_is_followed_within_seconds(pg_url):
         await asyncio.sleep(1.3)  # three tries: the child holds the lock (killed between two tries)
         assert not follower.held and seen == []
         os.kill(child.pid, signal.SIGKILL)
-        took = await until(lambda: follower.held, 10, "taken over")
+        took = await until(lambda: follower.held, 30, "taken over")
         print(f"\nleader: taken over {took:.2f} s after kill -9 (retry 0.5 s)")
-        assert took < 3
+        assert took < 10  # headroom for a loaded machine; within seconds, not a lease's minutes
         assert seen == ["gained"] and follower.since is not None
         await follower.stop()
         assert not follower.held and seen == ["gained", "lost"]
@@ -84,17 +84,17 @@ async def test_a_leader_whose_connection_dies_steps_down_and_leads_again(pg_url)
     leader = Leader(pg_url, retry=0.3, check=0.3)
     seen = events(leader)
     await leader.start()
-    await until(lambda: leader.held, 10, "leading")
+    await until(lambda: leader.held, 30, "leading")
     assert leader._conn is not None
     pid = leader._conn.info.backend_pid
     db = make_db(pg_url)
     try:
         with db.begin() as conn:
             conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-        took = await until(lambda: "lost" in seen, 5, "stepped down")
+        took = await until(lambda: "lost" in seen, 30, "stepped down")
         print(f"\nleader: stepped down {took:.2f} s after its connection was closed (check 0.3 s)")
-        assert took < 1.5
-        await until(lambda: leader.held, 5, "leading again")  # its lock went with the session: free again
+        assert took < 5  # at its next check, with headroom for a loaded machine
+        await until(lambda: leader.held, 30, "leading again")  # its lock went with the session: free again
         assert seen == ["gained", "lost", "gained"]
     finally:
         await leader.stop()
@@ -129,7 +129,7 @@ async def test_of_two_apps_only_the_leader_sweeps_and_sends_and_a_clean_stop_han
     running = [a]
     await a.start()
     try:
-        await until(lambda: a.leader.held, 10, "a leads")
+        await until(lambda: a.leader.held, 30, "a leads")
         await b.start()
         running.append(b)
         await a.sweeps.caught_up()
@@ -140,7 +140,7 @@ async def test_of_two_apps_only_the_leader_sweeps_and_sends_and_a_clean_stop_han
         assert a.sweeps.scheduler.running and not b.sweeps.scheduler.running
         running.remove(a)
         await a.stop()
-        took = await until(lambda: b.leader.held, 5, "b takes over")
+        took = await until(lambda: b.leader.held, 30, "b takes over")
         print(f"\nleader: handed over {took:.2f} s after a clean stop (retry 0.3 s)")
         await b.sweeps.caught_up()
         assert sweeps == {"a": 1, "b": 1}
@@ -160,7 +160,7 @@ async def test_a_job_stored_on_a_follower_is_done_once_by_the_leader_at_once(pg_
         app.leader.retry = app.leader.check = 0.3
         await app.start()
     try:
-        await until(lambda: any(app.leader.held for app in apps), 10, "one leads")
+        await until(lambda: any(app.leader.held for app in apps), 30, "one leads")
         await asyncio.sleep(0.5)
         follower = next(app for app in apps if not app.leader.held)
         now = datetime.now(UTC)
@@ -179,9 +179,9 @@ async def test_a_job_stored_on_a_follower_is_done_once_by_the_leader_at_once(pg_
             with db.connect() as conn:
                 return conn.execute(text("SELECT done_at FROM job WHERE id = :id"), {"id": job_id}).scalar() is not None
 
-        took = await until(done, 10, "the job done")
+        took = await until(done, 30, "the job done")
         print(f"\nleader: a job stored on the follower done {took * 1000:.0f} ms after its commit")
-        assert took < 2.0  # not the 30 s poll
+        assert took < 10  # woken by the NOTIFY, not the 30 s poll (headroom for a loaded machine)
         with db.connect() as conn:  # done once: one answer (its error, an unknown kind), one reply
             assert conn.execute(text("SELECT count(*) FROM outbox WHERE chat_id = 'u1'")).scalar_one() == 1
     finally:

@@ -106,7 +106,8 @@ def incoming_of(update: dict) -> Incoming:
     )
 
 
-async def test_an_update_waits_for_an_earlier_one_stored_by_another_worker(pg_url, tg):
+async def test_an_update_waits_for_an_earlier_one_stored_by_another_worker(pg_url, tg, monkeypatch):
+    monkeypatch.setattr(base, "TURN_WAIT", 30.0)  # the later update must not go anyway while the test is slow
     apps = await workers(pg_url, tg, settle_ms=0)
     urls = [f"http://127.0.0.1:{app.settings.web_port}/telegram/webhook" for app in apps]
     db = apps[0].db

@@ -528,7 +528,7 @@ async def test_the_plan_is_rendered_outside_the_transaction(settings, db, people
         finally:
             other.close()
         rendering.set()
-        go_on.wait(5)
+        go_on.wait(60)
         return real(*args)
 
     monkeypatch.setattr(registration, "render_plan", render_plan)
@@ -549,7 +549,8 @@ async def test_the_plan_is_rendered_outside_the_transaction(settings, db, people
         await app.stop()
     assert seen["writable"] is True, seen["writable"]
     assert not str(seen["thread"]).startswith("chidoan-db"), seen["thread"]
-    assert answered_in < 4, answered_in  # the rendering waits for it (up to 5 s): it would time out
+    # The rendering waits for it (up to 60 s): behind it, it would time out; headroom for a loaded machine.
+    assert answered_in < 20, answered_in
     with unit_of_work(db) as uow:
         registration_row = uow.registrations.find(uow.units.by_code("RG-VB").id, PROGRAMME, 2027)
         [version] = uow.registrations.versions(registration_row.id)

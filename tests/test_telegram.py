@@ -70,7 +70,7 @@ async def bot_app(settings, org, tg):
         await application.stop()
 
 
-async def until(check, timeout: float = 10.0, what: str = "condition"):
+async def until(check, timeout: float = 30.0, what: str = "condition"):
     """Poll `check()` (usually a database read) until it is truthy; return its value."""
     deadline = asyncio.get_running_loop().time() + timeout
     while not (result := check()):

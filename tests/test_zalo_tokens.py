@@ -101,12 +101,13 @@ async def test_two_processes_on_postgresql_refresh_exactly_once(pg_url, oauth, h
         one, oauth, expires_in=timedelta(minutes=1) if how == "expiring" else timedelta(hours=20)
     )
     workers = [ZaloTokens(settings, one), ZaloTokens(settings, two)]
-    oauth.delay = 0.5
+    oauth.gate = asyncio.Event()
     try:
         calls = [w.refreshed(old) if how == "refused" else w.current() for w in workers]
         both = asyncio.gather(*calls)
-        await asyncio.sleep(0.25)  # the first is inside the OAuth call now
+        await within(oauth.asked.wait())  # the first is inside the OAuth call now, held there
         assert advisory_locks_held(two) == 1  # the advisory lock is held across it
+        oauth.gate.set()
         first, second = await both
     finally:
         for w in workers:
@@ -117,6 +118,19 @@ async def test_two_processes_on_postgresql_refresh_exactly_once(pg_url, oauth, h
     assert row.access_token == first and not oauth.spent(row.refresh_token) and oauth.spent(old_refresh)
     assert row.expires_at > datetime.now(UTC) + timedelta(hours=24)
     one.dispose(), two.dispose()
+
+
+async def within(awaitable, timeout: float = 10.0):
+    async with asyncio.timeout(timeout):
+        return await awaitable
+
+
+async def until(check, timeout: float = 10.0):
+    """Poll `check()` until it is truthy."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, f"not met within {timeout} s"
+        await asyncio.sleep(0.02)
 
 
 def advisory_locks_held(engine) -> int:
@@ -135,18 +149,17 @@ async def test_a_refresh_cut_off_mid_call_frees_the_lock_and_spends_nothing(pg_u
     one, two = database(pg_url), database(pg_url)
     old, old_refresh = seed_pair(one, oauth, expires_in=timedelta(hours=20))
     first, second = ZaloTokens(settings, one), ZaloTokens(settings, two)
-    oauth.delay = 1.0
+    oauth.gate = asyncio.Event()  # never set: this call is not answered
     try:
         cut = asyncio.create_task(first.refreshed(old))
-        await asyncio.sleep(0.3)
+        await within(oauth.asked.wait())  # inside the OAuth call
         assert advisory_locks_held(two) == 1
         cut.cancel()
         with pytest.raises(asyncio.CancelledError):
             await cut
-        await asyncio.sleep(0.1)
-        assert advisory_locks_held(two) == 0
+        await until(lambda: advisory_locks_held(two) == 0)  # as its connection closes
         assert stored(two).refresh_token == old_refresh and not oauth.spent(old_refresh)
-        oauth.delay = 0
+        oauth.gate = None
         assert await second.refreshed(old) == oauth.access_token != old
     finally:
         await first.stop(), await second.stop()
@@ -190,13 +203,13 @@ async def test_two_workers_on_sqlite_refresh_exactly_once_and_the_writer_stays_f
     processor = Processor(db, build_engine(settings))
     old, _ = seed_pair(db, oauth, expires_in=timedelta(hours=20))
     workers = [ZaloTokens(settings, db, run=processor.run) for _ in range(2)]
-    oauth.delay = 0.5
+    oauth.gate = asyncio.Event()
     try:
         both = asyncio.gather(*(w.refreshed(old) for w in workers))
-        await asyncio.sleep(0.2)
-        started = asyncio.get_running_loop().time()
-        await processor.run(lambda uow: uow.kv.put("during", "the call"))  # the writer is not held
-        assert asyncio.get_running_loop().time() - started < 0.2
+        await within(oauth.asked.wait())  # the refresh is inside the OAuth call, held there
+        await within(processor.run(lambda uow: uow.kv.put("during", "the call")))  # the writer is not held
+        assert not both.done() and oauth.refreshes == 1  # the refresh still waits for its answer
+        oauth.gate.set()
         first, second = await both
         assert (first, second) == (oauth.access_token, oauth.access_token) and first != old
         assert oauth.refreshes == 1
@@ -358,10 +371,7 @@ async def test_the_periodic_check_refreshes_ahead_of_expiry(url, oauth):
     tokens = ZaloTokens(settings_for(url, oauth), db, check_every=0.05)
     await tokens.start()
     try:
-        for _ in range(100):
-            if oauth.refreshes:
-                break
-            await asyncio.sleep(0.02)
+        await until(lambda: oauth.refreshes, timeout=20)
         await asyncio.sleep(0.2)  # several more checks: the new token is not due
     finally:
         await tokens.stop()
