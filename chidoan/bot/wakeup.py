@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import psycopg
 
-from chidoan.bot.leader import libpq_url
+from chidoan.bot.leader import KEEPALIVES, libpq_url
 from chidoan.bot.tasks import cancel
 from chidoan.storage.wakeup import CHANNEL
 
@@ -40,7 +40,7 @@ class Listener:
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(
-                    self.conninfo, autocommit=True, connect_timeout=5
+                    self.conninfo, autocommit=True, connect_timeout=5, **KEEPALIVES
                 ) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     self.listening.set()
