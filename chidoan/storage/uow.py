@@ -99,7 +99,8 @@ def unit_of_work(db: Engine) -> Iterator[UnitOfWork]:
                 raise
             # Not above: a commit that fails is in doubt (the server may have committed), so its
             # files stay. An orphan file is harmless; a committed row without its bytes is not.
-            transaction.commit()
+            if transaction.is_active:  # not committed already by the caller (conn.commit())
+                transaction.commit()
         finally:
             conn.info[WRITTEN] = []
             queued = conn.info.pop(QUEUED, False)
