@@ -152,3 +152,27 @@ def test_jobs_add_skips_a_job_identical_to_a_pending_one(db, org):
             assert uow.jobs.add(**({"params": {"unit_id": 2, "year": 2026}} | base | change)) is not None, change
         uow.jobs.done(first, now)
         assert uow.jobs.add(params={"unit_id": 2, "year": 2026}, **base) is not None
+
+
+def test_a_job_is_announced_only_once_its_own_transaction_has_committed(db):
+    """Two database threads (PostgreSQL): one commits while the other's transaction, which asked
+    for a job, is still open. The job service poked by the first commit must not take the name
+    (it would find no row yet, and nothing would poke it after the second commit)."""
+    from chidoan.storage.uow import asked_after_commit, unit_of_work
+
+    asked = asked_after_commit(db)
+    asked.clear()
+    with unit_of_work(db) as asking:
+        asking.asked.add("jobs")
+        with unit_of_work(db) as other:  # another thread's transaction, committed first
+            other.conn.exec_driver_sql("SELECT 1")
+        assert "jobs" not in asked
+    assert asked == {"jobs"}
+    asked.clear()
+    try:
+        with unit_of_work(db) as rolled_back:
+            rolled_back.asked.add("jobs")
+            raise RuntimeError("rolled back")
+    except RuntimeError:
+        pass
+    assert asked == set()  # nothing to do: no row was stored

@@ -1,7 +1,7 @@
 """The loop shared by the services that do what handlers leave for after their commit (a staff's
 count or nudge, bot/nudges.py; a job, bot/jobs.py).
 
-A handler stores a request row and names the service in `engine.asked`; after that commit the
+A handler stores a request row and names the service in `uow.asked`; after that commit the
 service is poked, reads the pending requests and handles them one at a time beside the replies.
 At start it looks once, for what a stopped service left.
 """
@@ -15,14 +15,14 @@ from typing import Any
 
 from chidoan.bot.processor import Processor
 from chidoan.bot.tasks import cancel, woken
-from chidoan.storage.uow import UnitOfWork
+from chidoan.storage.uow import UnitOfWork, asked_after_commit
 
 log = logging.getLogger(__name__)
 POLL = 30.0  # seconds: the pending requests are looked at this often even if nobody says so
 
 
 class AfterCommit(ABC):
-    name = ""  # as named in engine.asked by the handlers
+    name = ""  # as named in uow.asked by the handlers
 
     def __init__(self, processor: Processor):
         self.processor = processor
@@ -46,8 +46,9 @@ class AfterCommit(ABC):
 
     def _poke(self) -> None:
         """After each commit: a handler that stored a request says so on the engine."""
-        if self.name in self.processor.engine.asked:
-            self.processor.engine.asked.discard(self.name)
+        asked = asked_after_commit(self.processor.db)
+        if self.name in asked:
+            asked.discard(self.name)
             self._idle.clear()
             self._asked.set()
 

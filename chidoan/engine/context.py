@@ -90,7 +90,7 @@ class Ctx:
         )
         if stored is None:
             return False
-        self.engine.asked.add("jobs")
+        self.uow.asked.add("jobs")
         return True
 
     def notify(

@@ -73,9 +73,6 @@ class Engine:
         # message waits (the personal data notice, handlers/privacy.py), see `handle_again`.
         self.on_contact = on_contact
         self.window = Window.of(settings)
-        # Named by a handler that left work to be done after its commit ("nudges": a staff's
-        # count or nudge, bot/nudges.py; "jobs": bot/jobs.py); taken off by whoever does it.
-        self.asked: set[str] = set()
         self.renders = Renders()  # documents rendered outside the transaction (engine/rendering.py)
 
     def command(self, name: str) -> Command | None:

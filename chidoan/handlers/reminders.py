@@ -103,4 +103,4 @@ def send_nudges(ctx: Ctx, unit: Row) -> None:
 def _ask(ctx: Ctx, unit: Row, kind: str) -> None:
     """Done beside the replies, then answered (bot/sweeps.py): a province is thousands of units."""
     ctx.uow.nudges.add(unit_id=unit.id, account_id=ctx.account_id, kind=kind, now=ctx.now)
-    ctx.engine.asked.add("nudges")
+    ctx.uow.asked.add("nudges")

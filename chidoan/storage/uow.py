@@ -7,6 +7,8 @@ is several times cheaper than the ORM) and return plain, immutable rows.
 from __future__ import annotations
 
 import logging
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -39,6 +41,7 @@ log = logging.getLogger(__name__)
 
 class UnitOfWork:
     def __init__(self, conn: Connection, files: FileStore | None = None):
+        self.asked: set[str] = set()  # services to run once this commits (bot/aftercommit.py)
         self.conn = conn
         self.files = files or store_of(conn.engine)
         self.accounts = Accounts(conn)
@@ -101,6 +104,8 @@ def unit_of_work(db: Engine) -> Iterator[UnitOfWork]:
             # files stay. An orphan file is harmless; a committed row without its bytes is not.
             if transaction.is_active:  # not committed already by the caller (conn.commit())
                 transaction.commit()
+            if uow.asked:
+                asked_after_commit(db).update(uow.asked)
         finally:
             conn.info[WRITTEN] = []
             queued = conn.info.pop(QUEUED, False)
@@ -109,6 +114,19 @@ def unit_of_work(db: Engine) -> Iterator[UnitOfWork]:
             drain_deletions(db, files)
         except Exception:  # the store unreachable: they stay queued for the next drain
             log.warning("could not delete the files of deleted documents yet", exc_info=True)
+
+
+# The services that committed transactions asked for, per database (AfterCommit's names: "jobs",
+# "nudges"). A name is published only once its transaction has committed: a service poked by
+# another transaction's commit (another database thread's) must not take a name whose rows it
+# cannot see yet, and then never be poked for them.
+_asked: weakref.WeakKeyDictionary[Engine, set[str]] = weakref.WeakKeyDictionary()
+_asked_lock = threading.Lock()
+
+
+def asked_after_commit(db: Engine) -> set[str]:
+    with _asked_lock:
+        return _asked.setdefault(db, set())
 
 
 def _unstore(files: FileStore, keys: list[str]) -> None:
