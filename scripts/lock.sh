@@ -13,4 +13,9 @@ compile() {
 }
 compile -o requirements/run.txt "$@"
 compile --extra test -o requirements/test.txt "$@"
+# What they were made from (scripts/lock_inputs.py): setup.sh checks it before installing.
+inputs=$("$python" scripts/lock_inputs.py)
+for lock in requirements/run.txt requirements/test.txt; do
+  echo "# pyproject.toml dependencies: $inputs" >> "$lock"
+done
 echo "locked: $(grep -c '==' requirements/run.txt) packages to run, $(grep -c '==' requirements/test.txt) to test"

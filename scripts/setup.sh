@@ -11,6 +11,11 @@ if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
   echo "chidoan needs Python 3.11 or newer (set PYTHON=/path/to/python3.11)" >&2
   exit 1
 fi
+made_from=$(sed -n 's/^# pyproject.toml dependencies: //p' "$lock")
+if [ "$made_from" != "$("$python" scripts/lock_inputs.py)" ]; then
+  echo "$lock was not made from pyproject.toml's dependencies as they are now: run bash scripts/lock.sh and commit both" >&2
+  exit 1
+fi
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 stamp=".venv/.installed-$(cat pyproject.toml "$lock" | sha1sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
