@@ -26,6 +26,7 @@ class AfterCommit(ABC):
 
     def __init__(self, processor: Processor):
         self.processor = processor
+        self._announced = asked_after_commit(processor.db)  # the names committed transactions asked for
         self._asked = asyncio.Event()
         self._idle = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -45,10 +46,9 @@ class AfterCommit(ABC):
         self._asked.set()
 
     def _poke(self) -> None:
-        """After each commit: a handler that stored a request says so on the engine."""
-        asked = asked_after_commit(self.processor.db)
-        if self.name in asked:
-            asked.discard(self.name)
+        """After each commit: a handler that stored a request said so on its transaction."""
+        if self.name in self._announced:
+            self._announced.discard(self.name)
             self._idle.clear()
             self._asked.set()
 
